@@ -1,0 +1,30 @@
+# flopbench: `make bench` measures this machine, `make test` runs the tests.
+# Everything is installed into the project's own virtual environment ($(VENV)).
+
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+# Which torch build to install when the environment has none: with an NVIDIA driver present, the
+# registry's default (CUDA) build; otherwise torch==2.13.0, a CPU wheel these machines keep on disk.
+# Override with e.g. `make bench TORCH='torch==2.5.1'`.
+TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
+STAMP  := $(VENV)/.flopbench-installed
+
+.PHONY: install test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH)"
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	@echo "make bench arrives with the runner (issue 3); for now: $(VENV)/bin/flopbench count suites/quick.toml"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from flopbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""Terminal output: rich tables that do not wrap or truncate when piped to a file."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+
+def console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # A file or pipe gets wide lines rather than rich's 80-column default, so rows stay whole.
+    return Console(file=stream, width=None if stream.isatty() else 240, highlight=False, soft_wrap=False)
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]],
+                *, numeric: Sequence[str] = (), caption: str | None = None) -> None:
+    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    for name in columns:
+        table.add_column(name, justify="right" if name in numeric else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console().print(table)

@@ -1,0 +1,121 @@
+"""FLOPs, MACs and bytes of each op, as pure functions of its shape. No torch here.
+
+Conventions (derived in docs/flops.md):
+- 1 multiply-accumulate (MAC) = 2 FLOPs. "Core" FLOPs are the MACs of the contraction (matmul,
+  convolution, attention products) times 2, independent of the kernel's algorithm.
+- Elementwise work (bias adds, activations, softmax, norms, residual adds) is counted separately,
+  from the per-element costs in ELEMENTWISE_FLOPS, a table written once.
+- Bytes are the compulsory traffic: every input (weights included) read once, every output written
+  once, at the dtype's size. Intermediates inside a block are not compulsory and are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
+
+# FLOPs per element. A transcendental (exp, tanh, erf) counts as one operation, as the Keras
+# notebook of the source documents counts softmax (exp, sum, divide: 5 per unit).
+ELEMENTWISE_FLOPS = {
+    "copy": 0,  # moves bytes, computes nothing: the bandwidth probe
+    "add": 1,
+    "sub": 1,
+    "mul": 1,
+    "div": 1,
+    "bias": 1,  # adding a bias: one add per output element
+    "scale": 1,  # attention's 1/sqrt(head_dim)
+    "residual": 1,
+    "relu": 1,  # max(x, 0)
+    "exp": 1,
+    "tanh": 1,
+    "triad": 2,  # a + s*b (STREAM triad): one multiply, one add
+    "sigmoid": 4,  # 1 / (1 + exp(-x)): negate, exp, add, divide
+    "silu": 5,  # x * sigmoid(x)
+    "gelu": 5,  # x/2 * (1 + erf(x/sqrt 2)): scale, erf, add, multiply, halve
+    "softmax": 5,  # max, subtract, exp, sum, divide
+    "layernorm": 7,  # sum, subtract mean, square, sum, multiply by 1/std, multiply gamma, add beta
+    "rmsnorm": 4,  # square, sum, multiply by 1/rms, multiply gamma
+}
+
+# Per-row scalar work of the norms, on top of the per-element cost: layernorm divides the sum by n
+# for the mean and for the variance, adds eps and takes a reciprocal square root; rmsnorm the same
+# without the mean.
+ROW_FLOPS = {"layernorm": 4, "rmsnorm": 3}
+
+# Elementwise kinds that read two tensors (the rest read one); every kind writes one.
+BINARY_KINDS = frozenset({"add", "sub", "mul", "div", "triad"})
+ELEMENTWISE_KINDS = ("copy", "add", "sub", "mul", "div", "triad", "relu", "exp", "tanh",
+                     "sigmoid", "silu", "gelu")
+ACTIVATIONS = ("none", "relu", "gelu", "silu", "sigmoid", "tanh", "softmax")
+
+
+def elementwise_flops(kind: str, numel: int) -> int:
+    return ELEMENTWISE_FLOPS[kind] * numel
+
+
+def norm_flops(kind: str, rows: int, cols: int) -> int:
+    return ELEMENTWISE_FLOPS[kind] * rows * cols + ROW_FLOPS[kind] * rows
+
+
+def activation_flops(activation: str, numel: int) -> int:
+    return 0 if activation == "none" else ELEMENTWISE_FLOPS[activation] * numel
+
+
+def matmul_flops(m: int, n: int, k: int, batch: int = 1) -> int:
+    """(batch, m, k) @ (batch, k, n): every output element is k MACs."""
+    return 2 * batch * m * n * k
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """PyTorch's output length of one spatial dimension (floor division; may be <= 0 if invalid)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
+                               dilation: int, output_padding: int) -> int:
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
+    """PyTorch's padding="same" (stride 1): dilation*(kernel-1) in total, the extra one at the end."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+def conv_flops(batch: int, out_channels: int, out_size: Sequence[int],
+               in_channels_per_group: int, kernel: Sequence[int]) -> int:
+    """Each output element is (in_channels/groups) * prod(kernel) MACs, padding included."""
+    return 2 * batch * out_channels * math.prod(out_size) * in_channels_per_group * math.prod(kernel)
+
+
+def conv_transpose_flops(batch: int, in_channels: int, in_size: Sequence[int],
+                         out_channels_per_group: int, kernel: Sequence[int]) -> int:
+    """Each input element scatters into (out_channels/groups) * prod(kernel) MACs."""
+    return 2 * batch * in_channels * math.prod(in_size) * out_channels_per_group * math.prod(kernel)
+
+
+def attention_pairs(q_len: int, kv_len: int, causal: bool) -> int:
+    """Query-key pairs that attend, per (batch, head).
+
+    Causal masks are aligned top-left, as PyTorch's is_causal: query i sees keys 0..i.
+    """
+    if not causal:
+        return q_len * kv_len
+    if q_len <= kv_len:
+        return q_len * (q_len + 1) // 2
+    return kv_len * (kv_len + 1) // 2 + (q_len - kv_len) * kv_len
+
+
+def attention_flops(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int,
+                    causal: bool) -> int:
+    """QK^T and AV: head_dim MACs each per attending pair."""
+    return 4 * batch * heads * attention_pairs(q_len, kv_len, causal) * head_dim
+
+
+def attention_elementwise_flops(batch: int, heads: int, q_len: int, kv_len: int,
+                                causal: bool) -> int:
+    """Scaling and softmax of every attending score."""
+    pairs = batch * heads * attention_pairs(q_len, kv_len, causal)
+    return (ELEMENTWISE_FLOPS["scale"] + ELEMENTWISE_FLOPS["softmax"]) * pairs

@@ -1,0 +1,197 @@
+"""Suite files: TOML -> a validated list of workloads, sweeps expanded.
+
+    name = "matmul"                      # optional
+    description = "..."                  # optional
+    [defaults]                           # optional: applied to every entry whose op takes the key
+    dtype = "float32"
+
+    [[workload]]
+    op = "matmul"
+    name = "square"                      # optional; generated from the parameters otherwise
+    k = 1024
+    devices = ["cuda"]                   # optional: run only on these device types
+    [workload.sweep]                     # optional: the cartesian product of these lists
+    m = [256, 512, 1024]
+    n = [256, 512, 1024]
+
+Every error names the file, the entry (its number and name) and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from flopbench.errors import FlopbenchError, SpecError, did_you_mean
+from flopbench.workloads import OPS, Workload, get_op, make_workload
+from flopbench.workloads.base import DEFAULT_DTYPE, sweep_suffix
+
+SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+DEVICE_TYPES = ("cpu", "cuda")
+_TOP_KEYS = ("name", "description", "defaults", "workload")
+_ENTRY_ONLY = ("op", "name", "devices", "sweep")  # entry keys that are not workload parameters
+
+
+@dataclass(frozen=True)
+class Suite:
+    path: Path
+    name: str
+    description: str
+    workloads: tuple[Workload, ...]
+    sha256: str
+
+
+def available_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def resolve_suite(arg: str) -> Path:
+    """A path to a TOML file, or the name of a shipped suite (quick, matmul, ...)."""
+    path = Path(arg)
+    if path.is_file():
+        return path
+    shipped = SUITES_DIR / f"{arg}.toml"
+    if not path.suffix and shipped.is_file():
+        return shipped
+    names = available_suites()
+    raise FlopbenchError(f"{arg}: no such suite file; give a path to a .toml file or one of the shipped"
+                         f" suites: {', '.join(names)}{did_you_mean(path.stem, names)}")
+
+
+def load_suite(arg: str | Path) -> Suite:
+    path = resolve_suite(str(arg))
+    data = path.read_bytes()
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise FlopbenchError(f"{path}: malformed TOML: {exc}") from None
+    return parse_suite(doc, path, hashlib.sha256(data).hexdigest())
+
+
+def parse_suite(doc: Mapping[str, Any], path: Path, sha256: str = "") -> Suite:
+    for key in doc:
+        if key not in _TOP_KEYS:
+            raise FlopbenchError(f"{path}: unknown top-level key '{key}'{did_you_mean(key, _TOP_KEYS)};"
+                                 f" allowed: {', '.join(_TOP_KEYS)}")
+    defaults = doc.get("defaults", {})
+    entries = doc.get("workload", [])
+    if not isinstance(defaults, dict):
+        raise FlopbenchError(f"{path}: [defaults] must be a table of keys")
+    if not isinstance(entries, list) or not entries:
+        raise FlopbenchError(f"{path}: no workloads; add at least one [[workload]] table with an `op` key")
+
+    workloads: list[Workload] = []
+    used_defaults: set[str] = set()
+    for index, entry in enumerate(entries, start=1):
+        label = f"{path}: workload {index}"
+        if not isinstance(entry, dict):
+            raise FlopbenchError(f"{label}: must be a table ([[workload]]), got {entry!r}")
+        if isinstance(entry.get("name"), str):
+            label += f" ({entry['name']})"
+        try:
+            expanded, used = _expand(entry, defaults)
+        except SpecError as exc:
+            raise FlopbenchError(f"{label}: {exc}") from None
+        used_defaults |= used
+        workloads.extend(expanded)
+
+    unused = sorted(set(defaults) - used_defaults)
+    if unused:
+        raise FlopbenchError(f"{path}: [defaults] key '{unused[0]}' is taken by no workload's op;"
+                             f" remove it or check its spelling")
+    _check_unique(workloads, path)
+    return Suite(path=path, name=str(doc.get("name", path.stem)), description=str(doc.get("description", "")),
+                 workloads=tuple(workloads), sha256=sha256)
+
+
+def _expand(entry: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[list[Workload], set[str]]:
+    """One [[workload]] entry -> its workloads (one per sweep point); also the defaults it used."""
+    if "op" not in entry:
+        raise SpecError("op", f"missing; every workload needs one (known ops: {', '.join(OPS)})")
+    op = get_op(entry["op"]) if isinstance(entry["op"], str) else None
+    if op is None:
+        raise SpecError("op", f"expected an op name (a string), got {entry['op']!r}")
+    accepted = set(op.keys) | {"dtype"}
+
+    sweep = entry.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise SpecError("sweep", "must be a table mapping keys to lists of values ([workload.sweep])")
+    for key, values in sweep.items():
+        if key not in accepted:
+            raise SpecError(f"sweep.{key}", f"not a key of op '{op.name}'{did_you_mean(key, accepted)};"
+                                            f" sweepable: {', '.join(sorted(accepted))}")
+        if not isinstance(values, list) or not values:
+            raise SpecError(f"sweep.{key}", f"expected a non-empty list of values to sweep, got {values!r}")
+        if key in entry:
+            raise SpecError(key, "given both directly and in [workload.sweep]; keep one")
+
+    devices = entry.get("devices", [])
+    if not isinstance(devices, list) or any(d not in DEVICE_TYPES for d in devices):
+        raise SpecError("devices", f"expected a list of device types from {', '.join(DEVICE_TYPES)},"
+                                   f" got {devices!r}")
+    name = entry.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise SpecError("name", f"expected a non-empty string, got {name!r}")
+
+    used = {k for k in defaults if k in accepted}
+    base = {k: v for k, v in defaults.items() if k in accepted}
+    base.update({k: v for k, v in entry.items() if k not in _ENTRY_ONLY})
+
+    workloads = []
+    for combo in itertools.product(*sweep.values()):
+        point = dict(zip(sweep, combo))
+        raw = {**base, **point}
+        dtype = raw.pop("dtype", DEFAULT_DTYPE)
+        try:
+            workload = make_workload(op.name, raw, dtype=dtype, devices=tuple(devices))
+        except SpecError as exc:
+            where = ", ".join(f"{k}={v}" for k, v in point.items())
+            raise SpecError(exc.key, f"{exc.message}" + (f" (at sweep point {where})" if point else "")) from None
+        if name:
+            suffix = sweep_suffix(op, workload.p, point, workload.dtype)
+            workload = replace(workload, name=f"{name}-{suffix}" if suffix else name)
+        workloads.append(workload)
+    return workloads, used
+
+
+def _check_unique(workloads: list[Workload], path: Path) -> None:
+    seen: dict[str, Workload] = {}
+    for w in workloads:
+        if w.name in seen:
+            same = " (the same workload twice)" if seen[w.name].identity == w.identity else ""
+            raise FlopbenchError(f"{path}: two workloads are named '{w.name}'{same}; give one a distinct `name`")
+        seen[w.name] = w
+
+
+def single_workload(op: str, assignments: list[str]) -> Workload:
+    """A workload from the command line: `conv2d batch=1 kernel=3 padding=same` (values are TOML)."""
+    raw: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise FlopbenchError(f"command line: '{item}' is not key=value; write e.g. batch=8 or kernel=[3,5]")
+        raw[key.strip()] = parse_value(text.strip())
+    dtype = raw.pop("dtype", DEFAULT_DTYPE)
+    name = raw.pop("name", None)
+    try:
+        return make_workload(op, raw, dtype=dtype, name=name)
+    except SpecError as exc:
+        raise FlopbenchError(f"command line ({op}): {exc}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A TOML value (8, 1e6, true, [3, 5], "same"); a bare word that is not TOML is taken as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text

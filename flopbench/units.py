@@ -1,0 +1,31 @@
+"""Human-readable numbers: decimal SI prefixes, as FLOP and byte counts are quoted."""
+
+from __future__ import annotations
+
+import math
+
+_PREFIXES = ["", "K", "M", "G", "T", "P", "E"]
+
+
+def si(value: float | None, unit: str = "", digits: int = 3) -> str:
+    """`si(1.81e9, "FLOP")` -> '1.81 GFLOP'; three significant digits by default."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if value == 0:
+        return f"0 {unit}".rstrip()
+    exponent = min(max(int(math.floor(math.log10(abs(value)) / 3)), 0), len(_PREFIXES) - 1)
+    scaled = value / 1000**exponent
+    text = f"{scaled:.{digits}g}"
+    if "e" in text:  # e.g. 1e+03 after rounding up: show it plainly
+        text = f"{scaled:.0f}"
+    return f"{text} {_PREFIXES[exponent]}{unit}".rstrip()
+
+
+def seconds(value: float | None) -> str:
+    """A duration with the unit that keeps three significant digits: 12.3 us, 4.56 ms, 1.2 s."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+        if abs(value) >= scale or unit == "ns":
+            return f"{value / scale:.3g} {unit}"
+    raise AssertionError("unreachable")

@@ -1,0 +1,284 @@
+"""Attention and transformer blocks: the SDPA core, multi-head attention, FFN and a whole layer."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from flopbench import formulas
+from flopbench.errors import SpecError
+from flopbench.workloads.base import Bool, Counts, Int, Op
+from flopbench.workloads.check import randn, weight
+
+
+def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+    """softmax(Q K^T / sqrt(d) + mask) V written out, with a top-left causal mask as PyTorch's is_causal."""
+    group = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if causal:
+        allowed = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+class Attention(Op):
+    name = "attention"
+    family = "attention"
+    doc = ("Scaled dot-product attention core, softmax(Q K^T / sqrt(d)) V. Core FLOPs = 4*batch*heads*pairs*head_dim "
+           "with pairs = seq_len*kv_seq_len, or only the unmasked pairs when causal (top-left aligned).")
+    params = (
+        Int("batch", short="b"),
+        Int("heads", short="h"),
+        Int("seq_len", short="l", doc="query length"),
+        Int("kv_seq_len", None, short="lkv", doc="key/value length (default: seq_len)"),
+        Int("head_dim", short="d"),
+        Int("kv_heads", None, short="hkv", doc="key/value heads (default: heads; fewer is grouped-query attention)"),
+        Bool("causal", False),
+    )
+
+    def complete(self, p):
+        if p["kv_seq_len"] is None:
+            p["kv_seq_len"] = p["seq_len"]
+        if p["kv_heads"] is None:
+            p["kv_heads"] = p["heads"]
+
+    def validate(self, p):
+        if p["heads"] % p["kv_heads"]:
+            raise SpecError("kv_heads", f"heads {p['heads']} is not divisible by kv_heads {p['kv_heads']};"
+                                        f" each key/value head must serve a whole group of query heads")
+
+    def counts(self, p, dtype):
+        b, h, hkv, lq, lk, d = (p[k] for k in ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim"))
+        return Counts(flops=formulas.attention_flops(b, h, lq, lk, d, p["causal"]),
+                      elementwise_flops=formulas.attention_elementwise_flops(b, h, lq, lk, p["causal"]),
+                      bytes=(2 * b * h * lq * d + 2 * b * hkv * lk * d) * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator):
+        b, h, hkv, lq, lk, d = (p[k] for k in ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim"))
+        return {"q": randn((b, h, lq, d), dtype, device, generator),
+                "k": randn((b, hkv, lk, d), dtype, device, generator),
+                "v": randn((b, hkv, lk, d), dtype, device, generator)}
+
+    def forward(self, p, t):
+        return F.scaled_dot_product_attention(t["q"], t["k"], t["v"], is_causal=p["causal"],
+                                              enable_gqa=p["kv_heads"] != p["heads"])
+
+    def reference(self, p, t):
+        return reference_attention(t["q"], t["k"], t["v"], p["causal"])
+
+    def small(self, p):
+        kv_heads = min(p["kv_heads"], 2)
+        return {**p, "batch": 1, "kv_heads": kv_heads, "heads": kv_heads * min(p["heads"] // p["kv_heads"], 3),
+                "seq_len": min(p["seq_len"], 40), "kv_seq_len": min(p["kv_seq_len"], 48),
+                "head_dim": min(p["head_dim"], 64)}
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    b, length, d = x.shape
+    return x.view(b, length, heads, d // heads).transpose(1, 2)
+
+
+class MHA(Op):
+    name = "mha"
+    family = "attention"
+    doc = ("Multi-head self-attention block: Q, K, V and output projections around the attention core. "
+           "Non-causal core FLOPs = 8*B*L*d^2 + 4*B*L^2*d.")
+    params = (
+        Int("batch", short="b"),
+        Int("seq_len", short="l"),
+        Int("d_model", short="dm"),
+        Int("heads", short="h"),
+        Bool("causal", False),
+        Bool("bias", True),
+    )
+
+    def validate(self, p):
+        if p["d_model"] % p["heads"]:
+            raise SpecError("heads", f"d_model {p['d_model']} is not divisible by heads {p['heads']}")
+
+    def weight_count(self, p) -> int:
+        d = p["d_model"]
+        return 4 * d * d + (4 * d if p["bias"] else 0)
+
+    def counts(self, p, dtype):
+        b, length, d, h = p["batch"], p["seq_len"], p["d_model"], p["heads"]
+        tokens = b * length
+        flops = 4 * formulas.matmul_flops(tokens, d, d) + formulas.attention_flops(
+            b, h, length, length, d // h, p["causal"])
+        elementwise = formulas.attention_elementwise_flops(b, h, length, length, p["causal"])
+        if p["bias"]:
+            elementwise += 4 * formulas.elementwise_flops("bias", tokens * d)
+        return Counts(flops=flops, elementwise_flops=elementwise,
+                      bytes=(2 * tokens * d + self.weight_count(p)) * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator, prefix: str = ""):
+        d = p["d_model"]
+        tensors = {} if prefix else {"x": randn((p["batch"], p["seq_len"], d), dtype, device, generator)}
+        for name in ("q", "k", "v", "o"):
+            tensors[f"{prefix}w{name}"] = weight((d, d), d, dtype, device, generator)
+            if p["bias"]:
+                tensors[f"{prefix}b{name}"] = randn((d,), dtype, device, generator, std=0.1)
+        return tensors
+
+    def attend(self, p, t, x, prefix: str = "", attention=F.scaled_dot_product_attention):
+        h = p["heads"]
+        q, k, v = (_split_heads(F.linear(x, t[f"{prefix}w{n}"], t.get(f"{prefix}b{n}")), h) for n in "qkv")
+        o = attention(q, k, v, is_causal=p["causal"])
+        o = o.transpose(1, 2).reshape(x.shape)
+        return F.linear(o, t[f"{prefix}wo"], t.get(f"{prefix}bo"))
+
+    def forward(self, p, t):
+        return self.attend(p, t, t["x"])
+
+    def reference(self, p, t):
+        return self.attend(p, t, t["x"], attention=_reference_sdpa)
+
+    def small(self, p):
+        heads = min(p["heads"], 4)
+        return {**p, "batch": 1, "seq_len": min(p["seq_len"], 24), "heads": heads,
+                "d_model": heads * min(p["d_model"] // p["heads"], 16)}
+
+
+def _reference_sdpa(q, k, v, is_causal):
+    return reference_attention(q, k, v, is_causal)
+
+
+class FFN(Op):
+    name = "ffn"
+    family = "attention"
+    doc = ("Transformer feed-forward block: x W1 -> GELU -> W2 (4*B*L*d*d_ff FLOPs), or gated (SwiGLU: "
+           "silu(x Wg) * (x Wu) -> W2, three matmuls, 6*B*L*d*d_ff).")
+    params = (
+        Int("batch", short="b"),
+        Int("seq_len", short="l"),
+        Int("d_model", short="dm"),
+        Int("d_ff", None, short="dff", doc="hidden width (default 4*d_model)"),
+        Bool("gated", False),
+        Bool("bias", True),
+    )
+
+    def complete(self, p):
+        if p["d_ff"] is None:
+            p["d_ff"] = 4 * p["d_model"]
+
+    def _mats(self, p) -> int:
+        return 3 if p["gated"] else 2
+
+    def weight_count(self, p) -> int:
+        d, dff = p["d_model"], p["d_ff"]
+        bias = (self._mats(p) - 1) * dff + d if p["bias"] else 0
+        return self._mats(p) * d * dff + bias
+
+    def counts(self, p, dtype):
+        tokens, d, dff = p["batch"] * p["seq_len"], p["d_model"], p["d_ff"]
+        flops = self._mats(p) * formulas.matmul_flops(tokens, dff, d)
+        hidden = tokens * dff
+        if p["gated"]:
+            elementwise = formulas.elementwise_flops("silu", hidden) + formulas.elementwise_flops("mul", hidden)
+        else:
+            elementwise = formulas.elementwise_flops("gelu", hidden)
+        if p["bias"]:
+            elementwise += formulas.elementwise_flops("bias", (self._mats(p) - 1) * hidden + tokens * d)
+        return Counts(flops=flops, elementwise_flops=elementwise,
+                      bytes=(2 * tokens * d + self.weight_count(p)) * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator, prefix: str = ""):
+        d, dff = p["d_model"], p["d_ff"]
+        tensors = {} if prefix else {"x": randn((p["batch"], p["seq_len"], d), dtype, device, generator)}
+        shapes = {"w1": ((dff, d), d), "w2": ((d, dff), dff)}
+        if p["gated"]:
+            shapes["wu"] = ((dff, d), d)
+        for name, (shape, fan_in) in shapes.items():
+            tensors[prefix + name] = weight(shape, fan_in, dtype, device, generator)
+            if p["bias"]:
+                tensors[prefix + "b" + name[1:]] = randn((shape[0],), dtype, device, generator, std=0.1)
+        return tensors
+
+    def apply(self, p, t, x, prefix: str = ""):
+        def linear(name):
+            return F.linear(x, t[prefix + "w" + name], t.get(prefix + "b" + name))
+        hidden = F.silu(linear("1")) * linear("u") if p["gated"] else F.gelu(linear("1"))
+        return F.linear(hidden, t[prefix + "w2"], t.get(prefix + "b2"))
+
+    def forward(self, p, t):
+        return self.apply(p, t, t["x"])
+
+    def small(self, p):
+        return {**p, "batch": 1, "seq_len": min(p["seq_len"], 16), "d_model": min(p["d_model"], 32),
+                "d_ff": min(p["d_ff"], 64)}
+
+
+class TransformerLayer(Op):
+    name = "transformer_layer"
+    family = "attention"
+    doc = ("Pre-norm transformer layer: x + MHA(LN(x)), then + FFN(LN(.)). Non-causal, d_ff = 4d: "
+           "core FLOPs = 4*B*L^2*d + 24*B*L*d^2.")
+    params = (
+        Int("batch", short="b"),
+        Int("seq_len", short="l"),
+        Int("d_model", short="dm"),
+        Int("heads", short="h"),
+        Int("d_ff", None, short="dff", doc="FFN hidden width (default 4*d_model)"),
+        Bool("causal", False),
+        Bool("gated", False),
+        Bool("bias", True),
+    )
+    mha = MHA()
+    ffn = FFN()
+
+    def _parts(self, p):
+        mha = {k: p[k] for k in self.mha.keys}
+        ffn = {k: p[k] for k in self.ffn.keys}
+        return mha, ffn
+
+    def complete(self, p):
+        self.ffn.complete(p)
+
+    def validate(self, p):
+        self.mha.validate(self._parts(p)[0])
+
+    def counts(self, p, dtype):
+        mha, ffn = self._parts(p)
+        a, f = self.mha.counts(mha, dtype), self.ffn.counts(ffn, dtype)
+        tokens, d = p["batch"] * p["seq_len"], p["d_model"]
+        norms_and_residuals = (2 * formulas.norm_flops("layernorm", tokens, d)
+                               + 2 * formulas.elementwise_flops("residual", tokens * d))
+        weights = self.mha.weight_count(mha) + self.ffn.weight_count(ffn) + 4 * d  # two LayerNorms: gamma, beta
+        return Counts(flops=a.flops + f.flops,
+                      elementwise_flops=a.elementwise_flops + f.elementwise_flops + norms_and_residuals,
+                      bytes=(2 * tokens * d + weights) * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator):
+        mha, ffn = self._parts(p)
+        d = p["d_model"]
+        tensors = {"x": randn((p["batch"], p["seq_len"], d), dtype, device, generator)}
+        tensors.update(self.mha.inputs(mha, dtype, device, generator, prefix="attn_"))
+        tensors.update(self.ffn.inputs(ffn, dtype, device, generator, prefix="ffn_"))
+        for norm in ("ln1", "ln2"):
+            tensors[f"{norm}_w"] = 1 + randn((d,), dtype, device, generator, std=0.1)
+            tensors[f"{norm}_b"] = randn((d,), dtype, device, generator, std=0.1)
+        return tensors
+
+    def _layer(self, p, t, attention):
+        mha, ffn = self._parts(p)
+        x = t["x"]
+        d = (p["d_model"],)
+        h = x + self.mha.attend(mha, t, F.layer_norm(x, d, t["ln1_w"], t["ln1_b"]), "attn_", attention)
+        return h + self.ffn.apply(ffn, t, F.layer_norm(h, d, t["ln2_w"], t["ln2_b"]), "ffn_")
+
+    def forward(self, p, t):
+        return self._layer(p, t, F.scaled_dot_product_attention)
+
+    def reference(self, p, t):
+        return self._layer(p, t, _reference_sdpa)
+
+    def small(self, p):
+        heads = min(p["heads"], 4)
+        return {**p, "batch": 1, "seq_len": min(p["seq_len"], 16), "heads": heads,
+                "d_model": heads * min(p["d_model"] // p["heads"], 8), "d_ff": min(p["d_ff"], 64)}
+
+
+OPS = (Attention(), MHA(), FFN(), TransformerLayer())

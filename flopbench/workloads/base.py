@@ -1,0 +1,401 @@
+"""What a workload is: an op, its validated parameters and a dtype; its counts; how to build and check it.
+
+Each op (matmul, conv2d, attention, ...) is an `Op` subclass with a parameter schema. The schema is
+the public suite contract: it validates and normalizes what a suite file or the command line gives
+(ints, per-dimension lists, choices) and every problem is a `SpecError` naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from flopbench import formulas
+from flopbench.errors import SpecError, did_you_mean
+
+if TYPE_CHECKING:
+    import torch
+
+DTYPES = tuple(formulas.DTYPE_BYTES)
+DEFAULT_DTYPE = "float32"
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "required"
+
+
+REQUIRED: Any = _Required()
+
+
+def _type_name(value: object) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+# --- parameter kinds -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    """One key of an op. `default=None` means "derived from other keys" (see the op's doc)."""
+
+    name: str
+    default: Any = REQUIRED
+    doc: str = ""
+    short: str = ""  # used in generated workload names
+
+    def parse(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def allowed(self) -> str:
+        raise NotImplementedError
+
+    def fail(self, value: Any) -> SpecError:
+        return SpecError(self.name, f"expected {self.allowed}, got {value!r} ({_type_name(value)})")
+
+    def label(self, value: Any) -> str:
+        """The value as it appears in a generated name."""
+        return f"{self.short or self.name}{value}"
+
+
+def _as_int(value: Any) -> int | None:
+    """An int from an int or a whole float (TOML and the CLI write 1e6 as a float); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Int(Param):
+    minimum: int = 1
+
+    @property
+    def allowed(self) -> str:
+        return f"an integer >= {self.minimum}"
+
+    def parse(self, value: Any) -> int:
+        number = _as_int(value)
+        if number is None or number < self.minimum:
+            raise self.fail(value)
+        return number
+
+
+@dataclass(frozen=True)
+class Bool(Param):
+    allowed = "true or false"
+
+    def parse(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(value)
+        return value
+
+    def label(self, value: bool) -> str:
+        return (self.short or self.name) if value else f"no{self.short or self.name}"
+
+
+@dataclass(frozen=True)
+class Choice(Param):
+    choices: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+    def parse(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(value)
+        if value not in self.choices:
+            raise SpecError(self.name, f"unknown value {value!r}{did_you_mean(value, self.choices)};"
+                                       f" expected {self.allowed}")
+        return value
+
+    def label(self, value: str) -> str:
+        return value
+
+
+@dataclass(frozen=True)
+class Dims(Param):
+    """A per-spatial-dimension key: one int for every dimension, or a list with one int per dimension."""
+
+    ndim: int = 2
+    minimum: int = 1
+
+    @property
+    def allowed(self) -> str:
+        return (f"an integer >= {self.minimum} or a list of {self.ndim} such integers"
+                if self.ndim > 1 else f"an integer >= {self.minimum}")
+
+    def parse(self, value: Any) -> tuple[int, ...]:
+        if isinstance(value, (list, tuple)):
+            numbers = [_as_int(v) for v in value]
+            if len(value) != self.ndim or any(n is None or n < self.minimum for n in numbers):
+                raise self.fail(value)
+            return tuple(numbers)  # type: ignore[arg-type]
+        number = _as_int(value)
+        if number is None or number < self.minimum:
+            raise self.fail(value)
+        return (number,) * self.ndim
+
+    def label(self, value: tuple[int, ...]) -> str:
+        text = str(value[0]) if len(set(value)) == 1 else "x".join(map(str, value))
+        return f"{self.short or self.name}{text}"
+
+
+@dataclass(frozen=True)
+class Padding(Dims):
+    minimum: int = 0
+
+    @property
+    def allowed(self) -> str:
+        return f'{super().allowed}, or "same" or "valid"'
+
+    def parse(self, value: Any) -> tuple[int, ...] | str:
+        if isinstance(value, str):
+            if value not in ("same", "valid"):
+                raise SpecError(self.name, f"unknown value {value!r}"
+                                           f"{did_you_mean(value, ['same', 'valid'])}; expected {self.allowed}")
+            return value
+        return super().parse(value)
+
+    def label(self, value: tuple[int, ...] | str) -> str:
+        return f"{self.short or self.name}{value}" if isinstance(value, str) else super().label(value)
+
+
+@dataclass(frozen=True)
+class IntList(Param):
+    min_length: int = 1
+
+    @property
+    def allowed(self) -> str:
+        return f"a list of at least {self.min_length} integers >= 1"
+
+    def parse(self, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, (list, tuple)) or len(value) < self.min_length:
+            raise self.fail(value)
+        numbers = [_as_int(v) for v in value]
+        if any(n is None or n < 1 for n in numbers):
+            raise self.fail(value)
+        return tuple(numbers)  # type: ignore[arg-type]
+
+    def label(self, value: tuple[int, ...]) -> str:
+        return "x".join(map(str, value))
+
+
+@dataclass(frozen=True)
+class ChoiceList(Param):
+    choices: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> str:
+        return "a list of " + ", ".join(self.choices)
+
+    def parse(self, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise self.fail(value)
+        for v in value:
+            if v not in self.choices:
+                raise SpecError(self.name, f"unknown value {v!r}{did_you_mean(v, self.choices)};"
+                                           f" expected {self.allowed}")
+        return tuple(value)
+
+    def label(self, value: tuple[str, ...]) -> str:
+        return "+".join(value)
+
+
+# --- counts ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Counts:
+    """Exact counts of one workload (docs/flops.md).
+
+    flops: core FLOPs of the contractions, 1 MAC = 2 FLOPs. elementwise_flops: everything else
+    (bias, activations, softmax, norms), from formulas.ELEMENTWISE_FLOPS. bytes: compulsory traffic.
+    """
+
+    flops: int
+    elementwise_flops: int
+    bytes: int
+
+    @property
+    def macs(self) -> int:
+        return self.flops // 2
+
+    @property
+    def total_flops(self) -> int:
+        """All arithmetic: what achieved FLOP/s and arithmetic intensity are computed from."""
+        return self.flops + self.elementwise_flops
+
+    @property
+    def intensity(self) -> float:
+        """FLOPs per byte of compulsory traffic (all arithmetic, core and elementwise)."""
+        return self.total_flops / self.bytes
+
+
+# --- ops -------------------------------------------------------------------------------------
+
+Tensors = dict[str, "torch.Tensor"]
+
+
+class Op:
+    """One kind of workload. Subclasses define the schema, the counts and the PyTorch computation."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]  # matmul, conv, attention, elementwise, model
+    doc: ClassVar[str] = ""
+    params: tuple[Param, ...] = ()
+
+    def param(self, key: str) -> Param:
+        for p in self.params:
+            if p.name == key:
+                return p
+        raise KeyError(key)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated parameters in schema order, defaults filled in."""
+        for key in raw:
+            if key not in self.keys:
+                raise SpecError(key, f"unknown key for op '{self.name}'{did_you_mean(key, self.keys)};"
+                                     f" allowed: {', '.join(self.keys)}")
+        values: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in raw:
+                values[p.name] = p.parse(raw[p.name])
+            elif p.default is REQUIRED:
+                raise SpecError(p.name, f"missing; op '{self.name}' needs it ({p.allowed})")
+            else:  # defaults go through parse too, so that e.g. stride 1 becomes (1, 1)
+                values[p.name] = None if p.default is None else p.parse(p.default)
+        self.complete(values)
+        self.validate(values)
+        return values
+
+    def complete(self, p: dict[str, Any]) -> None:
+        """Fill the defaults that depend on other keys (those declared with default=None)."""
+
+    def validate(self, p: dict[str, Any]) -> None:
+        """Checks across keys (divisibility, kernel against input); raise SpecError."""
+
+    def counts(self, p: Mapping[str, Any], dtype: str) -> Counts:
+        raise NotImplementedError
+
+    def inputs(self, p: Mapping[str, Any], dtype: torch.dtype, device: torch.device,
+               generator: torch.Generator) -> Tensors:
+        """Preallocated random inputs (and output buffers) for `forward`."""
+        raise NotImplementedError
+
+    def forward(self, p: Mapping[str, Any], t: Tensors) -> torch.Tensor:
+        """The computation that is timed."""
+        raise NotImplementedError
+
+    def reference(self, p: Mapping[str, Any], t: Tensors) -> torch.Tensor:
+        """The same result computed independently in float64 on the CPU (t holds float64 copies)."""
+        return self.forward(p, t)
+
+    def small(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameters of a small version of this workload, for the output check."""
+        return dict(p)
+
+
+# --- workloads -------------------------------------------------------------------------------
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A fully specified, validated workload: op + parameters + dtype. Hashable and immutable."""
+
+    op: str
+    params: tuple[tuple[str, Any], ...]
+    dtype: str = DEFAULT_DTYPE
+    name: str = ""
+    devices: tuple[str, ...] = ()  # run only on these device types; () means every device
+
+    @property
+    def spec(self) -> Op:
+        from flopbench.workloads import get_op
+        return get_op(self.op)
+
+    @property
+    def family(self) -> str:
+        return self.spec.family
+
+    @property
+    def p(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def params_json(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in self.params}
+
+    @cached_property
+    def counts(self) -> Counts:
+        return self.spec.counts(self.p, self.dtype)
+
+    @property
+    def identity(self) -> str:
+        """What makes two workloads the same measurement: op, parameters and dtype (not the name)."""
+        return json.dumps([self.op, self.params_json, self.dtype], sort_keys=True)
+
+    def runs_on(self, device_type: str) -> bool:
+        return not self.devices or device_type in self.devices
+
+    def build(self, device: str | torch.device, seed: int = 0) -> Callable[[], torch.Tensor]:
+        """A zero-argument function that runs the op on preallocated random inputs on `device`."""
+        import torch
+
+        from flopbench.workloads.check import torch_dtype
+        device = torch.device(device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        p = self.p
+        tensors = self.spec.inputs(p, torch_dtype(self.dtype), device, generator)
+        forward = self.spec.forward
+        return lambda: forward(p, tensors)
+
+    def check(self, device: str | torch.device, *, tf32: bool = False):
+        """Compare a small version's output with a float64 reference; see flopbench.workloads.check."""
+        from flopbench.workloads.check import check_output
+        return check_output(self, device, tf32=tf32)
+
+
+def generated_name(op: Op, params: Mapping[str, Any], given: Mapping[str, Any], dtype: str) -> str:
+    """A readable name from the keys the user set (in schema order), e.g. matmul-m256-n256-k256."""
+    parts = [op.name] + [p.label(params[p.name]) for p in op.params if p.name in given]
+    if dtype != DEFAULT_DTYPE:
+        parts.append(dtype)
+    return "-".join(parts)
+
+
+def sweep_suffix(op: Op, params: Mapping[str, Any], swept: Mapping[str, Any], dtype: str) -> str:
+    parts = [op.param(k).label(params[k]) for k in swept if k != "dtype"]
+    if "dtype" in swept:
+        parts.append(dtype)
+    return "-".join(parts)
+
+
+def make_workload(op_name: str, raw: Mapping[str, Any], *, dtype: Any = DEFAULT_DTYPE,
+                  name: str | None = None, devices: tuple[str, ...] = ()) -> Workload:
+    """Validate raw keys (from a suite or the command line) into a Workload; errors are SpecError."""
+    from flopbench.workloads import OPS, get_op
+    if not isinstance(op_name, str) or op_name not in OPS:
+        hint = did_you_mean(op_name, OPS) if isinstance(op_name, str) else ""
+        raise SpecError("op", f"unknown op {op_name!r}{hint}; known ops: {', '.join(OPS)}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        hint = did_you_mean(dtype, DTYPES) if isinstance(dtype, str) else ""
+        raise SpecError("dtype", f"unknown dtype {dtype!r}{hint}; expected one of {', '.join(DTYPES)}")
+    op = get_op(op_name)
+    params = op.normalize(raw)
+    return Workload(op=op_name, params=tuple(params.items()), dtype=dtype,
+                    name=name or generated_name(op, params, raw, dtype), devices=tuple(devices))

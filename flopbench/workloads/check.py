@@ -1,0 +1,84 @@
+"""Output check: before a workload is timed, a small version of it runs on the device in its dtype and
+is compared with a float64 reference computed on the CPU. A wrong kernel, or one that skips work,
+cannot report a fast time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from flopbench.workloads.base import Workload
+
+_TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32,
+                 "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+# Largest accepted normwise relative error ||out - ref|| / ||ref||. About 20x the unit roundoff of
+# each format (TF32 keeps 10 mantissa bits like float16), which leaves room for accumulation on the
+# small check shapes while any wrong or skipped computation (error ~ 1) fails.
+TOLERANCE = {"float64": 1e-10, "float32": 2e-5, "tf32": 1e-2, "float16": 1e-2, "bfloat16": 8e-2}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    return _TORCH_DTYPES[name]
+
+
+def randn(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
+          generator: torch.Generator, std: float = 1.0) -> torch.Tensor:
+    """Normal random values drawn in float32 (every device supports it), then cast."""
+    x = torch.randn(shape, dtype=torch.float32, device=device, generator=generator)
+    if std != 1.0:
+        x.mul_(std)
+    return x.to(dtype)
+
+
+def weight(shape: tuple[int, ...], fan_in: int, dtype: torch.dtype, device: torch.device,
+           generator: torch.Generator) -> torch.Tensor:
+    """Weights with std 1/sqrt(fan_in), so activations keep unit scale through deep blocks."""
+    return randn(shape, dtype, device, generator, std=1.0 / math.sqrt(fan_in))
+
+
+@dataclass(frozen=True)
+class Check:
+    error: float  # normwise relative error against the float64 reference
+    tolerance: float
+    shape: dict  # the small parameters that were checked
+
+    @property
+    def ok(self) -> bool:
+        return math.isfinite(self.error) and self.error <= self.tolerance
+
+    def describe(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        return f"output check {verdict}: relative error {self.error:.2e} (tolerance {self.tolerance:.0e})"
+
+
+def tf32_applies(workload: Workload, device: torch.device, tf32: bool) -> bool:
+    """TF32 only changes float32 contractions on CUDA."""
+    return tf32 and device.type == "cuda" and workload.dtype == "float32" and workload.counts.flops > 0
+
+
+def check_output(workload: Workload, device: str | torch.device, *, tf32: bool = False) -> Check:
+    device = torch.device(device)
+    op = workload.spec
+    small = op.normalize(op.small(workload.p))
+    generator = torch.Generator(device=device).manual_seed(1234)
+    with torch.no_grad():
+        tensors = op.inputs(small, torch_dtype(workload.dtype), device, generator)
+        out = op.forward(small, tensors).detach()
+        reference = op.reference(small, {k: v.detach().to("cpu", torch.float64) for k, v in tensors.items()})
+    error = _relative_error(out.to("cpu", torch.float64), reference)
+    key = "tf32" if tf32_applies(workload, device, tf32) else workload.dtype
+    return Check(error=error, tolerance=TOLERANCE[key], shape=small)
+
+
+def _relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
+    if out.shape != reference.shape:
+        return math.inf
+    scale = reference.norm().item()
+    diff = (out - reference).norm().item()
+    return diff / scale if scale > 0 else diff

@@ -1,0 +1,119 @@
+"""Memory-bound workloads: elementwise kernels, softmax and layer norm, the low end of the roofline.
+
+Every kernel writes into a preallocated output (the aten `.out` overloads), so a timing measures the
+kernel's memory traffic, not the allocator: on a CPU a fresh large output costs page faults.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from flopbench import formulas
+from flopbench.workloads.base import Choice, Counts, Int, Op
+from flopbench.workloads.check import randn
+
+aten = torch.ops.aten
+
+TRIAD_SCALAR = 3.0
+
+_KERNELS = {
+    "copy": lambda t: t["out"].copy_(t["a"]),
+    "add": lambda t: torch.add(t["a"], t["b"], out=t["out"]),
+    "sub": lambda t: torch.sub(t["a"], t["b"], out=t["out"]),
+    "mul": lambda t: torch.mul(t["a"], t["b"], out=t["out"]),
+    "div": lambda t: torch.div(t["a"], t["b"], out=t["out"]),
+    "triad": lambda t: torch.add(t["a"], t["b"], alpha=TRIAD_SCALAR, out=t["out"]),
+    "relu": lambda t: aten.relu.out(t["a"], out=t["out"]),
+    "exp": lambda t: aten.exp.out(t["a"], out=t["out"]),
+    "tanh": lambda t: aten.tanh.out(t["a"], out=t["out"]),
+    "sigmoid": lambda t: aten.sigmoid.out(t["a"], out=t["out"]),
+    "silu": lambda t: aten.silu.out(t["a"], out=t["out"]),
+    "gelu": lambda t: aten.gelu.out(t["a"], out=t["out"]),
+}
+
+
+class Elementwise(Op):
+    name = "elementwise"
+    family = "elementwise"
+    doc = ("One elementwise kernel over numel elements: reads one tensor (two for add, sub, mul, div, "
+           "triad) and writes one. FLOPs per element from the cost table (copy 0, relu 1, gelu 5, ...).")
+    params = (
+        Choice("kind", choices=formulas.ELEMENTWISE_KINDS),
+        Int("numel", short="n"),
+    )
+
+    def counts(self, p, dtype):
+        n = p["numel"]
+        tensors = (3 if p["kind"] in formulas.BINARY_KINDS else 2)
+        return Counts(flops=0, elementwise_flops=formulas.elementwise_flops(p["kind"], n),
+                      bytes=tensors * n * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator):
+        n = p["numel"]
+        tensors = {"a": randn((n,), dtype, device, generator)}
+        if p["kind"] in formulas.BINARY_KINDS:
+            # Away from zero, so that div is well conditioned.
+            tensors["b"] = randn((n,), dtype, device, generator).abs_().add_(0.5)
+        tensors["out"] = torch.empty(n, dtype=dtype, device=device)
+        return tensors
+
+    def forward(self, p, t):
+        return _KERNELS[p["kind"]](t)
+
+    def small(self, p):
+        return {**p, "numel": min(p["numel"], 4096)}
+
+
+class Softmax(Op):
+    name = "softmax"
+    family = "elementwise"
+    doc = "Softmax over the last dimension of a rows x cols matrix: 5 FLOPs per element."
+    params = (Int("rows", short="r"), Int("cols", short="c"))
+
+    def counts(self, p, dtype):
+        n = p["rows"] * p["cols"]
+        return Counts(flops=0, elementwise_flops=formulas.elementwise_flops("softmax", n),
+                      bytes=2 * n * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator):
+        x = randn((p["rows"], p["cols"]), dtype, device, generator)
+        return {"x": x, "out": torch.empty_like(x)}
+
+    def forward(self, p, t):
+        return aten._softmax.out(t["x"], -1, False, out=t["out"])
+
+    def small(self, p):
+        return {**p, "rows": min(p["rows"], 16), "cols": min(p["cols"], 256)}
+
+
+class LayerNorm(Op):
+    name = "layernorm"
+    family = "elementwise"
+    doc = ("Layer norm over the last dimension of a rows x cols matrix, with weight and bias: "
+           "7 FLOPs per element and 4 per row.")
+    params = (Int("rows", short="r"), Int("cols", short="c"))
+    eps = 1e-5
+
+    def counts(self, p, dtype):
+        rows, cols = p["rows"], p["cols"]
+        return Counts(flops=0, elementwise_flops=formulas.norm_flops("layernorm", rows, cols),
+                      bytes=(2 * rows * cols + 2 * cols) * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator):
+        cols = p["cols"]
+        tensors = {"x": randn((p["rows"], cols), dtype, device, generator),
+                   "w": 1 + randn((cols,), dtype, device, generator, std=0.1),
+                   "b": randn((cols,), dtype, device, generator, std=0.1)}
+        # Output buffers shaped and typed as this device's kernel makes them (mean and rstd per row).
+        out, mean, rstd = torch.native_layer_norm(tensors["x"], [cols], tensors["w"], tensors["b"], self.eps)
+        return {**tensors, "out": out, "mean": mean, "rstd": rstd}
+
+    def forward(self, p, t):
+        return aten.native_layer_norm.out(t["x"], [p["cols"]], t["w"], t["b"], self.eps,
+                                          out0=t["out"], out1=t["mean"], out2=t["rstd"])[0]
+
+    def small(self, p):
+        return {**p, "rows": min(p["rows"], 16), "cols": min(p["cols"], 256)}
+
+
+OPS = (Elementwise(), Softmax(), LayerNorm())

@@ -1,0 +1,153 @@
+"""Matrix products: matmul (GEMM, batched GEMM, GEMV), linear layers and MLPs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from flopbench import formulas
+from flopbench.errors import SpecError
+from flopbench.workloads.base import Bool, ChoiceList, Counts, Int, IntList, Op
+from flopbench.workloads.check import randn, weight
+
+
+class Matmul(Op):
+    name = "matmul"
+    family = "matmul"
+    doc = "C[batch, m, n] = A[batch, m, k] @ B[batch, k, n]; n = 1 is a GEMV. FLOPs = 2*batch*m*n*k."
+    params = (
+        Int("m", doc="rows of A and C"),
+        Int("n", doc="columns of B and C"),
+        Int("k", doc="the contracted dimension"),
+        Int("batch", 1, doc="independent products (batch > 1 is a batched GEMM)", short="b"),
+    )
+
+    def counts(self, p, dtype):
+        b, m, n, k = p["batch"], p["m"], p["n"], p["k"]
+        return Counts(flops=formulas.matmul_flops(m, n, k, b), elementwise_flops=0,
+                      bytes=b * (m * k + k * n + m * n) * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator):
+        b, m, n, k = p["batch"], p["m"], p["n"], p["k"]
+        lead = (b,) if b > 1 else ()
+        return {"a": randn((*lead, m, k), dtype, device, generator),
+                "b": weight((*lead, k, n), k, dtype, device, generator),
+                "out": torch.empty((*lead, m, n), dtype=dtype, device=device)}
+
+    def forward(self, p, t):
+        return torch.matmul(t["a"], t["b"], out=t["out"])
+
+    def reference(self, p, t):
+        # Broadcast-multiply-sum: no BLAS call, so the check never compares a GEMM with itself.
+        return (t["a"].unsqueeze(-1) * t["b"].unsqueeze(-3)).sum(-2)
+
+    def small(self, p):
+        return {**p, "m": min(p["m"], 48), "n": min(p["n"], 48), "k": min(p["k"], 96),
+                "batch": min(p["batch"], 2)}
+
+
+class Linear(Op):
+    name = "linear"
+    family = "matmul"
+    doc = "y = x W^T + b for `tokens` rows. Core FLOPs = 2*tokens*in*out; the bias add is elementwise."
+    params = (
+        Int("tokens", doc="rows of x (batch times sequence length)", short="t"),
+        Int("in_features", short="in"),
+        Int("out_features", short="out"),
+        Bool("bias", True),
+    )
+
+    def counts(self, p, dtype):
+        t, i, o = p["tokens"], p["in_features"], p["out_features"]
+        bias = o if p["bias"] else 0
+        return Counts(flops=formulas.matmul_flops(t, o, i),
+                      elementwise_flops=formulas.elementwise_flops("bias", t * o) if p["bias"] else 0,
+                      bytes=(t * i + o * i + bias + t * o) * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator):
+        t, i, o = p["tokens"], p["in_features"], p["out_features"]
+        tensors = {"x": randn((t, i), dtype, device, generator),
+                   "w": weight((o, i), i, dtype, device, generator)}
+        if p["bias"]:
+            tensors["b"] = randn((o,), dtype, device, generator)
+        return tensors
+
+    def forward(self, p, t):
+        return F.linear(t["x"], t["w"], t.get("b"))
+
+    def small(self, p):
+        return {**p, "tokens": min(p["tokens"], 32), "in_features": min(p["in_features"], 96),
+                "out_features": min(p["out_features"], 48)}
+
+
+ACTIVATION_FNS = {
+    "none": lambda x: x,
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "silu": F.silu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "softmax": lambda x: torch.softmax(x, dim=-1),
+}
+
+
+class MLP(Op):
+    name = "mlp"
+    family = "matmul"
+    doc = ("A stack of linear layers: layers = widths [in, hidden..., out]; activations[i] follows "
+           "layer i (default relu after each hidden layer, none after the last).")
+    params = (
+        Int("batch", 1, short="b"),
+        IntList("layers", min_length=2, doc="widths, input first, e.g. [784, 100, 100, 10]"),
+        ChoiceList("activations", None, choices=formulas.ACTIVATIONS,
+                   doc="one per linear layer (len(layers) - 1)"),
+        Bool("bias", True),
+    )
+
+    def complete(self, p):
+        if p["activations"] is None:
+            p["activations"] = ("relu",) * (len(p["layers"]) - 2) + ("none",)
+
+    def validate(self, p):
+        if len(p["activations"]) != len(p["layers"]) - 1:
+            raise SpecError("activations", f"needs one entry per linear layer: {len(p['layers']) - 1} "
+                                           f"for layers {list(p['layers'])}, got {len(p['activations'])}")
+
+    def _layers(self, p):
+        return list(zip(p["layers"][:-1], p["layers"][1:], p["activations"]))
+
+    def counts(self, p, dtype):
+        b = p["batch"]
+        flops = elementwise = params = 0
+        for i, o, act in self._layers(p):
+            flops += formulas.matmul_flops(b, o, i)
+            elementwise += formulas.activation_flops(act, b * o)
+            if p["bias"]:
+                elementwise += formulas.elementwise_flops("bias", b * o)
+            params += i * o + (o if p["bias"] else 0)
+        traffic = b * p["layers"][0] + params + b * p["layers"][-1]
+        return Counts(flops=flops, elementwise_flops=elementwise,
+                      bytes=traffic * formulas.DTYPE_BYTES[dtype])
+
+    def inputs(self, p, dtype, device, generator):
+        tensors = {"x": randn((p["batch"], p["layers"][0]), dtype, device, generator)}
+        for n, (i, o, _) in enumerate(self._layers(p)):
+            tensors[f"w{n}"] = weight((o, i), i, dtype, device, generator)
+            if p["bias"]:
+                tensors[f"b{n}"] = randn((o,), dtype, device, generator, std=0.1)
+        return tensors
+
+    def forward(self, p, t):
+        x = t["x"]
+        for n, (_, _, act) in enumerate(self._layers(p)):
+            x = ACTIVATION_FNS[act](F.linear(x, t[f"w{n}"], t.get(f"b{n}")))
+        return x
+
+    def small(self, p):
+        return {**p, "batch": min(p["batch"], 8), "layers": [min(w, 64) for w in p["layers"]],
+                "activations": list(p["activations"])}
+
+
+OPS = (Matmul(), Linear(), MLP())
