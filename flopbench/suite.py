@@ -13,6 +13,7 @@
     [workload.sweep]                     # optional: the cartesian product of these lists
     m = [256, 512, 1024]
     n = [256, 512, 1024]
+    "m=n=k" = [64, 128]                  # keys tied by "=" take the same value: one axis (square GEMMs)
 
 Every error names the file, the entry (its number and name) and the key.
 """
@@ -126,14 +127,22 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[list[Wo
     sweep = entry.get("sweep", {})
     if not isinstance(sweep, dict):
         raise SpecError("sweep", "must be a table mapping keys to lists of values ([workload.sweep])")
-    for key, values in sweep.items():
-        if key not in accepted:
-            raise SpecError(f"sweep.{key}", f"not a key of op '{op.name}'{did_you_mean(key, accepted)};"
-                                            f" sweepable: {', '.join(sorted(accepted))}")
+    axes: list[tuple[tuple[str, ...], list[Any]]] = []  # (tied keys, values)
+    swept: set[str] = set()
+    for group, values in sweep.items():
+        keys = tuple(k.strip() for k in group.split("="))
+        for key in keys:
+            if key not in accepted:
+                raise SpecError(f"sweep.{group}", f"'{key}' is not a key of op '{op.name}'"
+                                                  f"{did_you_mean(key, accepted)}; sweepable: {', '.join(sorted(accepted))}")
+            if key in entry:
+                raise SpecError(key, "given both directly and in [workload.sweep]; keep one")
+            if key in swept:
+                raise SpecError(f"sweep.{group}", f"'{key}' is swept twice; give each key one axis")
+            swept.add(key)
         if not isinstance(values, list) or not values:
-            raise SpecError(f"sweep.{key}", f"expected a non-empty list of values to sweep, got {values!r}")
-        if key in entry:
-            raise SpecError(key, "given both directly and in [workload.sweep]; keep one")
+            raise SpecError(f"sweep.{group}", f"expected a non-empty list of values to sweep, got {values!r}")
+        axes.append((keys, values))
 
     devices = entry.get("devices", [])
     if not isinstance(devices, list) or any(d not in DEVICE_TYPES for d in devices):
@@ -148,8 +157,8 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[list[Wo
     base.update({k: v for k, v in entry.items() if k not in _ENTRY_ONLY})
 
     workloads = []
-    for combo in itertools.product(*sweep.values()):
-        point = dict(zip(sweep, combo))
+    for combo in itertools.product(*(values for _, values in axes)):
+        point = {key: value for (keys, _), value in zip(axes, combo) for key in keys}
         raw = {**base, **point}
         dtype = raw.pop("dtype", DEFAULT_DTYPE)
         try:

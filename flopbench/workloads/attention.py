@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 from flopbench import formulas
 from flopbench.errors import SpecError
+from flopbench.workloads import reference as ref
 from flopbench.workloads.base import Bool, Counts, Int, Op
 from flopbench.workloads.check import randn, weight
-
-
-def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
-    """softmax(Q K^T / sqrt(d) + mask) V written out, with a top-left causal mask as PyTorch's is_causal."""
-    group = q.shape[1] // k.shape[1]
-    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if causal:
-        allowed = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
-        scores = scores.masked_fill(~allowed, float("-inf"))
-    return torch.softmax(scores, dim=-1) @ v
 
 
 class Attention(Op):
@@ -63,11 +50,10 @@ class Attention(Op):
                 "v": randn((b, hkv, lk, d), dtype, device, generator)}
 
     def forward(self, p, t):
-        return F.scaled_dot_product_attention(t["q"], t["k"], t["v"], is_causal=p["causal"],
-                                              enable_gqa=p["kv_heads"] != p["heads"])
+        return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], is_causal=p["causal"], enable_gqa=p["kv_heads"] != p["heads"])
 
     def reference(self, p, t):
-        return reference_attention(t["q"], t["k"], t["v"], p["causal"])
+        return ref.attention(t["q"], t["k"], t["v"], p["causal"])
 
     def small(self, p):
         kv_heads = min(p["kv_heads"], 2)
@@ -123,27 +109,23 @@ class MHA(Op):
                 tensors[f"{prefix}b{name}"] = randn((d,), dtype, device, generator, std=0.1)
         return tensors
 
-    def attend(self, p, t, x, prefix: str = "", attention=F.scaled_dot_product_attention):
+    def attend(self, p, t, x, fns: ref.Fns, prefix: str = ""):
         h = p["heads"]
-        q, k, v = (_split_heads(F.linear(x, t[f"{prefix}w{n}"], t.get(f"{prefix}b{n}")), h) for n in "qkv")
-        o = attention(q, k, v, is_causal=p["causal"])
+        q, k, v = (_split_heads(fns.linear(x, t[f"{prefix}w{n}"], t.get(f"{prefix}b{n}")), h) for n in "qkv")
+        o = fns.sdpa(q, k, v, is_causal=p["causal"])
         o = o.transpose(1, 2).reshape(x.shape)
-        return F.linear(o, t[f"{prefix}wo"], t.get(f"{prefix}bo"))
+        return fns.linear(o, t[f"{prefix}wo"], t.get(f"{prefix}bo"))
 
     def forward(self, p, t):
-        return self.attend(p, t, t["x"])
+        return self.attend(p, t, t["x"], ref.LIBRARY)
 
     def reference(self, p, t):
-        return self.attend(p, t, t["x"], attention=_reference_sdpa)
+        return self.attend(p, t, t["x"], ref.REFERENCE)
 
     def small(self, p):
         heads = min(p["heads"], 4)
         return {**p, "batch": 1, "seq_len": min(p["seq_len"], 24), "heads": heads,
                 "d_model": heads * min(p["d_model"] // p["heads"], 16)}
-
-
-def _reference_sdpa(q, k, v, is_causal):
-    return reference_attention(q, k, v, is_causal)
 
 
 class FFN(Op):
@@ -197,14 +179,20 @@ class FFN(Op):
                 tensors[prefix + "b" + name[1:]] = randn((shape[0],), dtype, device, generator, std=0.1)
         return tensors
 
-    def apply(self, p, t, x, prefix: str = ""):
+    def apply(self, p, t, x, fns: ref.Fns, prefix: str = ""):
         def linear(name):
-            return F.linear(x, t[prefix + "w" + name], t.get(prefix + "b" + name))
-        hidden = F.silu(linear("1")) * linear("u") if p["gated"] else F.gelu(linear("1"))
-        return F.linear(hidden, t[prefix + "w2"], t.get(prefix + "b2"))
+            return fns.linear(x, t[prefix + "w" + name], t.get(prefix + "b" + name))
+        if p["gated"]:
+            hidden = fns.activation(linear("1"), "silu") * linear("u")
+        else:
+            hidden = fns.activation(linear("1"), "gelu")
+        return fns.linear(hidden, t[prefix + "w2"], t.get(prefix + "b2"))
 
     def forward(self, p, t):
-        return self.apply(p, t, t["x"])
+        return self.apply(p, t, t["x"], ref.LIBRARY)
+
+    def reference(self, p, t):
+        return self.apply(p, t, t["x"], ref.REFERENCE)
 
     def small(self, p):
         return {**p, "batch": 1, "seq_len": min(p["seq_len"], 16), "d_model": min(p["d_model"], 32),
@@ -228,6 +216,7 @@ class TransformerLayer(Op):
     )
     mha = MHA()
     ffn = FFN()
+    eps = 1e-5
 
     def _parts(self, p):
         mha = {k: p[k] for k in self.mha.keys}
@@ -262,18 +251,17 @@ class TransformerLayer(Op):
             tensors[f"{norm}_b"] = randn((d,), dtype, device, generator, std=0.1)
         return tensors
 
-    def _layer(self, p, t, attention):
+    def _layer(self, p, t, fns: ref.Fns):
         mha, ffn = self._parts(p)
         x = t["x"]
-        d = (p["d_model"],)
-        h = x + self.mha.attend(mha, t, F.layer_norm(x, d, t["ln1_w"], t["ln1_b"]), "attn_", attention)
-        return h + self.ffn.apply(ffn, t, F.layer_norm(h, d, t["ln2_w"], t["ln2_b"]), "ffn_")
+        h = x + self.mha.attend(mha, t, fns.layer_norm(x, t["ln1_w"], t["ln1_b"], self.eps), fns, "attn_")
+        return h + self.ffn.apply(ffn, t, fns.layer_norm(h, t["ln2_w"], t["ln2_b"], self.eps), fns, "ffn_")
 
     def forward(self, p, t):
-        return self._layer(p, t, F.scaled_dot_product_attention)
+        return self._layer(p, t, ref.LIBRARY)
 
     def reference(self, p, t):
-        return self._layer(p, t, _reference_sdpa)
+        return self._layer(p, t, ref.REFERENCE)
 
     def small(self, p):
         heads = min(p["heads"], 4)

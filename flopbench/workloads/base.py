@@ -299,8 +299,9 @@ class Op:
         raise NotImplementedError
 
     def reference(self, p: Mapping[str, Any], t: Tensors) -> torch.Tensor:
-        """The same result computed independently in float64 on the CPU (t holds float64 copies)."""
-        return self.forward(p, t)
+        """The same result from the op's definition (flopbench.workloads.reference), never the timed
+        kernel, in float64 on the CPU: t holds float64 copies of the inputs."""
+        raise NotImplementedError
 
     def small(self, p: Mapping[str, Any]) -> dict[str, Any]:
         """Parameters of a small version of this workload, for the output check."""

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from flopbench import formulas
 from flopbench.errors import SpecError
+from flopbench.workloads import reference as ref
 from flopbench.workloads.base import Bool, Counts, Dims, Int, Op, Padding
 from flopbench.workloads.check import randn, weight
 
@@ -31,20 +32,20 @@ def _window_params(ndim: int, *, padding: bool = True) -> tuple:
     )
 
 
-def explicit_padding(padding: tuple[int, ...] | str, kernel, dilation) -> tuple[int, ...]:
-    """Padding per side as ints; "same" uses the larger of PyTorch's two (it may pad one extra at the end)."""
+def padding_pairs(padding: tuple[int, ...] | str, kernel, dilation) -> list[tuple[int, int]]:
+    """(before, after) zero padding per spatial dimension; "same" may pad one more at the end, as PyTorch."""
     if padding == "valid":
-        return (0,) * len(kernel)
+        return [(0, 0)] * len(kernel)
     if padding == "same":
-        return tuple(formulas.same_padding(k, d)[1] for k, d in zip(kernel, dilation))
-    return padding
+        return [formulas.same_padding(k, d) for k, d in zip(kernel, dilation)]
+    return [(pad, pad) for pad in padding]
 
 
 def conv_out_size(p: dict[str, Any], ndim: int) -> tuple[int, ...]:
     sizes = tuple(p[name] for name in SPATIAL[ndim])
     if p["padding"] == "same":
         return sizes
-    pads = explicit_padding(p["padding"], p["kernel"], p["dilation"])
+    pads = [before for before, _ in padding_pairs(p["padding"], p["kernel"], p["dilation"])]
     return tuple(formulas.conv_output_size(*args)
                  for args in zip(sizes, p["kernel"], p["stride"], pads, p["dilation"]))
 
@@ -54,13 +55,13 @@ def validate_window(p: dict[str, Any], ndim: int) -> None:
     if p["padding"] == "same" and any(s != 1 for s in p["stride"]):
         raise SpecError("padding", f'"same" needs stride 1 (PyTorch does not pad strided convolutions'
                                    f' to "same"), got stride {list(p["stride"])}; give the padding as integers')
-    pads = explicit_padding(p["padding"], p["kernel"], p["dilation"])
-    for name, k, d, pad in zip(SPATIAL[ndim], p["kernel"], p["dilation"], pads):
+    pairs = padding_pairs(p["padding"], p["kernel"], p["dilation"])
+    for name, k, d, (before, after) in zip(SPATIAL[ndim], p["kernel"], p["dilation"], pairs):
         span = d * (k - 1) + 1
-        if p["padding"] != "same" and span > p[name] + 2 * pad:
+        if span > p[name] + before + after:
             raise SpecError("kernel", f"kernel {k} (dilation {d}) spans {span} but the padded input along"
-                                      f" {name} is {p[name] + 2 * pad} ({name} {p[name]} + 2*padding {pad});"
-                                      f" use a smaller kernel or dilation, or more padding")
+                                      f" {name} is {p[name] + before + after} ({name} {p[name]} + padding"
+                                      f" {before + after}); use a smaller kernel or dilation, or more padding")
 
 
 def _check_groups(p: dict[str, Any], channel_keys: tuple[str, ...]) -> None:
@@ -132,6 +133,10 @@ class Conv(Op):
         return _CONV_FNS[self.ndim](t["x"], t["w"], t.get("b"), list(p["stride"]), padding,
                                     list(p["dilation"]), p["groups"])
 
+    def reference(self, p, t):
+        return ref.conv(t["x"], t["w"], t.get("b"), p["stride"], padding_pairs(p["padding"], p["kernel"], p["dilation"]),
+                        p["dilation"], p["groups"])
+
     def small(self, p):
         return {**p, "batch": 1, **_small_channels(p), **_small_spatial(p, self.ndim)}
 
@@ -156,6 +161,9 @@ class _ConvVariant(Op):
 
     def forward(self, p, t):
         return self.conv.forward(self.as_conv(p), t)
+
+    def reference(self, p, t):
+        return self.conv.reference(self.as_conv(p), t)
 
 
 class DepthwiseConv2d(_ConvVariant):
@@ -231,6 +239,11 @@ class SeparableConv2d(Op):
         y = self.depthwise.forward(depthwise, t)
         return self.pointwise.forward(pointwise, {"x": y, "w": t["pw_w"], "b": t.get("pw_b")})
 
+    def reference(self, p, t):
+        depthwise, pointwise = self._parts(p)
+        y = self.depthwise.reference(depthwise, t)
+        return self.pointwise.reference(pointwise, {"x": y, "w": t["pw_w"], "b": t.get("pw_b")})
+
     def small(self, p):
         return {**p, "batch": 1, "in_channels": min(p["in_channels"], 8),
                 "out_channels": min(p["out_channels"], 16), **_small_spatial(p, 2)}
@@ -290,6 +303,10 @@ class ConvTranspose2d(Op):
     def forward(self, p, t):
         return F.conv_transpose2d(t["x"], t["w"], t.get("b"), list(p["stride"]), list(p["padding"]),
                                   list(p["output_padding"]), p["groups"], list(p["dilation"]))
+
+    def reference(self, p, t):
+        return ref.conv_transpose(t["x"], t["w"], t.get("b"), p["stride"], p["padding"], p["output_padding"],
+                                  p["dilation"], p["groups"])
 
     def small(self, p):
         # The smallest input that still gives a non-empty output, or 8, whichever is larger.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from flopbench import formulas
+from flopbench.workloads import reference as ref
 from flopbench.workloads.base import Choice, Counts, Int, Op
 from flopbench.workloads.check import randn
 
@@ -60,6 +61,12 @@ class Elementwise(Op):
     def forward(self, p, t):
         return _KERNELS[p["kind"]](t)
 
+    def reference(self, p, t):
+        a, b = t["a"], t.get("b")
+        return {"copy": lambda: a.clone(), "add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
+                "div": lambda: a / b, "triad": lambda: a + TRIAD_SCALAR * b}.get(
+            p["kind"], lambda: ref.activation(a, p["kind"]))()
+
     def small(self, p):
         return {**p, "numel": min(p["numel"], 4096)}
 
@@ -81,6 +88,9 @@ class Softmax(Op):
 
     def forward(self, p, t):
         return aten._softmax.out(t["x"], -1, False, out=t["out"])
+
+    def reference(self, p, t):
+        return ref.softmax(t["x"])
 
     def small(self, p):
         return {**p, "rows": min(p["rows"], 16), "cols": min(p["cols"], 256)}
@@ -111,6 +121,9 @@ class LayerNorm(Op):
     def forward(self, p, t):
         return aten.native_layer_norm.out(t["x"], [p["cols"]], t["w"], t["b"], self.eps,
                                           out0=t["out"], out1=t["mean"], out2=t["rstd"])[0]
+
+    def reference(self, p, t):
+        return ref.layer_norm(t["x"], t["w"], t["b"], self.eps)
 
     def small(self, p):
         return {**p, "rows": min(p["rows"], 16), "cols": min(p["cols"], 256)}

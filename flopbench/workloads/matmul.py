@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from flopbench import formulas
 from flopbench.errors import SpecError
+from flopbench.workloads import reference as ref
 from flopbench.workloads.base import Bool, ChoiceList, Counts, Int, IntList, Op
 from flopbench.workloads.check import randn, weight
 
@@ -40,8 +40,7 @@ class Matmul(Op):
         return torch.matmul(t["a"], t["b"], out=t["out"])
 
     def reference(self, p, t):
-        # Broadcast-multiply-sum: no BLAS call, so the check never compares a GEMM with itself.
-        return (t["a"].unsqueeze(-1) * t["b"].unsqueeze(-3)).sum(-2)
+        return ref.matmul(t["a"], t["b"])
 
     def small(self, p):
         return {**p, "m": min(p["m"], 48), "n": min(p["n"], 48), "k": min(p["k"], 96),
@@ -75,22 +74,14 @@ class Linear(Op):
         return tensors
 
     def forward(self, p, t):
-        return F.linear(t["x"], t["w"], t.get("b"))
+        return ref.LIBRARY.linear(t["x"], t["w"], t.get("b"))
+
+    def reference(self, p, t):
+        return ref.linear(t["x"], t["w"], t.get("b"))
 
     def small(self, p):
         return {**p, "tokens": min(p["tokens"], 32), "in_features": min(p["in_features"], 96),
                 "out_features": min(p["out_features"], 48)}
-
-
-ACTIVATION_FNS = {
-    "none": lambda x: x,
-    "relu": F.relu,
-    "gelu": F.gelu,
-    "silu": F.silu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "softmax": lambda x: torch.softmax(x, dim=-1),
-}
 
 
 class MLP(Op):
@@ -139,11 +130,17 @@ class MLP(Op):
                 tensors[f"b{n}"] = randn((o,), dtype, device, generator, std=0.1)
         return tensors
 
-    def forward(self, p, t):
+    def _compute(self, p, t, fns: ref.Fns):
         x = t["x"]
         for n, (_, _, act) in enumerate(self._layers(p)):
-            x = ACTIVATION_FNS[act](F.linear(x, t[f"w{n}"], t.get(f"b{n}")))
+            x = fns.activation(fns.linear(x, t[f"w{n}"], t.get(f"b{n}")), act)
         return x
+
+    def forward(self, p, t):
+        return self._compute(p, t, ref.LIBRARY)
+
+    def reference(self, p, t):
+        return self._compute(p, t, ref.REFERENCE)
 
     def small(self, p):
         return {**p, "batch": min(p["batch"], 8), "layers": [min(w, 64) for w in p["layers"]],
