@@ -1,9 +1,9 @@
-"""The `flopbench` command. Subcommands in the order people use them: count, then the rest."""
+"""The `flopbench` command: the parser, and the one place where user errors become exit status 2."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 
 from flopbench import __version__
@@ -17,73 +17,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-# --- count -----------------------------------------------------------------------------------
-
-def _workloads_from_targets(targets: list[str]):
-    """`count SUITE [SUITE...]` or `count OP key=value ...`: the workloads, in order."""
-    from flopbench.suite import SUITES_DIR, load_suite, single_workload
-    from flopbench.workloads import OPS
-
-    first, rest = targets[0], targets[1:]
-    assignments = [t for t in rest if "=" in t]
-    if first in OPS and (assignments or not (SUITES_DIR / f"{first}.toml").is_file()):
-        if len(assignments) != len(rest):
-            stray = next(t for t in rest if "=" not in t)
-            raise FlopbenchError(f"command line: '{stray}' is not key=value; after an op name give its"
-                                 f" keys, e.g. flopbench count {first} {' '.join(rest[:1]) or 'm=64'}=...")
-        return [single_workload(first, rest)]
-    if assignments:
-        raise FlopbenchError(f"command line: '{assignments[0]}' follows a suite, not an op; key=value pairs"
-                             f" describe one workload: flopbench count OP key=value ...")
-    return [w for target in targets for w in load_suite(target).workloads]
-
-
-def count_rows(workloads) -> list[dict]:
-    return [{"name": w.name, "op": w.op, "params": w.params_json, "dtype": w.dtype,
-             "flops": w.counts.flops, "macs": w.counts.macs, "elementwise_flops": w.counts.elementwise_flops,
-             "bytes": w.counts.bytes, "intensity": w.counts.intensity} for w in workloads]
-
-
-def cmd_count(args: argparse.Namespace) -> int:
-    rows = count_rows(_workloads_from_targets(args.targets))
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-    elif args.format == "csv":
-        import pandas as pd
-        frame = pd.DataFrame(rows)
-        frame["params"] = frame["params"].map(lambda p: json.dumps(p, sort_keys=True))
-        frame.to_csv(sys.stdout, index=False)
-    else:
-        from flopbench.console import print_table
-        from flopbench.units import si
-        print_table(
-            None, ["name", "dtype", "FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
-            ([r["name"], r["dtype"], si(r["flops"], "FLOP"), si(r["macs"], "MAC"),
-              si(r["elementwise_flops"], "FLOP"), si(r["bytes"], "B"), f"{r['intensity']:.3g}"] for r in rows),
-            numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
-            caption="FLOPs: core (matmul, conv, attention products), 1 MAC = 2 FLOPs. Elementwise FLOPs (bias,"
-                    " activations, softmax, norms) are separate. Bytes: compulsory traffic. FLOP/byte counts"
-                    " both kinds of FLOPs. Derivations: docs/flops.md.")
-    return 0
-
-
-# --- the parser ------------------------------------------------------------------------------
-
 def build_parser() -> argparse.ArgumentParser:
+    from flopbench.commands import COMMANDS
+
     parser = _Parser(prog="flopbench", description="Exact FLOPs, achieved FLOP/s and roofline placement"
                                                    " of deep-learning workloads.")
     parser.add_argument("--version", action="version", version=f"flopbench {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    count = commands.add_parser(
-        "count", help="count FLOPs, MACs and bytes of workloads (no timing)",
-        description="Count FLOPs, MACs, elementwise FLOPs and bytes of each workload of suites, or of one"
-                    " workload given on the command line: flopbench count conv2d batch=1 in_channels=3"
-                    " out_channels=64 height=224 width=224 kernel=3 padding=1")
-    count.add_argument("targets", nargs="+", metavar="SUITE|OP",
-                       help="suite files or shipped suite names; or an op name followed by key=value pairs")
-    count.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    count.set_defaults(func=cmd_count)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
+        command.add_arguments(sub)
+        sub.set_defaults(func=command.main)
     return parser
 
 
@@ -97,3 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("flopbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (flopbench ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,6 @@
+"""One module per subcommand, in the order people use them. Each has NAME, HELP, DESCRIPTION,
+add_arguments(parser) and main(args) -> exit status."""
+
+from flopbench.commands import count, peak, run
+
+COMMANDS = (count, peak, run)

@@ -1,0 +1,71 @@
+"""flopbench count: FLOPs, MACs, elementwise FLOPs and bytes of workloads, without timing anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from flopbench.errors import FlopbenchError
+
+NAME = "count"
+HELP = "count FLOPs, MACs and bytes of workloads (no timing)"
+DESCRIPTION = ("Count FLOPs, MACs, elementwise FLOPs and bytes of each workload of suites, or of one workload given on"
+               " the command line: flopbench count conv2d batch=1 in_channels=3 out_channels=64 height=224"
+               " width=224 kernel=3 padding=1")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("targets", nargs="+", metavar="SUITE|OP",
+                        help="suite files or shipped suite names; or an op name followed by key=value pairs")
+    parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
+
+def workloads_from_targets(targets: list[str]):
+    """`SUITE [SUITE...]` or `OP key=value ...`: the workloads, in order."""
+    from flopbench.suite import SUITES_DIR, load_suite, single_workload
+    from flopbench.workloads import OPS
+
+    first, rest = targets[0], targets[1:]
+    assignments = [t for t in rest if "=" in t]
+    if first in OPS and (assignments or not (SUITES_DIR / f"{first}.toml").is_file()):
+        if len(assignments) != len(rest):
+            stray = next(t for t in rest if "=" not in t)
+            raise FlopbenchError(f"command line: '{stray}' is not key=value; after an op name give its"
+                                 f" keys, e.g. {first} {' '.join(assignments[:1]) or 'm=64'}")
+        return [single_workload(first, rest)]
+    if assignments:
+        raise FlopbenchError(f"command line: '{assignments[0]}' follows a suite, not an op; key=value pairs"
+                             f" describe one workload: OP key=value ...")
+    return [w for target in targets for w in load_suite(target).workloads]
+
+
+def rows(workloads) -> list[dict]:
+    return [{"name": w.name, "op": w.op, "params": w.params_json, "dtype": w.dtype,
+             "flops": w.counts.flops, "macs": w.counts.macs, "elementwise_flops": w.counts.elementwise_flops,
+             "bytes": w.counts.bytes, "intensity": w.counts.intensity} for w in workloads]
+
+
+CONVENTION = ("FLOPs: core (matmul, conv, attention products), 1 MAC = 2 FLOPs. Elementwise FLOPs (bias, activations,"
+              " softmax, norms) are separate. Bytes: compulsory traffic. FLOP/byte counts both kinds of FLOPs."
+              " Derivations: docs/flops.md.")
+
+
+def main(args: argparse.Namespace) -> int:
+    table = rows(workloads_from_targets(args.targets))
+    if args.format == "json":
+        print(json.dumps(table, indent=2))
+    elif args.format == "csv":
+        import pandas as pd
+        frame = pd.DataFrame(table)
+        frame["params"] = frame["params"].map(lambda p: json.dumps(p, sort_keys=True))
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        from flopbench.console import print_table
+        from flopbench.units import si
+        print_table(
+            None, ["name", "dtype", "FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
+            ([r["name"], r["dtype"], si(r["flops"], "FLOP"), si(r["macs"], "MAC"),
+              si(r["elementwise_flops"], "FLOP"), si(r["bytes"], "B"), f"{r['intensity']:.3g}"] for r in table),
+            numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"], caption=CONVENTION)
+    return 0

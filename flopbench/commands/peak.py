@@ -1,0 +1,89 @@
+"""flopbench peak: the device, its peak FLOP/s per dtype and memory bandwidth, each with its source,
+and the measured ceilings beside them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from flopbench.commands.common import Machine, add_device_arguments, resolve_machine
+from flopbench.device import PEAK_KEYS
+
+NAME = "peak"
+HELP = "show the device's peak FLOP/s and bandwidth, with their sources; --measure measures ceilings"
+DESCRIPTION = ("Show the device, its peak FLOP/s per dtype and its peak memory bandwidth, each with its source (spec,"
+               " derived, measured or user), and the measured ceilings. --measure measures the ceilings now: the best"
+               " of a sweep of large GEMMs per dtype and a STREAM copy and triad; they are cached for later runs.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_device_arguments(parser)
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+
+
+def as_json(machine: Machine) -> dict:
+    return {"device": machine.device.to_json(), "threads": machine.threads,
+            "ceilings": {k: vars(v) for k, v in machine.ceilings.items()},
+            "ceilings_measured_at": machine.ceilings_measured_at}
+
+
+def ceiling_notes(machine: Machine) -> list[str]:
+    """A measured ceiling above a peak means the peak is too low: say which, and the likely reason."""
+    notes = []
+    for key, ceiling in machine.ceilings.items():
+        peak = machine.device.bandwidth if key == "bandwidth" else machine.device.peaks.get(key)
+        if peak is not None and peak.known and ceiling.value > peak.value:
+            why = (" the clock it assumes is below the one the cores ran at" if peak.source == "derived"
+                   and machine.device.type == "cpu" else "")
+            notes.append(f"the measured {key} ceiling is {ceiling.value / peak.value:.0%} of the {peak.source}"
+                         f" peak:{why or ' the peak is too low'}; utilization against it can exceed 100%"
+                         f" (pass --peak {key}=... to use another)")
+    return notes
+
+
+def print_tables(machine: Machine) -> None:
+    from flopbench.console import console, print_table
+    from flopbench.units import si
+
+    device, ceilings = machine.device, machine.ceilings
+    facts = device.facts
+    out = console()
+    if device.type == "cpu":
+        out.print(f"[bold]{device.label}[/bold]: {facts.get('microarchitecture')}, {facts.get('physical_cores')} physical"
+                  f" cores / {facts.get('logical_cpus')} logical CPUs usable, ISA {facts.get('isa')},"
+                  f" last-level cache {si(facts.get('llc_bytes'), 'B')}; {machine.threads} torch threads")
+    else:
+        out.print(f"[bold]{device.label}[/bold]: compute capability {facts.get('compute_capability')},"
+                  f" {facts.get('multiprocessors')} SMs, {si(facts.get('memory_bytes'), 'B')},"
+                  f" L2 {si(facts.get('l2_bytes'), 'B')}, CUDA {facts.get('cuda')}")
+    for note in (*device.notes, *ceiling_notes(machine)):
+        out.print(f"note: {note}")
+    bandwidth = device.bandwidth if device.bandwidth.known else ceilings.get("bandwidth")
+    rows = []
+    for key in (*PEAK_KEYS, "bandwidth"):
+        peak = device.bandwidth if key == "bandwidth" else device.peaks.get(key)
+        ceiling = ceilings.get(key)
+        if peak is None and ceiling is None:
+            continue
+        unit = "B/s" if key == "bandwidth" else "FLOP/s"
+        known = peak is not None and peak.known
+        roof = peak if known else ceiling
+        ridge = (f"{roof.value / bandwidth.value:.3g}" if key != "bandwidth" and roof and bandwidth else "")
+        rows.append([key, si(peak.value, unit) if known else "unknown", peak.source if peak else "-",
+                     si(ceiling.value, unit) if ceiling else "-",
+                     f"{ceiling.value / peak.value:.0%}" if ceiling and known else "",
+                     ridge, peak.detail if peak else ceiling.detail])
+    when = f"measured {machine.ceilings_measured_at}" if machine.ceilings_measured_at else "not measured: --measure"
+    print_table(None, ["", "peak", "source", "measured ceiling", "ceiling/peak", "ridge FLOP/byte", "detail"], rows,
+                numeric=["peak", "measured ceiling", "ceiling/peak", "ridge FLOP/byte"],
+                caption=f"Ceilings {when}. Ridge point = compute roof / bandwidth roof (peaks where known, else"
+                        f" measured ceilings); below it a workload is memory-bound.")
+
+
+def main(args: argparse.Namespace) -> int:
+    machine = resolve_machine(args, measure_if_needed=False)
+    if args.format == "json":
+        print(json.dumps(as_json(machine), indent=2))
+    else:
+        print_tables(machine)
+    return 0

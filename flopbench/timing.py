@@ -1,0 +1,277 @@
+"""Timers: how long one call of a workload takes, with the raw samples kept.
+
+A sample is one timed block of `calls_per_sample` back-to-back calls; its per-call time is the block's
+duration divided by the calls. Statistics are derived from the samples (the median is the figure quoted).
+
+- CpuTimer: time.perf_counter around blocks whose size grows until the clock's own cost is negligible
+  (as torch.utils.benchmark's blocked_autorange), until a minimum time has passed and the spread is small.
+- CudaTimer: CUDA events around each sample, the L2 cache flushed between samples outside the timed
+  window, one synchronization per batch of samples; optionally the calls captured in a CUDA graph so that
+  launch overhead does not dominate tiny kernels.
+
+Both take their clock (CPU) or their CUDA operations (CUDA) as arguments, so the logic is tested on fakes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol
+
+import numpy as np
+
+NOISY_REL_IQR = 0.10  # warn when IQR / median exceeds this
+MIN_RESOLUTIONS = 20  # warn when a sample lasts fewer timer resolutions than this
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Per-call times of every sample, and what is derived from them."""
+
+    samples_s: tuple[float, ...]
+    calls_per_sample: int
+    timer: str  # "perf_counter", "cuda_events", "cuda_graph"
+    resolution_s: float
+    notes: tuple[str, ...] = ()  # what the timer itself noticed (e.g. throttling, warm L2)
+
+    @cached_property
+    def _array(self) -> np.ndarray:
+        return np.asarray(self.samples_s, dtype=float)
+
+    @cached_property
+    def median_s(self) -> float:
+        return float(np.median(self._array))
+
+    @cached_property
+    def iqr_s(self) -> float:
+        q1, q3 = np.percentile(self._array, [25, 75])
+        return float(q3 - q1)
+
+    @property
+    def min_s(self) -> float:
+        return float(self._array.min())
+
+    @property
+    def mean_s(self) -> float:
+        return float(self._array.mean())
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation: standard deviation / mean."""
+        return float(self._array.std(ddof=1) / self.mean_s) if len(self._array) > 1 else 0.0
+
+    @property
+    def rel_iqr(self) -> float:
+        return self.iqr_s / self.median_s if self.median_s > 0 else math.inf
+
+    @property
+    def timed_s(self) -> float:
+        """Total time inside timed samples."""
+        return float(self._array.sum()) * self.calls_per_sample
+
+    def warnings(self) -> list[str]:
+        found = list(self.notes)
+        if self.rel_iqr > NOISY_REL_IQR:
+            found.append(f"noisy: IQR is {self.rel_iqr:.0%} of the median ({len(self.samples_s)} samples)")
+        sample_s = self.median_s * self.calls_per_sample
+        if sample_s < MIN_RESOLUTIONS * self.resolution_s:
+            found.append(f"a sample lasts {sample_s:.2e} s, under {MIN_RESOLUTIONS}x the timer resolution"
+                         f" ({self.resolution_s:.1e} s)")
+        return found
+
+
+@dataclass
+class Budget:
+    """How long to measure: at least min_time_s of samples and min_samples of them, more until the spread
+    is under target_rel_iqr, never past max_time_s (then at least 3 samples)."""
+
+    min_time_s: float = 0.2
+    max_time_s: float = 2.0
+    warmup_s: float = 0.025
+    min_samples: int = 5
+    target_rel_iqr: float = 0.05
+    max_samples: int = 10_000
+
+    def done(self, samples: list[float], sampled_s: float) -> bool:
+        n = len(samples)
+        if n >= self.max_samples or (sampled_s >= self.max_time_s and n >= 3):
+            return True
+        if sampled_s < self.min_time_s or n < self.min_samples:
+            return False
+        q1, median, q3 = np.percentile(samples, [25, 50, 75])
+        return (q3 - q1) <= self.target_rel_iqr * median
+
+
+def _calls_for(target_s: float, per_call_s: float) -> int:
+    """Calls that make a block last target_s (the epsilon keeps 10.000000001 from becoming 11)."""
+    return max(1, math.ceil(target_s / per_call_s * (1 - 1e-9))) if per_call_s > 0 else 1
+
+
+def measure_clock(clock: Callable[[], float], reads: int = 2000) -> float:
+    """The smallest nonzero step of the clock (its resolution), or its cost per read if larger."""
+    deltas = []
+    for _ in range(reads):
+        a = clock()
+        b = clock()
+        if b > a:
+            deltas.append(b - a)
+    return float(np.median(deltas)) if deltas else 1e-9
+
+
+class CpuTimer:
+    name = "perf_counter"
+
+    def __init__(self, budget: Budget | None = None, clock: Callable[[], float] = time.perf_counter,
+                 resolution_s: float | None = None):
+        self.budget = budget or Budget()
+        self.clock = clock
+        self.resolution_s = resolution_s if resolution_s is not None else measure_clock(clock)
+
+    def _block(self, fn: Callable[[], Any], calls: int) -> float:
+        clock = self.clock
+        start = clock()
+        for _ in range(calls):
+            fn()
+        return clock() - start
+
+    def measure(self, fn: Callable[[], Any]) -> Measurement:
+        budget = self.budget
+        # Warm-up (caches, allocator, lazy initialization), which also estimates one call's time.
+        calls, spent = 0, 0.0
+        while spent < budget.warmup_s or calls == 0:
+            spent += self._block(fn, 1)
+            calls += 1
+        per_call = spent / calls
+        # Block size: the clock's cost (about one resolution) must be under 1e-4 of a block, and a block
+        # lasts about 1/20 of the minimum time: long enough to average out scheduler noise, short enough
+        # to give a spread from 20 samples.
+        target = max(1e4 * self.resolution_s, budget.min_time_s / 20)
+        number = _calls_for(target, per_call)
+        samples: list[float] = []
+        sampled = 0.0
+        while not budget.done(samples, sampled):
+            block = self._block(fn, number)
+            samples.append(block / number)
+            sampled += block
+        return Measurement(tuple(samples), number, self.name, self.resolution_s)
+
+
+# --- CUDA ------------------------------------------------------------------------------------
+
+class CudaOps(Protocol):
+    """What CudaTimer needs from CUDA: real in TorchCuda, fake in the tests."""
+
+    def event(self) -> Any: ...  # .record(), .elapsed_time(end) in milliseconds
+    def synchronize(self) -> None: ...
+    def flush_l2(self) -> None: ...
+    def graph(self, fn: Callable[[], Any], calls: int) -> Callable[[], None]: ...
+
+
+class TorchCuda:
+    """CudaOps on a real device. The L2 flush writes a buffer twice the L2 size (at least 64 MiB)."""
+
+    EVENT_RESOLUTION_S = 0.5e-6  # CUDA documents event timing "with a resolution of around 0.5 microseconds"
+
+    def __init__(self, device):
+        import torch
+        self.torch = torch
+        self.device = torch.device(device)
+        props = torch.cuda.get_device_properties(self.device)
+        l2 = getattr(props, "L2_cache_size", 0) or 50 * 2**20
+        self.flush_bytes = max(2 * l2, 64 * 2**20)
+        self._flush = torch.empty(self.flush_bytes, dtype=torch.int8, device=self.device)
+
+    def event(self):
+        return self.torch.cuda.Event(enable_timing=True)
+
+    def synchronize(self) -> None:
+        self.torch.cuda.synchronize(self.device)
+
+    def flush_l2(self) -> None:
+        self._flush.zero_()
+
+    def graph(self, fn, calls):
+        torch = self.torch
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):  # warm-up on a side stream, as CUDA graph capture requires
+            for _ in range(3):
+                fn()
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(calls):
+                fn()
+        return graph.replay
+
+
+@dataclass
+class CudaTimer:
+    """Samples of `calls` back-to-back calls between two CUDA events, L2 flushed before each sample.
+
+    A flush before the start event also keeps the GPU busy while the CPU queues the timed calls, so a
+    sample does not include the gap of a slow launch. Kernels shorter than 20 event resolutions are
+    called several times per sample (the L2 is then warm after the first) or, with use_graph, replayed
+    from a CUDA graph of those calls, which removes launch overhead as well.
+    """
+
+    ops: CudaOps
+    budget: Budget = field(default_factory=Budget)
+    use_graph: bool = False
+    resolution_s: float = TorchCuda.EVENT_RESOLUTION_S
+    batch: int = 10  # samples queued between synchronizations
+    clock: Callable[[], float] = time.perf_counter  # wall clock, for the warm-up and budget only
+
+    @property
+    def name(self) -> str:
+        return "cuda_graph" if self.use_graph else "cuda_events"
+
+    def _samples(self, run: Callable[[], Any], count: int) -> list[float]:
+        """Queue `count` flushed samples, synchronize once, return each sample's seconds."""
+        pairs = []
+        for _ in range(count):
+            self.ops.flush_l2()
+            start, end = self.ops.event(), self.ops.event()
+            start.record()
+            run()
+            end.record()
+            pairs.append((start, end))
+        self.ops.synchronize()
+        return [start.elapsed_time(end) / 1e3 for start, end in pairs]
+
+    def _warmup(self, fn: Callable[[], Any]) -> float:
+        """Run single calls until their time is steady (two windows of 5 agree within 5%) and the warm-up
+        time has passed, or 10 warm-up times have passed. Returns one call's time."""
+        budget = self.budget
+        times: list[float] = []
+        began = self.clock()
+        while True:
+            times += self._samples(fn, 5)
+            elapsed = self.clock() - began
+            steady = len(times) >= 10 and abs(np.median(times[-5:]) / np.median(times[-10:-5]) - 1) < 0.05
+            if (steady and elapsed >= budget.warmup_s) or elapsed >= 10 * budget.warmup_s:
+                return float(np.median(times[-5:]))
+
+    def measure(self, fn: Callable[[], Any]) -> Measurement:
+        per_call = self._warmup(fn)
+        calls = _calls_for(MIN_RESOLUTIONS * self.resolution_s, per_call)
+        notes: list[str] = []
+        if self.use_graph:
+            calls = max(calls, 10)
+            run = self.ops.graph(fn, calls)
+        elif calls > 1:
+            run = lambda: [fn() for _ in range(calls)]  # noqa: E731
+            notes.append(f"{calls} calls per sample: the L2 is flushed before the first only; "
+                         f"--cuda-graph times tiny kernels without launch gaps")
+        else:
+            run = fn
+        samples: list[float] = []
+        sampled = 0.0
+        while not self.budget.done(samples, sampled):
+            block = self._samples(run, self.batch)
+            samples += [b / calls for b in block]
+            sampled += sum(block)
+        return Measurement(tuple(samples), calls, self.name, self.resolution_s, tuple(notes))

@@ -1,0 +1,210 @@
+"""Timing logic on fake clocks and a fake GPU: block sizes, stopping rules, statistics, warnings."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from flopbench.timing import Budget, CpuTimer, CudaTimer, Measurement
+
+
+class FakeClock:
+    """A clock that only moves when the fake workload runs."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def workload(self, durations):
+        """A function whose calls take the given durations, in turn (cycling)."""
+        durations = itertools.cycle(durations)
+
+        def fn():
+            self.now += next(durations)
+        return fn
+
+
+def cpu_timer(clock, **budget):
+    return CpuTimer(Budget(**budget), clock=clock, resolution_s=1e-8)
+
+
+def test_constant_workload_gives_exact_statistics():
+    clock = FakeClock()
+    m = cpu_timer(clock).measure(clock.workload([1e-3]))
+    assert m.median_s == pytest.approx(1e-3)
+    assert m.iqr_s == pytest.approx(0.0, abs=1e-12)
+    # A block lasts min_time / 20 = 10 ms: ten calls; 20 samples reach the 0.2 s minimum.
+    assert m.calls_per_sample == 10
+    assert len(m.samples_s) == 20
+    assert m.timed_s == pytest.approx(0.2)
+    assert m.warnings() == []
+
+
+def test_block_size_grows_for_tiny_workloads():
+    clock = FakeClock()
+    m = cpu_timer(clock).measure(clock.workload([100e-9]))
+    assert m.calls_per_sample == 100_000  # 10 ms of 100 ns calls
+    assert m.median_s == pytest.approx(100e-9)
+
+
+def test_clock_cost_sets_a_floor_on_the_block():
+    clock = FakeClock()
+    timer = CpuTimer(Budget(min_time_s=0.01), clock=clock, resolution_s=1e-5)
+    m = timer.measure(clock.workload([1e-6]))
+    # 1e4 clock resolutions = 0.1 s per block, above min_time / 20.
+    assert m.calls_per_sample == 100_000
+
+
+def test_warmup_is_not_sampled():
+    clock = FakeClock()
+    # Ten slow first calls (cold caches), then steady 1 ms calls.
+    slow_then_fast = [50e-3] * 10
+    calls = iter(slow_then_fast)
+
+    def fn():
+        clock.now += next(calls, 1e-3)
+    m = cpu_timer(clock, warmup_s=0.5).measure(fn)
+    assert m.median_s == pytest.approx(1e-3)
+
+
+def test_noisy_workload_runs_to_the_time_limit_and_warns():
+    clock = FakeClock()
+
+    def fn():  # a neighbour that steals the CPU in alternate 15 ms stretches: whole blocks slow down
+        clock.now += 1e-3 * (1.5 if int(clock.now / 0.015) % 2 else 1.0)
+    m = cpu_timer(clock, min_time_s=0.2, max_time_s=1.0).measure(fn)
+    assert m.timed_s == pytest.approx(1.0, rel=0.05)
+    assert any("noisy" in w for w in m.warnings())
+
+
+def test_slow_workload_stops_at_three_samples_past_the_limit():
+    clock = FakeClock()
+    m = cpu_timer(clock, min_time_s=0.2, max_time_s=2.0).measure(clock.workload([1.5]))
+    assert m.calls_per_sample == 1
+    assert len(m.samples_s) == 3
+
+
+def test_steady_workload_stops_once_minimum_time_and_spread_are_met():
+    clock = FakeClock()
+    durations = [1e-3, 1.01e-3]
+    m = cpu_timer(clock, min_time_s=0.5, max_time_s=5.0).measure(clock.workload(durations))
+    assert 0.5 <= m.timed_s < 0.6
+
+
+def test_measurement_statistics():
+    samples = (1.0, 2.0, 3.0, 4.0, 100.0)
+    m = Measurement(samples, 1, "perf_counter", 1e-9)
+    assert m.median_s == 3.0
+    assert m.iqr_s == np.percentile(samples, 75) - np.percentile(samples, 25)
+    assert m.min_s == 1.0
+    assert m.mean_s == 22.0
+    assert m.cv == pytest.approx(np.std(samples, ddof=1) / 22.0)
+
+
+def test_sample_below_timer_resolution_warns():
+    m = Measurement((1e-5,) * 5, 1, "perf_counter", 1e-6)
+    assert any("timer resolution" in w for w in m.warnings())
+    ok = Measurement((1e-5,) * 5, 100, "perf_counter", 1e-6)
+    assert not any("timer resolution" in w for w in ok.warnings())
+
+
+# --- CUDA, on a fake GPU ---------------------------------------------------------------------------
+
+class FakeEvent:
+    def __init__(self, gpu):
+        self.gpu = gpu
+        self.t = None
+
+    def record(self):
+        self.t = self.gpu.now
+
+    def elapsed_time(self, end):
+        assert self.gpu.synced_after(end), "events read before synchronizing"
+        return (end.t - self.t) * 1e3  # milliseconds, like torch.cuda.Event
+
+
+class FakeGpu:
+    """GPU time advances as kernels 'run'; a graph replay skips the per-launch overhead."""
+
+    def __init__(self, kernel_s, launch_s=0.0, flush_s=20e-6):
+        self.now = 0.0
+        self.kernel_s, self.launch_s, self.flush_s = kernel_s, launch_s, flush_s
+        self.flushes = self.syncs = self.graphs = 0
+        self.sync_times = []
+
+    def fn(self):
+        self.now += self.launch_s + self.kernel_s
+
+    def event(self):
+        return FakeEvent(self)
+
+    def synchronize(self):
+        self.syncs += 1
+        self.sync_times.append(self.now)
+
+    def synced_after(self, event):
+        return any(t >= event.t for t in self.sync_times)
+
+    def flush_l2(self):
+        self.flushes += 1
+        self.now += self.flush_s
+
+    def graph(self, fn, calls):
+        self.graphs += 1
+
+        def replay():
+            self.now += calls * self.kernel_s
+        return replay
+
+
+def cuda_timer(gpu, **kwargs):
+    clock = FakeClock()
+    original = gpu.synchronize
+
+    def synchronize():  # wall time passes as the GPU works
+        original()
+        clock.now = gpu.now
+    gpu.synchronize = synchronize
+    return CudaTimer(gpu, Budget(min_time_s=0.05, max_time_s=1.0, warmup_s=0.01), clock=clock, **kwargs)
+
+
+def test_cuda_samples_are_single_flushed_calls_synchronized_in_batches():
+    gpu = FakeGpu(kernel_s=1e-3)
+    m = cuda_timer(gpu).measure(gpu.fn)
+    assert m.timer == "cuda_events"
+    assert m.calls_per_sample == 1
+    assert m.median_s == pytest.approx(1e-3)  # the flush is outside the timed window
+    assert gpu.flushes >= len(m.samples_s)  # one flush per sample (and per warm-up call)
+    assert gpu.syncs <= gpu.flushes / 5  # one synchronization per batch, not per sample
+
+
+def test_cuda_warmup_waits_for_steady_times():
+    gpu = FakeGpu(kernel_s=1e-3)
+    calls = {"n": 0}
+
+    def fn():
+        calls["n"] += 1
+        gpu.now += 50e-3 if calls["n"] <= 3 else 1e-3  # lazy initialization, autotuning
+    m = cuda_timer(gpu).measure(fn)
+    assert m.median_s == pytest.approx(1e-3)
+
+
+def test_tiny_cuda_kernels_take_several_calls_per_sample_and_say_so():
+    gpu = FakeGpu(kernel_s=1e-6)
+    m = cuda_timer(gpu).measure(gpu.fn)
+    assert m.calls_per_sample == 10  # 20 event resolutions of 0.5 us
+    assert m.median_s == pytest.approx(1e-6)
+    assert any("L2" in note for note in m.warnings())
+
+
+def test_cuda_graph_mode_removes_launch_overhead():
+    gpu = FakeGpu(kernel_s=2e-6, launch_s=5e-6)
+    plain = cuda_timer(gpu).measure(gpu.fn)
+    assert plain.median_s == pytest.approx(7e-6)  # launch-bound
+    graphed = cuda_timer(gpu, use_graph=True).measure(gpu.fn)
+    assert graphed.timer == "cuda_graph"
+    assert gpu.graphs == 1
+    assert graphed.calls_per_sample >= 10
+    assert graphed.median_s == pytest.approx(2e-6)
