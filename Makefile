@@ -23,8 +23,12 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Extra options for `make bench`, e.g. make bench BENCH_ARGS='--device cuda:1 --tf32'
+BENCH_ARGS ?=
+SUITE      ?= default
+
 bench: $(STAMP)
-	@echo "make bench arrives with the runner (issue 3); for now: $(VENV)/bin/flopbench count suites/quick.toml"
+	$(VENV)/bin/flopbench run $(SUITE) --device auto $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

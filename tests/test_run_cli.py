@@ -1,0 +1,172 @@
+"""`flopbench run` and `flopbench peak` as a user runs them: real timing on tiny workloads, in a subprocess."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from flopbench.results import load_results, read_results
+from tests.test_cli import assert_one_line_error
+
+TINY = """
+name = "tiny"
+description = "three small workloads"
+[[workload]]
+op = "matmul"
+name = "mm"
+[workload.sweep]
+"m=n=k" = [32, 64]
+[[workload]]
+op = "softmax"
+rows = 16
+cols = 64
+"""
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "FLOPBENCH_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def flopbench(*args, env, cwd):
+    return subprocess.run([sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+def suite(tmp_path, text=TINY, name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+FAST = ["--device", "cpu", "--min-time", "0.01", "--bandwidth", "2e10"]
+
+
+def test_run_writes_a_results_file_and_a_summary(tmp_path, env):
+    out = tmp_path / "run.jsonl"
+    result = flopbench("run", suite(tmp_path), *FAST, "--out", str(out), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header, records, notes = read_results(out)
+    assert [r["name"] for r in records] == ["mm-m32-n32-k32", "mm-m64-n64-k64", "softmax-r16-c64"]
+    assert all(r["status"] == "ok" for r in records)
+    assert header["device"]["type"] == "cpu" and header["device"]["bandwidth"]["source"] == "user"
+    assert header["suites"][0]["name"] == "tiny" and len(header["suites"][0]["sha256"]) == 64
+    assert header["threads"] >= 1 and header["torch"] and header["command"][1] == "run"
+    assert out.read_text().splitlines()[-1].startswith('{"type": "footer"')
+    assert "3 measured, 0 skipped, 0 failed" in result.stdout and str(out) in result.stdout
+    assert "mm-m64-n64-k64" in result.stdout and "% peak" in result.stdout
+    frame = load_results(out)
+    assert {"time_s", "flops_per_s", "utilization", "bound", "m", "rows"} <= set(frame.columns)
+
+
+def test_default_output_goes_to_results_with_the_device_in_the_name(tmp_path, env):
+    result = flopbench("run", suite(tmp_path), *FAST, "--only", "m32", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    files = list((tmp_path / "results").glob("*.jsonl"))
+    assert len(files) == 1 and "_cpu-" in files[0].name and files[0].name.endswith("_tiny.jsonl")
+    assert [r["name"] for r in read_results(files[0])[1]] == ["mm-m32-n32-k32"]
+
+
+def test_dtype_override_and_threads(tmp_path, env):
+    out = tmp_path / "run.jsonl"
+    result = flopbench("run", suite(tmp_path), *FAST, "--dtype", "float32,bfloat16", "--threads", "1",
+                       "--only", "^mm-m32", "--out", str(out), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header, records, _ = read_results(out)
+    assert [(r["name"], r["dtype"]) for r in records] == [("mm-m32-n32-k32-float32", "float32"),
+                                                          ("mm-m32-n32-k32-bfloat16", "bfloat16")]
+    assert header["threads"] == 1
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["run", "nope.toml"], ["no such suite"]),
+    (["run", "{suite}", "--dtype", "float8"], ["unknown dtype 'float8'"]),
+    (["run", "{suite}", "--only", "zzz"], ["matches --only"]),
+    (["run", "{suite}", "--only", "("], ["not a regular expression"]),
+    (["run", "{suite}", "--peak", "bf16=1e12"], ["unknown key 'bf16'", "did you mean 'bfloat16'"]),
+    (["run", "{suite}", "--peak", "float32=fast"], ["not a positive number"]),
+    (["run", "{suite}", "--min-time", "0"], ["--min-time"]),
+    (["run", "{suite}", "--threads", "0"], ["--threads"]),
+    (["run", "{suite}", "--device", "tpu"], ["expected cpu, cuda"]),
+    (["run", "{suite}", "--resume", "missing.jsonl"], ["no such file"]),
+    (["peak", "--device", "cuda:7"], ["cuda"]),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, env, args, fragments):
+    path = suite(tmp_path)
+    result = flopbench(*[a.replace("{suite}", path) for a in args], "--bandwidth", "1e10", env=env, cwd=tmp_path)
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "results").exists()  # nothing written, nothing measured
+
+
+def test_an_existing_results_file_is_never_overwritten(tmp_path, env):
+    out = tmp_path / "run.jsonl"
+    out.write_text("precious\n")
+    result = flopbench("run", suite(tmp_path), *FAST, "--out", str(out), env=env, cwd=tmp_path)
+    assert_one_line_error(result, "exists", "--resume")
+    assert out.read_text() == "precious\n"
+
+
+SLOW = """
+[[workload]]
+op = "matmul"
+name = "slow"
+[workload.sweep]
+"m=n=k" = [96, 97, 98, 99, 100, 101]
+"""
+
+
+def test_ctrl_c_keeps_what_was_measured_and_resume_finishes_the_rest(tmp_path, env):
+    path = suite(tmp_path, SLOW, "slow.toml")
+    out = tmp_path / "run.jsonl"
+    args = [sys.executable, "-m", "flopbench", "run", path, "--device", "cpu", "--min-time", "0.3",
+            "--bandwidth", "2e10", "--out", str(out)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for two records on disk, then press Ctrl-C
+        if out.exists() and out.read_text().count('"type": "record"') >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and f"--resume {out}" in stderr
+    _, records, _ = read_results(out)
+    assert 2 <= len(records) < 6
+
+    resumed = flopbench("run", path, "--device", "cpu", "--min-time", "0.01", "--bandwidth", "2e10",
+                        "--resume", str(out), env=env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    _, records, _ = read_results(out)
+    identities = [r["identity"] for r in records]
+    assert len(identities) == 6 == len(set(identities))
+
+
+def test_resume_refuses_a_file_from_another_device(tmp_path, env):
+    out = tmp_path / "gpu.jsonl"
+    out.write_text(json.dumps({"type": "header", "schema_version": 1,
+                               "device": {"type": "cuda", "index": 0, "name": "NVIDIA H100"}}) + "\n")
+    result = flopbench("run", suite(tmp_path), *FAST, "--resume", str(out), env=env, cwd=tmp_path)
+    assert_one_line_error(result, "measured on cuda", "same device")
+
+
+def test_peak_as_json_with_user_values(tmp_path, env):
+    result = flopbench("peak", "--device", "cpu", "--peak", "float32=1.5e12", "--bandwidth", "9e10",
+                       "--format", "json", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["device"]["peaks"]["float32"] == {"value": 1.5e12, "source": "user",
+                                                  "detail": "given on the command line"}
+    assert data["device"]["bandwidth"]["value"] == 9e10
+    assert data["ceilings"] == {} and data["ceilings_measured_at"] is None
+
+
+def test_peak_table_names_every_source(tmp_path, env):
+    result = flopbench("peak", "--device", "cpu", "--bandwidth", "9e10", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "bandwidth" in result.stdout and "user" in result.stdout
+    assert "not measured: --measure" in result.stdout

@@ -1,0 +1,166 @@
+"""The runner's metrics (checked by hand), and its records for workloads that fail or cannot run."""
+
+import pytest
+import torch
+
+from flopbench import runner as runner_module
+from flopbench.device import Device, Peak
+from flopbench.runner import Runner, Settings, derive, peak_key
+from flopbench.timing import Measurement
+from flopbench.workloads import make_workload
+
+PEAKS = {"float32": Peak(100e9, "spec", "test sheet"), "bfloat16": Peak(400e9, "derived", "test arithmetic")}
+
+
+def device(bandwidth=10e9, peaks=PEAKS):
+    bw = Peak(bandwidth, "spec", "test sheet") if bandwidth else Peak(None, "unknown", "none")
+    return Device("cpu", None, "Test CPU", {}, dict(peaks), bw)
+
+
+def measured(seconds, samples=5):
+    return Measurement((seconds,) * samples, 1, "perf_counter", 1e-9)
+
+
+class FixedTimer:
+    """Every workload takes the same time: the runner's bookkeeping is what is tested."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def measure(self, fn):
+        fn()
+        return measured(self.seconds)
+
+
+def test_compute_bound_metrics_by_hand():
+    w = make_workload("matmul", dict(m=256, n=256, k=256))  # intensity 256/6 = 42.7 FLOP/byte
+    settings = Settings(device(), threads=1, ceilings={"float32": Peak(80e9, "measured", "gemm")})
+    out = derive(w, measured(1e-3), settings)
+    flops = 2 * 256**3
+    assert out["time_s"] == 1e-3
+    assert out["flops_per_s"] == pytest.approx(flops / 1e-3)
+    assert out["bytes_per_s"] == pytest.approx(3 * 256 * 256 * 4 / 1e-3)
+    assert out["utilization"] == pytest.approx(flops / 1e-3 / 100e9)
+    assert out["ceiling_utilization"] == pytest.approx(flops / 1e-3 / 80e9)
+    assert out["ridge_intensity"] == pytest.approx(100e9 / 10e9)
+    assert out["bound"] == "compute"
+    assert out["roofline_flops_per_s"] == 100e9
+    assert out["roofline_efficiency"] == pytest.approx(out["utilization"])
+    assert (out["peak_key"], out["peak_source"]) == ("float32", "spec")
+    assert out["warnings"] == []
+
+
+def test_memory_bound_metrics_by_hand():
+    w = make_workload("elementwise", dict(kind="add", numel=1_000_000))  # 1/12 FLOP per byte
+    out = derive(w, measured(2e-3), Settings(device(), threads=1))
+    assert out["bound"] == "memory"
+    assert out["roofline_flops_per_s"] == pytest.approx(1 / 12 * 10e9)
+    # Efficiency against the slanted roof: achieved bandwidth over the bandwidth roof.
+    assert out["roofline_efficiency"] == pytest.approx(12e6 / 2e-3 / 10e9)
+    assert out["roofline_efficiency"] == pytest.approx(out["flops_per_s"] / out["roofline_flops_per_s"])
+
+
+def test_copy_has_no_flops_but_a_roofline_efficiency():
+    w = make_workload("elementwise", dict(kind="copy", numel=1_000_000))
+    out = derive(w, measured(1e-3), Settings(device(), threads=1))
+    assert out["flops_per_s"] == 0 and out["bound"] == "memory"
+    assert out["roofline_efficiency"] == pytest.approx(8e6 / 1e-3 / 10e9)
+
+
+def test_faster_than_the_peak_or_the_bandwidth_is_called_out():
+    gemm = make_workload("matmul", dict(m=1000, n=1000, k=1000))
+    out = derive(gemm, measured(2e9 / 200e9), Settings(device(), threads=1))
+    assert any("above the spec float32 peak" in w and "wrong" in w for w in out["warnings"])
+    copy = make_workload("elementwise", dict(kind="copy", numel=1_000_000))
+    out = derive(copy, measured(8e6 / 20e9), Settings(device(), threads=1))
+    assert any("stays in a cache" in w for w in out["warnings"])
+
+
+def test_no_bandwidth_means_no_roofline_and_a_warning_that_says_how_to_get_one():
+    w = make_workload("matmul", dict(m=64, n=64, k=64))
+    out = derive(w, measured(1e-4), Settings(device(bandwidth=None), threads=1))
+    assert out["bound"] is None and out["roofline_flops_per_s"] is None
+    assert out["utilization"] is not None
+    assert any("no roofline" in w and "--measure" in w for w in out["warnings"])
+
+
+def test_measured_ceilings_fill_in_for_unknown_roofs():
+    w = make_workload("matmul", dict(m=256, n=256, k=256))  # 42.7 FLOP/byte, above the ridge at 20
+    settings = Settings(device(bandwidth=None), threads=1, ceilings={"bandwidth": Peak(5e9, "measured", "stream")})
+    out = derive(w, measured(1e-4), settings)
+    assert out["bandwidth_source"] == "measured" and out["bound"] == "compute"
+    assert out["ridge_intensity"] == pytest.approx(100e9 / 5e9)
+
+
+def test_unknown_dtype_peak_gives_no_utilization():
+    w = make_workload("matmul", dict(m=64, n=64, k=64), dtype="float64")
+    out = derive(w, measured(1e-4), Settings(device(), threads=1))
+    assert out["utilization"] is None and out["peak_source"] == "unknown"
+
+
+def test_tf32_peak_only_for_float32_contractions_on_cuda():
+    cuda = Device("cuda", 0, "Fake GPU", {}, {}, Peak(1e12, "spec", "x"))
+    gemm = make_workload("matmul", dict(m=64, n=64, k=64))
+    assert peak_key(gemm, Settings(cuda, threads=1, tf32=True)) == "tf32"
+    assert peak_key(gemm, Settings(cuda, threads=1, tf32=False)) == "float32"
+    assert peak_key(gemm, Settings(device(), threads=1, tf32=True)) == "float32"  # not on a CPU
+    relu = make_workload("elementwise", dict(kind="relu", numel=64))
+    assert peak_key(relu, Settings(cuda, threads=1, tf32=True)) == "float32"  # no contraction
+    bf16 = make_workload("matmul", dict(m=64, n=64, k=64), dtype="bfloat16")
+    assert peak_key(bf16, Settings(cuda, threads=1, tf32=True)) == "bfloat16"
+
+
+def run_one(workload, seconds=1e-3):
+    runner = Runner(Settings(device(), threads=torch.get_num_threads()), on_record=lambda r: None,
+                    timer=FixedTimer(seconds))
+    return runner.run_one(workload)
+
+
+def test_an_ok_record_keeps_raw_samples_counts_and_check():
+    record = run_one(make_workload("conv2d", dict(batch=1, in_channels=3, out_channels=8, height=16, width=16,
+                                                  kernel=3)))
+    assert record["status"] == "ok" and record["reason"] is None
+    assert record["samples_s"] == [1e-3] * 5 and record["calls_per_sample"] == 1
+    assert record["check_error"] <= record["check_tolerance"]
+    assert record["params"]["kernel"] == [3, 3] and record["family"] == "conv"
+    assert record["flops"] == 2 * 8 * 14 * 14 * 3 * 9
+    assert record["wall_s"] > 0
+
+
+def test_a_wrong_kernel_fails_its_check_and_is_never_timed(monkeypatch):
+    w = make_workload("matmul", dict(m=32, n=32, k=32))
+    real = w.spec.forward
+    monkeypatch.setattr(w.spec, "forward", lambda p, t: real(p, t) * 0)
+    timer = FixedTimer(1e-3)
+    timer.measure = lambda fn: pytest.fail("a workload that failed its check was timed")
+    runner = Runner(Settings(device(), threads=1), on_record=lambda r: None, timer=timer)
+    record = runner.run_one(w)
+    assert record["status"] == "failed" and "output check FAILED" in record["reason"]
+    assert "time_s" not in record
+
+
+def test_an_unsupported_kernel_is_recorded_as_failed(monkeypatch):
+    w = make_workload("matmul", dict(m=32, n=32, k=32), dtype="float16")
+
+    def unsupported(p, t):
+        raise RuntimeError('"addmm_impl_cpu_" not implemented for \'Half\'\nmore detail')
+    monkeypatch.setattr(w.spec, "forward", unsupported)
+    record = run_one(w)
+    assert record["status"] == "failed"
+    assert record["reason"] == "output check could not run: RuntimeError: \"addmm_impl_cpu_\" not implemented for 'Half'"
+
+
+def test_a_workload_too_big_for_memory_is_skipped(monkeypatch):
+    monkeypatch.setattr(runner_module, "available_memory", lambda d: 1_000_000)
+    record = run_one(make_workload("matmul", dict(m=1024, n=1024, k=1024)))
+    assert record["status"] == "skipped" and "GiB is free" in record["reason"]
+
+
+def test_run_hands_each_record_over_as_it_is_made():
+    seen = []
+    runner = Runner(Settings(device(), threads=1), on_record=seen.append, timer=FixedTimer(1e-3))
+    names = []
+    runner.run([make_workload("matmul", dict(m=8, n=8, k=8)), make_workload("softmax", dict(rows=4, cols=8))],
+               before=lambda w: names.append((w.name, len(seen))))
+    assert [r["name"] for r in seen] == ["matmul-m8-n8-k8", "softmax-r4-c8"]
+    assert names == [("matmul-m8-n8-k8", 0), ("softmax-r4-c8", 1)]
