@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 STAMP  := $(VENV)/.flopbench-installed
 
-.PHONY: install test bench clean
+.PHONY: install test bench plot report compare clean
 
 install: $(STAMP)
 
@@ -28,7 +28,22 @@ BENCH_ARGS ?=
 SUITE      ?= default
 
 bench: $(STAMP)
-	$(VENV)/bin/flopbench run $(SUITE) --device auto $(BENCH_ARGS)
+	$(VENV)/bin/flopbench run $(SUITE) --device auto --report $(BENCH_ARGS)
+
+# plot and report work on RESULTS, by default the newest run in results/.
+RESULTS ?= $(shell ls -t results/*.jsonl 2>/dev/null | head -n 1)
+
+plot: $(STAMP)
+	@test -n "$(RESULTS)" || { echo "make plot: no results/*.jsonl yet; run make bench first" >&2; exit 2; }
+	$(VENV)/bin/flopbench plot $(RESULTS)
+
+report: $(STAMP)
+	@test -n "$(RESULTS)" || { echo "make report: no results/*.jsonl yet; run make bench first" >&2; exit 2; }
+	$(VENV)/bin/flopbench report $(RESULTS)
+
+compare: $(STAMP)
+	@test -n "$(A)" -a -n "$(B)" || { echo "make compare: name two runs: make compare A=results/a.jsonl B=results/b.jsonl" >&2; exit 2; }
+	$(VENV)/bin/flopbench compare $(A) $(B) --out results/compare
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -158,8 +158,8 @@ def main() -> int:
     parser.add_argument("--min-time", type=float, default=0.2)
     parser.add_argument("--skip", nargs="*", default=[], choices=["timer", "ceilings", "overhead"])
     args = parser.parse_args()
-    device = describe(args.device)
     threads = torch.get_num_threads()
+    device = describe(args.device, threads)
     settings = Settings(device, threads, budget=Budget(min_time_s=args.min_time))
     print(f"# flopbench fidelity on {device.label}, torch {torch.__version__}, {threads} threads")
     if "timer" not in args.skip:

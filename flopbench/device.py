@@ -122,9 +122,10 @@ def parse_device(text: str) -> tuple[str, int | None]:
     return "cuda", index_int
 
 
-def describe(device: str = "auto") -> Device:
+def describe(device: str = "auto", threads: int | None = None) -> Device:
+    """The device; on a CPU, its peaks are those of the cores `threads` threads can use (all by default)."""
     kind, index = parse_device(device)
-    return describe_cpu() if kind == "cpu" else describe_cuda(index or 0)
+    return describe_cpu(threads) if kind == "cpu" else describe_cuda(index or 0)
 
 
 # --- CPUs ----------------------------------------------------------------------------------------
@@ -216,10 +217,13 @@ def cpu_flops_per_cycle(uarch: dict[str, Any] | None, flags: set[str]) -> tuple[
 
 
 @functools.cache
-def describe_cpu() -> Device:
+def _cpu_info() -> dict[str, Any]:
     import cpuinfo
+    return cpuinfo.get_cpu_info()  # slow (about a second): once per process
 
-    info = cpuinfo.get_cpu_info()
+
+def describe_cpu(threads: int | None = None) -> Device:
+    info = _cpu_info()
     flags = set(info.get("flags", []))
     vendor = info.get("vendor_id_raw", "")
     family, model = info.get("family"), info.get("model")
@@ -241,14 +245,16 @@ def describe_cpu() -> Device:
     if virtual:
         notes.append("virtual machine: the topology is the hypervisor's; logical CPUs may share physical cores,"
                      " which would halve the peak per CPU")
-    cores = physical or len(cpus)
+    # Threads beyond the physical cores share FMA units (SMT), so the peak counts cores, not threads.
+    cores = min(threads or len(cpus), physical or len(cpus))
+    facts["peak_cores"] = cores
     peaks: dict[str, Peak] = {}
     if info.get("arch") in ("X86_64", "X86_32") and frequency:
         rates, how = cpu_flops_per_cycle(uarch, flags)
         for key in ("float64", "float32", "bfloat16", "float16"):
             if key in rates:
-                detail = (f"{cores} cores x {rates[key]} FLOP/cycle ({how}) x {frequency / 1e9:.3g} GHz"
-                          f" ({frequency_source})")
+                detail = (f"{cores} core{'s' * (cores > 1)} x {rates[key]} FLOP/cycle ({how}) x"
+                          f" {frequency / 1e9:.3g} GHz ({frequency_source})")
             else:
                 rates[key] = rates["float32"]
                 detail = (f"no native {key} arithmetic: converted to float32, so at best the float32 rate,"

@@ -112,13 +112,18 @@ def load_results(paths: str | Path | Iterable[str | Path]):
     for path in paths:
         header, records, _ = read_results(path)
         device = header.get("device", {})
+        bandwidth = device.get("bandwidth") or {}
+        measured = (header.get("ceilings") or {}).get("bandwidth") or {}
+        run = {field: header.get(column) for column, field in HEADER_COLUMNS.items()}
+        run.update(device_name=device.get("name"),
+                   device_label=f"{_torch_device(device)} ({device.get('name')})",
+                   device_bandwidth_bytes_per_s=bandwidth.get("value"),
+                   device_bandwidth_source=bandwidth.get("source"),
+                   measured_bandwidth_bytes_per_s=measured.get("value"), file=str(path))
         for record in records:
             row = {k: v for k, v in record.items() if k not in ("type", "params")}
-            for column, field in HEADER_COLUMNS.items():
-                row[field] = header.get(column)
+            row.update(run)
             row["device"] = row.get("device") or _torch_device(device)
-            row["device_name"] = device.get("name")
-            row["file"] = str(path)
             for key, value in record.get("params", {}).items():
                 row[key if key not in row else f"param_{key}"] = tuple(value) if isinstance(value, list) else value
             row["params"] = record.get("params", {})

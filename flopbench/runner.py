@@ -98,7 +98,8 @@ def derive(workload: Workload, measurement: Measurement, settings: Settings) -> 
 
 def workload_fields(workload: Workload) -> dict[str, Any]:
     counts = workload.counts
-    return {"name": workload.name, "op": workload.op, "family": workload.family, "params": workload.params_json,
+    return {"name": workload.name, "group": workload.group, "swept": list(workload.swept), "op": workload.op,
+            "family": workload.family, "params": workload.params_json,
             "dtype": workload.dtype, "identity": workload.identity, "flops": counts.flops, "macs": counts.macs,
             "elementwise_flops": counts.elementwise_flops, "total_flops": counts.total_flops,
             "bytes": counts.bytes, "intensity": counts.intensity}

@@ -100,7 +100,7 @@ def parse_suite(doc: Mapping[str, Any], path: Path, sha256: str = "") -> Suite:
         if isinstance(entry.get("name"), str):
             label += f" ({entry['name']})"
         try:
-            expanded, used = _expand(entry, defaults)
+            expanded, used = _expand(entry, defaults, index)
         except SpecError as exc:
             raise FlopbenchError(f"{label}: {exc}") from None
         used_defaults |= used
@@ -115,7 +115,7 @@ def parse_suite(doc: Mapping[str, Any], path: Path, sha256: str = "") -> Suite:
                  workloads=tuple(workloads), sha256=sha256)
 
 
-def _expand(entry: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[list[Workload], set[str]]:
+def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> tuple[list[Workload], set[str]]:
     """One [[workload]] entry -> its workloads (one per sweep point); also the defaults it used."""
     if "op" not in entry:
         raise SpecError("op", f"missing; every workload needs one (known ops: {', '.join(OPS)})")
@@ -169,7 +169,8 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[list[Wo
         if name:
             suffix = sweep_suffix(op, workload.p, point, workload.dtype)
             workload = replace(workload, name=f"{name}-{suffix}" if suffix else name)
-        workloads.append(workload)
+        workloads.append(replace(workload, group=name or f"{op.name} #{index}",
+                                 swept=tuple("=".join(keys) for keys, _ in axes)))
     return workloads, used
 
 

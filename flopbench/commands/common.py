@@ -64,8 +64,8 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool) -> Mac
         raise FlopbenchError(f"--threads {args.threads}: expected a positive number of threads")
     if args.bandwidth is not None and not args.bandwidth > 0:
         raise FlopbenchError(f"--bandwidth {args.bandwidth}: expected a positive number of bytes/s, e.g. 2e12")
-    device = describe(args.device).with_user_values(parse_peaks(args.peak), args.bandwidth)
     threads = args.threads or default_threads()
+    device = describe(args.device, threads).with_user_values(parse_peaks(args.peak), args.bandwidth)
     cached = None if args.measure else measure.load_cached(device, threads)
     if cached:
         return Machine(device, threads, *cached)

@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                   " overhead; for tiny kernels)")
     parser.add_argument("--no-measure", action="store_true",
                         help="do not measure ceilings even when no bandwidth is known (no roofline then)")
+    parser.add_argument("--report", action="store_true",
+                        help="when the run ends, write its figures and report beside the results file")
 
 
 # --- choosing what to run --------------------------------------------------------------------------
@@ -208,6 +210,11 @@ def main(args: argparse.Namespace) -> int:
     writer.close()
     if records:
         summary(records, machine, path)
+    if args.report and records:
+        from flopbench.commands.plot import default_out
+        from flopbench.report import write_report
+        md, page = write_report([path], default_out([path]))
+        print(f"Report: {page} (and {md}, figures beside it)")
     if interrupted:
         print(f"flopbench: interrupted after {len(records)} of {len(todo)} workloads; what was measured is in {path};"
               f" continue with --resume {path}", file=err)

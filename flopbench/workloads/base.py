@@ -323,6 +323,8 @@ class Workload:
     dtype: str = DEFAULT_DTYPE
     name: str = ""
     devices: tuple[str, ...] = ()  # run only on these device types; () means every device
+    group: str = ""  # the suite entry it came from (its name, or "op #index"); not part of the identity
+    swept: tuple[str, ...] = ()  # that entry's sweep axes, tied keys joined by "=" ("m=n=k", "dtype")
 
     @property
     def spec(self) -> Op:

@@ -1,0 +1,266 @@
+"""Numbers computed from results: the FLOPs-versus-latency study of one run, and the comparison of runs.
+
+Plots and the report only display what is computed here (or read from load_results()); nothing here draws.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from flopbench.units import seconds, si
+
+OVERHEAD_S = 50e-6  # a call this short is dominated by fixed per-call costs on any device
+
+
+def measured(frame: pd.DataFrame) -> pd.DataFrame:
+    """The records that have a time and FLOPs to divide it by."""
+    return frame[(frame["status"] == "ok") & (frame["total_flops"] > 0)]
+
+
+def runs(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """One frame per run (results file), in the order given."""
+    return [group for _, group in frame.groupby("run_id", sort=False)]
+
+
+# --- the study -------------------------------------------------------------------------------------
+
+@dataclass
+class Contrast:
+    title: str
+    a: pd.Series
+    b: pd.Series
+    cause: str  # "memory traffic", "launch or Python overhead", "low parallelism", or "" (FLOPs predict it)
+
+    @property
+    def flops_ratio(self) -> float:
+        return self.a["total_flops"] / self.b["total_flops"]
+
+    @property
+    def time_ratio(self) -> float:
+        return self.a["time_s"] / self.b["time_s"]
+
+    @property
+    def per_flop(self) -> float:
+        """How many times more time per FLOP A takes than B."""
+        return self.time_ratio / self.flops_ratio
+
+    def conclusion(self) -> str:
+        a, b = self.a, self.b
+        text = (f"{a['name']} has {self.flops_ratio:.3g}x the FLOPs of {b['name']} and takes {self.time_ratio:.3g}x"
+                f" the time ({seconds(a['time_s'])} against {seconds(b['time_s'])}): per FLOP it is"
+                f" {self.per_flop:.3g}x {'slower' if self.per_flop >= 1 else 'faster'}.")
+        if self.cause == "memory traffic":
+            text += (f" Cause: memory traffic. It is memory-bound at {a['intensity']:.3g} FLOP/byte, below the ridge"
+                     f" point at {a['ridge_intensity']:.3g}, so its time follows its {si(a['bytes'], 'B')} of traffic,"
+                     f" not its FLOPs; {b['name']} is compute-bound at {b['intensity']:.3g} FLOP/byte."
+                     f" It moves {si(a['bytes_per_s'], 'B/s')}, {_pct(a['roofline_efficiency'])} of the bandwidth roof")
+            text += (f": a kernel at the roof would be {1 / a['roofline_efficiency']:.3g}x faster, still"
+                     f" {self.per_flop * a['roofline_efficiency']:.3g}x slower per FLOP." if a['roofline_efficiency'] < 0.5
+                     else ".")
+        elif self.cause == "launch or Python overhead":
+            text += (f" Cause: launch or Python overhead. At {seconds(a['time_s'])} per call, fixed per-call costs"
+                     f" (Python, dispatch, kernel launch) that FLOPs do not count dominate; it reaches"
+                     f" {_pct(a['utilization'])} of peak against {_pct(b['utilization'])}.")
+        elif self.cause == "low parallelism":
+            text += (f" Cause: low parallelism. Both are {a['bound']}-bound, but it reaches"
+                     f" {_pct(a['roofline_efficiency'])} of its roofline against {_pct(b['roofline_efficiency'])}:"
+                     f" too little work per call to keep every core busy.")
+        else:
+            text += " FLOPs predict this pair's time to within 2x."
+        return text
+
+
+def _pct(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0%}"
+
+
+def cause(a: pd.Series, b: pd.Series) -> str:
+    """Why A takes more time per FLOP than B, read off the roofline."""
+    if a["time_s"] / a["total_flops"] < 2 * b["time_s"] / b["total_flops"]:
+        return ""
+    if a.get("bound") == "memory" and b.get("bound") != "memory":
+        return "memory traffic"
+    if a["time_s"] < OVERHEAD_S:
+        return "launch or Python overhead"
+    if a.get("bound") == "memory":
+        return "memory traffic"
+    return "low parallelism"
+
+
+def _closest(a_rows: pd.DataFrame, b_rows: pd.DataFrame, distance: Callable[[pd.Series, pd.Series], float]):
+    best = None
+    for _, a in a_rows.iterrows():
+        for _, b in b_rows.iterrows():
+            if a["name"] == b["name"]:
+                continue
+            d = distance(a, b)
+            if best is None or d < best[0]:
+                best = (d, a, b)
+    return (best[1], best[2]) if best else None
+
+
+def _log_gap(x: float, y: float) -> float:
+    return abs(math.log(x / y)) if x and y and x > 0 and y > 0 else math.inf
+
+
+def _col(rows: pd.DataFrame, name: str) -> pd.Series:
+    return rows[name] if name in rows else pd.Series(np.nan, index=rows.index)
+
+
+def _first(value):
+    return value[0] if isinstance(value, (tuple, list)) else value
+
+
+def contrasts(run: pd.DataFrame) -> list[Contrast]:
+    """The named contrasts the run's workloads allow, each pairing the closest matching workloads."""
+    ok = measured(run)
+    found: list[Contrast] = []
+
+    def add(title, a_rows, b_rows, distance):
+        pair = _closest(a_rows, b_rows, lambda a, b: (a["dtype"] != b["dtype"]) * 100 + distance(a, b))
+        if pair:
+            found.append(Contrast(title, pair[0], pair[1], cause(*pair)))
+
+    conv2d = ok[ok["op"] == "conv2d"]
+    standard = conv2d[(_col(conv2d, "groups") == 1) & conv2d["kernel"].map(lambda k: max(k) > 1 if
+                                                                            isinstance(k, tuple) else False)]
+    add("depthwise against standard convolution", ok[ok["op"] == "depthwise_conv2d"], standard,
+        lambda a, b: _log_gap(a["height"], b["height"]) + 0.1 * _log_gap(a["total_flops"], b["total_flops"]))
+
+    matmul = ok[ok["op"] == "matmul"]
+    gemv = matmul[(_col(matmul, "n") == 1) | (_col(matmul, "m") == 1)]
+    gemm = matmul[(_col(matmul, "m") == _col(matmul, "n")) & (_col(matmul, "n") == _col(matmul, "k"))]
+    add("GEMV against GEMM", gemv, gemm, lambda a, b: _log_gap(a["k"], b["k"]))
+
+    attention = ok[ok["op"] == "attention"]
+    if len(attention) >= 2:
+        keys = ["dtype", "causal", "heads", "head_dim", "batch"]
+        for _, group in attention.groupby(keys, dropna=False):
+            if group["seq_len"].nunique() >= 2:
+                short, long = group.loc[group["seq_len"].idxmin()], group.loc[group["seq_len"].idxmax()]
+                found.append(Contrast("short against long attention sequences", short, long, cause(short, long)))
+                break
+
+    elementwise = ok[(ok["family"] == "elementwise") & (ok["bound"] == "memory")]
+    compute_matmul = matmul[matmul["bound"] == "compute"]
+    if len(elementwise) and len(compute_matmul):
+        # The memory-bound op closest to its roof: the contrast is about traffic, not about a slow kernel.
+        a = elementwise.loc[elementwise["roofline_efficiency"].idxmax()]
+        same = compute_matmul[compute_matmul["dtype"] == a["dtype"]]
+        b = (same if len(same) else compute_matmul).sort_values("flops_per_s").iloc[-1]
+        found.append(Contrast("memory-bound elementwise against compute-bound matmul", a, b, cause(a, b)))
+
+    if "model" in ok:
+        models = ok[ok["op"] == "model"]
+        mobilenet, resnet = models[models["model"] == "mobilenet_v2"], models[models["model"] == "resnet50"]
+        add("MobileNet-V2 against ResNet-50", mobilenet, resnet, lambda a, b: _log_gap(a["batch"], b["batch"]))
+    return found
+
+
+@dataclass
+class Study:
+    device: str
+    workloads: int
+    spearman: float  # rank correlation of FLOPs and time over every measured workload
+    spearman_by_family: dict[str, tuple[float, int]]
+    best: pd.Series  # highest achieved FLOP/s
+    worst: pd.Series
+    spread_p90_p10: float  # robust spread of achieved FLOP/s
+    contrasts: list[Contrast] = field(default_factory=list)
+
+    @property
+    def spread(self) -> float:
+        """How many times more time per FLOP the worst workload takes than the best."""
+        return self.best["flops_per_s"] / self.worst["flops_per_s"]
+
+
+def study(run: pd.DataFrame) -> Study | None:
+    ok = measured(run)
+    if len(ok) < 2:
+        return None
+
+    def rho(rows):  # Spearman's rank correlation: Pearson's on the ranks (ties get their average rank)
+        return float(rows["total_flops"].rank().corr(rows["time_s"].rank()))
+    by_family = {family: (rho(rows), len(rows)) for family, rows in ok.groupby("family") if len(rows) >= 3}
+    rates = ok["flops_per_s"]
+    return Study(device=run["device_label"].iloc[0], workloads=len(ok), spearman=rho(ok),
+                 spearman_by_family=by_family, best=ok.loc[rates.idxmax()], worst=ok.loc[rates.idxmin()],
+                 spread_p90_p10=float(np.percentile(rates, 90) / np.percentile(rates, 10)),
+                 contrasts=contrasts(run))
+
+
+# --- comparing runs --------------------------------------------------------------------------------
+
+# Run settings that change what a comparison means, and how to read them off a load_results() frame.
+COMPARED_SETTINGS = {"torch version": "torch", "threads": "threads", "TF32": "tf32"}
+
+
+@dataclass
+class Comparison:
+    runs: pd.DataFrame  # label (A, B, ...) -> device, host, threads, torch, file
+    table: pd.DataFrame  # per workload: time_s[A], flops_per_s[A], ..., speedup[B], peak_ratio[B], ...
+    summary: pd.DataFrame  # per run and family: geometric mean speedup and peak ratio
+    warnings: list[str]
+
+
+def compare(frame: pd.DataFrame) -> Comparison:
+    """Join runs by workload identity (op, parameters, dtype). The first run is the baseline; speedup =
+    baseline time / run time; peak ratio = run peak / baseline peak for the workload's dtype."""
+    groups = runs(frame)
+    if len(groups) < 2:
+        raise ValueError("compare needs at least two runs")
+    labels = [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(len(groups))]
+    legend = pd.DataFrame([{"run": label, "device": g["device_label"].iloc[0], "host": g["host"].iloc[0],
+                            "threads": g["threads"].iloc[0], "torch": g["torch"].iloc[0],
+                            "run_id": g["run_id"].iloc[0], "file": g["file"].iloc[0]}
+                           for label, g in zip(labels, groups)])
+    ok = [g[g["status"] == "ok"].set_index("identity") for g in groups]
+    common = ok[0].index
+    for g in ok[1:]:
+        common = common.intersection(g.index)
+    base = ok[0].loc[common]
+    table = pd.DataFrame({"name": base["name"], "family": base["family"], "dtype": base["dtype"],
+                          "flops": base["total_flops"]})
+    for label, g in zip(labels, ok):
+        rows = g.loc[common]
+        table[f"time_s[{label}]"] = rows["time_s"]
+        table[f"flops_per_s[{label}]"] = rows["flops_per_s"]
+    for label, g in zip(labels[1:], ok[1:]):
+        rows = g.loc[common]
+        table[f"speedup[{label}]"] = base["time_s"] / rows["time_s"]
+        table[f"peak_ratio[{label}]"] = rows["peak_flops_per_s"] / base["peak_flops_per_s"]
+    table = table.reset_index(drop=True)
+
+    summary_rows = []
+    for label in labels[1:]:
+        speedup, ratio = table[f"speedup[{label}]"], table[f"peak_ratio[{label}]"]
+        for family, rows in [("all", table), *table.groupby("family")]:
+            s = speedup.loc[rows.index]
+            summary_rows.append({"run": label, "family": family, "workloads": len(rows),
+                                 "geomean_speedup": float(np.exp(np.log(s).mean())) if len(rows) else np.nan,
+                                 "peak_ratio": float(np.exp(np.log(ratio.loc[rows.index]).mean()))
+                                 if ratio.loc[rows.index].notna().all() and len(rows) else np.nan})
+    return Comparison(legend, table, pd.DataFrame(summary_rows), _setting_warnings(groups, labels, ok, common))
+
+
+def _setting_warnings(groups, labels, ok, common) -> list[str]:
+    warnings = []
+    for what, column in COMPARED_SETTINGS.items():
+        values = [sorted(set(map(str, g[column].dropna()))) if column in g else [] for g in groups]
+        if len({tuple(v) for v in values}) > 1:
+            warnings.append(f"the runs differ in {what}: " + "; ".join(
+                f"{label}: {', '.join(v) or '-'}" for label, v in zip(labels, values)))
+    dtypes = [sorted(set(g["dtype"])) for g in groups]
+    if len({tuple(d) for d in dtypes}) > 1:
+        warnings.append("the runs measured different dtypes: " + "; ".join(
+            f"{label}: {', '.join(d)}" for label, d in zip(labels, dtypes)) + " (only the same workload in the"
+            " same dtype is compared)")
+    dropped = sum(len(g) for g in ok) - len(ok) * len(common)
+    if dropped:
+        warnings.append(f"{dropped} measured records have no counterpart in every run and are left out")
+    return warnings

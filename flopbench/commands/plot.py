@@ -1,0 +1,41 @@
+"""flopbench plot: roofline, FLOPs-versus-latency, sweep and utilization figures of result files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "plot"
+HELP = "draw the roofline, FLOPs-versus-latency, sweep and utilization figures of result files"
+DESCRIPTION = ("Draw, for each run: the roofline (achieved FLOP/s against intensity under the device's roofs), FLOPs"
+               " against latency, achieved FLOP/s of every sweep, and utilization per workload.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results files (.jsonl)")
+    parser.add_argument("--out", type=Path, help="directory for the figures (default: beside the first file,"
+                                                 " named after it)")
+    parser.add_argument("--format", choices=["png", "svg"], default="png")
+
+
+def default_out(paths: list[Path], suffix: str = "") -> Path:
+    return paths[0].with_name(paths[0].stem + suffix) if len(paths) == 1 else paths[0].parent / f"combined{suffix}"
+
+
+def main(args: argparse.Namespace) -> int:
+    from flopbench.analysis import runs
+    from flopbench.plots import save_figures
+    from flopbench.results import load_results
+
+    frame = load_results(args.results)
+    out = args.out or default_out(args.results)
+    written = []
+    for run in runs(frame):
+        prefix = f"{Path(run['file'].iloc[0]).stem}_" if len(args.results) > 1 else ""
+        figures = save_figures(run, out, args.format, prefix)
+        if not figures:
+            print(f"flopbench: {run['file'].iloc[0]} has no measured workload to draw")
+        written += figures.values()
+    for path in written:
+        print(path)
+    return 0

@@ -1,0 +1,307 @@
+"""Figures from load_results() frames. Each function takes the records of one run (or a comparison table)
+and returns a matplotlib Figure; nothing here computes statistics, it draws what the frame holds."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files, never a window: flopbench runs on servers
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import EngFormatter, FuncFormatter  # noqa: E402
+
+from flopbench.analysis import measured  # noqa: E402
+from flopbench.units import si  # noqa: E402
+
+FAMILY_COLORS = {"matmul": "tab:blue", "conv": "tab:orange", "attention": "tab:green", "elementwise": "tab:red",
+                 "model": "tab:purple"}
+DTYPE_MARKERS = {"float32": "o", "bfloat16": "s", "float16": "^", "float64": "D"}
+ROOF_COLORS = {"float64": "0.45", "float32": "black", "tf32": "tab:brown", "bfloat16": "tab:purple",
+               "float16": "tab:pink"}
+
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
+                     "figure.dpi": 110, "savefig.dpi": 130, "axes.grid": True, "grid.alpha": 0.3})
+
+
+def _title(run: pd.DataFrame, what: str) -> str:
+    threads = run["threads"].iloc[0]
+    dtypes = ", ".join(sorted(set(run["dtype"])))
+    where = run["device_label"].iloc[0] + (f", {threads} threads" if run["device"].iloc[0] == "cpu" else "")
+    return f"{what}\n{where} · {dtypes}"
+
+
+def _points(ax, ok: pd.DataFrame, x: str, y: str) -> None:
+    for (family, dtype), rows in ok.groupby(["family", "dtype"]):
+        ax.scatter(rows[x], rows[y], c=FAMILY_COLORS.get(family, "tab:gray"), marker=DTYPE_MARKERS.get(dtype, "x"),
+                   s=46, edgecolors="black", linewidths=0.5, zorder=3)
+
+
+def _point_legends(ax, ok: pd.DataFrame, extra: list | None = None, loc="lower right", outside=False) -> None:
+    handles = [Line2D([], [], ls="", marker="o", markersize=8, markerfacecolor=FAMILY_COLORS.get(f, "tab:gray"),
+                      markeredgecolor="black", label=f) for f in sorted(set(ok["family"]))]
+    handles += [Line2D([], [], ls="", marker=DTYPE_MARKERS.get(d, "x"), markersize=8, markerfacecolor="white",
+                       markeredgecolor="black", label=d) for d in sorted(set(ok["dtype"]))]
+    if outside:  # beside the axes: the roofs and points keep the whole plotting area
+        ax.legend(handles=handles + (extra or []), loc="upper left", bbox_to_anchor=(1.01, 1), framealpha=0.9)
+    else:
+        ax.legend(handles=handles + (extra or []), loc=loc, framealpha=0.9)
+
+
+PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # 0.1, 1, 2048: sizes and intensities read as numbers
+
+
+def _label(name: str, dtype: str) -> str:
+    return name if name.endswith(dtype) else f"{name} ({dtype})"
+
+
+def _log_flops_axis(axis, low: float, high: float) -> None:
+    axis.set_major_formatter(EngFormatter(unit="FLOP/s"))
+    if high / low < 30:  # a narrow range may hold no major tick at all: label the minor ones
+        axis.set_minor_formatter(EngFormatter(unit="FLOP/s", places=0))
+        axis.set_tick_params(which="minor", labelsize=7)
+    else:
+        axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
+
+
+def _first(rows: pd.DataFrame, column: str):
+    values = rows[column].dropna() if column in rows else pd.Series(dtype=float)
+    return values.iloc[0] if len(values) else None
+
+
+def roofline(run: pd.DataFrame) -> plt.Figure:
+    """Achieved FLOP/s against arithmetic intensity, under the device's roofs: the peak roof (datasheet or
+    derived compute, datasheet bandwidth where known) solid, the measured ceilings dashed."""
+    ok = measured(run)
+    fig, ax = plt.subplots(figsize=(13, 7))
+    bw_peak = _first(run, "device_bandwidth_bytes_per_s")
+    bw_source = _first(run, "device_bandwidth_source")
+    bw_measured = _first(run, "measured_bandwidth_bytes_per_s")
+    lo = min(ok["intensity"].min(), 0.05) / 2
+    hi = max(ok["intensity"].max(), 100) * 2
+    roof_handles = []
+    for key, rows in ok.groupby("peak_key"):
+        color = ROOF_COLORS.get(key, "tab:gray")
+        peak, source = _first(rows, "peak_flops_per_s"), _first(rows, "peak_source")
+        ceiling = _first(rows, "ceiling_flops_per_s")
+        roofs = []
+        if peak:  # the roof the metrics use: the peak, over the datasheet bandwidth or else the measured one
+            bandwidth = bw_peak or bw_measured
+            bw_label = f"{si(bandwidth, 'B/s')} {bw_source if bw_peak else 'measured'}" if bandwidth else ""
+            roofs.append((peak, bandwidth, "-", f"{key} peak {si(peak, 'FLOP/s')} ({source})"
+                          + (f", {bw_label}" if bw_label else "")))
+        if ceiling and bw_measured:
+            roofs.append((ceiling, bw_measured, "--", f"{key} measured {si(ceiling, 'FLOP/s')}, {si(bw_measured, 'B/s')}"))
+        for compute, bandwidth, style, label in roofs:
+            x = np.geomspace(lo, hi, 400)
+            y = np.minimum(compute, x * bandwidth) if bandwidth else np.full_like(x, compute)
+            ax.plot(x, y, style, color=color, lw=1.6, zorder=2)
+            roof_handles.append(Line2D([], [], ls=style, color=color, label=label))
+            if bandwidth:
+                ridge = compute / bandwidth
+                ax.plot([ridge], [compute], marker="|", markersize=14, color=color, zorder=2)
+                # Peak ridges labelled left of the ridge, measured ones right of it and below: no collisions.
+                ax.annotate(f"ridge {ridge:.3g}", (ridge, compute), textcoords="offset points",
+                            xytext=(-8, 5) if style == "-" else (6, -13), ha="right" if style == "-" else "left",
+                            fontsize=8, color=color)
+    _points(ax, ok, "intensity", "flops_per_s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_formatter(PLAIN)
+    _log_flops_axis(ax.yaxis, *ax.get_ylim())
+    ax.set_xlabel("Arithmetic intensity (FLOP/byte: all FLOPs over compulsory bytes)")
+    ax.set_ylabel("Achieved FLOP/s (median time)")
+    ax.set_title(_title(run, "Roofline: memory-bound left of the ridge, compute-bound right of it"))
+    _point_legends(ax, ok, roof_handles, loc="upper left", outside=True)
+    zero = run[(run["status"] == "ok") & (run["total_flops"] == 0)]
+    if len(zero):
+        ax.text(0.99, 0.01, "not shown (0 FLOPs): " + ", ".join(
+            f"{r['name']} {si(r['bytes_per_s'], 'B/s')}" for _, r in zero.iterrows()),
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3")
+    fig.tight_layout()
+    return fig
+
+
+def flops_vs_latency(run: pd.DataFrame, label: int = 6) -> plt.Figure:
+    """Median time against FLOPs, with the line each dtype's peak would give; the workloads furthest
+    above their line (lowest utilization) are named."""
+    ok = measured(run)
+    fig, ax = plt.subplots(figsize=(10, 7))
+    x = np.geomspace(ok["total_flops"].min() / 2, ok["total_flops"].max() * 2, 100)
+    handles = []
+    for key, rows in ok.groupby("peak_key"):
+        peak = _first(rows, "peak_flops_per_s")
+        if peak:
+            color = ROOF_COLORS.get(key, "tab:gray")
+            ax.plot(x, x / peak, "-", color=color, lw=1.2)
+            handles.append(Line2D([], [], color=color, label=f"at the {key} peak ({si(peak, 'FLOP/s')})"))
+    _points(ax, ok, "total_flops", "time_s")
+    if "utilization" in ok and ok["utilization"].notna().any():
+        named = ok.nsmallest(label, "utilization").sort_values("time_s")
+        for i, (_, r) in enumerate(named.iterrows()):  # alternate above and below: neighbours do not overlap
+            ax.annotate(f"{r['name']} ({r['utilization']:.1%} of peak)", (r["total_flops"], r["time_s"]),
+                        textcoords="offset points", xytext=(7, 5 if i % 2 else -11), fontsize=8,
+                        arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter(unit="FLOP"))
+    ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
+    ax.set_xlabel("FLOPs per call (core + elementwise)")
+    ax.set_ylabel("Median time per call")
+    ax.set_title(_title(run, "FLOPs against latency: distance above a line is time FLOPs do not explain"))
+    _point_legends(ax, ok, handles, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def _sweep_axis(rows: pd.DataFrame) -> tuple[str, str, list[str]] | None:
+    """(x column, x label, series columns) of a swept group: x is its first numeric axis."""
+    swept = rows["swept"].iloc[0]
+    if not isinstance(swept, (list, tuple)):
+        return None
+    numeric = [axis for axis in swept if axis != "dtype" and axis.split("=")[0] in rows
+               and pd.api.types.is_numeric_dtype(rows[axis.split("=")[0]])
+               and rows[axis.split("=")[0]].dropna().map(lambda v: not isinstance(v, bool)).all()]
+    if not numeric or rows[numeric[0].split("=")[0]].nunique() < 2:
+        return None
+    axis = numeric[0]
+    others = [a.split("=")[0] for a in swept if a != axis]
+    return axis.split("=")[0], axis.replace("=", " = "), others
+
+
+def sweep_groups(run: pd.DataFrame) -> list[tuple[str, pd.DataFrame, tuple[str, str, list[str]]]]:
+    ok = measured(run)
+    found = []
+    if "group" not in ok or "swept" not in ok:  # records from before sweeps were recorded
+        return found
+    for group, rows in ok.groupby("group", sort=False):
+        axis = _sweep_axis(rows)
+        if axis:
+            found.append((group, rows, axis))
+    return found
+
+
+def sweeps(run: pd.DataFrame) -> plt.Figure | None:
+    """Achieved FLOP/s against problem size, one panel per swept suite entry, with the peak lines."""
+    groups = sweep_groups(run)
+    if not groups:
+        return None
+    columns = min(2, len(groups))
+    rows_n = math.ceil(len(groups) / columns)
+    fig, axes = plt.subplots(rows_n, columns, figsize=(7 * columns, 4.6 * rows_n), squeeze=False)
+    for ax, (group, rows, (x, x_label, others)) in zip(axes.flat, groups):
+        series = rows.groupby(others, dropna=False) if others else [((), rows)]
+        for values, line in series:
+            values = values if isinstance(values, tuple) else (values,)
+            name = ", ".join(f"{k}={v}" if k != "dtype" else str(v) for k, v in zip(others, values)) or "achieved"
+            line = line.sort_values(x)
+            ax.plot(line[x], line["flops_per_s"], marker=DTYPE_MARKERS.get(line["dtype"].iloc[0], "o"), label=name)
+        for key, peak_rows in rows.groupby("peak_key"):
+            peak = _first(peak_rows, "peak_flops_per_s")
+            if peak:
+                ax.axhline(peak, ls="--", lw=1, color=ROOF_COLORS.get(key, "tab:gray"),
+                           label=f"{key} peak {si(peak, 'FLOP/s')}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(rows[x].unique()))
+        ax.xaxis.set_major_formatter(PLAIN)
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
+        _log_flops_axis(ax.yaxis, *ax.get_ylim())
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("Achieved FLOP/s")
+        ax.set_title(f"{group} ({rows['op'].iloc[0]})")
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.set_visible(False)
+    fig.suptitle(_title(run, "Sweeps: achieved FLOP/s against problem size"))
+    fig.tight_layout()
+    return fig
+
+
+def utilization(run: pd.DataFrame) -> plt.Figure:
+    """Per workload, % of the dtype's peak and % of the roofline bound, grouped by family."""
+    ok = measured(run).sort_values(["family", "name"], ascending=[False, False])
+    fig, ax = plt.subplots(figsize=(11, max(4.0, 0.26 * len(ok) + 1.6)))
+    y = np.arange(len(ok))
+    colors = [FAMILY_COLORS.get(f, "tab:gray") for f in ok["family"]]
+    ax.barh(y + 0.2, 100 * ok["utilization"].fillna(0), height=0.4, color=colors, edgecolor="black", lw=0.4)
+    ax.barh(y - 0.2, 100 * ok["roofline_efficiency"].fillna(0), height=0.4, color=colors, alpha=0.35,
+            edgecolor="black", lw=0.4, hatch="//")
+    ax.axvline(100, color="black", lw=1)
+    ax.set_yticks(y, [_label(n, d) for n, d in zip(ok["name"], ok["dtype"])], fontsize=8)
+    ax.set_xlabel("% (solid: of the dtype's peak; hatched: of the roofline bound at the workload's intensity)")
+    sources = ", ".join(f"{k}: {si(_first(r, 'peak_flops_per_s'), 'FLOP/s')} ({_first(r, 'peak_source')})"
+                        for k, r in ok.groupby("peak_key") if _first(r, "peak_flops_per_s"))
+    ax.set_title(_title(run, f"Utilization. Peaks: {sources}"))
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f)
+                       for f in sorted(set(ok["family"]))], loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def comparison(result) -> plt.Figure:
+    """Speedup per workload over the baseline run, grouped by family, with each run's peak ratio."""
+    table, summary = result.table, result.summary
+    others = list(result.runs["run"])[1:]
+    ordered = table.sort_values(["family", "name"], ascending=[False, False])
+    fig, ax = plt.subplots(figsize=(11, max(4.0, 0.26 * len(ordered) * len(others) + 2.0)))
+    y = np.arange(len(ordered))
+    height = 0.8 / len(others)
+    hatches = ["", "//", "..", "xx"]
+    for i, run in enumerate(others):
+        speedup = ordered[f"speedup[{run}]"]
+        # Bars grow from 1x: right for faster, left for slower.
+        ax.barh(y + (i - (len(others) - 1) / 2) * height, speedup - 1, left=1, height=height,
+                color=[FAMILY_COLORS.get(f, "tab:gray") for f in ordered["family"]], edgecolor="black", lw=0.4,
+                hatch=hatches[i % len(hatches)])
+        ratio = summary[(summary["run"] == run) & (summary["family"] == "all")]["peak_ratio"]
+        if len(ratio) and pd.notna(ratio.iloc[0]):
+            ax.axvline(ratio.iloc[0], ls="--", color="tab:purple", lw=1)
+            ax.annotate(f" peak ratio {ratio.iloc[0]:.3g}x (run {run})", (ratio.iloc[0], len(ordered) - 0.6),
+                        fontsize=8, color="tab:purple", ha="left")
+    ax.axvline(1, color="black", lw=1)
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x" if high / low < 30 else ""))
+    ax.set_yticks(y, [_label(n, d) for n, d in zip(ordered["name"], ordered["dtype"])], fontsize=8)
+    base = result.runs.iloc[0]["run"]
+    ax.set_xlabel(f"Speedup over run {base} (run {base}'s time / the other run's time; > 1 is faster)")
+    runs_text = "; ".join(f"{r['run']}: {r['device']}, {r['threads']} thread{'s' * (int(r['threads']) != 1)}"
+                          for _, r in result.runs.iterrows())
+    ax.set_title(f"Speedup per workload against the runs' peak ratio (dashed)\n{runs_text}")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f)
+               for f in sorted(set(ordered["family"]))]
+    if len(others) > 1:
+        handles += [plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=hatches[i % 4],
+                                  label=f"run {run}") for i, run in enumerate(others)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {"roofline": roofline, "flops_vs_latency": flops_vs_latency, "sweeps": sweeps, "utilization": utilization}
+
+
+def save_figures(run: pd.DataFrame, out: Path, fmt: str = "png", prefix: str = "") -> dict[str, Path]:
+    """Every figure of one run, written to out/<prefix><name>.<fmt>; returns name -> path."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    if measured(run).empty:
+        return written
+    for name, draw in FIGURES.items():
+        fig = draw(run)
+        if fig is None:
+            continue
+        path = out / f"{prefix}{name}.{fmt}"
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+        written[name] = path
+    return written

@@ -1,0 +1,204 @@
+"""The report: device and peaks with provenance, a table per family, the figures, and the FLOPs-versus-
+latency study, for each run given. One document model, written as Markdown (figures beside it) and as a
+self-contained HTML file (figures embedded)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from flopbench.analysis import Study, runs, study
+from flopbench.device import PEAK_KEYS
+from flopbench.plots import save_figures
+from flopbench.results import load_results, read_results
+from flopbench.units import seconds, si
+
+
+@dataclass
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass
+class Para:
+    text: str
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Figure:
+    path: Path
+    caption: str
+
+
+def _pct(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+
+
+def _peak_rows(header: dict[str, Any]) -> list[list[Any]]:
+    device = header.get("device", {})
+    ceilings = header.get("ceilings") or {}
+    rows = []
+    for key in (*PEAK_KEYS, "bandwidth"):
+        peak = device.get("bandwidth") if key == "bandwidth" else device.get("peaks", {}).get(key)
+        ceiling = ceilings.get(key)
+        if not peak and not ceiling:
+            continue
+        unit = "B/s" if key == "bandwidth" else "FLOP/s"
+        value = si(peak["value"], unit) if peak and peak.get("value") else "unknown"
+        rows.append([key, value, peak["source"] if peak else "-",
+                     si(ceiling["value"], unit) if ceiling else "-", peak["detail"] if peak else ceiling["detail"]])
+    return rows
+
+
+def _family_rows(rows: pd.DataFrame) -> list[list[Any]]:
+    out = []
+    for _, r in rows.iterrows():
+        if r["status"] != "ok":
+            out.append([r["name"], r["dtype"], "-", "-", "-", "-", "-", "-", "-", f"{r['status']}: {r['reason']}"])
+            continue
+        out.append([r["name"], r["dtype"], si(r["total_flops"], "FLOP"), seconds(r["time_s"]),
+                    f"{r['time_iqr_s'] / r['time_s']:.0%}", si(r["flops_per_s"], "FLOP/s"), _pct(r["utilization"]),
+                    _pct(r["roofline_efficiency"]), r["bound"] or "-", "; ".join(r["warnings"]) or ""])
+    return out
+
+
+def _study_blocks(s: Study) -> list:
+    blocks: list = [Heading(2, "How far do FLOPs predict latency?")]
+    blocks.append(Para(
+        f"Over the {s.workloads} measured workloads with FLOPs, the Spearman rank correlation between FLOPs and median"
+        f" time is **{s.spearman:.2f}** (1 would mean more FLOPs always take longer). Achieved FLOP/s spans a factor"
+        f" of **{s.spread:.0f}**: the slowest workload per FLOP, {s.worst['name']} ({si(s.worst['flops_per_s'], 'FLOP/s')}),"
+        f" takes {s.spread:.0f}x more time per FLOP than the fastest, {s.best['name']}"
+        f" ({si(s.best['flops_per_s'], 'FLOP/s')}); between the 10th and 90th percentiles the factor is"
+        f" {s.spread_p90_p10:.1f}."))
+    if s.spearman_by_family:
+        blocks.append(Table(["family", "Spearman ρ (FLOPs, time)", "workloads"],
+                            [[f, f"{rho:.2f}", n] for f, (rho, n) in s.spearman_by_family.items()]))
+    if s.contrasts:
+        blocks.append(Heading(3, "Contrasts: FLOPs ratio against time ratio"))
+        blocks.append(Table(["contrast", "A", "B", "FLOPs A/B", "time A/B", "time per FLOP, A over B", "cause"],
+                            [[c.title, c.a["name"], c.b["name"], f"{c.flops_ratio:.3g}", f"{c.time_ratio:.3g}",
+                              f"{c.per_flop:.3g}x", c.cause or "(FLOPs predict it)"] for c in s.contrasts]))
+        for c in s.contrasts:
+            blocks.append(Para(f"**{c.title[0].upper() + c.title[1:]}.** {c.conclusion()}"))
+    return blocks
+
+
+def run_blocks(path: Path, run: pd.DataFrame, out: Path, prefix: str, fmt: str = "png") -> list:
+    header, _, notes = read_results(path)
+    device = header.get("device", {})
+    blocks: list = [Heading(1, f"flopbench: {run['device_label'].iloc[0]}")]
+    suites = ", ".join(f"{s['name']} ({s['sha256'][:8]})" for s in header.get("suites", []))
+    blocks.append(Para(
+        f"Run `{header.get('run_id')}` started {header.get('started_at')} on host `{header.get('host')}`: "
+        f"{header.get('os')}, Python {header.get('python')}, torch {header.get('torch')}, BLAS {header.get('blas')}"
+        + (f", CUDA {header.get('cuda')}, cuDNN {header.get('cudnn')}" if header.get("cuda") else "")
+        + f"; {header.get('threads')} threads; suites {suites}. Command: `{' '.join(header.get('command', []))}`."))
+    blocks.append(Heading(2, "Device and peaks"))
+    for note in [*device.get("notes", []), *notes]:
+        blocks.append(Para(f"Note: {note}"))
+    blocks.append(Table(["", "peak", "source", "measured ceiling", "where it comes from"], _peak_rows(header)))
+    blocks.append(Para("Utilization is achieved FLOP/s over the peak of the workload's dtype; % roofline is achieved"
+                       " over min(peak, intensity × bandwidth). Sources: spec = datasheet, derived = units × FLOPs per"
+                       " cycle × clock, measured = `flopbench peak --measure`, user = given on the command line."))
+    blocks.append(Heading(2, "Results by family"))
+    for family, rows in run.groupby("family", sort=False):
+        blocks.append(Heading(3, family))
+        blocks.append(Table(["workload", "dtype", "FLOPs", "time (median)", "IQR", "achieved", "% peak",
+                             "% roofline", "bound", "warnings"], _family_rows(rows)))
+    figures = save_figures(run, out, fmt, prefix)
+    if figures:
+        blocks.append(Heading(2, "Figures"))
+        captions = {"roofline": "Roofline: each workload at its arithmetic intensity and achieved FLOP/s.",
+                    "flops_vs_latency": "FLOPs against latency, with the line each peak would give.",
+                    "sweeps": "Achieved FLOP/s against problem size for each swept suite entry.",
+                    "utilization": "Per workload: % of peak and % of the roofline bound."}
+        blocks += [Figure(p, captions[name]) for name, p in figures.items()]
+    s = study(run)
+    if s:
+        blocks += _study_blocks(s)
+    return blocks
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(blocks: list, out: Path) -> str:
+    lines: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            lines += ["#" * b.level + " " + b.text, ""]
+        elif isinstance(b, Para):
+            lines += [b.text, ""]
+        elif isinstance(b, Table):
+            lines.append("| " + " | ".join(map(_md_cell, b.header)) + " |")
+            lines.append("|" + "---|" * len(b.header))
+            lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in b.rows]
+            lines.append("")
+        elif isinstance(b, Figure):
+            lines += [f"![{b.caption}]({b.path.relative_to(out)})", "", f"*{b.caption}*", ""]
+    return "\n".join(lines)
+
+
+def _inline(text: str) -> str:
+    """The little Markdown the report uses inline: **bold** and `code`."""
+    escaped = html.escape(text)
+    for marker, tag in (("**", "strong"), ("`", "code")):
+        parts = escaped.split(marker)
+        escaped = "".join(p if i % 2 == 0 else f"<{tag}>{p}</{tag}>" for i, p in enumerate(parts))
+    return escaped
+
+
+def to_html(blocks: list, title: str) -> str:
+    body: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            body.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
+        elif isinstance(b, Para):
+            body.append(f"<p>{_inline(b.text)}</p>")
+        elif isinstance(b, Table):
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in b.header)
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in b.rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(b, Figure):
+            kind = "svg+xml" if b.path.suffix == ".svg" else "png"
+            data = base64.b64encode(b.path.read_bytes()).decode()
+            body.append(f'<figure><img src="data:image/{kind};base64,{data}" alt="{html.escape(b.caption)}">'
+                        f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:.85em}th,td{border:1px solid #ccc;"
+             "padding:.25em .5em;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+             "figcaption{font-style:italic;color:#555}code{background:#f3f3f3;padding:0 .2em}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def write_report(paths: list[Path], out: Path, fmt: str = "png") -> tuple[Path, Path]:
+    """report.md (figures beside it) and report.html (self-contained) for every run in `paths`."""
+    out.mkdir(parents=True, exist_ok=True)
+    frame = load_results(paths)
+    blocks: list = []
+    for i, run in enumerate(runs(frame)):
+        path = Path(run["file"].iloc[0])
+        prefix = f"{path.stem}_" if len(paths) > 1 else ""
+        blocks += run_blocks(path, run, out, prefix, fmt)
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(to_markdown(blocks, out))
+    page.write_text(to_html(blocks, f"flopbench report: {', '.join(p.name for p in paths)}"))
+    return md, page
