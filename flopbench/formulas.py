@@ -37,6 +37,25 @@ ELEMENTWISE_FLOPS = {
     "softmax": 5,  # max, subtract, exp, sum, divide
     "layernorm": 7,  # sum, subtract mean, square, sum, multiply by 1/std, multiply gamma, add beta
     "rmsnorm": 4,  # square, sum, multiply by 1/rms, multiply gamma
+    # Also met inside models (flopbench.models.counter):
+    "neg": 1,
+    "abs": 1,
+    "sqrt": 1,
+    "rsqrt": 1,
+    "reciprocal": 1,
+    "pow": 1,
+    "log": 1,
+    "erf": 1,
+    "sin": 1,
+    "cos": 1,
+    "sum": 1,  # a reduction: one add per input element
+    "max": 1,  # one comparison per input element (reductions, max pooling)
+    "relu6": 2,  # min(max(x, 0), 6)
+    "hardsigmoid": 4,  # min(max(x + 3, 0), 6) / 6
+    "hardswish": 5,  # x * hardsigmoid(x)
+    "batchnorm": 2,  # inference: running statistics folded into one multiply and one add
+    "batchnorm_train": 7,  # batch statistics, as layernorm
+    "dropout": 1,  # training: one multiply by the scaled mask
 }
 
 # Per-row scalar work of the norms, on top of the per-element cost: layernorm divides the sum by n

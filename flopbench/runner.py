@@ -74,6 +74,9 @@ def derive(workload: Workload, measurement: Measurement, settings: Settings) -> 
         "bandwidth_bytes_per_s": bandwidth.value, "bandwidth_source": bandwidth.source,
         "roofline_flops_per_s": None, "roofline_efficiency": None, "ridge_intensity": None, "bound": None,
     }
+    if workload.family == "model":
+        # Model FLOP utilization: the contractions only, forward (and backward when training), over the peak.
+        out["mfu"] = counts.flops / time_s / peak.value if peak.known else None
     warnings = measurement.warnings()
     if compute.known and bandwidth.known:
         ridge = compute.value / bandwidth.value

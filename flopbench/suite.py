@@ -10,6 +10,7 @@
     name = "square"                      # optional; generated from the parameters otherwise
     k = 1024
     devices = ["cuda"]                   # optional: run only on these device types
+    large = true                         # optional: run only with `flopbench run --large`
     [workload.sweep]                     # optional: the cartesian product of these lists
     m = [256, 512, 1024]
     n = [256, 512, 1024]
@@ -40,7 +41,7 @@ from flopbench.workloads.base import DEFAULT_DTYPE, sweep_suffix
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 DEVICE_TYPES = ("cpu", "cuda")
 _TOP_KEYS = ("name", "description", "defaults", "workload")
-_ENTRY_ONLY = ("op", "name", "devices", "sweep")  # entry keys that are not workload parameters
+_ENTRY_ONLY = ("op", "name", "devices", "large", "sweep")  # entry keys that are not workload parameters
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> t
     if not isinstance(devices, list) or any(d not in DEVICE_TYPES for d in devices):
         raise SpecError("devices", f"expected a list of device types from {', '.join(DEVICE_TYPES)},"
                                    f" got {devices!r}")
+    large = entry.get("large", False)
+    if not isinstance(large, bool):
+        raise SpecError("large", f"expected true or false, got {large!r}")
     name = entry.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise SpecError("name", f"expected a non-empty string, got {name!r}")
@@ -169,7 +173,7 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> t
         if name:
             suffix = sweep_suffix(op, workload.p, point, workload.dtype)
             workload = replace(workload, name=f"{name}-{suffix}" if suffix else name)
-        workloads.append(replace(workload, group=name or f"{op.name} #{index}",
+        workloads.append(replace(workload, group=name or f"{op.name} #{index}", large=large,
                                  swept=tuple("=".join(keys) for keys, _ in axes)))
     return workloads, used
 

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("targets", nargs="+", metavar="SUITE|OP",
                         help="suite files or shipped suite names; or an op name followed by key=value pairs")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    parser.add_argument("--per-layer", action="store_true",
+                        help="for model workloads, the per-layer table (module, type, shapes, parameters, MACs, FLOPs,"
+                             " elementwise FLOPs, share of the total, PyTorch's own count)")
 
 
 def workloads_from_targets(targets: list[str]):
@@ -51,8 +54,41 @@ CONVENTION = ("FLOPs: core (matmul, conv, attention products), 1 MAC = 2 FLOPs. 
               " Derivations: docs/flops.md.")
 
 
+def print_layers(layers, title: str) -> None:
+    """The per-layer table of a model and its totals, with FLOPs and MACs told apart."""
+    from flopbench.console import console, print_table
+    from flopbench.units import si
+
+    frame = layers.frame()
+    print_table(title, ["module", "type", "input", "output", "params", "MACs", "FLOPs", "elementwise", "%",
+                        "PyTorch's counter", "note"],
+                ([r.path, r.type, r.input, r.output, si(r.params), si(r.macs, "MAC"), si(r.flops, "FLOP"),
+                  si(r.elementwise_flops, "FLOP"), f"{r.share:.1%}", si(r.torch_flops, "FLOP"), r.note]
+                 for r in frame.itertuples()),
+                numeric=["params", "MACs", "FLOPs", "elementwise", "%", "PyTorch's counter"])
+    out = console()
+    out.print(f"[bold]{layers.model}[/bold]: {si(layers.macs, 'MAC')} = {si(layers.flops, 'FLOP')} core (1 MAC = 2"
+              f" FLOPs; tables that print \"GFLOPS\" for models, torchvision's among them, print the MACs),"
+              f" + {si(layers.elementwise_flops, 'FLOP')} elementwise; {si(layers.parameters)} parameters."
+              f" PyTorch's counter: {si(layers.torch_forward, 'FLOP')} forward.")
+    if layers.train:
+        out.print(f"Training step: backward {si(layers.backward_flops, 'FLOP')} core (PyTorch's counter:"
+                  f" {si(layers.torch_backward, 'FLOP')}) + {si(layers.backward_elementwise_flops, 'FLOP')}"
+                  f" elementwise; forward + backward {si(layers.flops + layers.backward_flops, 'FLOP')} core.")
+    if layers.unsupported:
+        out.print("Not counted (flopbench has no formula for these calls): "
+                  + ", ".join(f"{name} x{n}" for name, n in layers.unsupported.most_common()))
+
+
 def main(args: argparse.Namespace) -> int:
-    table = rows(workloads_from_targets(args.targets))
+    from flopbench.workloads.model import layer_counts
+
+    workloads = workloads_from_targets(args.targets)
+    table = rows(workloads)
+    if args.per_layer:
+        for row, w in zip(table, workloads):
+            if w.op == "model":
+                row["layers"] = layer_counts(w.p).frame().to_dict(orient="records")
     if args.format == "json":
         print(json.dumps(table, indent=2))
     elif args.format == "csv":
@@ -68,4 +104,10 @@ def main(args: argparse.Namespace) -> int:
             ([r["name"], r["dtype"], si(r["flops"], "FLOP"), si(r["macs"], "MAC"),
               si(r["elementwise_flops"], "FLOP"), si(r["bytes"], "B"), f"{r['intensity']:.3g}"] for r in table),
             numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"], caption=CONVENTION)
+        if args.per_layer:
+            models = [w for w in workloads if w.op == "model"]
+            for w in models:
+                print_layers(layer_counts(w.p), f"{w.name}: per layer")
+            if not models:
+                print("(--per-layer: none of these workloads is a model)")
     return 0

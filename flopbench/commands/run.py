@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                   " overhead; for tiny kernels)")
     parser.add_argument("--no-measure", action="store_true",
                         help="do not measure ceilings even when no bandwidth is known (no roofline then)")
+    parser.add_argument("--train", action="store_true",
+                        help="time model workloads as training steps (forward and backward): training FLOP/s and MFU")
+    parser.add_argument("--large", action="store_true", help="also run the suite entries marked large = true")
     parser.add_argument("--report", action="store_true",
                         help="when the run ends, write its figures and report beside the results file")
 
@@ -49,7 +52,9 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Any]]:
     from flopbench.suite import load_suite
 
     suites = [load_suite(s) for s in args.suites]
-    workloads = [w for suite in suites for w in suite.workloads]
+    workloads = [w for suite in suites for w in suite.workloads if args.large or not w.large]
+    if args.train:
+        workloads = [_training(w) for w in workloads]
     if args.dtype:
         dtypes = [d.strip() for d in args.dtype.split(",")]
         for d in dtypes:
@@ -69,6 +74,16 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Any]]:
     if not unique:
         raise FlopbenchError(f"no workload of {', '.join(args.suites)} matches --only {args.only!r}")
     return list(unique.values()), suites
+
+
+def _training(workload: Workload) -> Workload:
+    """A model workload as a training step; other workloads are left as they are."""
+    from flopbench.workloads import make_workload
+    if workload.op != "model" or workload.p["train"]:
+        return workload
+    trained = make_workload("model", {**workload.params_json, "train": True}, dtype=workload.dtype,
+                            name=f"{workload.name}-train")
+    return replace(trained, group=workload.group, swept=workload.swept, devices=workload.devices)
 
 
 def _strip_dtype(name: str) -> str:

@@ -251,6 +251,7 @@ class Op:
     family: ClassVar[str]  # matmul, conv, attention, elementwise, model
     doc: ClassVar[str] = ""
     params: tuple[Param, ...] = ()
+    named_by: ClassVar[str | None] = None  # a key whose value starts generated names instead of the op's name
 
     def param(self, key: str) -> Param:
         for p in self.params:
@@ -270,7 +271,7 @@ class Op:
                                      f" allowed: {', '.join(self.keys)}")
         values: dict[str, Any] = {}
         for p in self.params:
-            if p.name in raw:
+            if raw.get(p.name) is not None:  # None (which TOML cannot write) means "not given"
                 values[p.name] = p.parse(raw[p.name])
             elif p.default is REQUIRED:
                 raise SpecError(p.name, f"missing; op '{self.name}' needs it ({p.allowed})")
@@ -295,8 +296,13 @@ class Op:
         raise NotImplementedError
 
     def forward(self, p: Mapping[str, Any], t: Tensors) -> torch.Tensor:
-        """The computation that is timed."""
+        """The computation, as the output check runs it."""
         raise NotImplementedError
+
+    def timed(self, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any]:
+        """The function that is timed: the forward pass, unless the op times something else (a training step)."""
+        forward = self.forward
+        return lambda: forward(p, t)
 
     def reference(self, p: Mapping[str, Any], t: Tensors) -> torch.Tensor:
         """The same result from the op's definition (flopbench.workloads.reference), never the timed
@@ -325,6 +331,7 @@ class Workload:
     devices: tuple[str, ...] = ()  # run only on these device types; () means every device
     group: str = ""  # the suite entry it came from (its name, or "op #index"); not part of the identity
     swept: tuple[str, ...] = ()  # that entry's sweep axes, tied keys joined by "=" ("m=n=k", "dtype")
+    large: bool = False  # a big configuration: run only when asked (flopbench run --large)
 
     @property
     def spec(self) -> Op:
@@ -363,9 +370,7 @@ class Workload:
         device = torch.device(device)
         generator = torch.Generator(device=device).manual_seed(seed)
         p = self.p
-        tensors = self.spec.inputs(p, torch_dtype(self.dtype), device, generator)
-        forward = self.spec.forward
-        return lambda: forward(p, tensors)
+        return self.spec.timed(p, self.spec.inputs(p, torch_dtype(self.dtype), device, generator))
 
     def check(self, device: str | torch.device, *, tf32: bool = False):
         """Compare a small version's output with a float64 reference; see flopbench.workloads.check."""
@@ -375,7 +380,8 @@ class Workload:
 
 def generated_name(op: Op, params: Mapping[str, Any], given: Mapping[str, Any], dtype: str) -> str:
     """A readable name from the keys the user set (in schema order), e.g. matmul-m256-n256-k256."""
-    parts = [op.name] + [p.label(params[p.name]) for p in op.params if p.name in given]
+    first = params[op.named_by] if op.named_by else op.name
+    parts = [first] + [p.label(params[p.name]) for p in op.params if p.name in given and p.name != op.named_by]
     if dtype != DEFAULT_DTYPE:
         parts.append(dtype)
     return "-".join(parts)

@@ -5,6 +5,7 @@ cannot report a fast time.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -70,10 +71,19 @@ def check_output(workload: Workload, device: str | torch.device, *, tf32: bool =
     with torch.no_grad():
         tensors = op.inputs(small, torch_dtype(workload.dtype), device, generator)
         out = op.forward(small, tensors).detach()
-        reference = op.reference(small, {k: v.detach().to("cpu", torch.float64) for k, v in tensors.items()})
+        reference = op.reference(small, {k: _reference_copy(v) for k, v in tensors.items()})
     error = _relative_error(out.to("cpu", torch.float64), reference)
     key = "tf32" if tf32_applies(workload, device, tf32) else workload.dtype
     return Check(error=error, tolerance=TOLERANCE[key], shape=small)
+
+
+def _reference_copy(value):
+    """The input as the float64 reference sees it: floating tensors (and modules) in float64 on the CPU,
+    integer tensors (token ids) on the CPU unchanged."""
+    if isinstance(value, torch.nn.Module):
+        return copy.deepcopy(value).to("cpu", torch.float64)
+    value = value.detach()
+    return value.to("cpu", torch.float64) if value.is_floating_point() else value.to("cpu")
 
 
 def _relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:

@@ -1,0 +1,233 @@
+"""Whole models: published totals, per-layer tables, PyTorch's counter forward and backward, user models."""
+
+import json
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from flopbench import formulas
+from flopbench.errors import SpecError
+from flopbench.models import MODELS
+from flopbench.models.counter import count_layers
+from flopbench.workloads import make_workload
+from flopbench.workloads.model import layer_counts
+from tests.test_cli import assert_one_line_error, flopbench
+
+
+def counted(model, **params):
+    return layer_counts(make_workload("model", {"model": model, **params}).p)
+
+
+@pytest.mark.parametrize("model,published", [("resnet18", 1.81e9), ("resnet50", 4.09e9), ("mobilenet_v2", 0.30e9),
+                                             ("vit_b_16", 17.56e9)])
+def test_totals_agree_with_the_published_mac_counts(model, published):
+    # torchvision prints these MACs under the name "GFLOPS".
+    w = make_workload("model", {"model": model})
+    assert w.counts.macs == pytest.approx(published, rel=0.01)
+    assert w.counts.flops == 2 * w.counts.macs
+
+
+def test_source_document_mlps():
+    assert make_workload("model", {"model": "keras_mlp"}).counts.flops == 178_800
+    assert make_workload("model", {"model": "thop_mlp", "batch": 32}).counts.macs == 282_624
+    small = make_workload("model", {"model": "keras_mlp_small"}).counts
+    assert small.flops + small.elementwise_flops - (50 + 50 + 10) == 84_550  # less the bias adds Keras leaves out
+
+
+def test_llama_7b_is_about_13_5_gflops_per_token():
+    layers = counted("llama", seq_len=1)
+    assert layers.parameters == pytest.approx(6.74e9, rel=0.01)
+    assert 13.0e9 < layers.flops < 13.6e9  # 2 FLOPs per parameter, less the embedding table
+    # and the layer model agrees with the transformer_layer workload's formula for the same shapes
+    layer = counted("llama_decoder_layer", seq_len=1).flops
+    assert layer == make_workload("transformer_layer", dict(batch=1, seq_len=1, d_model=4096, heads=32, d_ff=11008,
+                                                            gated=True, bias=False, causal=True)).counts.flops
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_per_layer_rows_add_up_to_the_total(model):
+    layers = counted(model, seq_len=16) if "seq_len" in MODELS[model].sizes else counted(model)
+    frame = layers.frame()
+    assert frame["flops"].sum() == layers.flops == make_workload(
+        "model", {"model": model, **({"seq_len": 16} if "seq_len" in MODELS[model].sizes else {})}).counts.flops
+    assert frame["elementwise_flops"].sum() == layers.elementwise_flops
+    assert frame["params"].sum() == layers.parameters
+    assert frame["share"].sum() == pytest.approx(1.0)
+    assert set(frame.columns) >= {"path", "type", "input", "output", "params", "macs", "flops", "elementwise_flops",
+                                  "share", "torch_flops", "note"}
+    assert not layers.unsupported
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_each_layer_matches_pytorchs_counter_or_says_why(model):
+    layers = counted(model, seq_len=16) if "seq_len" in MODELS[model].sizes else counted(model)
+    for row in layers.frame().itertuples():
+        if "causal" in row.note:
+            assert row.torch_flops > row.flops  # PyTorch counts the full square
+        else:
+            assert row.torch_flops == row.flops, (row.path, row.note)
+    causal_rows = [r for r in layers.rows if any("causal" in c.note for _, c, _ in r.costs)]
+    assert bool(causal_rows) == (model in ("gpt2_small", "llama", "llama_decoder_layer"))
+
+
+def test_causal_difference_is_exactly_the_masked_pairs():
+    layers = counted("gpt2_small", seq_len=64, layers=1)
+    b, h, length, d = 1, 12, 64, 64
+    masked = length * length - formulas.attention_pairs(length, length, True)
+    assert layers.torch_forward - layers.flops == 4 * b * h * masked * d
+
+
+def test_pytorchs_counter_sees_zero_for_the_fused_attention_of_inference():
+    from flopbench.models.vision import vit_b_16
+    model = vit_b_16(32).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad(), FlopCounterMode(display=False) as fused:
+        model(x)
+    ours = counted("vit_b_16", image_size=32)
+    attention = [r for r in ours.frame().itertuples() if r.type == "MultiheadAttention"]
+    assert len(attention) == 12 and all("fused kernel" in r.note for r in attention)
+    # PyTorch's count misses exactly the attention blocks (projections and core).
+    assert fused.get_total_flops() == ours.flops - sum(r.flops for r in attention)
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 4))
+
+
+def _cnn(groups=1):
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 16, 3, stride=2, groups=groups), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(16, 10))
+
+
+@pytest.mark.parametrize("build,shape", [(_mlp, (5, 16)), (_cnn, (2, 3, 16, 16))])
+def test_backward_flops_match_pytorchs_counter_with_autograd(build, shape):
+    layers = count_layers(build(), (torch.randn(shape),), train=True)
+    assert layers.flops == layers.torch_forward
+    assert layers.backward_flops == layers.torch_backward
+    # The first layer's input needs no gradient: only its weight gradient is computed.
+    first = next(r for r in layers.rows if r.costs)
+    assert first.backward_flops == first.total("flops")
+    assert 1.5 * layers.flops < layers.backward_flops < 2 * layers.flops
+
+
+def test_pytorch_counts_a_grouped_convs_weight_gradient_groups_times():
+    layers = count_layers(_cnn(groups=2), (torch.randn(2, 3, 16, 16),), train=True)
+    grouped = next(r for r in layers.rows if r.path == "3")
+    assert "pytorch/pytorch#183405" in grouped.costs[0][1].note
+    weight_gradient = grouped.total("flops")
+    assert layers.torch_backward - layers.backward_flops == (2 - 1) * weight_gradient
+
+
+def test_training_workload_counts_forward_and_backward():
+    infer = make_workload("model", {"model": "resnet18"}).counts
+    train = make_workload("model", {"model": "resnet18", "train": True}).counts
+    layers = counted("resnet18", train=True)
+    assert train.flops == infer.flops + layers.backward_flops
+    assert layers.backward_flops == layers.torch_backward  # no grouped convs in a ResNet
+    assert train.bytes > infer.bytes  # gradients are written
+
+
+def test_model_workloads_check_and_name_themselves():
+    w = make_workload("model", {"model": "mobilenet_v2", "batch": 2})
+    assert w.name == "mobilenet_v2-b2" and w.family == "model"
+    assert w.check("cpu").ok
+    trained = make_workload("model", {"model": "keras_mlp", "train": True})
+    step = trained.build("cpu")
+    step()  # forward and backward run
+
+
+@pytest.mark.parametrize("params,key,fragment", [
+    ({"model": "resnet50", "seq_len": 128}, "seq_len", "does not apply to model resnet50; it takes image_size"),
+    ({"model": "vit_b_16", "image_size": 100}, "image_size", "multiple of the 16-pixel patch"),
+    ({"model": "llama", "heads": 7}, "heads", "not divisible"),
+    ({"model": "resnet5"}, "model", "did you mean 'resnet50'"),
+])
+def test_bad_model_parameters(params, key, fragment):
+    with pytest.raises(SpecError) as info:
+        make_workload("model", params)
+    assert info.value.key == key and fragment in str(info.value)
+
+
+# --- count-model: any user model, named by its factory ----------------------------------------------
+
+USER_MODULE = """
+import torch
+from torch import nn
+
+def tiny():
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+
+def two_inputs():
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+        def forward(self, a, b):
+            return self.proj(a) @ b
+    return Pair()
+
+def inputs():
+    return torch.randn(3, 8)
+
+def not_a_model():
+    return 42
+
+def broken():
+    raise RuntimeError("no weights here")
+"""
+
+
+@pytest.fixture
+def user_dir(tmp_path):
+    (tmp_path / "mymodels.py").write_text(textwrap.dedent(USER_MODULE))
+    (tmp_path / "raises.py").write_text("raise ValueError('bad module')\n")
+    return tmp_path
+
+
+def test_count_model_on_a_user_model(user_dir):
+    result = flopbench("count-model", "mymodels:tiny", "--input", "3,8", "--format", "json", cwd=user_dir)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["flops"] == 2 * 3 * (8 * 16 + 16 * 2) == data["torch_flops"]
+    assert [layer["type"] for layer in data["layers"]] == ["Linear", "ReLU", "Linear"]
+    table = flopbench("count-model", "mymodels:tiny", "--input", "3,8", cwd=user_dir)
+    assert "mymodels:tiny" in table.stdout and "PyTorch's counter" in table.stdout and "MAC" in table.stdout
+
+
+def test_count_model_with_several_inputs_or_an_input_factory(user_dir):
+    pair = flopbench("count-model", "mymodels:two_inputs", "--input", "2,4", "--input", "4,5", "--format", "json",
+                     cwd=user_dir)
+    assert pair.returncode == 0, pair.stderr
+    assert json.loads(pair.stdout)["flops"] == 2 * 2 * 4 * 4 + 2 * 2 * 4 * 5
+    made = flopbench("count-model", "mymodels:tiny", "--input-factory", "mymodels:inputs", "--train", cwd=user_dir)
+    assert made.returncode == 0, made.stderr
+    assert "Training step: backward" in made.stdout
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["nosuchmodule:tiny", "--input", "1,8"], ["cannot import nosuchmodule"]),
+    (["raises:tiny", "--input", "1,8"], ["cannot import raises", "ValueError: bad module"]),
+    (["mymodels:tiney", "--input", "1,8"], ["has no 'tiney'", "did you mean 'tiny'"]),
+    (["mymodels", "--input", "1,8"], ["expected package.module:function"]),
+    (["mymodels:not_a_model", "--input", "1,8"], ["returned int, not a torch.nn.Module"]),
+    (["mymodels:broken", "--input", "1,8"], ["failed: RuntimeError: no weights here"]),
+    (["mymodels:tiny", "--input", "1,9"], ["failed on inputs of shape 1x9", "check --input"]),
+    (["mymodels:tiny", "--input", "1x8"], ["is not a shape"]),
+    (["mymodels:tiny", "--input", "1,8:complex"], ["is not a dtype"]),
+    (["mymodels:tiny"], ["no input"]),
+])
+def test_count_model_errors_are_one_line(user_dir, args, fragments):
+    assert_one_line_error(flopbench("count-model", *args, cwd=user_dir), *fragments)
+
+
+def test_count_per_layer_for_a_suite_model():
+    result = flopbench("count", "model", "model=mobilenet_v2", "--per-layer")
+    assert result.returncode == 0, result.stderr
+    assert "features.1.conv.0.0" in result.stdout  # the first depthwise convolution
+    assert "301 MMAC = 602 MFLOP core" in result.stdout
+    data = json.loads(flopbench("count", "model", "model=resnet18", "--per-layer", "--format", "json").stdout)
+    assert sum(layer["flops"] for layer in data[0]["layers"]) == data[0]["flops"]
