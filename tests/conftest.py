@@ -29,4 +29,5 @@ EXAMPLES = {
     "elementwise": dict(kind="triad", numel=5000),
     "softmax": dict(rows=8, cols=100),
     "layernorm": dict(rows=8, cols=100),
+    "model": dict(model="keras_mlp", batch=2),
 }
