@@ -35,6 +35,7 @@ class Contrast:
     a: pd.Series
     b: pd.Series
     cause: str  # "memory traffic", "launch or Python overhead", "low parallelism", or "" (FLOPs predict it)
+    layerwise: tuple[tuple[float, float], tuple[float, float]] | None = None  # models: (roofline s, memory s) of A, B
 
     @property
     def flops_ratio(self) -> float:
@@ -54,7 +55,14 @@ class Contrast:
         text = (f"{a['name']} has {self.flops_ratio:.3g}x the FLOPs of {b['name']} and takes {self.time_ratio:.3g}x"
                 f" the time ({seconds(a['time_s'])} against {seconds(b['time_s'])}): per FLOP it is"
                 f" {self.per_flop:.3g}x {'slower' if self.per_flop >= 1 else 'faster'}.")
-        if self.cause == "memory traffic":
+        if self.layerwise:
+            (ta, ma), (tb, mb) = self.layerwise
+            text += (f" Cause: {self.cause}. A whole model's compulsory traffic is only its weights, input and output,"
+                     f" so the whole-model roofline cannot see it; layer by layer, {ma / ta:.0%} of {a['name']}'s"
+                     f" roofline time is in memory-bound layers against {mb / tb:.0%} of {b['name']}'s, and a"
+                     f" layer-wise roofline predicts a time ratio of {ta / tb:.3g} where FLOPs predict"
+                     f" {self.flops_ratio:.3g} (measured: {self.time_ratio:.3g}).")
+        elif self.cause == "memory traffic":
             text += (f" Cause: memory traffic. It is memory-bound at {a['intensity']:.3g} FLOP/byte, below the ridge"
                      f" point at {a['ridge_intensity']:.3g}, so its time follows its {si(a['bytes'], 'B')} of traffic,"
                      f" not its FLOPs; {b['name']} is compute-bound at {b['intensity']:.3g} FLOP/byte."
@@ -127,8 +135,8 @@ def contrasts(run: pd.DataFrame) -> list[Contrast]:
             found.append(Contrast(title, pair[0], pair[1], cause(*pair)))
 
     conv2d = ok[ok["op"] == "conv2d"]
-    standard = conv2d[(_col(conv2d, "groups") == 1) & conv2d["kernel"].map(lambda k: max(k) > 1 if
-                                                                            isinstance(k, tuple) else False)]
+    kernels = _col(conv2d, "kernel").map(lambda k: isinstance(k, tuple) and max(k) > 1)
+    standard = conv2d[(_col(conv2d, "groups") == 1) & kernels.astype(bool)]
     add("depthwise against standard convolution", ok[ok["op"] == "depthwise_conv2d"], standard,
         lambda a, b: _log_gap(a["height"], b["height"]) + 0.1 * _log_gap(a["total_flops"], b["total_flops"]))
 
@@ -158,8 +166,34 @@ def contrasts(run: pd.DataFrame) -> list[Contrast]:
     if "model" in ok:
         models = ok[ok["op"] == "model"]
         mobilenet, resnet = models[models["model"] == "mobilenet_v2"], models[models["model"] == "resnet50"]
-        add("MobileNet-V2 against ResNet-50", mobilenet, resnet, lambda a, b: _log_gap(a["batch"], b["batch"]))
+        pair = _closest(mobilenet, resnet, lambda a, b: (a["dtype"] != b["dtype"]) * 100
+                        + (bool(a["train"]) != bool(b["train"])) * 10 + _log_gap(a["batch"], b["batch"]))
+        if pair:
+            found.append(_model_contrast("MobileNet-V2 against ResNet-50", *pair))
     return found
+
+
+def _model_contrast(title: str, a: pd.Series, b: pd.Series) -> Contrast:
+    """Whole models, explained layer by layer: where each spends its time on a layer-wise roofline."""
+    from flopbench import formulas
+    from flopbench.workloads import make_workload
+    from flopbench.workloads.model import layer_counts
+
+    if not (a.get("peak_flops_per_s") and a.get("bandwidth_bytes_per_s")):
+        return Contrast(title, a, b, cause(a, b))
+    times = []
+    for row in (a, b):
+        layers = layer_counts(make_workload("model", row["params"], dtype=row["dtype"]).p)
+        scale = formulas.DTYPE_BYTES[row["dtype"]] / 4  # the counter counted float32 bytes
+        times.append(layers.roofline_time(row["peak_flops_per_s"], row["bandwidth_bytes_per_s"], scale))
+    (ta, ma), (tb, mb) = times
+    if a["time_s"] / a["total_flops"] < 2 * b["time_s"] / b["total_flops"]:
+        why = ""
+    elif ma / ta > mb / tb + 0.1:
+        why = "memory traffic inside the model"
+    else:
+        why = cause(a, b)
+    return Contrast(title, a, b, why, layerwise=((ta, ma), (tb, mb)) if why else None)
 
 
 @dataclass

@@ -105,3 +105,18 @@ def test_compare_names_what_differs(tmp_path):
     warnings = compare(load_results([a, b])).warnings
     assert any("threads: A: 1; B: 8" in w for w in warnings)
     assert any("torch version: A: 2.5.0; B: 2.6.0" in w for w in warnings)
+
+
+def test_a_run_of_other_families_has_no_contrasts_to_draw_but_a_study(tmp_path):
+    from tests.fakes import WORKLOADS
+    import tests.fakes as fakes
+    only_attention = [w for w in WORKLOADS if w[0] == "attention"]
+    original = fakes.WORKLOADS
+    fakes.WORKLOADS = only_attention
+    try:
+        frame = load_results(write_run(tmp_path / "a.jsonl", fake_device()))
+    finally:
+        fakes.WORKLOADS = original
+    assert "kernel" not in frame and "k" not in frame
+    s = study(frame)
+    assert [c.title for c in s.contrasts] == ["short against long attention sequences"]

@@ -231,3 +231,40 @@ def test_count_per_layer_for_a_suite_model():
     assert "301 MMAC = 602 MFLOP core" in result.stdout
     data = json.loads(flopbench("count", "model", "model=resnet18", "--per-layer", "--format", "json").stdout)
     assert sum(layer["flops"] for layer in data[0]["layers"]) == data[0]["flops"]
+
+
+def test_layerwise_roofline_time_by_hand():
+    layers = count_layers(nn.Sequential(nn.Linear(64, 32), nn.ReLU()), (torch.randn(8, 64),))
+    linear, relu = (r.costs[0][1] for r in layers.rows if r.costs)
+    assert linear.bytes == (8 * 64 + 32 * 64 + 32 + 8 * 32) * 4  # input, weight, bias, output
+    assert relu.bytes == 2 * 8 * 32 * 4
+    peak, bandwidth = 1e9, 1e8
+    total, memory = layers.roofline_time(peak, bandwidth)
+    expected = [max((c.flops + c.elementwise_flops) / peak, c.bytes / bandwidth) for c in (linear, relu)]
+    assert total == pytest.approx(sum(expected))
+    assert memory == pytest.approx(sum(c.bytes / bandwidth for c in (linear, relu)
+                                       if c.bytes / bandwidth > (c.flops + c.elementwise_flops) / peak))
+    assert layers.frame()["intensity"].iloc[1] == pytest.approx(relu.elementwise_flops / relu.bytes)
+
+
+def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):
+    from flopbench.analysis import contrasts
+    from flopbench.results import load_results
+    from tests import fakes
+    models = [("model", {"model": "mobilenet_v2"}, "m", ()), ("model", {"model": "resnet50"}, "r", ())]
+    original = fakes.WORKLOADS
+    fakes.WORKLOADS = models
+    try:
+        device = fakes.fake_device(float32=300e9, bandwidth=50e9)
+        # Measured like the reference machine: MobileNet-V2 takes 0.3x ResNet-50's time for 0.076x its FLOPs.
+        frame = load_results(fakes.write_run(tmp_path / "a.jsonl", device, {"mobilenet_v2": 13.8e-3,
+                                                                          "resnet50": 45.4e-3}))
+    finally:
+        fakes.WORKLOADS = original
+    (contrast,) = contrasts(frame)
+    assert contrast.cause == "memory traffic inside the model"
+    (ta, ma), (tb, mb) = contrast.layerwise
+    assert ma / ta > mb / tb + 0.1
+    assert contrast.flops_ratio < ta / tb < contrast.time_ratio  # closer than FLOPs, not all the way
+    assert "layer-wise roofline predicts a time ratio" in contrast.conclusion()
+

@@ -60,12 +60,15 @@ def print_layers(layers, title: str) -> None:
     from flopbench.units import si
 
     frame = layers.frame()
-    print_table(title, ["module", "type", "input", "output", "params", "MACs", "FLOPs", "elementwise", "%",
-                        "PyTorch's counter", "note"],
+    print_table(title, ["module", "type", "input", "output", "params", "MACs", "FLOPs", "elementwise", "FLOP/byte",
+                        "%", "PyTorch's counter", "note"],
                 ([r.path, r.type, r.input, r.output, si(r.params), si(r.macs, "MAC"), si(r.flops, "FLOP"),
-                  si(r.elementwise_flops, "FLOP"), f"{r.share:.1%}", si(r.torch_flops, "FLOP"), r.note]
+                  si(r.elementwise_flops, "FLOP"), f"{r.intensity:.3g}" if r.intensity == r.intensity and
+                  r.intensity is not None else "-", f"{r.share:.1%}", si(r.torch_flops, "FLOP"), r.note]
                  for r in frame.itertuples()),
-                numeric=["params", "MACs", "FLOPs", "elementwise", "%", "PyTorch's counter"])
+                numeric=["params", "MACs", "FLOPs", "elementwise", "FLOP/byte", "%", "PyTorch's counter"],
+                caption="FLOP/byte: the layer's FLOPs over its own compulsory traffic (float32), as if each layer ran"
+                        " alone: layers far below the device's ridge point are memory-bound inside the network.")
     out = console()
     out.print(f"[bold]{layers.model}[/bold]: {si(layers.macs, 'MAC')} = {si(layers.flops, 'FLOP')} core (1 MAC = 2"
               f" FLOPs; tables that print \"GFLOPS\" for models, torchvision's among them, print the MACs),"

@@ -41,6 +41,7 @@ class Cost:
     elementwise_flops: int = 0
     grads: int = 0  # operands of a contraction that need a gradient: backward core = grads x flops
     note: str = ""
+    bytes: int = 0  # compulsory traffic of the call: every tensor argument read once, the output written once
 
 
 def _arg(args: Sequence, kwargs: dict, index: int, name: str, default: Any = None) -> Any:
@@ -315,6 +316,18 @@ class LayerCounts:
     def macs(self) -> int:
         return self.flops // 2
 
+    def roofline_time(self, peak: float, bandwidth: float, bytes_scale: float = 1.0) -> tuple[float, float]:
+        """The forward pass's time on a layer-wise roofline: each call takes max(FLOPs / peak, bytes / bandwidth).
+        Returns (total seconds, seconds spent in memory-bound calls). bytes_scale converts the float32 bytes
+        counted to the run's dtype."""
+        total = memory = 0.0
+        for row in self.rows:
+            for _, cost, _ in row.costs:
+                compute, traffic = (cost.flops + cost.elementwise_flops) / peak, cost.bytes * bytes_scale / bandwidth
+                total += max(compute, traffic)
+                memory += traffic if traffic > compute else 0.0
+        return total, memory
+
     def frame(self):
         """The per-layer table as a DataFrame."""
         import pandas as pd
@@ -326,9 +339,11 @@ class LayerCounts:
             notes = sorted({c.note for _, c, _ in r.costs if c.note} | ({r.note} if r.note else set()))
             if torch_flops != flops and not notes:
                 notes.append(f"PyTorch's counter: {torch_flops:,}")
+            traffic = r.total("bytes")
             records.append({
                 "path": r.path, "type": r.type, "input": r.input_shape, "output": r.output_shape, "params": r.params,
-                "macs": flops // 2, "flops": flops, "elementwise_flops": elementwise,
+                "macs": flops // 2, "flops": flops, "elementwise_flops": elementwise, "bytes": traffic,
+                "intensity": (flops + elementwise) / traffic if traffic else None,
                 "backward_flops": r.backward_flops if self.train else None,
                 "share": (flops + elementwise) / total, "torch_flops": torch_flops,
                 "workloads": ", ".join(dict.fromkeys(c.workload for _, c, _ in r.costs)),
@@ -343,6 +358,26 @@ def _shape(value: Any) -> str:
     if isinstance(value, (tuple, list)) and value:
         return _shape(value[0])
     return ""
+
+
+def _tensors(value: Any):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+def _traffic(args, kwargs, out) -> int:
+    seen, total = set(), 0
+    for tensor in (*_tensors(args), *_tensors(kwargs), *_tensors(out)):
+        if id(tensor) not in seen:  # x + x reads x once
+            seen.add(id(tensor))
+            total += tensor.numel() * tensor.element_size()
+    return total
 
 
 class _Counting(TorchFunctionMode):
@@ -361,6 +396,7 @@ class _Counting(TorchFunctionMode):
             if cost is None:
                 self.unsupported[name] += 1
             elif self.stack:
+                cost.bytes = _traffic(args, kwargs, out)
                 self.stack[-1].costs.append((name, cost, self.counter.get_total_flops() - before))
         elif name not in ZERO and isinstance(out, torch.Tensor) and not name.startswith("__get"):
             self.unsupported[name] += 1
