@@ -67,8 +67,12 @@ class ResultsWriter:
 
 
 def read_results(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
-    """(header, records, notes) of one results file; notes say what was repaired (a truncated last line)."""
+    """(header, records, notes) of one results file; notes say what was repaired (a truncated last line).
+    A .json file is read as pytest-benchmark's (flopbench.interop)."""
     path = Path(path)
+    from flopbench.interop import is_pytest_benchmark, read_pytest_benchmark
+    if is_pytest_benchmark(path):
+        return read_pytest_benchmark(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 
 from flopbench.device import Device, Nvml, Peak, available_memory, throttle_warnings
 from flopbench.timing import Budget, CpuTimer, CudaTimer, Measurement, TorchCuda
-from flopbench.workloads import Workload
+from flopbench.workloads import Counts, Workload
 from flopbench.workloads.check import tf32_applies
 
 MEMORY_HEADROOM = 0.8  # skip a workload whose inputs and outputs need more than this share of free memory
@@ -54,12 +54,15 @@ def roofs(key: str, settings: Settings) -> tuple[Peak, Peak]:
 
 
 def derive(workload: Workload, measurement: Measurement, settings: Settings) -> dict[str, Any]:
-    """Achieved rates, utilization and roofline placement of one measurement."""
-    counts = workload.counts
+    """Achieved rates, utilization and roofline placement of one measurement of a workload."""
+    return placement(workload.counts, peak_key(workload, settings), workload.family, measurement, settings)
+
+
+def placement(counts: Counts, key: str, family: str, measurement: Measurement, settings: Settings) -> dict[str, Any]:
+    """Achieved rates, utilization against the `key` peak, and roofline placement (none without bytes)."""
     time_s = measurement.median_s
     flops_per_s = counts.total_flops / time_s
-    bytes_per_s = counts.bytes / time_s
-    key = peak_key(workload, settings)
+    bytes_per_s = counts.bytes / time_s if counts.bytes else None
     peak = settings.device.peak(key)
     ceiling = settings.ceilings.get(key)
     compute, bandwidth = roofs(key, settings)
@@ -74,11 +77,11 @@ def derive(workload: Workload, measurement: Measurement, settings: Settings) -> 
         "bandwidth_bytes_per_s": bandwidth.value, "bandwidth_source": bandwidth.source,
         "roofline_flops_per_s": None, "roofline_efficiency": None, "ridge_intensity": None, "bound": None,
     }
-    if workload.family == "model":
+    if family == "model":
         # Model FLOP utilization: the contractions only, forward (and backward when training), over the peak.
         out["mfu"] = counts.flops / time_s / peak.value if peak.known else None
     warnings = measurement.warnings()
-    if compute.known and bandwidth.known:
+    if compute.known and bandwidth.known and counts.bytes:
         ridge = compute.value / bandwidth.value
         bound = "memory" if counts.intensity < ridge else "compute"
         roof = min(compute.value, counts.intensity * bandwidth.value)
@@ -89,7 +92,7 @@ def derive(workload: Workload, measurement: Measurement, settings: Settings) -> 
         if bound == "memory" and efficiency > ABOVE_PEAK:
             warnings.append(f"achieved {bytes_per_s / 1e9:.3g} GB/s, above the {bandwidth.source} bandwidth"
                             f" ({bandwidth.value / 1e9:.3g} GB/s): the working set stays in a cache")
-    else:
+    elif counts.bytes:
         missing = "bandwidth" if not bandwidth.known else f"{key} peak"
         warnings.append(f"no roofline: the {missing} is unknown (flopbench peak --measure, or --peak/--bandwidth)")
     if peak.known and flops_per_s > ABOVE_PEAK * peak.value:

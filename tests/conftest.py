@@ -5,6 +5,7 @@ from hypothesis import settings
 
 matplotlib.use("Agg")  # tests draw figures without a screen
 
+pytest_plugins = ["pytester"]  # real pytest sessions, for the pytest-benchmark plugin
 # Reproducible property tests in CI: the same generated shapes on every run.
 settings.register_profile("flopbench", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "flopbench"))

@@ -234,9 +234,9 @@ class Counts:
         return self.flops + self.elementwise_flops
 
     @property
-    def intensity(self) -> float:
-        """FLOPs per byte of compulsory traffic (all arithmetic, core and elementwise)."""
-        return self.total_flops / self.bytes
+    def intensity(self) -> float | None:
+        """FLOPs per byte of compulsory traffic (all arithmetic, core and elementwise); None without bytes."""
+        return self.total_flops / self.bytes if self.bytes else None
 
 
 # --- ops -------------------------------------------------------------------------------------

@@ -1,0 +1,197 @@
+"""The pytest-benchmark integration: real pytest sessions with the plugin, export, import, round trips."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flopbench.device import Peak, describe
+from flopbench.measure import save
+from flopbench.plots import save_figures
+from flopbench.results import load_results
+from tests.fakes import fake_device, write_run
+from tests.test_cli import assert_one_line_error, flopbench
+
+REPO = Path(__file__).resolve().parent.parent
+
+TESTS = """
+import pytest
+from flopbench.workloads import make_workload
+
+def test_workload(flops_benchmark):
+    flops_benchmark(make_workload("matmul", {"m": 64, "n": 48, "k": 32}))
+
+def test_callable(flops_benchmark):
+    import torch
+    a, b = torch.randn(40, 30), torch.randn(30, 20)
+    flops_benchmark(torch.mm, a, b, flops=2 * 40 * 30 * 20, bytes=(40 * 30 + 30 * 20 + 40 * 20) * 4)
+
+def test_plain(benchmark):
+    benchmark(sum, range(10))
+"""
+
+FAST = ["--benchmark-min-time=0.0005", "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-p", "no:cacheprovider"]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A measured bandwidth in the ceiling cache, so that benchmarks get a roofline."""
+    import torch
+    monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    save(describe("cpu", threads), threads, {"bandwidth": Peak(20e9, "measured", "test")}, "2026-01-01")
+    return tmp_path / "cache"
+
+
+def test_a_pytest_session_stores_flop_fields_in_extra_info(pytester, cache):
+    pytester.makepyfile(TESTS)
+    result = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-json=out.json", *FAST)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*flopbench: achieved FLOP/s*", "benchmark*median*achieved*% peak*",
+                                 "test_workload*FLOP/s*float32*(derived)"])
+    data = json.loads((pytester.path / "out.json").read_text())
+    by_name = {b["name"]: b for b in data["benchmarks"]}
+    workload = by_name["test_workload"]["extra_info"]
+    median = by_name["test_workload"]["stats"]["median"]
+    assert workload["flops"] == 2 * 64 * 48 * 32 and workload["op"] == "matmul"
+    assert workload["time_s"] == pytest.approx(median)
+    assert workload["flops_per_s"] == pytest.approx(workload["total_flops"] / median)
+    assert workload["utilization"] == pytest.approx(workload["flops_per_s"] / workload["peak_flops_per_s"])
+    assert workload["peak_source"] == "derived" and workload["peak_key"] == "float32"
+    assert workload["bound"] in ("memory", "compute") and workload["bandwidth_source"] == "measured"
+    mine = by_name["test_callable"]["extra_info"]
+    assert mine["flops"] == 2 * 40 * 30 * 20 and mine["op"] == "callable" and mine["bytes"] == 4 * 2600
+    assert mine["flops_per_s"] == pytest.approx(mine["flops"] / by_name["test_callable"]["stats"]["median"])
+    assert by_name["test_plain"]["extra_info"] == {}  # plain benchmarks are left alone
+    assert data["machine_info"]["flopbench"]["device"]["peaks"]["float32"]["source"] == "derived"
+
+
+def test_a_callable_without_flops_is_a_clear_error(pytester):
+    pytester.makepyfile("""
+        def test_bad(flops_benchmark):
+            flops_benchmark(sum, [1, 2])
+    """)
+    result = pytester.runpytest_subprocess("--flopbench-device", "cpu", *FAST)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*needs flops=*"])
+
+
+def test_benchmark_compare_and_compare_fail_keep_working(pytester, cache):
+    pytester.makepyfile(TESTS)
+    storage = f"--benchmark-storage=file://{pytester.path / 'store'}"
+    first = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-autosave", storage, *FAST)
+    first.assert_outcomes(passed=3)
+    second = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-compare", storage,
+                                           "--benchmark-compare-fail=mean:100000%", *FAST)
+    second.assert_outcomes(passed=3)
+    second.stderr.fnmatch_lines(["*Comparing against benchmarks from*"])
+    second.stdout.fnmatch_lines(["*test_workload (0001*"])
+    # A baseline a thousand times faster than anything real: every benchmark has regressed against it.
+    (saved,) = (pytester.path / "store").rglob("0001_*.json")
+    data = json.loads(saved.read_text())
+    for bench in data["benchmarks"]:
+        bench["stats"].update({k: v / 1000 for k, v in bench["stats"].items()
+                               if k in ("min", "max", "mean", "median", "q1", "q3")})
+    saved.write_text(json.dumps(data))
+    failing = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-compare=0001", storage,
+                                            "--benchmark-compare-fail=min:5%", *FAST)
+    assert failing.ret != 0
+    assert "Performance has regressed" in failing.stdout.str() + failing.stderr.str()
+
+
+def test_the_shipped_suites_run_as_pytest_benchmark_tests(tmp_path, cache):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(textwrap.dedent("""
+        [[workload]]
+        op = "matmul"
+        name = "mm"
+        [workload.sweep]
+        "m=n=k" = [16, 32]
+        [[workload]]
+        op = "softmax"
+        rows = 8
+        cols = 64
+        [[workload]]
+        op = "matmul"
+        name = "gpu-only"
+        devices = ["cuda"]
+        m = 8
+        n = 8
+        k = 8
+    """))
+    out = tmp_path / "suite.json"
+    result = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "benchmarks"), "--benchmark-only",
+                             f"--benchmark-json={out}", "--flopbench-suite", str(suite), "--flopbench-device", "cpu",
+                             "-q", *FAST], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "FLOPBENCH_CACHE_DIR": str(cache)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = [b["name"] for b in json.loads(out.read_text())["benchmarks"]]
+    assert sorted(names) == ["test_workload[mm-m16-n16-k16]", "test_workload[mm-m32-n32-k32]",
+                             "test_workload[softmax-r8-c64]"]
+    frame = load_results(out)
+    assert sorted(frame["name"]) == ["mm-m16-n16-k16", "mm-m32-n32-k32", "softmax-r8-c64"]
+    assert set(frame["family"]) == {"matmul", "elementwise"}
+
+
+def test_export_is_read_by_pytest_benchmark_compare(tmp_path):
+    run = write_run(tmp_path / "run.jsonl", fake_device())
+    exported = tmp_path / "run.json"
+    result = flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(exported))
+    assert result.returncode == 0, result.stderr
+    script = Path(sys.executable).with_name("pytest-benchmark")
+    shown = subprocess.run([str(script), "compare", str(exported)], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    for record in load_results(run).itertuples():
+        assert record.name in shown.stdout
+    assert "benchmark 'matmul'" in shown.stdout  # grouped by family
+
+
+def test_export_import_round_trip_keeps_every_workload_and_figure(tmp_path):
+    run = write_run(tmp_path / "run.jsonl", fake_device())
+    exported = tmp_path / "run.json"
+    assert flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(exported)).returncode == 0
+    before, after = load_results(run), load_results(exported)
+    for column in ("name", "identity", "op", "family", "dtype", "flops", "bytes", "time_s", "time_iqr_s",
+                   "flops_per_s", "utilization", "roofline_efficiency", "bound", "samples_s", "run_id",
+                   "device_label", "m", "seq_len"):
+        assert before[column].astype(str).tolist() == after[column].astype(str).tolist(), column
+    figures_before = save_figures(before, tmp_path / "a")
+    figures_after = save_figures(after, tmp_path / "b")
+    assert sorted(figures_before) == sorted(figures_after) == ["flops_vs_latency", "roofline", "sweeps",
+                                                               "utilization"]
+
+
+def test_plot_and_compare_accept_pytest_benchmark_files(tmp_path):
+    a = write_run(tmp_path / "a.jsonl", fake_device())
+    b = write_run(tmp_path / "b.jsonl", fake_device("Fast CPU", float32=200e9), run_id="b")
+    exported = tmp_path / "b.json"
+    flopbench("export", str(b), "--format", "pytest-benchmark", "-o", str(exported))
+    compared = flopbench("compare", str(a), str(exported), "--format", "json")
+    assert compared.returncode == 0, compared.stderr
+    assert len(json.loads(compared.stdout)["workloads"]) == len(load_results(a)[load_results(a)["total_flops"] > 0]) + 1
+    plotted = flopbench("plot", str(exported), "--out", str(tmp_path / "figs"))
+    assert plotted.returncode == 0 and (tmp_path / "figs" / "roofline.png").exists()
+
+
+def test_export_errors(tmp_path):
+    run = write_run(tmp_path / "run.jsonl", fake_device())
+    taken = tmp_path / "taken.json"
+    taken.write_text("{}")
+    assert_one_line_error(flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(taken)), "exists")
+    assert_one_line_error(flopbench("export", str(run), str(run), "--format", "pytest-benchmark", "-o",
+                                    str(tmp_path / "x.json")), "one results file at a time")
+    not_benchmarks = tmp_path / "other.json"
+    not_benchmarks.write_text('{"hello": 1}')
+    assert_one_line_error(flopbench("plot", str(not_benchmarks)), "no 'benchmarks' list")
+
+
+def test_csv_export(tmp_path):
+    run = write_run(tmp_path / "run.jsonl", fake_device())
+    out = tmp_path / "run.csv"
+    assert flopbench("export", str(run), "--format", "csv", "-o", str(out)).returncode == 0
+    import pandas as pd
+    assert len(pd.read_csv(out)) == len(load_results(run))
