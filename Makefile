@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 STAMP  := $(VENV)/.flopbench-installed
 
-.PHONY: install test bench plot report compare clean
+.PHONY: install test bench bench-distributed plot report compare clean
 
 install: $(STAMP)
 
@@ -29,6 +29,14 @@ SUITE      ?= default
 
 bench: $(STAMP)
 	$(VENV)/bin/flopbench run $(SUITE) --device auto --report $(BENCH_ARGS)
+
+# Every rank runs the suite on its own device at once (one per GPU, or CPU processes with gloo); rank 0 writes
+# one results file. NPROC processes on this machine; for several machines see README.md.
+NPROC ?= 2
+DIST_SUITES ?= $(SUITE) comm
+
+bench-distributed: $(STAMP)
+	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m flopbench run $(DIST_SUITES) --distributed --report $(BENCH_ARGS)
 
 # plot and report work on RESULTS, by default the newest run in results/.
 RESULTS ?= $(shell ls -t results/*.jsonl 2>/dev/null | head -n 1)

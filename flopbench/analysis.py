@@ -27,6 +27,59 @@ def runs(frame: pd.DataFrame) -> list[pd.DataFrame]:
     return [group for _, group in frame.groupby("run_id", sort=False)]
 
 
+MEDIAN_OVER_RANKS = ("time_s", "time_iqr_s", "time_min_s", "time_mean_s", "flops_per_s", "bytes_per_s",
+                     "utilization", "roofline_efficiency", "ceiling_utilization", "mfu", "algbw_bytes_per_s",
+                     "busbw_bytes_per_s")
+
+
+def distributed(frame: pd.DataFrame) -> bool:
+    return "world_size" in frame and bool((frame["world_size"].fillna(1) > 1).any())
+
+
+def per_workload(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per workload and run: a distributed run's ranks folded into their median (times, rates,
+    utilizations); single-device runs as they are."""
+    if not distributed(frame):
+        return frame
+    ok = frame[frame["status"] == "ok"]
+    rest = frame[frame["status"] != "ok"].drop_duplicates(["run_id", "identity"])
+    grouped = ok.groupby(["run_id", "identity"], sort=False)
+    folded = grouped.head(1).set_index(["run_id", "identity"])
+    medians = grouped[[c for c in MEDIAN_OVER_RANKS if c in ok]].median()
+    folded.update(medians)
+    folded["ranks"] = grouped.size()
+    return pd.concat([folded.reset_index(), rest], ignore_index=True)
+
+
+def rank_spread(run: pd.DataFrame) -> pd.DataFrame:
+    """Per workload of a distributed run: achieved FLOP/s on the slowest, median and fastest rank."""
+    ok = run[(run["status"] == "ok") & (run["family"] != "comm") & (run["total_flops"] > 0)]
+    rows = []
+    for _, rows_of in ok.groupby("identity", sort=False):
+        rates = rows_of.set_index("rank")["flops_per_s"]
+        rows.append({"name": rows_of["name"].iloc[0], "family": rows_of["family"].iloc[0],
+                     "dtype": rows_of["dtype"].iloc[0], "ranks": len(rates), "min_flops_per_s": rates.min(),
+                     "median_flops_per_s": rates.median(), "max_flops_per_s": rates.max(),
+                     "slowest_rank": int(rates.idxmin()), "spread": rates.max() / rates.min(),
+                     "per_rank": rates.to_dict()})
+    return pd.DataFrame(rows)
+
+
+def collectives(run: pd.DataFrame) -> pd.DataFrame:
+    """Collectives of a run: a collective ends when its slowest rank does, so its time is the slowest rank's."""
+    comm = run[(run["status"] == "ok") & (run["family"] == "comm")]
+    rows = []
+    for _, rows_of in comm.groupby("identity", sort=False):
+        first = rows_of.iloc[0]
+        time_s = rows_of["time_s"].max()
+        algbw = first["message_bytes"] / time_s
+        rows.append({"op": first["op"], "dtype": first["dtype"], "numel": first["numel"],
+                     "message_bytes": first["message_bytes"], "ranks": len(rows_of), "time_s": time_s,
+                     "algbw_bytes_per_s": algbw, "bus_factor": first["bus_factor"],
+                     "busbw_bytes_per_s": algbw * first["bus_factor"]})
+    return pd.DataFrame(rows)
+
+
 # --- the study -------------------------------------------------------------------------------------
 
 @dataclass
@@ -214,6 +267,7 @@ class Study:
 
 
 def study(run: pd.DataFrame) -> Study | None:
+    run = per_workload(run)
     ok = measured(run)
     if len(ok) < 2:
         return None
@@ -231,7 +285,8 @@ def study(run: pd.DataFrame) -> Study | None:
 # --- comparing runs --------------------------------------------------------------------------------
 
 # Run settings that change what a comparison means, and how to read them off a load_results() frame.
-COMPARED_SETTINGS = {"torch version": "torch", "threads": "threads", "TF32": "tf32"}
+COMPARED_SETTINGS = {"torch version": "torch", "threads": "threads", "TF32": "tf32",
+                     "device count (each run's ranks folded into their median)": "world_size"}
 
 
 @dataclass
@@ -245,12 +300,13 @@ class Comparison:
 def compare(frame: pd.DataFrame) -> Comparison:
     """Join runs by workload identity (op, parameters, dtype). The first run is the baseline; speedup =
     baseline time / run time; peak ratio = run peak / baseline peak for the workload's dtype."""
-    groups = runs(frame)
+    groups = [per_workload(g) for g in runs(frame)]
     if len(groups) < 2:
         raise ValueError("compare needs at least two runs")
     labels = [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(len(groups))]
     legend = pd.DataFrame([{"run": label, "device": g["device_label"].iloc[0], "host": g["host"].iloc[0],
                             "threads": g["threads"].iloc[0], "torch": g["torch"].iloc[0],
+                            "devices": int(g["world_size"].fillna(1).max()) if "world_size" in g else 1,
                             "run_id": g["run_id"].iloc[0], "file": g["file"].iloc[0]}
                            for label, g in zip(labels, groups)])
     ok = [g[g["status"] == "ok"].set_index("identity") for g in groups]

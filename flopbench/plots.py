@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import EngFormatter, FuncFormatter  # noqa: E402
 
-from flopbench.analysis import measured  # noqa: E402
+from flopbench.analysis import collectives, distributed, measured, per_workload, rank_spread  # noqa: E402
 from flopbench.units import si  # noqa: E402
 
 FAMILY_COLORS = {"matmul": "tab:blue", "conv": "tab:orange", "attention": "tab:green", "elementwise": "tab:red",
@@ -287,17 +287,72 @@ def comparison(result) -> plt.Figure:
     return fig
 
 
+def spread(run: pd.DataFrame) -> plt.Figure | None:
+    """Per workload of a distributed run: every rank's achieved FLOP/s, the range between the slowest and the
+    fastest, and which rank is slowest."""
+    table = rank_spread(run)
+    if table.empty:
+        return None
+    table = table.sort_values(["family", "name"], ascending=[False, False]).reset_index(drop=True)
+    ranks = sorted({r for per_rank in table["per_rank"] for r in per_rank})
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(ranks)))
+    fig, ax = plt.subplots(figsize=(11, max(3.5, 0.32 * len(table) + 1.8)))
+    for y, row in table.iterrows():
+        ax.plot([row["min_flops_per_s"], row["max_flops_per_s"]], [y, y], color="0.6", lw=3, zorder=1)
+        for rank, color in zip(ranks, colors):
+            if rank in row["per_rank"]:
+                ax.scatter(row["per_rank"][rank], y, color=color, s=36, zorder=2, edgecolors="black", linewidths=0.4)
+        ax.annotate(f" slowest: rank {row['slowest_rank']} ({row['spread']:.2f}x)", (row["max_flops_per_s"], y),
+                    fontsize=8, va="center")
+    ax.set_xscale("log")
+    _log_flops_axis(ax.xaxis, *ax.get_xlim())
+    ax.set_yticks(range(len(table)), [_label(n, d) for n, d in zip(table["name"], table["dtype"])], fontsize=8)
+    ax.set_xlabel("Achieved FLOP/s on each rank (grey: from the slowest to the fastest rank)")
+    ax.legend(handles=[Line2D([], [], ls="", marker="o", color=c, markeredgecolor="black", label=f"rank {r}")
+                       for r, c in zip(ranks, colors)], loc="upper left", bbox_to_anchor=(1.01, 1))
+    devices = sorted(set(run["device_label"]))
+    ax.set_title(f"Spread across {len(ranks)} devices running together\n{', '.join(devices)}")
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def collective_bandwidth(run: pd.DataFrame) -> plt.Figure | None:
+    """Bus bandwidth of each collective against message size (nccl-tests' conventions)."""
+    table = collectives(run)
+    if table.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for (op, dtype), rows in table.groupby(["op", "dtype"]):
+        rows = rows.sort_values("message_bytes")
+        ax.plot(rows["message_bytes"], rows["busbw_bytes_per_s"], marker="o", label=f"{op} ({dtype})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter(unit="B"))
+    ax.yaxis.set_major_formatter(EngFormatter(unit="B/s"))
+    ax.set_xlabel("Message size S (nccl-tests' size: the buffer, or all ranks' data for gather and scatter)")
+    ax.set_ylabel("Bus bandwidth (algorithm bandwidth x ring factor)")
+    ranks = int(table["ranks"].max())
+    backend = ", ".join(sorted(set(run["device_label"])))
+    ax.set_title(f"Collectives on {ranks} ranks: bus bandwidth against message size\n{backend}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = {"roofline": roofline, "flops_vs_latency": flops_vs_latency, "sweeps": sweeps, "utilization": utilization}
+DISTRIBUTED_FIGURES = {"spread": spread, "collectives": collective_bandwidth}
 
 
 def save_figures(run: pd.DataFrame, out: Path, fmt: str = "png", prefix: str = "") -> dict[str, Path]:
-    """Every figure of one run, written to out/<prefix><name>.<fmt>; returns name -> path."""
+    """Every figure of one run, written to out/<prefix><name>.<fmt>; returns name -> path. A distributed run's
+    ranks are folded into their median for the single-device figures and drawn one by one in `spread`."""
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    if measured(run).empty:
-        return written
-    for name, draw in FIGURES.items():
-        fig = draw(run)
+    figures = {name: (draw, per_workload(run)) for name, draw in FIGURES.items()} if not measured(run).empty else {}
+    figures.update({name: (draw, run) for name, draw in DISTRIBUTED_FIGURES.items() if distributed(run)})
+    for name, (draw, data) in figures.items():
+        fig = draw(data)
         if fig is None:
             continue
         path = out / f"{prefix}{name}.{fmt}"

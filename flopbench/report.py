@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from flopbench.analysis import Study, runs, study
+from flopbench.analysis import Study, collectives, distributed, per_workload, rank_spread, runs, study
 from flopbench.device import PEAK_KEYS
 from flopbench.plots import save_figures
 from flopbench.results import load_results, read_results
@@ -114,8 +114,14 @@ def run_blocks(path: Path, run: pd.DataFrame, out: Path, prefix: str, fmt: str =
     blocks.append(Para("Utilization is achieved FLOP/s over the peak of the workload's dtype; % roofline is achieved"
                        " over min(peak, intensity × bandwidth). Sources: spec = datasheet, derived = units × FLOPs per"
                        " cycle × clock, measured = `flopbench peak --measure`, user = given on the command line."))
+    if distributed(run):
+        blocks += _distributed_blocks(header, run)
     blocks.append(Heading(2, "Results by family"))
-    for family, rows in run.groupby("family", sort=False):
+    if distributed(run):
+        blocks.append(Para("Each rank's records folded into their median; the spread across ranks is above."))
+    for family, rows in per_workload(run).groupby("family", sort=False):
+        if family == "comm":
+            continue
         blocks.append(Heading(3, family))
         blocks.append(Table(["workload", "dtype", "FLOPs", "time (median)", "IQR", "achieved", "% peak",
                              "% roofline", "bound", "warnings"], _family_rows(rows)))
@@ -125,11 +131,42 @@ def run_blocks(path: Path, run: pd.DataFrame, out: Path, prefix: str, fmt: str =
         captions = {"roofline": "Roofline: each workload at its arithmetic intensity and achieved FLOP/s.",
                     "flops_vs_latency": "FLOPs against latency, with the line each peak would give.",
                     "sweeps": "Achieved FLOP/s against problem size for each swept suite entry.",
-                    "utilization": "Per workload: % of peak and % of the roofline bound."}
+                    "utilization": "Per workload: % of peak and % of the roofline bound.",
+                    "spread": "Achieved FLOP/s of every rank, running together.",
+                    "collectives": "Bus bandwidth of each collective against message size."}
         blocks += [Figure(p, captions[name]) for name, p in figures.items()]
     s = study(run)
     if s:
         blocks += _study_blocks(s)
+    return blocks
+
+
+def _distributed_blocks(header: dict[str, Any], run: pd.DataFrame) -> list:
+    info = header.get("distributed") or {}
+    blocks: list = [Heading(2, f"{info.get('world_size', run['world_size'].max())} devices"
+                               f" ({info.get('backend', '?')})")]
+    blocks.append(Table(["rank", "host", "device", "threads"],
+                        [[r["rank"], r["host"], r["device"]["name"], r["threads"]] for r in info.get("ranks", [])]))
+    spread = rank_spread(run)
+    if not spread.empty:
+        blocks.append(Heading(3, "Spread across devices"))
+        blocks.append(Para("Every rank ran each workload at the same time (a barrier starts each one). Spread ="
+                           " fastest rank's achieved FLOP/s over the slowest's."))
+        blocks.append(Table(["workload", "dtype", "slowest", "median", "fastest", "spread", "slowest rank"],
+                            [[r["name"], r["dtype"], si(r["min_flops_per_s"], "FLOP/s"),
+                              si(r["median_flops_per_s"], "FLOP/s"), si(r["max_flops_per_s"], "FLOP/s"),
+                              f"{r['spread']:.3f}x", r["slowest_rank"]] for _, r in spread.iterrows()]))
+    comm = collectives(run)
+    if not comm.empty:
+        blocks.append(Heading(3, "Collectives"))
+        blocks.append(Para("nccl-tests' conventions: algorithm bandwidth = S / time (S the message size, the slowest"
+                           " rank's time); bus bandwidth = algorithm bandwidth x 2(n-1)/n for all_reduce, (n-1)/n for"
+                           " all_gather and reduce_scatter, 1 for broadcast."))
+        blocks.append(Table(["collective", "dtype", "size", "time", "algorithm bandwidth", "bus factor",
+                             "bus bandwidth"],
+                            [[r["op"], r["dtype"], si(r["message_bytes"], "B"), seconds(r["time_s"]),
+                              si(r["algbw_bytes_per_s"], "B/s"), f"{r['bus_factor']:.3g}",
+                              si(r["busbw_bytes_per_s"], "B/s")] for _, r in comm.iterrows()]))
     return blocks
 
 

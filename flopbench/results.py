@@ -16,10 +16,17 @@ from typing import Any
 
 from flopbench.errors import FlopbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _v1_to_v2(header: dict, records: list[dict]) -> tuple[dict, list[dict]]:
+    """Version 2 added distributed runs: every record names its rank, the world size and its host."""
+    header = {**header, "distributed": None}
+    return header, [{"rank": 0, "world_size": 1, "host": header.get("host"), **r} for r in records]
+
 
 # Migrations from version v to v + 1, applied in order to (header, records) of older files.
-MIGRATIONS: dict[int, Callable[[dict, list[dict]], tuple[dict, list[dict]]]] = {}
+MIGRATIONS: dict[int, Callable[[dict, list[dict]], tuple[dict, list[dict]]]] = {1: _v1_to_v2}
 
 # Header fields copied into every row of load_results(): what a comparison groups and filters by.
 HEADER_COLUMNS = {"run_id": "run_id", "host": "host", "torch": "torch", "threads": "threads",
@@ -125,8 +132,8 @@ def load_results(paths: str | Path | Iterable[str | Path]):
                    device_bandwidth_source=bandwidth.get("source"),
                    measured_bandwidth_bytes_per_s=measured.get("value"), file=str(path))
         for record in records:
-            row = {k: v for k, v in record.items() if k not in ("type", "params")}
-            row.update(run)
+            # A record's own fields win: in a distributed run each rank has its own host and device.
+            row = {**run, **{k: v for k, v in record.items() if k not in ("type", "params")}}
             row["device"] = row.get("device") or _torch_device(device)
             for key, value in record.get("params", {}).items():
                 row[key if key not in row else f"param_{key}"] = tuple(value) if isinstance(value, list) else value

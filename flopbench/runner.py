@@ -5,6 +5,7 @@ and the run goes on.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 from flopbench.device import Device, Nvml, Peak, available_memory, throttle_warnings
 from flopbench.timing import Budget, CpuTimer, CudaTimer, Measurement, TorchCuda
 from flopbench.workloads import Counts, Workload
-from flopbench.workloads.check import tf32_applies
+from flopbench.workloads.check import AgreedFailure, tf32_applies
 
 MEMORY_HEADROOM = 0.8  # skip a workload whose inputs and outputs need more than this share of free memory
 ABOVE_PEAK = 1.02  # tolerance before "faster than the peak" is called out
@@ -27,6 +28,7 @@ class Settings:
     tf32: bool = False
     cuda_graph: bool = False
     ceilings: dict[str, Peak] = field(default_factory=dict)  # measured; shown beside the peaks
+    world_size: int = 1  # ranks of a distributed run (collectives' bus bandwidth depends on it)
 
 
 def make_timer(settings: Settings):
@@ -55,7 +57,23 @@ def roofs(key: str, settings: Settings) -> tuple[Peak, Peak]:
 
 def derive(workload: Workload, measurement: Measurement, settings: Settings) -> dict[str, Any]:
     """Achieved rates, utilization and roofline placement of one measurement of a workload."""
+    if workload.family == "comm":
+        return collective_rates(workload, measurement, settings.world_size)
     return placement(workload.counts, peak_key(workload, settings), workload.family, measurement, settings)
+
+
+def collective_rates(workload: Workload, measurement: Measurement, world_size: int) -> dict[str, Any]:
+    """nccl-tests' algorithm and bus bandwidth: S / time, and that times the ring's traffic factor."""
+    from flopbench.workloads.comm import BUS_FACTOR
+    time_s = measurement.median_s
+    algbw = workload.counts.bytes / time_s
+    factor = BUS_FACTOR[workload.op](world_size)
+    return {"time_s": time_s, "time_iqr_s": measurement.iqr_s, "time_min_s": measurement.min_s,
+            "time_mean_s": measurement.mean_s, "time_cv": measurement.cv, "flops_per_s": 0.0, "bytes_per_s": algbw,
+            "message_bytes": workload.counts.bytes, "algbw_bytes_per_s": algbw, "bus_factor": factor,
+            "busbw_bytes_per_s": algbw * factor, "peak_key": None, "peak_flops_per_s": None, "peak_source": None,
+            "utilization": None, "roofline_flops_per_s": None, "roofline_efficiency": None, "bound": None,
+            "warnings": measurement.warnings()}
 
 
 def placement(counts: Counts, key: str, family: str, measurement: Measurement, settings: Settings) -> dict[str, Any]:
@@ -117,14 +135,21 @@ def _first_line(exc: BaseException) -> str:
 
 
 class Runner:
-    """Runs workloads one by one; `on_record` receives each record the moment it exists."""
+    """Runs workloads one by one; `on_record` receives each record the moment it exists.
 
-    def __init__(self, settings: Settings, on_record: Callable[[dict[str, Any]], None], timer=None):
+    In a distributed run, collectives (family "comm") need every rank in step: `agree` turns one rank's failure
+    into every rank's before a collective is entered, and `collective_timer` times them in lockstep.
+    """
+
+    def __init__(self, settings: Settings, on_record: Callable[[dict[str, Any]], None], timer=None,
+                 agree: Callable[[str | None], str | None] | None = None, collective_timer=None):
         import torch
         self.torch = torch
         self.settings = settings
         self.on_record = on_record
         self.timer = timer or make_timer(settings)
+        self.agree = agree or (lambda failure: failure)
+        self.collective_timer = collective_timer
         self.nvml = Nvml(settings.device.index or 0) if settings.device.type == "cuda" else None
         torch.set_num_threads(settings.threads)
         if settings.device.type == "cuda":
@@ -138,9 +163,11 @@ class Runner:
 
     def run_one(self, workload: Workload) -> dict[str, Any]:
         started = time.perf_counter()
-        record = {**workload_fields(workload), "device": self.settings.device.torch_device, "status": "ok",
-                  "reason": None, "warnings": [], "tf32": self.settings.tf32,
-                  "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        device = self.settings.device
+        record = {**workload_fields(workload), "device": device.torch_device, "device_label": device.label,
+                  "device_name": device.name, "rank": 0, "world_size": self.settings.world_size,
+                  "host": socket.gethostname(), "status": "ok", "reason": None, "warnings": [],
+                  "tf32": self.settings.tf32, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         try:
             with self.torch.no_grad():
                 record.update(self._measure(workload))
@@ -153,22 +180,39 @@ class Runner:
 
     def _measure(self, workload: Workload) -> dict[str, Any]:
         settings = self.settings
+        collective = workload.family == "comm"
+        # Every rank must enter a collective or none: each step that may fail on one rank is agreed upon.
+        step = self.agree if collective else (lambda failure: failure)
         free = available_memory(settings.device)
-        if free is not None and workload.counts.bytes > MEMORY_HEADROOM * free:
-            raise _Outcome("skipped", f"needs {workload.counts.bytes / 2**30:.3g} GiB for inputs and outputs;"
-                                      f" {free / 2**30:.3g} GiB is free on {settings.device.torch_device}")
+        too_big = (f"needs {workload.counts.bytes / 2**30:.3g} GiB for inputs and outputs; {free / 2**30:.3g} GiB is"
+                   f" free on {settings.device.torch_device}") if free is not None and \
+            workload.counts.bytes > MEMORY_HEADROOM * free else None
+        if reason := step(too_big):
+            raise _Outcome("skipped", reason)
         fields: dict[str, Any] = {}
         try:
-            check = workload.check(settings.device.torch_device, tf32=settings.tf32)
+            check = workload.check(settings.device.torch_device, tf32=settings.tf32,
+                                   agree=self.agree if collective else None)
+            failure = None
+        except AgreedFailure as exc:  # every rank knows already: record it without another round
+            raise _Outcome("failed", f"output check could not run: {exc}") from None
         except Exception as exc:  # a kernel this device or dtype does not support, out of memory, ...
-            raise _Outcome("failed", f"output check could not run: {_first_line(exc)}") from None
-        fields.update(check_error=check.error, check_tolerance=check.tolerance)
-        if not check.ok:
-            raise _Outcome("failed", check.describe(), fields)
+            check, failure = None, f"output check could not run: {_first_line(exc)}"
+        if check is not None:
+            fields.update(check_error=check.error, check_tolerance=check.tolerance)
+            failure = None if check.ok else check.describe()
+        if reason := step(failure):
+            raise _Outcome("failed", reason, fields)
         try:
-            fn = workload.build(settings.device.torch_device)
+            fn, failure = workload.build(settings.device.torch_device), None
+        except Exception as exc:
+            fn, failure = None, _first_line(exc)
+        if reason := step(failure):
+            raise _Outcome("failed", reason, fields)
+        timer = self.collective_timer if collective and self.collective_timer else self.timer
+        try:
             before = self.nvml.snapshot() if self.nvml else {}
-            measurement = self.timer.measure(fn)
+            measurement = timer.measure(fn)
             after = self.nvml.snapshot() if self.nvml else {}
         except Exception as exc:
             raise _Outcome("failed", _first_line(exc), fields) from None

@@ -55,7 +55,8 @@ def write_run(path: Path, device: Device, times: dict[str, float] | None = None,
     for w in workloads():
         seconds = (times or {}).get(w.name) or time_at_roofline(w, device, efficiency)
         m = Measurement((seconds,) * 5, 1, "perf_counter", 1e-9)
-        writer.record({**workload_fields(w), "device": "cpu", "status": "ok", "reason": None, "tf32": False,
+        writer.record({**workload_fields(w), "device": "cpu", "rank": 0, "world_size": 1, "host": "testhost",
+                       "status": "ok", "reason": None, "tf32": False,
                        "samples_s": list(m.samples_s), "calls_per_sample": 1, "timed_s": m.timed_s,
                        **derive(w, m, settings)})
     writer.close()

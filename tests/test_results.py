@@ -70,7 +70,17 @@ def test_newer_schema_is_refused(tmp_path):
         read_results(path)
 
 
-def test_older_schema_is_migrated_step_by_step(tmp_path, monkeypatch):
+def test_schema_1_files_are_migrated_to_single_rank_runs(tmp_path):
+    path = tmp_path / "v1.jsonl"
+    lines = [{"type": "header", "schema_version": 1, **HEADER}, {"type": "record", **record("a")}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    header, records, _ = read_results(path)
+    assert header["distributed"] is None
+    assert (records[0]["rank"], records[0]["world_size"], records[0]["host"]) == (0, 1, "box")
+    assert load_results(path).loc[0, "world_size"] == 1
+
+
+def test_migrations_chain_step_by_step(tmp_path, monkeypatch):
     calls = []
 
     def zero_to_one(header, records):
@@ -81,10 +91,8 @@ def test_older_schema_is_migrated_step_by_step(tmp_path, monkeypatch):
     lines = [{"type": "header", "schema_version": 0, **HEADER},
              {"type": "record", "name": "a", "seconds": 2.0, "params": {}}]
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    if results.SCHEMA_VERSION != 1:
-        pytest.skip("the migration chain is longer than this fake")
     _, records, _ = read_results(path)
-    assert calls == ["0->1"] and records[0]["time_s"] == 2.0
+    assert calls == ["0->1"] and records[0]["time_s"] == 2.0 and records[0]["rank"] == 0  # then 1 -> 2
 
 
 def test_not_a_results_file(tmp_path):

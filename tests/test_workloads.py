@@ -10,15 +10,24 @@ from flopbench import formulas
 from tests.conftest import EXAMPLES
 
 
+# Collectives run only across processes: tests/test_distributed.py covers them.
+LOCAL_OPS = [name for name, op in OPS.items() if op.family != "comm"]
+
+
 def test_every_op_has_an_example():
-    assert set(EXAMPLES) == set(OPS)
+    assert set(EXAMPLES) == set(LOCAL_OPS)
+
+
+def test_collectives_outside_a_distributed_run_say_how_to_start_one():
+    with pytest.raises(RuntimeError, match="torchrun --nproc-per-node N"):
+        make_workload("all_reduce", {"numel": 64}).check("cpu")
 
 
 def test_every_elementwise_kind_has_a_kernel():
     assert set(_KERNELS) == set(formulas.ELEMENTWISE_KINDS)
 
 
-@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("op", LOCAL_OPS)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
 def test_output_check_passes_on_cpu(op, dtype):
     check = make_workload(op, EXAMPLES[op], dtype=dtype).check("cpu")

@@ -44,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--large", action="store_true", help="also run the suite entries marked large = true")
     parser.add_argument("--report", action="store_true",
                         help="when the run ends, write its figures and report beside the results file")
+    distributed = parser.add_argument_group("many devices (launch with torchrun)")
+    distributed.add_argument("--distributed", action="store_true",
+                             help="every rank runs the suites on its own device at once; rank 0 writes all records")
+    distributed.add_argument("--backend", choices=["gloo", "nccl"],
+                             help="torch.distributed backend (default: nccl on CUDA, gloo on CPUs)")
+    distributed.add_argument("--dist-timeout", type=float, default=300.0, metavar="S",
+                             help="seconds to wait for the other ranks before giving up with an error (default 300)")
 
 
 # --- choosing what to run --------------------------------------------------------------------------
@@ -138,12 +145,16 @@ def open_resume(path: Path, machine: Machine) -> set[str]:
 
 def line(record: dict[str, Any]) -> str:
     from flopbench.units import seconds, si
+    name = record["name"] + (f" @ rank {record['rank']}" if record.get("world_size", 1) > 1 else "")
     if record["status"] != "ok":
-        return f"{record['status']:>7}  {record['name']}: {record['reason']}"
+        return f"{record['status']:>7}  {name}: {record['reason']}"
+    if record.get("family") == "comm":
+        return (f"     ok  {name}: {seconds(record['time_s'])}, {si(record['message_bytes'], 'B')}, algorithm"
+                f" {si(record['algbw_bytes_per_s'], 'B/s')}, bus {si(record['busbw_bytes_per_s'], 'B/s')}")
     peak = f"{record['utilization']:6.1%} of {record['peak_source']} peak" if record["utilization"] is not None else ""
     bound = f"{record['bound']}-bound" if record["bound"] else ""
     flag = f"  ({len(record['warnings'])} warning{'s' * (len(record['warnings']) > 1)})" if record["warnings"] else ""
-    return (f"     ok  {record['name']}: {seconds(record['time_s'])}, {si(record['flops_per_s'], 'FLOP/s')},"
+    return (f"     ok  {name}: {seconds(record['time_s'])}, {si(record['flops_per_s'], 'FLOP/s')},"
             f" {si(record['bytes_per_s'], 'B/s')}, {peak} {bound}{flag}")
 
 
@@ -156,13 +167,18 @@ def summary(records: list[dict[str, Any]], machine: Machine, path: Path) -> None
 
     rows = []
     for r in records:
-        if r["status"] == "ok":
-            rows.append([r["name"], r["dtype"], seconds(r["time_s"]), f"{r['time_iqr_s'] / r['time_s']:.0%}",
+        name = r["name"] + (f" @{r['rank']}" if r.get("world_size", 1) > 1 else "")
+        if r["status"] == "ok" and r.get("family") == "comm":
+            rows.append([name, r["dtype"], seconds(r["time_s"]), f"{r['time_iqr_s'] / r['time_s']:.0%}", "-",
+                         si(r["algbw_bytes_per_s"], "B/s"), "-", "-", "-",
+                         f"bus {si(r['busbw_bytes_per_s'], 'B/s')}; " + "; ".join(r["warnings"])[:70]])
+        elif r["status"] == "ok":
+            rows.append([name, r["dtype"], seconds(r["time_s"]), f"{r['time_iqr_s'] / r['time_s']:.0%}",
                          si(r["flops_per_s"], "FLOP/s"), si(r["bytes_per_s"], "B/s"),
                          pct(r["utilization"]), pct(r["roofline_efficiency"]), r["bound"] or "-",
                          "; ".join(r["warnings"])[:90]])
         else:
-            rows.append([r["name"], r["dtype"], "-", "-", "-", "-", "-", "-", "-", f"{r['status']}: {r['reason']}"[:90]])
+            rows.append([name, r["dtype"], "-", "-", "-", "-", "-", "-", "-", f"{r['status']}: {r['reason']}"[:90]])
     device = machine.device
     used = sorted({r["peak_key"] for r in records if r.get("peak_key")})
     peaks = ", ".join(f"{k} {device.peak(k).describe()}" for k in used)
@@ -183,6 +199,8 @@ def main(args: argparse.Namespace) -> int:
 
     workloads, suites = select(args)
     budget = budget_for(args)
+    if args.distributed:
+        return main_distributed(args, workloads, suites, budget)
     if args.resume and args.out:
         raise FlopbenchError("--resume FILE appends to FILE; give --resume or --out, not both")
     if args.resume and not args.resume.is_file():
@@ -235,6 +253,77 @@ def main(args: argparse.Namespace) -> int:
               f" continue with --resume {path}", file=err)
         return 130
     return 0
+
+
+def main_distributed(args: argparse.Namespace, workloads: list[Workload], suites, budget: Budget) -> int:
+    """One rank of `torchrun ... flopbench run --distributed`: its own device, in step with the others."""
+    import socket
+
+    import torch
+
+    from flopbench.commands.common import default_threads
+    from flopbench.distributed import CollectiveTimer, Context, run_ranks
+    from flopbench.results import ResultsWriter
+    from flopbench.runner import Runner, Settings
+
+    if args.resume:
+        raise FlopbenchError("--resume does not combine with --distributed; start a new distributed run")
+    kind = "cuda" if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    context = Context.init(args.backend, args.dist_timeout, kind)
+    path = None
+    try:
+        if args.device in ("auto", "cuda"):  # one GPU per rank on each node, by local rank
+            args.device = f"cuda:{context.local_rank}" if kind == "cuda" else "cpu"
+        args.threads = args.threads or max(1, default_threads() // context.local_world_size)
+        machine = resolve_machine(args, measure_if_needed=False)
+        ranks = context.all_gather({"rank": context.rank, "host": socket.gethostname(), "threads": machine.threads,
+                                    "device": machine.device.to_json()})
+        if context.rank == 0:
+            path = args.out or default_path(machine, suites).with_suffix("").with_name(
+                default_path(machine, suites).stem + f"_x{context.world_size}.jsonl")
+        taken = context.all_gather(bool(path and path.exists()))[0]
+        if taken:
+            raise FlopbenchError(f"{args.out} exists; choose another --out")
+        here = [w for w in workloads if w.runs_on(machine.device.type)]
+        settings = Settings(machine.device, machine.threads, budget, tf32=args.tf32, cuda_graph=args.cuda_graph,
+                            ceilings=machine.ceilings, world_size=context.world_size)
+        runner = Runner(settings, on_record=lambda record: None, agree=context.agree,
+                        collective_timer=CollectiveTimer(context, budget, machine.device.type))
+        records: list[dict[str, Any]] = []
+        writer = None
+        if context.rank == 0:
+            head = header(args, machine, suites, budget)
+            head["distributed"] = {"world_size": context.world_size, "backend": context.backend, "ranks": ranks}
+            writer = ResultsWriter(path, head)
+            print(f"flopbench: {len(here)} workloads on {context.world_size} ranks ({context.backend}) -> {path}",
+                  file=sys.stderr)
+
+        def write(record):
+            writer.record(record)
+            records.append(record)
+            print(line(record), file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        try:
+            run_ranks(context, runner, here, write)
+        except RuntimeError as exc:  # a rank died or stopped answering: the others give up, with a reason
+            reason = str(exc).strip().splitlines()[0][:300]
+            raise FlopbenchError(f"the distributed run stopped on rank {context.rank}: {reason}"
+                                 + (f"; what was measured is in {path}" if path else "")) from None
+        finally:
+            if writer is not None:
+                writer.mark("footer", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            wall_s=time.perf_counter() - started, records=len(records))
+                writer.close()
+        if context.rank == 0 and records:
+            summary(records, machine, path)
+            if args.report:
+                from flopbench.commands.plot import default_out
+                from flopbench.report import write_report
+                md, page = write_report([path], default_out([path]))
+                print(f"Report: {page} (and {md}, figures beside it)")
+        return 0
+    finally:
+        context.close()
 
 
 class _Progress:

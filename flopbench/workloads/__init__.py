@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flopbench.errors import SpecError, did_you_mean
-from flopbench.workloads import attention, conv, elementwise, matmul, model
+from flopbench.workloads import attention, comm, conv, elementwise, matmul, model
 from flopbench.workloads.base import DTYPES, Counts, Op, Workload, make_workload
 
-OPS: dict[str, Op] = {op.name: op for module in (matmul, conv, attention, elementwise, model) for op in module.OPS}
+OPS: dict[str, Op] = {op.name: op for module in (matmul, conv, attention, elementwise, model, comm) for op in module.OPS}
 
-FAMILIES = ("matmul", "conv", "attention", "elementwise", "model")
+FAMILIES = ("matmul", "conv", "attention", "elementwise", "model", "comm")
 
 
 def get_op(name: str) -> Op:

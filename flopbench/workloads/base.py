@@ -372,10 +372,10 @@ class Workload:
         p = self.p
         return self.spec.timed(p, self.spec.inputs(p, torch_dtype(self.dtype), device, generator))
 
-    def check(self, device: str | torch.device, *, tf32: bool = False):
+    def check(self, device: str | torch.device, *, tf32: bool = False, agree=None):
         """Compare a small version's output with a float64 reference; see flopbench.workloads.check."""
         from flopbench.workloads.check import check_output
-        return check_output(self, device, tf32=tf32)
+        return check_output(self, device, tf32=tf32, agree=agree)
 
 
 def generated_name(op: Op, params: Mapping[str, Any], given: Mapping[str, Any], dtype: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,13 +64,28 @@ def tf32_applies(workload: Workload, device: torch.device, tf32: bool) -> bool:
     return tf32 and device.type == "cuda" and workload.dtype == "float32" and workload.counts.flops > 0
 
 
-def check_output(workload: Workload, device: str | torch.device, *, tf32: bool = False) -> Check:
+class AgreedFailure(RuntimeError):
+    """Some rank could not prepare a collective's check, and every rank knows it (see check_output's agree)."""
+
+
+def check_output(workload: Workload, device: str | torch.device, *, tf32: bool = False,
+                 agree: Callable[[str | None], str | None] | None = None) -> Check:
+    """With `agree` (collectives in a distributed run), the ranks agree that all of them have their inputs
+    before any enters the collective: one rank's failure then fails the check on every rank, none waits."""
     device = torch.device(device)
     op = workload.spec
     small = op.normalize(op.small(workload.p))
     generator = torch.Generator(device=device).manual_seed(1234)
     with torch.no_grad():
-        tensors = op.inputs(small, torch_dtype(workload.dtype), device, generator)
+        if agree is None:
+            tensors = op.inputs(small, torch_dtype(workload.dtype), device, generator)
+        else:
+            try:
+                tensors, failure = op.inputs(small, torch_dtype(workload.dtype), device, generator), None
+            except Exception as exc:
+                tensors, failure = None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if reason := agree(failure):
+                raise AgreedFailure(reason)
         out = op.forward(small, tensors).detach()
         reference = op.reference(small, {k: _reference_copy(v) for k, v in tensors.items()})
     error = _relative_error(out.to("cpu", torch.float64), reference)
