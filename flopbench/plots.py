@@ -55,6 +55,14 @@ def _point_legends(ax, ok: pd.DataFrame, extra: list | None = None, loc="lower r
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # 0.1, 1, 2048: sizes and intensities read as numbers
 
 
+def _binary_bytes(value: float, _=None) -> str:
+    """Message sizes are powers of two: 4 KiB, 64 MiB."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:g} {unit}"
+    return f"{value:g} B"
+
+
 def _label(name: str, dtype: str) -> str:
     return name if name.endswith(dtype) else f"{name} ({dtype})"
 
@@ -62,7 +70,9 @@ def _label(name: str, dtype: str) -> str:
 def _log_flops_axis(axis, low: float, high: float) -> None:
     axis.set_major_formatter(EngFormatter(unit="FLOP/s"))
     if high / low < 30:  # a narrow range may hold no major tick at all: label the minor ones
-        axis.set_minor_formatter(EngFormatter(unit="FLOP/s", places=0))
+        places = 0 if high / low > 3 else 1 if high / low > 1.2 else 2  # enough digits to tell ticks apart
+        axis.set_minor_formatter(EngFormatter(unit="FLOP/s", places=places))
+        axis.set_major_formatter(EngFormatter(unit="FLOP/s", places=places))
         axis.set_tick_params(which="minor", labelsize=7)
     else:
         axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
@@ -77,7 +87,7 @@ def roofline(run: pd.DataFrame) -> plt.Figure:
     """Achieved FLOP/s against arithmetic intensity, under the device's roofs: the peak roof (datasheet or
     derived compute, datasheet bandwidth where known) solid, the measured ceilings dashed."""
     ok = measured(run)
-    fig, ax = plt.subplots(figsize=(13, 7))
+    fig, ax = plt.subplots(layout="constrained", figsize=(13, 7))
     bw_peak = _first(run, "device_bandwidth_bytes_per_s")
     bw_source = _first(run, "device_bandwidth_source")
     bw_measured = _first(run, "measured_bandwidth_bytes_per_s")
@@ -118,12 +128,14 @@ def roofline(run: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("Achieved FLOP/s (median time)")
     ax.set_title(_title(run, "Roofline: memory-bound left of the ridge, compute-bound right of it"))
     _point_legends(ax, ok, roof_handles, loc="upper left", outside=True)
-    zero = run[(run["status"] == "ok") & (run["total_flops"] == 0)]
+    # Kernels without arithmetic (copy) cannot sit on a log axis of FLOP/s: name them and their bandwidth.
+    # Collectives are not placed on a roofline at all; they have their own figure.
+    zero = run[(run["status"] == "ok") & (run["total_flops"] == 0) & (run["family"] != "comm")]
     if len(zero):
-        ax.text(0.99, 0.01, "not shown (0 FLOPs): " + ", ".join(
-            f"{r['name']} {si(r['bytes_per_s'], 'B/s')}" for _, r in zero.iterrows()),
-            transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3")
-    fig.tight_layout()
+        names = [f"{r['name']} {si(r['bytes_per_s'], 'B/s')}" for _, r in zero.head(3).iterrows()]
+        more = f" and {len(zero) - 3} more" if len(zero) > 3 else ""
+        ax.text(0.99, 0.01, "not shown (0 FLOPs): " + ", ".join(names) + more,
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3")
     return fig
 
 
@@ -131,7 +143,7 @@ def flops_vs_latency(run: pd.DataFrame, label: int = 6) -> plt.Figure:
     """Median time against FLOPs, with the line each dtype's peak would give; the workloads furthest
     above their line (lowest utilization) are named."""
     ok = measured(run)
-    fig, ax = plt.subplots(figsize=(10, 7))
+    fig, ax = plt.subplots(layout="constrained", figsize=(10, 7))
     x = np.geomspace(ok["total_flops"].min() / 2, ok["total_flops"].max() * 2, 100)
     handles = []
     for key, rows in ok.groupby("peak_key"):
@@ -155,7 +167,6 @@ def flops_vs_latency(run: pd.DataFrame, label: int = 6) -> plt.Figure:
     ax.set_ylabel("Median time per call")
     ax.set_title(_title(run, "FLOPs against latency: distance above a line is time FLOPs do not explain"))
     _point_legends(ax, ok, handles, loc="upper left")
-    fig.tight_layout()
     return fig
 
 
@@ -193,7 +204,7 @@ def sweeps(run: pd.DataFrame) -> plt.Figure | None:
         return None
     columns = min(2, len(groups))
     rows_n = math.ceil(len(groups) / columns)
-    fig, axes = plt.subplots(rows_n, columns, figsize=(7 * columns, 4.6 * rows_n), squeeze=False)
+    fig, axes = plt.subplots(rows_n, columns, layout="constrained", figsize=(7 * columns, 4.6 * rows_n), squeeze=False)
     for ax, (group, rows, (x, x_label, others)) in zip(axes.flat, groups):
         series = rows.groupby(others, dropna=False) if others else [((), rows)]
         for values, line in series:
@@ -219,14 +230,13 @@ def sweeps(run: pd.DataFrame) -> plt.Figure | None:
     for ax in list(axes.flat)[len(groups):]:
         ax.set_visible(False)
     fig.suptitle(_title(run, "Sweeps: achieved FLOP/s against problem size"))
-    fig.tight_layout()
     return fig
 
 
 def utilization(run: pd.DataFrame) -> plt.Figure:
     """Per workload, % of the dtype's peak and % of the roofline bound, grouped by family."""
     ok = measured(run).sort_values(["family", "name"], ascending=[False, False])
-    fig, ax = plt.subplots(figsize=(11, max(4.0, 0.26 * len(ok) + 1.6)))
+    fig, ax = plt.subplots(layout="constrained", figsize=(11, max(4.0, 0.26 * len(ok) + 1.6)))
     y = np.arange(len(ok))
     colors = [FAMILY_COLORS.get(f, "tab:gray") for f in ok["family"]]
     ax.barh(y + 0.2, 100 * ok["utilization"].fillna(0), height=0.4, color=colors, edgecolor="black", lw=0.4)
@@ -241,7 +251,6 @@ def utilization(run: pd.DataFrame) -> plt.Figure:
     ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f)
                        for f in sorted(set(ok["family"]))], loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", visible=False)
-    fig.tight_layout()
     return fig
 
 
@@ -250,7 +259,7 @@ def comparison(result) -> plt.Figure:
     table, summary = result.table, result.summary
     others = list(result.runs["run"])[1:]
     ordered = table.sort_values(["family", "name"], ascending=[False, False])
-    fig, ax = plt.subplots(figsize=(11, max(4.0, 0.26 * len(ordered) * len(others) + 2.0)))
+    fig, ax = plt.subplots(layout="constrained", figsize=(11, max(4.0, 0.26 * len(ordered) * len(others) + 2.0)))
     y = np.arange(len(ordered))
     height = 0.8 / len(others)
     hatches = ["", "//", "..", "xx"]
@@ -283,7 +292,6 @@ def comparison(result) -> plt.Figure:
                                   label=f"run {run}") for i, run in enumerate(others)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", visible=False)
-    fig.tight_layout()
     return fig
 
 
@@ -296,15 +304,17 @@ def spread(run: pd.DataFrame) -> plt.Figure | None:
     table = table.sort_values(["family", "name"], ascending=[False, False]).reset_index(drop=True)
     ranks = sorted({r for per_rank in table["per_rank"] for r in per_rank})
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(ranks)))
-    fig, ax = plt.subplots(figsize=(11, max(3.5, 0.32 * len(table) + 1.8)))
+    fig, ax = plt.subplots(layout="constrained", figsize=(11, max(3.5, 0.32 * len(table) + 1.8)))
     for y, row in table.iterrows():
         ax.plot([row["min_flops_per_s"], row["max_flops_per_s"]], [y, y], color="0.6", lw=3, zorder=1)
         for rank, color in zip(ranks, colors):
             if rank in row["per_rank"]:
                 ax.scatter(row["per_rank"][rank], y, color=color, s=36, zorder=2, edgecolors="black", linewidths=0.4)
-        ax.annotate(f" slowest: rank {row['slowest_rank']} ({row['spread']:.2f}x)", (row["max_flops_per_s"], y),
-                    fontsize=8, va="center")
+        ax.annotate(f"slowest: rank {row['slowest_rank']} ({row['spread']:.2f}x)", (row["max_flops_per_s"], y),
+                    textcoords="offset points", xytext=(9, 0), fontsize=8, va="center")
     ax.set_xscale("log")
+    low, high = table["min_flops_per_s"].min(), table["max_flops_per_s"].max()
+    ax.set_xlim(low / 1.05, high * 1.3)  # room on the right for the slowest-rank notes
     _log_flops_axis(ax.xaxis, *ax.get_xlim())
     ax.set_yticks(range(len(table)), [_label(n, d) for n, d in zip(table["name"], table["dtype"])], fontsize=8)
     ax.set_xlabel("Achieved FLOP/s on each rank (grey: from the slowest to the fastest rank)")
@@ -313,7 +323,6 @@ def spread(run: pd.DataFrame) -> plt.Figure | None:
     devices = sorted(set(run["device_label"]))
     ax.set_title(f"Spread across {len(ranks)} devices running together\n{', '.join(devices)}")
     ax.grid(axis="y", visible=False)
-    fig.tight_layout()
     return fig
 
 
@@ -322,13 +331,15 @@ def collective_bandwidth(run: pd.DataFrame) -> plt.Figure | None:
     table = collectives(run)
     if table.empty:
         return None
-    fig, ax = plt.subplots(figsize=(10, 6))
+    fig, ax = plt.subplots(layout="constrained", figsize=(10, 6))
     for (op, dtype), rows in table.groupby(["op", "dtype"]):
         rows = rows.sort_values("message_bytes")
         ax.plot(rows["message_bytes"], rows["busbw_bytes_per_s"], marker="o", label=f"{op} ({dtype})")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.xaxis.set_major_formatter(EngFormatter(unit="B"))
+    ax.set_xticks(sorted(table["message_bytes"].unique()))
+    ax.xaxis.set_major_formatter(FuncFormatter(_binary_bytes))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
     ax.yaxis.set_major_formatter(EngFormatter(unit="B/s"))
     ax.set_xlabel("Message size S (nccl-tests' size: the buffer, or all ranks' data for gather and scatter)")
     ax.set_ylabel("Bus bandwidth (algorithm bandwidth x ring factor)")
@@ -336,7 +347,6 @@ def collective_bandwidth(run: pd.DataFrame) -> plt.Figure | None:
     backend = ", ".join(sorted(set(run["device_label"])))
     ax.set_title(f"Collectives on {ranks} ranks: bus bandwidth against message size\n{backend}")
     ax.legend()
-    fig.tight_layout()
     return fig
 
 

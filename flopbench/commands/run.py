@@ -275,7 +275,8 @@ def main_distributed(args: argparse.Namespace, workloads: list[Workload], suites
         if args.device in ("auto", "cuda"):  # one GPU per rank on each node, by local rank
             args.device = f"cuda:{context.local_rank}" if kind == "cuda" else "cpu"
         args.threads = args.threads or max(1, default_threads() // context.local_world_size)
-        machine = resolve_machine(args, measure_if_needed=False)
+        # Ranks with no bandwidth known measure their ceilings, all at once: as loaded as they will run.
+        machine = resolve_machine(args, measure_if_needed=not args.no_measure)
         ranks = context.all_gather({"rank": context.rank, "host": socket.gethostname(), "threads": machine.threads,
                                     "device": machine.device.to_json()})
         if context.rank == 0:
