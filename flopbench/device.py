@@ -13,7 +13,7 @@ import os
 import platform
 import re
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,12 @@ from flopbench.errors import FlopbenchError
 from flopbench.units import si
 
 PEAK_KEYS = ("float64", "float32", "tf32", "float16", "bfloat16", "float8", "int8")
-SOURCES = ("user", "spec", "derived", "measured", "unknown")
 
 
 @dataclass(frozen=True)
 class Peak:
     value: float | None  # FLOP/s (OP/s for int8) or bytes/s
-    source: str  # one of SOURCES
+    source: str  # user, spec, derived, measured or unknown
     detail: str  # where exactly it came from, in words
 
     @property
@@ -83,12 +82,6 @@ class Device:
         data = asdict(self)
         data["notes"] = list(self.notes)
         return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Device:
-        return cls(type=data["type"], index=data.get("index"), name=data["name"], facts=data.get("facts", {}),
-                   peaks={k: Peak(**v) for k, v in data.get("peaks", {}).items()},
-                   bandwidth=Peak(**data["bandwidth"]), notes=tuple(data.get("notes", ())))
 
 
 @functools.cache

@@ -93,7 +93,6 @@ def _rank(rank, world, port, out, scenario):
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     from flopbench.device import describe
     from flopbench.distributed import CollectiveTimer, Context, run_ranks
-    from flopbench.errors import FlopbenchError
     from flopbench.runner import Runner, Settings
     from flopbench.timing import Budget
     from flopbench.workloads import OPS
@@ -124,7 +123,6 @@ def _rank(rank, world, port, out, scenario):
         context.close()
     else:
         os._exit(0)  # the group is broken: leave without its teardown
-    _ = FlopbenchError
 
 
 def _run_scenario(tmp_path, scenario, world=2):
@@ -180,8 +178,7 @@ def test_collective_rates_by_hand():
 
 def _two_rank_run(path, device, slow_rank_factor=1.0):
     """A fake two-rank run: rank 1 takes slow_rank_factor times rank 0's time."""
-    one = load_results(write_run(path.with_suffix(".one.jsonl"), device))
-    lines = path.with_suffix(".one.jsonl").read_text().splitlines()
+    lines = write_run(path.with_suffix(".one.jsonl"), device).read_text().splitlines()
     header = json.loads(lines[0])
     header["distributed"] = {"world_size": 2, "backend": "gloo", "ranks": [{"rank": 0}, {"rank": 1}]}
     out = [json.dumps(header)]
@@ -196,7 +193,6 @@ def _two_rank_run(path, device, slow_rank_factor=1.0):
                 scaled["flops_per_s"] = record["flops_per_s"] / slow_rank_factor
             out.append(json.dumps(scaled))
     path.write_text("\n".join(out) + "\n")
-    _ = one
     return path
 
 

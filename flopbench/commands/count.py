@@ -54,7 +54,7 @@ CONVENTION = ("FLOPs: core (matmul, conv, attention products), 1 MAC = 2 FLOPs. 
               " Derivations: docs/flops.md.")
 
 
-def print_layers(layers, title: str) -> None:
+def print_layers(layers, title: str, published: tuple[float, int, str] | None = None, batch: int = 1) -> None:
     """The per-layer table of a model and its totals, with FLOPs and MACs told apart."""
     from flopbench.console import console, print_table
     from flopbench.units import si
@@ -74,6 +74,10 @@ def print_layers(layers, title: str) -> None:
               f" FLOPs; tables that print \"GFLOPS\" for models, torchvision's among them, print the MACs),"
               f" + {si(layers.elementwise_flops, 'FLOP')} elementwise; {si(layers.parameters)} parameters."
               f" PyTorch's counter: {si(layers.torch_forward, 'FLOP')} forward.")
+    if published:  # these models' FLOPs are linear in the batch
+        macs, at_batch, source = published
+        out.print(f"Published: {si(macs, 'MAC')} at batch {at_batch} ({source}); flopbench counts"
+                  f" {si(layers.macs * at_batch / batch, 'MAC')} at that batch.")
     if layers.train:
         out.print(f"Training step: backward {si(layers.backward_flops, 'FLOP')} core (PyTorch's counter:"
                   f" {si(layers.torch_backward, 'FLOP')}) + {si(layers.backward_elementwise_flops, 'FLOP')}"
@@ -109,8 +113,12 @@ def main(args: argparse.Namespace) -> int:
             numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"], caption=CONVENTION)
         if args.per_layer:
             models = [w for w in workloads if w.op == "model"]
+            from flopbench.models import MODELS
             for w in models:
-                print_layers(layer_counts(w.p), f"{w.name}: per layer")
+                published = MODELS[w.p["model"]].published_macs
+                same_size = all(w.p.get(k) == v for k, v in MODELS[w.p["model"]].sizes.items() if k in w.p)
+                print_layers(layer_counts(w.p), f"{w.name}: per layer", published if same_size else None,
+                             batch=w.p["batch"])
             if not models:
                 print("(--per-layer: none of these workloads is a model)")
     return 0

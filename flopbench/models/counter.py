@@ -120,7 +120,6 @@ def _conv(ndim: int):
 def _conv_transpose(ndim: int):
     def rule(args, kwargs, out):
         x, w, b = args[0], _arg(args, kwargs, 1, "weight"), _arg(args, kwargs, 2, "bias")
-        groups = _arg(args, kwargs, 6, "groups", 1)
         batch = x.shape[0] if x.dim() == ndim + 2 else 1
         in_size = x.shape[-ndim:]
         flops = formulas.conv_transpose_flops(batch, w.shape[0], in_size, w.shape[1], w.shape[2:])
@@ -269,7 +268,6 @@ class Row:
     path: str
     type: str
     leaf: bool
-    order: int
     input_shape: str = ""
     output_shape: str = ""
     params: int = 0
@@ -427,8 +425,7 @@ def count_layers(model: nn.Module, inputs: Sequence[torch.Tensor], *, train: boo
     def pre(module, args):
         path = names[module] or type(module).__name__
         params, note = own_parameters(module, path)
-        row = Row(path, type(module).__name__, module in leaves, len(rows), input_shape=_shape(args), params=params,
-                  note=note)
+        row = Row(path, type(module).__name__, module in leaves, input_shape=_shape(args), params=params, note=note)
         rows.append(row)
         stack.append(row)
 
