@@ -85,8 +85,10 @@ def test_benchmark_compare_and_compare_fail_keep_working(pytester, cache):
     storage = f"--benchmark-storage=file://{pytester.path / 'store'}"
     first = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-autosave", storage, *FAST)
     first.assert_outcomes(passed=3)
+    # A threshold on the median (a mean of a few microsecond rounds is one preemption away from 1000x): no
+    # real machine regresses a hundredfold between two runs a second apart, loaded or not.
     second = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-compare", storage,
-                                           "--benchmark-compare-fail=mean:100000%", *FAST)
+                                           "--benchmark-compare-fail=median:10000%", *FAST)
     second.assert_outcomes(passed=3)
     second.stderr.fnmatch_lines(["*Comparing against benchmarks from*"])
     second.stdout.fnmatch_lines(["*test_workload (0001*"])
