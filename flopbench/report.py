@@ -111,7 +111,8 @@ def run_blocks(path: Path, run: pd.DataFrame, out: Path, prefix: str, fmt: str =
     for note in [*device.get("notes", []), *notes]:
         blocks.append(Para(f"Note: {note}"))
     blocks.append(Table(["", "peak", "source", "measured ceiling", "where it comes from"], _peak_rows(header)))
-    blocks.append(Para("Utilization is achieved FLOP/s over the peak of the workload's dtype; % roofline is achieved"
+    blocks.append(Para("FLOPs (all) are core plus elementwise FLOPs, what achieved FLOP/s divides by time."
+                       " Utilization is achieved FLOP/s over the peak of the workload's dtype; % roofline is achieved"
                        " over min(peak, intensity × bandwidth). Sources: spec = datasheet, derived = units × FLOPs per"
                        " cycle × clock, measured = `flopbench peak --measure`, user = given on the command line."))
     if distributed(run):
@@ -123,7 +124,7 @@ def run_blocks(path: Path, run: pd.DataFrame, out: Path, prefix: str, fmt: str =
         if family == "comm":
             continue
         blocks.append(Heading(3, family))
-        blocks.append(Table(["workload", "dtype", "FLOPs", "time (median)", "IQR", "achieved", "% peak",
+        blocks.append(Table(["workload", "dtype", "FLOPs (all)", "time (median)", "IQR", "achieved", "% peak",
                              "% roofline", "bound", "warnings"], _family_rows(rows)))
     figures = save_figures(run, out, fmt, prefix)
     if figures:

@@ -280,8 +280,8 @@ def main_distributed(args: argparse.Namespace, workloads: list[Workload], suites
         ranks = context.all_gather({"rank": context.rank, "host": socket.gethostname(), "threads": machine.threads,
                                     "device": machine.device.to_json()})
         if context.rank == 0:
-            path = args.out or default_path(machine, suites).with_suffix("").with_name(
-                default_path(machine, suites).stem + f"_x{context.world_size}.jsonl")
+            default = default_path(machine, suites)
+            path = args.out or default.with_name(f"{default.stem}_x{context.world_size}.jsonl")
         taken = context.all_gather(bool(path and path.exists()))[0]
         if taken:
             raise FlopbenchError(f"{args.out} exists; choose another --out")
