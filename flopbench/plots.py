@@ -359,7 +359,8 @@ def save_figures(run: pd.DataFrame, out: Path, fmt: str = "png", prefix: str = "
     ranks are folded into their median for the single-device figures and drawn one by one in `spread`."""
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    figures = {name: (draw, per_workload(run)) for name, draw in FIGURES.items()} if not measured(run).empty else {}
+    folded = per_workload(run)
+    figures = {name: (draw, folded) for name, draw in FIGURES.items()} if not measured(run).empty else {}
     figures.update({name: (draw, run) for name, draw in DISTRIBUTED_FIGURES.items() if distributed(run)})
     for name, (draw, data) in figures.items():
         fig = draw(data)
