@@ -121,7 +121,7 @@ def ceilings(device, settings):
 
     def time_workload(workload, tf32):
         r = runner.run_one(workload)
-        return r["time_s"], r["bytes_per_s"] if workload.op == "elementwise" else r["flops_per_s"]
+        return r.time_s, r.total_flops_per_s or 0.0, r.bytes_per_s or 0.0
     measured = measure_ceilings(device, time_workload)
     sizes = (256, 512, 1024, 2048, 3072, 4096) if device.type == "cpu" else (4096, 8192, 12288, 16384)
     sweep = best_matmul(device, settings.threads, sizes, 0.3)
@@ -144,7 +144,7 @@ def overhead(device, settings):
     start = time.perf_counter()
     runner.run([w for w in suite.workloads if w.runs_on(device.type)])
     wall = time.perf_counter() - start
-    timed = sum(r.get("timed_s", 0) for r in records)
+    timed = sum(r.timed_s or 0 for r in records)
     share = 1 - timed / wall
     table("Harness overhead over the quick suite", ["wall s", "inside timed samples s", "overhead", "target",
                                                     "verdict"],

@@ -1,7 +1,17 @@
 """flopbench: achieved FLOP/s of deep-learning workloads whose FLOPs are known exactly."""
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from flopbench.results import load_results  # noqa: E402  (the one entry point most users need)
+from typing import Any
+
+__version__ = "0.2.0"
 
 __all__ = ["__version__", "load_results"]
+
+
+def __getattr__(name: str) -> Any:
+    """`flopbench.load_results`, imported when first used: `import flopbench` stays instant (and torch-free)."""
+    if name == "load_results":
+        from flopbench.results import load_results
+        return load_results
+    raise AttributeError(f"module 'flopbench' has no attribute {name!r}")

@@ -27,7 +27,7 @@ def runs(frame: pd.DataFrame) -> list[pd.DataFrame]:
     return [group for _, group in frame.groupby("run_id", sort=False)]
 
 
-MEDIAN_OVER_RANKS = ("time_s", "time_iqr_s", "time_min_s", "time_mean_s", "flops_per_s", "bytes_per_s",
+MEDIAN_OVER_RANKS = ("time_s", "time_iqr_s", "time_min_s", "time_mean_s", "total_flops_per_s", "core_flops_per_s", "bytes_per_s",
                      "utilization", "roofline_efficiency", "ceiling_utilization", "mfu", "algbw_bytes_per_s",
                      "busbw_bytes_per_s")
 
@@ -56,7 +56,7 @@ def rank_spread(run: pd.DataFrame) -> pd.DataFrame:
     ok = run[(run["status"] == "ok") & (run["family"] != "comm") & (run["total_flops"] > 0)]
     rows = []
     for _, rows_of in ok.groupby("identity", sort=False):
-        rates = rows_of.set_index("rank")["flops_per_s"]
+        rates = rows_of.set_index("rank")["total_flops_per_s"]
         rows.append({"name": rows_of["name"].iloc[0], "family": rows_of["family"].iloc[0],
                      "dtype": rows_of["dtype"].iloc[0], "ranks": len(rates), "min_flops_per_s": rates.min(),
                      "median_flops_per_s": rates.median(), "max_flops_per_s": rates.max(),
@@ -213,7 +213,7 @@ def contrasts(run: pd.DataFrame) -> list[Contrast]:
         # The memory-bound op closest to its roof: the contrast is about traffic, not about a slow kernel.
         a = elementwise.loc[elementwise["roofline_efficiency"].idxmax()]
         same = compute_matmul[compute_matmul["dtype"] == a["dtype"]]
-        b = (same if len(same) else compute_matmul).sort_values("flops_per_s").iloc[-1]
+        b = (same if len(same) else compute_matmul).sort_values("total_flops_per_s").iloc[-1]
         found.append(Contrast("memory-bound elementwise against compute-bound matmul", a, b, cause(a, b)))
 
     if "model" in ok:
@@ -226,20 +226,26 @@ def contrasts(run: pd.DataFrame) -> list[Contrast]:
     return found
 
 
-def _model_contrast(title: str, a: pd.Series, b: pd.Series) -> Contrast:
-    """Whole models, explained layer by layer: where each spends its time on a layer-wise roofline."""
-    from flopbench import formulas
-    from flopbench.workloads import make_workload
-    from flopbench.workloads.model import layer_counts
+def layerwise_roofline(layers: list[dict], peak: float, bandwidth: float) -> tuple[float, float]:
+    """A model's time on a layer-wise roofline, from the layers its record holds: each call takes max(FLOPs /
+    peak, bytes / bandwidth). Returns (total seconds, seconds spent in memory-bound calls)."""
+    total = memory = 0.0
+    for layer in layers:
+        for call in layer["calls"]:
+            compute, traffic = (call["core_flops"] + call["elementwise_flops"]) / peak, call["bytes"] / bandwidth
+            total += max(compute, traffic)
+            memory += traffic if traffic > compute else 0.0
+    return total, memory
 
-    if not (a.get("peak_flops_per_s") and a.get("bandwidth_bytes_per_s")):
+
+def _model_contrast(title: str, a: pd.Series, b: pd.Series) -> Contrast:
+    """Whole models, explained layer by layer: where each spends its time on a layer-wise roofline. The layers come
+    from the records (written at run time), so an old file's report does not change with the model code."""
+    has_layers = all(isinstance(row.get("layers"), list) and row["layers"] for row in (a, b))
+    if not (has_layers and a.get("peak_flops_per_s") and a.get("bandwidth_bytes_per_s")):
         return Contrast(title, a, b, cause(a, b))
-    times = []
-    for row in (a, b):
-        layers = layer_counts(make_workload("model", row["params"], dtype=row["dtype"]).p)
-        scale = formulas.DTYPE_BYTES[row["dtype"]] / 4  # the counter counted float32 bytes
-        times.append(layers.roofline_time(row["peak_flops_per_s"], row["bandwidth_bytes_per_s"], scale))
-    (ta, ma), (tb, mb) = times
+    (ta, ma), (tb, mb) = (layerwise_roofline(row["layers"], row["peak_flops_per_s"], row["bandwidth_bytes_per_s"])
+                          for row in (a, b))
     if a["time_s"] / a["total_flops"] < 2 * b["time_s"] / b["total_flops"]:
         why = ""
     elif ma / ta > mb / tb + 0.1:
@@ -263,7 +269,7 @@ class Study:
     @property
     def spread(self) -> float:
         """How many times more time per FLOP the worst workload takes than the best."""
-        return self.best["flops_per_s"] / self.worst["flops_per_s"]
+        return self.best["total_flops_per_s"] / self.worst["total_flops_per_s"]
 
 
 def study(run: pd.DataFrame) -> Study | None:
@@ -275,7 +281,7 @@ def study(run: pd.DataFrame) -> Study | None:
     def rho(rows):  # Spearman's rank correlation: Pearson's on the ranks (ties get their average rank)
         return float(rows["total_flops"].rank().corr(rows["time_s"].rank()))
     by_family = {family: (rho(rows), len(rows)) for family, rows in ok.groupby("family") if len(rows) >= 3}
-    rates = ok["flops_per_s"]
+    rates = ok["total_flops_per_s"]
     return Study(device=run["device_label"].iloc[0], workloads=len(ok), spearman=rho(ok),
                  spearman_by_family=by_family, best=ok.loc[rates.idxmax()], worst=ok.loc[rates.idxmin()],
                  spread_p90_p10=float(np.percentile(rates, 90) / np.percentile(rates, 10)),
@@ -292,7 +298,7 @@ COMPARED_SETTINGS = {"torch version": "torch", "threads": "threads", "TF32": "tf
 @dataclass
 class Comparison:
     runs: pd.DataFrame  # label (A, B, ...) -> device, host, threads, torch, file
-    table: pd.DataFrame  # per workload: time_s[A], flops_per_s[A], ..., speedup[B], peak_ratio[B], ...
+    table: pd.DataFrame  # per workload: time_s[A], total_flops_per_s[A], ..., speedup[B], peak_ratio[B], ...
     summary: pd.DataFrame  # per run and family: geometric mean speedup and peak ratio
     warnings: list[str]
 
@@ -315,11 +321,11 @@ def compare(frame: pd.DataFrame) -> Comparison:
         common = common.intersection(g.index)
     base = ok[0].loc[common]
     table = pd.DataFrame({"name": base["name"], "family": base["family"], "dtype": base["dtype"],
-                          "flops": base["total_flops"]})
+                          "total_flops": base["total_flops"]})
     for label, g in zip(labels, ok):
         rows = g.loc[common]
         table[f"time_s[{label}]"] = rows["time_s"]
-        table[f"flops_per_s[{label}]"] = rows["flops_per_s"]
+        table[f"total_flops_per_s[{label}]"] = rows["total_flops_per_s"]
     for label, g in zip(labels[1:], ok[1:]):
         rows = g.loc[common]
         table[f"speedup[{label}]"] = base["time_s"] / rows["time_s"]

@@ -11,8 +11,9 @@ from rich.table import Table
 
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    # A file or pipe gets wide lines rather than rich's 80-column default, so rows stay whole.
-    return Console(file=stream, width=None if stream.isatty() else 240, highlight=False, soft_wrap=False)
+    # On a terminal, tables fit its width. A file or pipe has no width: rich would assume 80 columns and cut cells,
+    # so it gets room for any line, and every table is drawn at its natural width, nothing truncated.
+    return Console(file=stream, width=None if stream.isatty() else 100_000, highlight=False, soft_wrap=False)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]],

@@ -13,7 +13,6 @@ import os
 import platform
 import re
 import sys
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,65 +22,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from flopbench.errors import FlopbenchError
+from flopbench.schema import PEAK_KEYS, Device, Peak
 from flopbench.units import si
 
-PEAK_KEYS = ("float64", "float32", "tf32", "float16", "bfloat16", "float8", "int8")
-
-
-@dataclass(frozen=True)
-class Peak:
-    value: float | None  # FLOP/s (OP/s for int8) or bytes/s
-    source: str  # user, spec, derived, measured or unknown
-    detail: str  # where exactly it came from, in words
-
-    @property
-    def known(self) -> bool:
-        return self.value is not None
-
-    def describe(self, unit: str = "FLOP/s") -> str:
-        return f"{si(self.value, unit)} ({self.source}: {self.detail})" if self.known else f"unknown ({self.detail})"
 
 
 UNKNOWN_BANDWIDTH = Peak(None, "unknown", "no datasheet value for this device's memory; run `flopbench peak"
                                           " --measure` or pass --bandwidth")
-
-
-@dataclass(frozen=True)
-class Device:
-    """A device as one run sees it. `facts` is a flat dict of simple values (pyperf-style metadata)."""
-
-    type: str  # "cpu" or "cuda"
-    index: int | None
-    name: str
-    facts: dict[str, Any]
-    peaks: dict[str, Peak]
-    bandwidth: Peak
-    notes: tuple[str, ...] = ()
-
-    @property
-    def torch_device(self) -> str:
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.torch_device} ({self.name})"
-
-    def peak(self, key: str) -> Peak:
-        return self.peaks.get(key) or Peak(None, "unknown", f"no {key} peak known for {self.name}; pass"
-                                                            f" --peak {key}=FLOPS")
-
-    def with_user_values(self, peaks: dict[str, float], bandwidth: float | None) -> Device:
-        """--peak key=value and --bandwidth: they replace any other source for this run."""
-        new_peaks = dict(self.peaks)
-        for key, value in peaks.items():
-            new_peaks[key] = Peak(value, "user", "given on the command line")
-        new_bandwidth = Peak(bandwidth, "user", "given on the command line") if bandwidth else self.bandwidth
-        return replace(self, peaks=new_peaks, bandwidth=new_bandwidth)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["notes"] = list(self.notes)
-        return data
 
 
 @functools.cache

@@ -121,8 +121,8 @@ def run_ranks(context: Context, runner, workloads: Iterable, write: Callable[[di
     for workload in workloads:
         before(workload)
         context.barrier()
-        record = runner.run_one(workload)
-        record.update(rank=context.rank, world_size=context.world_size, host=host)  # this rank's identity
+        record = runner.run_one(workload).model_copy(  # this rank's identity
+            update={"rank": context.rank, "world_size": context.world_size, "host": host})
         gathered = context.gather(record)
         for item in gathered or ():
             write(item)

@@ -17,7 +17,7 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
-from flopbench.device import Device, Peak
+from flopbench.schema import Device, Peak
 from flopbench.timing import Budget
 from flopbench.workloads import Workload, make_workload
 
@@ -86,17 +86,18 @@ def stream_numel(device: Device) -> int:
     return max(device.facts.get("llc_bytes") or 0, 16 * 2**20)
 
 
-def measure_ceilings(device: Device, time_workload: Callable[[Workload, bool], tuple[float, float]],
+def measure_ceilings(device: Device, time_workload: Callable[[Workload, bool], tuple[float, float, float]],
                      on_step: Callable[[str], None] = lambda text: None) -> dict[str, Peak]:
-    """Measure every ceiling. `time_workload(workload, tf32)` returns (median seconds per call, rate) where
-    rate is FLOP/s for GEMMs and bytes/s for the stream kernels."""
+    """Measure every ceiling. `time_workload(workload, tf32)` returns (median seconds per call, FLOP/s, bytes/s):
+    the GEMMs' ceiling is their FLOP/s, the stream kernels' their bytes/s."""
     ceilings: dict[str, Peak] = {}
     for key, workloads in ceiling_workloads(device).items():
         best, best_name = 0.0, ""
         for workload in workloads:
             on_step(f"ceiling {key}: {workload.name}")
             try:
-                seconds, rate = time_workload(workload, key == "tf32")
+                seconds, flops_per_s, bytes_per_s = time_workload(workload, key == "tf32")
+                rate = bytes_per_s if key == "bandwidth" else flops_per_s
             except (RuntimeError, MemoryError) as exc:  # out of memory or unsupported: the sweep ends here
                 on_step(f"ceiling {key}: {workload.name} failed ({str(exc).splitlines()[0][:80]})")
                 break

@@ -118,7 +118,7 @@ def roofline(run: pd.DataFrame) -> plt.Figure:
                 ax.annotate(f"ridge {ridge:.3g}", (ridge, compute), textcoords="offset points",
                             xytext=(-8, 5) if style == "-" else (6, -13), ha="right" if style == "-" else "left",
                             fontsize=8, color=color)
-    _points(ax, ok, "intensity", "flops_per_s")
+    _points(ax, ok, "intensity", "total_flops_per_s")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
@@ -211,7 +211,7 @@ def sweeps(run: pd.DataFrame) -> plt.Figure | None:
             values = values if isinstance(values, tuple) else (values,)
             name = ", ".join(f"{k}={v}" if k != "dtype" else str(v) for k, v in zip(others, values)) or "achieved"
             line = line.sort_values(x)
-            ax.plot(line[x], line["flops_per_s"], marker=DTYPE_MARKERS.get(line["dtype"].iloc[0], "o"), label=name)
+            ax.plot(line[x], line["total_flops_per_s"], marker=DTYPE_MARKERS.get(line["dtype"].iloc[0], "o"), label=name)
         for key, peak_rows in rows.groupby("peak_key"):
             peak = _first(peak_rows, "peak_flops_per_s")
             if peak:

@@ -6,21 +6,27 @@
         flops_benchmark(my_fn, x, flops=2 * n**3, bytes=3 * n * n * 4)            # any callable, FLOPs declared
 
 The fixture wraps pytest-benchmark's `benchmark`: pytest-benchmark times the call (flopbench adds a CUDA
-synchronization, without which it would time only the launch), and flopbench stores flops, bytes, flops_per_s,
-the peak with its source, utilization and bound in the benchmark's extra_info. pytest-benchmark's tables, JSON,
---benchmark-compare and --benchmark-compare-fail work as before. Registered through the `pytest11` entry point.
+synchronization, without which it would time only the launch), and flopbench stores the record's fields (core and
+total FLOPs, bytes, achieved FLOP/s, the peak with its source, utilization, bound) in the benchmark's extra_info.
+pytest-benchmark's tables, JSON, --benchmark-compare and --benchmark-compare-fail work as before. Registered through
+the `pytest11` entry point.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from flopbench import __version__
+
+if TYPE_CHECKING:
+    from flopbench.runner import Settings
+    from flopbench.session import Machine
 
 
 def pytest_addoption(parser):
@@ -37,18 +43,23 @@ def suites_option(config) -> list[str]:
 
 
 @functools.cache
-def _settings(device: str):
+def _machine(device: str) -> Machine:
     import torch
 
-    from flopbench.commands.common import default_threads
     from flopbench.device import describe
     from flopbench.measure import load_cached
-    from flopbench.runner import Settings
+    from flopbench.session import Machine, default_threads
 
     threads = torch.get_num_threads() if device.startswith("cpu") or device == "auto" else default_threads()
     described = describe(device, threads)
     cached = load_cached(described, threads)
-    return Settings(described, threads, ceilings=cached[0] if cached else {})
+    return Machine(described, threads, *(cached or ({}, None)))
+
+
+def _settings(device: str) -> Settings:
+    from flopbench.runner import Settings
+    machine = _machine(device)
+    return Settings(machine.device, machine.threads, ceilings=machine.ceilings)
 
 
 def _device_option(config) -> str:
@@ -57,18 +68,24 @@ def _device_option(config) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """The device flopbench judged the benchmarks against, with its peaks, in every JSON file."""
-    import torch
-    settings = _settings(_device_option(config))
-    machine_info["flopbench"] = {"version": __version__, "torch": torch.__version__, "threads": settings.threads,
-                                 "device": settings.device.to_json(),
-                                 "ceilings": {k: vars(v) for k, v in settings.ceilings.items()}}
+    """The device flopbench judged the benchmarks against, with its peaks: a flopbench header, in every JSON file."""
+    from flopbench.session import make_header
+    header = make_header(_machine(_device_option(config)), source="pytest-benchmark")
+    machine_info["flopbench"] = header.model_dump(mode="json", exclude={"type"})
+
+
+def _count(name: str, value: Any) -> int:
+    """flops= and bytes= of the fixture: whole, finite, non-negative numbers, or a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+            or value != int(value):
+        raise ValueError(f"flops_benchmark: {name}={value!r}: expected a whole number >= 0 of {name} per call")
+    return int(value)
 
 
 class FlopsBenchmark:
     """Call it like pytest-benchmark's `benchmark`, with a flopbench workload or a callable and its FLOPs."""
 
-    def __init__(self, benchmark, settings):
+    def __init__(self, benchmark, settings: Settings):
         self.benchmark = benchmark
         self.settings = settings
 
@@ -80,27 +97,39 @@ class FlopsBenchmark:
                  elementwise_flops: int = 0, dtype: str = "float32", **kwargs):
         import torch
 
-        from flopbench.runner import peak_key, placement, workload_fields
+        from flopbench.runner import Judge, peak_key, placement, timing_fields, workload_fields
         from flopbench.timing import Measurement
-        from flopbench.workloads import Counts, Workload
+        from flopbench.workloads import DTYPES, Counts, Workload
+        from flopbench.workloads.check import check_output
 
         device = self.settings.device
         if isinstance(target, Workload):
-            check = target.check(device.torch_device)
+            check = check_output(target, device.torch_device)
             if not check.ok:
                 pytest.fail(f"{target.name}: {check.describe()}", pytrace=False)
             fn = target.build(device.torch_device)
-            counts, key, family = target.counts, peak_key(target, self.settings), target.family
+            counts, key = target.counts, peak_key(target, self.settings)
             info = workload_fields(target)
+            derive = target.spec.derive
         else:
             if flops is None:
                 raise TypeError("flops_benchmark(fn, ...) needs flops=: the FLOPs one call performs"
                                 " (and bytes= for a roofline)")
+            if dtype not in DTYPES:
+                from flopbench.errors import did_you_mean
+                raise ValueError(f"flops_benchmark: dtype={dtype!r}{did_you_mean(str(dtype), DTYPES)}: expected one"
+                                 f" of {', '.join(DTYPES)}")
             fn = functools.partial(target, *args, **kwargs)
-            counts, key, family = Counts(flops, elementwise_flops, bytes or 0), dtype, "custom"
-            info = {"name": getattr(target, "__name__", "callable"), "op": "callable", "family": family,
-                    "dtype": dtype, "flops": flops, "macs": flops // 2, "elementwise_flops": elementwise_flops,
-                    "total_flops": counts.total_flops, "bytes": bytes or 0, "intensity": counts.intensity}
+            counts = Counts(_count("flops", flops), _count("elementwise_flops", elementwise_flops),
+                            _count("bytes", bytes or 0))
+            key = dtype
+            info = {"name": getattr(target, "__name__", "callable"), "op": "callable", "family": "custom",
+                    "dtype": dtype, "core_flops": counts.flops, "macs": counts.macs,
+                    "elementwise_flops": counts.elementwise_flops, "total_flops": counts.total_flops,
+                    "bytes": counts.bytes, "intensity": counts.intensity}
+
+            def derive(counts, judge):
+                return judge.place(counts)
         timed = fn
         if device.type == "cuda":
             def timed():  # pytest-benchmark's clock stops when the call returns: wait for the GPU first
@@ -114,7 +143,10 @@ class FlopsBenchmark:
         if stats:  # None under --benchmark-disable: the function ran once, untimed
             measured = Measurement(tuple(stats.stats.data), stats.iterations, "pytest-benchmark",
                                    time.get_clock_info("perf_counter").resolution)
-            self.extra_info.update(placement(counts, key, family, measured, self.settings))
+            derived = derive(counts, Judge(self.settings, key, measured.median_s))
+            fields = {k: v for k, v in timing_fields(measured).items() if k not in ("samples_s", "calls_per_sample")}
+            self.extra_info.update({**fields, **derived,
+                                    "warnings": measured.warnings() + derived.get("warnings", [])})
             _MEASURED.append((self.benchmark.name, dict(self.extra_info)))
         return result
 
@@ -135,7 +167,7 @@ def pytest_terminal_summary(terminalreporter):
     width = max(len(name) for name, _ in _MEASURED)
     write(f"{'benchmark':<{width}}  {'median':>9}  {'achieved':>13}  {'% peak':>7}  {'% roofline':>10}  bound    peak")
     for name, info in _MEASURED:
-        write(f"{name:<{width}}  {seconds(info['time_s']):>9}  {si(info['flops_per_s'], 'FLOP/s'):>13}"
+        write(f"{name:<{width}}  {seconds(info['time_s']):>9}  {si(info['total_flops_per_s'], 'FLOP/s'):>13}"
               f"  {pct(info['utilization']):>7}  {pct(info['roofline_efficiency']):>10}  {info['bound'] or '-':<7}"
               f"  {info['peak_key']} {si(info['peak_flops_per_s'], 'FLOP/s')} ({info['peak_source']})")
     _MEASURED.clear()

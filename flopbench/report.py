@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 
 from flopbench.analysis import Study, collectives, distributed, per_workload, rank_spread, runs, study
-from flopbench.device import PEAK_KEYS
+from flopbench.errors import FlopbenchError
 from flopbench.plots import save_figures
-from flopbench.results import load_results, read_results
+from flopbench.results import frame_of, read_runs
+from flopbench.schema import PEAK_KEYS, Header, Run
 from flopbench.units import seconds, si
 
 
@@ -47,19 +48,18 @@ def _pct(value) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
 
 
-def _peak_rows(header: dict[str, Any]) -> list[list[Any]]:
-    device = header.get("device", {})
-    ceilings = header.get("ceilings") or {}
+def _peak_rows(header: Header) -> list[list[Any]]:
+    device = header.device
     rows = []
     for key in (*PEAK_KEYS, "bandwidth"):
-        peak = device.get("bandwidth") if key == "bandwidth" else device.get("peaks", {}).get(key)
-        ceiling = ceilings.get(key)
+        peak = (device.bandwidth if key == "bandwidth" else device.peaks.get(key)) if device else None
+        ceiling = header.ceilings.get(key)
         if not peak and not ceiling:
             continue
         unit = "B/s" if key == "bandwidth" else "FLOP/s"
-        value = si(peak["value"], unit) if peak and peak.get("value") else "unknown"
-        rows.append([key, value, peak["source"] if peak else "-",
-                     si(ceiling["value"], unit) if ceiling else "-", peak["detail"] if peak else ceiling["detail"]])
+        value = si(peak.value, unit) if peak and peak.value else "unknown"
+        rows.append([key, value, peak.source if peak else "-", si(ceiling.value, unit) if ceiling else "-",
+                     peak.detail if peak else ceiling.detail if ceiling else ""])
     return rows
 
 
@@ -70,7 +70,7 @@ def _family_rows(rows: pd.DataFrame) -> list[list[Any]]:
             out.append([r["name"], r["dtype"], "-", "-", "-", "-", "-", "-", "-", f"{r['status']}: {r['reason']}"])
             continue
         out.append([r["name"], r["dtype"], si(r["total_flops"], "FLOP"), seconds(r["time_s"]),
-                    f"{r['time_iqr_s'] / r['time_s']:.0%}", si(r["flops_per_s"], "FLOP/s"), _pct(r["utilization"]),
+                    f"{r['time_iqr_s'] / r['time_s']:.0%}", si(r["total_flops_per_s"], "FLOP/s"), _pct(r["utilization"]),
                     _pct(r["roofline_efficiency"]), r["bound"] or "-", "; ".join(r["warnings"]) or ""])
     return out
 
@@ -80,9 +80,9 @@ def _study_blocks(s: Study) -> list:
     blocks.append(Para(
         f"Over the {s.workloads} measured workloads with FLOPs, the Spearman rank correlation between FLOPs and median"
         f" time is **{s.spearman:.2f}** (1 would mean more FLOPs always take longer). Achieved FLOP/s spans a factor"
-        f" of **{s.spread:.0f}**: the slowest workload per FLOP, {s.worst['name']} ({si(s.worst['flops_per_s'], 'FLOP/s')}),"
+        f" of **{s.spread:.0f}**: the slowest workload per FLOP, {s.worst['name']} ({si(s.worst['total_flops_per_s'], 'FLOP/s')}),"
         f" takes {s.spread:.0f}x more time per FLOP than the fastest, {s.best['name']}"
-        f" ({si(s.best['flops_per_s'], 'FLOP/s')}); between the 10th and 90th percentiles the factor is"
+        f" ({si(s.best['total_flops_per_s'], 'FLOP/s')}); between the 10th and 90th percentiles the factor is"
         f" {s.spread_p90_p10:.1f}."))
     if s.spearman_by_family:
         blocks.append(Table(["family", "Spearman ρ (FLOPs, time)", "workloads"],
@@ -97,18 +97,17 @@ def _study_blocks(s: Study) -> list:
     return blocks
 
 
-def run_blocks(path: Path, run: pd.DataFrame, out: Path, prefix: str, fmt: str = "png") -> list:
-    header, _, notes = read_results(path)
-    device = header.get("device", {})
+def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str = "png") -> list:
+    header = source.header
     blocks: list = [Heading(1, f"flopbench: {run['device_label'].iloc[0]}")]
-    suites = ", ".join(f"{s['name']} ({s['sha256'][:8]})" for s in header.get("suites", []))
+    suites = ", ".join(f"{s.name} ({s.sha256[:8]})" for s in header.suites)
     blocks.append(Para(
-        f"Run `{header.get('run_id')}` started {header.get('started_at')} on host `{header.get('host')}`: "
-        f"{header.get('os')}, Python {header.get('python')}, torch {header.get('torch')}, BLAS {header.get('blas')}"
-        + (f", CUDA {header.get('cuda')}, cuDNN {header.get('cudnn')}" if header.get("cuda") else "")
-        + f"; {header.get('threads')} threads; suites {suites}. Command: `{' '.join(header.get('command', []))}`."))
+        f"Run `{header.run_id}` started {header.started_at} on host `{header.host}`: "
+        f"{header.os}, Python {header.python}, torch {header.torch}, BLAS {header.blas}"
+        + (f", CUDA {header.cuda}, cuDNN {header.cudnn}" if header.cuda else "")
+        + f"; {header.threads} threads; suites {suites}. Command: `{' '.join(header.command)}`."))
     blocks.append(Heading(2, "Device and peaks"))
-    for note in [*device.get("notes", []), *notes]:
+    for note in [*(header.device.notes if header.device else ()), *source.notes]:
         blocks.append(Para(f"Note: {note}"))
     blocks.append(Table(["", "peak", "source", "measured ceiling", "where it comes from"], _peak_rows(header)))
     blocks.append(Para("FLOPs (all) are core plus elementwise FLOPs, what achieved FLOP/s divides by time."
@@ -142,12 +141,12 @@ def run_blocks(path: Path, run: pd.DataFrame, out: Path, prefix: str, fmt: str =
     return blocks
 
 
-def _distributed_blocks(header: dict[str, Any], run: pd.DataFrame) -> list:
-    info = header.get("distributed") or {}
-    blocks: list = [Heading(2, f"{info.get('world_size', run['world_size'].max())} devices"
-                               f" ({info.get('backend', '?')})")]
+def _distributed_blocks(header: Header, run: pd.DataFrame) -> list:
+    info = header.distributed
+    world_size = info.world_size if info else run["world_size"].max()
+    blocks: list = [Heading(2, f"{world_size} devices ({info.backend if info else '?'})")]
     blocks.append(Table(["rank", "host", "device", "threads"],
-                        [[r["rank"], r["host"], r["device"]["name"], r["threads"]] for r in info.get("ranks", [])]))
+                        [[r.rank, r.host, r.device.name, r.threads] for r in (info.ranks if info else [])]))
     spread = rank_spread(run)
     if not spread.empty:
         blocks.append(Heading(3, "Spread across devices"))
@@ -229,13 +228,17 @@ def to_html(blocks: list, title: str) -> str:
 
 def write_report(paths: list[Path], out: Path, fmt: str = "png") -> tuple[Path, Path]:
     """report.md (figures beside it) and report.html (self-contained) for every run in `paths`."""
+    sources = read_runs(paths)
+    by_file = {str(source.path): source for source in sources}
+    frame = frame_of(sources)
+    if frame.empty:
+        raise FlopbenchError(f"{', '.join(map(str, paths))}: no records to report; run a suite first")
     out.mkdir(parents=True, exist_ok=True)
-    frame = load_results(paths)
     blocks: list = []
-    for i, run in enumerate(runs(frame)):
-        path = Path(run["file"].iloc[0])
-        prefix = f"{path.stem}_" if len(paths) > 1 else ""
-        blocks += run_blocks(path, run, out, prefix, fmt)
+    for run in runs(frame):
+        source = by_file[run["file"].iloc[0]]
+        prefix = f"{source.path.stem}_" if len(paths) > 1 else ""
+        blocks += run_blocks(source, run, out, prefix, fmt)
     md, page = out / "report.md", out / "report.html"
     md.write_text(to_markdown(blocks, out))
     page.write_text(to_html(blocks, f"flopbench report: {', '.join(p.name for p in paths)}"))

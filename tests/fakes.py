@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flopbench.device import Device, Peak
 from flopbench.results import ResultsWriter
+from flopbench.schema import Device, Header, Peak, Record, SuiteRef
 from flopbench.runner import Settings, derive, workload_fields
 from flopbench.timing import Measurement
 from flopbench.workloads import make_workload
@@ -48,16 +48,14 @@ def write_run(path: Path, device: Device, times: dict[str, float] | None = None,
               torch_version: str = "2.5.0", run_id: str | None = None, efficiency: float = 0.5) -> Path:
     """A results file for `device`; each workload takes times[name], or 50% of its roofline bound."""
     settings = Settings(device, threads)
-    header = {"run_id": run_id or path.stem, "started_at": "2026-01-01T00:00:00+0000", "host": "testhost",
-              "torch": torch_version, "threads": threads, "device": device.to_json(), "ceilings": {},
-              "suites": [{"name": "fake", "path": "fake.toml", "sha256": "0" * 64}], "command": ["flopbench", "run"]}
-    writer = ResultsWriter(path, header)
+    header = Header(run_id=run_id or path.stem, started_at="2026-01-01T00:00:00+0000", host="testhost",
+                    torch=torch_version, threads=threads, device=device,
+                    suites=[SuiteRef(name="fake", path="fake.toml", sha256="0" * 64)], command=["flopbench", "run"])
+    writer = ResultsWriter.create(path, header)
     for w in workloads():
         seconds = (times or {}).get(w.name) or time_at_roofline(w, device, efficiency)
         m = Measurement((seconds,) * 5, 1, "perf_counter", 1e-9)
-        writer.record({**workload_fields(w), "device": "cpu", "rank": 0, "world_size": 1, "host": "testhost",
-                       "status": "ok", "reason": None, "tf32": False,
-                       "samples_s": list(m.samples_s), "calls_per_sample": 1, "timed_s": m.timed_s,
-                       **derive(w, m, settings)})
+        writer.record(Record(**workload_fields(w), device="cpu", rank=0, world_size=1, host="testhost", status="ok",
+                             reason=None, tf32=False, **derive(w, m, settings)))
     writer.close()
     return path

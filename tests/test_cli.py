@@ -29,10 +29,12 @@ def test_count_one_workload_as_json():
     rows = json.loads(out)
     assert len(rows) == 1
     row = rows[0]
-    assert set(row) == {"name", "op", "params", "dtype", "flops", "macs", "elementwise_flops", "bytes", "intensity"}
-    assert row["flops"] == 173_408_256 and row["macs"] == 86_704_128
+    assert set(row) == {"name", "op", "params", "dtype", "core_flops", "macs", "elementwise_flops", "total_flops",
+                        "bytes", "intensity"}
+    assert row["core_flops"] == 173_408_256 and row["macs"] == 86_704_128
+    assert row["total_flops"] == row["core_flops"] + row["elementwise_flops"]
     assert row["params"]["kernel"] == [3, 3] and row["params"]["padding"] == [1, 1]
-    assert row["intensity"] == pytest.approx((row["flops"] + row["elementwise_flops"]) / row["bytes"])
+    assert row["intensity"] == pytest.approx(row["total_flops"] / row["bytes"])
 
 
 def test_count_suite_table_scales_units_and_shows_macs(tmp_path):

@@ -134,12 +134,17 @@ def test_user_values_replace_other_sources():
     assert not d.peak("float8").known  # never invented
 
 
-def test_device_json_holds_every_peak_with_its_source():
+def test_device_json_holds_every_peak_with_its_source_and_round_trips():
     import json
+
+    from pydantic import TypeAdapter
+
+    from flopbench.schema import Device, dump
     d = dev.describe("cpu").with_user_values({"float32": 1e12}, 5e10)
-    data = json.loads(json.dumps(d.to_json()))
+    data = json.loads(json.dumps(dump(d)))
     assert data["peaks"]["float32"] == {"value": 1e12, "source": "user", "detail": "given on the command line"}
     assert data["bandwidth"]["value"] == 5e10 and data["name"] == d.name and data["facts"] == d.facts
+    assert TypeAdapter(Device).validate_python(data) == d
 
 
 @pytest.mark.parametrize("text,fragment", [("gpu", "expected cpu, cuda"), ("cpu:1", "no index"),

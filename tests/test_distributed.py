@@ -14,8 +14,8 @@ import pytest
 import torch.multiprocessing as mp
 
 from flopbench.analysis import collectives, compare, per_workload, rank_spread
-from flopbench.results import load_results, read_results
-from flopbench.runner import collective_rates
+from flopbench.results import load_results, read_run
+from flopbench.runner import Settings, derive
 from flopbench.timing import Measurement
 from flopbench.workloads import make_workload
 from tests.fakes import fake_device, write_run
@@ -53,24 +53,25 @@ def test_torchrun_two_ranks_gathers_every_record(tmp_path):
                             capture_output=True, text=True, timeout=300, cwd=tmp_path,
                             env={**os.environ, "FLOPBENCH_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr[-2000:]
-    header, records, _ = read_results(out)
-    assert header["distributed"]["world_size"] == 2 and header["distributed"]["backend"] == "gloo"
-    assert [r["rank"] for r in header["distributed"]["ranks"]] == [0, 1]
+    run = read_run(out)
+    assert run.header.distributed.world_size == 2 and run.header.distributed.backend == "gloo"
+    assert [r.rank for r in run.header.distributed.ranks] == [0, 1]
+    records = run.records
     assert len(records) == 2 * 6
     by_workload = {}
     for r in records:
-        by_workload.setdefault(r["name"], []).append(r)
+        by_workload.setdefault(r.name, []).append(r)
     for name, pair in by_workload.items():
-        assert sorted(r["rank"] for r in pair) == [0, 1], name
-        assert all(r["world_size"] == 2 and r["host"] == socket.gethostname() and r["status"] == "ok" for r in pair)
+        assert sorted(r.rank for r in pair) == [0, 1], name
+        assert all(r.world_size == 2 and r.host == socket.gethostname() and r.status == "ok" for r in pair)
     factors = {"all_reduce": 2 * (2 - 1) / 2, "all_gather": 1 / 2, "reduce_scatter": 1 / 2, "broadcast": 1.0}
     for r in records:
-        if r["family"] != "comm":
+        if r.family != "comm":
             continue
-        assert r["message_bytes"] == r["params"]["numel"] * 4
-        assert r["algbw_bytes_per_s"] == pytest.approx(r["message_bytes"] / r["time_s"])
-        assert r["busbw_bytes_per_s"] == pytest.approx(r["algbw_bytes_per_s"] * factors[r["op"]])
-        assert r["check_error"] <= r["check_tolerance"]  # every rank's result checked against all ranks' data
+        assert r.message_bytes == r.params["numel"] * 4
+        assert r.algbw_bytes_per_s == pytest.approx(r.message_bytes / r.time_s)
+        assert r.busbw_bytes_per_s == pytest.approx(r.algbw_bytes_per_s * factors[r.op])
+        assert r.check_error <= r.check_tolerance  # every rank's result checked against all ranks' data
     frame = load_results(out)
     assert set(frame["rank"]) == {0, 1}
     assert len(rank_spread(frame)) == 1 and len(collectives(frame)) == 5
@@ -113,7 +114,7 @@ def _rank(rank, world, port, out, scenario):
     records, error = [], None
     started = time.time()
     try:
-        run_ranks(context, runner, workloads, records.append)
+        run_ranks(context, runner, workloads, lambda record: records.append(record.model_dump(mode="json")))
     except RuntimeError as exc:
         error = str(exc)
     if rank == 0:
@@ -168,9 +169,11 @@ def test_a_rank_that_dies_stops_the_others_with_an_error_naming_it(tmp_path):
 
 def test_collective_rates_by_hand():
     m = Measurement((1e-3,) * 5, 1, "collective", 1e-9)
+    settings = Settings(fake_device(), 1, world_size=4)
     for op, factor in [("all_reduce", 2 * 3 / 4), ("all_gather", 3 / 4), ("reduce_scatter", 3 / 4),
                        ("broadcast", 1.0)]:
-        rates = collective_rates(make_workload(op, {"numel": 1 << 20}, dtype="bfloat16"), m, world_size=4)
+        rates = derive(make_workload(op, {"numel": 1 << 20}, dtype="bfloat16"), m, settings)
+        assert rates.get("bound") is None and rates.get("roofline_flops_per_s") is None  # not on a roofline
         assert rates["message_bytes"] == 2 * (1 << 20)
         assert rates["algbw_bytes_per_s"] == pytest.approx(2 * (1 << 20) / 1e-3)
         assert rates["busbw_bytes_per_s"] == pytest.approx(rates["algbw_bytes_per_s"] * factor)
@@ -180,7 +183,8 @@ def _two_rank_run(path, device, slow_rank_factor=1.0):
     """A fake two-rank run: rank 1 takes slow_rank_factor times rank 0's time."""
     lines = write_run(path.with_suffix(".one.jsonl"), device).read_text().splitlines()
     header = json.loads(lines[0])
-    header["distributed"] = {"world_size": 2, "backend": "gloo", "ranks": [{"rank": 0}, {"rank": 1}]}
+    header["distributed"] = {"world_size": 2, "backend": "gloo",
+                             "ranks": [{"rank": r, "host": "h0", "threads": 1, "device": header["device"]} for r in (0, 1)]}
     out = [json.dumps(header)]
     for line in lines[1:]:
         record = json.loads(line)
@@ -190,7 +194,8 @@ def _two_rank_run(path, device, slow_rank_factor=1.0):
             scaled = dict(record, rank=rank, world_size=2, host="h0")
             if rank == 1:
                 scaled["time_s"] = record["time_s"] * slow_rank_factor
-                scaled["flops_per_s"] = record["flops_per_s"] / slow_rank_factor
+                for rate in ("total_flops_per_s", "core_flops_per_s"):
+                    scaled[rate] = record[rate] / slow_rank_factor
             out.append(json.dumps(scaled))
     path.write_text("\n".join(out) + "\n")
     return path

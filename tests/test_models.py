@@ -13,6 +13,7 @@ from flopbench.errors import SpecError
 from flopbench.models import MODELS
 from flopbench.models.counter import count_layers
 from flopbench.workloads import make_workload
+from flopbench.workloads.check import check_output
 from flopbench.workloads.model import layer_counts
 from tests.test_cli import assert_one_line_error, flopbench
 
@@ -51,12 +52,12 @@ def test_llama_7b_is_about_13_5_gflops_per_token():
 def test_per_layer_rows_add_up_to_the_total(model):
     layers = counted(model, seq_len=16) if "seq_len" in MODELS[model].sizes else counted(model)
     frame = layers.frame()
-    assert frame["flops"].sum() == layers.flops == make_workload(
+    assert frame["core_flops"].sum() == layers.flops == make_workload(
         "model", {"model": model, **({"seq_len": 16} if "seq_len" in MODELS[model].sizes else {})}).counts.flops
     assert frame["elementwise_flops"].sum() == layers.elementwise_flops
     assert frame["params"].sum() == layers.parameters
     assert frame["share"].sum() == pytest.approx(1.0)
-    assert set(frame.columns) >= {"path", "type", "input", "output", "params", "macs", "flops", "elementwise_flops",
+    assert set(frame.columns) >= {"path", "type", "input", "output", "params", "macs", "core_flops", "elementwise_flops",
                                   "share", "torch_flops", "note"}
     assert not layers.unsupported
 
@@ -66,9 +67,9 @@ def test_each_layer_matches_pytorchs_counter_or_says_why(model):
     layers = counted(model, seq_len=16) if "seq_len" in MODELS[model].sizes else counted(model)
     for row in layers.frame().itertuples():
         if "causal" in row.note:
-            assert row.torch_flops > row.flops  # PyTorch counts the full square
+            assert row.torch_flops > row.core_flops  # PyTorch counts the full square
         else:
-            assert row.torch_flops == row.flops, (row.path, row.note)
+            assert row.torch_flops == row.core_flops, (row.path, row.note)
     causal_rows = [r for r in layers.rows if any("causal" in c.note for _, c, _ in r.costs)]
     assert bool(causal_rows) == (model in ("gpt2_small", "llama", "llama_decoder_layer"))
 
@@ -90,7 +91,7 @@ def test_pytorchs_counter_sees_zero_for_the_fused_attention_of_inference():
     attention = [r for r in ours.frame().itertuples() if r.type == "MultiheadAttention"]
     assert len(attention) == 12 and all("fused kernel" in r.note for r in attention)
     # PyTorch's count misses exactly the attention blocks (projections and core).
-    assert fused.get_total_flops() == ours.flops - sum(r.flops for r in attention)
+    assert fused.get_total_flops() == ours.flops - sum(r.core_flops for r in attention)
 
 
 def _mlp():
@@ -134,7 +135,7 @@ def test_training_workload_counts_forward_and_backward():
 def test_model_workloads_check_and_name_themselves():
     w = make_workload("model", {"model": "mobilenet_v2", "batch": 2})
     assert w.name == "mobilenet_v2-b2" and w.family == "model"
-    assert w.check("cpu").ok
+    assert check_output(w, "cpu").ok
     trained = make_workload("model", {"model": "keras_mlp", "train": True})
     step = trained.build("cpu")
     step()  # forward and backward run
@@ -192,7 +193,7 @@ def test_count_model_on_a_user_model(user_dir):
     result = flopbench("count-model", "mymodels:tiny", "--input", "3,8", "--format", "json", cwd=user_dir)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["flops"] == 2 * 3 * (8 * 16 + 16 * 2) == data["torch_flops"]
+    assert data["core_flops"] == 2 * 3 * (8 * 16 + 16 * 2) == data["torch_flops"]
     assert [layer["type"] for layer in data["layers"]] == ["Linear", "ReLU", "Linear"]
     table = flopbench("count-model", "mymodels:tiny", "--input", "3,8", cwd=user_dir)
     assert "mymodels:tiny" in table.stdout and "PyTorch's counter" in table.stdout and "MAC" in table.stdout
@@ -202,7 +203,7 @@ def test_count_model_with_several_inputs_or_an_input_factory(user_dir):
     pair = flopbench("count-model", "mymodels:two_inputs", "--input", "2,4", "--input", "4,5", "--format", "json",
                      cwd=user_dir)
     assert pair.returncode == 0, pair.stderr
-    assert json.loads(pair.stdout)["flops"] == 2 * 2 * 4 * 4 + 2 * 2 * 4 * 5
+    assert json.loads(pair.stdout)["core_flops"] == 2 * 2 * 4 * 4 + 2 * 2 * 4 * 5
     made = flopbench("count-model", "mymodels:tiny", "--input-factory", "mymodels:inputs", "--train", cwd=user_dir)
     assert made.returncode == 0, made.stderr
     assert "Training step: backward" in made.stdout
@@ -230,21 +231,33 @@ def test_count_per_layer_for_a_suite_model():
     assert "features.1.conv.0.0" in result.stdout  # the first depthwise convolution
     assert "301 MMAC = 602 MFLOP core" in result.stdout
     data = json.loads(flopbench("count", "model", "model=resnet18", "--per-layer", "--format", "json").stdout)
-    assert sum(layer["flops"] for layer in data[0]["layers"]) == data[0]["flops"]
+    assert sum(layer["core_flops"] for layer in data[0]["layers"]) == data[0]["core_flops"]
 
 
 def test_layerwise_roofline_time_by_hand():
+    from flopbench.analysis import layerwise_roofline
     layers = count_layers(nn.Sequential(nn.Linear(64, 32), nn.ReLU()), (torch.randn(8, 64),))
     linear, relu = (r.costs[0][1] for r in layers.rows if r.costs)
     assert linear.bytes == (8 * 64 + 32 * 64 + 32 + 8 * 32) * 4  # input, weight, bias, output
     assert relu.bytes == 2 * 8 * 32 * 4
     peak, bandwidth = 1e9, 1e8
-    total, memory = layers.roofline_time(peak, bandwidth)
+    stored = [{"calls": [{"core_flops": c.flops, "elementwise_flops": c.elementwise_flops, "bytes": c.bytes}]}
+              for c in (linear, relu)]
+    total, memory = layerwise_roofline(stored, peak, bandwidth)
     expected = [max((c.flops + c.elementwise_flops) / peak, c.bytes / bandwidth) for c in (linear, relu)]
     assert total == pytest.approx(sum(expected))
     assert memory == pytest.approx(sum(c.bytes / bandwidth for c in (linear, relu)
                                        if c.bytes / bandwidth > (c.flops + c.elementwise_flops) / peak))
     assert layers.frame()["intensity"].iloc[1] == pytest.approx(relu.elementwise_flops / relu.bytes)
+
+
+def test_model_records_carry_their_layers_at_the_run_dtype():
+    from flopbench.workloads.model import model_layers
+    p = make_workload("model", {"model": "thop_mlp", "batch": 2}).p
+    f32, bf16 = model_layers(p, "float32"), model_layers(p, "bfloat16")
+    assert [layer.path for layer in f32] == ["0", "1", "2"]  # linear, relu, linear
+    assert f32[0].calls[0].name == "linear" and f32[0].calls[0].core_flops == 2 * 2 * 128 * 64
+    assert bf16[0].calls[0].bytes == f32[0].calls[0].bytes / 2
 
 
 def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):

@@ -117,7 +117,6 @@ def test_report_holds_the_device_the_tables_the_figures_and_the_study(results, r
 
 
 def test_compare_command(tmp_path):
-    a = write_run(tmp_path / "a.jsonl", fake_device())
     times = {w.name: 0.5e-3 for w in workloads()}
     base = {w.name: 1e-3 for w in workloads()}
     a = write_run(tmp_path / "a.jsonl", fake_device(), base)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from flopbench.device import Peak, describe
+from flopbench.device import describe
+from flopbench.schema import Peak
 from flopbench.measure import save
 from flopbench.plots import save_figures
 from flopbench.results import load_results
@@ -57,15 +58,15 @@ def test_a_pytest_session_stores_flop_fields_in_extra_info(pytester, cache):
     by_name = {b["name"]: b for b in data["benchmarks"]}
     workload = by_name["test_workload"]["extra_info"]
     median = by_name["test_workload"]["stats"]["median"]
-    assert workload["flops"] == 2 * 64 * 48 * 32 and workload["op"] == "matmul"
+    assert workload["core_flops"] == 2 * 64 * 48 * 32 and workload["op"] == "matmul"
     assert workload["time_s"] == pytest.approx(median)
-    assert workload["flops_per_s"] == pytest.approx(workload["total_flops"] / median)
-    assert workload["utilization"] == pytest.approx(workload["flops_per_s"] / workload["peak_flops_per_s"])
+    assert workload["total_flops_per_s"] == pytest.approx(workload["total_flops"] / median)
+    assert workload["utilization"] == pytest.approx(workload["total_flops_per_s"] / workload["peak_flops_per_s"])
     assert workload["peak_source"] == "derived" and workload["peak_key"] == "float32"
     assert workload["bound"] in ("memory", "compute") and workload["bandwidth_source"] == "measured"
     mine = by_name["test_callable"]["extra_info"]
-    assert mine["flops"] == 2 * 40 * 30 * 20 and mine["op"] == "callable" and mine["bytes"] == 4 * 2600
-    assert mine["flops_per_s"] == pytest.approx(mine["flops"] / by_name["test_callable"]["stats"]["median"])
+    assert mine["core_flops"] == 2 * 40 * 30 * 20 and mine["op"] == "callable" and mine["bytes"] == 4 * 2600
+    assert mine["total_flops_per_s"] == pytest.approx(mine["core_flops"] / by_name["test_callable"]["stats"]["median"])
     assert by_name["test_plain"]["extra_info"] == {}  # plain benchmarks are left alone
     assert data["machine_info"]["flopbench"]["device"]["peaks"]["float32"]["source"] == "derived"
 
@@ -157,8 +158,8 @@ def test_export_import_round_trip_keeps_every_workload_and_figure(tmp_path):
     exported = tmp_path / "run.json"
     assert flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(exported)).returncode == 0
     before, after = load_results(run), load_results(exported)
-    for column in ("name", "identity", "op", "family", "dtype", "flops", "bytes", "time_s", "time_iqr_s",
-                   "flops_per_s", "utilization", "roofline_efficiency", "bound", "samples_s", "run_id",
+    for column in ("name", "identity", "op", "family", "dtype", "core_flops", "bytes", "time_s", "time_iqr_s",
+                   "total_flops_per_s", "utilization", "roofline_efficiency", "bound", "samples_s", "run_id",
                    "device_label", "m", "seq_len"):
         assert before[column].astype(str).tolist() == after[column].astype(str).tolist(), column
     figures_before = save_figures(before, tmp_path / "a")

@@ -1,47 +1,96 @@
-"""Result files: written line by line, loadable after a kill, versioned, migrated, exported."""
+"""Results files: the typed model, written line by line, read line by line with every defect named, versioned,
+migrated, upgraded, exported; the committed reference runs render exactly their committed reports."""
 
 import json
+import re
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from flopbench import results
+from flopbench import schema
 from flopbench.errors import FlopbenchError
-from flopbench.results import ResultsWriter, export_csv, load_results, read_results
+from flopbench.results import ResultsWriter, export_csv, load_results, read_run
+from flopbench.schema import Device, Footer, Header, Peak, Record
 
-HEADER = {"run_id": "abc", "started_at": "2026-01-01T00:00:00", "host": "box", "torch": "2.5", "threads": 4,
-          "device": {"type": "cuda", "index": 0, "name": "NVIDIA H100 80GB HBM3"}}
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "results" / "reference"
+DATA = Path(__file__).resolve().parent / "data"
 
-
-def record(name, **extra):
-    return {"name": name, "op": "matmul", "dtype": "float32", "params": {"m": 8, "n": 4, "k": 2},
-            "identity": name, "status": "ok", "time_s": 1e-3, "flops_per_s": 1e9, "samples_s": [1e-3, 1e-3],
-            **extra}
+GPU = Device("cuda", 0, "NVIDIA H100 80GB HBM3", {}, {}, Peak(3.35e12, "spec", "sheet"))
 
 
-def write(path, records, header=HEADER):
-    writer = ResultsWriter(path, header)
+def header(**extra) -> Header:
+    return Header(**{"run_id": "abc", "started_at": "2026-01-01T00:00:00", "host": "box", "torch": "2.5",
+                     "threads": 4, "device": GPU, **extra})
+
+
+def record(name, time_s=1e-3, **extra) -> Record:
+    fields = dict(name=name, op="matmul", family="matmul", dtype="float32", params={"m": 8, "n": 4, "k": 2},
+                  identity=name, core_flops=128, macs=64, elementwise_flops=0, total_flops=128, bytes=224,
+                  intensity=128 / 224, status="ok", time_s=time_s, total_flops_per_s=128 / time_s,
+                  core_flops_per_s=128 / time_s, samples_s=[time_s, time_s])
+    fields.update(extra)
+    return Record(**fields)
+
+
+def write(path, records, head=None):
+    writer = ResultsWriter.create(path, head or header())
     for r in records:
         writer.record(r)
-    writer.mark("footer", records=len(records))
+    writer.mark(Footer(records=len(records)))
     writer.close()
     return path
 
 
+def lines_of(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def test_round_trip(tmp_path):
-    path = write(tmp_path / "r.jsonl", [record("a"), record("b", utilization=float("nan"))])
-    header, records, notes = read_results(path)
-    assert header["schema_version"] == results.SCHEMA_VERSION and header["host"] == "box"
-    assert [r["name"] for r in records] == ["a", "b"]
-    assert records[1]["utilization"] is None  # NaN is written as null, never as invalid JSON
-    assert notes == []
+    path = write(tmp_path / "r.jsonl", [record("a"), record("b", utilization=0.5)])
+    run = read_run(path)
+    assert run.header.schema_version == schema.SCHEMA_VERSION and run.header.host == "box"
+    assert run.header.device == GPU
+    assert [r.name for r in run.records] == ["a", "b"] and run.records[1].utilization == 0.5
+    assert run.notes == [] and len(run.footers) == 1
+    assert [line["type"] for line in lines_of(path)] == ["header", "record", "record", "footer"]
+
+
+def test_names_say_core_or_total_and_each_rate_divides_its_own_count():
+    r = record("a", elementwise_flops=32, total_flops=160, total_flops_per_s=160 / 1e-3)
+    assert r.core_flops / r.time_s == r.core_flops_per_s and r.total_flops / r.time_s == r.total_flops_per_s
+    with pytest.raises(ValueError, match="not its FLOPs"):
+        record("a", elementwise_flops=32, total_flops=160)  # total_flops_per_s would still divide core FLOPs
+    with pytest.raises(ValueError, match="is not core_flops"):
+        record("a", total_flops=999)
+
+
+def test_the_schema_documents_every_field_with_a_unit_and_a_meaning():
+    defs = schema.json_schema()["$defs"]
+    for name in ("Header", "Record", "Footer", "Resume", "Peak", "Device"):
+        for field, prop in defs[name]["properties"].items():
+            if field == "type":
+                continue
+            assert prop.get("description"), f"{name}.{field} has no meaning"
+            assert prop.get("unit") in schema.UNITS, f"{name}.{field} has no unit"
+    units = {f: p["unit"] for f, p in defs["Record"]["properties"].items() if "unit" in p}
+    assert units["time_s"] == "s" and units["total_flops_per_s"] == "FLOP/s" and units["bytes"] == "B"
+
+
+def test_generated_documents_are_up_to_date():
+    """docs/results.md and the shipped JSON Schema are generated from the models: `python -m flopbench.schema`."""
+    assert (ROOT / "docs" / "results.md").read_text() == schema.markdown()
+    shipped = json.loads((ROOT / "flopbench" / "results.schema.json").read_text())
+    assert shipped == json.loads(json.dumps(schema.json_schema()))
 
 
 def test_each_record_is_on_disk_before_the_next_is_written(tmp_path):
     path = tmp_path / "r.jsonl"
-    writer = ResultsWriter(path, HEADER)
+    writer = ResultsWriter.create(path, header())
     writer.record(record("a"))
-    assert len(read_results(path)[1]) == 1  # readable while the run is still going
+    assert len(read_run(path).records) == 1  # readable while the run is still going
     writer.close()
 
 
@@ -49,65 +98,107 @@ def test_a_run_killed_mid_line_loads_with_every_completed_record(tmp_path):
     path = write(tmp_path / "r.jsonl", [record("a"), record("b")])
     text = path.read_text().splitlines()
     path.write_text("\n".join(text[:-1]) + "\n" + text[-1][: len(text[-1]) // 2])  # footer cut short
-    header, records, notes = read_results(path)
-    assert [r["name"] for r in records] == ["a", "b"]
-    assert "incomplete" in notes[0]
+    run = read_run(path)
+    assert [r.name for r in run.records] == ["a", "b"]
+    assert ":4: the last line is incomplete" in run.notes[0]
 
 
-def test_a_broken_line_in_the_middle_is_an_error(tmp_path):
-    path = write(tmp_path / "r.jsonl", [record("a"), record("b")])
+@pytest.mark.parametrize("damage, note", [
+    (lambda line: line[:10], "not JSON"),
+    (lambda line: "null", "null, not a record"),
+    (lambda line: "[1, 2]", "a JSON list, not a record"),
+    (lambda line: line.replace('"status":"ok"', '"status":"fine"'), "status: Input should be 'ok'"),
+    (lambda line: line.replace('"core_flops":128,', ''), "core_flops: Field required"),
+    (lambda line: line.replace('"time_s":0.001', '"time_s":-1'), "time_s: Input should be greater than 0"),
+    (lambda line: line.replace('"time_s":0.001', '"time_s":NaN'), "not JSON (NaN is not a number JSON allows)"),
+    (lambda line: '{"type": "gossip"}', "unknown type 'gossip'"),
+])
+def test_a_malformed_record_is_skipped_with_a_note_naming_its_line_never_the_file(tmp_path, damage, note):
+    path = write(tmp_path / "r.jsonl", [record("a"), record("b"), record("c")])
     lines = path.read_text().splitlines()
-    lines[1] = lines[1][:10]
+    lines[2] = damage(lines[2])  # record b
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(FlopbenchError, match="line 2 is not JSON"):
-        read_results(path)
+    run = read_run(path)
+    assert [r.name for r in run.records] == ["a", "c"]
+    assert len(run.notes) == 1 and f"{path}:3:" in run.notes[0] and note in run.notes[0], run.notes
 
 
-def test_newer_schema_is_refused(tmp_path):
+def test_non_utf8_bytes_and_a_bom(tmp_path):
+    path = write(tmp_path / "r.jsonl", [record("a"), record("b")])
+    data = path.read_bytes().split(b"\n")
+    data[2] = data[2].replace(b'"b"', b'"\xff\xfe"')
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(data))  # a BOM before the header, and bad bytes in record b
+    run = read_run(path)
+    assert [r.name for r in run.records] == ["a"] and "not UTF-8 text" in run.notes[0]
+
+
+@pytest.mark.parametrize("first, message", [
+    ("[1, 2, 3]", ":1: the first line is a JSON list, not a flopbench header"),
+    ("null", ":1: the first line is null, not a flopbench header"),
+    ('{"hello": 1}', ":1: the first line is a untyped object, not a flopbench header"),
+    ('{"type": "header", "schema_version": 0, "run_id": "x"}', ":1: schema_version 0 is not a flopbench results schema"),
+    ('{"type": "header", "schema_version": "3", "run_id": "x"}', "schema_version '3' is not a flopbench results schema"),
+    ('{"type": "header", "schema_version": 3}', ":1: the header is damaged (run_id: Field required)"),
+    ('{"type": "header", "schema_version": 3, "run_id": "x", "threads": -2}', "threads: Input should be greater"),
+    ('{"type": "header", "schema_version": 99, "run_id": "x"}', "newer than this flopbench understands"),
+])
+def test_a_file_without_a_valid_header_is_one_clear_error(tmp_path, first, message):
     path = tmp_path / "r.jsonl"
-    path.write_text(json.dumps({"type": "header", "schema_version": results.SCHEMA_VERSION + 1}) + "\n")
-    with pytest.raises(FlopbenchError, match="newer than this flopbench understands.*upgrade"):
-        read_results(path)
+    path.write_text(first + "\n" + record("a").model_dump_json() + "\n")
+    with pytest.raises(FlopbenchError, match=re.escape(message)):
+        read_run(path)
 
 
-def test_schema_1_files_are_migrated_to_single_rank_runs(tmp_path):
+def test_missing_empty_and_directory(tmp_path):
+    with pytest.raises(FlopbenchError, match="cannot read"):
+        read_run(tmp_path / "missing.jsonl")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(FlopbenchError, match="empty"):
+        read_run(tmp_path / "empty.jsonl")
+    with pytest.raises(FlopbenchError, match="is a directory"):
+        read_run(tmp_path)
+
+
+def test_a_header_and_no_records_loads_as_an_empty_run(tmp_path):
+    path = write(tmp_path / "r.jsonl", [])
+    assert read_run(path).records == [] and load_results(path).empty
+
+
+def test_schema_1_files_are_migrated_to_single_rank_runs_with_v3_names(tmp_path):
     path = tmp_path / "v1.jsonl"
-    lines = [{"type": "header", "schema_version": 1, **HEADER}, {"type": "record", **record("a")}]
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    header, records, _ = read_results(path)
-    assert header["distributed"] is None
-    assert (records[0]["rank"], records[0]["world_size"], records[0]["host"]) == (0, 1, "box")
+    raw = record("a").model_dump(mode="json", exclude={"type"})
+    v1 = {k: v for k, v in raw.items() if k not in ("rank", "world_size", "host", "core_flops_per_s")}
+    v1["flops"], v1["flops_per_s"] = v1.pop("core_flops"), v1.pop("total_flops_per_s")
+    head = {"type": "header", "schema_version": 1, **header().model_dump(mode="json", exclude={"type", "schema_version"})}
+    path.write_text(json.dumps(head) + "\n" + json.dumps({"type": "record", **v1}) + "\n")
+    run = read_run(path)
+    r = run.records[0]
+    assert run.header.distributed is None and run.header.migrated_from == 1
+    assert (r.rank, r.world_size, r.host) == (0, 1, "box")
+    assert r.core_flops == 128 and r.total_flops_per_s == 128 / 1e-3 and r.core_flops_per_s == 128 / 1e-3
     assert load_results(path).loc[0, "world_size"] == 1
 
 
 def test_migrations_chain_step_by_step(tmp_path, monkeypatch):
     calls = []
-
-    def zero_to_one(header, records):
-        calls.append("0->1")
-        return header, [{**r, "time_s": r.pop("seconds")} for r in records]
-    monkeypatch.setitem(results.MIGRATIONS, 0, zero_to_one)
+    for version in (1, 2):
+        real = schema.MIGRATIONS[version]
+        monkeypatch.setitem(schema.MIGRATIONS, version,
+                            lambda h, rs, v=version, real=real: (calls.append(v), real(h, rs))[1])
+    raw = record("a").model_dump(mode="json", exclude={"type", "core_flops_per_s"})
+    raw["flops"], raw["flops_per_s"] = raw.pop("core_flops"), raw.pop("total_flops_per_s")
+    head = {"type": "header", "schema_version": 1, **header().model_dump(mode="json", exclude={"type", "schema_version"})}
     path = tmp_path / "old.jsonl"
-    lines = [{"type": "header", "schema_version": 0, **HEADER},
-             {"type": "record", "name": "a", "seconds": 2.0, "params": {}}]
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    _, records, _ = read_results(path)
-    assert calls == ["0->1"] and records[0]["time_s"] == 2.0 and records[0]["rank"] == 0  # then 1 -> 2
-
-
-def test_not_a_results_file(tmp_path):
-    path = tmp_path / "x.jsonl"
-    path.write_text('{"hello": 1}\n')
-    with pytest.raises(FlopbenchError, match="no flopbench header"):
-        read_results(path)
-    with pytest.raises(FlopbenchError, match="cannot read"):
-        read_results(tmp_path / "missing.jsonl")
+    path.write_text(json.dumps(head) + "\n" + json.dumps({"type": "record", **raw}) + "\n")
+    run = read_run(path)
+    assert calls == [1, 2] and run.records[0].core_flops == 128 and run.records[0].rank == 0
 
 
 def test_load_results_has_header_fields_and_parameters_as_columns(tmp_path):
     a = write(tmp_path / "a.jsonl", [record("a")])
+    cpu = Device("cpu", None, "EPYC", {}, {}, Peak(None, "unknown", "none"))
     b = write(tmp_path / "b.jsonl", [record("b", params={"seq_len": 128, "kernel": [3, 3]})],
-              header={**HEADER, "run_id": "def", "device": {"type": "cpu", "index": None, "name": "EPYC"}})
+              head=header(run_id="def", device=cpu))
     frame = load_results([a, b])
     assert list(frame["name"]) == ["a", "b"]
     assert list(frame["run_id"]) == ["abc", "def"]
@@ -117,9 +208,62 @@ def test_load_results_has_header_fields_and_parameters_as_columns(tmp_path):
     assert frame.loc[0, "device_name"] == "NVIDIA H100 80GB HBM3"
 
 
+def test_load_results_reports_what_it_skipped(tmp_path):
+    path = write(tmp_path / "a.jsonl", [record("a"), record("b")])
+    lines = path.read_text().splitlines()
+    lines[1] = "garbage"
+    path.write_text("\n".join(lines) + "\n")
+    notes = []
+    frame = load_results(path, on_note=notes.append)
+    assert list(frame["name"]) == ["b"] and "a.jsonl:2: not JSON" in notes[0]
+    with pytest.warns(UserWarning, match="not JSON"):
+        load_results(path)
+
+
 def test_csv_export_keeps_lists_as_json(tmp_path):
     frame = load_results(write(tmp_path / "a.jsonl", [record("a", params={"kernel": [3, 5]})]))
     export_csv(frame, tmp_path / "a.csv")
     back = pd.read_csv(tmp_path / "a.csv")
     assert json.loads(back.loc[0, "samples_s"]) == [1e-3, 1e-3]
     assert json.loads(back.loc[0, "kernel"]) == [3, 5]
+
+
+# --- the committed reference runs: loaded, migrated and rendered as committed ------------------------------------
+
+def _tables(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("|")]
+
+
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.jsonl")), ids=lambda p: p.stem.split("_")[-1])
+def test_every_reference_run_loads_and_renders_its_committed_report(tmp_path, path):
+    from flopbench.report import write_report
+    run = read_run(path)
+    assert run.notes == [] and run.records and run.header.schema_version == schema.SCHEMA_VERSION
+    md, _ = write_report([path], tmp_path / "report")
+    committed = (REFERENCE / path.stem / "report.md").read_text()
+    assert _tables(md.read_text()) == _tables(committed)
+
+
+def test_old_files_render_the_same_tables_after_migration_and_upgrade(tmp_path):
+    """The original schema-1 models run, read as it was written, then upgraded: the committed report's tables."""
+    from flopbench.commands.upgrade import upgrade
+    from flopbench.report import write_report
+    committed = _tables((REFERENCE / "2026-11-22_cpu-amd-epyc-zen5-2vcpu-kvm_models" / "report.md").read_text())
+    old = shutil.copy(DATA / "v1_models.jsonl", tmp_path / "models.jsonl")
+    migrated = read_run(old)
+    assert migrated.header.migrated_from == 1 and len(migrated.records) == 12
+    assert all(r.layers is None for r in migrated.records)  # a file from before schema 3 has no layers
+    assert "schema 1 -> 3, 12 records; per-layer costs added to 12" in upgrade(Path(old))
+    assert "already schema 3" in upgrade(Path(old))
+    upgraded = read_run(old)
+    assert all(r.layers and r.layers_source.startswith("flopbench upgrade") for r in upgraded.records)
+    assert [r.time_s for r in upgraded.records] == [r.time_s for r in migrated.records]  # the same measurements
+    md, _ = write_report([old], tmp_path / "report")
+    assert _tables(md.read_text()) == committed
+
+
+def test_a_schema_2_distributed_file_migrates(tmp_path):
+    run = read_run(DATA / "v2_distributed.jsonl")
+    assert run.header.migrated_from == 2 and run.header.distributed.world_size == 2
+    assert {r.rank for r in run.records} == {0, 1} and run.notes == []
+    assert all(r.total_flops_per_s == r.total_flops / r.time_s for r in run.records if r.time_s)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from flopbench.results import load_results, read_results
+from flopbench.results import load_results, read_run
 from tests.test_cli import assert_one_line_error
 
 TINY = """
@@ -51,17 +51,19 @@ def test_run_writes_a_results_file_and_a_summary(tmp_path, env):
     out = tmp_path / "run.jsonl"
     result = flopbench("run", suite(tmp_path), *FAST, "--out", str(out), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    header, records, notes = read_results(out)
-    assert [r["name"] for r in records] == ["mm-m32-n32-k32", "mm-m64-n64-k64", "softmax-r16-c64"]
-    assert all(r["status"] == "ok" for r in records)
-    assert header["device"]["type"] == "cpu" and header["device"]["bandwidth"]["source"] == "user"
-    assert header["suites"][0]["name"] == "tiny" and len(header["suites"][0]["sha256"]) == 64
-    assert header["threads"] >= 1 and header["torch"] and header["command"][1] == "run"
-    assert out.read_text().splitlines()[-1].startswith('{"type": "footer"')
+    run = read_run(out)
+    header, records = run.header, run.records
+    assert [r.name for r in records] == ["mm-m32-n32-k32", "mm-m64-n64-k64", "softmax-r16-c64"]
+    assert all(r.status == "ok" for r in records)
+    assert header.device.type == "cpu" and header.device.bandwidth.source == "user"
+    assert header.suites[0].name == "tiny" and len(header.suites[0].sha256) == 64
+    assert header.threads >= 1 and header.torch and header.command[1] == "run"
+    assert header.settings.min_time_s == 0.01
+    assert json.loads(out.read_text().splitlines()[-1])["type"] == "footer"
     assert "3 measured, 0 skipped, 0 failed" in result.stdout and str(out) in result.stdout
     assert "mm-m64-n64-k64" in result.stdout and "% peak" in result.stdout
     frame = load_results(out)
-    assert {"time_s", "flops_per_s", "utilization", "bound", "m", "rows"} <= set(frame.columns)
+    assert {"time_s", "total_flops_per_s", "core_flops_per_s", "utilization", "bound", "m", "rows"} <= set(frame.columns)
 
 
 def test_default_output_goes_to_results_with_the_device_in_the_name(tmp_path, env):
@@ -69,7 +71,7 @@ def test_default_output_goes_to_results_with_the_device_in_the_name(tmp_path, en
     assert result.returncode == 0, result.stderr
     files = list((tmp_path / "results").glob("*.jsonl"))
     assert len(files) == 1 and "_cpu-" in files[0].name and files[0].name.endswith("_tiny.jsonl")
-    assert [r["name"] for r in read_results(files[0])[1]] == ["mm-m32-n32-k32"]
+    assert [r.name for r in read_run(files[0]).records] == ["mm-m32-n32-k32"]
 
 
 def test_dtype_override_and_threads(tmp_path, env):
@@ -77,10 +79,10 @@ def test_dtype_override_and_threads(tmp_path, env):
     result = flopbench("run", suite(tmp_path), *FAST, "--dtype", "float32,bfloat16", "--threads", "1",
                        "--only", "^mm-m32", "--out", str(out), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    header, records, _ = read_results(out)
-    assert [(r["name"], r["dtype"]) for r in records] == [("mm-m32-n32-k32-float32", "float32"),
-                                                          ("mm-m32-n32-k32-bfloat16", "bfloat16")]
-    assert header["threads"] == 1
+    run = read_run(out)
+    assert [(r.name, r.dtype) for r in run.records] == [("mm-m32-n32-k32-float32", "float32"),
+                                                        ("mm-m32-n32-k32-bfloat16", "bfloat16")]
+    assert run.header.threads == 1
 
 
 @pytest.mark.parametrize("args,fragments", [
@@ -89,7 +91,7 @@ def test_dtype_override_and_threads(tmp_path, env):
     (["run", "{suite}", "--only", "zzz"], ["matches --only"]),
     (["run", "{suite}", "--only", "("], ["not a regular expression"]),
     (["run", "{suite}", "--peak", "bf16=1e12"], ["unknown key 'bf16'", "did you mean 'bfloat16'"]),
-    (["run", "{suite}", "--peak", "float32=fast"], ["not a positive number"]),
+    (["run", "{suite}", "--peak", "float32=fast"], ["not a finite positive number"]),
     (["run", "{suite}", "--min-time", "0"], ["--min-time"]),
     (["run", "{suite}", "--threads", "0"], ["--threads"]),
     (["run", "{suite}", "--device", "tpu"], ["expected cpu, cuda"]),
@@ -128,30 +130,34 @@ def test_ctrl_c_keeps_what_was_measured_and_resume_finishes_the_rest(tmp_path, e
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline:  # wait for two records on disk, then press Ctrl-C
-        if out.exists() and out.read_text().count('"type": "record"') >= 2:
+        if out.exists() and out.read_text().count('"type":"record"') >= 2:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and f"--resume {out}" in stderr
-    _, records, _ = read_results(out)
-    assert 2 <= len(records) < 6
+    assert 2 <= len(read_run(out).records) < 6
 
-    resumed = flopbench("run", path, "--device", "cpu", "--min-time", "0.01", "--bandwidth", "2e10",
+    resumed = flopbench("run", path, "--device", "cpu", "--min-time", "0.3", "--bandwidth", "2e10",
                         "--resume", str(out), env=env, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    _, records, _ = read_results(out)
-    identities = [r["identity"] for r in records]
-    assert len(identities) == 6 == len(set(identities))
+    run = read_run(out)
+    identities = [r.identity for r in run.records]
+    assert len(identities) == 6 == len(set(identities)) and len(run.resumes) == 1
 
 
 def test_resume_refuses_a_file_from_another_device(tmp_path, env):
-    out = tmp_path / "gpu.jsonl"
-    out.write_text(json.dumps({"type": "header", "schema_version": 1,
-                               "device": {"type": "cuda", "index": 0, "name": "NVIDIA H100"}}) + "\n")
+    out = tmp_path / "run.jsonl"
+    assert flopbench("run", suite(tmp_path), *FAST, "--out", str(out), env=env, cwd=tmp_path).returncode == 0
+    lines = out.read_text().splitlines()
+    head = json.loads(lines[0])
+    head["device"].update(type="cuda", index=0, name="NVIDIA H100")
+    out.write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n")
+    before = out.read_bytes()
     result = flopbench("run", suite(tmp_path), *FAST, "--resume", str(out), env=env, cwd=tmp_path)
-    assert_one_line_error(result, "measured on cuda", "same device")
+    assert_one_line_error(result, "device: the file has cuda:0 (NVIDIA H100), this run cpu", "--out")
+    assert out.read_bytes() == before
 
 
 def test_peak_as_json_with_user_values(tmp_path, env):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from flopbench import runner as runner_module
-from flopbench.device import Device, Peak
+from flopbench.schema import Device, Peak
 from flopbench.runner import Runner, Settings, derive, peak_key
 from flopbench.timing import Measurement
 from flopbench.workloads import make_workload
@@ -38,7 +38,7 @@ def test_compute_bound_metrics_by_hand():
     out = derive(w, measured(1e-3), settings)
     flops = 2 * 256**3
     assert out["time_s"] == 1e-3
-    assert out["flops_per_s"] == pytest.approx(flops / 1e-3)
+    assert out["total_flops_per_s"] == pytest.approx(flops / 1e-3)
     assert out["bytes_per_s"] == pytest.approx(3 * 256 * 256 * 4 / 1e-3)
     assert out["utilization"] == pytest.approx(flops / 1e-3 / 100e9)
     assert out["ceiling_utilization"] == pytest.approx(flops / 1e-3 / 80e9)
@@ -57,13 +57,13 @@ def test_memory_bound_metrics_by_hand():
     assert out["roofline_flops_per_s"] == pytest.approx(1 / 12 * 10e9)
     # Efficiency against the slanted roof: achieved bandwidth over the bandwidth roof.
     assert out["roofline_efficiency"] == pytest.approx(12e6 / 2e-3 / 10e9)
-    assert out["roofline_efficiency"] == pytest.approx(out["flops_per_s"] / out["roofline_flops_per_s"])
+    assert out["roofline_efficiency"] == pytest.approx(out["total_flops_per_s"] / out["roofline_flops_per_s"])
 
 
 def test_copy_has_no_flops_but_a_roofline_efficiency():
     w = make_workload("elementwise", dict(kind="copy", numel=1_000_000))
     out = derive(w, measured(1e-3), Settings(device(), threads=1))
-    assert out["flops_per_s"] == 0 and out["bound"] == "memory"
+    assert out["total_flops_per_s"] == 0 and out["bound"] == "memory"
     assert out["roofline_efficiency"] == pytest.approx(8e6 / 1e-3 / 10e9)
 
 
@@ -119,12 +119,12 @@ def run_one(workload, seconds=1e-3):
 def test_an_ok_record_keeps_raw_samples_counts_and_check():
     record = run_one(make_workload("conv2d", dict(batch=1, in_channels=3, out_channels=8, height=16, width=16,
                                                   kernel=3)))
-    assert record["status"] == "ok" and record["reason"] is None
-    assert record["samples_s"] == [1e-3] * 5 and record["calls_per_sample"] == 1
-    assert record["check_error"] <= record["check_tolerance"]
-    assert record["params"]["kernel"] == [3, 3] and record["family"] == "conv"
-    assert record["flops"] == 2 * 8 * 14 * 14 * 3 * 9
-    assert record["wall_s"] > 0
+    assert record.status == "ok" and record.reason is None
+    assert record.samples_s == [1e-3] * 5 and record.calls_per_sample == 1
+    assert record.check_error <= record.check_tolerance
+    assert record.params["kernel"] == [3, 3] and record.family == "conv"
+    assert record.core_flops == 2 * 8 * 14 * 14 * 3 * 9
+    assert record.wall_s > 0
 
 
 def test_a_wrong_kernel_fails_its_check_and_is_never_timed(monkeypatch):
@@ -135,8 +135,8 @@ def test_a_wrong_kernel_fails_its_check_and_is_never_timed(monkeypatch):
     timer.measure = lambda fn: pytest.fail("a workload that failed its check was timed")
     runner = Runner(Settings(device(), threads=1), on_record=lambda r: None, timer=timer)
     record = runner.run_one(w)
-    assert record["status"] == "failed" and "output check FAILED" in record["reason"]
-    assert "time_s" not in record
+    assert record.status == "failed" and "output check FAILED" in record.reason
+    assert record.time_s is None and record.samples_s == []
 
 
 def test_an_unsupported_kernel_is_recorded_as_failed(monkeypatch):
@@ -146,14 +146,14 @@ def test_an_unsupported_kernel_is_recorded_as_failed(monkeypatch):
         raise RuntimeError('"addmm_impl_cpu_" not implemented for \'Half\'\nmore detail')
     monkeypatch.setattr(w.spec, "forward", unsupported)
     record = run_one(w)
-    assert record["status"] == "failed"
-    assert record["reason"] == "output check could not run: RuntimeError: \"addmm_impl_cpu_\" not implemented for 'Half'"
+    assert record.status == "failed"
+    assert record.reason == "output check could not run: RuntimeError: \"addmm_impl_cpu_\" not implemented for 'Half'"
 
 
 def test_a_workload_too_big_for_memory_is_skipped(monkeypatch):
     monkeypatch.setattr(runner_module, "available_memory", lambda d: 1_000_000)
     record = run_one(make_workload("matmul", dict(m=1024, n=1024, k=1024)))
-    assert record["status"] == "skipped" and "GiB is free" in record["reason"]
+    assert record.status == "skipped" and "GiB is free" in record.reason
 
 
 def test_run_hands_each_record_over_as_it_is_made():
@@ -162,5 +162,5 @@ def test_run_hands_each_record_over_as_it_is_made():
     names = []
     runner.run([make_workload("matmul", dict(m=8, n=8, k=8)), make_workload("softmax", dict(rows=4, cols=8))],
                before=lambda w: names.append((w.name, len(seen))))
-    assert [r["name"] for r in seen] == ["matmul-m8-n8-k8", "softmax-r4-c8"]
+    assert [r.name for r in seen] == ["matmul-m8-n8-k8", "softmax-r4-c8"]
     assert names == [("matmul-m8-n8-k8", 0), ("softmax-r4-c8", 1)]

@@ -5,6 +5,7 @@ import torch
 
 from flopbench.errors import SpecError
 from flopbench.workloads import OPS, make_workload
+from flopbench.workloads.check import check_output
 from flopbench.workloads.elementwise import _KERNELS
 from flopbench import formulas
 from tests.conftest import EXAMPLES
@@ -20,7 +21,7 @@ def test_every_op_has_an_example():
 
 def test_collectives_outside_a_distributed_run_say_how_to_start_one():
     with pytest.raises(RuntimeError, match="torchrun --nproc-per-node N"):
-        make_workload("all_reduce", {"numel": 64}).check("cpu")
+        check_output(make_workload("all_reduce", {"numel": 64}), "cpu")
 
 
 def test_every_elementwise_kind_has_a_kernel():
@@ -30,7 +31,7 @@ def test_every_elementwise_kind_has_a_kernel():
 @pytest.mark.parametrize("op", LOCAL_OPS)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
 def test_output_check_passes_on_cpu(op, dtype):
-    check = make_workload(op, EXAMPLES[op], dtype=dtype).check("cpu")
+    check = check_output(make_workload(op, EXAMPLES[op], dtype=dtype), "cpu")
     assert check.ok, check.describe()
     assert 0 <= check.error <= check.tolerance
 
@@ -41,9 +42,9 @@ def test_output_check_catches_a_wrong_kernel(op, monkeypatch):
     spec = workload.spec
     real = spec.forward
     monkeypatch.setattr(spec, "forward", lambda p, t: torch.zeros_like(real(p, t)))  # skips the work
-    assert not workload.check("cpu").ok
+    assert not check_output(workload, "cpu").ok
     monkeypatch.setattr(spec, "forward", lambda p, t: real(p, t) * 1.01)  # a 1% error
-    assert not workload.check("cpu").ok
+    assert not check_output(workload, "cpu").ok
 
 
 def test_build_runs_the_full_size_workload():
@@ -56,7 +57,7 @@ def test_build_runs_the_full_size_workload():
 
 def test_check_runs_a_small_version_of_a_large_workload():
     workload = make_workload("matmul", dict(m=8192, n=8192, k=8192))
-    check = workload.check("cpu")
+    check = check_output(workload, "cpu")
     assert check.ok
     assert check.shape["m"] <= 64 and check.shape["k"] <= 128
 
@@ -71,7 +72,7 @@ def test_small_versions_stay_valid_for_awkward_shapes():
         ("depthwise_conv2d", dict(batch=1, channels=960, height=7, width=7, kernel=7, dilation=2, padding=6)),
     ]
     for op, params in awkward:
-        assert make_workload(op, params).check("cpu").ok, op
+        assert check_output(make_workload(op, params), "cpu").ok, op
 
 
 def test_generated_names_are_readable_and_default_free():
@@ -140,7 +141,7 @@ from tests.test_flop_counter import conv_params  # noqa: E402
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_conv_reference_agrees_with_pytorch(ndim, data):
-    check = make_workload(f"conv{ndim}d", data.draw(conv_params(ndim)), dtype="float64").check("cpu")
+    check = check_output(make_workload(f"conv{ndim}d", data.draw(conv_params(ndim)), dtype="float64"), "cpu")
     assert check.ok, check.describe()
 
 
@@ -156,4 +157,4 @@ def test_conv_transpose_reference_agrees_with_pytorch(groups, stride, dilation, 
         workload = make_workload("conv_transpose2d", params, dtype="float64")
     except SpecError:
         return  # padding leaves no output
-    assert workload.check("cpu").ok
+    assert check_output(workload, "cpu").ok

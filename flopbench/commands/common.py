@@ -1,24 +1,57 @@
-"""What `peak` and `run` share: choosing the device and thread count, user-given peaks, and the measured
-ceilings (cached per machine, measured when asked or when a roofline would otherwise have no bandwidth)."""
+"""What `peak` and `run` share: option checking, choosing the device and thread count, user-given peaks, and the
+measured ceilings (cached per machine, measured when asked or when a roofline would otherwise have no bandwidth)."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from flopbench.device import PEAK_KEYS, Device, Peak, describe
 from flopbench.errors import FlopbenchError, did_you_mean
+from flopbench.schema import PEAK_KEYS
+
+if TYPE_CHECKING:
+    from flopbench.schema import Device, Peak
+    from flopbench.session import Machine
+
+
+
+def positive(option: str, maximum: float = math.inf, integer: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0 (and <= maximum), else a one-line usage error naming the option."""
+    def parse(text: str) -> float:
+        kind = "a whole number" if integer else "a number"
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} {text!r}: expected {kind}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{option} {text!r}: expected a finite {kind} greater than 0")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{option} {text!r}: at most {maximum:g}")
+        return value
+    return parse
+
+
+def warn(note: str) -> None:
+    print(f"flopbench: warning: {note}", file=sys.stderr)
+
+
+def load_frame(paths):
+    """load_results() for a command: what the readers repaired or skipped is printed as warnings."""
+    from flopbench.results import load_results
+    return load_results(paths, on_note=warn)
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when there is one)")
-    parser.add_argument("--threads", type=int, help="torch threads (default: every CPU this process may use)")
+    parser.add_argument("--threads", type=positive("--threads", maximum=4096, integer=True),
+                        help="torch threads (default: every CPU this process may use)")
     parser.add_argument("--peak", action="append", default=[], metavar="DTYPE=FLOPS",
                         help=f"use this peak, e.g. --peak bfloat16=989e12 (keys: {', '.join(PEAK_KEYS)});"
                              " recorded as user-given")
-    parser.add_argument("--bandwidth", type=float, metavar="BYTES_PER_S",
+    parser.add_argument("--bandwidth", type=positive("--bandwidth"), metavar="BYTES_PER_S",
                         help="use this peak memory bandwidth, e.g. 3.35e12; recorded as user-given")
     parser.add_argument("--measure", action="store_true",
                         help="measure the compute and bandwidth ceilings now (and cache them for this machine)")
@@ -36,35 +69,25 @@ def parse_peaks(items: list[str]) -> dict[str, float]:
         try:
             value = float(text)
         except ValueError:
-            value = -1.0
-        if not value > 0:
-            raise FlopbenchError(f"--peak {item!r}: '{text}' is not a positive number of FLOP/s, e.g. 19.5e12")
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise FlopbenchError(f"--peak {item!r}: '{text}' is not a finite positive number of FLOP/s, e.g. 19.5e12")
         peaks[key] = value
     return peaks
 
 
-def default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-@dataclass
-class Machine:
-    device: Device
-    threads: int
-    ceilings: dict[str, Peak]
-    ceilings_measured_at: str | None
-
-
 def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool) -> Machine:
-    """The device with user overrides, the thread count, and the ceilings: cached, or measured now when
-    --measure asks or (measure_if_needed) no bandwidth is known from any source."""
+    """The device with user overrides, the thread count, and the ceilings: cached, or measured now when --measure
+    asks or (measure_if_needed) no bandwidth is known from any source."""
     from flopbench import measure
+    from flopbench.device import describe
+    from flopbench.session import Machine, default_threads
 
-    if args.threads is not None and args.threads < 1:
-        raise FlopbenchError(f"--threads {args.threads}: expected a positive number of threads")
-    if args.bandwidth is not None and not args.bandwidth > 0:
-        raise FlopbenchError(f"--bandwidth {args.bandwidth}: expected a positive number of bytes/s, e.g. 2e12")
-    threads = args.threads or default_threads()
+    usable = default_threads()
+    threads = args.threads or usable
+    if threads > usable:
+        print(f"flopbench: warning: --threads {threads} is more than the {usable} CPUs this process may use;"
+              f" threads beyond them share cores, and the peak counts only the cores", file=sys.stderr)
     device = describe(args.device, threads).with_user_values(parse_peaks(args.peak), args.bandwidth)
     cached = None if args.measure else measure.load_cached(device, threads)
     if cached:
@@ -81,24 +104,16 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool) -> Mac
 
 def measure_now(device: Device, threads: int) -> dict[str, Peak]:
     from flopbench import measure
-    from flopbench.runner import Runner, Settings
+    from flopbench.runner import Runner, Settings, torch_settings
 
     runner = Runner(Settings(device, threads, budget=measure.CEILING_BUDGET), on_record=lambda record: None)
 
     def time_workload(workload, tf32):
         runner.settings.tf32 = tf32
-        if device.type == "cuda":
-            import torch
-            torch.backends.cuda.matmul.allow_tf32 = tf32
-        record = runner.run_one(workload)
-        if record["status"] != "ok":
-            raise RuntimeError(record["reason"])
-        rate = record["bytes_per_s"] if workload.op == "elementwise" else record["flops_per_s"]
-        return record["time_s"], rate
+        with torch_settings(device.type, threads, tf32):
+            record = runner.run_one(workload)
+        if record.status != "ok" or not record.time_s:
+            raise RuntimeError(record.reason)
+        return record.time_s, record.total_flops_per_s or 0.0, record.bytes_per_s or 0.0
 
-    try:
-        return measure.measure_ceilings(device, time_workload, on_step=lambda text: print(f"  {text}", file=sys.stderr))
-    finally:
-        if device.type == "cuda":
-            import torch
-            torch.backends.cuda.matmul.allow_tf32 = False
+    return measure.measure_ceilings(device, time_workload, on_step=lambda text: print(f"  {text}", file=sys.stderr))

@@ -24,11 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from flopbench.analysis import compare
-    from flopbench.results import load_results
+    from flopbench.commands.common import load_frame
 
     if len(args.results) < 2:
         raise FlopbenchError("compare needs at least two results files: the baseline, then the others")
-    frame = load_results(args.results)
+    frame = load_frame(args.results)
     if frame.empty or frame["run_id"].nunique() < 2:
         raise FlopbenchError("compare needs records from at least two different runs; these files hold "
                              f"{frame['run_id'].nunique() if not frame.empty else 0}")
@@ -70,7 +70,7 @@ def print_tables(result) -> None:
     rows = []
     for _, r in table.sort_values(["family", "name"]).iterrows():
         rows.append([r["name"], r["dtype"]] + [seconds(r[f"time_s[{lab}]"]) for lab in labels]
-                    + [si(r[f"flops_per_s[{lab}]"], "FLOP/s") for lab in labels]
+                    + [si(r[f"total_flops_per_s[{lab}]"], "FLOP/s") for lab in labels]
                     + [f"{r[f'speedup[{lab}]']:.3g}x" for lab in labels[1:]]
                     + [f"{r[f'peak_ratio[{lab}]']:.3g}x" if r[f"peak_ratio[{lab}]"] == r[f"peak_ratio[{lab}]"] else "-"
                        for lab in labels[1:]])

@@ -45,8 +45,9 @@ def workloads_from_targets(targets: list[str]):
 
 def rows(workloads) -> list[dict]:
     return [{"name": w.name, "op": w.op, "params": w.params_json, "dtype": w.dtype,
-             "flops": w.counts.flops, "macs": w.counts.macs, "elementwise_flops": w.counts.elementwise_flops,
-             "bytes": w.counts.bytes, "intensity": w.counts.intensity} for w in workloads]
+             "core_flops": w.counts.flops, "macs": w.counts.macs, "elementwise_flops": w.counts.elementwise_flops,
+             "total_flops": w.counts.total_flops, "bytes": w.counts.bytes, "intensity": w.counts.intensity}
+            for w in workloads]
 
 
 CONVENTION = ("FLOPs: core (matmul, conv, attention products), 1 MAC = 2 FLOPs. Elementwise FLOPs (bias, activations,"
@@ -62,7 +63,7 @@ def print_layers(layers, title: str, published: tuple[float, int, str] | None = 
     frame = layers.frame()
     print_table(title, ["module", "type", "input", "output", "params", "MACs", "FLOPs", "elementwise", "FLOP/byte",
                         "%", "PyTorch's counter", "note"],
-                ([r.path, r.type, r.input, r.output, si(r.params), si(r.macs, "MAC"), si(r.flops, "FLOP"),
+                ([r.path, r.type, r.input, r.output, si(r.params), si(r.macs, "MAC"), si(r.core_flops, "FLOP"),
                   si(r.elementwise_flops, "FLOP"), f"{r.intensity:.3g}" if r.intensity == r.intensity and
                   r.intensity is not None else "-", f"{r.share:.1%}", si(r.torch_flops, "FLOP"), r.note]
                  for r in frame.itertuples()),
@@ -108,7 +109,7 @@ def main(args: argparse.Namespace) -> int:
         from flopbench.units import si
         print_table(
             None, ["name", "dtype", "FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
-            ([r["name"], r["dtype"], si(r["flops"], "FLOP"), si(r["macs"], "MAC"),
+            ([r["name"], r["dtype"], si(r["core_flops"], "FLOP"), si(r["macs"], "MAC"),
               si(r["elementwise_flops"], "FLOP"), si(r["bytes"], "B"), f"{r['intensity']:.3g}"] for r in table),
             numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"], caption=CONVENTION)
         if args.per_layer:

@@ -108,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
                                      f" {str(failure).splitlines()[0][:300]}; check --input") from None
     frame = counted.frame()
     if args.format == "json":
-        print(json.dumps({"model": args.factory, "macs": counted.macs, "flops": counted.flops,
+        print(json.dumps({"model": args.factory, "macs": counted.macs, "core_flops": counted.flops,
                           "elementwise_flops": counted.elementwise_flops, "parameters": counted.parameters,
                           "torch_flops": counted.torch_forward, "unsupported": dict(counted.unsupported),
                           "layers": frame.to_dict(orient="records")}, indent=2, default=str))

@@ -25,14 +25,16 @@ def main(args: argparse.Namespace) -> int:
     if args.output.exists():
         raise FlopbenchError(f"{args.output} exists; choose another -o FILE")
     if args.format == "csv":
-        from flopbench.results import export_csv, load_results
-        export_csv(load_results(args.results), args.output)
+        from flopbench.commands.common import load_frame
+        from flopbench.results import export_csv
+        export_csv(load_frame(args.results), args.output)
         print(args.output)
         return 0
     if len(args.results) != 1:
         raise FlopbenchError("a pytest-benchmark file holds one run (one machine): export one results file at a time")
     from flopbench.interop import to_pytest_benchmark
-    document, notes = to_pytest_benchmark(args.results[0])
+    from flopbench.results import read_run
+    document, notes = to_pytest_benchmark(read_run(args.results[0]))
     for note in notes:
         print(f"flopbench: {note}", file=sys.stderr)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from flopbench.commands.common import Machine, add_device_arguments, resolve_machine
-from flopbench.device import PEAK_KEYS
+from typing import TYPE_CHECKING
+
+from flopbench.commands.common import add_device_arguments, resolve_machine
+from flopbench.schema import PEAK_KEYS
+
+if TYPE_CHECKING:
+    from flopbench.session import Machine
 
 NAME = "peak"
 HELP = "show the device's peak FLOP/s and bandwidth, with their sources; --measure measures ceilings"
@@ -22,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def as_json(machine: Machine) -> dict:
-    return {"device": machine.device.to_json(), "threads": machine.threads,
-            "ceilings": {k: vars(v) for k, v in machine.ceilings.items()},
+    from flopbench.schema import dump
+    return {"device": dump(machine.device), "threads": machine.threads, "ceilings": dump(machine.ceilings),
             "ceilings_measured_at": machine.ceilings_measured_at}
 
 

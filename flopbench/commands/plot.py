@@ -24,10 +24,10 @@ def default_out(paths: list[Path], suffix: str = "") -> Path:
 
 def main(args: argparse.Namespace) -> int:
     from flopbench.analysis import runs
+    from flopbench.commands.common import load_frame
     from flopbench.plots import save_figures
-    from flopbench.results import load_results
 
-    frame = load_results(args.results)
+    frame = load_frame(args.results)
     out = args.out or default_out(args.results)
     written = []
     for run in runs(frame):

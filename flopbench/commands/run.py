@@ -6,15 +6,21 @@ import argparse
 import re
 import sys
 import time
-import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flopbench.commands.common import Machine, add_device_arguments, resolve_machine
+from flopbench.commands.common import add_device_arguments, positive, resolve_machine
 from flopbench.errors import FlopbenchError, did_you_mean
-from flopbench.timing import Budget
-from flopbench.workloads import DTYPES, Workload
+
+if TYPE_CHECKING:
+    from flopbench.distributed import Context
+    from flopbench.results import ResultsWriter
+    from flopbench.schema import Record, RunSettings
+    from flopbench.session import Machine
+    from flopbench.suite import Suite
+    from flopbench.timing import Budget
+    from flopbench.workloads import Workload
 
 NAME = "run"
 HELP = "time suites on a device: achieved FLOP/s, utilization, roofline placement"
@@ -30,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="results file (default: results/<time>_<host>_<device>_<suites>.jsonl)")
     parser.add_argument("--resume", type=Path, metavar="FILE",
                         help="append to FILE, skipping the workloads it already holds")
-    parser.add_argument("--min-time", type=float, metavar="S", help="seconds of timed samples per workload"
-                                                                     " (default 0.2; 0.05 with --quick)")
+    parser.add_argument("--min-time", type=positive("--min-time", maximum=3600), metavar="S",
+                        help="seconds of timed samples per workload (default 0.2; 0.05 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a short timing budget per workload")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 for float32 matmuls and convolutions on CUDA"
                                                             " (judged against the TF32 peak)")
@@ -49,14 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              help="every rank runs the suites on its own device at once; rank 0 writes all records")
     distributed.add_argument("--backend", choices=["gloo", "nccl"],
                              help="torch.distributed backend (default: nccl on CUDA, gloo on CPUs)")
-    distributed.add_argument("--dist-timeout", type=float, default=300.0, metavar="S",
-                             help="seconds to wait for the other ranks before giving up with an error (default 300)")
+    distributed.add_argument("--dist-timeout", type=positive("--dist-timeout", maximum=86400), default=300.0,
+                             metavar="S", help="seconds to wait for the other ranks before giving up with an error"
+                                               " (default 300)")
 
 
 # --- choosing what to run --------------------------------------------------------------------------
 
-def select(args: argparse.Namespace) -> tuple[list[Workload], list[Any]]:
+def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
     from flopbench.suite import load_suite
+    from flopbench.workloads import DTYPES
 
     suites = [load_suite(s) for s in args.suites]
     workloads = [w for suite in suites for w in suite.workloads if args.large or not w.large]
@@ -94,93 +102,74 @@ def _training(workload: Workload) -> Workload:
 
 
 def _strip_dtype(name: str) -> str:
+    from flopbench.workloads import DTYPES
     for d in DTYPES:
         if name.endswith(f"-{d}"):
             return name[: -len(d) - 1]
     return name
 
 
-def default_path(machine: Machine, suites) -> Path:
+def default_path(machine: Machine, suites: list[Suite]) -> Path:
     import socket
     slug = re.sub(r"[^a-z0-9]+", "-", f"{machine.device.torch_device} {machine.device.name}".lower()).strip("-")
     names = "+".join(s.name for s in suites)
     return Path("results") / f"{time.strftime('%Y%m%d-%H%M%S')}_{socket.gethostname()}_{slug}_{names}.jsonl"
 
 
-def header(args: argparse.Namespace, machine: Machine, suites, budget: Budget) -> dict[str, Any]:
-    from flopbench.environment import environment
-    return {
-        "run_id": uuid.uuid4().hex[:12], "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(),
-        "threads": machine.threads, "device": machine.device.to_json(),
-        "ceilings": {k: vars(v) for k, v in machine.ceilings.items()},
-        "ceilings_measured_at": machine.ceilings_measured_at,
-        "command": sys.argv,
-        "suites": [{"name": s.name, "path": str(s.path), "sha256": s.sha256, "description": s.description}
-                   for s in suites],
-        "settings": {"min_time_s": budget.min_time_s, "max_time_s": budget.max_time_s, "tf32": args.tf32,
-                     "cuda_graph": args.cuda_graph, "dtype": args.dtype, "only": args.only},
-    }
-
-
 def budget_for(args: argparse.Namespace) -> Budget:
-    if args.min_time is not None and not args.min_time > 0:
-        raise FlopbenchError(f"--min-time {args.min_time}: expected a positive number of seconds")
+    from flopbench.timing import Budget
     min_time = args.min_time or (0.05 if args.quick else 0.2)
     return Budget(min_time_s=min_time, max_time_s=10 * min_time, warmup_s=min(0.025, min_time / 4),
                   target_rel_iqr=0.10 if args.quick else 0.05)
 
 
-def open_resume(path: Path, machine: Machine) -> set[str]:
-    """Identities already measured in `path`, after checking it was measured on this device."""
-    from flopbench.results import read_results
-    old, records, _ = read_results(path)
-    was, now = old.get("device", {}), machine.device
-    if (was.get("type"), was.get("name")) != (now.type, now.name):
-        raise FlopbenchError(f"--resume {path}: it was measured on {was.get('type')} ({was.get('name')}), this run"
-                             f" is on {now.label}; resume on the same device or start a new file")
-    return {r["identity"] for r in records}
+def run_settings(args: argparse.Namespace, budget: Budget) -> RunSettings:
+    from flopbench.schema import RunSettings
+    return RunSettings(min_time_s=budget.min_time_s, max_time_s=budget.max_time_s,
+                       target_rel_iqr=budget.target_rel_iqr, tf32=args.tf32, cuda_graph=args.cuda_graph,
+                       dtype=args.dtype, only=args.only, train=args.train, large=args.large)
 
 
 # --- reporting as it goes, and at the end ----------------------------------------------------------
 
-def line(record: dict[str, Any]) -> str:
+def line(record: Record) -> str:
     from flopbench.units import seconds, si
-    name = record["name"] + (f" @ rank {record['rank']}" if record.get("world_size", 1) > 1 else "")
-    if record["status"] != "ok":
-        return f"{record['status']:>7}  {name}: {record['reason']}"
-    if record.get("family") == "comm":
-        return (f"     ok  {name}: {seconds(record['time_s'])}, {si(record['message_bytes'], 'B')}, algorithm"
-                f" {si(record['algbw_bytes_per_s'], 'B/s')}, bus {si(record['busbw_bytes_per_s'], 'B/s')}")
-    peak = f"{record['utilization']:6.1%} of {record['peak_source']} peak" if record["utilization"] is not None else ""
-    bound = f"{record['bound']}-bound" if record["bound"] else ""
-    flag = f"  ({len(record['warnings'])} warning{'s' * (len(record['warnings']) > 1)})" if record["warnings"] else ""
-    return (f"     ok  {name}: {seconds(record['time_s'])}, {si(record['flops_per_s'], 'FLOP/s')},"
-            f" {si(record['bytes_per_s'], 'B/s')}, {peak} {bound}{flag}")
+    name = record.name + (f" @ rank {record.rank}" if record.world_size > 1 else "")
+    if record.status != "ok":
+        return f"{record.status:>7}  {name}: {record.reason}"
+    if record.message_bytes is not None:
+        return (f"     ok  {name}: {seconds(record.time_s)}, {si(record.message_bytes, 'B')}, algorithm"
+                f" {si(record.algbw_bytes_per_s, 'B/s')}, bus {si(record.busbw_bytes_per_s, 'B/s')}")
+    peak = f"{record.utilization:6.1%} of {record.peak_source} peak" if record.utilization is not None else ""
+    bound = f"{record.bound}-bound" if record.bound else ""
+    count = len(record.warnings)
+    flag = f"  ({count} warning{'s' * (count > 1)})" if count else ""
+    return (f"     ok  {name}: {seconds(record.time_s)}, {si(record.total_flops_per_s, 'FLOP/s')},"
+            f" {si(record.bytes_per_s, 'B/s')}, {peak} {bound}{flag}")
 
 
-def summary(records: list[dict[str, Any]], machine: Machine, path: Path) -> None:
+def summary(records: list[Record], machine: Machine, path: Path) -> None:
     from flopbench.console import console, print_table
     from flopbench.units import seconds, si
 
-    def pct(value):
+    def pct(value: float | None) -> str:
         return f"{value:.1%}" if value is not None else "-"
 
     rows = []
     for r in records:
-        name = r["name"] + (f" @{r['rank']}" if r.get("world_size", 1) > 1 else "")
-        if r["status"] == "ok" and r.get("family") == "comm":
-            rows.append([name, r["dtype"], seconds(r["time_s"]), f"{r['time_iqr_s'] / r['time_s']:.0%}", "-",
-                         si(r["algbw_bytes_per_s"], "B/s"), "-", "-", "-",
-                         f"bus {si(r['busbw_bytes_per_s'], 'B/s')}; " + "; ".join(r["warnings"])[:70]])
-        elif r["status"] == "ok":
-            rows.append([name, r["dtype"], seconds(r["time_s"]), f"{r['time_iqr_s'] / r['time_s']:.0%}",
-                         si(r["flops_per_s"], "FLOP/s"), si(r["bytes_per_s"], "B/s"),
-                         pct(r["utilization"]), pct(r["roofline_efficiency"]), r["bound"] or "-",
-                         "; ".join(r["warnings"])[:90]])
+        name = r.name + (f" @{r.rank}" if r.world_size > 1 else "")
+        if r.status == "ok" and r.time_s and r.message_bytes is not None:
+            rows.append([name, r.dtype, seconds(r.time_s), f"{(r.time_iqr_s or 0) / r.time_s:.0%}", "-",
+                         si(r.algbw_bytes_per_s, "B/s"), "-", "-", "-",
+                         f"bus {si(r.busbw_bytes_per_s, 'B/s')}; " + "; ".join(r.warnings)])
+        elif r.status == "ok" and r.time_s:
+            rows.append([name, r.dtype, seconds(r.time_s), f"{(r.time_iqr_s or 0) / r.time_s:.0%}",
+                         si(r.total_flops_per_s, "FLOP/s"), si(r.bytes_per_s, "B/s"),
+                         pct(r.utilization), pct(r.roofline_efficiency), r.bound or "-", "; ".join(r.warnings)])
         else:
-            rows.append([name, r["dtype"], "-", "-", "-", "-", "-", "-", "-", f"{r['status']}: {r['reason']}"[:90]])
+            rows.append([name, r.dtype, "-", "-", "-", "-", "-", "-", "-", f"{r.status}: {r.reason}"])
     device = machine.device
-    used = sorted({r["peak_key"] for r in records if r.get("peak_key")})
+    used = sorted({r.peak_key for r in records if r.peak_key})
     peaks = ", ".join(f"{k} {device.peak(k).describe()}" for k in used)
     bandwidth = device.bandwidth if device.bandwidth.known else machine.ceilings.get("bandwidth")
     caption = (f"time: median of the samples; IQR/median beside it. Peaks: {peaks or 'none'}. Bandwidth roof:"
@@ -188,141 +177,179 @@ def summary(records: list[dict[str, Any]], machine: Machine, path: Path) -> None
     print_table(f"{device.label}, {machine.threads} threads", ["workload", "dtype", "time", "IQR", "achieved",
                 "bandwidth", "% peak", "% roofline", "bound", "notes"], rows,
                 numeric=["time", "IQR", "achieved", "bandwidth", "% peak", "% roofline"], caption=caption)
-    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "skipped", "failed")}
+    counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
     console().print(f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed."
                     f" Results: {path}")
 
 
-def main(args: argparse.Namespace) -> int:
-    from flopbench.results import ResultsWriter
-    from flopbench.runner import Runner, Settings
+# --- the session: one function for single-device and distributed runs ------------------------------
 
+@dataclass
+class Output:
+    """Where records go: the results file (rank 0 only in a distributed run) and what was written this run."""
+
+    path: Path | None
+    writer: ResultsWriter | None
+    done: set[str]  # identities already in a resumed file
+    records: list[Record]
+
+
+def open_output(args: argparse.Namespace, machine: Machine, suites: list[Suite], settings: RunSettings,
+                distributed: Any = None) -> Output:
+    """Create the results file, or reopen a resumed one after checking that it is the same run."""
+    from flopbench.results import ResultsWriter
+    from flopbench.schema import Resume
+    from flopbench.session import make_header, now_iso, resume_differences
+
+    header = make_header(machine, suites=suites, settings=settings, distributed=distributed)
+    if args.resume:
+        writer, old, repaired = ResultsWriter.resume(args.resume)
+        try:
+            differences = resume_differences(old.header, header)
+            if differences:
+                raise FlopbenchError(f"--resume {args.resume}: this run is not the one in the file ("
+                                     + "; ".join(differences) + "); resume with the same suites and options, or"
+                                                                " start a new file with --out")
+            if repaired:
+                print(f"flopbench: {repaired}", file=sys.stderr)
+            done = {r.identity for r in old.records}
+            writer.mark(Resume(at=now_iso(), command=sys.argv, skipped=len(done), repaired=repaired))
+        except BaseException:
+            writer.close()
+            raise
+        return Output(args.resume, writer, done, [])
+    path = args.out or default_path(machine, suites)
+    if distributed is not None:
+        path = args.out or path.with_name(f"{path.stem}_x{distributed.world_size}.jsonl")
+    return Output(path, ResultsWriter.create(path, header), set(), [])
+
+
+def main(args: argparse.Namespace) -> int:
     workloads, suites = select(args)
     budget = budget_for(args)
-    if args.distributed:
-        return main_distributed(args, workloads, suites, budget)
     if args.resume and args.out:
         raise FlopbenchError("--resume FILE appends to FILE; give --resume or --out, not both")
     if args.resume and not args.resume.is_file():
         raise FlopbenchError(f"--resume {args.resume}: no such file")
-    machine = resolve_machine(args, measure_if_needed=not args.no_measure)
-    here = [w for w in workloads if w.runs_on(machine.device.type)]
-    elsewhere = len(workloads) - len(here)
-    if args.resume:
-        done = open_resume(args.resume, machine)
-        path = args.resume
-        todo = [w for w in here if w.identity not in done]
-        writer = ResultsWriter(path)
-        writer.mark("resume", at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), command=sys.argv, skipped=len(here) - len(todo))
-    else:
-        path = args.out or default_path(machine, suites)
-        if path.exists():
-            raise FlopbenchError(f"{path} exists; choose another --out, or --resume {path} to add to it")
-        todo = here
-        writer = ResultsWriter(path, header(args, machine, suites, budget))
-    err = sys.stderr
-    print(f"flopbench: {len(todo)} workloads on {machine.device.label}, {machine.threads} threads -> {path}"
-          + (f" ({elsewhere} are for other devices)" if elsewhere else ""), file=err)
+    if args.distributed:
+        return run_distributed(args, workloads, suites, budget)
+    return run_session(args, workloads, suites, budget)
 
-    records: list[dict[str, Any]] = []
+
+def run_session(args: argparse.Namespace, workloads: list[Workload], suites: list[Suite], budget: Budget,
+                context: Context | None = None) -> int:
+    """Measure `workloads` on this process's device and write them (rank 0 writes every rank's records)."""
+    from flopbench.results import ResultsWriteError, resume_command
+    from flopbench.runner import Runner, Settings, torch_settings
+    from flopbench.schema import DistributedInfo, Footer, RankInfo
+    from flopbench.session import now_iso
+
+    machine = resolve_machine(args, measure_if_needed=not args.no_measure)
+    settings_line = run_settings(args, budget)
+    distributed = None
+    if context is not None:
+        import socket
+        ranks = context.all_gather(RankInfo(rank=context.rank, host=socket.gethostname(), threads=machine.threads,
+                                            device=machine.device))
+        distributed = DistributedInfo(world_size=context.world_size, backend=context.backend, ranks=ranks)
+    lead = context is None or context.rank == 0
+    output = None
+    failure: str | None = None
+    if lead:
+        try:
+            output = open_output(args, machine, suites, settings_line, distributed)
+        except FlopbenchError as exc:
+            failure = str(exc)
+    if context is not None:  # every rank learns whether rank 0 could open the file
+        failure = context.all_gather(failure)[0]
+    if failure:
+        raise FlopbenchError(failure)
+    here = [w for w in workloads if w.runs_on(machine.device.type)]
+    todo = [w for w in here if not output or w.identity not in output.done]
+    err = sys.stderr
+    if lead:
+        assert output is not None
+        elsewhere = len(workloads) - len(here)
+        ranks = f" on {context.world_size} ranks ({context.backend})" if context else ""
+        print(f"flopbench: {len(todo)} workloads on {machine.device.label}, {machine.threads} threads{ranks}"
+              f" -> {output.path}" + (f" ({elsewhere} are for other devices)" if elsewhere else ""), file=err)
+
+    settings = Settings(machine.device, machine.threads, budget, tf32=args.tf32, cuda_graph=args.cuda_graph,
+                        ceilings=machine.ceilings, world_size=context.world_size if context else 1)
     started = time.perf_counter()
     interrupted = False
-    settings = Settings(machine.device, machine.threads, budget, tf32=args.tf32, cuda_graph=args.cuda_graph,
-                        ceilings=machine.ceilings)
-    with _Progress(len(todo)) as progress:
-        def on_record(record):
-            writer.record(record)
-            records.append(record)
-            progress.done(line(record))
-        try:
-            Runner(settings, on_record).run(todo, before=progress.start)
-        except KeyboardInterrupt:
-            interrupted = True
-    writer.mark("footer", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), wall_s=time.perf_counter() - started,
-                records=len(records), interrupted=interrupted)
-    writer.close()
-    if records:
-        summary(records, machine, path)
-    if args.report and records:
+
+    def write(record: Record) -> None:
+        assert output is not None and output.writer is not None
+        output.writer.record(record)
+        output.records.append(record)
+
+    try:
+        with torch_settings(machine.device.type, machine.threads, args.tf32):
+            if context is None:
+                with _Progress(len(todo)) as progress:
+                    def write_and_show(record: Record) -> None:
+                        write(record)
+                        progress.done(line(record))
+                    try:
+                        Runner(settings, on_record=write_and_show).run(todo, before=progress.start)
+                    except KeyboardInterrupt:
+                        interrupted = True
+            else:
+                from flopbench.distributed import CollectiveTimer, run_ranks
+                runner = Runner(settings, on_record=lambda r: None, agree=context.agree,
+                                collective_timer=CollectiveTimer(context, budget, machine.device.type))
+
+                def write_and_say(record: Record) -> None:
+                    write(record)
+                    print(line(record), file=err, flush=True)
+                try:
+                    run_ranks(context, runner, todo, write_and_say)
+                except RuntimeError as exc:  # a rank died or stopped answering: the others give up, with a reason
+                    kept = f"; what was measured is in {output.path}" if output else ""
+                    raise FlopbenchError(f"the distributed run stopped on rank {context.rank}:"
+                                         f" {str(exc).strip().splitlines()[0][:300]}{kept}") from None
+        if output and output.writer:
+            output.writer.mark(Footer(finished_at=now_iso(), wall_s=time.perf_counter() - started,
+                                      records=len(output.records), interrupted=interrupted))
+    except ResultsWriteError as exc:
+        raise FlopbenchError(f"{exc}; continue with: {resume_command(sys.argv, exc.path)}") from None
+    finally:
+        if output and output.writer:
+            output.writer.close()
+    if not lead or output is None:
+        return 0
+    assert output.path is not None
+    if output.records:
+        summary(output.records, machine, output.path)
+    if args.report and output.records:
         from flopbench.commands.plot import default_out
         from flopbench.report import write_report
-        md, page = write_report([path], default_out([path]))
+        md, page = write_report([output.path], default_out([output.path]))
         print(f"Report: {page} (and {md}, figures beside it)")
     if interrupted:
-        print(f"flopbench: interrupted after {len(records)} of {len(todo)} workloads; what was measured is in {path};"
-              f" continue with --resume {path}", file=err)
+        print(f"flopbench: interrupted after {len(output.records)} of {len(todo)} workloads; what was measured is in"
+              f" {output.path}; continue with {resume_command(sys.argv, output.path)}", file=err)
         return 130
     return 0
 
 
-def main_distributed(args: argparse.Namespace, workloads: list[Workload], suites, budget: Budget) -> int:
+def run_distributed(args: argparse.Namespace, workloads: list[Workload], suites: list[Suite], budget: Budget) -> int:
     """One rank of `torchrun ... flopbench run --distributed`: its own device, in step with the others."""
-    import socket
-
     import torch
 
-    from flopbench.commands.common import default_threads
-    from flopbench.distributed import CollectiveTimer, Context, run_ranks
-    from flopbench.results import ResultsWriter
-    from flopbench.runner import Runner, Settings
+    from flopbench.distributed import Context
+    from flopbench.session import default_threads
 
     if args.resume:
         raise FlopbenchError("--resume does not combine with --distributed; start a new distributed run")
     kind = "cuda" if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     context = Context.init(args.backend, args.dist_timeout, kind)
-    path = None
     try:
         if args.device in ("auto", "cuda"):  # one GPU per rank on each node, by local rank
             args.device = f"cuda:{context.local_rank}" if kind == "cuda" else "cpu"
         args.threads = args.threads or max(1, default_threads() // context.local_world_size)
-        # Ranks with no bandwidth known measure their ceilings, all at once: as loaded as they will run.
-        machine = resolve_machine(args, measure_if_needed=not args.no_measure)
-        ranks = context.all_gather({"rank": context.rank, "host": socket.gethostname(), "threads": machine.threads,
-                                    "device": machine.device.to_json()})
-        if context.rank == 0:
-            default = default_path(machine, suites)
-            path = args.out or default.with_name(f"{default.stem}_x{context.world_size}.jsonl")
-        taken = context.all_gather(bool(path and path.exists()))[0]
-        if taken:
-            raise FlopbenchError(f"{args.out} exists; choose another --out")
-        here = [w for w in workloads if w.runs_on(machine.device.type)]
-        settings = Settings(machine.device, machine.threads, budget, tf32=args.tf32, cuda_graph=args.cuda_graph,
-                            ceilings=machine.ceilings, world_size=context.world_size)
-        runner = Runner(settings, on_record=lambda record: None, agree=context.agree,
-                        collective_timer=CollectiveTimer(context, budget, machine.device.type))
-        records: list[dict[str, Any]] = []
-        writer = None
-        if context.rank == 0:
-            head = header(args, machine, suites, budget)
-            head["distributed"] = {"world_size": context.world_size, "backend": context.backend, "ranks": ranks}
-            writer = ResultsWriter(path, head)
-            print(f"flopbench: {len(here)} workloads on {context.world_size} ranks ({context.backend}) -> {path}",
-                  file=sys.stderr)
-
-        def write(record):
-            writer.record(record)
-            records.append(record)
-            print(line(record), file=sys.stderr, flush=True)
-        started = time.perf_counter()
-        try:
-            run_ranks(context, runner, here, write)
-        except RuntimeError as exc:  # a rank died or stopped answering: the others give up, with a reason
-            reason = str(exc).strip().splitlines()[0][:300]
-            raise FlopbenchError(f"the distributed run stopped on rank {context.rank}: {reason}"
-                                 + (f"; what was measured is in {path}" if path else "")) from None
-        finally:
-            if writer is not None:
-                writer.mark("footer", finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            wall_s=time.perf_counter() - started, records=len(records))
-                writer.close()
-        if context.rank == 0 and records:
-            summary(records, machine, path)
-            if args.report:
-                from flopbench.commands.plot import default_out
-                from flopbench.report import write_report
-                md, page = write_report([path], default_out([path]))
-                print(f"Report: {page} (and {md}, figures beside it)")
-        return 0
+        return run_session(args, workloads, suites, budget, context)
     finally:
         context.close()
 
@@ -335,7 +362,7 @@ class _Progress:
         self.live = sys.stderr.isatty()
         self.count = 0
 
-    def __enter__(self):
+    def __enter__(self) -> _Progress:
         if self.live:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -358,7 +385,7 @@ class _Progress:
         else:
             print(f"[{self.count}/{self.total}] {text.strip()}", file=sys.stderr, flush=True)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         if self.live:
             self.bar.stop()
         return False

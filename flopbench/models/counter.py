@@ -314,18 +314,6 @@ class LayerCounts:
     def macs(self) -> int:
         return self.flops // 2
 
-    def roofline_time(self, peak: float, bandwidth: float, bytes_scale: float = 1.0) -> tuple[float, float]:
-        """The forward pass's time on a layer-wise roofline: each call takes max(FLOPs / peak, bytes / bandwidth).
-        Returns (total seconds, seconds spent in memory-bound calls). bytes_scale converts the float32 bytes
-        counted to the run's dtype."""
-        total = memory = 0.0
-        for row in self.rows:
-            for _, cost, _ in row.costs:
-                compute, traffic = (cost.flops + cost.elementwise_flops) / peak, cost.bytes * bytes_scale / bandwidth
-                total += max(compute, traffic)
-                memory += traffic if traffic > compute else 0.0
-        return total, memory
-
     def frame(self):
         """The per-layer table as a DataFrame."""
         import pandas as pd
@@ -340,7 +328,7 @@ class LayerCounts:
             traffic = r.total("bytes")
             records.append({
                 "path": r.path, "type": r.type, "input": r.input_shape, "output": r.output_shape, "params": r.params,
-                "macs": flops // 2, "flops": flops, "elementwise_flops": elementwise, "bytes": traffic,
+                "macs": flops // 2, "core_flops": flops, "elementwise_flops": elementwise, "bytes": traffic,
                 "intensity": (flops + elementwise) / traffic if traffic else None,
                 "backward_flops": r.backward_flops if self.train else None,
                 "share": (flops + elementwise) / total, "torch_flops": torch_flops,

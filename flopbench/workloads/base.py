@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from flopbench import formulas
 from flopbench.errors import SpecError, did_you_mean
@@ -313,6 +313,26 @@ class Op:
         """Parameters of a small version of this workload, for the output check."""
         return dict(p)
 
+    # Every rank calls it in lockstep (collectives): the runner agrees on failures before entering it.
+    collective: ClassVar[bool] = False
+
+    def derive(self, counts: Counts, judge: Judge) -> dict[str, Any]:
+        """Record fields derived from one measured time: achieved rates and roofline placement by default."""
+        return judge.place(counts)
+
+    def record_fields(self, p: Mapping[str, Any], dtype: str) -> dict[str, Any]:
+        """Fields of the record beyond the counts, known before timing (a model's layers)."""
+        return {}
+
+
+class Judge(Protocol):
+    """The runner's view of the device for one measured time (flopbench.runner.Judge)."""
+
+    time_s: float
+    world_size: int
+
+    def place(self, counts: Counts) -> dict[str, Any]: ...
+
 
 # --- workloads -------------------------------------------------------------------------------
 
@@ -362,20 +382,22 @@ class Workload:
     def runs_on(self, device_type: str) -> bool:
         return not self.devices or device_type in self.devices
 
-    def build(self, device: str | torch.device, seed: int = 0) -> Callable[[], torch.Tensor]:
+    def build(self, device: str | torch.device, seed: int = 0) -> Callable[[], Any]:
         """A zero-argument function that runs the op on preallocated random inputs on `device`."""
         import torch
-
-        from flopbench.workloads.check import torch_dtype
         device = torch.device(device)
         generator = torch.Generator(device=device).manual_seed(seed)
         p = self.p
         return self.spec.timed(p, self.spec.inputs(p, torch_dtype(self.dtype), device, generator))
 
-    def check(self, device: str | torch.device, *, tf32: bool = False, agree=None):
-        """Compare a small version's output with a float64 reference; see flopbench.workloads.check."""
-        from flopbench.workloads.check import check_output
-        return check_output(self, device, tf32=tf32, agree=agree)
+    def tf32_applies(self, device_type: str, tf32: bool) -> bool:
+        """TF32 only changes float32 contractions on CUDA."""
+        return tf32 and device_type == "cuda" and self.dtype == "float32" and self.counts.flops > 0
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    import torch
+    return getattr(torch, name)
 
 
 def generated_name(op: Op, params: Mapping[str, Any], given: Mapping[str, Any], dtype: str) -> str:

@@ -13,20 +13,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from flopbench.workloads.base import torch_dtype
+
 if TYPE_CHECKING:
     from flopbench.workloads.base import Workload
-
-_TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32,
-                 "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 # Largest accepted normwise relative error ||out - ref|| / ||ref||. About 20x the unit roundoff of
 # each format (TF32 keeps 10 mantissa bits like float16), which leaves room for accumulation on the
 # small check shapes while any wrong or skipped computation (error ~ 1) fails.
 TOLERANCE = {"float64": 1e-10, "float32": 2e-5, "tf32": 1e-2, "float16": 1e-2, "bfloat16": 8e-2}
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return _TORCH_DTYPES[name]
 
 
 def randn(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
@@ -59,11 +54,6 @@ class Check:
         return f"output check {verdict}: relative error {self.error:.2e} (tolerance {self.tolerance:.0e})"
 
 
-def tf32_applies(workload: Workload, device: torch.device, tf32: bool) -> bool:
-    """TF32 only changes float32 contractions on CUDA."""
-    return tf32 and device.type == "cuda" and workload.dtype == "float32" and workload.counts.flops > 0
-
-
 class AgreedFailure(RuntimeError):
     """Some rank could not prepare a collective's check, and every rank knows it (see check_output's agree)."""
 
@@ -89,7 +79,7 @@ def check_output(workload: Workload, device: str | torch.device, *, tf32: bool =
         out = op.forward(small, tensors).detach()
         reference = op.reference(small, {k: _reference_copy(v) for k, v in tensors.items()})
     error = _relative_error(out.to("cpu", torch.float64), reference)
-    key = "tf32" if tf32_applies(workload, device, tf32) else workload.dtype
+    key = "tf32" if workload.tf32_applies(device.type, tf32) else workload.dtype
     return Check(error=error, tolerance=TOLERANCE[key], shape=small)
 
 

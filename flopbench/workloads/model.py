@@ -12,6 +12,7 @@ import torch
 from flopbench import formulas
 from flopbench.errors import SpecError
 from flopbench.models import MODELS
+from flopbench.schema import Call, Layer
 from flopbench.workloads.base import Bool, Choice, Counts, Int, Op
 
 if TYPE_CHECKING:
@@ -39,6 +40,17 @@ def _layer_counts(key: tuple) -> LayerCounts:
 
 def layer_counts(p: dict[str, Any]) -> LayerCounts:
     return _layer_counts(tuple(sorted(p.items())))
+
+
+def model_layers(p: dict[str, Any], dtype: str) -> list[Layer]:
+    """The per-layer calls of a model's forward pass with FLOPs and compulsory bytes at `dtype` (the counter runs
+    on float32 meta tensors; integer inputs such as token ids keep their float32-sized count, as before)."""
+    scale = formulas.DTYPE_BYTES[dtype] / 4
+    counted = layer_counts(dict(p))
+    return [Layer(path=row.path, type=row.type,
+                  calls=[Call(name=name, core_flops=cost.flops, elementwise_flops=cost.elementwise_flops,
+                              bytes=cost.bytes * scale) for name, cost, _ in row.costs])
+            for row in counted.rows if row.costs]
 
 
 class Model(Op):
@@ -91,6 +103,18 @@ class Model(Op):
         return Counts(flops=layers.flops + (layers.backward_flops if train else 0),
                       elementwise_flops=layers.elementwise_flops + layers.backward_elementwise_flops,
                       bytes=traffic)
+
+    def derive(self, counts, judge):
+        """Model FLOP utilization beside the usual placement: the contractions only, forward (and backward when
+        training), over the peak."""
+        out = judge.place(counts)
+        peak = out["peak_flops_per_s"]
+        out["mfu"] = counts.flops / judge.time_s / peak if peak else None
+        return out
+
+    def record_fields(self, p, dtype):
+        """Every layer's calls with their costs, so that views read the layer-wise roofline from the record."""
+        return {"layers": model_layers(p, dtype), "layers_source": "flopbench run"}
 
     def inputs(self, p, dtype, device, generator):
         spec = MODELS[p["model"]]

@@ -1,0 +1,482 @@
+"""The results schema: one typed model of every line a results file holds, with each field's unit and meaning.
+
+A results file is JSON Lines: a `Header`, then one `Record` per workload (flushed as it is measured), `Resume`
+marks where a run was continued, and a `Footer` where a run ended. These pydantic models are the only definition of
+those lines: the runner builds them, every reader validates against them, and docs/results.md and the shipped JSON
+Schema (flopbench/results.schema.json) are generated from them (`python -m flopbench.schema`).
+
+Why pydantic: the same declaration validates a line with the exact location of a defect (`samples_s.3: Input should
+be a valid number`), carries each field's unit and meaning into the JSON Schema, and dumps JSON in one call; the
+hand-written alternative is a validator, a schema generator and a serializer kept in step by hand.
+
+Versions: every header carries `schema_version`. Files from older versions are migrated step by step (MIGRATIONS,
+applied to the raw lines before validation); files newer than this code are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from flopbench.units import si
+
+SCHEMA_VERSION = 3
+
+# The keys a device has peaks for: FLOP/s per dtype (OP/s for int8), TF32 for float32 contractions on tensor cores.
+PEAK_KEYS = ("float64", "float32", "tf32", "float16", "bfloat16", "float8", "int8")
+
+# The units a field may have; "" is a label or a structure, "1" a dimensionless ratio.
+UNITS = ("", "1", "s", "FLOP", "MAC", "B", "FLOP/B", "FLOP/s", "B/s", "J", "W", "FLOP/J", "J/B", "Hz", "CPU")
+
+
+def F(unit: str, doc: str, default: Any = ..., **kwargs: Any) -> Any:  # noqa: N802 (reads like a declaration)
+    """A documented field: its unit (one of UNITS) and what it means. Required unless a default is given."""
+    assert unit in UNITS, unit
+    if "default_factory" in kwargs:
+        return Field(description=doc, json_schema_extra={"unit": unit}, **kwargs)
+    return Field(default, description=doc, json_schema_extra={"unit": unit}, **kwargs)
+
+
+def D(unit: str, doc: str, **kwargs: Any) -> Any:  # noqa: N802
+    """The same, for a dataclass field's Annotated[...] (where the default is the dataclass's own)."""
+    assert unit in UNITS, unit
+    return Field(description=doc, json_schema_extra={"unit": unit}, **kwargs)
+
+
+# --- peaks and devices (frozen dataclasses: the device code builds them; pydantic validates them) ------------
+
+@dataclass(frozen=True)
+class Peak:
+    """A peak FLOP/s (or OP/s, or bytes/s) with its provenance."""
+
+    value: Annotated[float | None, D("FLOP/s", "FLOP/s (OP/s for int8) or, for bandwidth, B/s; null when unknown",
+                                     gt=0)]
+    source: Annotated[str, D("", "user, spec, derived, measured or unknown")]
+    detail: Annotated[str, D("", "where exactly it comes from, in words")]
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+    def describe(self, unit: str = "FLOP/s") -> str:
+        return f"{si(self.value, unit)} ({self.source}: {self.detail})" if self.known else f"unknown ({self.detail})"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device as one run sees it. `facts` is a flat dict of simple values (pyperf-style metadata)."""
+
+    type: Annotated[str, D("", "cpu or cuda")]
+    index: Annotated[int | None, D("", "the CUDA device index; null for the CPU")]
+    name: Annotated[str, D("", "the device's name (CPU brand, GPU name)")]
+    facts: Annotated[dict[str, Any], D("", "what the device is: microarchitecture, ISA, cores, clocks, caches, memory,"
+                                           " compute capability, ...")]
+    peaks: Annotated[dict[str, Peak], D("", "peak FLOP/s per key (float64, float32, tf32, float16, bfloat16, float8,"
+                                            " int8), each with its source")]
+    bandwidth: Annotated[Peak, D("B/s", "peak memory bandwidth with its source")]
+    notes: Annotated[tuple[str, ...], D("", "what to keep in mind about this device's peaks")] = ()
+
+    @property
+    def torch_device(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.torch_device} ({self.name})"
+
+    def peak(self, key: str) -> Peak:
+        return self.peaks.get(key) or Peak(None, "unknown", f"no {key} peak known for {self.name}; pass"
+                                                            f" --peak {key}=FLOPS")
+
+    def with_user_values(self, peaks: dict[str, float], bandwidth: float | None) -> Device:
+        """--peak key=value and --bandwidth: they replace any other source for this run."""
+        new_peaks = dict(self.peaks)
+        for key, value in peaks.items():
+            new_peaks[key] = Peak(value, "user", "given on the command line")
+        new_bandwidth = Peak(bandwidth, "user", "given on the command line") if bandwidth else self.bandwidth
+        return replace(self, peaks=new_peaks, bandwidth=new_bandwidth)
+
+
+def dump(value: Any) -> Any:
+    """Any schema value (a model, a Peak, a Device, a dict of them) as JSON-ready Python data."""
+    from pydantic import TypeAdapter
+    return TypeAdapter(type(value)).dump_python(value, mode="json")
+
+
+class Line(BaseModel):
+    """Unknown keys are kept (a file edited by hand, or written by a later minor version), never dropped."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, validate_assignment=False)
+
+
+# --- header ----------------------------------------------------------------------------------------
+
+class SuiteRef(Line):
+    name: str = F("", "the suite's name")
+    path: str = F("", "the file it was loaded from")
+    sha256: str = F("", "SHA-256 of the suite file's bytes: two runs of the same suite file have the same hash")
+    description: str = F("", "the suite's description", "")
+
+
+class RunSettings(Line):
+    """What was measured and how: the options that change the numbers."""
+
+    min_time_s: float = F("s", "minimum seconds of timed samples per workload (and per round)", gt=0)
+    max_time_s: float = F("s", "at most this many seconds of samples per workload and round", gt=0)
+    target_rel_iqr: float | None = F("1", "sampling continues until IQR / median is under this (or max_time_s)", None)
+    tf32: bool = F("", "TF32 allowed for float32 contractions on CUDA", False)
+    cuda_graph: bool = F("", "CUDA workloads timed as CUDA-graph replays", False)
+    dtype: str | None = F("", "the --dtype override, or null: each workload's own dtype", None)
+    only: str | None = F("", "the --only regular expression, or null", None)
+    train: bool = F("", "model workloads timed as training steps (--train)", False)
+    large: bool = F("", "suite entries marked large were included (--large)", False)
+
+
+class RankInfo(Line):
+    rank: int = F("", "the rank's number", ge=0)
+    host: str = F("", "its host name")
+    threads: int = F("", "its torch threads", ge=1)
+    device: Device = F("", "its device, with peaks and provenance")
+
+
+class DistributedInfo(Line):
+    world_size: int = F("", "ranks in the run", ge=1)
+    backend: str = F("", "torch.distributed backend of the collectives (gloo, nccl)")
+    ranks: list[RankInfo] = F("", "every rank's host, threads and device", default_factory=list)
+
+
+class Header(Line):
+    """Line 1 of a results file: the machine, the software, the settings and the suites of one run."""
+
+    type: Literal["header"] = "header"
+    schema_version: int = F("", "the results schema this file follows", SCHEMA_VERSION, ge=1)
+    source: str = F("", "what measured the run: `flopbench run` or `pytest-benchmark` (imported)", "flopbench run")
+    migrated_from: int | None = F("", "the schema the file was written in, when it was migrated (when read, or by"
+                                      " `flopbench upgrade`)", None, ge=1)
+    run_id: str = F("", "a unique id of the run; records of one run share it")
+    started_at: str | None = F("", "when the run started (ISO 8601)", None)
+    host: str | None = F("", "host name of the machine (of rank 0 in a distributed run)", None)
+    os: str | None = F("", "operating system (platform.platform())", None)
+    python: str | None = F("", "Python version", None)
+    torch: str | None = F("", "PyTorch version", None)
+    blas: str | None = F("", "the BLAS PyTorch was built with", None)
+    onednn: str | None = F("", "oneDNN version, where PyTorch has it", None)
+    cpu_capability: str | None = F("", "the vector ISA PyTorch's CPU kernels use (torch.backends.cpu.get_cpu_capability)", None)
+    cuda: str | None = F("", "CUDA version PyTorch was built with", None)
+    cudnn: int | None = F("", "cuDNN version", None)
+    flopbench_version: str | None = F("", "flopbench version that wrote the file", None)
+    threads: int | None = F("", "torch threads of the run", None, ge=1)
+    device: Device | None = F("", "the device: name, facts, every peak with its source, bandwidth, notes", None)
+    ceilings: dict[str, Peak] = F("", "measured ceilings per peak key (and `bandwidth`) used by the run",
+                                  default_factory=dict)
+    ceilings_measured_at: str | None = F("", "when those ceilings were measured (ISO 8601)", None)
+    command: list[str] = F("", "the command line", default_factory=list)
+    suites: list[SuiteRef] = F("", "the suites run, with their hashes", default_factory=list)
+    settings: RunSettings | None = F("", "what was measured and how", None)
+    distributed: DistributedInfo | None = F("", "a distributed run's ranks, or null", None)
+
+    @property
+    def device_label(self) -> str | None:
+        return self.device.label if self.device else None
+
+
+# --- records ---------------------------------------------------------------------------------------
+
+class Call(Line):
+    """One functional call inside a model layer: what the layer-wise roofline needs, at the run's dtype."""
+
+    name: str = F("", "the function called (linear, conv2d, add, ...)")
+    core_flops: int = F("FLOP", "core FLOPs of the call", ge=0)
+    elementwise_flops: int = F("FLOP", "elementwise FLOPs of the call", ge=0)
+    bytes: float = F("B", "compulsory traffic of the call alone: its tensor arguments read once, its output written"
+                          " once, at the run's dtype", ge=0)
+
+
+class Layer(Line):
+    """One module call of a model, with the calls it made itself (not its children's)."""
+
+    path: str = F("", "the module's path in the model (layer1.0.conv1)")
+    type: str = F("", "the module's class")
+    calls: list[Call] = F("", "its own functional calls", default_factory=list)
+
+
+class Record(Line):
+    """One workload of one run on one device (rank): what it is, what it costs, and what was measured."""
+
+    type: Literal["record"] = "record"
+    # what it is
+    name: str = F("", "the workload's name, unique in its suite")
+    op: str = F("", "the op (matmul, conv2d, attention, model, ...) or `callable` for a pytest-benchmark function")
+    family: str = F("", "matmul, conv, attention, elementwise, model, comm, or custom")
+    params: dict[str, Any] = F("", "the op's validated parameters", default_factory=dict)
+    dtype: str = F("", "the dtype it ran in")
+    identity: str = F("", "op, parameters and dtype as JSON: what makes two records the same measurement")
+    group: str = F("", "the suite entry it came from (its name, or `op #N`)", "")
+    swept: list[str] = F("", "that entry's sweep axes; tied keys joined by `=`", default_factory=list)
+    # what it costs (docs/flops.md)
+    core_flops: int = F("FLOP", "core FLOPs of one call: the contractions' multiply-accumulates x 2", ge=0)
+    macs: int = F("MAC", "multiply-accumulates of one call: core_flops / 2", ge=0)
+    elementwise_flops: int = F("FLOP", "elementwise FLOPs of one call: bias, activations, softmax, norms", ge=0)
+    total_flops: int = F("FLOP", "core_flops + elementwise_flops: what achieved FLOP/s and intensity count", ge=0)
+    bytes: int = F("B", "compulsory memory traffic of one call: inputs read once, outputs written once", ge=0)
+    intensity: float | None = F("FLOP/B", "total_flops / bytes; null without bytes", None)
+    # where it ran
+    device: str | None = F("", "the torch device (cpu, cuda:0)", None)
+    device_label: str | None = F("", "the device with its name", None)
+    device_name: str | None = F("", "the device's name", None)
+    rank: int = F("", "the rank that measured it (0 outside distributed runs)", 0, ge=0)
+    world_size: int = F("", "ranks in the run", 1, ge=1)
+    host: str | None = F("", "host name of the rank", None)
+    tf32: bool = F("", "TF32 was allowed", False)
+    started_at: str | None = F("", "when its measurement started (ISO 8601)", None)
+    wall_s: float | None = F("s", "wall time spent on it: check, build, warm-up and samples", None, ge=0)
+    # the outcome
+    status: Literal["ok", "skipped", "failed"] = F("", "ok: measured; skipped: not attempted (reason says why);"
+                                                       " failed: an error or a failed output check")
+    reason: str | None = F("", "why it was skipped or failed", None)
+    warnings: list[str] = F("", "what a reader of the figure must know (noisy, above the peak, ...)",
+                            default_factory=list)
+    check_error: float | None = F("1", "normwise relative error of the output check against a float64 reference", None)
+    check_tolerance: float | None = F("1", "the largest error the check accepts for this dtype", None)
+    # the samples
+    samples_s: list[Annotated[float, Field(gt=0)]] = F("s", "raw samples: per-call seconds of each timed block",
+                                                        default_factory=list)
+    calls_per_sample: int | None = F("", "calls in each timed block", None, ge=1)
+    timer: str | None = F("", "perf_counter, cuda_events, cuda_graph, collective or pytest-benchmark", None)
+    timer_resolution_s: float | None = F("s", "the timer's resolution", None, ge=0)
+    timed_s: float | None = F("s", "seconds inside timed blocks", None, ge=0)
+    time_s: float | None = F("s", "median seconds per call: the figure every rate divides by", None, gt=0)
+    time_iqr_s: float | None = F("s", "interquartile range of the samples", None, ge=0)
+    time_min_s: float | None = F("s", "fastest sample", None, gt=0)
+    time_mean_s: float | None = F("s", "mean of the samples", None, gt=0)
+    time_cv: float | None = F("1", "standard deviation / mean of the samples", None, ge=0)
+    # rates
+    core_flops_per_s: float | None = F("FLOP/s", "core_flops / time_s", None, ge=0)
+    total_flops_per_s: float | None = F("FLOP/s", "total_flops / time_s: achieved FLOP/s", None, ge=0)
+    bytes_per_s: float | None = F("B/s", "bytes / time_s; null without bytes", None, ge=0)
+    # against the device
+    peak_key: str | None = F("", "the peak that judges it: its dtype's, or tf32 for float32 contractions with TF32", None)
+    peak_flops_per_s: float | None = F("FLOP/s", "that peak; null when unknown", None, gt=0)
+    peak_source: str | None = F("", "spec, derived, measured, user or unknown", None)
+    peak_detail: str | None = F("", "where the peak comes from, in words", None)
+    utilization: float | None = F("1", "total_flops_per_s / peak_flops_per_s", None, ge=0)
+    mfu: float | None = F("1", "models: core_flops_per_s / peak_flops_per_s (model FLOP utilization)", None, ge=0)
+    ceiling_flops_per_s: float | None = F("FLOP/s", "the measured ceiling of the peak key, where measured", None, gt=0)
+    ceiling_utilization: float | None = F("1", "total_flops_per_s / ceiling_flops_per_s", None, ge=0)
+    bandwidth_bytes_per_s: float | None = F("B/s", "the bandwidth roof: the peak where known, else the measured"
+                                                   " ceiling", None, gt=0)
+    bandwidth_source: str | None = F("", "where the bandwidth roof comes from", None)
+    roofline_flops_per_s: float | None = F("FLOP/s", "min(compute roof, intensity x bandwidth roof); 0 for work"
+                                                      " without arithmetic (copy)", None, ge=0)
+    roofline_efficiency: float | None = F("1", "total_flops_per_s / roofline_flops_per_s; bytes_per_s / bandwidth"
+                                               " for memory-bound work", None, ge=0)
+    ridge_intensity: float | None = F("FLOP/B", "compute roof / bandwidth roof", None, gt=0)
+    bound: Literal["memory", "compute"] | None = F("", "memory if intensity < ridge_intensity, else compute", None)
+    # collectives (family comm), as nccl-tests reports them
+    message_bytes: int | None = F("B", "collectives: message size S", None, ge=0)
+    algbw_bytes_per_s: float | None = F("B/s", "collectives: algorithm bandwidth S / time_s", None, ge=0)
+    bus_factor: float | None = F("1", "collectives: the ring's traffic factor (2(n-1)/n for all_reduce, ...)", None, ge=0)
+    busbw_bytes_per_s: float | None = F("B/s", "collectives: algbw_bytes_per_s x bus_factor", None, ge=0)
+    # models
+    layers: list[Layer] | None = F("", "models: every layer's calls with their costs at the run's dtype, so that"
+                                       " the layer-wise roofline is read from the file, never recomputed", None)
+    layers_source: str | None = F("", "models: how `layers` was obtained (`flopbench run`, or `flopbench upgrade`"
+                                      " with the counter of that version for files written before schema 3)", None)
+    gpu: dict[str, Any] | None = F("", "CUDA: NVML readings (clocks, temperature, power, throttling) before and"
+                                       " after the measurement", None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Record:
+        if self.total_flops != self.core_flops + self.elementwise_flops:
+            raise ValueError(f"total_flops {self.total_flops} is not core_flops {self.core_flops} +"
+                             f" elementwise_flops {self.elementwise_flops}")
+        if self.status == "ok" and self.time_s is None:
+            raise ValueError("status is ok but there is no time_s")
+        for count, rate in ((self.total_flops, self.total_flops_per_s), (self.core_flops, self.core_flops_per_s)):
+            if rate is not None and self.time_s and not math.isclose(rate, count / self.time_s, rel_tol=1e-9):
+                raise ValueError(f"a rate {rate:.6g} FLOP/s is not its FLOPs {count} / time_s {self.time_s:.6g}")
+        return self
+
+    @property
+    def measured(self) -> bool:
+        return self.status == "ok"
+
+
+# --- marks -----------------------------------------------------------------------------------------
+
+class Resume(Line):
+    """Where a run was continued (`flopbench run --resume`)."""
+
+    type: Literal["resume"] = "resume"
+    at: str | None = F("", "when (ISO 8601)", None)
+    command: list[str] = F("", "the resuming command line", default_factory=list)
+    skipped: int | None = F("", "workloads already in the file, not measured again", None, ge=0)
+    repaired: str | None = F("", "what was repaired before appending (a cut last line)", None)
+
+
+class Footer(Line):
+    """Where a run (or a resumed part of it) ended."""
+
+    type: Literal["footer"] = "footer"
+    finished_at: str | None = F("", "when (ISO 8601)", None)
+    wall_s: float | None = F("s", "wall time of the run", None, ge=0)
+    records: int | None = F("", "records written by this run (or this resumed part)", None, ge=0)
+    interrupted: bool = F("", "stopped by Ctrl-C or an error before the last workload", False)
+
+
+LINE_TYPES: dict[str, type[Line]] = {"header": Header, "record": Record, "resume": Resume, "footer": Footer}
+
+
+# --- a file, read ----------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """One results file, read and validated."""
+
+    path: Path
+    header: Header
+    records: list[Record]
+    notes: list[str] = field(default_factory=list)  # what was repaired or skipped, a sentence each
+    footers: list[Footer] = field(default_factory=list)
+    resumes: list[Resume] = field(default_factory=list)
+    kind: str = "flopbench"  # which reader read it
+    lines: list[Line] = field(default_factory=list)  # every valid line after the header, in file order
+    written_schema: int = SCHEMA_VERSION  # the schema the file itself is in (before any migration on reading)
+
+
+def validation_text(exc: ValidationError) -> str:
+    """The first defect of a pydantic error, as `where: what` (and how many more there are)."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the line"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_json(text: str) -> Any:
+    """json.loads, refusing NaN and Infinity (not JSON; flopbench never writes them)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def validate_record(raw: dict[str, Any], where: str, notes: list[str]) -> Record | None:
+    """A Record, or None with a note saying why the line was skipped."""
+    try:
+        return Record.model_validate(raw)
+    except ValidationError as exc:
+        name = raw.get("name") if isinstance(raw.get("name"), str) else "?"
+        notes.append(f"{where}: record {name!r} is malformed ({validation_text(exc)}); skipped")
+        return None
+
+
+# --- migrations ------------------------------------------------------------------------------------
+
+Raw = dict[str, Any]
+
+
+def _v1_to_v2(header: Raw, records: list[Raw]) -> tuple[Raw, list[Raw]]:
+    """Version 2 added distributed runs: every record names its rank, the world size and its host."""
+    header = {**header, "distributed": None}
+    return header, [{"rank": 0, "world_size": 1, "host": header.get("host"), **r} for r in records]
+
+
+_V3_RENAMES = {"flops": "core_flops", "flops_per_s": "total_flops_per_s"}
+
+
+def _v2_to_v3(header: Raw, records: list[Raw]) -> tuple[Raw, list[Raw]]:
+    """Version 3 names core and total FLOPs apart, with the rate of each: `flops` (core) became core_flops and
+    `flops_per_s` (which divided total FLOPs) total_flops_per_s; core_flops_per_s is new."""
+    migrated = []
+    for r in records:
+        r = {_V3_RENAMES.get(k, k): v for k, v in r.items()}
+        time_s = r.get("time_s")
+        if "core_flops" in r and isinstance(time_s, (int, float)) and time_s > 0:
+            r["core_flops_per_s"] = r["core_flops"] / time_s
+        migrated.append(r)
+    settings = header.get("settings")
+    if isinstance(settings, dict):
+        header = {**header, "settings": {"train": False, "large": False, **settings}}
+    return header, migrated
+
+
+# Migrations from version v to v + 1, applied in order to (header, records) of older files.
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+# --- the generated documents -----------------------------------------------------------------------
+
+def json_schema() -> dict[str, Any]:
+    """One JSON Schema for a results line: any of the line types, told apart by `type`."""
+    from pydantic import TypeAdapter
+    line = Annotated[Header | Record | Resume | Footer, Field(discriminator="type")]
+    schema = TypeAdapter(line).json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"flopbench results line, schema {SCHEMA_VERSION}"
+    return schema
+
+
+def _type_text(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return prop["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in prop:
+        return " or ".join(_type_text(p) for p in prop["anyOf"])
+    if "const" in prop:
+        return repr(prop["const"])
+    if "enum" in prop:
+        return " \\| ".join(map(str, prop["enum"]))
+    kind = prop.get("type", "any")
+    if kind == "array":
+        return f"list of {_type_text(prop.get('items', {}))}"
+    if kind == "object" and "additionalProperties" in prop and isinstance(prop["additionalProperties"], dict):
+        return f"map to {_type_text(prop['additionalProperties'])}"
+    return {"integer": "int", "number": "float", "string": "str", "boolean": "bool", "null": "null",
+            "object": "object"}.get(kind, kind)
+
+
+def markdown() -> str:
+    """docs/results.md: every line type and nested object, field by field, with unit and meaning."""
+    schema = json_schema()
+    defs = schema["$defs"]
+    order = ["Header", "Record", "Resume", "Footer"] + sorted(set(defs) - {"Header", "Record", "Resume", "Footer"})
+    lines = ["# Results files", "",
+             "Generated from `flopbench/schema.py` by `python -m flopbench.schema`; do not edit by hand. The same",
+             "definitions are shipped as a JSON Schema, `flopbench/results.schema.json`.", "",
+             f"A results file is JSON Lines, schema **{SCHEMA_VERSION}**: a `Header` on line 1, then one `Record` per"
+             " workload, flushed as it is measured; `Resume` marks where a run was continued and `Footer` where it"
+             " ended. Files written by older versions are migrated when read (`flopbench upgrade` rewrites them);"
+             " files from a newer flopbench are refused.", "",
+             "Units: `FLOP` a count, `FLOP/s` a rate, `B` bytes, `s` seconds, `1` a ratio; an empty unit is a label or"
+             " a structure.", ""]
+    for name in order:
+        block = defs[name]
+        lines += [f"## {name}", ""]
+        if block.get("description"):
+            lines += [" ".join(block["description"].split()), ""]
+        lines += ["| field | type | unit | meaning |", "|---|---|---|---|"]
+        for field, prop in block.get("properties", {}).items():
+            required = " (required)" if field in block.get("required", []) else ""
+            lines.append(f"| `{field}` | {_type_text(prop)} | {prop.get('unit', '')} |"
+                         f" {prop.get('description', '')}{required} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Write docs/results.md and flopbench/results.schema.json from the models."""
+    import json
+    from pathlib import Path
+    here = Path(__file__).resolve().parent
+    (here / "results.schema.json").write_text(json.dumps(json_schema(), indent=1) + "\n")
+    (here.parent / "docs" / "results.md").write_text(markdown())
+
+
+if __name__ == "__main__":
+    main()
