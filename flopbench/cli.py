@@ -1,13 +1,18 @@
-"""The `flopbench` command: the parser, and the one place where user errors become exit status 2."""
+"""The `flopbench` command: the parser, and the one place where user errors become exit status 2.
+
+Everything happens inside main()'s handlers, imports included: Ctrl-C at any moment is exit 130 with one line, a
+FlopbenchError is one line and exit 2. Only the standard library is imported before that.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import os
+import signal
 import sys
-
-from flopbench import __version__
-from flopbench.errors import FlopbenchError
+from collections.abc import Iterator
 
 
 class _Parser(argparse.ArgumentParser):
@@ -17,27 +22,53 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C waits for the end of the block, then interrupts. A KeyboardInterrupt raised inside a compiled
+    extension's import can leave the library half initialized in sys.modules (numpy then lacks attributes, and a run
+    that should have stopped goes on failing in strange ways) or panic it (pydantic-core), so start-up, imports
+    included, runs whole first."""
+    pending: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    except ValueError:  # not the main thread: nothing to defer
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from flopbench import __version__
     from flopbench.commands import COMMANDS
 
     parser = _Parser(prog="flopbench", description="Exact FLOPs, achieved FLOP/s and roofline placement"
                                                    " of deep-learning workloads.")
     parser.add_argument("--version", action="version", version=f"flopbench {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for command in COMMANDS:
         sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
         command.add_arguments(sub)
-        sub.set_defaults(func=command.main)
+        sub.set_defaults(func=command.main, imports=getattr(command, "IMPORTS", ()))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except FlopbenchError as exc:
-        print(f"flopbench: error: {exc}", file=sys.stderr)
-        return 2
+        from flopbench.errors import FlopbenchError
+        try:
+            with interrupts_deferred():  # start-up: flopbench, pydantic, and the libraries the command needs
+                args = build_parser().parse_args(argv)
+                for name in args.imports:
+                    importlib.import_module(name)
+            return args.func(args)
+        except FlopbenchError as exc:
+            print(f"flopbench: error: {exc}", file=sys.stderr)
+            return 2
     except KeyboardInterrupt:
         print("flopbench: interrupted", file=sys.stderr)
         return 130

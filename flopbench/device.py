@@ -9,6 +9,7 @@ then says so instead of showing a utilization.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import platform
 import re
@@ -176,6 +177,8 @@ def describe_cpu(threads: int | None = None) -> Device:
                        "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16", "asimd", "sve") if f in flags]
     facts = {
         "vendor": vendor, "model_name": info.get("brand_raw", ""), "family": family, "model": model,
+        "stepping": info.get("stepping"),
+        "flags_sha256": hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:16],
         "microarchitecture": uarch["name"] if uarch else "unknown", "arch": info.get("arch", platform.machine()),
         "isa": " ".join(isa), "logical_cpus": len(cpus), "physical_cores": physical, "frequency_hz": frequency,
         "frequency_source": frequency_source, "llc_bytes": _last_level_cache() or info.get("l3_cache_size"),
@@ -330,6 +333,7 @@ def describe_cuda(index: int) -> Device:
         "memory_bytes": props.total_memory, "l2_bytes": getattr(props, "L2_cache_size", None),
         "cuda": torch.version.cuda, "hip": getattr(torch.version, "hip", None),
         "max_sm_clock_hz": nvml.max_sm_clock_hz(), "nvml": nvml.available,
+        "uuid": str(getattr(props, "uuid", "")) or None,
     }
     spec = match_gpu_spec(name)
     peaks, bandwidth = spec_peaks(spec) if spec else ({}, UNKNOWN_BANDWIDTH)

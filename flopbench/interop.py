@@ -72,7 +72,7 @@ def to_pytest_benchmark(run: Run) -> tuple[dict[str, Any], list[str]]:
 class PytestBenchmarkReader:
     name = "pytest-benchmark"
 
-    def accepts(self, path: Path, first_line: Any) -> bool:
+    def accepts(self, path: Path, head: Any) -> bool:
         return True  # whatever the JSON Lines reader declined: a .json file
 
     def read(self, path: Path, data: bytes) -> Run:

@@ -53,7 +53,7 @@ def _machine(device: str) -> Machine:
     threads = torch.get_num_threads() if device.startswith("cpu") or device == "auto" else default_threads()
     described = describe(device, threads)
     cached = load_cached(described, threads)
-    return Machine(described, threads, *(cached or ({}, None)))
+    return Machine(described, threads, cached.ceilings if cached else {}, cached.measured_at if cached else None)
 
 
 def _settings(device: str) -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,9 +227,14 @@ def to_html(blocks: list, title: str) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
 
 
-def write_report(paths: list[Path], out: Path, fmt: str = "png") -> tuple[Path, Path]:
-    """report.md (figures beside it) and report.html (self-contained) for every run in `paths`."""
+def write_report(paths: list[Path], out: Path, fmt: str = "png",
+                 on_note: Callable[[str], None] = lambda note: None) -> tuple[Path, Path]:
+    """report.md (figures beside it) and report.html (self-contained) for every run in `paths`. What the readers
+    repaired or skipped goes to on_note (and into the report)."""
     sources = read_runs(paths)
+    for source in sources:
+        for note in source.notes:
+            on_note(note)
     by_file = {str(source.path): source for source in sources}
     frame = frame_of(sources)
     if frame.empty:

@@ -45,8 +45,8 @@ def _describe(value: Any) -> str:
 class Reader(Protocol):
     name: str
 
-    def accepts(self, path: Path, first_line: Any) -> bool:
-        """Whether this reader reads `path`, whose first line parsed as `first_line` (None if it did not)."""
+    def accepts(self, path: Path, head: Any) -> bool:
+        """Whether this reader reads `path`, whose first line parsed as `head` (None if it did not)."""
 
     def read(self, path: Path, data: bytes) -> Run: ...
 
@@ -56,17 +56,20 @@ class JsonLinesReader:
 
     name = "flopbench"
 
-    def accepts(self, path: Path, first_line: Any) -> bool:
-        return isinstance(first_line, dict) and first_line.get("type") == "header" or path.suffix != ".json"
+    def accepts(self, path: Path, head: Any) -> bool:
+        return (isinstance(head, dict) and head.get("type") == "header") or path.suffix != ".json"
 
     def read(self, path: Path, data: bytes) -> Run:
         lines = list(_split_lines(path, data))
-        notes = [note for _, _, note in lines if note]
-        objects = [(number, obj) for number, obj, note in lines if not note]
-        if not objects:
-            raise FlopbenchError(f"{path}: empty, or no line of it is JSON; expected a results file written by"
-                                 f" `flopbench run`")
-        number, head = objects[0]
+        if not lines:
+            raise FlopbenchError(f"{path}: empty; expected a results file written by `flopbench run`")
+        number, head, broken = lines[0]
+        if broken:  # the header line itself: nothing after it can be read without it
+            raise FlopbenchError(f"{broken.replace('; skipped', '').replace('; ignored', '')}: the header line;"
+                                 f" expected a results file written by `flopbench run` (line 1: {{\"type\":"
+                                 f" \"header\", ...}})")
+        notes = [note for _, _, note in lines[1:] if note]
+        objects = [(n, obj) for n, obj, note in lines if not note]
         if not isinstance(head, dict) or head.get("type") != "header":
             what = _describe(head) if not isinstance(head, dict) else f"a {head.get('type') or 'untyped'} object"
             raise FlopbenchError(f"{path}:{number}: the first line is {what}, not a flopbench header; expected a file"
@@ -137,7 +140,8 @@ def _split_lines(path: Path, data: bytes) -> Iterator[tuple[int, Any, str | None
             if last and cut:
                 yield number, None, f"{path}:{number}: the last line is incomplete (the run was interrupted); ignored"
             else:
-                yield number, None, f"{path}:{number}: not JSON ({str(exc).splitlines()[0]}); skipped"
+                why = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+                yield number, None, f"{path}:{number}: not JSON ({why}); skipped"
 
 
 def migrate(header: dict[str, Any], records: list[dict[str, Any]], version: int
@@ -165,11 +169,11 @@ def read_run(path: str | Path) -> Run:
         raise FlopbenchError(f"{path}: cannot read results ({exc.strerror})") from None
     first = data.split(b"\n", 1)[0]
     try:
-        first_line = parse_json(first.decode("utf-8-sig"))
+        head = parse_json(first.decode("utf-8-sig"))
     except ValueError:  # UnicodeDecodeError is a ValueError too
-        first_line = None
+        head = None
     readers = _readers()
-    reader = next((r for r in readers if r.accepts(path, first_line)), readers[0])
+    reader = next((r for r in readers if r.accepts(path, head)), readers[0])
     return reader.read(path, data)
 
 
@@ -263,8 +267,6 @@ def _lock(fd: int, path: Path) -> None:
 def _open_error(path: Path, exc: OSError, creating: bool) -> FlopbenchError:
     if isinstance(exc, FileExistsError):
         return FlopbenchError(f"{path} exists; choose another --out, or --resume {path} to add to it")
-    if isinstance(exc, IsADirectoryError):
-        return FlopbenchError(f"{path} is a directory; give a file name, e.g. --out {path / 'run.jsonl'}")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         where = path.parent if creating else path
         return FlopbenchError(f"cannot {'create' if creating else 'open'} {path}: {exc.strerror} ({where} is not"
@@ -282,8 +284,16 @@ class ResultsWriter:
     def create(cls, path: Path, header: Header) -> ResultsWriter:
         """A new file (never an existing one), locked, with the header written."""
         path = Path(path)
+        if path.is_dir():
+            raise FlopbenchError(f"{path} is a directory; give a file name, e.g. --out {path / 'run.jsonl'}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise FlopbenchError(f"cannot create {path}: Not a directory (a file is in the way:"
+                                 f" {next(p for p in path.parents if p.is_file())}); choose another --out") from None
+        except OSError as exc:
+            raise _open_error(path, exc, creating=True) from None
+        try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except OSError as exc:
             raise _open_error(path, exc, creating=True) from None

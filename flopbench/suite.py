@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,13 +37,17 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from flopbench.errors import FlopbenchError, SpecError, did_you_mean
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 from flopbench.workloads import OPS, Workload, get_op, make_workload
 from flopbench.workloads.base import DEFAULT_DTYPE, sweep_suffix
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 DEVICE_TYPES = ("cpu", "cuda")
 _TOP_KEYS = ("name", "description", "defaults", "workload")
 _ENTRY_ONLY = ("op", "name", "devices", "large", "sweep")  # entry keys that are not workload parameters
+MAX_SWEEP_POINTS = 10_000  # per suite entry: a sweep is counted before it is expanded, and refused past this
+MAX_SUITE_WORKLOADS = 50_000
 
 
 @dataclass(frozen=True)
@@ -53,29 +59,41 @@ class Suite:
     sha256: str
 
 
+def shipped_suites() -> Traversable:
+    """The suites that ship inside the package (found the same way from a wheel, an sdist or a checkout)."""
+    return files("flopbench").joinpath("suites")
+
+
 def available_suites() -> list[str]:
-    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+    return sorted(p.name[: -len(".toml")] for p in shipped_suites().iterdir() if p.name.endswith(".toml"))
 
 
-def resolve_suite(arg: str) -> Path:
-    """A path to a TOML file, or the name of a shipped suite (quick, matmul, ...)."""
+def resolve_suite(arg: str) -> tuple[Path, bytes]:
+    """A path to a TOML file, or the name of a shipped suite (quick, matmul, ...): its path and bytes."""
     path = Path(arg)
+    if path.is_dir():
+        raise FlopbenchError(f"{arg}: is a directory; give a suite file (e.g. {path / 'mine.toml'}) or a shipped"
+                             f" suite: {', '.join(available_suites())}")
     if path.is_file():
-        return path
-    shipped = SUITES_DIR / f"{arg}.toml"
+        try:
+            return path, path.read_bytes()
+        except OSError as exc:
+            raise FlopbenchError(f"{arg}: cannot read the suite ({exc.strerror})") from None
+    shipped = shipped_suites().joinpath(f"{arg}.toml")
     if not path.suffix and shipped.is_file():
-        return shipped
+        return Path(str(shipped)), shipped.read_bytes()
     names = available_suites()
     raise FlopbenchError(f"{arg}: no such suite file; give a path to a .toml file or one of the shipped"
-                         f" suites: {', '.join(names)}{did_you_mean(path.stem, names)}")
+                         f" suites: {', '.join(names)}{did_you_mean(path.stem, [*names, *OPS])}")
 
 
 def load_suite(arg: str | Path) -> Suite:
-    path = resolve_suite(str(arg))
-    data = path.read_bytes()
+    path, data = resolve_suite(str(arg))
     try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        doc = tomllib.loads(data.decode("utf-8-sig"))  # a byte-order mark (some editors write one) is not TOML
+    except UnicodeDecodeError as exc:
+        raise FlopbenchError(f"{path}: not UTF-8 text (byte {exc.start}); save the suite as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
         raise FlopbenchError(f"{path}: malformed TOML: {exc}") from None
     return parse_suite(doc, path, hashlib.sha256(data).hexdigest())
 
@@ -106,6 +124,9 @@ def parse_suite(doc: Mapping[str, Any], path: Path, sha256: str = "") -> Suite:
             raise FlopbenchError(f"{label}: {exc}") from None
         used_defaults |= used
         workloads.extend(expanded)
+        if len(workloads) > MAX_SUITE_WORKLOADS:
+            raise FlopbenchError(f"{path}: more than {MAX_SUITE_WORKLOADS:,} workloads after workload {index};"
+                                 f" split the suite into several files")
 
     unused = sorted(set(defaults) - used_defaults)
     if unused:
@@ -144,6 +165,11 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> t
         if not isinstance(values, list) or not values:
             raise SpecError(f"sweep.{group}", f"expected a non-empty list of values to sweep, got {values!r}")
         axes.append((keys, values))
+    points = math.prod(len(values) for _, values in axes)
+    if points > MAX_SWEEP_POINTS:
+        sizes = " x ".join(str(len(values)) for _, values in axes)
+        raise SpecError("sweep", f"{points:,} points ({sizes}); a suite entry may sweep at most"
+                                 f" {MAX_SWEEP_POINTS:,}: use fewer values, or split it into several entries")
 
     devices = entry.get("devices", [])
     if not isinstance(devices, list) or any(d not in DEVICE_TYPES for d in devices):

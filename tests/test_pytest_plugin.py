@@ -11,7 +11,7 @@ import pytest
 
 from flopbench.device import describe
 from flopbench.schema import Peak
-from flopbench.measure import save
+from flopbench.measure import CacheEntry, machine_identity, save
 from flopbench.plots import save_figures
 from flopbench.results import load_results
 from tests.fakes import fake_device, write_run
@@ -44,7 +44,8 @@ def cache(tmp_path, monkeypatch):
     import torch
     monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
     threads = torch.get_num_threads()
-    save(describe("cpu", threads), threads, {"bandwidth": Peak(20e9, "measured", "test")}, "2026-01-01")
+    save(CacheEntry(identity=machine_identity(describe("cpu", threads), threads), measured_at="2026-01-01T00:00:00",
+                    ceilings={"bandwidth": Peak(20e9, "measured", "test")}))
     return tmp_path / "cache"
 
 

@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 def positive(option: str, maximum: float = math.inf, integer: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number > 0 (and <= maximum), else a one-line usage error naming the option."""
     def parse(text: str) -> float:
-        kind = "a whole number" if integer else "a number"
+        kind = "whole number" if integer else "number"
         try:
             value = int(text) if integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} {text!r}: expected {kind}") from None
+            raise argparse.ArgumentTypeError(f"{option} {text!r}: expected a {kind}") from None
         if not (math.isfinite(value) and value > 0):
             raise argparse.ArgumentTypeError(f"{option} {text!r}: expected a finite {kind} greater than 0")
         if value > maximum:
@@ -89,16 +89,16 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool) -> Mac
         print(f"flopbench: warning: --threads {threads} is more than the {usable} CPUs this process may use;"
               f" threads beyond them share cores, and the peak counts only the cores", file=sys.stderr)
     device = describe(args.device, threads).with_user_values(parse_peaks(args.peak), args.bandwidth)
-    cached = None if args.measure else measure.load_cached(device, threads)
+    cached = None if args.measure else measure.load_cached(device, threads, warn=warn)
     if cached:
-        return Machine(device, threads, *cached)
+        return Machine(device, threads, cached.ceilings, cached.measured_at)
     if args.measure or (measure_if_needed and not device.bandwidth.known):
         print(f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {threads} threads"
               f" (once; cached in {measure.cache_dir()})", file=sys.stderr)
-        ceilings = measure_now(device, threads)
-        at = measure.now()
-        measure.save(device, threads, ceilings, at)
-        return Machine(device, threads, ceilings, at)
+        entry = measure.CacheEntry(identity=measure.machine_identity(device, threads), measured_at=measure.now(),
+                                   ceilings=measure_now(device, threads))
+        measure.save(entry)
+        return Machine(device, threads, entry.ceilings, entry.measured_at)
     return Machine(device, threads, {}, None)
 
 

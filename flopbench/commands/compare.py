@@ -13,6 +13,8 @@ HELP = "compare runs: per-workload time and FLOP/s, speedups, geometric means pe
 DESCRIPTION = ("Join the records of two or more runs by workload (op, parameters, dtype) and show each one's time and"
                " achieved FLOP/s, the speedup over the first run, the geometric mean speedup per family and overall,"
                " and the ratio of the runs' peaks beside it.")
+# Imported whole before the command runs (see cli.interrupts_deferred).
+IMPORTS = ("numpy", "pandas", "matplotlib.figure")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

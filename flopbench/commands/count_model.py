@@ -7,13 +7,15 @@ import importlib
 import os
 import sys
 
-from flopbench.errors import FlopbenchError
+from flopbench.errors import FlopbenchError, first_line
 
 NAME = "count-model"
 HELP = "count any nn.Module layer by layer: flopbench count-model package.module:factory --input 1,3,224,224"
 DESCRIPTION = ("Import FACTORY (package.module:function, found from the current directory too), call it to build the"
                " model (on the meta device: nothing is allocated, unless the factory needs real tensors), run it on"
                " inputs of the given shapes and print the per-layer table, beside PyTorch's own counter.")
+# Imported whole before the command runs (see cli.interrupts_deferred).
+IMPORTS = ("numpy", "torch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,9 +37,8 @@ def load(target: str, what: str):
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or any error raised while the module runs
-        raise FlopbenchError(f"{what} '{target}': cannot import {module_name} ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}); check the name and that it is"
-                             f" installed or in the current directory") from None
+        raise FlopbenchError(f"{what} '{target}': cannot import {module_name} ({first_line(exc)}); check the name"
+                             f" and that it is installed or in the current directory") from None
     try:
         return getattr(module, attribute)
     except AttributeError:
@@ -53,7 +54,7 @@ def build(factory, target: str, device):
         with torch.device(device):
             model = factory()
     except Exception as exc:
-        raise FlopbenchError(f"factory '{target}' failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        raise FlopbenchError(f"factory '{target}' failed: {first_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):
         raise FlopbenchError(f"factory '{target}' returned {type(model).__name__}, not a torch.nn.Module;"
                              f" name a function that builds the model")
@@ -67,7 +68,11 @@ def make_inputs(args, device):
     if args.input_factory:
         if args.input:
             raise FlopbenchError("give --input shapes or --input-factory, not both")
-        made = load(args.input_factory, "--input-factory")()
+        factory = load(args.input_factory, "--input-factory")
+        try:
+            made = factory()
+        except Exception as exc:
+            raise FlopbenchError(f"--input-factory '{args.input_factory}' failed: {first_line(exc)}") from None
         made = made if isinstance(made, (tuple, list)) else (made,)
         if not all(isinstance(x, torch.Tensor) for x in made):
             raise FlopbenchError(f"--input-factory '{args.input_factory}' must return a tensor or a tuple of"
@@ -104,8 +109,8 @@ def main(args: argparse.Namespace) -> int:
             failure = exc
             if device == "cpu":
                 shapes = ", ".join("x".join(map(str, x.shape)) for x in inputs)
-                raise FlopbenchError(f"{args.factory} failed on inputs of shape {shapes}: {type(failure).__name__}:"
-                                     f" {str(failure).splitlines()[0][:300]}; check --input") from None
+                raise FlopbenchError(f"{args.factory} failed on inputs of shape {shapes}: {first_line(failure)};"
+                                     f" check --input") from None
     frame = counted.frame()
     if args.format == "json":
         print(json.dumps({"model": args.factory, "macs": counted.macs, "core_flops": counted.flops,

@@ -13,6 +13,8 @@ NAME = "export"
 HELP = "write results as a pytest-benchmark JSON file (for pytest-benchmark compare) or as CSV"
 DESCRIPTION = ("Write a flopbench run as a pytest-benchmark JSON file, which `pytest-benchmark compare` reads (stats"
                " from the raw samples; the flopbench record in each benchmark's extra_info), or runs as one CSV table.")
+# Imported whole before the command runs (see cli.interrupts_deferred).
+IMPORTS = ("numpy", "pandas")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,8 @@ HELP = "show the device's peak FLOP/s and bandwidth, with their sources; --measu
 DESCRIPTION = ("Show the device, its peak FLOP/s per dtype and its peak memory bandwidth, each with its source (spec,"
                " derived, measured or user), and the measured ceilings. --measure measures the ceilings now: the best"
                " of a sweep of large GEMMs per dtype and a STREAM copy and triad; they are cached for later runs.")
+# Imported whole before the command runs (see cli.interrupts_deferred).
+IMPORTS = ("numpy", "torch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,8 @@ NAME = "plot"
 HELP = "draw the roofline, FLOPs-versus-latency, sweep and utilization figures of result files"
 DESCRIPTION = ("Draw, for each run: the roofline (achieved FLOP/s against intensity under the device's roofs), FLOPs"
                " against latency, achieved FLOP/s of every sweep, and utilization per workload.")
+# Imported whole before the command runs (see cli.interrupts_deferred).
+IMPORTS = ("numpy", "pandas", "matplotlib.figure")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +30,9 @@ def main(args: argparse.Namespace) -> int:
     from flopbench.plots import save_figures
 
     frame = load_frame(args.results)
+    if frame.empty:
+        print(f"flopbench: {', '.join(map(str, args.results))} holds no records; nothing to draw")
+        return 0
     out = args.out or default_out(args.results)
     written = []
     for run in runs(frame):

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flopbench.commands.common import add_device_arguments, positive, resolve_machine
-from flopbench.errors import FlopbenchError, did_you_mean
+from flopbench.commands.common import add_device_arguments, positive, resolve_machine, warn
+from flopbench.errors import FlopbenchError, did_you_mean, first_line
 
 if TYPE_CHECKING:
     from flopbench.distributed import Context
@@ -26,6 +26,8 @@ NAME = "run"
 HELP = "time suites on a device: achieved FLOP/s, utilization, roofline placement"
 DESCRIPTION = ("Build, check and time every workload of the suites on one device, and write a results file (JSON Lines,"
                " one record per workload, flushed as it is measured). Ctrl-C stops cleanly; --resume FILE continues.")
+# Imported whole before the command runs (see cli.interrupts_deferred).
+IMPORTS = ("numpy", "torch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -308,7 +310,7 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
                 except RuntimeError as exc:  # a rank died or stopped answering: the others give up, with a reason
                     kept = f"; what was measured is in {output.path}" if output else ""
                     raise FlopbenchError(f"the distributed run stopped on rank {context.rank}:"
-                                         f" {str(exc).strip().splitlines()[0][:300]}{kept}") from None
+                                         f" {first_line(exc)}{kept}") from None
         if output and output.writer:
             output.writer.mark(Footer(finished_at=now_iso(), wall_s=time.perf_counter() - started,
                                       records=len(output.records), interrupted=interrupted))
@@ -325,7 +327,7 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
     if args.report and output.records:
         from flopbench.commands.plot import default_out
         from flopbench.report import write_report
-        md, page = write_report([output.path], default_out([output.path]))
+        md, page = write_report([output.path], default_out([output.path]), on_note=warn)
         print(f"Report: {page} (and {md}, figures beside it)")
     if interrupted:
         print(f"flopbench: interrupted after {len(output.records)} of {len(todo)} workloads; what was measured is in"

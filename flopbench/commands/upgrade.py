@@ -14,6 +14,8 @@ DESCRIPTION = ("Read each results file (migrating it from its schema, as every c
                " write it back in the current schema, in place: the same measurements, line for line. Model records"
                " written before schema 3 gain their per-layer costs, counted once by this version and labelled so;"
                " afterwards every view reads them from the file.")
+# Imported whole before the command runs (see cli.interrupts_deferred).
+IMPORTS = ("numpy", "pydantic")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

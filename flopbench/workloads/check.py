@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from flopbench.errors import first_line
 from flopbench.workloads.base import torch_dtype
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def check_output(workload: Workload, device: str | torch.device, *, tf32: bool =
             try:
                 tensors, failure = op.inputs(small, torch_dtype(workload.dtype), device, generator), None
             except Exception as exc:
-                tensors, failure = None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                tensors, failure = None, first_line(exc)
             if reason := agree(failure):
                 raise AgreedFailure(reason)
         out = op.forward(small, tensors).detach()
