@@ -25,7 +25,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 from flopbench.device import describe
-from flopbench.measure import measure_ceilings, stream_numel
+from flopbench.measure import Timed, measure_ceilings, stream_numel
 from flopbench.runner import Runner, Settings, make_timer
 from flopbench.suite import load_suite
 from flopbench.timing import Budget
@@ -121,8 +121,8 @@ def ceilings(device, settings):
 
     def time_workload(workload, tf32):
         r = runner.run_one(workload)
-        return r.time_s, r.total_flops_per_s or 0.0, r.bytes_per_s or 0.0
-    measured = measure_ceilings(device, time_workload)
+        return Timed(r.time_s, r.total_flops_per_s or 0.0, r.bytes_per_s or 0.0)
+    measured, _ = measure_ceilings(device, time_workload)
     sizes = (256, 512, 1024, 2048, 3072, 4096) if device.type == "cpu" else (4096, 8192, 12288, 16384)
     sweep = best_matmul(device, settings.threads, sizes, 0.3)
     rows = [["float32 compute", f"{measured['float32'].value / 1e9:.1f} GFLOP/s", "best torch.matmul of a sweep",

@@ -146,8 +146,11 @@ def cpu_flops_per_cycle(uarch: dict[str, Any] | None, flags: set[str]) -> tuple[
         how = f"unknown microarchitecture: assumed 2 x {bits}-bit FMA units from the ISA flags"
     fp32 = units * bits // 32 * 2
     rates = {"float32": fp32, "float64": fp32 // 2}
-    if "amx_bf16" in flags and uarch and uarch.get("amx_bfloat16"):
-        rates["bfloat16"] = uarch["amx_bfloat16"]
+    # AMX tiles: the microarchitecture's rate, or, when a hypervisor hides the model (it reports one that matches
+    # no entry), the rate of the first CPUs with AMX (Sapphire Rapids), read off the flags.
+    amx = peak_tables()["cpu"]["sapphire_emerald_rapids"]
+    if "amx_bf16" in flags and (uarch or amx).get("amx_bfloat16"):
+        rates["bfloat16"] = (uarch or amx)["amx_bfloat16"]
     elif "avx512_bf16" in flags:
         rates["bfloat16"] = 2 * fp32
     if "amx_fp16" in flags and uarch and uarch.get("amx_float16"):
@@ -196,7 +199,10 @@ def describe_cpu(threads: int | None = None) -> Device:
         rates, how = cpu_flops_per_cycle(uarch, flags)
         for key in ("float64", "float32", "bfloat16", "float16"):
             if key in rates:
-                detail = (f"{cores} core{'s' * (cores > 1)} x {rates[key]} FLOP/cycle ({how}) x"
+                unit = how
+                if key == "bfloat16" and "amx_bf16" in flags and not uarch:
+                    unit = "AMX-BF16, as the first CPUs with the amx_bf16 flag (Sapphire Rapids) have it"
+                detail = (f"{cores} core{'s' * (cores > 1)} x {rates[key]} FLOP/cycle ({unit}) x"
                           f" {frequency / 1e9:.3g} GHz ({frequency_source})")
             else:
                 rates[key] = rates["float32"]
@@ -300,6 +306,16 @@ class Nvml:
             return None
         mhz, bits = self._call("nvmlDeviceGetMaxClockInfo", 2), self._call("nvmlDeviceGetMemoryBusWidth")
         return mhz * 1e6 * 2 * bits / 8 if mhz and bits else None
+
+    def compute_processes(self) -> list[int]:
+        """PIDs of the processes computing on this GPU (this one included)."""
+        found = self._call("nvmlDeviceGetComputeRunningProcesses") if self.available else None
+        return [p.pid for p in found or ()]
+
+    def utilization(self) -> float | None:
+        """Percent of the last sample period during which a kernel ran."""
+        rates = self._call("nvmlDeviceGetUtilizationRates") if self.available else None
+        return float(rates.gpu) if rates is not None else None
 
     def snapshot(self) -> dict[str, Any]:
         if not self.available:

@@ -113,18 +113,20 @@ class CollectiveTimer:
         return Measurement(tuple(data), calls, self.name, time.get_clock_info("perf_counter").resolution)
 
 
-def run_ranks(context: Context, runner, workloads: Iterable, write: Callable[[dict[str, Any]], None],
-              before: Callable[[Any], None] = lambda w: None) -> int:
-    """Every workload on every rank, started together; rank 0 writes all ranks' records. Returns the count."""
+def run_ranks(context: Context, runner: Any, workloads: Iterable, write: Callable[[Any], None],
+              before: Callable[[Any], None] = lambda w: None) -> None:
+    """Every workload on every rank, in the runner's schedule of rounds, each step started together; rank 0 writes
+    all ranks' records. Ranks follow the same schedule, so each gathers every record at the same step."""
     host = socket.gethostname()
-    count = 0
-    for workload in workloads:
+
+    def step(workload: Any) -> None:
         before(workload)
         context.barrier()
-        record = runner.run_one(workload).model_copy(  # this rank's identity
-            update={"rank": context.rank, "world_size": context.world_size, "host": host})
-        gathered = context.gather(record)
-        for item in gathered or ():
+
+    def emit(record: Any) -> None:
+        record = record.model_copy(update={"rank": context.rank, "world_size": context.world_size, "host": host})
+        for item in context.gather(record) or ():
             write(item)
-        count += 1
-    return count
+
+    runner.on_record = emit
+    runner.run(workloads, before=step)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from flopbench.workloads import Workload, make_workload
 
 CPU_SIZES = (512, 1024, 2048, 4096)
 GPU_SIZES = (2048, 4096, 8192, 16384)
-SLOW_CALL_S = 0.5  # stop growing a dtype's GEMM once one call takes this long
+GROW_CALL_S = 1.0  # a dtype's GEMM sweep does not grow to a size whose call is predicted to take longer
 CEILING_BUDGET = Budget(min_time_s=0.1, max_time_s=1.0, warmup_s=0.05, min_samples=3)
 
 
@@ -43,6 +44,45 @@ class CacheEntry(BaseModel):
     measured_at: str  # ISO 8601, UTC
     ceilings: dict[str, Peak]
     disturbed: str | None = None  # why the machine was not quiet while they were measured; such entries are refused
+    canary_s: float | None = None  # the interference canary's time on this machine, quiet (its reference)
+    disturbed_runs: int = 0  # measurements in a row that were disturbed: after REFUSE_DISTURBED, kept (flagged)
+
+
+REFUSE_DISTURBED = 2  # a disturbed entry is measured again until this many measurements in a row were disturbed
+
+
+def ceiling_decision(cached: CacheEntry | None, *, measure: bool, measure_if_needed: bool,
+                     bandwidth_known: bool) -> tuple[str, str | None]:
+    """("use" | "measure" | "none", a warning or None): use the cached ceilings, measure them now, or run without.
+    A cached entry measured on a busy machine is refused (measured again) until REFUSE_DISTURBED measurements in a
+    row were disturbed; then the machine seems always that busy, and the entry is used, flagged."""
+    if measure:
+        return "measure", None
+    if cached is not None and cached.disturbed:
+        if measure_if_needed and cached.disturbed_runs < REFUSE_DISTURBED:
+            return "measure", (f"the cached ceilings of this machine were measured while it was busy"
+                               f" ({cached.disturbed}); they are refused and measured again")
+        return "use", (f"the cached ceilings were measured while the machine was busy ({cached.disturbed}) in"
+                       f" {cached.disturbed_runs} measurement(s) in a row: they are used, flagged (flopbench peak"
+                       f" --measure on a quiet machine refreshes them)")
+    if cached is not None:
+        return "use", None
+    if measure_if_needed and not bandwidth_known:
+        return "measure", None
+    return "none", None
+
+
+def merged(old: CacheEntry | None, new: CacheEntry) -> CacheEntry:
+    """A re-measurement of a refused entry keeps, per ceiling, the best the machine has reached in either."""
+    if old is None:
+        return new
+    ceilings = dict(new.ceilings)
+    for key, peak in old.ceilings.items():
+        if key not in ceilings or (peak.value or 0) > (ceilings[key].value or 0):
+            ceilings[key] = peak
+    runs = old.disturbed_runs + 1 if new.disturbed else 0
+    return new.model_copy(update={"ceilings": ceilings, "disturbed_runs": runs,
+                                  "canary_s": new.canary_s or old.canary_s})
 
 
 def cache_dir() -> Path:
@@ -124,42 +164,88 @@ def ceiling_workloads(device: Device) -> dict[str, list[Workload]]:
     # Two array sizes and two kernels: memory bandwidth on a shared machine varies from moment to moment,
     # and the ceiling is the best it reaches.
     numel = stream_numel(device)
+    sizes = (numel, 2 * numel) if 3 * 2 * numel * 4 <= _stream_memory(device) else (numel,)
     plan["bandwidth"] = [make_workload("elementwise", {"kind": kind, "numel": n})
-                         for n in (numel, 2 * numel) for kind in ("copy", "triad")]
+                         for n in sizes for kind in ("copy", "triad")]
     return plan
 
 
+def _stream_memory(device: Device) -> float:
+    """Bytes the three arrays of a triad may take: a quarter of the memory free now."""
+    from flopbench.device import available_memory
+    free = available_memory(device) or device.facts.get("memory_bytes") or 4 * 2**30
+    return free / 4
+
+
 def stream_numel(device: Device) -> int:
-    """float32 elements per array: llc_bytes of them make an array 4x the last-level cache (at least
-    64 MiB) on a CPU; 1 GiB arrays on a GPU, far past any L2."""
+    """float32 elements per array: llc_bytes of them make an array 4x the last-level cache (at least 64 MiB), as
+    STREAM asks, but never so many that a triad's three arrays take more than a quarter of the free memory (a VM may
+    report its host's whole L3); 1 GiB arrays on a GPU, far past any L2."""
     if device.type == "cuda":
         return 256 * 2**20
-    return max(device.facts.get("llc_bytes") or 0, 16 * 2**20)
+    wanted = max(device.facts.get("llc_bytes") or 0, 16 * 2**20)
+    return int(min(wanted, _stream_memory(device) / (3 * 4)))
 
 
-def measure_ceilings(device: Device, time_workload: Callable[[Workload, bool], tuple[float, float, float]],
-                     on_step: Callable[[str], None] = lambda text: None) -> dict[str, Peak]:
-    """Measure every ceiling. `time_workload(workload, tf32)` returns (median seconds per call, FLOP/s, bytes/s):
-    the GEMMs' ceiling is their FLOP/s, the stream kernels' their bytes/s."""
-    ceilings: dict[str, Peak] = {}
-    for key, workloads in ceiling_workloads(device).items():
-        best, best_name = 0.0, ""
-        for workload in workloads:
-            on_step(f"ceiling {key}: {workload.name}")
-            try:
-                seconds, flops_per_s, bytes_per_s = time_workload(workload, key == "tf32")
-                rate = bytes_per_s if key == "bandwidth" else flops_per_s
-            except (RuntimeError, MemoryError) as exc:  # out of memory or unsupported: the sweep ends here
-                on_step(f"ceiling {key}: {workload.name} failed ({first_line(exc, 80)})")
+@dataclass
+class Timed:
+    """One ceiling measurement: what time_workload returns."""
+
+    time_s: float
+    flops_per_s: float
+    bytes_per_s: float
+    disturbed: list[str] = field(default_factory=list)  # why the machine was not quiet, if it was not
+
+    def rate(self, key: str) -> float:
+        """The ceiling it gives: bytes/s for the bandwidth, FLOP/s for a GEMM."""
+        return self.bytes_per_s if key == "bandwidth" else self.flops_per_s
+
+
+def measure_ceilings(device: Device, time_workload: Callable[[Workload, bool], Timed],
+                     on_step: Callable[[str], None] = lambda text: None, max_call_s: float | None = None,
+                     rounds: int = 2) -> tuple[dict[str, Peak], str | None]:
+    """Measure every ceiling: (ceilings, why the machine was disturbed while they were measured, or None).
+
+    Round 1 sweeps each key's sizes, smallest first; the sweep stops growing before a size whose predicted call
+    (the last call's time scaled by the FLOPs) exceeds GROW_CALL_S or max_call_s, so a slow dtype never runs the
+    call that would blow the budget. Later rounds measure each key's best size again; the best of all is kept, so a
+    moment of interference cannot set the ceiling."""
+    plan = ceiling_workloads(device)
+    best: dict[str, tuple[Timed, Workload]] = {}
+    disturbed: list[str] = []
+    grow_s = min(GROW_CALL_S, max_call_s) if max_call_s else GROW_CALL_S
+
+    def measure(key: str, workload: Workload) -> Timed | None:
+        on_step(f"ceiling {key}: {workload.name}")
+        try:
+            timed = time_workload(workload, key == "tf32")
+        except (RuntimeError, MemoryError) as exc:  # out of memory or unsupported: the sweep ends here
+            on_step(f"ceiling {key}: {workload.name} failed ({first_line(exc, 80)})")
+            return None
+        disturbed.extend(f"{workload.name}: {reason}" for reason in timed.disturbed)
+        if key not in best or timed.rate(key) > best[key][0].rate(key):
+            best[key] = (timed, workload)
+        return timed
+
+    for key, workloads in plan.items():
+        for index, workload in enumerate(workloads):
+            timed = measure(key, workload)
+            if timed is None:
                 break
-            if rate > best:
-                best, best_name = rate, workload.name
-            if seconds > SLOW_CALL_S and key != "bandwidth":
+            following = workloads[index + 1] if index + 1 < len(workloads) else None
+            if key != "bandwidth" and following is not None and \
+                    timed.time_s * following.counts.total_flops / workload.counts.total_flops > grow_s:
                 break
-        if best > 0:
+    for _ in range(1, rounds):
+        for key, (_, workload) in list(best.items()):
+            measure(key, workload)
+    ceilings = {}
+    for key, (timed, workload) in best.items():
+        if timed.rate(key) > 0:
             what = "STREAM copy and triad" if key == "bandwidth" else "square GEMMs"
-            ceilings[key] = Peak(best, "measured", f"best of {what}: {best_name}")
-    return ceilings
+            ceilings[key] = Peak(timed.rate(key), "measured", f"best of {what} in {rounds} rounds: {workload.name}")
+    reason = "; ".join(dict.fromkeys(disturbed)) or None
+    return ceilings, reason
 
 
 def now() -> str:

@@ -135,6 +135,15 @@ class RunSettings(Line):
     only: str | None = F("", "the --only regular expression, or null", None)
     train: bool = F("", "model workloads timed as training steps (--train)", False)
     large: bool = F("", "suite entries marked large were included (--large)", False)
+    rounds: int = F("", "rounds: every workload measured once per round, the order rotated; its figure is the"
+                        " median over rounds", 1, ge=1)
+    on_busy: Literal["warn", "wait", "retry"] = F("", "what a disturbed measurement gets: warn (flagged), wait (for"
+                                                      " the machine to be quiet first) or retry (measured again)",
+                                                  "warn")
+    max_call_s: float | None = F("s", "a workload whose single call takes longer is skipped (and a sweep stops"
+                                      " growing)", None, gt=0)
+    time_budget_s: float | None = F("s", "the run's time budget: workloads that would not fit are skipped", None,
+                                    gt=0)
 
 
 class RankInfo(Line):
@@ -179,6 +188,9 @@ class Header(Line):
     suites: list[SuiteRef] = F("", "the suites run, with their hashes", default_factory=list)
     settings: RunSettings | None = F("", "what was measured and how", None)
     distributed: DistributedInfo | None = F("", "a distributed run's ranks, or null", None)
+    quiet_check: dict[str, Any] | None = F("", "the machine at the run's start: the canary's baseline (its time at the"
+                                               " start, the cached quiet reference, their faster, its noise) and the"
+                                               " interference of a short quiet sample", None)
 
     @property
     def device_label(self) -> str | None:
@@ -203,6 +215,48 @@ class Layer(Line):
     path: str = F("", "the module's path in the model (layer1.0.conv1)")
     type: str = F("", "the module's class")
     calls: list[Call] = F("", "its own functional calls", default_factory=list)
+
+
+class Interference(Line):
+    """What the machine was doing during one measurement (flopbench.interference), and the verdict."""
+
+    window_s: float = F("s", "the measurement's wall time", ge=0)
+    usable_cpus: int = F("CPU", "the CPUs this process may use", ge=1)
+    threads: int = F("", "the run's torch threads", ge=1)
+    other_cpus: float | None = F("CPU", "CPUs' worth of time other processes used during the window (/proc/stat"
+                                        " busy time minus this process's own)", None, ge=0)
+    steal: float | None = F("1", "share of CPU time the hypervisor gave to other guests", None, ge=0)
+    loadavg: float | None = F("", "1-minute load average at the end", None, ge=0)
+    involuntary_switches: int | None = F("", "times this process was preempted during the window", None, ge=0)
+    canary_slowdown: float | None = F("1", "the canary's time around the window over the machine's quietest, less 1",
+                                      None)
+    canary_threshold: float | None = F("1", "the slowdown above which the canary calls the machine disturbed: 15%,"
+                                            " or 3x the canary's own noise at the run's start", None, ge=0)
+    gpu_processes: int | None = F("", "CUDA: other compute processes on the GPU", None, ge=0)
+    gpu_utilization: float | None = F("1", "CUDA: GPU utilization in percent just before the measurement", None,
+                                      ge=0)
+    busy: bool = F("", "the verdict: the measurement was disturbed")
+    reasons: list[str] = F("", "why, in words", default_factory=list)
+
+
+class Attempt(Line):
+    """A measurement of one round that was disturbed and measured again (--on-busy retry), kept for the record."""
+
+    time_s: float = F("s", "its median seconds per call", gt=0)
+    reasons: list[str] = F("", "why it was not kept", default_factory=list)
+
+
+class Round(Line):
+    """One round of a workload: its own samples and the state of the machine during them."""
+
+    round: int = F("", "the round's number, from 0", ge=0)
+    position: int = F("", "the workload's place in that round's (rotated) order", ge=0)
+    time_s: float = F("s", "median seconds per call of this round's samples", gt=0)
+    samples_s: list[Annotated[float, Field(gt=0)]] = F("s", "this round's samples", default_factory=list)
+    calls_per_sample: int = F("", "calls per timed block", ge=1)
+    waited_s: float = F("s", "seconds waited for a quiet machine before it (--on-busy wait)", 0.0, ge=0)
+    interference: Interference | None = F("", "the machine during this round's samples", None)
+    attempts: list[Attempt] = F("", "disturbed measurements of this round, measured again", default_factory=list)
 
 
 class Record(Line):
@@ -289,6 +343,18 @@ class Record(Line):
                                       " with the counter of that version for files written before schema 3)", None)
     gpu: dict[str, Any] | None = F("", "CUDA: NVML readings (clocks, temperature, power, throttling) before and"
                                        " after the measurement", None)
+    # trust: interference, rounds, budgets
+    rounds: list[Round] = F("", "every round's samples and interference; time_s is the median of their medians",
+                            default_factory=list)
+    round_spread: float | None = F("1", "(slowest - fastest round median) / time_s", None, ge=0)
+    stable: bool | None = F("", "the rounds agree within the stability threshold (null with one round)", None)
+    disturbed: bool = F("", "some round's measurement was disturbed by other work on the machine", False)
+    interference: Interference | None = F("", "the most disturbed round's interference (every round's is in"
+                                              " rounds)", None)
+    predicted_call_s: float | None = F("s", "before running: the least one call can take on the roofline"
+                                            " (FLOPs / compute roof, bytes / bandwidth roof)", None, ge=0)
+    one_call_s: float | None = F("s", "skipped for its cost: the time its one (warm-up) call took, when it ran",
+                                 None, gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Record:
@@ -327,6 +393,12 @@ class Footer(Line):
     wall_s: float | None = F("s", "wall time of the run", None, ge=0)
     records: int | None = F("", "records written by this run (or this resumed part)", None, ge=0)
     interrupted: bool = F("", "stopped by Ctrl-C or an error before the last workload", False)
+    disturbed: int | None = F("", "records with a disturbed measurement", None, ge=0)
+    unstable: int | None = F("", "records whose rounds disagree beyond the stability threshold", None, ge=0)
+    skipped_for_time: int | None = F("", "workloads skipped by --max-call-s or --time-budget", None, ge=0)
+    max_canary_slowdown: float | None = F("1", "the canary's largest slowdown during the run", None)
+    stale_ceilings: list[str] = F("", "cached ceilings this run beat by more than 5% (refresh with flopbench peak"
+                                      " --measure)", default_factory=list)
 
 
 LINE_TYPES: dict[str, type[Line]] = {"header": Header, "record": Record, "resume": Resume, "footer": Footer}

@@ -25,6 +25,8 @@ class Machine:
     threads: int
     ceilings: dict[str, Peak]
     ceilings_measured_at: str | None
+    canary_reference_s: float | None = None  # the interference canary on this machine when it was quiet
+    ceilings_disturbed: str | None = None  # why the machine was busy while the ceilings were measured
 
 
 def now_iso() -> str:
@@ -33,7 +35,7 @@ def now_iso() -> str:
 
 def make_header(machine: Machine, *, suites: Sequence[Any] = (), settings: RunSettings | None = None,
                 source: str = "flopbench run", command: Sequence[str] | None = None,
-                distributed: DistributedInfo | None = None) -> Header:
+                distributed: DistributedInfo | None = None, quiet_check: dict[str, Any] | None = None) -> Header:
     """The header of a run on `machine`: the environment (host, OS, Python, torch, BLAS, CUDA), the device with its
     peaks, the ceilings, the suites with their hashes and the settings."""
     from flopbench.environment import environment
@@ -43,7 +45,7 @@ def make_header(machine: Machine, *, suites: Sequence[Any] = (), settings: RunSe
                   command=list(sys.argv if command is None else command),
                   suites=[SuiteRef(name=s.name, path=str(s.path), sha256=s.sha256, description=s.description)
                           for s in suites],
-                  settings=settings, distributed=distributed)
+                  settings=settings, distributed=distributed, quiet_check=quiet_check)
 
 
 def resume_differences(old: Header, new: Header) -> list[str]:

@@ -48,7 +48,7 @@ def test_torchrun_two_ranks_gathers_every_record(tmp_path):
     suite.write_text(textwrap.dedent(SUITE))
     out = tmp_path / "run.jsonl"
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             "-m", "flopbench", "run", str(suite), "--distributed", "--min-time", "0.02",
+                             "-m", "flopbench", "run", str(suite), "--distributed", "--min-time", "0.02", "--rounds", "1",
                              "--bandwidth", "2e10", "--dist-timeout", "60", "--out", str(out)],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path,
                             env={**os.environ, "FLOPBENCH_CACHE_DIR": str(tmp_path / "cache")})

@@ -38,7 +38,7 @@ op = "softmax"
 rows = 8
 cols = 32
 """
-FAST = ["--device", "cpu", "--min-time", "0.005", "--bandwidth", "2e10", "--threads", "1"]
+FAST = ["--device", "cpu", "--min-time", "0.005", "--bandwidth", "2e10", "--rounds", "1", "--threads", "1"]
 
 
 @pytest.fixture

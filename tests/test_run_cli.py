@@ -44,7 +44,7 @@ def suite(tmp_path, text=TINY, name="tiny.toml"):
     return str(path)
 
 
-FAST = ["--device", "cpu", "--min-time", "0.01", "--bandwidth", "2e10"]
+FAST = ["--device", "cpu", "--min-time", "0.01", "--bandwidth", "2e10", "--rounds", "1"]
 
 
 def test_run_writes_a_results_file_and_a_summary(tmp_path, env):
@@ -125,7 +125,7 @@ name = "slow"
 def test_ctrl_c_keeps_what_was_measured_and_resume_finishes_the_rest(tmp_path, env):
     path = suite(tmp_path, SLOW, "slow.toml")
     out = tmp_path / "run.jsonl"
-    args = [sys.executable, "-m", "flopbench", "run", path, "--device", "cpu", "--min-time", "0.3",
+    args = [sys.executable, "-m", "flopbench", "run", path, "--device", "cpu", "--min-time", "0.3", "--rounds", "1",
             "--bandwidth", "2e10", "--out", str(out)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     deadline = time.time() + 120
@@ -139,7 +139,7 @@ def test_ctrl_c_keeps_what_was_measured_and_resume_finishes_the_rest(tmp_path, e
     assert "Traceback" not in stderr and f"--resume {out}" in stderr
     assert 2 <= len(read_run(out).records) < 6
 
-    resumed = flopbench("run", path, "--device", "cpu", "--min-time", "0.3", "--bandwidth", "2e10",
+    resumed = flopbench("run", path, "--device", "cpu", "--min-time", "0.3", "--rounds", "1", "--bandwidth", "2e10",
                         "--resume", str(out), env=env, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     run = read_run(out)

@@ -13,7 +13,8 @@ from flopbench.errors import FlopbenchError, did_you_mean
 from flopbench.schema import PEAK_KEYS
 
 if TYPE_CHECKING:
-    from flopbench.schema import Device, Peak
+    from flopbench.measure import CacheEntry
+    from flopbench.schema import Device
     from flopbench.session import Machine
 
 
@@ -76,9 +77,10 @@ def parse_peaks(items: list[str]) -> dict[str, float]:
     return peaks
 
 
-def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool) -> Machine:
+def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_call_s: float | None = None) -> Machine:
     """The device with user overrides, the thread count, and the ceilings: cached, or measured now when --measure
-    asks or (measure_if_needed) no bandwidth is known from any source."""
+    asks, when no bandwidth is known from any source (measure_if_needed), or when the cached ones were measured on
+    a busy machine (they are refused)."""
     from flopbench import measure
     from flopbench.device import describe
     from flopbench.session import Machine, default_threads
@@ -86,34 +88,55 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool) -> Mac
     usable = default_threads()
     threads = args.threads or usable
     if threads > usable:
-        print(f"flopbench: warning: --threads {threads} is more than the {usable} CPUs this process may use;"
-              f" threads beyond them share cores, and the peak counts only the cores", file=sys.stderr)
+        warn(f"--threads {threads} is more than the {usable} CPUs this process may use; threads beyond them share"
+             f" cores, and the peak counts only the cores")
     device = describe(args.device, threads).with_user_values(parse_peaks(args.peak), args.bandwidth)
-    cached = None if args.measure else measure.load_cached(device, threads, warn=warn)
-    if cached:
-        return Machine(device, threads, cached.ceilings, cached.measured_at)
-    if args.measure or (measure_if_needed and not device.bandwidth.known):
+    cached = measure.load_cached(device, threads, warn=warn)
+    action, note = measure.ceiling_decision(cached, measure=args.measure, measure_if_needed=measure_if_needed,
+                                            bandwidth_known=device.bandwidth.known)
+    if note:
+        warn(note)
+    refused = cached if action == "measure" and cached and cached.disturbed else None
+    if action == "use" and cached:
+        return Machine(device, threads, cached.ceilings, cached.measured_at, cached.canary_s, cached.disturbed)
+    if action == "measure":
         print(f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {threads} threads"
               f" (once; cached in {measure.cache_dir()})", file=sys.stderr)
-        entry = measure.CacheEntry(identity=measure.machine_identity(device, threads), measured_at=measure.now(),
-                                   ceilings=measure_now(device, threads))
+        entry = measure.merged(refused, measure_now(device, threads, max_call_s))
         measure.save(entry)
-        return Machine(device, threads, entry.ceilings, entry.measured_at)
+        if entry.disturbed:
+            again = ("measured again by the next run" if entry.disturbed_runs < measure.REFUSE_DISTURBED
+                     else "kept: it was busy the last time too")
+            warn(f"the machine was busy while its ceilings were measured ({entry.disturbed}); they are used for this"
+                 f" run, flagged, and {again}")
+        return Machine(device, threads, entry.ceilings, entry.measured_at, entry.canary_s, entry.disturbed)
     return Machine(device, threads, {}, None)
 
 
-def measure_now(device: Device, threads: int) -> dict[str, Peak]:
+def measure_now(device: Device, threads: int, max_call_s: float | None = None) -> CacheEntry:
+    """Measure this machine's ceilings, watching it: an entry measured while it was busy says so."""
     from flopbench import measure
-    from flopbench.runner import Runner, Settings, torch_settings
+    from flopbench.interference import make_monitor
+    from flopbench.runner import DEFAULT_MAX_CALL_S, Runner, Settings, torch_settings
 
-    runner = Runner(Settings(device, threads, budget=measure.CEILING_BUDGET), on_record=lambda record: None)
+    cap = max_call_s or DEFAULT_MAX_CALL_S.get(device.type)
+    with torch_settings(device.type, threads, False):
+        monitor = make_monitor(device, threads)
+        quiet = monitor.start_run()
+        runner = Runner(Settings(device, threads, budget=measure.CEILING_BUDGET, max_call_s=cap),
+                        on_record=lambda record: None, monitor=monitor)
 
-    def time_workload(workload, tf32):
-        runner.settings.tf32 = tf32
-        with torch_settings(device.type, threads, tf32):
-            record = runner.run_one(workload)
-        if record.status != "ok" or not record.time_s:
-            raise RuntimeError(record.reason)
-        return record.time_s, record.total_flops_per_s or 0.0, record.bytes_per_s or 0.0
+        def time_workload(workload, tf32):
+            runner.settings.tf32 = tf32
+            with torch_settings(device.type, threads, tf32):
+                record = runner.run_one(workload)
+            if record.status != "ok" or not record.time_s:
+                raise RuntimeError(record.reason)
+            reasons = record.interference.reasons if record.interference and record.interference.busy else []
+            return measure.Timed(record.time_s, record.total_flops_per_s or 0.0, record.bytes_per_s or 0.0, reasons)
 
-    return measure.measure_ceilings(device, time_workload, on_step=lambda text: print(f"  {text}", file=sys.stderr))
+        ceilings, disturbed = measure.measure_ceilings(device, time_workload, max_call_s=cap,
+                                                       on_step=lambda text: print(f"  {text}", file=sys.stderr))
+    return measure.CacheEntry(identity=measure.machine_identity(device, threads), measured_at=measure.now(),
+                              ceilings=ceilings, disturbed=disturbed, disturbed_runs=1 if disturbed else 0,
+                              canary_s=None if disturbed else quiet.get("canary_start_s"))

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from flopbench.timing import Budget
     from flopbench.workloads import Workload
 
+DEFAULT_ROUNDS = 3  # see docs/methodology.md: a transient disturbance then moves one round, not the figure
+DEFAULT_ON_BUSY = "retry"  # see docs/methodology.md: the best figures within the time budget on a shared VM
+
 NAME = "run"
 HELP = "time suites on a device: achieved FLOP/s, utilization, roofline placement"
 DESCRIPTION = ("Build, check and time every workload of the suites on one device, and write a results file (JSON Lines,"
@@ -45,6 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                             " (judged against the TF32 peak)")
     parser.add_argument("--cuda-graph", action="store_true", help="time CUDA workloads as graph replays (no launch"
                                                                   " overhead; for tiny kernels)")
+    trust = parser.add_argument_group("trust on a shared machine")
+    trust.add_argument("--rounds", type=positive("--rounds", maximum=100, integer=True), default=DEFAULT_ROUNDS,
+                       help=f"measure every workload once per round, the order rotated; its figure is the median"
+                            f" over rounds, and rounds that disagree flag it unstable (default {DEFAULT_ROUNDS})")
+    trust.add_argument("--on-busy", choices=["warn", "wait", "retry"], default=DEFAULT_ON_BUSY,
+                       help="a measurement disturbed by other work on the machine is flagged (warn), waited out"
+                            " first (wait, at most 10 s each) or measured again (retry, at most twice; default)")
+    trust.add_argument("--max-call-s", type=positive("--max-call-s", maximum=86400), metavar="S",
+                       help="skip a workload whose single call takes longer (predicted from the roofline, or its"
+                            " first call), and stop growing its sweep (default 2 s on a CPU, 1 s on a GPU)")
+    trust.add_argument("--time-budget", type=positive("--time-budget", maximum=30 * 86400), metavar="S",
+                       help="seconds the run may take measuring; workloads that would not fit are skipped")
     parser.add_argument("--no-measure", action="store_true",
                         help="do not measure ceilings even when no bandwidth is known (no roofline then)")
     parser.add_argument("--train", action="store_true",
@@ -129,7 +144,8 @@ def run_settings(args: argparse.Namespace, budget: Budget) -> RunSettings:
     from flopbench.schema import RunSettings
     return RunSettings(min_time_s=budget.min_time_s, max_time_s=budget.max_time_s,
                        target_rel_iqr=budget.target_rel_iqr, tf32=args.tf32, cuda_graph=args.cuda_graph,
-                       dtype=args.dtype, only=args.only, train=args.train, large=args.large)
+                       dtype=args.dtype, only=args.only, train=args.train, large=args.large, rounds=args.rounds,
+                       on_busy=args.on_busy, max_call_s=args.max_call_s, time_budget_s=args.time_budget)
 
 
 # --- reporting as it goes, and at the end ----------------------------------------------------------
@@ -197,13 +213,13 @@ class Output:
 
 
 def open_output(args: argparse.Namespace, machine: Machine, suites: list[Suite], settings: RunSettings,
-                distributed: Any = None) -> Output:
+                distributed: Any = None, quiet_check: dict[str, Any] | None = None) -> Output:
     """Create the results file, or reopen a resumed one after checking that it is the same run."""
     from flopbench.results import ResultsWriter
     from flopbench.schema import Resume
     from flopbench.session import make_header, now_iso, resume_differences
 
-    header = make_header(machine, suites=suites, settings=settings, distributed=distributed)
+    header = make_header(machine, suites=suites, settings=settings, distributed=distributed, quiet_check=quiet_check)
     if args.resume:
         writer, old, repaired = ResultsWriter.resume(args.resume)
         try:
@@ -241,13 +257,15 @@ def main(args: argparse.Namespace) -> int:
 def run_session(args: argparse.Namespace, workloads: list[Workload], suites: list[Suite], budget: Budget,
                 context: Context | None = None) -> int:
     """Measure `workloads` on this process's device and write them (rank 0 writes every rank's records)."""
+    from flopbench.interference import make_monitor
     from flopbench.results import ResultsWriteError, resume_command
-    from flopbench.runner import Runner, Settings, torch_settings
-    from flopbench.schema import DistributedInfo, Footer, RankInfo
-    from flopbench.session import now_iso
+    from flopbench.runner import DEFAULT_MAX_CALL_S, QUIET_SAMPLE_S, Runner, Settings, torch_settings
+    from flopbench.schema import DistributedInfo, RankInfo, dump
 
-    machine = resolve_machine(args, measure_if_needed=not args.no_measure)
-    settings_line = run_settings(args, budget)
+    kind = "cuda" if args.device.startswith("cuda") else "cpu" if args.device == "cpu" else None
+    machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
+    max_call_s = args.max_call_s or DEFAULT_MAX_CALL_S.get(kind or machine.device.type)
+    settings_line = run_settings(args, budget).model_copy(update={"max_call_s": max_call_s})
     distributed = None
     if context is not None:
         import socket
@@ -255,52 +273,64 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
                                             device=machine.device))
         distributed = DistributedInfo(world_size=context.world_size, backend=context.backend, ranks=ranks)
     lead = context is None or context.rank == 0
-    output = None
-    failure: str | None = None
-    if lead:
-        try:
-            output = open_output(args, machine, suites, settings_line, distributed)
-        except FlopbenchError as exc:
-            failure = str(exc)
-    if context is not None:  # every rank learns whether rank 0 could open the file
-        failure = context.all_gather(failure)[0]
-    if failure:
-        raise FlopbenchError(failure)
-    here = [w for w in workloads if w.runs_on(machine.device.type)]
-    todo = [w for w in here if not output or w.identity not in output.done]
     err = sys.stderr
-    if lead:
-        assert output is not None
-        elsewhere = len(workloads) - len(here)
-        ranks = f" on {context.world_size} ranks ({context.backend})" if context else ""
-        print(f"flopbench: {len(todo)} workloads on {machine.device.label}, {machine.threads} threads{ranks}"
-              f" -> {output.path}" + (f" ({elsewhere} are for other devices)" if elsewhere else ""), file=err)
+    with torch_settings(machine.device.type, machine.threads, args.tf32):
+        monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s)
+        quiet = monitor.start_run()
+        at_start = monitor.sample(QUIET_SAMPLE_S)
+        quiet["interference"] = dump(at_start)
+        if machine.ceilings_disturbed:
+            quiet["ceilings_disturbed"] = machine.ceilings_disturbed
+        output = None
+        failure: str | None = None
+        if lead:
+            try:
+                output = open_output(args, machine, suites, settings_line, distributed, quiet)
+            except FlopbenchError as exc:
+                failure = str(exc)
+        if context is not None:  # every rank learns whether rank 0 could open the file
+            failure = context.all_gather(failure)[0]
+        if failure:
+            raise FlopbenchError(failure)
+        here = [w for w in workloads if w.runs_on(machine.device.type)]
+        todo = [w for w in here if not output or w.identity not in output.done]
+        if lead:
+            assert output is not None
+            elsewhere = len(workloads) - len(here)
+            ranks_text = f" on {context.world_size} ranks ({context.backend})" if context else ""
+            print(f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
+                  f" {machine.device.label}, {machine.threads} threads{ranks_text} -> {output.path}"
+                  + (f" ({elsewhere} are for other devices)" if elsewhere else ""), file=err)
+            if at_start.busy:
+                print(f"flopbench: warning: at the start, {'; '.join(at_start.reasons)}", file=err)
+        settings = Settings(machine.device, machine.threads, budget, tf32=args.tf32, cuda_graph=args.cuda_graph,
+                            ceilings=machine.ceilings, world_size=context.world_size if context else 1,
+                            rounds=args.rounds, on_busy=args.on_busy, max_call_s=max_call_s,
+                            time_budget_s=args.time_budget)
+        started = time.perf_counter()
+        interrupted = False
 
-    settings = Settings(machine.device, machine.threads, budget, tf32=args.tf32, cuda_graph=args.cuda_graph,
-                        ceilings=machine.ceilings, world_size=context.world_size if context else 1)
-    started = time.perf_counter()
-    interrupted = False
+        def write(record: Record) -> None:
+            assert output is not None and output.writer is not None
+            output.writer.record(record)
+            output.records.append(record)
 
-    def write(record: Record) -> None:
-        assert output is not None and output.writer is not None
-        output.writer.record(record)
-        output.records.append(record)
-
-    try:
-        with torch_settings(machine.device.type, machine.threads, args.tf32):
+        runner = Runner(settings, on_record=write, monitor=monitor)
+        try:
             if context is None:
-                with _Progress(len(todo)) as progress:
+                with _Progress(todo, settings) as progress:
                     def write_and_show(record: Record) -> None:
                         write(record)
                         progress.done(line(record))
+                    runner.on_record = write_and_show
                     try:
-                        Runner(settings, on_record=write_and_show).run(todo, before=progress.start)
+                        runner.run(todo, before=progress.step)
                     except KeyboardInterrupt:
                         interrupted = True
             else:
                 from flopbench.distributed import CollectiveTimer, run_ranks
-                runner = Runner(settings, on_record=lambda r: None, agree=context.agree,
-                                collective_timer=CollectiveTimer(context, budget, machine.device.type))
+                runner.agree = context.agree
+                runner.collective_timer = CollectiveTimer(context, budget, machine.device.type)
 
                 def write_and_say(record: Record) -> None:
                     write(record)
@@ -311,19 +341,20 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
                     kept = f"; what was measured is in {output.path}" if output else ""
                     raise FlopbenchError(f"the distributed run stopped on rank {context.rank}:"
                                          f" {first_line(exc)}{kept}") from None
-        if output and output.writer:
-            output.writer.mark(Footer(finished_at=now_iso(), wall_s=time.perf_counter() - started,
-                                      records=len(output.records), interrupted=interrupted))
-    except ResultsWriteError as exc:
-        raise FlopbenchError(f"{exc}; continue with: {resume_command(sys.argv, exc.path)}") from None
-    finally:
-        if output and output.writer:
-            output.writer.close()
+            if output and output.writer:
+                output.writer.mark(footer(output.records, runner, time.perf_counter() - started, interrupted))
+        except ResultsWriteError as exc:
+            raise FlopbenchError(f"{exc}; continue with: {resume_command(sys.argv, exc.path)}") from None
+        finally:
+            if output and output.writer:
+                output.writer.close()
     if not lead or output is None:
         return 0
     assert output.path is not None
     if output.records:
         summary(output.records, machine, output.path)
+        for note in trust_notes(output.records, runner):
+            print(f"flopbench: {note}", file=err)
     if args.report and output.records:
         from flopbench.commands.plot import default_out
         from flopbench.report import write_report
@@ -334,6 +365,42 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
               f" {output.path}; continue with {resume_command(sys.argv, output.path)}", file=err)
         return 130
     return 0
+
+
+def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool) -> Footer:
+    from flopbench.schema import Footer
+    from flopbench.session import now_iso
+    slowdowns = [r.interference.canary_slowdown for rec in records for r in rec.rounds
+                 if r.interference and r.interference.canary_slowdown is not None]
+    return Footer(finished_at=now_iso(), wall_s=wall_s, records=len(records), interrupted=interrupted,
+                  disturbed=sum(r.disturbed for r in records), unstable=sum(r.stable is False for r in records),
+                  skipped_for_time=sum(_for_time(r) for r in records),
+                  max_canary_slowdown=max(slowdowns) if slowdowns else None, stale_ceilings=list(runner.stale.values()))
+
+
+def _for_time(record: Record) -> bool:
+    return record.status == "skipped" and bool(record.reason) and any(
+        text in (record.reason or "") for text in ("--max-call-s", "--time-budget", "stopped growing"))
+
+
+def trust_notes(records: list[Record], runner: Any) -> list[str]:
+    """What a reader of the run's figures must know about the machine, in a few sentences."""
+    notes = list(runner.notes)
+    disturbed = [r for r in records if r.disturbed]
+    unstable = [r for r in records if r.stable is False]
+    if disturbed:
+        notes.append(f"warning: {len(disturbed)} of {len(records)} records were measured while the machine was"
+                     f" disturbed ({'; '.join(dict.fromkeys(x for r in disturbed for x in r.interference.reasons))})"
+                     if disturbed[0].interference else f"warning: {len(disturbed)} records were disturbed")
+    if unstable:
+        notes.append(f"warning: {len(unstable)} of {len(records)} records are unstable (their rounds disagree by more"
+                     f" than 5%): " + ", ".join(r.name for r in unstable[:8]) + (" ..." if len(unstable) > 8 else ""))
+    skipped = [r for r in records if _for_time(r)]
+    if skipped:
+        notes.append(f"{len(skipped)} workloads were skipped for their cost: " + "; ".join(
+            f"{r.name}: {r.reason}" for r in skipped[:4]) + (" ..." if len(skipped) > 4 else ""))
+    notes += [f"warning: {text}" for text in runner.stale.values()]
+    return notes
 
 
 def run_distributed(args: argparse.Namespace, workloads: list[Workload], suites: list[Suite], budget: Budget) -> int:
@@ -357,35 +424,46 @@ def run_distributed(args: argparse.Namespace, workloads: list[Workload], suites:
 
 
 class _Progress:
-    """A live bar with the current workload and ETA on a terminal; one line per workload either way."""
+    """A live bar with the current workload and the ETA on a terminal (predicted from each workload's roofline cost,
+    corrected by how long the run has really taken); one line per record either way."""
 
-    def __init__(self, total: int):
-        self.total = total
+    def __init__(self, workloads: list[Workload], settings: Any):
+        from flopbench.runner import predicted_call_s, round_cost_s
+        self.settings = settings
+        self.cost = {w.identity: round_cost_s(predicted_call_s(w, settings), settings.budget) + 0.05
+                     for w in workloads}  # + building and checking
+        self.total_s = sum(self.cost.values()) * settings.rounds
+        self.records = len(workloads)
         self.live = sys.stderr.isatty()
         self.count = 0
+        self.current: Workload | None = None
 
     def __enter__(self) -> _Progress:
         if self.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             from flopbench.console import console
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
                                 TextColumn("ETA"), TimeRemainingColumn(), console=console(stderr=True))
             self.bar.start()
-            self.task = self.bar.add_task("", total=self.total)
+            self.task = self.bar.add_task("", total=self.total_s, done=f"0/{self.records}")
         return self
 
-    def start(self, workload: Workload) -> None:
+    def step(self, workload: Workload) -> None:
+        """A step of the schedule begins: the previous one is done."""
         if self.live:
+            if self.current is not None:
+                self.bar.advance(self.task, self.cost[self.current.identity])
             self.bar.update(self.task, description=workload.name)
+        self.current = workload
 
     def done(self, text: str) -> None:
         self.count += 1
         if self.live:
             self.bar.console.print(text)
-            self.bar.advance(self.task)
+            self.bar.update(self.task, done=f"{self.count}/{self.records}")
         else:
-            print(f"[{self.count}/{self.total}] {text.strip()}", file=sys.stderr, flush=True)
+            print(f"[{self.count}/{self.records}] {text.strip()}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> bool:
         if self.live:

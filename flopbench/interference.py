@@ -1,0 +1,261 @@
+"""Is the machine quiet? What the OS says around each measurement, and a canary for what it cannot say.
+
+Around every measurement (a window), flopbench reads:
+- CPU time used by other processes: the system's busy time (/proc/stat) minus this process's own (rusage), in CPUs
+  (0.9 means other processes kept 0.9 of a CPU busy on average during the window);
+- steal time: the share of CPU time the hypervisor gave to other guests;
+- the 1-minute load average, and this process's involuntary context switches (it was preempted);
+- on CUDA: other compute processes on the GPU and its utilization just before (NVML).
+And it times a canary before and after: a short fixed kernel (a small GEMM and a copy) whose speed against the
+machine's baseline shows slowdowns that the guest cannot see: a host's other tenant on a sibling hyperthread, a
+clock that dropped, memory bandwidth taken by another VM. Its baseline is the faster of the run's start and the
+quiet reference cached with the machine's ceilings, so a run that starts on a busy machine is still told.
+
+Every source is injectable (SystemProbe, Canary, GpuProbe, clock), so each decision is tested on fakes.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flopbench.schema import Interference
+
+# A measurement is disturbed when, during its window:
+BUSY_OTHER_CPUS = 0.25  # other processes kept more than a quarter of a CPU busy (an idle VM's daemons: ~0.01)
+BUSY_STEAL = 0.05  # the hypervisor took more than 5% of this VM's CPU time
+CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline (or 3x its own noise, if larger)
+GPU_BUSY_UTILIZATION = 10  # percent, just before the measurement, from a process other than this one
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Cumulative counters at one moment."""
+
+    wall_s: float
+    busy_s: float | None  # CPU seconds spent busy by every process, all CPUs (None: no /proc/stat)
+    total_s: float | None  # CPU seconds of every kind (busy, idle, steal), all CPUs
+    steal_s: float | None
+    own_s: float  # this process's CPU seconds (every thread)
+    involuntary: int  # this process's involuntary context switches
+    loadavg: float | None
+
+
+class SystemProbe:
+    """Reads the OS: /proc/stat, rusage and the load average. Replaceable in tests by anything with `snapshot()`."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, stat_path: str = "/proc/stat"):
+        self.clock = clock
+        self.stat_path = stat_path
+        self.tick_s = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+    def _cpu_line(self) -> list[int] | None:
+        try:
+            with open(self.stat_path) as f:
+                first = f.readline().split()
+        except OSError:
+            return None
+        return [int(v) for v in first[1:]] if first and first[0] == "cpu" else None
+
+    def snapshot(self) -> Snapshot:
+        fields = self._cpu_line()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            loadavg: float | None = os.getloadavg()[0]
+        except OSError:
+            loadavg = None
+        busy = total = steal = None
+        if fields and len(fields) >= 8:
+            user, nice, system, idle, iowait, irq, softirq, stolen = fields[:8]
+            tick = self.tick_s
+            busy = (user + nice + system + irq + softirq) * tick
+            steal = stolen * tick
+            total = (user + nice + system + idle + iowait + irq + softirq + stolen) * tick
+        return Snapshot(self.clock(), busy, total, steal, usage.ru_utime + usage.ru_stime, usage.ru_nivcsw, loadavg)
+
+
+class Canary(Protocol):
+    def measure(self) -> float:
+        """Seconds of the canary's unit of work (one small GEMM and one copy), now."""
+
+
+class TorchCanary:
+    """A small GEMM (compute) then a copy (memory) on the run's device, with the run's threads. Each part repeats for
+    about 3 ms and is timed three times (its median kept), so one canary costs about 20 ms; its figure is per unit
+    (seconds per GEMM + seconds per copy), so canaries of other runs, calibrated to other repetitions, compare."""
+
+    PART_S = 0.003
+
+    def __init__(self, device: str):
+        import torch
+        self.torch = torch
+        self.device = torch.device(device)
+        n, numel = (256, 4 * 2**20) if self.device.type == "cpu" else (2048, 64 * 2**20)
+        g = torch.Generator(device=self.device).manual_seed(7)
+        self.a = torch.randn(n, n, device=self.device, generator=g)
+        self.b = torch.randn(n, n, device=self.device, generator=g)
+        self.out = torch.empty(n, n, device=self.device)
+        self.src = torch.randn(numel, device=self.device, generator=g)
+        self.dst = torch.empty_like(self.src)
+        self.reps = (self._reps(self._gemm), self._reps(self._copy))
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    def _gemm(self, reps: int) -> None:
+        for _ in range(reps):
+            self.torch.matmul(self.a, self.b, out=self.out)
+
+    def _copy(self, reps: int) -> None:
+        for _ in range(reps):
+            self.dst.copy_(self.src)
+
+    def _time(self, part: Callable[[int], None], reps: int) -> float:
+        self._sync()
+        start = time.perf_counter()
+        part(reps)
+        self._sync()
+        return time.perf_counter() - start
+
+    def _reps(self, part: Callable[[int], None]) -> int:
+        part(2)  # warm: first-call costs are not the machine's speed
+        per = self._time(part, 5) / 5
+        return max(1, round(self.PART_S / per)) if per > 0 else 1
+
+    def measure(self) -> float:
+        gemm, copy = self.reps
+        return (statistics.median(self._time(self._gemm, gemm) for _ in range(3)) / gemm
+                + statistics.median(self._time(self._copy, copy) for _ in range(3)) / copy)
+
+
+class GpuProbe(Protocol):
+    def others(self) -> tuple[int, float | None]:
+        """(compute processes on the GPU other than this one, GPU utilization in percent now)."""
+
+
+class NvmlProbe:
+    def __init__(self, nvml: Any):
+        self.nvml = nvml  # flopbench.device.Nvml
+
+    def others(self) -> tuple[int, float | None]:
+        processes = self.nvml.compute_processes()
+        return sum(1 for pid in processes if pid != os.getpid()), self.nvml.utilization()
+
+
+@dataclass
+class Window:
+    start: Snapshot
+    canary_s: float | None
+    gpu: tuple[int, float | None] | None
+
+
+@dataclass
+class Monitor:
+    """Measures interference around measurements; see the module's doc."""
+
+    probe: Any  # SystemProbe or a fake with snapshot()
+    usable_cpus: int
+    threads: int
+    canary: Canary | None = None
+    gpu: GpuProbe | None = None
+    reference_canary_s: float | None = None  # the machine's quiet canary, cached with its ceilings
+    baseline_rounds: int = 5
+    sleep: Callable[[float], None] = time.sleep
+    baseline_s: float | None = field(default=None, init=False)
+    baseline_noise: float = field(default=0.0, init=False)  # relative spread of the baseline canaries
+    _last_canary: tuple[float, float] | None = field(default=None, init=False)  # (when, seconds)
+
+    def start_run(self) -> dict[str, Any]:
+        """The canary's baseline: the faster of this run's start and the cached quiet reference. Returns what the
+        run header records of it."""
+        if self.canary is None:
+            return {}
+        times = [self.canary.measure() for _ in range(self.baseline_rounds)]
+        start = statistics.median(times)
+        self.baseline_noise = (max(times) - min(times)) / start if start > 0 else 0.0
+        self.baseline_s = min(start, self.reference_canary_s) if self.reference_canary_s else start
+        return {"canary_start_s": start, "canary_reference_s": self.reference_canary_s,
+                "canary_baseline_s": self.baseline_s, "canary_noise": self.baseline_noise}
+
+    @property
+    def canary_threshold(self) -> float:
+        return max(CANARY_SLOWDOWN, 3 * self.baseline_noise)
+
+    def _canary(self) -> float | None:
+        if self.canary is None:
+            return None
+        now = self.probe.clock()
+        if self._last_canary and now - self._last_canary[0] < 0.05:
+            return self._last_canary[1]  # the previous window's "after" is this window's "before"
+        value = self.canary.measure()
+        self._last_canary = (self.probe.clock(), value)
+        return value
+
+    def begin(self) -> Window:
+        gpu = self.gpu.others() if self.gpu else None
+        canary = self._canary()
+        return Window(self.probe.snapshot(), canary, gpu)
+
+    def end(self, window: Window) -> Interference:
+        end = self.probe.snapshot()
+        after = self._canary()
+        return judge(window.start, end, window.canary_s, after, self.baseline_s, self.canary_threshold,
+                     window.gpu, self.usable_cpus, self.threads)
+
+    def sample(self, seconds: float) -> Interference:
+        """The machine over the next `seconds`, with nothing of ours running: is it quiet now?"""
+        window = self.begin()
+        self.sleep(seconds)
+        return self.end(window)
+
+
+def judge(start: Snapshot, end: Snapshot, canary_before: float | None, canary_after: float | None,
+          baseline_s: float | None, canary_threshold: float, gpu: tuple[int, float | None] | None,
+          usable_cpus: int, threads: int) -> Interference:
+    """The interference of one window, and the verdict in words a person reads."""
+    wall = max(end.wall_s - start.wall_s, 1e-9)
+    own = end.own_s - start.own_s
+    other = steal = None
+    if start.busy_s is not None and end.busy_s is not None:
+        other = max(0.0, (end.busy_s - start.busy_s) - own) / wall
+    if start.total_s is not None and end.total_s is not None and start.steal_s is not None \
+            and end.steal_s is not None and end.total_s > start.total_s:
+        steal = (end.steal_s - start.steal_s) / (end.total_s - start.total_s)
+    canaries = [c for c in (canary_before, canary_after) if c is not None]
+    slowdown = max(canaries) / baseline_s - 1 if canaries and baseline_s else None
+    reasons = []
+    if other is not None and other > BUSY_OTHER_CPUS:
+        reasons.append(f"the machine was busy: other processes used {other:.1f} of {usable_cpus} CPUs during this"
+                       f" measurement")
+    if steal is not None and steal > BUSY_STEAL:
+        reasons.append(f"the hypervisor gave {steal:.0%} of this VM's CPU time to other guests (steal)")
+    if slowdown is not None and slowdown > canary_threshold:
+        reasons.append(f"the machine ran {slowdown:.0%} slower than at its quietest (canary)")
+    gpu_others, gpu_utilization = gpu if gpu else (None, None)
+    if gpu_others:
+        reasons.append(f"{gpu_others} other process{'es' * (gpu_others > 1)} computed on the GPU")
+    elif gpu_utilization is not None and gpu_utilization > GPU_BUSY_UTILIZATION:
+        reasons.append(f"the GPU was {gpu_utilization:.0f}% busy just before this measurement")
+    return Interference(window_s=wall, usable_cpus=usable_cpus, threads=threads, other_cpus=other, steal=steal,
+                        loadavg=end.loadavg, involuntary_switches=end.involuntary - start.involuntary,
+                        canary_slowdown=slowdown, canary_threshold=canary_threshold if slowdown is not None else None,
+                        gpu_processes=gpu_others, gpu_utilization=gpu_utilization, busy=bool(reasons),
+                        reasons=reasons)
+
+
+def make_monitor(device: Any, threads: int, reference_canary_s: float | None = None) -> Monitor:
+    """The monitor of a run on `device` (a flopbench Device): the OS, a torch canary, NVML on CUDA."""
+    from flopbench.session import default_threads
+    gpu = None
+    if device.type == "cuda":
+        from flopbench.device import Nvml
+        nvml = Nvml(device.index or 0)
+        gpu = NvmlProbe(nvml) if nvml.available else None
+    return Monitor(SystemProbe(), usable_cpus=default_threads(), threads=threads,
+                   canary=TorchCanary(device.torch_device), gpu=gpu, reference_canary_s=reference_canary_s)

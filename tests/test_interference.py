@@ -1,0 +1,170 @@
+"""Interference, on fake /proc readings, a fake canary and fake clocks: every verdict and its words."""
+
+import pytest
+
+from flopbench.interference import (BUSY_OTHER_CPUS, CANARY_SLOWDOWN, Monitor, Snapshot, SystemProbe, judge)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakeProbe:
+    """Cumulative counters that a test advances: `busy` is every process's CPU seconds, `own` this process's."""
+
+    def __init__(self):
+        self.clock = FakeClock()
+        self.busy = self.total = self.steal = self.own = 0.0
+        self.switches = 0
+
+    def advance(self, seconds, others=0.0, own_cpus=1.0, steal=0.0, cpus=2):
+        self.clock.now += seconds
+        self.own += own_cpus * seconds
+        self.busy += (others + own_cpus) * seconds
+        self.steal += steal * cpus * seconds
+        self.total += cpus * seconds
+        self.switches += int(others * 100 * seconds)
+
+    def snapshot(self):
+        return Snapshot(self.clock(), self.busy, self.total, self.steal, self.own, self.switches, 1.0)
+
+
+class FakeCanary:
+    def __init__(self, times):
+        self.times = list(times)
+
+    def measure(self):
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+
+def window(probe, seconds, **load):
+    start = probe.snapshot()
+    probe.advance(seconds, **load)
+    return start, probe.snapshot()
+
+
+def test_a_quiet_window_is_not_busy():
+    probe = FakeProbe()
+    start, end = window(probe, 2.0, others=0.02, own_cpus=2.0)
+    verdict = judge(start, end, 1e-3, 1e-3, 1e-3, CANARY_SLOWDOWN, None, usable_cpus=2, threads=2)
+    assert not verdict.busy and verdict.reasons == []
+    assert verdict.other_cpus == pytest.approx(0.02) and verdict.steal == 0 and verdict.canary_slowdown == 0
+
+
+def test_other_processes_make_it_busy_in_words():
+    probe = FakeProbe()
+    start, end = window(probe, 2.0, others=0.9, own_cpus=1.1)
+    verdict = judge(start, end, None, None, None, CANARY_SLOWDOWN, None, usable_cpus=2, threads=2)
+    assert verdict.busy and verdict.other_cpus == pytest.approx(0.9)
+    assert verdict.reasons == ["the machine was busy: other processes used 0.9 of 2 CPUs during this measurement"]
+    assert verdict.involuntary_switches == 180
+
+
+def test_the_busy_threshold_is_a_quarter_of_a_cpu():
+    for others, busy in ((BUSY_OTHER_CPUS - 0.05, False), (BUSY_OTHER_CPUS + 0.05, True)):
+        probe = FakeProbe()
+        start, end = window(probe, 1.0, others=others)
+        assert judge(start, end, None, None, None, CANARY_SLOWDOWN, None, 2, 2).busy is busy
+
+
+def test_steal_time_makes_it_busy():
+    probe = FakeProbe()
+    start, end = window(probe, 1.0, steal=0.2)
+    verdict = judge(start, end, None, None, None, CANARY_SLOWDOWN, None, 2, 2)
+    assert verdict.busy and verdict.steal == pytest.approx(0.2)
+    assert "the hypervisor gave 20% of this VM's CPU time to other guests (steal)" in verdict.reasons
+
+
+def test_the_canary_sees_what_the_guest_cannot():
+    probe = FakeProbe()
+    start, end = window(probe, 1.0)  # the OS sees nothing
+    verdict = judge(start, end, 1.0e-3, 1.35e-3, 1.0e-3, CANARY_SLOWDOWN, None, 2, 2)
+    assert verdict.busy and verdict.other_cpus == 0
+    assert verdict.canary_slowdown == pytest.approx(0.35)
+    assert verdict.reasons == ["the machine ran 35% slower than at its quietest (canary)"]
+    assert not judge(start, end, 1.0e-3, 1.10e-3, 1.0e-3, CANARY_SLOWDOWN, None, 2, 2).busy
+
+
+def test_other_gpu_work_makes_it_busy():
+    probe = FakeProbe()
+    start, end = window(probe, 1.0)
+    busy = judge(start, end, None, None, None, CANARY_SLOWDOWN, (1, 60.0), 2, 2)
+    assert busy.busy and busy.reasons == ["1 other process computed on the GPU"] and busy.gpu_processes == 1
+    utilization = judge(start, end, None, None, None, CANARY_SLOWDOWN, (0, 40.0), 2, 2)
+    assert utilization.reasons == ["the GPU was 40% busy just before this measurement"]
+    assert not judge(start, end, None, None, None, CANARY_SLOWDOWN, (0, 0.0), 2, 2).busy
+
+
+def test_without_proc_stat_only_the_canary_judges():
+    probe = FakeProbe()
+    start = Snapshot(0.0, None, None, None, 0.0, 0, None)
+    end = Snapshot(1.0, None, None, None, 1.0, 0, None)
+    verdict = judge(start, end, 1e-3, 1e-3, 1e-3, CANARY_SLOWDOWN, None, 2, 2)
+    assert verdict.other_cpus is None and verdict.steal is None and not verdict.busy
+    del probe
+
+
+def test_the_system_probe_reads_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 20 800 10 1 2 30 0 0\ncpu0 50 2 10 400 5 0 1 15 0 0\n")
+    snap = SystemProbe(stat_path=str(stat)).snapshot()
+    tick = SystemProbe().tick_s
+    assert snap.busy_s == pytest.approx((100 + 5 + 20 + 1 + 2) * tick)
+    assert snap.steal_s == pytest.approx(30 * tick)
+    assert snap.total_s == pytest.approx((100 + 5 + 20 + 800 + 10 + 1 + 2 + 30) * tick)
+    assert snap.own_s > 0 and snap.loadavg is not None
+    missing = SystemProbe(stat_path=str(tmp_path / "none")).snapshot()
+    assert missing.busy_s is None and missing.own_s > 0  # no /proc: the canary and rusage still work
+
+
+def test_the_baseline_is_the_faster_of_the_start_and_the_cached_reference():
+    probe = FakeProbe()
+    monitor = Monitor(probe, 2, 2, canary=FakeCanary([1.2e-3] * 5), reference_canary_s=1.0e-3)
+    quiet = monitor.start_run()
+    assert quiet["canary_start_s"] == pytest.approx(1.2e-3) and monitor.baseline_s == pytest.approx(1.0e-3)
+    # A run that starts on a busy machine is still told: its canaries are judged against the quiet reference.
+    probe.advance(0.1)
+    window_ = monitor.begin()
+    probe.advance(1.0)
+    verdict = monitor.end(window_)
+    assert verdict.busy and verdict.canary_slowdown == pytest.approx(0.2)
+
+
+def test_a_noisy_canary_raises_its_own_threshold():
+    probe = FakeProbe()
+    monitor = Monitor(probe, 2, 2, canary=FakeCanary([1.0e-3, 1.1e-3, 1.0e-3, 0.9e-3, 1.0e-3]))
+    monitor.start_run()
+    assert monitor.baseline_noise == pytest.approx(0.2)
+    assert monitor.canary_threshold == pytest.approx(0.6)  # 3 x its noise, above the 15% floor
+
+
+def test_one_canary_serves_as_after_and_next_before():
+    probe = FakeProbe()
+    calls = []
+
+    class Counting(FakeCanary):
+        def measure(self):
+            calls.append(probe.clock())
+            return 1e-3
+    monitor = Monitor(probe, 2, 2, canary=Counting([1e-3]))
+    first = monitor.begin()
+    probe.advance(1.0)
+    monitor.end(first)
+    monitor.begin()  # at once: the previous "after" is reused
+    assert len(calls) == 2
+
+
+def test_sample_watches_the_machine_without_running_anything():
+    probe = FakeProbe()
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        probe.advance(seconds, others=1.0, own_cpus=0.0)
+    monitor = Monitor(probe, 2, 2, sleep=sleep)
+    verdict = monitor.sample(0.5)
+    assert slept == [0.5] and verdict.busy and verdict.other_cpus == pytest.approx(1.0)

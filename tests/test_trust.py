@@ -1,0 +1,304 @@
+"""The runner's trust decisions on fakes: rounds, --on-busy warn/wait/retry, the cost cap, sweeps that stop, the time
+budget, stale ceilings; ceiling measurement in rounds with a growth cap; the ceilings cache's key and refusals."""
+
+import dataclasses
+
+import pytest
+
+from flopbench import measure, runner as runner_module
+from flopbench.runner import Runner, Settings, predicted_call_s, rotated
+from flopbench.schema import Device, Interference, Peak
+from flopbench.timing import CallTooSlow, CpuTimer, Measurement
+from flopbench.workloads import make_workload
+
+QUIET = Interference(window_s=1.0, usable_cpus=2, threads=2, other_cpus=0.0, busy=False)
+BUSY = Interference(window_s=1.0, usable_cpus=2, threads=2, other_cpus=0.9, busy=True,
+                    reasons=["the machine was busy: other processes used 0.9 of 2 CPUs during this measurement"])
+
+
+def device(isa="avx2 fma", bf16=None):
+    peaks = {"float32": Peak(100e9, "derived", "test"), "bfloat16": Peak(bf16 or 100e9, "derived", "test")}
+    return Device("cpu", None, "Test CPU", {"isa": isa, "llc_bytes": 1 << 20}, peaks, Peak(10e9, "spec", "test"))
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class ScriptedTimer:
+    """Each measurement takes the next time of the script (per workload name, or the default), advancing a clock."""
+
+    def __init__(self, clock, times=None, default=1e-3, too_slow=None):
+        self.clock, self.times, self.default, self.too_slow = clock, times or {}, default, too_slow or {}
+        self.measured = []
+
+    def measure(self, fn, max_call_s=None):
+        name = self.current
+        if name in self.too_slow and max_call_s is not None:
+            raise CallTooSlow(self.too_slow[name], max_call_s)
+        queue = self.times.get(name)
+        seconds = queue.pop(0) if queue else self.default
+        self.measured.append(name)
+        self.clock.now += 0.2
+        return Measurement((seconds,) * 5, 1, "perf_counter", 1e-9)
+
+
+class ScriptedMonitor:
+    """The verdicts of successive measurements, and of quiet samples (for --on-busy wait)."""
+
+    def __init__(self, clock, verdicts=(), samples=()):
+        self.clock, self.verdicts, self.samples = clock, list(verdicts), list(samples)
+
+    def begin(self):
+        return None
+
+    def end(self, window):
+        return self.verdicts.pop(0) if self.verdicts else QUIET
+
+    def sample(self, seconds):
+        self.clock.now += seconds
+        return self.samples.pop(0) if self.samples else QUIET
+
+
+def make(settings, times=None, verdicts=(), samples=(), too_slow=None, default=1e-3):
+    clock = Clock()
+    timer = ScriptedTimer(clock, times, default, too_slow)
+    monitor = ScriptedMonitor(clock, verdicts, samples)
+    records = []
+    r = Runner(settings, on_record=records.append, timer=timer, monitor=monitor, clock=clock)
+    return r, timer, monitor, records
+
+
+def run(r, timer, workloads):
+    def before(w):
+        timer.current = w.name
+    r.run(workloads, before=before)
+
+
+def mm(n, dtype="float32", group="", swept=()):
+    return dataclasses.replace(make_workload("matmul", {"m": n, "n": n, "k": n}, dtype=dtype), group=group,
+                               swept=swept)
+
+
+# --- rounds ---------------------------------------------------------------------------------------------------------
+
+def test_rounds_rotate_and_the_figure_is_the_median_of_round_medians():
+    a, b, c = mm(8), mm(12), mm(16)
+    r, timer, _, records = make(Settings(device(), 1, rounds=3),
+                                times={a.name: [1e-3, 5e-3, 1.02e-3]})  # a transient disturbance moves one round
+    run(r, timer, [a, b, c])
+    assert timer.measured == [a.name, b.name, c.name, b.name, c.name, a.name, c.name, a.name, b.name]
+    record = next(x for x in records if x.name == a.name)
+    assert [x.time_s for x in record.rounds] == [1e-3, 5e-3, 1.02e-3] and record.time_s == 1.02e-3
+    assert [x.position for x in record.rounds] == [0, 2, 1]
+    assert record.round_spread == pytest.approx(4e-3 / 1.02e-3) and record.stable is False
+    assert any(w.startswith("unstable: its 3 rounds span") for w in record.warnings)
+    assert record.total_flops_per_s == record.total_flops / record.time_s
+    assert next(x for x in records if x.name == b.name).stable is True
+
+
+def test_rotation_puts_each_workload_at_another_place_every_round():
+    names = list(range(6))
+    orders = [rotated(names, r, 3) for r in range(3)]
+    assert orders == [[0, 1, 2, 3, 4, 5], [2, 3, 4, 5, 0, 1], [4, 5, 0, 1, 2, 3]]
+    assert all(len({order.index(n) for order in orders}) == 3 for n in names)
+
+
+def test_an_interrupted_run_keeps_the_rounds_it_has():
+    a, b = mm(8), mm(12)
+    r, timer, _, records = make(Settings(device(), 1, rounds=3))
+    calls = []
+
+    def before(w):
+        calls.append(w.name)
+        timer.current = w.name
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        r.run([a, b], before=before)
+    assert {x.name: len(x.rounds) for x in records} == {a.name: 2, b.name: 1}
+    assert any("of 3 rounds (the run was interrupted)" in w for x in records for w in x.warnings)
+
+
+# --- --on-busy ------------------------------------------------------------------------------------------------------
+
+def test_warn_records_and_flags_a_disturbed_measurement():
+    a = mm(8)
+    r, timer, _, records = make(Settings(device(), 1, on_busy="warn"), verdicts=[BUSY])
+    run(r, timer, [a])
+    (record,) = records
+    assert record.disturbed and record.interference.other_cpus == 0.9 and timer.measured == [a.name]
+    assert "the machine was busy: other processes used 0.9 of 2 CPUs during this measurement" in record.warnings
+
+
+def test_retry_measures_again_and_keeps_the_undisturbed_one():
+    a = mm(8)
+    r, timer, _, records = make(Settings(device(), 1, on_busy="retry"), times={a.name: [3e-3, 1e-3]},
+                                verdicts=[BUSY, QUIET])
+    run(r, timer, [a])
+    (record,) = records
+    assert not record.disturbed and record.time_s == 1e-3 and timer.measured == [a.name, a.name]
+    assert record.rounds[0].attempts[0].time_s == 3e-3 and "0.9 of 2 CPUs" in record.rounds[0].attempts[0].reasons[0]
+
+
+def test_retry_is_bounded_and_stops_on_a_machine_that_stays_busy():
+    workloads = [mm(8 + i) for i in range(5)]
+    r, timer, _, records = make(Settings(device(), 1, on_busy="retry"), verdicts=[BUSY] * 100)
+    run(r, timer, workloads)
+    per = [timer.measured.count(w.name) for w in workloads]
+    assert per == [3, 3, 3, 1, 1]  # 1 + MAX_RETRIES each, until PERSISTENT in a row stayed busy: then once each
+    assert all(x.disturbed for x in records)
+    assert r.notes and "stayed busy through 3 measurements in a row" in r.notes[0] and r.policy == "warn"
+
+
+def test_wait_waits_for_a_quiet_machine_then_measures():
+    a = mm(8)
+    r, timer, monitor, records = make(Settings(device(), 1, on_busy="wait"), samples=[BUSY, BUSY, QUIET])
+    run(r, timer, [a])
+    (record,) = records
+    assert record.rounds[0].waited_s == pytest.approx(3 * runner_module.QUIET_SAMPLE_S)
+    assert not record.disturbed and timer.measured == [a.name]
+
+
+def test_wait_is_bounded():
+    a = mm(8)
+    r, timer, _, records = make(Settings(device(), 1, on_busy="wait"), samples=[BUSY] * 1000, verdicts=[BUSY])
+    run(r, timer, [a])
+    (record,) = records
+    assert record.rounds[0].waited_s == pytest.approx(runner_module.WAIT_S)
+    assert record.disturbed  # measured anyway, flagged
+
+
+# --- budgets ----------------------------------------------------------------------------------------------------------
+
+def test_a_call_predicted_over_the_cap_is_skipped_without_running():
+    big = mm(2048, "bfloat16")
+    settings = Settings(device(), 1, ceilings={"bfloat16": Peak(0.3e9, "measured", "gemm")}, max_call_s=2.0)
+    assert predicted_call_s(big, settings) == pytest.approx(2 * 2048**3 / 0.3e9)
+    r, timer, _, records = make(settings)
+    run(r, timer, [big])
+    (record,) = records
+    assert record.status == "skipped" and timer.measured == []
+    assert record.reason.startswith("one call would take at least 57.3 s, over --max-call-s 2")
+    assert "bfloat16 runs at 300 MFLOP/s here, 0.3% of the derived peak: this CPU has no native bfloat16" \
+        in record.reason
+
+
+def test_native_bfloat16_is_not_blamed():
+    settings = Settings(device(isa="avx512f avx512_bf16"), 1, ceilings={"bfloat16": Peak(0.3e9, "measured", "x")},
+                        max_call_s=2.0)
+    r, timer, _, records = make(settings)
+    run(r, timer, [mm(2048, "bfloat16")])
+    assert "no native" not in records[0].reason
+
+
+def test_a_first_call_over_the_cap_skips_it_and_stops_its_sweep():
+    sweep = [mm(n, "bfloat16", group="square", swept=("m=n=k",)) for n in (64, 128, 256)]
+    r, timer, _, records = make(Settings(device(), 1, max_call_s=2.0), too_slow={sweep[1].name: 7.5})
+    run(r, timer, sweep)
+    status = {x.name: (x.status, x.reason) for x in records}
+    assert status[sweep[0].name][0] == "ok"
+    assert status[sweep[1].name] == ("skipped", status[sweep[1].name][1])
+    assert status[sweep[1].name][1].startswith("its one call took 7.5 s, over --max-call-s 2")
+    assert records[1].one_call_s == 7.5
+    assert status[sweep[2].name] == ("skipped", "the sweep square stopped growing: a smaller point already exceeded"
+                                                " --max-call-s 2")
+    assert sweep[2].name not in timer.measured
+
+
+def test_the_time_budget_skips_what_would_not_fit():
+    workloads = [mm(8 + i) for i in range(6)]
+    r, timer, _, records = make(Settings(device(), 1, time_budget_s=0.7))  # each measurement advances 0.2 s
+    run(r, timer, workloads)
+    statuses = [x.status for x in records]
+    assert statuses.count("ok") >= 2 and statuses[-1] == "skipped"
+    assert "the --time-budget of 0.7 s" in records[-1].reason
+
+
+def test_the_cpu_timer_lets_one_slow_first_call_pass_but_not_two():
+    clock = iter([0.0, 3.0, 3.0, 3.1] + [3.1 + 0.01 * i for i in range(1, 100_000)])
+    timer = CpuTimer(clock=lambda: next(clock), resolution_s=1e-9)
+    timer.budget.min_time_s, timer.budget.max_time_s = 0.05, 0.1
+    timer.measure(lambda: None, max_call_s=2.0)  # first call 3 s (page faults), the second 0.1 s: measured
+    slow = iter([0.0, 3.0, 3.0, 6.0])
+    with pytest.raises(CallTooSlow, match="one call took 3 s"):
+        CpuTimer(clock=lambda: next(slow), resolution_s=1e-9).measure(lambda: None, max_call_s=2.0)
+    decisive = iter([0.0, 9.0])
+    with pytest.raises(CallTooSlow, match="one call took 9 s"):  # over 4x the cap: no second call
+        CpuTimer(clock=lambda: next(decisive), resolution_s=1e-9).measure(lambda: None, max_call_s=2.0)
+
+
+# --- stale ceilings -------------------------------------------------------------------------------------------------
+
+def test_a_run_that_beats_a_cached_ceiling_says_it_is_stale():
+    a = mm(64)
+    settings = Settings(device(), 1, ceilings={"float32": Peak(100e6, "measured", "gemm")})
+    r, timer, _, records = make(settings, default=2 * 64**3 / 120e6)  # 120 MFLOP/s, 20% above the ceiling
+    run(r, timer, [a])
+    assert "the cached float32 ceiling is stale" in records[0].warnings[-1] and "flopbench peak --measure" in \
+        records[0].warnings[-1]
+    assert "float32" in r.stale
+    near, near_timer, _, near_records = make(settings, default=2 * 64**3 / 103e6)  # within 5%: noise, not staleness
+    run(near, near_timer, [a])
+    assert not near.stale and not any("stale" in w for w in near_records[0].warnings)
+
+
+# --- ceilings: rounds, a growth cap, disturbance ----------------------------------------------------------------------
+
+def test_ceilings_keep_the_best_of_two_rounds_and_stop_growing_before_a_slow_call():
+    cpu = Device("cpu", None, "CPU", {"llc_bytes": 1 << 20, "memory_bytes": 1 << 34}, {"float32": Peak(1e9, "d", "x"),
+                 "bfloat16": Peak(1e9, "d", "x")}, Peak(None, "unknown", "x"))
+    calls = []
+    rates = {"matmul-m512-n512-k512": [90e9], "matmul-m1024-n1024-k1024": [100e9, 120e9],
+             "matmul-m2048-n2048-k2048": [60e9]}
+
+    def time_workload(workload, tf32):
+        calls.append(workload.name)
+        if workload.op == "elementwise":
+            return measure.Timed(1e-2, 0.0, 20e9)
+        rate = 0.5e9 if workload.dtype == "bfloat16" else rates[workload.name].pop(0)
+        busy = ["other processes"] if "2048" in workload.name else []
+        return measure.Timed(workload.counts.total_flops / rate, rate, 1.0, busy)
+    ceilings, disturbed = measure.measure_ceilings(cpu, time_workload, max_call_s=2.0)
+    # bfloat16 at 512 takes 0.54 s: 1024 would take 4.3 s, over the growth cap, so it never runs.
+    assert [c for c in calls if "bfloat16" in c] == ["matmul-m512-n512-k512-bfloat16"] * 2
+    # float32 at 2048 takes 0.29 s: 4096 would take 2.3 s, so the sweep stops; round 2 measures the best size again.
+    assert "matmul-m4096-n4096-k4096" not in calls and calls.count("matmul-m1024-n1024-k1024") == 2
+    assert ceilings["float32"].value == 120e9 and "in 2 rounds" in ceilings["float32"].detail
+    assert disturbed == "matmul-m2048-n2048-k2048: other processes"
+
+
+def test_the_cache_key_is_the_hardware_and_software_never_the_host(monkeypatch):
+    facts = {"vendor": "AuthenticAMD", "family": 25, "model": 1, "stepping": 1, "flags_sha256": "abc",
+             "logical_cpus": 2, "physical_cores": 2}
+    a = Device("cpu", None, "AMD EPYC", facts, {}, Peak(None, "unknown", "x"))
+    key = measure.cache_key(measure.machine_identity(a, 2))
+    monkeypatch.setattr("socket.gethostname", lambda: "another-host")
+    monkeypatch.setattr("platform.node", lambda: "another-host")
+    assert measure.cache_key(measure.machine_identity(a, 2)) == key
+    for change in ({"model": 17}, {"stepping": 2}, {"flags_sha256": "def"}, {"logical_cpus": 4}):
+        other = dataclasses.replace(a, facts={**facts, **change})
+        assert measure.cache_key(measure.machine_identity(other, 2)) != key, change
+    assert measure.cache_key(measure.machine_identity(a, 1)) != key  # threads
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert measure.cache_key(measure.machine_identity(a, 2)) != key  # capped kernels are other software
+
+
+def test_a_busy_entry_is_refused_then_kept_if_the_machine_stays_busy():
+    entry = measure.CacheEntry(identity={}, measured_at="t", ceilings={"float32": Peak(80e9, "measured", "x")},
+                               disturbed="busy", disturbed_runs=1)
+    action, note = measure.ceiling_decision(entry, measure=False, measure_if_needed=True, bandwidth_known=False)
+    assert action == "measure" and "refused and measured again" in note
+    again = measure.merged(entry, measure.CacheEntry(identity={}, measured_at="t2", disturbed="busy",
+                                                     ceilings={"float32": Peak(70e9, "measured", "y")}))
+    assert again.disturbed_runs == 2 and again.ceilings["float32"].value == 80e9  # the best of both is kept
+    action, note = measure.ceiling_decision(again, measure=False, measure_if_needed=True, bandwidth_known=False)
+    assert action == "use" and "flagged" in note
+    quiet = measure.merged(again, measure.CacheEntry(identity={}, measured_at="t3", ceilings={}))
+    assert quiet.disturbed_runs == 0
+    assert measure.ceiling_decision(None, measure=False, measure_if_needed=True, bandwidth_known=True) == ("none",
+                                                                                                           None)
