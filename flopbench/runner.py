@@ -229,7 +229,7 @@ def too_slow_reason(workload: Workload, settings: Settings, call_s: float, measu
     peak = settings.device.peak(key)
     if rate and workload.counts.total_flops:
         from flopbench.units import si
-        share = f", {rate / peak.value:.1%} of the {peak.source} peak" if peak.value else ""
+        share = f", {rate / peak.value * 100:.2g}% of the {peak.source} peak" if peak.value else ""
         why = native(workload.dtype, settings.device)
         text += f": {key} runs at {si(rate, 'FLOP/s')} here{share}" + (f": {why}" if why else "")
     return text
@@ -523,7 +523,10 @@ class Runner:
         from flopbench.units import si
         if record.status != "ok" or not record.time_s:
             return
-        if record.op == "matmul" and record.params.get("batch", 1) == 1 and record.peak_key:
+        from flopbench.measure import CPU_SIZES, GPU_SIZES
+        smallest = (GPU_SIZES if self.settings.device.type == "cuda" else CPU_SIZES)[0]
+        if record.op == "matmul" and record.params.get("batch", 1) == 1 and record.peak_key and \
+                min(record.params.get(k, 0) for k in "mnk") >= smallest:  # a GEMM the ceiling's sweep could be
             key, achieved = record.peak_key, record.total_flops_per_s or 0.0
         elif record.op == "elementwise" and record.params.get("kind") in ("copy", "triad") \
                 and record.bytes > 4 * (self.settings.device.facts.get("llc_bytes") or 0):

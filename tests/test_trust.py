@@ -235,16 +235,19 @@ def test_the_cpu_timer_lets_one_slow_first_call_pass_but_not_two():
 # --- stale ceilings -------------------------------------------------------------------------------------------------
 
 def test_a_run_that_beats_a_cached_ceiling_says_it_is_stale():
-    a = mm(64)
-    settings = Settings(device(), 1, ceilings={"float32": Peak(100e6, "measured", "gemm")})
-    r, timer, _, records = make(settings, default=2 * 64**3 / 120e6)  # 120 MFLOP/s, 20% above the ceiling
+    a = mm(512)
+    settings = Settings(device(), 1, ceilings={"float32": Peak(100e9, "measured", "gemm")})
+    r, timer, _, records = make(settings, default=2 * 512**3 / 120e9)  # 120 GFLOP/s, 20% above the ceiling
     run(r, timer, [a])
     assert "the cached float32 ceiling is stale" in records[0].warnings[-1] and "flopbench peak --measure" in \
         records[0].warnings[-1]
     assert "float32" in r.stale
-    near, near_timer, _, near_records = make(settings, default=2 * 64**3 / 103e6)  # within 5%: noise, not staleness
+    near, near_timer, _, near_records = make(settings, default=2 * 512**3 / 103e9)  # within 5%: noise, not staleness
     run(near, near_timer, [a])
     assert not near.stale and not any("stale" in w for w in near_records[0].warnings)
+    small, small_timer, _, _ = make(settings, default=2 * 64**3 / 120e9)  # smaller than the ceiling's sweep: no sign
+    run(small, small_timer, [mm(64)])
+    assert not small.stale
 
 
 # --- ceilings: rounds, a growth cap, disturbance ----------------------------------------------------------------------
