@@ -356,6 +356,13 @@ def _setting_warnings(groups, labels, ok, common) -> list[str]:
         warnings.append("the runs measured different dtypes: " + "; ".join(
             f"{label}: {', '.join(d)}" for label, d in zip(labels, dtypes)) + " (only the same workload in the"
             " same dtype is compared)")
+    for label, g in zip(labels, ok):
+        rows = g.loc[common]
+        disturbed = int(rows["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in rows else 0
+        unstable = int((rows["stable"] == False).sum()) if "stable" in rows else 0  # noqa: E712 (nullable)
+        if disturbed or unstable:
+            warnings.append(f"run {label}: {disturbed} of the compared workloads were measured while the machine was"
+                            f" disturbed and {unstable} are unstable; their speedups are less certain")
     dropped = sum(len(g) for g in ok) - len(ok) * len(common)
     if dropped:
         warnings.append(f"{dropped} measured records have no counterpart in every run and are left out")

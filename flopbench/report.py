@@ -64,16 +64,80 @@ def _peak_rows(header: Header) -> list[list[Any]]:
     return rows
 
 
-def _family_rows(rows: pd.DataFrame) -> list[list[Any]]:
+def has_trust(run: pd.DataFrame) -> bool:
+    """Whether the run recorded how trustworthy each figure is (interference, rounds): schema 3 runs do."""
+    return "rounds" in run and bool(run["rounds"].map(lambda r: isinstance(r, list) and len(r) > 0).any())
+
+
+def trust(r: pd.Series) -> str:
+    """One cell: is this figure to be trusted? ok, or what disturbed it, or how far its rounds disagree."""
+    if r["status"] != "ok":
+        return "-"
+    notes = []
+    interference = r.get("interference")
+    if r.get("disturbed") and isinstance(interference, dict):
+        if (interference.get("other_cpus") or 0) > 0.25:
+            notes.append(f"busy {interference['other_cpus']:.1f} CPU")
+        if interference.get("steal") and interference["steal"] > 0.05:
+            notes.append(f"steal {interference['steal']:.0%}")
+        if interference.get("canary_slowdown") and interference["canary_slowdown"] > \
+                (interference.get("canary_threshold") or 0.15):
+            notes.append(f"canary +{interference['canary_slowdown']:.0%}")
+        if interference.get("gpu_processes"):
+            notes.append("GPU shared")
+    if r.get("stable") is False:
+        notes.append(f"unstable {r['round_spread']:.0%}")
+    rounds = r.get("rounds") if isinstance(r.get("rounds"), list) else []
+    spread = f" ({len(rounds)} rounds within {r['round_spread']:.0%})" if len(rounds) > 1 and \
+        r.get("round_spread") is not None and not notes else ""
+    return ", ".join(notes) or f"ok{spread}"
+
+
+def _family_rows(rows: pd.DataFrame, with_trust: bool) -> list[list[Any]]:
     out = []
     for _, r in rows.iterrows():
+        extra = [trust(r)] if with_trust else []
         if r["status"] != "ok":
-            out.append([r["name"], r["dtype"], "-", "-", "-", "-", "-", "-", "-", f"{r['status']}: {r['reason']}"])
+            out.append([r["name"], r["dtype"], "-", "-", "-", "-", "-", "-", "-", *extra,
+                        f"{r['status']}: {r['reason']}"])
             continue
         out.append([r["name"], r["dtype"], si(r["total_flops"], "FLOP"), seconds(r["time_s"]),
                     f"{r['time_iqr_s'] / r['time_s']:.0%}", si(r["total_flops_per_s"], "FLOP/s"), _pct(r["utilization"]),
-                    _pct(r["roofline_efficiency"]), r["bound"] or "-", "; ".join(r["warnings"]) or ""])
+                    _pct(r["roofline_efficiency"]), r["bound"] or "-", *extra, "; ".join(r["warnings"]) or ""])
     return out
+
+
+def _trust_blocks(source: Run, run: pd.DataFrame) -> list:
+    """How far the run's figures can be trusted: the machine at the start, and what disturbed it during the run."""
+    header, footer = source.header, source.footers[-1] if source.footers else None
+    settings = header.settings
+    text = []
+    if settings is not None and settings.rounds > 1:
+        text.append(f"Each workload was measured in {settings.rounds} rounds, the order rotated from round to round;"
+                    f" its time is the median of its round medians, and rounds that span more than 5% flag it"
+                    f" unstable. Disturbed measurements: --on-busy {settings.on_busy}.")
+    quiet = header.quiet_check or {}
+    if quiet.get("canary_baseline_s"):
+        reference = (f" (the machine's cached quiet reference: {seconds(quiet['canary_reference_s'])})"
+                     if quiet.get("canary_reference_s") else "")
+        text.append(f"A canary (a small GEMM and a copy) ran between workloads: {seconds(quiet['canary_baseline_s'])}"
+                    f" at its quietest{reference}, {quiet.get('canary_noise', 0):.0%} noise at the start.")
+    at_start = quiet.get("interference") or {}
+    if at_start.get("busy"):
+        text.append(f"At the start, {'; '.join(at_start['reasons'])}.")
+    if quiet.get("ceilings_disturbed"):
+        text.append(f"The ceilings were measured while the machine was busy ({quiet['ceilings_disturbed']}).")
+    ok = run[run["status"] == "ok"]
+    disturbed = int(ok["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in ok else 0
+    unstable = int((ok["stable"] == False).sum()) if "stable" in ok else 0  # noqa: E712 (a nullable column)
+    text.append(f"**{disturbed} of {len(ok)}** measured workloads were disturbed by other work on the machine and"
+                f" **{unstable}** are unstable; the trust column says which, and why.")
+    if footer is not None and footer.stale_ceilings:
+        text += footer.stale_ceilings
+    return [Heading(2, "Trust: the machine during the run"), Para(" ".join(text))]
+
+
+
 
 
 def _study_blocks(s: Study) -> list:
@@ -117,6 +181,9 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
                        " cycle × clock, measured = `flopbench peak --measure`, user = given on the command line."))
     if distributed(run):
         blocks += _distributed_blocks(header, run)
+    with_trust = has_trust(run)
+    if with_trust:
+        blocks += _trust_blocks(source, run)
     blocks.append(Heading(2, "Results by family"))
     if distributed(run):
         blocks.append(Para("Each rank's records folded into their median; the spread across ranks is above."))
@@ -125,7 +192,8 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
             continue
         blocks.append(Heading(3, family))
         blocks.append(Table(["workload", "dtype", "FLOPs (all)", "time (median)", "IQR", "achieved", "% peak",
-                             "% roofline", "bound", "warnings"], _family_rows(rows)))
+                             "% roofline", "bound", *(["trust"] if with_trust else []), "warnings"],
+                            _family_rows(rows, with_trust)))
     figures = save_figures(run, out, fmt, prefix)
     if figures:
         blocks.append(Heading(2, "Figures"))

@@ -209,3 +209,27 @@ def test_throttle_warnings():
         "GPU throttled: hardware thermal slowdown"]
     assert "under 90%" in dev.throttle_warnings({"sm_clock_mhz": 1200, "max_sm_clock_mhz": 1980, "throttle": []})[0]
     assert dev.throttle_warnings({"sm_clock_mhz": 1980, "max_sm_clock_mhz": 1980, "throttle": []}) == []
+
+
+def fake_pynvml(**functions):
+    """An Nvml on a fake pynvml: each NVML query answers what the test says (or raises, as a driver that lacks it)."""
+    nvml = dev.Nvml.__new__(dev.Nvml)
+    nvml.handle = object()
+    nvml.nvml = SimpleNamespace(**functions)
+    return nvml
+
+
+def test_nvml_tells_other_processes_on_the_gpu_and_its_utilization():
+    import os
+
+    from flopbench.interference import NvmlProbe
+    nvml = fake_pynvml(nvmlDeviceGetComputeRunningProcesses=lambda h: [SimpleNamespace(pid=os.getpid()),
+                                                                        SimpleNamespace(pid=4242)],
+                       nvmlDeviceGetUtilizationRates=lambda h: SimpleNamespace(gpu=37, memory=5))
+    assert nvml.compute_processes() == [os.getpid(), 4242] and nvml.utilization() == 37.0
+    assert NvmlProbe(nvml).others() == (1, 37.0)  # this process is not "another"
+
+    def unsupported(handle):
+        raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+    silent = fake_pynvml(nvmlDeviceGetComputeRunningProcesses=unsupported, nvmlDeviceGetUtilizationRates=unsupported)
+    assert silent.compute_processes() == [] and silent.utilization() is None

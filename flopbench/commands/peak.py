@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def as_json(machine: Machine) -> dict:
     from flopbench.schema import dump
     return {"device": dump(machine.device), "threads": machine.threads, "ceilings": dump(machine.ceilings),
-            "ceilings_measured_at": machine.ceilings_measured_at}
+            "ceilings_measured_at": machine.ceilings_measured_at, "ceilings_disturbed": machine.ceilings_disturbed}
 
 
 def ceiling_notes(machine: Machine) -> list[str]:
@@ -80,11 +80,35 @@ def print_tables(machine: Machine) -> None:
                      si(ceiling.value, unit) if ceiling else "-",
                      f"{ceiling.value / peak.value:.0%}" if ceiling and known else "",
                      ridge, peak.detail if peak else ceiling.detail])
-    when = f"measured {machine.ceilings_measured_at}" if machine.ceilings_measured_at else "not measured: --measure"
-    print_table(None, ["", "peak", "source", "measured ceiling", "ceiling/peak", "ridge FLOP/byte", "detail"], rows,
-                numeric=["peak", "measured ceiling", "ceiling/peak", "ridge FLOP/byte"],
+    if machine.ceilings_measured_at:
+        when = f"measured {machine.ceilings_measured_at} ({age(machine.ceilings_measured_at)} ago)"
+        if machine.ceilings_disturbed:
+            when += f", while the machine was busy ({machine.ceilings_disturbed}); runs measure them again"
+    else:
+        when = "not measured: --measure"
+    print_table(None, ["", "peak", "source", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte", "detail"],
+                [row[:5] + [age(machine.ceilings_measured_at) if row[3] != "-" else ""] + row[5:] for row in rows],
+                numeric=["peak", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte"],
                 caption=f"Ceilings {when}. Ridge point = compute roof / bandwidth roof (peaks where known, else"
                         f" measured ceilings); below it a workload is memory-bound.")
+
+
+def age(iso: str | None) -> str:
+    """How long ago an ISO 8601 time was, in the largest whole unit: 40 s, 12 min, 3 h, 5 days."""
+    import datetime as dt
+    if not iso:
+        return "-"
+    try:
+        then = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return "?"
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=dt.timezone.utc)
+    seconds = (dt.datetime.now(dt.timezone.utc) - then).total_seconds()
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{max(seconds, 0):.0f} s"
 
 
 def main(args: argparse.Namespace) -> int:
