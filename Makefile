@@ -20,7 +20,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[dev]"
 	touch $(STAMP)
 
+# The test command: lint and format check, type check, then the tests.
 test: $(STAMP)
+	$(PY) -m ruff check flopbench tests benchmarks
+	$(PY) -m ruff format --check flopbench tests benchmarks
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 # Extra options for `make bench`, e.g. make bench BENCH_ARGS='--device cuda:1 --tf32'

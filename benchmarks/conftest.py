@@ -14,6 +14,10 @@ def pytest_generate_tests(metafunc):
 
     device = metafunc.config.getoption("flopbench_device") or "auto"
     kind = parse_device(device)[0]
-    workloads = [w for name in suites_option(metafunc.config) for w in load_suite(name).workloads
-                 if w.runs_on(kind) and not w.large]
+    workloads = [
+        w
+        for name in suites_option(metafunc.config)
+        for w in load_suite(name).workloads
+        if w.runs_on(kind) and not w.large
+    ]
     metafunc.parametrize("workload", workloads, ids=[w.name for w in workloads])

@@ -59,8 +59,11 @@ def timer_fidelity(device, settings, rounds, min_time):
         ratios, ours, theirs = [], [], []
         for _ in range(rounds):  # alternate, so that drifts in the machine hit both timers alike
             a = ours_timer.measure(fn).median_s
-            b = Timer("fn()", globals={"fn": fn}, num_threads=settings.threads).blocked_autorange(
-                min_run_time=min_time).median
+            b = (
+                Timer("fn()", globals={"fn": fn}, num_threads=settings.threads)
+                .blocked_autorange(min_run_time=min_time)
+                .median
+            )
             ours.append(a)
             theirs.append(b)
             ratios.append(a / b)
@@ -68,11 +71,23 @@ def timer_fidelity(device, settings, rounds, min_time):
         t = statistics.median(theirs)
         target = 0.03 if t >= 1e-3 else 0.10 if t < 20e-6 else None
         verdict = "-" if target is None else ("ok" if abs(ratio - 1) <= target else "OUTSIDE")
-        rows.append([w.name, f"{statistics.median(ours) * 1e6:.2f}", f"{t * 1e6:.2f}", f"{ratio:.3f}",
-                     f"{min(ratios):.3f}..{max(ratios):.3f}", f"+-{target:.0%}" if target else "(none)", verdict])
-    table(f"Timer: flopbench vs torch.utils.benchmark.blocked_autorange ({device.label}, {settings.threads} threads,"
-          f" median of {rounds} alternating rounds)",
-          ["workload", "flopbench us", "blocked_autorange us", "ratio", "range", "target", "verdict"], rows)
+        rows.append(
+            [
+                w.name,
+                f"{statistics.median(ours) * 1e6:.2f}",
+                f"{t * 1e6:.2f}",
+                f"{ratio:.3f}",
+                f"{min(ratios):.3f}..{max(ratios):.3f}",
+                f"+-{target:.0%}" if target else "(none)",
+                verdict,
+            ]
+        )
+    table(
+        f"Timer: flopbench vs torch.utils.benchmark.blocked_autorange ({device.label}, {settings.threads} threads,"
+        f" median of {rounds} alternating rounds)",
+        ["workload", "flopbench us", "blocked_autorange us", "ratio", "range", "target", "verdict"],
+        rows,
+    )
 
 
 def triton_fidelity(device, settings):
@@ -87,10 +102,21 @@ def triton_fidelity(device, settings):
     for _ in range(3):
         ours = make_timer(settings).measure(fn).median_s
         theirs = do_bench(fn, return_mode="median") / 1e3
-        rows.append([w.name, f"{w.counts.total_flops / ours / 1e12:.1f}", f"{w.counts.total_flops / theirs / 1e12:.1f}",
-                     f"{theirs / ours:.3f}", ">= 0.98", "ok" if theirs / ours >= 0.98 else "BELOW"])
-    table("GPU: flopbench FLOP/s vs triton.testing.do_bench", ["workload", "flopbench TFLOP/s", "do_bench TFLOP/s",
-                                                               "ratio", "target", "verdict"], rows)
+        rows.append(
+            [
+                w.name,
+                f"{w.counts.total_flops / ours / 1e12:.1f}",
+                f"{w.counts.total_flops / theirs / 1e12:.1f}",
+                f"{theirs / ours:.3f}",
+                ">= 0.98",
+                "ok" if theirs / ours >= 0.98 else "BELOW",
+            ]
+        )
+    table(
+        "GPU: flopbench FLOP/s vs triton.testing.do_bench",
+        ["workload", "flopbench TFLOP/s", "do_bench TFLOP/s", "ratio", "target", "verdict"],
+        rows,
+    )
 
 
 def best_matmul(device, threads, sizes, min_time):
@@ -99,8 +125,11 @@ def best_matmul(device, threads, sizes, min_time):
         a = torch.randn(s, s, device=device.torch_device)
         b = torch.randn(s, s, device=device.torch_device)
         stmt = "torch.matmul(a, b)" + ("; torch.cuda.synchronize()" if device.type == "cuda" else "")
-        t = Timer(stmt, globals={"a": a, "b": b, "torch": torch}, num_threads=threads).blocked_autorange(
-            min_run_time=min_time).median
+        t = (
+            Timer(stmt, globals={"a": a, "b": b, "torch": torch}, num_threads=threads)
+            .blocked_autorange(min_run_time=min_time)
+            .median
+        )
         best = max(best, 2 * s**3 / t)
     return best
 
@@ -116,25 +145,46 @@ def numpy_triad(n):
 
 
 def ceilings(device, settings):
-    runner = Runner(Settings(device, settings.threads, budget=Budget(min_time_s=0.1, max_time_s=1.0)),
-                    on_record=lambda r: None)
+    runner = Runner(
+        Settings(device, settings.threads, budget=Budget(min_time_s=0.1, max_time_s=1.0)), on_record=lambda r: None
+    )
 
     def time_workload(workload, tf32):
         r = runner.run_one(workload)
         return Timed(r.time_s, r.total_flops_per_s or 0.0, r.bytes_per_s or 0.0)
+
     measured, _ = measure_ceilings(device, time_workload)
     sizes = (256, 512, 1024, 2048, 3072, 4096) if device.type == "cpu" else (4096, 8192, 12288, 16384)
     sweep = best_matmul(device, settings.threads, sizes, 0.3)
-    rows = [["float32 compute", f"{measured['float32'].value / 1e9:.1f} GFLOP/s", "best torch.matmul of a sweep",
-             f"{sweep / 1e9:.1f} GFLOP/s", f"{measured['float32'].value / sweep:.3f}", ">= 0.97",
-             "ok" if measured["float32"].value >= 0.97 * sweep else "BELOW"]]
+    rows = [
+        [
+            "float32 compute",
+            f"{measured['float32'].value / 1e9:.1f} GFLOP/s",
+            "best torch.matmul of a sweep",
+            f"{sweep / 1e9:.1f} GFLOP/s",
+            f"{measured['float32'].value / sweep:.3f}",
+            ">= 0.97",
+            "ok" if measured["float32"].value >= 0.97 * sweep else "BELOW",
+        ]
+    ]
     if device.type == "cpu":
         triad = numpy_triad(stream_numel(device))
-        rows.append(["bandwidth", f"{measured['bandwidth'].value / 1e9:.1f} GB/s", "numpy triad (float64)",
-                     f"{triad / 1e9:.1f} GB/s", f"{measured['bandwidth'].value / triad:.3f}", ">= 0.95",
-                     "ok" if measured["bandwidth"].value >= 0.95 * triad else "BELOW"])
-    table("Ceilings: flopbench --measure vs separate measurements",
-          ["ceiling", "flopbench", "against", "value", "ratio", "target", "verdict"], rows)
+        rows.append(
+            [
+                "bandwidth",
+                f"{measured['bandwidth'].value / 1e9:.1f} GB/s",
+                "numpy triad (float64)",
+                f"{triad / 1e9:.1f} GB/s",
+                f"{measured['bandwidth'].value / triad:.3f}",
+                ">= 0.95",
+                "ok" if measured["bandwidth"].value >= 0.95 * triad else "BELOW",
+            ]
+        )
+    table(
+        "Ceilings: flopbench --measure vs separate measurements",
+        ["ceiling", "flopbench", "against", "value", "ratio", "target", "verdict"],
+        rows,
+    )
 
 
 def overhead(device, settings):
@@ -146,9 +196,11 @@ def overhead(device, settings):
     wall = time.perf_counter() - start
     timed = sum(r.timed_s or 0 for r in records)
     share = 1 - timed / wall
-    table("Harness overhead over the quick suite", ["wall s", "inside timed samples s", "overhead", "target",
-                                                    "verdict"],
-          [[f"{wall:.1f}", f"{timed:.1f}", f"{share:.1%}", "< 20%", "ok" if share < 0.2 else "ABOVE"]])
+    table(
+        "Harness overhead over the quick suite",
+        ["wall s", "inside timed samples s", "overhead", "target", "verdict"],
+        [[f"{wall:.1f}", f"{timed:.1f}", f"{share:.1%}", "< 20%", "ok" if share < 0.2 else "ABOVE"]],
+    )
 
 
 def main() -> int:

@@ -65,16 +65,34 @@ def main() -> int:
         if slowdown > SLOWER and not b.disturbed:
             missed.append(name)
         why = b.interference.reasons[0] if b.disturbed and b.interference and b.interference.reasons else ""
-        rows.append([name, f"{q.time_s * 1e3:.3f}", f"{b.time_s * 1e3:.3f}", f"{slowdown:+.0%}",
-                     "yes" if q.disturbed else "no", "yes" if b.disturbed else "no", why[:70]])
-    header = ["workload", "quiet ms", f"beside {args.hogs} hog ms", "slowdown", "quiet flagged", "busy flagged",
-              "why (busy run)"]
+        rows.append(
+            [
+                name,
+                f"{q.time_s * 1e3:.3f}",
+                f"{b.time_s * 1e3:.3f}",
+                f"{slowdown:+.0%}",
+                "yes" if q.disturbed else "no",
+                "yes" if b.disturbed else "no",
+                why[:70],
+            ]
+        )
+    header = [
+        "workload",
+        "quiet ms",
+        f"beside {args.hogs} hog ms",
+        "slowdown",
+        "quiet flagged",
+        "busy flagged",
+        "why (busy run)",
+    ]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
     for row in (header, ["-" * w for w in widths], *rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
     moved = sum(1 for r in rows if float(r[3].rstrip("%")) / 100 > SLOWER)
-    print(f"\n{moved} of {len(rows)} records moved by more than {SLOWER:.0%} beside the hog;"
-          f" {moved - len(missed)} of them flagged (target: all).")
+    print(
+        f"\n{moved} of {len(rows)} records moved by more than {SLOWER:.0%} beside the hog;"
+        f" {moved - len(missed)} of them flagged (target: all)."
+    )
     print(f"The quiet run flagged {quiet_flags} of {len(rows)} (target: at most 1).")
     ok = not missed and quiet_flags <= 1
     print("verdict:", "ok" if ok else f"MISSED {', '.join(missed) or '-'}; quiet flags {quiet_flags}")

@@ -34,8 +34,23 @@ def main() -> int:
         env = {**os.environ, "FLOPBENCH_CACHE_DIR": os.environ.get("FLOPBENCH_CACHE_DIR", str(Path(tmp) / "cache"))}
         for i in range(args.runs):
             out = Path(tmp) / f"run{i}.jsonl"
-            result = subprocess.run([sys.executable, "-m", "flopbench", "run", args.suite, "--device", "cpu", "--out",
-                                     str(out), *args.extra], capture_output=True, text=True, env=env)
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "flopbench",
+                    "run",
+                    args.suite,
+                    "--device",
+                    "cpu",
+                    "--out",
+                    str(out),
+                    *args.extra,
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if result.returncode != 0:
                 sys.exit(f"flopbench run failed:\n{result.stderr[-3000:]}")
             runs.append({r.name: r for r in read_run(out).records if r.time_s})
@@ -45,8 +60,9 @@ def main() -> int:
         records = [r[name] for r in runs]
         times = [r.time_s for r in records]
         spread = max(times) / min(times) - 1
-        flags = sorted({("unstable" if r.stable is False else "") or ("disturbed" if r.disturbed else "")
-                        for r in records} - {""})
+        flags = sorted(
+            {("unstable" if r.stable is False else "") or ("disturbed" if r.disturbed else "") for r in records} - {""}
+        )
         if spread <= WITHIN:
             within += 1
         elif flags:
@@ -59,8 +75,10 @@ def main() -> int:
     for row in (header, ["-" * w for w in widths], *rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
     share = within / len(names) if names else 0.0
-    print(f"\n{within} of {len(names)} workloads ({share:.0%}) within {WITHIN:.0%} across {args.runs} runs (target:"
-          f" >= 60%); {flagged_only} more flagged; {len(neither)} neither (target: 0).")
+    print(
+        f"\n{within} of {len(names)} workloads ({share:.0%}) within {WITHIN:.0%} across {args.runs} runs (target:"
+        f" >= 60%); {flagged_only} more flagged; {len(neither)} neither (target: 0)."
+    )
     ok = not neither and share >= 0.6
     print("verdict:", "ok" if ok else f"NOT MET: {', '.join(neither) or f'only {share:.0%} within'}")
     return 0 if ok else 1

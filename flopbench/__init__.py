@@ -13,5 +13,6 @@ def __getattr__(name: str) -> Any:
     """`flopbench.load_results`, imported when first used: `import flopbench` stays instant (and torch-free)."""
     if name == "load_results":
         from flopbench.results import load_results
+
         return load_results
     raise AttributeError(f"module 'flopbench' has no attribute {name!r}")

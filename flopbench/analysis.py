@@ -27,9 +27,21 @@ def runs(frame: pd.DataFrame) -> list[pd.DataFrame]:
     return [group for _, group in frame.groupby("run_id", sort=False)]
 
 
-MEDIAN_OVER_RANKS = ("time_s", "time_iqr_s", "time_min_s", "time_mean_s", "total_flops_per_s", "core_flops_per_s", "bytes_per_s",
-                     "utilization", "roofline_efficiency", "ceiling_utilization", "mfu", "algbw_bytes_per_s",
-                     "busbw_bytes_per_s")
+MEDIAN_OVER_RANKS = (
+    "time_s",
+    "time_iqr_s",
+    "time_min_s",
+    "time_mean_s",
+    "total_flops_per_s",
+    "core_flops_per_s",
+    "bytes_per_s",
+    "utilization",
+    "roofline_efficiency",
+    "ceiling_utilization",
+    "mfu",
+    "algbw_bytes_per_s",
+    "busbw_bytes_per_s",
+)
 
 
 def distributed(frame: pd.DataFrame) -> bool:
@@ -57,11 +69,20 @@ def rank_spread(run: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, rows_of in ok.groupby("identity", sort=False):
         rates = rows_of.set_index("rank")["total_flops_per_s"]
-        rows.append({"name": rows_of["name"].iloc[0], "family": rows_of["family"].iloc[0],
-                     "dtype": rows_of["dtype"].iloc[0], "ranks": len(rates), "min_flops_per_s": rates.min(),
-                     "median_flops_per_s": rates.median(), "max_flops_per_s": rates.max(),
-                     "slowest_rank": int(rates.idxmin()), "spread": rates.max() / rates.min(),
-                     "per_rank": rates.to_dict()})
+        rows.append(
+            {
+                "name": rows_of["name"].iloc[0],
+                "family": rows_of["family"].iloc[0],
+                "dtype": rows_of["dtype"].iloc[0],
+                "ranks": len(rates),
+                "min_flops_per_s": rates.min(),
+                "median_flops_per_s": rates.median(),
+                "max_flops_per_s": rates.max(),
+                "slowest_rank": int(rates.idxmin()),
+                "spread": rates.max() / rates.min(),
+                "per_rank": rates.to_dict(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -73,14 +94,24 @@ def collectives(run: pd.DataFrame) -> pd.DataFrame:
         first = rows_of.iloc[0]
         time_s = rows_of["time_s"].max()
         algbw = first["message_bytes"] / time_s
-        rows.append({"op": first["op"], "dtype": first["dtype"], "numel": first["numel"],
-                     "message_bytes": first["message_bytes"], "ranks": len(rows_of), "time_s": time_s,
-                     "algbw_bytes_per_s": algbw, "bus_factor": first["bus_factor"],
-                     "busbw_bytes_per_s": algbw * first["bus_factor"]})
+        rows.append(
+            {
+                "op": first["op"],
+                "dtype": first["dtype"],
+                "numel": first["numel"],
+                "message_bytes": first["message_bytes"],
+                "ranks": len(rows_of),
+                "time_s": time_s,
+                "algbw_bytes_per_s": algbw,
+                "bus_factor": first["bus_factor"],
+                "busbw_bytes_per_s": algbw * first["bus_factor"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # --- the study -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Contrast:
@@ -105,32 +136,45 @@ class Contrast:
 
     def conclusion(self) -> str:
         a, b = self.a, self.b
-        text = (f"{a['name']} has {self.flops_ratio:.3g}x the FLOPs of {b['name']} and takes {self.time_ratio:.3g}x"
-                f" the time ({seconds(a['time_s'])} against {seconds(b['time_s'])}): per FLOP it is"
-                f" {self.per_flop:.3g}x {'slower' if self.per_flop >= 1 else 'faster'}.")
+        text = (
+            f"{a['name']} has {self.flops_ratio:.3g}x the FLOPs of {b['name']} and takes {self.time_ratio:.3g}x"
+            f" the time ({seconds(a['time_s'])} against {seconds(b['time_s'])}): per FLOP it is"
+            f" {self.per_flop:.3g}x {'slower' if self.per_flop >= 1 else 'faster'}."
+        )
         if self.layerwise:
             (ta, ma), (tb, mb) = self.layerwise
-            text += (f" Cause: {self.cause}. A whole model's compulsory traffic is only its weights, input and output,"
-                     f" so the whole-model roofline cannot see it; layer by layer, {ma / ta:.0%} of {a['name']}'s"
-                     f" roofline time is in memory-bound layers against {mb / tb:.0%} of {b['name']}'s, and a"
-                     f" layer-wise roofline predicts a time ratio of {ta / tb:.3g} where FLOPs predict"
-                     f" {self.flops_ratio:.3g} (measured: {self.time_ratio:.3g}).")
+            text += (
+                f" Cause: {self.cause}. A whole model's compulsory traffic is only its weights, input and output,"
+                f" so the whole-model roofline cannot see it; layer by layer, {ma / ta:.0%} of {a['name']}'s"
+                f" roofline time is in memory-bound layers against {mb / tb:.0%} of {b['name']}'s, and a"
+                f" layer-wise roofline predicts a time ratio of {ta / tb:.3g} where FLOPs predict"
+                f" {self.flops_ratio:.3g} (measured: {self.time_ratio:.3g})."
+            )
         elif self.cause == "memory traffic":
-            text += (f" Cause: memory traffic. It is memory-bound at {a['intensity']:.3g} FLOP/byte, below the ridge"
-                     f" point at {a['ridge_intensity']:.3g}, so its time follows its {si(a['bytes'], 'B')} of traffic,"
-                     f" not its FLOPs; {b['name']} is compute-bound at {b['intensity']:.3g} FLOP/byte."
-                     f" It moves {si(a['bytes_per_s'], 'B/s')}, {_pct(a['roofline_efficiency'])} of the bandwidth roof")
-            text += (f": a kernel at the roof would be {1 / a['roofline_efficiency']:.3g}x faster, still"
-                     f" {self.per_flop * a['roofline_efficiency']:.3g}x slower per FLOP." if a['roofline_efficiency'] < 0.5
-                     else ".")
+            text += (
+                f" Cause: memory traffic. It is memory-bound at {a['intensity']:.3g} FLOP/byte, below the ridge"
+                f" point at {a['ridge_intensity']:.3g}, so its time follows its {si(a['bytes'], 'B')} of traffic,"
+                f" not its FLOPs; {b['name']} is compute-bound at {b['intensity']:.3g} FLOP/byte."
+                f" It moves {si(a['bytes_per_s'], 'B/s')}, {_pct(a['roofline_efficiency'])} of the bandwidth roof"
+            )
+            text += (
+                f": a kernel at the roof would be {1 / a['roofline_efficiency']:.3g}x faster, still"
+                f" {self.per_flop * a['roofline_efficiency']:.3g}x slower per FLOP."
+                if a["roofline_efficiency"] < 0.5
+                else "."
+            )
         elif self.cause == "launch or Python overhead":
-            text += (f" Cause: launch or Python overhead. At {seconds(a['time_s'])} per call, fixed per-call costs"
-                     f" (Python, dispatch, kernel launch) that FLOPs do not count dominate; it reaches"
-                     f" {_pct(a['utilization'])} of peak against {_pct(b['utilization'])}.")
+            text += (
+                f" Cause: launch or Python overhead. At {seconds(a['time_s'])} per call, fixed per-call costs"
+                f" (Python, dispatch, kernel launch) that FLOPs do not count dominate; it reaches"
+                f" {_pct(a['utilization'])} of peak against {_pct(b['utilization'])}."
+            )
         elif self.cause == "low parallelism":
-            text += (f" Cause: low parallelism. Both are {a['bound']}-bound, but it reaches"
-                     f" {_pct(a['roofline_efficiency'])} of its roofline against {_pct(b['roofline_efficiency'])}:"
-                     f" too little work per call to keep every core busy.")
+            text += (
+                f" Cause: low parallelism. Both are {a['bound']}-bound, but it reaches"
+                f" {_pct(a['roofline_efficiency'])} of its roofline against {_pct(b['roofline_efficiency'])}:"
+                f" too little work per call to keep every core busy."
+            )
         else:
             text += " FLOPs predict this pair's time to within 2x."
         return text
@@ -190,8 +234,12 @@ def contrasts(run: pd.DataFrame) -> list[Contrast]:
     conv2d = ok[ok["op"] == "conv2d"]
     kernels = _col(conv2d, "kernel").map(lambda k: isinstance(k, tuple) and max(k) > 1)
     standard = conv2d[(_col(conv2d, "groups") == 1) & kernels.astype(bool)]
-    add("depthwise against standard convolution", ok[ok["op"] == "depthwise_conv2d"], standard,
-        lambda a, b: _log_gap(a["height"], b["height"]) + 0.1 * _log_gap(a["total_flops"], b["total_flops"]))
+    add(
+        "depthwise against standard convolution",
+        ok[ok["op"] == "depthwise_conv2d"],
+        standard,
+        lambda a, b: _log_gap(a["height"], b["height"]) + 0.1 * _log_gap(a["total_flops"], b["total_flops"]),
+    )
 
     matmul = ok[ok["op"] == "matmul"]
     gemv = matmul[(_col(matmul, "n") == 1) | (_col(matmul, "m") == 1)]
@@ -219,8 +267,15 @@ def contrasts(run: pd.DataFrame) -> list[Contrast]:
     if "model" in ok:
         models = ok[ok["op"] == "model"]
         mobilenet, resnet = models[models["model"] == "mobilenet_v2"], models[models["model"] == "resnet50"]
-        pair = _closest(mobilenet, resnet, lambda a, b: (a["dtype"] != b["dtype"]) * 100
-                        + (bool(a["train"]) != bool(b["train"])) * 10 + _log_gap(a["batch"], b["batch"]))
+        pair = _closest(
+            mobilenet,
+            resnet,
+            lambda a, b: (
+                (a["dtype"] != b["dtype"]) * 100
+                + (bool(a["train"]) != bool(b["train"])) * 10
+                + _log_gap(a["batch"], b["batch"])
+            ),
+        )
         if pair:
             found.append(_model_contrast("MobileNet-V2 against ResNet-50", *pair))
     return found
@@ -244,8 +299,9 @@ def _model_contrast(title: str, a: pd.Series, b: pd.Series) -> Contrast:
     has_layers = all(isinstance(row.get("layers"), list) and row["layers"] for row in (a, b))
     if not (has_layers and a.get("peak_flops_per_s") and a.get("bandwidth_bytes_per_s")):
         return Contrast(title, a, b, cause(a, b))
-    (ta, ma), (tb, mb) = (layerwise_roofline(row["layers"], row["peak_flops_per_s"], row["bandwidth_bytes_per_s"])
-                          for row in (a, b))
+    (ta, ma), (tb, mb) = (
+        layerwise_roofline(row["layers"], row["peak_flops_per_s"], row["bandwidth_bytes_per_s"]) for row in (a, b)
+    )
     if a["time_s"] / a["total_flops"] < 2 * b["time_s"] / b["total_flops"]:
         why = ""
     elif ma / ta > mb / tb + 0.1:
@@ -280,19 +336,30 @@ def study(run: pd.DataFrame) -> Study | None:
 
     def rho(rows):  # Spearman's rank correlation: Pearson's on the ranks (ties get their average rank)
         return float(rows["total_flops"].rank().corr(rows["time_s"].rank()))
+
     by_family = {family: (rho(rows), len(rows)) for family, rows in ok.groupby("family") if len(rows) >= 3}
     rates = ok["total_flops_per_s"]
-    return Study(device=run["device_label"].iloc[0], workloads=len(ok), spearman=rho(ok),
-                 spearman_by_family=by_family, best=ok.loc[rates.idxmax()], worst=ok.loc[rates.idxmin()],
-                 spread_p90_p10=float(np.percentile(rates, 90) / np.percentile(rates, 10)),
-                 contrasts=contrasts(run))
+    return Study(
+        device=run["device_label"].iloc[0],
+        workloads=len(ok),
+        spearman=rho(ok),
+        spearman_by_family=by_family,
+        best=ok.loc[rates.idxmax()],
+        worst=ok.loc[rates.idxmin()],
+        spread_p90_p10=float(np.percentile(rates, 90) / np.percentile(rates, 10)),
+        contrasts=contrasts(run),
+    )
 
 
 # --- comparing runs --------------------------------------------------------------------------------
 
 # Run settings that change what a comparison means, and how to read them off a load_results() frame.
-COMPARED_SETTINGS = {"torch version": "torch", "threads": "threads", "TF32": "tf32",
-                     "device count (each run's ranks folded into their median)": "world_size"}
+COMPARED_SETTINGS = {
+    "torch version": "torch",
+    "threads": "threads",
+    "TF32": "tf32",
+    "device count (each run's ranks folded into their median)": "world_size",
+}
 
 
 @dataclass
@@ -310,18 +377,29 @@ def compare(frame: pd.DataFrame) -> Comparison:
     if len(groups) < 2:
         raise ValueError("compare needs at least two runs")
     labels = [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(len(groups))]
-    legend = pd.DataFrame([{"run": label, "device": g["device_label"].iloc[0], "host": g["host"].iloc[0],
-                            "threads": g["threads"].iloc[0], "torch": g["torch"].iloc[0],
-                            "devices": int(g["world_size"].fillna(1).max()) if "world_size" in g else 1,
-                            "run_id": g["run_id"].iloc[0], "file": g["file"].iloc[0]}
-                           for label, g in zip(labels, groups)])
+    legend = pd.DataFrame(
+        [
+            {
+                "run": label,
+                "device": g["device_label"].iloc[0],
+                "host": g["host"].iloc[0],
+                "threads": g["threads"].iloc[0],
+                "torch": g["torch"].iloc[0],
+                "devices": int(g["world_size"].fillna(1).max()) if "world_size" in g else 1,
+                "run_id": g["run_id"].iloc[0],
+                "file": g["file"].iloc[0],
+            }
+            for label, g in zip(labels, groups)
+        ]
+    )
     ok = [g[g["status"] == "ok"].set_index("identity") for g in groups]
     common = ok[0].index
     for g in ok[1:]:
         common = common.intersection(g.index)
     base = ok[0].loc[common]
-    table = pd.DataFrame({"name": base["name"], "family": base["family"], "dtype": base["dtype"],
-                          "total_flops": base["total_flops"]})
+    table = pd.DataFrame(
+        {"name": base["name"], "family": base["family"], "dtype": base["dtype"], "total_flops": base["total_flops"]}
+    )
     for label, g in zip(labels, ok):
         rows = g.loc[common]
         table[f"time_s[{label}]"] = rows["time_s"]
@@ -337,10 +415,17 @@ def compare(frame: pd.DataFrame) -> Comparison:
         speedup, ratio = table[f"speedup[{label}]"], table[f"peak_ratio[{label}]"]
         for family, rows in [("all", table), *table.groupby("family")]:
             s = speedup.loc[rows.index]
-            summary_rows.append({"run": label, "family": family, "workloads": len(rows),
-                                 "geomean_speedup": float(np.exp(np.log(s).mean())) if len(rows) else np.nan,
-                                 "peak_ratio": float(np.exp(np.log(ratio.loc[rows.index]).mean()))
-                                 if ratio.loc[rows.index].notna().all() and len(rows) else np.nan})
+            summary_rows.append(
+                {
+                    "run": label,
+                    "family": family,
+                    "workloads": len(rows),
+                    "geomean_speedup": float(np.exp(np.log(s).mean())) if len(rows) else np.nan,
+                    "peak_ratio": float(np.exp(np.log(ratio.loc[rows.index]).mean()))
+                    if ratio.loc[rows.index].notna().all() and len(rows)
+                    else np.nan,
+                }
+            )
     return Comparison(legend, table, pd.DataFrame(summary_rows), _setting_warnings(groups, labels, ok, common))
 
 
@@ -349,20 +434,27 @@ def _setting_warnings(groups, labels, ok, common) -> list[str]:
     for what, column in COMPARED_SETTINGS.items():
         values = [sorted(set(map(str, g[column].dropna()))) if column in g else [] for g in groups]
         if len({tuple(v) for v in values}) > 1:
-            warnings.append(f"the runs differ in {what}: " + "; ".join(
-                f"{label}: {', '.join(v) or '-'}" for label, v in zip(labels, values)))
+            warnings.append(
+                f"the runs differ in {what}: "
+                + "; ".join(f"{label}: {', '.join(v) or '-'}" for label, v in zip(labels, values))
+            )
     dtypes = [sorted(set(g["dtype"])) for g in groups]
     if len({tuple(d) for d in dtypes}) > 1:
-        warnings.append("the runs measured different dtypes: " + "; ".join(
-            f"{label}: {', '.join(d)}" for label, d in zip(labels, dtypes)) + " (only the same workload in the"
-            " same dtype is compared)")
+        warnings.append(
+            "the runs measured different dtypes: "
+            + "; ".join(f"{label}: {', '.join(d)}" for label, d in zip(labels, dtypes))
+            + " (only the same workload in the"
+            " same dtype is compared)"
+        )
     for label, g in zip(labels, ok):
         rows = g.loc[common]
         disturbed = int(rows["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in rows else 0
         unstable = int((rows["stable"] == False).sum()) if "stable" in rows else 0  # noqa: E712 (nullable)
         if disturbed or unstable:
-            warnings.append(f"run {label}: {disturbed} of the compared workloads were measured while the machine was"
-                            f" disturbed and {unstable} are unstable; their speedups are less certain")
+            warnings.append(
+                f"run {label}: {disturbed} of the compared workloads were measured while the machine was"
+                f" disturbed and {unstable} are unstable; their speedups are less certain"
+            )
     dropped = sum(len(g) for g in ok) - len(ok) * len(common)
     if dropped:
         warnings.append(f"{dropped} measured records have no counterpart in every run and are left out")

@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     from flopbench import __version__
     from flopbench.commands import COMMANDS
 
-    parser = _Parser(prog="flopbench", description="Exact FLOPs, achieved FLOP/s and roofline placement"
-                                                   " of deep-learning workloads.")
+    parser = _Parser(
+        prog="flopbench", description="Exact FLOPs, achieved FLOP/s and roofline placement of deep-learning workloads."
+    )
     parser.add_argument("--version", action="version", version=f"flopbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for command in COMMANDS:
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         from flopbench.errors import FlopbenchError
+
         try:
             with interrupts_deferred():  # start-up: flopbench, pydantic, and the libraries the command needs
                 args = build_parser().parse_args(argv)

@@ -16,8 +16,14 @@ def console(stderr: bool = False) -> Console:
     return Console(file=stream, width=None if stream.isatty() else 100_000, highlight=False, soft_wrap=False)
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]],
-                *, numeric: Sequence[str] = (), caption: str | None = None) -> None:
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    numeric: Sequence[str] = (),
+    caption: str | None = None,
+) -> None:
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     for name in columns:
         table.add_column(name, justify="right" if name in numeric else "left", no_wrap=True)

@@ -23,13 +23,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from flopbench.errors import FlopbenchError
-from flopbench.schema import PEAK_KEYS, Device, Peak
+from flopbench.formulas import PEAK_KEYS
+from flopbench.schema import Device, Peak
 from flopbench.units import si
 
-
-
-UNKNOWN_BANDWIDTH = Peak(None, "unknown", "no datasheet value for this device's memory; run `flopbench peak"
-                                          " --measure` or pass --bandwidth")
+UNKNOWN_BANDWIDTH = Peak(
+    None, "unknown", "no datasheet value for this device's memory; run `flopbench peak --measure` or pass --bandwidth"
+)
 
 
 @functools.cache
@@ -40,9 +40,11 @@ def peak_tables() -> dict[str, Any]:
 
 # --- choosing the device -------------------------------------------------------------------------
 
+
 def parse_device(text: str) -> tuple[str, int | None]:
     """'cpu', 'cuda', 'cuda:1' or 'auto' (CUDA if there is one) -> (type, index)."""
     import torch
+
     if text == "auto":
         return ("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else ("cpu", None)
     match = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", text)
@@ -54,12 +56,15 @@ def parse_device(text: str) -> tuple[str, int | None]:
             raise FlopbenchError(f"--device {text!r}: the CPU has no index; use --device cpu")
         return "cpu", None
     if not torch.cuda.is_available():
-        raise FlopbenchError(f"--device {text}: this PyTorch ({torch.__version__}) sees no CUDA device;"
-                             f" use --device cpu")
+        raise FlopbenchError(
+            f"--device {text}: this PyTorch ({torch.__version__}) sees no CUDA device; use --device cpu"
+        )
     index_int = int(index) if index is not None else torch.cuda.current_device()
     if index_int >= torch.cuda.device_count():
-        raise FlopbenchError(f"--device {text}: there are {torch.cuda.device_count()} CUDA devices"
-                             f" (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+        raise FlopbenchError(
+            f"--device {text}: there are {torch.cuda.device_count()} CUDA devices"
+            f" (cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+        )
     return "cuda", index_int
 
 
@@ -70,6 +75,7 @@ def describe(device: str = "auto", threads: int | None = None) -> Device:
 
 
 # --- CPUs ----------------------------------------------------------------------------------------
+
 
 def _read(path: str) -> str | None:
     try:
@@ -123,8 +129,12 @@ def _cpu_frequency(info: dict[str, Any]) -> tuple[float | None, str]:
 
 def _match_uarch(vendor: str, family: int | None, model: int | None) -> dict[str, Any] | None:
     for entry in peak_tables()["cpu"].values():
-        if entry["vendor"] == vendor and entry["family"] == family and model is not None and any(
-                lo <= model <= hi for lo, hi in entry["models"]):
+        if (
+            entry["vendor"] == vendor
+            and entry["family"] == family
+            and model is not None
+            and any(lo <= model <= hi for lo, hi in entry["models"])
+        ):
             return entry
     return None
 
@@ -163,6 +173,7 @@ def cpu_flops_per_cycle(uarch: dict[str, Any] | None, flags: set[str]) -> tuple[
 @functools.cache
 def _cpu_info() -> dict[str, Any]:
     import cpuinfo
+
     return cpuinfo.get_cpu_info()  # slow (about a second): once per process
 
 
@@ -176,21 +187,51 @@ def describe_cpu(threads: int | None = None) -> Device:
     virtual = "hypervisor" in flags
     frequency, frequency_source = _cpu_frequency(info)
     uarch = _match_uarch(vendor, family, model)
-    isa = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni",
-                       "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16", "asimd", "sve") if f in flags]
+    isa = [
+        f
+        for f in (
+            "sse4_2",
+            "avx",
+            "avx2",
+            "fma",
+            "avx512f",
+            "avx512_bf16",
+            "avx512_fp16",
+            "avx512_vnni",
+            "avx_vnni",
+            "amx_tile",
+            "amx_bf16",
+            "amx_int8",
+            "amx_fp16",
+            "asimd",
+            "sve",
+        )
+        if f in flags
+    ]
     facts = {
-        "vendor": vendor, "model_name": info.get("brand_raw", ""), "family": family, "model": model,
+        "vendor": vendor,
+        "model_name": info.get("brand_raw", ""),
+        "family": family,
+        "model": model,
         "stepping": info.get("stepping"),
         "flags_sha256": hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:16],
-        "microarchitecture": uarch["name"] if uarch else "unknown", "arch": info.get("arch", platform.machine()),
-        "isa": " ".join(isa), "logical_cpus": len(cpus), "physical_cores": physical, "frequency_hz": frequency,
-        "frequency_source": frequency_source, "llc_bytes": _last_level_cache() or info.get("l3_cache_size"),
-        "virtual_machine": virtual, "memory_bytes": _memory_bytes(),
+        "microarchitecture": uarch["name"] if uarch else "unknown",
+        "arch": info.get("arch", platform.machine()),
+        "isa": " ".join(isa),
+        "logical_cpus": len(cpus),
+        "physical_cores": physical,
+        "frequency_hz": frequency,
+        "frequency_source": frequency_source,
+        "llc_bytes": _last_level_cache() or info.get("l3_cache_size"),
+        "virtual_machine": virtual,
+        "memory_bytes": _memory_bytes(),
     }
     notes = []
     if virtual:
-        notes.append("virtual machine: the topology is the hypervisor's; logical CPUs may share physical cores,"
-                     " which would halve the peak per CPU")
+        notes.append(
+            "virtual machine: the topology is the hypervisor's; logical CPUs may share physical cores,"
+            " which would halve the peak per CPU"
+        )
     # Threads beyond the physical cores share FMA units (SMT), so the peak counts cores, not threads.
     cores = min(threads or len(cpus), physical or len(cpus))
     facts["peak_cores"] = cores
@@ -202,12 +243,16 @@ def describe_cpu(threads: int | None = None) -> Device:
                 unit = how
                 if key == "bfloat16" and "amx_bf16" in flags and not uarch:
                     unit = "AMX-BF16, as the first CPUs with the amx_bf16 flag (Sapphire Rapids) have it"
-                detail = (f"{cores} core{'s' * (cores > 1)} x {rates[key]} FLOP/cycle ({unit}) x"
-                          f" {frequency / 1e9:.3g} GHz ({frequency_source})")
+                detail = (
+                    f"{cores} core{'s' * (cores > 1)} x {rates[key]} FLOP/cycle ({unit}) x"
+                    f" {frequency / 1e9:.3g} GHz ({frequency_source})"
+                )
             else:
                 rates[key] = rates["float32"]
-                detail = (f"no native {key} arithmetic: converted to float32, so at best the float32 rate,"
-                          f" {cores} x {rates[key]} FLOP/cycle x {frequency / 1e9:.3g} GHz")
+                detail = (
+                    f"no native {key} arithmetic: converted to float32, so at best the float32 rate,"
+                    f" {cores} x {rates[key]} FLOP/cycle x {frequency / 1e9:.3g} GHz"
+                )
             peaks[key] = Peak(cores * rates[key] * frequency, "derived", detail)
     name = info.get("brand_raw") or platform.processor() or "CPU"
     return Device("cpu", None, name, facts, peaks, UNKNOWN_BANDWIDTH, tuple(notes))
@@ -224,6 +269,7 @@ def available_memory(device: Device) -> int | None:
     """Bytes a workload may still allocate on the device."""
     if device.type == "cuda":
         import torch
+
         return torch.cuda.mem_get_info(device.index)[0]
     meminfo = _read("/proc/meminfo") or ""
     match = re.search(r"MemAvailable:\s+(\d+) kB", meminfo)
@@ -231,6 +277,7 @@ def available_memory(device: Device) -> int | None:
 
 
 # --- GPUs ----------------------------------------------------------------------------------------
+
 
 def match_gpu_spec(name: str) -> dict[str, Any] | None:
     for entry in peak_tables()["gpu"].values():
@@ -258,18 +305,26 @@ def derived_gpu_peaks(capability: str, multiprocessors: int, sm_clock_hz: float 
     rates = peak_tables()["per_sm"].get(capability)
     if not rates or not sm_clock_hz:
         return {}
-    return {key: Peak(multiprocessors * rate * sm_clock_hz, "derived",
-                      f"{multiprocessors} SMs x {rate} FLOP/clock (compute capability {capability}) x "
-                      f"{sm_clock_hz / 1e9:.3g} GHz (maximum SM clock from NVML)")
-            for key, rate in rates.items()}
+    return {
+        key: Peak(
+            multiprocessors * rate * sm_clock_hz,
+            "derived",
+            f"{multiprocessors} SMs x {rate} FLOP/clock (compute capability {capability}) x "
+            f"{sm_clock_hz / 1e9:.3g} GHz (maximum SM clock from NVML)",
+        )
+        for key, rate in rates.items()
+    }
 
 
 class Nvml:
     """Clocks, temperature and throttling from NVML, when the driver offers it; otherwise empty answers."""
 
     THROTTLE_REASONS = {  # the reasons that mean the GPU is running slower than it could
-        0x8: "hardware slowdown", 0x20: "software thermal slowdown", 0x40: "hardware thermal slowdown",
-        0x4: "software power cap", 0x80: "hardware power brake",
+        0x8: "hardware slowdown",
+        0x20: "software thermal slowdown",
+        0x40: "hardware thermal slowdown",
+        0x4: "software power cap",
+        0x80: "hardware power brake",
     }
 
     def __init__(self, device_index: int):
@@ -278,11 +333,15 @@ class Nvml:
         try:
             import pynvml
             import torch
+
             pynvml.nvmlInit()
             self.nvml = pynvml
             uuid = getattr(torch.cuda.get_device_properties(device_index), "uuid", None)
-            self.handle = (pynvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}") if uuid
-                           else pynvml.nvmlDeviceGetHandleByIndex(device_index))
+            self.handle = (
+                pynvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")
+                if uuid
+                else pynvml.nvmlDeviceGetHandleByIndex(device_index)
+            )
         except Exception:  # no driver, no library, or a device NVML does not know: run without NVML
             self.handle = None
 
@@ -322,11 +381,13 @@ class Nvml:
             return {}
         reasons = self._call("nvmlDeviceGetCurrentClocksThrottleReasons") or 0
         power = self._call("nvmlDeviceGetPowerUsage")
-        return {"sm_clock_mhz": self._call("nvmlDeviceGetClockInfo", 1),
-                "max_sm_clock_mhz": self._call("nvmlDeviceGetMaxClockInfo", 1),
-                "temperature_c": self._call("nvmlDeviceGetTemperature", 0),
-                "power_w": power / 1e3 if power else None,
-                "throttle": [text for bit, text in self.THROTTLE_REASONS.items() if reasons & bit]}
+        return {
+            "sm_clock_mhz": self._call("nvmlDeviceGetClockInfo", 1),
+            "max_sm_clock_mhz": self._call("nvmlDeviceGetMaxClockInfo", 1),
+            "temperature_c": self._call("nvmlDeviceGetTemperature", 0),
+            "power_w": power / 1e3 if power else None,
+            "throttle": [text for bit, text in self.THROTTLE_REASONS.items() if reasons & bit],
+        }
 
 
 def throttle_warnings(snapshot: dict[str, Any]) -> list[str]:
@@ -345,17 +406,22 @@ def describe_cuda(index: int) -> Device:
     nvml = Nvml(index)
     capability = f"{props.major}.{props.minor}"
     facts = {
-        "name": name, "compute_capability": capability, "multiprocessors": props.multi_processor_count,
-        "memory_bytes": props.total_memory, "l2_bytes": getattr(props, "L2_cache_size", None),
-        "cuda": torch.version.cuda, "hip": getattr(torch.version, "hip", None),
-        "max_sm_clock_hz": nvml.max_sm_clock_hz(), "nvml": nvml.available,
+        "name": name,
+        "compute_capability": capability,
+        "multiprocessors": props.multi_processor_count,
+        "memory_bytes": props.total_memory,
+        "l2_bytes": getattr(props, "L2_cache_size", None),
+        "cuda": torch.version.cuda,
+        "hip": getattr(torch.version, "hip", None),
+        "max_sm_clock_hz": nvml.max_sm_clock_hz(),
+        "nvml": nvml.available,
         "uuid": str(getattr(props, "uuid", "")) or None,
     }
     spec = match_gpu_spec(name)
     peaks, bandwidth = spec_peaks(spec) if spec else ({}, UNKNOWN_BANDWIDTH)
     facts["spec"] = spec["name"] if spec else None
     # Keys the datasheet leaves out (fp64 of an L4, say) come from units x rate x clock.
-    for key, peak in derived_gpu_peaks(capability, props.multi_processor_count, facts["max_sm_clock_hz"]).items():
+    for key, peak in derived_gpu_peaks(capability, props.multi_processor_count, nvml.max_sm_clock_hz()).items():
         peaks.setdefault(key, peak)
     if not bandwidth.known and (derived := nvml.memory_bandwidth()):
         bandwidth = Peak(derived, "derived", "memory bus width x maximum memory clock x 2 (NVML)")

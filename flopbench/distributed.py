@@ -39,22 +39,33 @@ class Context:
         import torch.distributed as dist
 
         if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-            raise FlopbenchError("--distributed needs a launcher that sets RANK and WORLD_SIZE: torchrun"
-                                 " --nproc-per-node N -m flopbench run SUITE --distributed")
+            raise FlopbenchError(
+                "--distributed needs a launcher that sets RANK and WORLD_SIZE: torchrun"
+                " --nproc-per-node N -m flopbench run SUITE --distributed"
+            )
         backend = backend or ("nccl" if device_type == "cuda" else "gloo")
         timeout = dt.timedelta(seconds=timeout_s)
         dist.init_process_group(backend, timeout=timeout)
         control = dist.group.WORLD if backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
-        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                   int(os.environ.get("LOCAL_WORLD_SIZE", 1)), backend, timeout_s, control)
+        return cls(
+            dist.get_rank(),
+            dist.get_world_size(),
+            int(os.environ.get("LOCAL_RANK", 0)),
+            int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+            backend,
+            timeout_s,
+            control,
+        )
 
     def barrier(self) -> None:
         """All ranks here, or an error naming the ones that are not (gloo's monitored barrier)."""
         import torch.distributed as dist
+
         dist.monitored_barrier(group=self.control, timeout=dt.timedelta(seconds=self.timeout_s), wait_all_ranks=True)
 
     def all_gather(self, obj: Any) -> list[Any]:
         import torch.distributed as dist
+
         out: list[Any] = [None] * self.world_size
         dist.all_gather_object(out, obj, group=self.control)
         return out
@@ -62,6 +73,7 @@ class Context:
     def gather(self, obj: Any) -> list[Any] | None:
         """Every rank's object on rank 0 (None elsewhere)."""
         import torch.distributed as dist
+
         out: list[Any] | None = [None] * self.world_size if self.rank == 0 else None
         dist.gather_object(obj, out, dst=0, group=self.control)
         return out
@@ -74,6 +86,7 @@ class Context:
 
     def close(self) -> None:
         import torch.distributed as dist
+
         if dist.is_initialized():
             dist.destroy_process_group()
 
@@ -86,8 +99,10 @@ class CollectiveTimer:
 
     def __init__(self, context: Context, budget: Budget, device_type: str):
         self.context, self.budget = context, budget
+        self.sync: Callable[[], Any]
         if device_type == "cuda":
             import torch
+
             self.sync = torch.cuda.synchronize
         else:
             self.sync = lambda: None  # gloo's CPU collectives return when they are done
@@ -113,8 +128,13 @@ class CollectiveTimer:
         return Measurement(tuple(data), calls, self.name, time.get_clock_info("perf_counter").resolution)
 
 
-def run_ranks(context: Context, runner: Any, workloads: Iterable, write: Callable[[Any], None],
-              before: Callable[[Any], None] = lambda w: None) -> None:
+def run_ranks(
+    context: Context,
+    runner: Any,
+    workloads: Iterable,
+    write: Callable[[Any], None],
+    before: Callable[[Any], None] = lambda w: None,
+) -> None:
     """Every workload on every rank, in the runner's schedule of rounds, each step started together; rank 0 writes
     all ranks' records. Ranks follow the same schedule, so each gathers every record at the same step."""
     host = socket.gethostname()

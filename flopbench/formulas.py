@@ -16,6 +16,10 @@ from collections.abc import Sequence
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 
+# The keys a device has peaks for: FLOP/s per dtype (OP/s for int8), and TF32 for float32 contractions on tensor
+# cores (flopbench.device, flopbench.schema).
+PEAK_KEYS = ("float64", "float32", "tf32", "float16", "bfloat16", "float8", "int8")
+
 # FLOPs per element. A transcendental (exp, tanh, erf) counts as one operation, as the Keras
 # notebook of the source documents counts softmax (exp, sum, divide: 5 per unit).
 ELEMENTWISE_FLOPS = {
@@ -65,8 +69,7 @@ ROW_FLOPS = {"layernorm": 4, "rmsnorm": 3}
 
 # Elementwise kinds that read two tensors (the rest read one); every kind writes one.
 BINARY_KINDS = frozenset({"add", "sub", "mul", "div", "triad"})
-ELEMENTWISE_KINDS = ("copy", "add", "sub", "mul", "div", "triad", "relu", "exp", "tanh",
-                     "sigmoid", "silu", "gelu")
+ELEMENTWISE_KINDS = ("copy", "add", "sub", "mul", "div", "triad", "relu", "exp", "tanh", "sigmoid", "silu", "gelu")
 ACTIVATIONS = ("none", "relu", "gelu", "silu", "sigmoid", "tanh", "softmax")
 
 
@@ -92,8 +95,9 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
-                               dilation: int, output_padding: int) -> int:
+def conv_transpose_output_size(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, output_padding: int
+) -> int:
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
@@ -103,14 +107,16 @@ def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def conv_flops(batch: int, out_channels: int, out_size: Sequence[int],
-               in_channels_per_group: int, kernel: Sequence[int]) -> int:
+def conv_flops(
+    batch: int, out_channels: int, out_size: Sequence[int], in_channels_per_group: int, kernel: Sequence[int]
+) -> int:
     """Each output element is (in_channels/groups) * prod(kernel) MACs, padding included."""
     return 2 * batch * out_channels * math.prod(out_size) * in_channels_per_group * math.prod(kernel)
 
 
-def conv_transpose_flops(batch: int, in_channels: int, in_size: Sequence[int],
-                         out_channels_per_group: int, kernel: Sequence[int]) -> int:
+def conv_transpose_flops(
+    batch: int, in_channels: int, in_size: Sequence[int], out_channels_per_group: int, kernel: Sequence[int]
+) -> int:
     """Each input element scatters into (out_channels/groups) * prod(kernel) MACs."""
     return 2 * batch * in_channels * math.prod(in_size) * out_channels_per_group * math.prod(kernel)
 
@@ -127,14 +133,12 @@ def attention_pairs(q_len: int, kv_len: int, causal: bool) -> int:
     return kv_len * (kv_len + 1) // 2 + (q_len - kv_len) * kv_len
 
 
-def attention_flops(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int,
-                    causal: bool) -> int:
+def attention_flops(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int, causal: bool) -> int:
     """QK^T and AV: head_dim MACs each per attending pair."""
     return 4 * batch * heads * attention_pairs(q_len, kv_len, causal) * head_dim
 
 
-def attention_elementwise_flops(batch: int, heads: int, q_len: int, kv_len: int,
-                                causal: bool) -> int:
+def attention_elementwise_flops(batch: int, heads: int, q_len: int, kv_len: int, causal: bool) -> int:
     """Scaling and softmax of every attending score."""
     pairs = batch * heads * attention_pairs(q_len, kv_len, causal)
     return (ELEMENTWISE_FLOPS["scale"] + ELEMENTWISE_FLOPS["softmax"]) * pairs

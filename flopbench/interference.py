@@ -93,6 +93,7 @@ class TorchCanary:
 
     def __init__(self, device: str):
         import torch
+
         self.torch = torch
         self.device = torch.device(device)
         n, numel = (256, 4 * 2**20) if self.device.type == "cpu" else (2048, 64 * 2**20)
@@ -130,8 +131,10 @@ class TorchCanary:
 
     def measure(self) -> float:
         gemm, copy = self.reps
-        return (statistics.median(self._time(self._gemm, gemm) for _ in range(3)) / gemm
-                + statistics.median(self._time(self._copy, copy) for _ in range(3)) / copy)
+        return (
+            statistics.median(self._time(self._gemm, gemm) for _ in range(3)) / gemm
+            + statistics.median(self._time(self._copy, copy) for _ in range(3)) / copy
+        )
 
 
 class GpuProbe(Protocol):
@@ -180,8 +183,12 @@ class Monitor:
         start = statistics.median(times)
         self.baseline_noise = (max(times) - min(times)) / start if start > 0 else 0.0
         self.baseline_s = min(start, self.reference_canary_s) if self.reference_canary_s else start
-        return {"canary_start_s": start, "canary_reference_s": self.reference_canary_s,
-                "canary_baseline_s": self.baseline_s, "canary_noise": self.baseline_noise}
+        return {
+            "canary_start_s": start,
+            "canary_reference_s": self.reference_canary_s,
+            "canary_baseline_s": self.baseline_s,
+            "canary_noise": self.baseline_noise,
+        }
 
     @property
     def canary_threshold(self) -> float:
@@ -205,8 +212,17 @@ class Monitor:
     def end(self, window: Window) -> Interference:
         end = self.probe.snapshot()
         after = self._canary()
-        return judge(window.start, end, window.canary_s, after, self.baseline_s, self.canary_threshold,
-                     window.gpu, self.usable_cpus, self.threads)
+        return judge(
+            window.start,
+            end,
+            window.canary_s,
+            after,
+            self.baseline_s,
+            self.canary_threshold,
+            window.gpu,
+            self.usable_cpus,
+            self.threads,
+        )
 
     def sample(self, seconds: float) -> Interference:
         """The machine over the next `seconds`, with nothing of ours running: is it quiet now?"""
@@ -215,24 +231,38 @@ class Monitor:
         return self.end(window)
 
 
-def judge(start: Snapshot, end: Snapshot, canary_before: float | None, canary_after: float | None,
-          baseline_s: float | None, canary_threshold: float, gpu: tuple[int, float | None] | None,
-          usable_cpus: int, threads: int) -> Interference:
+def judge(
+    start: Snapshot,
+    end: Snapshot,
+    canary_before: float | None,
+    canary_after: float | None,
+    baseline_s: float | None,
+    canary_threshold: float,
+    gpu: tuple[int, float | None] | None,
+    usable_cpus: int,
+    threads: int,
+) -> Interference:
     """The interference of one window, and the verdict in words a person reads."""
     wall = max(end.wall_s - start.wall_s, 1e-9)
     own = end.own_s - start.own_s
     other = steal = None
     if start.busy_s is not None and end.busy_s is not None:
         other = max(0.0, (end.busy_s - start.busy_s) - own) / wall
-    if start.total_s is not None and end.total_s is not None and start.steal_s is not None \
-            and end.steal_s is not None and end.total_s > start.total_s:
+    if (
+        start.total_s is not None
+        and end.total_s is not None
+        and start.steal_s is not None
+        and end.steal_s is not None
+        and end.total_s > start.total_s
+    ):
         steal = (end.steal_s - start.steal_s) / (end.total_s - start.total_s)
     canaries = [c for c in (canary_before, canary_after) if c is not None]
     slowdown = max(canaries) / baseline_s - 1 if canaries and baseline_s else None
     reasons = []
     if other is not None and other > BUSY_OTHER_CPUS:
-        reasons.append(f"the machine was busy: other processes used {other:.1f} of {usable_cpus} CPUs during this"
-                       f" measurement")
+        reasons.append(
+            f"the machine was busy: other processes used {other:.1f} of {usable_cpus} CPUs during this measurement"
+        )
     if steal is not None and steal > BUSY_STEAL:
         reasons.append(f"the hypervisor gave {steal:.0%} of this VM's CPU time to other guests (steal)")
     if slowdown is not None and slowdown > canary_threshold:
@@ -242,20 +272,38 @@ def judge(start: Snapshot, end: Snapshot, canary_before: float | None, canary_af
         reasons.append(f"{gpu_others} other process{'es' * (gpu_others > 1)} computed on the GPU")
     elif gpu_utilization is not None and gpu_utilization > GPU_BUSY_UTILIZATION:
         reasons.append(f"the GPU was {gpu_utilization:.0f}% busy just before this measurement")
-    return Interference(window_s=wall, usable_cpus=usable_cpus, threads=threads, other_cpus=other, steal=steal,
-                        loadavg=end.loadavg, involuntary_switches=end.involuntary - start.involuntary,
-                        canary_slowdown=slowdown, canary_threshold=canary_threshold if slowdown is not None else None,
-                        gpu_processes=gpu_others, gpu_utilization=gpu_utilization, busy=bool(reasons),
-                        reasons=reasons)
+    return Interference(
+        window_s=wall,
+        usable_cpus=usable_cpus,
+        threads=threads,
+        other_cpus=other,
+        steal=steal,
+        loadavg=end.loadavg,
+        involuntary_switches=end.involuntary - start.involuntary,
+        canary_slowdown=slowdown,
+        canary_threshold=canary_threshold if slowdown is not None else None,
+        gpu_processes=gpu_others,
+        gpu_utilization=gpu_utilization,
+        busy=bool(reasons),
+        reasons=reasons,
+    )
 
 
 def make_monitor(device: Any, threads: int, reference_canary_s: float | None = None) -> Monitor:
     """The monitor of a run on `device` (a flopbench Device): the OS, a torch canary, NVML on CUDA."""
     from flopbench.session import default_threads
+
     gpu = None
     if device.type == "cuda":
         from flopbench.device import Nvml
+
         nvml = Nvml(device.index or 0)
         gpu = NvmlProbe(nvml) if nvml.available else None
-    return Monitor(SystemProbe(), usable_cpus=default_threads(), threads=threads,
-                   canary=TorchCanary(device.torch_device), gpu=gpu, reference_canary_s=reference_canary_s)
+    return Monitor(
+        SystemProbe(),
+        usable_cpus=default_threads(),
+        threads=threads,
+        canary=TorchCanary(device.torch_device),
+        gpu=gpu,
+        reference_canary_s=reference_canary_s,
+    )

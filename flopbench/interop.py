@@ -27,8 +27,14 @@ _IN_STATS = ("samples_s", "calls_per_sample", "type")
 _OLD_NAMES = {"flops": "core_flops", "flops_per_s": "total_flops_per_s"}
 
 
+def _table(value: Any) -> dict[str, Any]:
+    """A JSON object of a pytest-benchmark file, or an empty one where the file has something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def _stats(samples: list[float], calls: int) -> dict[str, Any]:
     from pytest_benchmark.stats import Stats
+
     stats = Stats()
     for sample in samples:
         stats.update(sample)
@@ -48,24 +54,50 @@ def to_pytest_benchmark(run: Run) -> tuple[dict[str, Any], list[str]]:
         if record.status != "ok" or not record.samples_s:
             notes.append(f"{record.name}: {record.status} ({record.reason}); no timing to export")
             continue
-        benchmarks.append({
-            "group": record.family, "name": record.name, "fullname": f"flopbench::{suite}::{record.name}",
-            "params": record.params, "param": record.name,
-            "extra_info": record.model_dump(mode="json", exclude=set(_IN_STATS)),
-            "options": {"timer": record.timer or "perf_counter", "min_time": settings.min_time_s if settings else None,
-                        "max_time": settings.max_time_s if settings else None, "min_rounds": None, "warmup": True,
-                        "disable_gc": False},
-            "stats": _stats(record.samples_s, record.calls_per_sample or 1),
-        })
+        benchmarks.append(
+            {
+                "group": record.family,
+                "name": record.name,
+                "fullname": f"flopbench::{suite}::{record.name}",
+                "params": record.params,
+                "param": record.name,
+                "extra_info": record.model_dump(mode="json", exclude=set(_IN_STATS)),
+                "options": {
+                    "timer": record.timer or "perf_counter",
+                    "min_time": settings.min_time_s if settings else None,
+                    "max_time": settings.max_time_s if settings else None,
+                    "min_rounds": None,
+                    "warmup": True,
+                    "disable_gc": False,
+                },
+                "stats": _stats(record.samples_s, record.calls_per_sample or 1),
+            }
+        )
     device = header.device
-    machine_info = {"node": header.host, "processor": device.name if device else None, "machine": None,
-                    "python_version": header.python, "system": header.os, "release": None,
-                    "cpu": {"brand_raw": device.name if device else None},
-                    "flopbench": header.model_dump(mode="json", exclude={"type"})}
-    document = {"machine_info": machine_info,
-                "commit_info": {"id": None, "time": None, "author_time": None, "dirty": False, "project": "flopbench",
-                                "branch": None},
-                "benchmarks": benchmarks, "datetime": header.started_at, "version": pytest_benchmark.__version__}
+    machine_info = {
+        "node": header.host,
+        "processor": device.name if device else None,
+        "machine": None,
+        "python_version": header.python,
+        "system": header.os,
+        "release": None,
+        "cpu": {"brand_raw": device.name if device else None},
+        "flopbench": header.model_dump(mode="json", exclude={"type"}),
+    }
+    document = {
+        "machine_info": machine_info,
+        "commit_info": {
+            "id": None,
+            "time": None,
+            "author_time": None,
+            "dirty": False,
+            "project": "flopbench",
+            "branch": None,
+        },
+        "benchmarks": benchmarks,
+        "datetime": header.started_at,
+        "version": pytest_benchmark.__version__,
+    }
     return document, notes
 
 
@@ -79,18 +111,21 @@ class PytestBenchmarkReader:
         try:
             document = parse_json(data.decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
-            raise FlopbenchError(f"{path}: not UTF-8 text (byte {exc.start}); expected a pytest-benchmark JSON file"
-                                 f" (--benchmark-json) or flopbench's .jsonl results") from None
+            raise FlopbenchError(
+                f"{path}: not UTF-8 text (byte {exc.start}); expected a pytest-benchmark JSON file"
+                f" (--benchmark-json) or flopbench's .jsonl results"
+            ) from None
         except json.JSONDecodeError as exc:
-            raise FlopbenchError(f"{path}:{exc.lineno}: not JSON ({exc.msg}); expected a pytest-benchmark file"
-                                 f" (--benchmark-json) or flopbench's .jsonl results") from None
+            raise FlopbenchError(
+                f"{path}:{exc.lineno}: not JSON ({exc.msg}); expected a pytest-benchmark file"
+                f" (--benchmark-json) or flopbench's .jsonl results"
+            ) from None
         except ValueError as exc:
             raise FlopbenchError(f"{path}: not JSON ({exc}); expected a pytest-benchmark file") from None
         if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
-            what = ("no 'benchmarks' list" if isinstance(document, dict) else f"{type(document).__name__}, not an"
-                    " object")
+            what = "no 'benchmarks' list" if isinstance(document, dict) else f"{type(document).__name__}, not an object"
             raise FlopbenchError(f"{path}: {what}; expected a pytest-benchmark JSON file (--benchmark-json)")
-        machine = document.get("machine_info") if isinstance(document.get("machine_info"), dict) else {}
+        machine = _table(document.get("machine_info"))
         header = self._header(path, data, document, machine)
         notes: list[str] = []
         records = []
@@ -103,21 +138,28 @@ class PytestBenchmarkReader:
 
     @staticmethod
     def _header(path: Path, data: bytes, document: dict[str, Any], machine: dict[str, Any]) -> Header:
-        flopbench = machine.get("flopbench") if isinstance(machine.get("flopbench"), dict) else {}
+        flopbench = _table(machine.get("flopbench"))
         raw = {**flopbench, "type": "header", "schema_version": SCHEMA_VERSION, "source": "pytest-benchmark"}
         raw.setdefault("run_id", hashlib.sha256(data).hexdigest()[:12])
         raw.setdefault("started_at", document.get("datetime"))
         raw.setdefault("host", machine.get("node"))
         if "device" not in raw:
-            cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
-            raw["device"] = {"type": "cpu", "index": None, "name": str(cpu.get("brand_raw") or "unknown"),
-                             "facts": {}, "peaks": {},
-                             "bandwidth": {"value": None, "source": "unknown", "detail": "not in the file"}}
+            cpu = _table(machine.get("cpu"))
+            raw["device"] = {
+                "type": "cpu",
+                "index": None,
+                "name": str(cpu.get("brand_raw") or "unknown"),
+                "facts": {},
+                "peaks": {},
+                "bandwidth": {"value": None, "source": "unknown", "detail": "not in the file"},
+            }
         try:
             return Header.model_validate(raw)
         except ValidationError as exc:
-            raise FlopbenchError(f"{path}: machine_info['flopbench'] is damaged ({validation_text(exc)}); re-run"
-                                 f" the benchmarks or export the run again") from None
+            raise FlopbenchError(
+                f"{path}: machine_info['flopbench'] is damaged ({validation_text(exc)}); re-run"
+                f" the benchmarks or export the run again"
+            ) from None
 
     @staticmethod
     def _record(bench: Any, where: str, notes: list[str]) -> dict[str, Any] | None:
@@ -125,24 +167,40 @@ class PytestBenchmarkReader:
             notes.append(f"{where}: not an object; skipped")
             return None
         name = bench.get("name")
-        extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
+        extra = _table(bench.get("extra_info"))
         extra = {_OLD_NAMES.get(k, k): v for k, v in extra.items()}
         if "core_flops" not in extra:
             notes.append(f"{where} ({name}): no FLOPs in its extra_info (not a flops_benchmark); left out")
             return None
-        stats = bench.get("stats")
-        data = stats.get("data") if isinstance(stats, dict) else None
+        stats = _table(bench.get("stats"))
+        data = stats.get("data")
         if not isinstance(data, list) or not data or not all(isinstance(x, (int, float)) for x in data):
-            notes.append(f"{where} ({name}): no raw timing data in its stats (saved without"
-                         f" --benchmark-save-data?); left out")
+            notes.append(
+                f"{where} ({name}): no raw timing data in its stats (saved without --benchmark-save-data?); left out"
+            )
             return None
         time_s = statistics.median(data)
-        raw = {"name": name, "op": "callable", "family": "custom", "params": bench.get("params") or {},
-               "identity": json.dumps(["callable", bench.get("fullname") or name]),
-               "status": "ok", "reason": None, "warnings": [], **extra}
-        raw.update(type="record", samples_s=data, calls_per_sample=stats.get("iterations") or 1, time_s=time_s,
-                   time_iqr_s=stats.get("iqr"), time_min_s=min(data), time_mean_s=statistics.fmean(data),
-                   time_cv=statistics.stdev(data) / statistics.fmean(data) if len(data) > 1 else 0.0)
+        raw = {
+            "name": name,
+            "op": "callable",
+            "family": "custom",
+            "params": bench.get("params") or {},
+            "identity": json.dumps(["callable", bench.get("fullname") or name]),
+            "status": "ok",
+            "reason": None,
+            "warnings": [],
+            **extra,
+        }
+        raw.update(
+            type="record",
+            samples_s=data,
+            calls_per_sample=stats.get("iterations") or 1,
+            time_s=time_s,
+            time_iqr_s=stats.get("iqr"),
+            time_min_s=min(data),
+            time_mean_s=statistics.fmean(data),
+            time_cv=statistics.stdev(data) / statistics.fmean(data) if len(data) > 1 else 0.0,
+        )
         # Rates follow the median of the data (pytest-benchmark's own median, recomputed).
         for count, rate in (("total_flops", "total_flops_per_s"), ("core_flops", "core_flops_per_s")):
             if isinstance(raw.get(count), int):

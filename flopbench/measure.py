@@ -51,8 +51,9 @@ class CacheEntry(BaseModel):
 REFUSE_DISTURBED = 2  # a disturbed entry is measured again until this many measurements in a row were disturbed
 
 
-def ceiling_decision(cached: CacheEntry | None, *, measure: bool, measure_if_needed: bool,
-                     bandwidth_known: bool) -> tuple[str, str | None]:
+def ceiling_decision(
+    cached: CacheEntry | None, *, measure: bool, measure_if_needed: bool, bandwidth_known: bool
+) -> tuple[str, str | None]:
     """("use" | "measure" | "none", a warning or None): use the cached ceilings, measure them now, or run without.
     A cached entry measured on a busy machine is refused (measured again) until REFUSE_DISTURBED measurements in a
     row were disturbed; then the machine seems always that busy, and the entry is used, flagged."""
@@ -60,11 +61,15 @@ def ceiling_decision(cached: CacheEntry | None, *, measure: bool, measure_if_nee
         return "measure", None
     if cached is not None and cached.disturbed:
         if measure_if_needed and cached.disturbed_runs < REFUSE_DISTURBED:
-            return "measure", (f"the cached ceilings of this machine were measured while it was busy"
-                               f" ({cached.disturbed}); they are refused and measured again")
-        return "use", (f"the cached ceilings were measured while the machine was busy ({cached.disturbed}) in"
-                       f" {cached.disturbed_runs} measurement(s) in a row: they are used, flagged (flopbench peak"
-                       f" --measure on a quiet machine refreshes them)")
+            return "measure", (
+                f"the cached ceilings of this machine were measured while it was busy"
+                f" ({cached.disturbed}); they are refused and measured again"
+            )
+        return "use", (
+            f"the cached ceilings were measured while the machine was busy ({cached.disturbed}) in"
+            f" {cached.disturbed_runs} measurement(s) in a row: they are used, flagged (flopbench peak"
+            f" --measure on a quiet machine refreshes them)"
+        )
     if cached is not None:
         return "use", None
     if measure_if_needed and not bandwidth_known:
@@ -81,8 +86,9 @@ def merged(old: CacheEntry | None, new: CacheEntry) -> CacheEntry:
         if key not in ceilings or (peak.value or 0) > (ceilings[key].value or 0):
             ceilings[key] = peak
     runs = old.disturbed_runs + 1 if new.disturbed else 0
-    return new.model_copy(update={"ceilings": ceilings, "disturbed_runs": runs,
-                                  "canary_s": new.canary_s or old.canary_s})
+    return new.model_copy(
+        update={"ceilings": ceilings, "disturbed_runs": runs, "canary_s": new.canary_s or old.canary_s}
+    )
 
 
 def cache_dir() -> Path:
@@ -98,13 +104,20 @@ def machine_identity(device: Device, threads: int) -> dict[str, Any]:
     and its UUID; cores and threads) and the software that runs the kernels (torch, BLAS, oneDNN, the ISA
     PyTorch's kernels use, CUDA). A host name says none of it: one image's name covers many machines."""
     from flopbench.environment import environment
+
     facts = device.facts
     hardware: dict[str, Any] = {"type": device.type, "name": device.name}
-    keys = (("vendor", "family", "model", "stepping", "flags_sha256", "logical_cpus", "physical_cores")
-            if device.type == "cpu" else ("uuid", "compute_capability", "multiprocessors", "memory_bytes"))
+    keys = (
+        ("vendor", "family", "model", "stepping", "flags_sha256", "logical_cpus", "physical_cores")
+        if device.type == "cpu"
+        else ("uuid", "compute_capability", "multiprocessors", "memory_bytes")
+    )
     hardware.update({key: facts.get(key) for key in keys})
-    software = {key: value for key, value in environment().items()
-                if key in ("torch", "blas", "onednn", "cpu_capability", "cuda", "cudnn")}
+    software = {
+        key: value
+        for key, value in environment().items()
+        if key in ("torch", "blas", "onednn", "cpu_capability", "cuda", "cudnn")
+    }
     software["onednn_max_cpu_isa"] = os.environ.get("ONEDNN_MAX_CPU_ISA")  # a cap on oneDNN's kernels changes them
     return {**hardware, "threads": threads, **software}
 
@@ -122,10 +135,11 @@ def _read_cache(warn: Callable[[str], None]) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         warn(f"{path}: unreadable ({first_line(exc, 80)}); it is ignored and ceilings are measured again")
         return {}
-    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("entries"),
-                                                                                              dict):
-        warn(f"{path}: not a flopbench {CACHE_VERSION} ceilings cache (an older flopbench, or damaged); it is"
-             f" ignored and replaced when ceilings are next measured")
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("entries"), dict):
+        warn(
+            f"{path}: not a flopbench {CACHE_VERSION} ceilings cache (an older flopbench, or damaged); it is"
+            f" ignored and replaced when ceilings are next measured"
+        )
         return {}
     return data["entries"]
 
@@ -157,22 +171,25 @@ def ceiling_workloads(device: Device) -> dict[str, list[Workload]]:
     """Per ceiling key, the workloads to try, smallest first."""
     sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
     dtypes = [k for k in ("float64", "float32", "bfloat16", "float16") if k in device.peaks] or ["float32"]
-    plan = {dtype: [make_workload("matmul", {"m": s, "n": s, "k": s}, dtype=dtype) for s in sizes]
-            for dtype in dtypes}
+    plan: dict[str, list[Workload]] = {
+        dtype: [make_workload("matmul", {"m": s, "n": s, "k": s}, dtype=dtype) for s in sizes] for dtype in dtypes
+    }
     if device.type == "cuda" and "tf32" in device.peaks:
         plan["tf32"] = plan["float32"]
     # Two array sizes and two kernels: memory bandwidth on a shared machine varies from moment to moment,
     # and the ceiling is the best it reaches.
     numel = stream_numel(device)
-    sizes = (numel, 2 * numel) if 3 * 2 * numel * 4 <= _stream_memory(device) else (numel,)
-    plan["bandwidth"] = [make_workload("elementwise", {"kind": kind, "numel": n})
-                         for n in sizes for kind in ("copy", "triad")]
+    streams = (numel, 2 * numel) if 3 * 2 * numel * 4 <= _stream_memory(device) else (numel,)
+    plan["bandwidth"] = [
+        make_workload("elementwise", {"kind": kind, "numel": n}) for n in streams for kind in ("copy", "triad")
+    ]
     return plan
 
 
 def _stream_memory(device: Device) -> float:
     """Bytes the three arrays of a triad may take: a quarter of the memory free now."""
     from flopbench.device import available_memory
+
     free = available_memory(device) or device.facts.get("memory_bytes") or 4 * 2**30
     return free / 4
 
@@ -201,9 +218,13 @@ class Timed:
         return self.bytes_per_s if key == "bandwidth" else self.flops_per_s
 
 
-def measure_ceilings(device: Device, time_workload: Callable[[Workload, bool], Timed],
-                     on_step: Callable[[str], None] = lambda text: None, max_call_s: float | None = None,
-                     rounds: int = 2) -> tuple[dict[str, Peak], str | None]:
+def measure_ceilings(
+    device: Device,
+    time_workload: Callable[[Workload, bool], Timed],
+    on_step: Callable[[str], None] = lambda text: None,
+    max_call_s: float | None = None,
+    rounds: int = 2,
+) -> tuple[dict[str, Peak], str | None]:
     """Measure every ceiling: (ceilings, why the machine was disturbed while they were measured, or None).
 
     Round 1 sweeps each key's sizes, smallest first; the sweep stops growing before a size whose predicted call
@@ -233,8 +254,11 @@ def measure_ceilings(device: Device, time_workload: Callable[[Workload, bool], T
             if timed is None:
                 break
             following = workloads[index + 1] if index + 1 < len(workloads) else None
-            if key != "bandwidth" and following is not None and \
-                    timed.time_s * following.counts.total_flops / workload.counts.total_flops > grow_s:
+            if (
+                key != "bandwidth"
+                and following is not None
+                and timed.time_s * following.counts.total_flops / workload.counts.total_flops > grow_s
+            ):
                 break
     for _ in range(1, rounds):
         for key, (_, workload) in list(best.items()):

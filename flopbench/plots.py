@@ -1,31 +1,73 @@
 """Figures from load_results() frames. Each function takes the records of one run (or a comparison table)
-and returns a matplotlib Figure; nothing here computes statistics, it draws what the frame holds."""
+and returns a matplotlib Figure; nothing here computes statistics, it draws what the frame holds.
+
+Importing this module changes nothing of the caller's matplotlib: no backend is chosen and no rcParams are set.
+Figures are matplotlib.figure.Figure objects (not pyplot's), drawn inside rc_context(STYLE): they save to files
+on a server without a display, and a notebook shows the Figure a function returns inline."""
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import EngFormatter, FuncFormatter
 
-matplotlib.use("Agg")  # files, never a window: flopbench runs on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import EngFormatter, FuncFormatter  # noqa: E402
+from flopbench.analysis import collectives, distributed, measured, per_workload, rank_spread
+from flopbench.units import si
 
-from flopbench.analysis import collectives, distributed, measured, per_workload, rank_spread  # noqa: E402
-from flopbench.units import si  # noqa: E402
-
-FAMILY_COLORS = {"matmul": "tab:blue", "conv": "tab:orange", "attention": "tab:green", "elementwise": "tab:red",
-                 "model": "tab:purple"}
+FAMILY_COLORS = {
+    "matmul": "tab:blue",
+    "conv": "tab:orange",
+    "attention": "tab:green",
+    "elementwise": "tab:red",
+    "model": "tab:purple",
+}
 DTYPE_MARKERS = {"float32": "o", "bfloat16": "s", "float16": "^", "float64": "D"}
-ROOF_COLORS = {"float64": "0.45", "float32": "black", "tf32": "tab:brown", "bfloat16": "tab:purple",
-               "float16": "tab:pink"}
+ROOF_COLORS = {
+    "float64": "0.45",
+    "float32": "black",
+    "tf32": "tab:brown",
+    "bfloat16": "tab:purple",
+    "float16": "tab:pink",
+}
 
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
-                     "figure.dpi": 110, "savefig.dpi": 130, "axes.grid": True, "grid.alpha": 0.3})
+STYLE: dict[Any, Any] = {
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 9,
+    "figure.dpi": 110,
+    "savefig.dpi": 130,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+SAVE_DPI = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def styled(draw: F) -> F:
+    """Draw inside rc_context(STYLE): the figure has flopbench's look, the caller's rcParams stay as they were."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _figure(**kwargs: Any) -> Figure:
+    return Figure(layout="constrained", **kwargs)
 
 
 def _title(run: pd.DataFrame, what: str) -> str:
@@ -37,15 +79,45 @@ def _title(run: pd.DataFrame, what: str) -> str:
 
 def _points(ax, ok: pd.DataFrame, x: str, y: str) -> None:
     for (family, dtype), rows in ok.groupby(["family", "dtype"]):
-        ax.scatter(rows[x], rows[y], c=FAMILY_COLORS.get(family, "tab:gray"), marker=DTYPE_MARKERS.get(dtype, "x"),
-                   s=46, edgecolors="black", linewidths=0.5, zorder=3)
+        ax.scatter(
+            rows[x],
+            rows[y],
+            c=FAMILY_COLORS.get(family, "tab:gray"),
+            marker=DTYPE_MARKERS.get(dtype, "x"),
+            s=46,
+            edgecolors="black",
+            linewidths=0.5,
+            zorder=3,
+        )
 
 
 def _point_legends(ax, ok: pd.DataFrame, extra: list | None = None, loc="lower right", outside=False) -> None:
-    handles = [Line2D([], [], ls="", marker="o", markersize=8, markerfacecolor=FAMILY_COLORS.get(f, "tab:gray"),
-                      markeredgecolor="black", label=f) for f in sorted(set(ok["family"]))]
-    handles += [Line2D([], [], ls="", marker=DTYPE_MARKERS.get(d, "x"), markersize=8, markerfacecolor="white",
-                       markeredgecolor="black", label=d) for d in sorted(set(ok["dtype"]))]
+    handles = [
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            markersize=8,
+            markerfacecolor=FAMILY_COLORS.get(f, "tab:gray"),
+            markeredgecolor="black",
+            label=f,
+        )
+        for f in sorted(set(ok["family"]))
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker=DTYPE_MARKERS.get(d, "x"),
+            markersize=8,
+            markerfacecolor="white",
+            markeredgecolor="black",
+            label=d,
+        )
+        for d in sorted(set(ok["dtype"]))
+    ]
     if outside:  # beside the axes: the roofs and points keep the whole plotting area
         ax.legend(handles=handles + (extra or []), loc="upper left", bbox_to_anchor=(1.01, 1), framealpha=0.9)
     else:
@@ -83,11 +155,13 @@ def _first(rows: pd.DataFrame, column: str):
     return values.iloc[0] if len(values) else None
 
 
-def roofline(run: pd.DataFrame) -> plt.Figure:
+@styled
+def roofline(run: pd.DataFrame) -> Figure:
     """Achieved FLOP/s against arithmetic intensity, under the device's roofs: the peak roof (datasheet or
     derived compute, datasheet bandwidth where known) solid, the measured ceilings dashed."""
     ok = measured(run)
-    fig, ax = plt.subplots(layout="constrained", figsize=(13, 7))
+    fig = _figure(figsize=(13, 7))
+    ax = fig.subplots()
     bw_peak = _first(run, "device_bandwidth_bytes_per_s")
     bw_source = _first(run, "device_bandwidth_source")
     bw_measured = _first(run, "measured_bandwidth_bytes_per_s")
@@ -102,10 +176,18 @@ def roofline(run: pd.DataFrame) -> plt.Figure:
         if peak:  # the roof the metrics use: the peak, over the datasheet bandwidth or else the measured one
             bandwidth = bw_peak or bw_measured
             bw_label = f"{si(bandwidth, 'B/s')} {bw_source if bw_peak else 'measured'}" if bandwidth else ""
-            roofs.append((peak, bandwidth, "-", f"{key} peak {si(peak, 'FLOP/s')} ({source})"
-                          + (f", {bw_label}" if bw_label else "")))
+            roofs.append(
+                (
+                    peak,
+                    bandwidth,
+                    "-",
+                    f"{key} peak {si(peak, 'FLOP/s')} ({source})" + (f", {bw_label}" if bw_label else ""),
+                )
+            )
         if ceiling and bw_measured:
-            roofs.append((ceiling, bw_measured, "--", f"{key} measured {si(ceiling, 'FLOP/s')}, {si(bw_measured, 'B/s')}"))
+            roofs.append(
+                (ceiling, bw_measured, "--", f"{key} measured {si(ceiling, 'FLOP/s')}, {si(bw_measured, 'B/s')}")
+            )
         for compute, bandwidth, style, label in roofs:
             x = np.geomspace(lo, hi, 400)
             y = np.minimum(compute, x * bandwidth) if bandwidth else np.full_like(x, compute)
@@ -115,9 +197,15 @@ def roofline(run: pd.DataFrame) -> plt.Figure:
                 ridge = compute / bandwidth
                 ax.plot([ridge], [compute], marker="|", markersize=14, color=color, zorder=2)
                 # Peak ridges labelled left of the ridge, measured ones right of it and below: no collisions.
-                ax.annotate(f"ridge {ridge:.3g}", (ridge, compute), textcoords="offset points",
-                            xytext=(-8, 5) if style == "-" else (6, -13), ha="right" if style == "-" else "left",
-                            fontsize=8, color=color)
+                ax.annotate(
+                    f"ridge {ridge:.3g}",
+                    (ridge, compute),
+                    textcoords="offset points",
+                    xytext=(-8, 5) if style == "-" else (6, -13),
+                    ha="right" if style == "-" else "left",
+                    fontsize=8,
+                    color=color,
+                )
     _points(ax, ok, "intensity", "total_flops_per_s")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -134,16 +222,26 @@ def roofline(run: pd.DataFrame) -> plt.Figure:
     if len(zero):
         names = [f"{r['name']} {si(r['bytes_per_s'], 'B/s')}" for _, r in zero.head(3).iterrows()]
         more = f" and {len(zero) - 3} more" if len(zero) > 3 else ""
-        ax.text(0.99, 0.01, "not shown (0 FLOPs): " + ", ".join(names) + more,
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.3")
+        ax.text(
+            0.99,
+            0.01,
+            "not shown (0 FLOPs): " + ", ".join(names) + more,
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.3",
+        )
     return fig
 
 
-def flops_vs_latency(run: pd.DataFrame, label: int = 6) -> plt.Figure:
+@styled
+def flops_vs_latency(run: pd.DataFrame, label: int = 6) -> Figure:
     """Median time against FLOPs, with the line each dtype's peak would give; the workloads furthest
     above their line (lowest utilization) are named."""
     ok = measured(run)
-    fig, ax = plt.subplots(layout="constrained", figsize=(10, 7))
+    fig = _figure(figsize=(10, 7))
+    ax = fig.subplots()
     x = np.geomspace(ok["total_flops"].min() / 2, ok["total_flops"].max() * 2, 100)
     handles = []
     for key, rows in ok.groupby("peak_key"):
@@ -156,9 +254,14 @@ def flops_vs_latency(run: pd.DataFrame, label: int = 6) -> plt.Figure:
     if "utilization" in ok and ok["utilization"].notna().any():
         named = ok.nsmallest(label, "utilization").sort_values("time_s")
         for i, (_, r) in enumerate(named.iterrows()):  # alternate above and below: neighbours do not overlap
-            ax.annotate(f"{r['name']} ({r['utilization']:.1%} of peak)", (r["total_flops"], r["time_s"]),
-                        textcoords="offset points", xytext=(7, 5 if i % 2 else -11), fontsize=8,
-                        arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
+            ax.annotate(
+                f"{r['name']} ({r['utilization']:.1%} of peak)",
+                (r["total_flops"], r["time_s"]),
+                textcoords="offset points",
+                xytext=(7, 5 if i % 2 else -11),
+                fontsize=8,
+                arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5},
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_major_formatter(EngFormatter(unit="FLOP"))
@@ -175,9 +278,14 @@ def _sweep_axis(rows: pd.DataFrame) -> tuple[str, str, list[str]] | None:
     swept = rows["swept"].iloc[0]
     if not isinstance(swept, (list, tuple)):
         return None
-    numeric = [axis for axis in swept if axis != "dtype" and axis.split("=")[0] in rows
-               and pd.api.types.is_numeric_dtype(rows[axis.split("=")[0]])
-               and rows[axis.split("=")[0]].dropna().map(lambda v: not isinstance(v, bool)).all()]
+    numeric = [
+        axis
+        for axis in swept
+        if axis != "dtype"
+        and axis.split("=")[0] in rows
+        and pd.api.types.is_numeric_dtype(rows[axis.split("=")[0]])
+        and rows[axis.split("=")[0]].dropna().map(lambda v: not isinstance(v, bool)).all()
+    ]
     if not numeric or rows[numeric[0].split("=")[0]].nunique() < 2:
         return None
     axis = numeric[0]
@@ -187,7 +295,7 @@ def _sweep_axis(rows: pd.DataFrame) -> tuple[str, str, list[str]] | None:
 
 def sweep_groups(run: pd.DataFrame) -> list[tuple[str, pd.DataFrame, tuple[str, str, list[str]]]]:
     ok = measured(run)
-    found = []
+    found: list[tuple[str, pd.DataFrame, tuple[str, str, list[str]]]] = []
     if "group" not in ok or "swept" not in ok:  # records from before sweeps were recorded
         return found
     for group, rows in ok.groupby("group", sort=False):
@@ -197,26 +305,35 @@ def sweep_groups(run: pd.DataFrame) -> list[tuple[str, pd.DataFrame, tuple[str, 
     return found
 
 
-def sweeps(run: pd.DataFrame) -> plt.Figure | None:
+@styled
+def sweeps(run: pd.DataFrame) -> Figure | None:
     """Achieved FLOP/s against problem size, one panel per swept suite entry, with the peak lines."""
     groups = sweep_groups(run)
     if not groups:
         return None
     columns = min(2, len(groups))
     rows_n = math.ceil(len(groups) / columns)
-    fig, axes = plt.subplots(rows_n, columns, layout="constrained", figsize=(7 * columns, 4.6 * rows_n), squeeze=False)
+    fig = _figure(figsize=(7 * columns, 4.6 * rows_n))
+    axes = fig.subplots(rows_n, columns, squeeze=False)
     for ax, (group, rows, (x, x_label, others)) in zip(axes.flat, groups):
         series = rows.groupby(others, dropna=False) if others else [((), rows)]
         for values, line in series:
             values = values if isinstance(values, tuple) else (values,)
             name = ", ".join(f"{k}={v}" if k != "dtype" else str(v) for k, v in zip(others, values)) or "achieved"
             line = line.sort_values(x)
-            ax.plot(line[x], line["total_flops_per_s"], marker=DTYPE_MARKERS.get(line["dtype"].iloc[0], "o"), label=name)
+            ax.plot(
+                line[x], line["total_flops_per_s"], marker=DTYPE_MARKERS.get(line["dtype"].iloc[0], "o"), label=name
+            )
         for key, peak_rows in rows.groupby("peak_key"):
             peak = _first(peak_rows, "peak_flops_per_s")
             if peak:
-                ax.axhline(peak, ls="--", lw=1, color=ROOF_COLORS.get(key, "tab:gray"),
-                           label=f"{key} peak {si(peak, 'FLOP/s')}")
+                ax.axhline(
+                    peak,
+                    ls="--",
+                    lw=1,
+                    color=ROOF_COLORS.get(key, "tab:gray"),
+                    label=f"{key} peak {si(peak, 'FLOP/s')}",
+                )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(sorted(rows[x].unique()))
@@ -227,53 +344,85 @@ def sweeps(run: pd.DataFrame) -> plt.Figure | None:
         ax.set_ylabel("Achieved FLOP/s")
         ax.set_title(f"{group} ({rows['op'].iloc[0]})")
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(groups):]:
+    for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
     fig.suptitle(_title(run, "Sweeps: achieved FLOP/s against problem size"))
     return fig
 
 
-def utilization(run: pd.DataFrame) -> plt.Figure:
+@styled
+def utilization(run: pd.DataFrame) -> Figure:
     """Per workload, % of the dtype's peak and % of the roofline bound, grouped by family."""
     ok = measured(run).sort_values(["family", "name"], ascending=[False, False])
-    fig, ax = plt.subplots(layout="constrained", figsize=(11, max(4.0, 0.26 * len(ok) + 1.6)))
+    fig = _figure(figsize=(11, max(4.0, 0.26 * len(ok) + 1.6)))
+    ax = fig.subplots()
     y = np.arange(len(ok))
     colors = [FAMILY_COLORS.get(f, "tab:gray") for f in ok["family"]]
     ax.barh(y + 0.2, 100 * ok["utilization"].fillna(0), height=0.4, color=colors, edgecolor="black", lw=0.4)
-    ax.barh(y - 0.2, 100 * ok["roofline_efficiency"].fillna(0), height=0.4, color=colors, alpha=0.35,
-            edgecolor="black", lw=0.4, hatch="//")
+    ax.barh(
+        y - 0.2,
+        100 * ok["roofline_efficiency"].fillna(0),
+        height=0.4,
+        color=colors,
+        alpha=0.35,
+        edgecolor="black",
+        lw=0.4,
+        hatch="//",
+    )
     ax.axvline(100, color="black", lw=1)
     ax.set_yticks(y, [_label(n, d) for n, d in zip(ok["name"], ok["dtype"])], fontsize=8)
     ax.set_xlabel("% (solid: of the dtype's peak; hatched: of the roofline bound at the workload's intensity)")
-    sources = ", ".join(f"{k}: {si(_first(r, 'peak_flops_per_s'), 'FLOP/s')} ({_first(r, 'peak_source')})"
-                        for k, r in ok.groupby("peak_key") if _first(r, "peak_flops_per_s"))
+    sources = ", ".join(
+        f"{k}: {si(_first(r, 'peak_flops_per_s'), 'FLOP/s')} ({_first(r, 'peak_source')})"
+        for k, r in ok.groupby("peak_key")
+        if _first(r, "peak_flops_per_s")
+    )
     ax.set_title(_title(run, f"Utilization. Peaks: {sources}"))
-    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f)
-                       for f in sorted(set(ok["family"]))], loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(
+        handles=[
+            Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f) for f in sorted(set(ok["family"]))
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+    )
     ax.grid(axis="y", visible=False)
     return fig
 
 
-def comparison(result) -> plt.Figure:
+@styled
+def comparison(result) -> Figure:
     """Speedup per workload over the baseline run, grouped by family, with each run's peak ratio."""
     table, summary = result.table, result.summary
     others = list(result.runs["run"])[1:]
     ordered = table.sort_values(["family", "name"], ascending=[False, False])
-    fig, ax = plt.subplots(layout="constrained", figsize=(11, max(4.0, 0.26 * len(ordered) * len(others) + 2.0)))
+    fig = _figure(figsize=(11, max(4.0, 0.26 * len(ordered) * len(others) + 2.0)))
+    ax = fig.subplots()
     y = np.arange(len(ordered))
     height = 0.8 / len(others)
     hatches = ["", "//", "..", "xx"]
     for i, run in enumerate(others):
         speedup = ordered[f"speedup[{run}]"]
         # Bars grow from 1x: right for faster, left for slower.
-        ax.barh(y + (i - (len(others) - 1) / 2) * height, speedup - 1, left=1, height=height,
-                color=[FAMILY_COLORS.get(f, "tab:gray") for f in ordered["family"]], edgecolor="black", lw=0.4,
-                hatch=hatches[i % len(hatches)])
+        ax.barh(
+            y + (i - (len(others) - 1) / 2) * height,
+            speedup - 1,
+            left=1,
+            height=height,
+            color=[FAMILY_COLORS.get(f, "tab:gray") for f in ordered["family"]],
+            edgecolor="black",
+            lw=0.4,
+            hatch=hatches[i % len(hatches)],
+        )
         ratio = summary[(summary["run"] == run) & (summary["family"] == "all")]["peak_ratio"]
         if len(ratio) and pd.notna(ratio.iloc[0]):
             ax.axvline(ratio.iloc[0], ls="--", color="tab:purple", lw=1)
-            ax.annotate(f" peak ratio {ratio.iloc[0]:.3g}x (run {run})", (ratio.iloc[0], len(ordered) - 0.6),
-                        fontsize=8, color="tab:purple", ha="left")
+            ax.annotate(
+                f" peak ratio {ratio.iloc[0]:.3g}x (run {run})",
+                (ratio.iloc[0], len(ordered) - 0.6),
+                fontsize=8,
+                color="tab:purple",
+                ha="left",
+            )
     ax.axvline(1, color="black", lw=1)
     ax.set_xscale("log")
     low, high = ax.get_xlim()
@@ -282,20 +431,26 @@ def comparison(result) -> plt.Figure:
     ax.set_yticks(y, [_label(n, d) for n, d in zip(ordered["name"], ordered["dtype"])], fontsize=8)
     base = result.runs.iloc[0]["run"]
     ax.set_xlabel(f"Speedup over run {base} (run {base}'s time / the other run's time; > 1 is faster)")
-    runs_text = "; ".join(f"{r['run']}: {r['device']}, {r['threads']} thread{'s' * (int(r['threads']) != 1)}"
-                          for _, r in result.runs.iterrows())
+    runs_text = "; ".join(
+        f"{r['run']}: {r['device']}, {r['threads']} thread{'s' * (int(r['threads']) != 1)}"
+        for _, r in result.runs.iterrows()
+    )
     ax.set_title(f"Speedup per workload against the runs' peak ratio (dashed)\n{runs_text}")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f)
-               for f in sorted(set(ordered["family"]))]
+    handles = [
+        Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f) for f in sorted(set(ordered["family"]))
+    ]
     if len(others) > 1:
-        handles += [plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=hatches[i % 4],
-                                  label=f"run {run}") for i, run in enumerate(others)]
+        handles += [
+            Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=hatches[i % 4], label=f"run {run}")
+            for i, run in enumerate(others)
+        ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", visible=False)
     return fig
 
 
-def spread(run: pd.DataFrame) -> plt.Figure | None:
+@styled
+def spread(run: pd.DataFrame) -> Figure | None:
     """Per workload of a distributed run: every rank's achieved FLOP/s, the range between the slowest and the
     fastest, and which rank is slowest."""
     table = rank_spread(run)
@@ -303,35 +458,50 @@ def spread(run: pd.DataFrame) -> plt.Figure | None:
         return None
     table = table.sort_values(["family", "name"], ascending=[False, False]).reset_index(drop=True)
     ranks = sorted({r for per_rank in table["per_rank"] for r in per_rank})
-    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(ranks)))
-    fig, ax = plt.subplots(layout="constrained", figsize=(11, max(3.5, 0.32 * len(table) + 1.8)))
+    colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(ranks)))
+    fig = _figure(figsize=(11, max(3.5, 0.32 * len(table) + 1.8)))
+    ax = fig.subplots()
     for y, row in table.iterrows():
         ax.plot([row["min_flops_per_s"], row["max_flops_per_s"]], [y, y], color="0.6", lw=3, zorder=1)
         for rank, color in zip(ranks, colors):
             if rank in row["per_rank"]:
                 ax.scatter(row["per_rank"][rank], y, color=color, s=36, zorder=2, edgecolors="black", linewidths=0.4)
-        ax.annotate(f"slowest: rank {row['slowest_rank']} ({row['spread']:.2f}x)", (row["max_flops_per_s"], y),
-                    textcoords="offset points", xytext=(9, 0), fontsize=8, va="center")
+        ax.annotate(
+            f"slowest: rank {row['slowest_rank']} ({row['spread']:.2f}x)",
+            (row["max_flops_per_s"], y),
+            textcoords="offset points",
+            xytext=(9, 0),
+            fontsize=8,
+            va="center",
+        )
     ax.set_xscale("log")
     low, high = table["min_flops_per_s"].min(), table["max_flops_per_s"].max()
     ax.set_xlim(low / 1.05, high * 1.3)  # room on the right for the slowest-rank notes
     _log_flops_axis(ax.xaxis, *ax.get_xlim())
     ax.set_yticks(range(len(table)), [_label(n, d) for n, d in zip(table["name"], table["dtype"])], fontsize=8)
     ax.set_xlabel("Achieved FLOP/s on each rank (grey: from the slowest to the fastest rank)")
-    ax.legend(handles=[Line2D([], [], ls="", marker="o", color=c, markeredgecolor="black", label=f"rank {r}")
-                       for r, c in zip(ranks, colors)], loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(
+        handles=[
+            Line2D([], [], ls="", marker="o", color=c, markeredgecolor="black", label=f"rank {r}")
+            for r, c in zip(ranks, colors)
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+    )
     devices = sorted(set(run["device_label"]))
     ax.set_title(f"Spread across {len(ranks)} devices running together\n{', '.join(devices)}")
     ax.grid(axis="y", visible=False)
     return fig
 
 
-def collective_bandwidth(run: pd.DataFrame) -> plt.Figure | None:
+@styled
+def collective_bandwidth(run: pd.DataFrame) -> Figure | None:
     """Bus bandwidth of each collective against message size (nccl-tests' conventions)."""
     table = collectives(run)
     if table.empty:
         return None
-    fig, ax = plt.subplots(layout="constrained", figsize=(10, 6))
+    fig = _figure(figsize=(10, 6))
+    ax = fig.subplots()
     for (op, dtype), rows in table.groupby(["op", "dtype"]):
         rows = rows.sort_values("message_bytes")
         ax.plot(rows["message_bytes"], rows["busbw_bytes_per_s"], marker="o", label=f"{op} ({dtype})")
@@ -367,7 +537,6 @@ def save_figures(run: pd.DataFrame, out: Path, fmt: str = "png", prefix: str = "
         if fig is None:
             continue
         path = out / f"{prefix}{name}.{fmt}"
-        fig.savefig(path, bbox_inches="tight")
-        plt.close(fig)
+        fig.savefig(path, bbox_inches="tight", dpi=SAVE_DPI)
         written[name] = path
     return written

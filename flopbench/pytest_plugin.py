@@ -31,10 +31,18 @@ if TYPE_CHECKING:
 
 def pytest_addoption(parser):
     group = parser.getgroup("flopbench", "flopbench: FLOP/s and utilization in pytest-benchmark")
-    group.addoption("--flopbench-suite", default=None, metavar="SUITE[,SUITE]",
-                    help="suites that benchmarks/test_suites.py runs (default: $FLOPBENCH_SUITE or quick)")
-    group.addoption("--flopbench-device", default=None, metavar="DEVICE",
-                    help="device of flops_benchmark: cpu, cuda, cuda:N, auto (default: $FLOPBENCH_DEVICE or auto)")
+    group.addoption(
+        "--flopbench-suite",
+        default=None,
+        metavar="SUITE[,SUITE]",
+        help="suites that benchmarks/test_suites.py runs (default: $FLOPBENCH_SUITE or quick)",
+    )
+    group.addoption(
+        "--flopbench-device",
+        default=None,
+        metavar="DEVICE",
+        help="device of flops_benchmark: cpu, cuda, cuda:N, auto (default: $FLOPBENCH_DEVICE or auto)",
+    )
 
 
 def suites_option(config) -> list[str]:
@@ -58,6 +66,7 @@ def _machine(device: str) -> Machine:
 
 def _settings(device: str) -> Settings:
     from flopbench.runner import Settings
+
     machine = _machine(device)
     return Settings(machine.device, machine.threads, ceilings=machine.ceilings)
 
@@ -70,14 +79,20 @@ def _device_option(config) -> str:
 def pytest_benchmark_update_machine_info(config, machine_info):
     """The device flopbench judged the benchmarks against, with its peaks: a flopbench header, in every JSON file."""
     from flopbench.session import make_header
+
     header = make_header(_machine(_device_option(config)), source="pytest-benchmark")
     machine_info["flopbench"] = header.model_dump(mode="json", exclude={"type"})
 
 
 def _count(name: str, value: Any) -> int:
     """flops= and bytes= of the fixture: whole, finite, non-negative numbers, or a clear error."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
-            or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or value != int(value)
+    ):
         raise ValueError(f"flops_benchmark: {name}={value!r}: expected a whole number >= 0 of {name} per call")
     return int(value)
 
@@ -93,11 +108,19 @@ class FlopsBenchmark:
     def extra_info(self) -> dict[str, Any]:
         return self.benchmark.extra_info
 
-    def __call__(self, target, *args, flops: int | None = None, bytes: int | None = None,
-                 elementwise_flops: int = 0, dtype: str = "float32", **kwargs):
+    def __call__(
+        self,
+        target,
+        *args,
+        flops: int | None = None,
+        bytes: int | None = None,
+        elementwise_flops: int = 0,
+        dtype: str = "float32",
+        **kwargs,
+    ):
         import torch
 
-        from flopbench.runner import Judge, peak_key, placement, timing_fields, workload_fields
+        from flopbench.runner import Judge, peak_key, timing_fields, workload_fields
         from flopbench.timing import Measurement
         from flopbench.workloads import DTYPES, Counts, Workload
         from flopbench.workloads.check import check_output
@@ -113,40 +136,60 @@ class FlopsBenchmark:
             derive = target.spec.derive
         else:
             if flops is None:
-                raise TypeError("flops_benchmark(fn, ...) needs flops=: the FLOPs one call performs"
-                                " (and bytes= for a roofline)")
+                raise TypeError(
+                    "flops_benchmark(fn, ...) needs flops=: the FLOPs one call performs (and bytes= for a roofline)"
+                )
             if dtype not in DTYPES:
                 from flopbench.errors import did_you_mean
-                raise ValueError(f"flops_benchmark: dtype={dtype!r}{did_you_mean(str(dtype), DTYPES)}: expected one"
-                                 f" of {', '.join(DTYPES)}")
+
+                raise ValueError(
+                    f"flops_benchmark: dtype={dtype!r}{did_you_mean(str(dtype), DTYPES)}: expected one"
+                    f" of {', '.join(DTYPES)}"
+                )
             fn = functools.partial(target, *args, **kwargs)
-            counts = Counts(_count("flops", flops), _count("elementwise_flops", elementwise_flops),
-                            _count("bytes", bytes or 0))
+            counts = Counts(
+                _count("flops", flops), _count("elementwise_flops", elementwise_flops), _count("bytes", bytes or 0)
+            )
             key = dtype
-            info = {"name": getattr(target, "__name__", "callable"), "op": "callable", "family": "custom",
-                    "dtype": dtype, "core_flops": counts.flops, "macs": counts.macs,
-                    "elementwise_flops": counts.elementwise_flops, "total_flops": counts.total_flops,
-                    "bytes": counts.bytes, "intensity": counts.intensity}
+            info = {
+                "name": getattr(target, "__name__", "callable"),
+                "op": "callable",
+                "family": "custom",
+                "dtype": dtype,
+                "core_flops": counts.flops,
+                "macs": counts.macs,
+                "elementwise_flops": counts.elementwise_flops,
+                "total_flops": counts.total_flops,
+                "bytes": counts.bytes,
+                "intensity": counts.intensity,
+            }
 
             def derive(counts, judge):
                 return judge.place(counts)
+
         timed = fn
         if device.type == "cuda":
+
             def timed():  # pytest-benchmark's clock stops when the call returns: wait for the GPU first
                 out = fn()
                 torch.cuda.synchronize(device.torch_device)
                 return out
+
         result = self.benchmark(timed)
-        self.extra_info.update(info, device=device.torch_device, device_label=device.label,
-                               flopbench_version=__version__)
+        self.extra_info.update(
+            info, device=device.torch_device, device_label=device.label, flopbench_version=__version__
+        )
         stats = self.benchmark.stats
         if stats:  # None under --benchmark-disable: the function ran once, untimed
-            measured = Measurement(tuple(stats.stats.data), stats.iterations, "pytest-benchmark",
-                                   time.get_clock_info("perf_counter").resolution)
+            measured = Measurement(
+                tuple(stats.stats.data),
+                stats.iterations,
+                "pytest-benchmark",
+                time.get_clock_info("perf_counter").resolution,
+            )
             derived = derive(counts, Judge(self.settings, key, measured.median_s))
             fields = {k: v for k, v in timing_fields(measured).items() if k not in ("samples_s", "calls_per_sample")}
-            self.extra_info.update({**fields, **derived,
-                                    "warnings": measured.warnings() + derived.get("warnings", [])})
+            self.extra_info.update({**fields, **derived, "warnings": measured.warnings() + derived.get("warnings", [])})
             _MEASURED.append((self.benchmark.name, dict(self.extra_info)))
         return result
 
@@ -162,14 +205,17 @@ def pytest_terminal_summary(terminalreporter):
 
     def pct(value):
         return f"{value:.1%}" if value is not None else "-"
+
     write = terminalreporter.write_line
     terminalreporter.section("flopbench: achieved FLOP/s")
     width = max(len(name) for name, _ in _MEASURED)
     write(f"{'benchmark':<{width}}  {'median':>9}  {'achieved':>13}  {'% peak':>7}  {'% roofline':>10}  bound    peak")
     for name, info in _MEASURED:
-        write(f"{name:<{width}}  {seconds(info['time_s']):>9}  {si(info['total_flops_per_s'], 'FLOP/s'):>13}"
-              f"  {pct(info['utilization']):>7}  {pct(info['roofline_efficiency']):>10}  {info['bound'] or '-':<7}"
-              f"  {info['peak_key']} {si(info['peak_flops_per_s'], 'FLOP/s')} ({info['peak_source']})")
+        write(
+            f"{name:<{width}}  {seconds(info['time_s']):>9}  {si(info['total_flops_per_s'], 'FLOP/s'):>13}"
+            f"  {pct(info['utilization']):>7}  {pct(info['roofline_efficiency']):>10}  {info['bound'] or '-':<7}"
+            f"  {info['peak_key']} {si(info['peak_flops_per_s'], 'FLOP/s')} ({info['peak_source']})"
+        )
     _MEASURED.clear()
 
 

@@ -16,9 +16,10 @@ import pandas as pd
 
 from flopbench.analysis import Study, collectives, distributed, per_workload, rank_spread, runs, study
 from flopbench.errors import FlopbenchError
+from flopbench.formulas import PEAK_KEYS
 from flopbench.plots import save_figures
 from flopbench.results import frame_of, read_runs
-from flopbench.schema import PEAK_KEYS, Header, Run
+from flopbench.schema import Header, Run
 from flopbench.units import seconds, si
 
 
@@ -59,8 +60,15 @@ def _peak_rows(header: Header) -> list[list[Any]]:
             continue
         unit = "B/s" if key == "bandwidth" else "FLOP/s"
         value = si(peak.value, unit) if peak and peak.value else "unknown"
-        rows.append([key, value, peak.source if peak else "-", si(ceiling.value, unit) if ceiling else "-",
-                     peak.detail if peak else ceiling.detail if ceiling else ""])
+        rows.append(
+            [
+                key,
+                value,
+                peak.source if peak else "-",
+                si(ceiling.value, unit) if ceiling else "-",
+                peak.detail if peak else ceiling.detail if ceiling else "",
+            ]
+        )
     return rows
 
 
@@ -80,16 +88,20 @@ def trust(r: pd.Series) -> str:
             notes.append(f"busy {interference['other_cpus']:.1f} CPU")
         if interference.get("steal") and interference["steal"] > 0.05:
             notes.append(f"steal {interference['steal']:.0%}")
-        if interference.get("canary_slowdown") and interference["canary_slowdown"] > \
-                (interference.get("canary_threshold") or 0.15):
+        if interference.get("canary_slowdown") and interference["canary_slowdown"] > (
+            interference.get("canary_threshold") or 0.15
+        ):
             notes.append(f"canary +{interference['canary_slowdown']:.0%}")
         if interference.get("gpu_processes"):
             notes.append("GPU shared")
     if r.get("stable") is False:
         notes.append(f"unstable {r['round_spread']:.0%}")
     rounds = r.get("rounds") if isinstance(r.get("rounds"), list) else []
-    spread = f" ({len(rounds)} rounds within {r['round_spread']:.0%})" if len(rounds) > 1 and \
-        r.get("round_spread") is not None and not notes else ""
+    spread = (
+        f" ({len(rounds)} rounds within {r['round_spread']:.0%})"
+        if len(rounds) > 1 and r.get("round_spread") is not None and not notes
+        else ""
+    )
     return ", ".join(notes) or f"ok{spread}"
 
 
@@ -98,12 +110,25 @@ def _family_rows(rows: pd.DataFrame, with_trust: bool) -> list[list[Any]]:
     for _, r in rows.iterrows():
         extra = [trust(r)] if with_trust else []
         if r["status"] != "ok":
-            out.append([r["name"], r["dtype"], "-", "-", "-", "-", "-", "-", "-", *extra,
-                        f"{r['status']}: {r['reason']}"])
+            out.append(
+                [r["name"], r["dtype"], "-", "-", "-", "-", "-", "-", "-", *extra, f"{r['status']}: {r['reason']}"]
+            )
             continue
-        out.append([r["name"], r["dtype"], si(r["total_flops"], "FLOP"), seconds(r["time_s"]),
-                    f"{r['time_iqr_s'] / r['time_s']:.0%}", si(r["total_flops_per_s"], "FLOP/s"), _pct(r["utilization"]),
-                    _pct(r["roofline_efficiency"]), r["bound"] or "-", *extra, "; ".join(r["warnings"]) or ""])
+        out.append(
+            [
+                r["name"],
+                r["dtype"],
+                si(r["total_flops"], "FLOP"),
+                seconds(r["time_s"]),
+                f"{r['time_iqr_s'] / r['time_s']:.0%}",
+                si(r["total_flops_per_s"], "FLOP/s"),
+                _pct(r["utilization"]),
+                _pct(r["roofline_efficiency"]),
+                r["bound"] or "-",
+                *extra,
+                "; ".join(r["warnings"]) or "",
+            ]
+        )
     return out
 
 
@@ -113,15 +138,22 @@ def _trust_blocks(source: Run, run: pd.DataFrame) -> list:
     settings = header.settings
     text = []
     if settings is not None and settings.rounds > 1:
-        text.append(f"Each workload was measured in {settings.rounds} rounds, the order rotated from round to round;"
-                    f" its time is the median of its round medians, and rounds that span more than 5% flag it"
-                    f" unstable. Disturbed measurements: --on-busy {settings.on_busy}.")
+        text.append(
+            f"Each workload was measured in {settings.rounds} rounds, the order rotated from round to round;"
+            f" its time is the median of its round medians, and rounds that span more than 5% flag it"
+            f" unstable. Disturbed measurements: --on-busy {settings.on_busy}."
+        )
     quiet = header.quiet_check or {}
     if quiet.get("canary_baseline_s"):
-        reference = (f" (the machine's cached quiet reference: {seconds(quiet['canary_reference_s'])})"
-                     if quiet.get("canary_reference_s") else "")
-        text.append(f"A canary (a small GEMM and a copy) ran between workloads: {seconds(quiet['canary_baseline_s'])}"
-                    f" at its quietest{reference}, {quiet.get('canary_noise', 0):.0%} noise at the start.")
+        reference = (
+            f" (the machine's cached quiet reference: {seconds(quiet['canary_reference_s'])})"
+            if quiet.get("canary_reference_s")
+            else ""
+        )
+        text.append(
+            f"A canary (a small GEMM and a copy) ran between workloads: {seconds(quiet['canary_baseline_s'])}"
+            f" at its quietest{reference}, {quiet.get('canary_noise', 0):.0%} noise at the start."
+        )
     at_start = quiet.get("interference") or {}
     if at_start.get("busy"):
         text.append(f"At the start, {'; '.join(at_start['reasons'])}.")
@@ -130,33 +162,53 @@ def _trust_blocks(source: Run, run: pd.DataFrame) -> list:
     ok = run[run["status"] == "ok"]
     disturbed = int(ok["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in ok else 0
     unstable = int((ok["stable"] == False).sum()) if "stable" in ok else 0  # noqa: E712 (a nullable column)
-    text.append(f"**{disturbed} of {len(ok)}** measured workloads were disturbed by other work on the machine and"
-                f" **{unstable}** are unstable; the trust column says which, and why.")
+    text.append(
+        f"**{disturbed} of {len(ok)}** measured workloads were disturbed by other work on the machine and"
+        f" **{unstable}** are unstable; the trust column says which, and why."
+    )
     if footer is not None and footer.stale_ceilings:
         text += footer.stale_ceilings
     return [Heading(2, "Trust: the machine during the run"), Para(" ".join(text))]
 
 
-
-
-
 def _study_blocks(s: Study) -> list:
     blocks: list = [Heading(2, "How far do FLOPs predict latency?")]
-    blocks.append(Para(
-        f"Over the {s.workloads} measured workloads with FLOPs, the Spearman rank correlation between FLOPs and median"
-        f" time is **{s.spearman:.2f}** (1 would mean more FLOPs always take longer). Achieved FLOP/s spans a factor"
-        f" of **{s.spread:.0f}**: the slowest workload per FLOP, {s.worst['name']} ({si(s.worst['total_flops_per_s'], 'FLOP/s')}),"
-        f" takes {s.spread:.0f}x more time per FLOP than the fastest, {s.best['name']}"
-        f" ({si(s.best['total_flops_per_s'], 'FLOP/s')}); between the 10th and 90th percentiles the factor is"
-        f" {s.spread_p90_p10:.1f}."))
+    blocks.append(
+        Para(
+            f"Over the {s.workloads} measured workloads with FLOPs, the Spearman rank correlation between FLOPs and"
+            f" median time is **{s.spearman:.2f}** (1 would mean more FLOPs always take longer). Achieved FLOP/s spans"
+            f" a factor of **{s.spread:.0f}**: the slowest workload per FLOP, {s.worst['name']}"
+            f" ({si(s.worst['total_flops_per_s'], 'FLOP/s')}), takes {s.spread:.0f}x more time per FLOP than the"
+            f" fastest, {s.best['name']} ({si(s.best['total_flops_per_s'], 'FLOP/s')}); between the 10th and 90th"
+            f" percentiles the factor is {s.spread_p90_p10:.1f}."
+        )
+    )
     if s.spearman_by_family:
-        blocks.append(Table(["family", "Spearman ρ (FLOPs, time)", "workloads"],
-                            [[f, f"{rho:.2f}", n] for f, (rho, n) in s.spearman_by_family.items()]))
+        blocks.append(
+            Table(
+                ["family", "Spearman ρ (FLOPs, time)", "workloads"],
+                [[f, f"{rho:.2f}", n] for f, (rho, n) in s.spearman_by_family.items()],
+            )
+        )
     if s.contrasts:
         blocks.append(Heading(3, "Contrasts: FLOPs ratio against time ratio"))
-        blocks.append(Table(["contrast", "A", "B", "FLOPs A/B", "time A/B", "time per FLOP, A over B", "cause"],
-                            [[c.title, c.a["name"], c.b["name"], f"{c.flops_ratio:.3g}", f"{c.time_ratio:.3g}",
-                              f"{c.per_flop:.3g}x", c.cause or "(FLOPs predict it)"] for c in s.contrasts]))
+        blocks.append(
+            Table(
+                ["contrast", "A", "B", "FLOPs A/B", "time A/B", "time per FLOP, A over B", "cause"],
+                [
+                    [
+                        c.title,
+                        c.a["name"],
+                        c.b["name"],
+                        f"{c.flops_ratio:.3g}",
+                        f"{c.time_ratio:.3g}",
+                        f"{c.per_flop:.3g}x",
+                        c.cause or "(FLOPs predict it)",
+                    ]
+                    for c in s.contrasts
+                ],
+            )
+        )
         for c in s.contrasts:
             blocks.append(Para(f"**{c.title[0].upper() + c.title[1:]}.** {c.conclusion()}"))
     return blocks
@@ -166,19 +218,26 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
     header = source.header
     blocks: list = [Heading(1, f"flopbench: {run['device_label'].iloc[0]}")]
     suites = ", ".join(f"{s.name} ({s.sha256[:8]})" for s in header.suites)
-    blocks.append(Para(
-        f"Run `{header.run_id}` started {header.started_at} on host `{header.host}`: "
-        f"{header.os}, Python {header.python}, torch {header.torch}, BLAS {header.blas}"
-        + (f", CUDA {header.cuda}, cuDNN {header.cudnn}" if header.cuda else "")
-        + f"; {header.threads} threads; suites {suites}. Command: `{' '.join(header.command)}`."))
+    blocks.append(
+        Para(
+            f"Run `{header.run_id}` started {header.started_at} on host `{header.host}`: "
+            f"{header.os}, Python {header.python}, torch {header.torch}, BLAS {header.blas}"
+            + (f", CUDA {header.cuda}, cuDNN {header.cudnn}" if header.cuda else "")
+            + f"; {header.threads} threads; suites {suites}. Command: `{' '.join(header.command)}`."
+        )
+    )
     blocks.append(Heading(2, "Device and peaks"))
     for note in [*(header.device.notes if header.device else ()), *source.notes]:
         blocks.append(Para(f"Note: {note}"))
     blocks.append(Table(["", "peak", "source", "measured ceiling", "where it comes from"], _peak_rows(header)))
-    blocks.append(Para("FLOPs (all) are core plus elementwise FLOPs, what achieved FLOP/s divides by time."
-                       " Utilization is achieved FLOP/s over the peak of the workload's dtype; % roofline is achieved"
-                       " over min(peak, intensity × bandwidth). Sources: spec = datasheet, derived = units × FLOPs per"
-                       " cycle × clock, measured = `flopbench peak --measure`, user = given on the command line."))
+    blocks.append(
+        Para(
+            "FLOPs (all) are core plus elementwise FLOPs, what achieved FLOP/s divides by time."
+            " Utilization is achieved FLOP/s over the peak of the workload's dtype; % roofline is achieved"
+            " over min(peak, intensity × bandwidth). Sources: spec = datasheet, derived = units × FLOPs per"
+            " cycle × clock, measured = `flopbench peak --measure`, user = given on the command line."
+        )
+    )
     if distributed(run):
         blocks += _distributed_blocks(header, run)
     with_trust = has_trust(run)
@@ -191,18 +250,35 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
         if family == "comm":
             continue
         blocks.append(Heading(3, family))
-        blocks.append(Table(["workload", "dtype", "FLOPs (all)", "time (median)", "IQR", "achieved", "% peak",
-                             "% roofline", "bound", *(["trust"] if with_trust else []), "warnings"],
-                            _family_rows(rows, with_trust)))
+        blocks.append(
+            Table(
+                [
+                    "workload",
+                    "dtype",
+                    "FLOPs (all)",
+                    "time (median)",
+                    "IQR",
+                    "achieved",
+                    "% peak",
+                    "% roofline",
+                    "bound",
+                    *(["trust"] if with_trust else []),
+                    "warnings",
+                ],
+                _family_rows(rows, with_trust),
+            )
+        )
     figures = save_figures(run, out, fmt, prefix)
     if figures:
         blocks.append(Heading(2, "Figures"))
-        captions = {"roofline": "Roofline: each workload at its arithmetic intensity and achieved FLOP/s.",
-                    "flops_vs_latency": "FLOPs against latency, with the line each peak would give.",
-                    "sweeps": "Achieved FLOP/s against problem size for each swept suite entry.",
-                    "utilization": "Per workload: % of peak and % of the roofline bound.",
-                    "spread": "Achieved FLOP/s of every rank, running together.",
-                    "collectives": "Bus bandwidth of each collective against message size."}
+        captions = {
+            "roofline": "Roofline: each workload at its arithmetic intensity and achieved FLOP/s.",
+            "flops_vs_latency": "FLOPs against latency, with the line each peak would give.",
+            "sweeps": "Achieved FLOP/s against problem size for each swept suite entry.",
+            "utilization": "Per workload: % of peak and % of the roofline bound.",
+            "spread": "Achieved FLOP/s of every rank, running together.",
+            "collectives": "Bus bandwidth of each collective against message size.",
+        }
         blocks += [Figure(p, captions[name]) for name, p in figures.items()]
     s = study(run)
     if s:
@@ -214,32 +290,70 @@ def _distributed_blocks(header: Header, run: pd.DataFrame) -> list:
     info = header.distributed
     world_size = info.world_size if info else run["world_size"].max()
     blocks: list = [Heading(2, f"{world_size} devices ({info.backend if info else '?'})")]
-    blocks.append(Table(["rank", "host", "device", "threads"],
-                        [[r.rank, r.host, r.device.name, r.threads] for r in (info.ranks if info else [])]))
+    blocks.append(
+        Table(
+            ["rank", "host", "device", "threads"],
+            [[r.rank, r.host, r.device.name, r.threads] for r in (info.ranks if info else [])],
+        )
+    )
     spread = rank_spread(run)
     if not spread.empty:
         blocks.append(Heading(3, "Spread across devices"))
-        blocks.append(Para("Every rank ran each workload at the same time (a barrier starts each one). Spread ="
-                           " fastest rank's achieved FLOP/s over the slowest's."))
-        blocks.append(Table(["workload", "dtype", "slowest", "median", "fastest", "spread", "slowest rank"],
-                            [[r["name"], r["dtype"], si(r["min_flops_per_s"], "FLOP/s"),
-                              si(r["median_flops_per_s"], "FLOP/s"), si(r["max_flops_per_s"], "FLOP/s"),
-                              f"{r['spread']:.3f}x", r["slowest_rank"]] for _, r in spread.iterrows()]))
+        blocks.append(
+            Para(
+                "Every rank ran each workload at the same time (a barrier starts each one). Spread ="
+                " fastest rank's achieved FLOP/s over the slowest's."
+            )
+        )
+        blocks.append(
+            Table(
+                ["workload", "dtype", "slowest", "median", "fastest", "spread", "slowest rank"],
+                [
+                    [
+                        r["name"],
+                        r["dtype"],
+                        si(r["min_flops_per_s"], "FLOP/s"),
+                        si(r["median_flops_per_s"], "FLOP/s"),
+                        si(r["max_flops_per_s"], "FLOP/s"),
+                        f"{r['spread']:.3f}x",
+                        r["slowest_rank"],
+                    ]
+                    for _, r in spread.iterrows()
+                ],
+            )
+        )
     comm = collectives(run)
     if not comm.empty:
         blocks.append(Heading(3, "Collectives"))
-        blocks.append(Para("nccl-tests' conventions: algorithm bandwidth = S / time (S the message size, the slowest"
-                           " rank's time); bus bandwidth = algorithm bandwidth x 2(n-1)/n for all_reduce, (n-1)/n for"
-                           " all_gather and reduce_scatter, 1 for broadcast."))
-        blocks.append(Table(["collective", "dtype", "size", "time", "algorithm bandwidth", "bus factor",
-                             "bus bandwidth"],
-                            [[r["op"], r["dtype"], si(r["message_bytes"], "B"), seconds(r["time_s"]),
-                              si(r["algbw_bytes_per_s"], "B/s"), f"{r['bus_factor']:.3g}",
-                              si(r["busbw_bytes_per_s"], "B/s")] for _, r in comm.iterrows()]))
+        blocks.append(
+            Para(
+                "nccl-tests' conventions: algorithm bandwidth = S / time (S the message size, the slowest"
+                " rank's time); bus bandwidth = algorithm bandwidth x 2(n-1)/n for all_reduce, (n-1)/n for"
+                " all_gather and reduce_scatter, 1 for broadcast."
+            )
+        )
+        blocks.append(
+            Table(
+                ["collective", "dtype", "size", "time", "algorithm bandwidth", "bus factor", "bus bandwidth"],
+                [
+                    [
+                        r["op"],
+                        r["dtype"],
+                        si(r["message_bytes"], "B"),
+                        seconds(r["time_s"]),
+                        si(r["algbw_bytes_per_s"], "B/s"),
+                        f"{r['bus_factor']:.3g}",
+                        si(r["busbw_bytes_per_s"], "B/s"),
+                    ]
+                    for _, r in comm.iterrows()
+                ],
+            )
+        )
     return blocks
 
 
 # --- rendering ---------------------------------------------------------------------------------------
+
 
 def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
@@ -285,18 +399,25 @@ def to_html(blocks: list, title: str) -> str:
         elif isinstance(b, Figure):
             kind = "svg+xml" if b.path.suffix == ".svg" else "png"
             data = base64.b64encode(b.path.read_bytes()).decode()
-            body.append(f'<figure><img src="data:image/{kind};base64,{data}" alt="{html.escape(b.caption)}">'
-                        f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:.85em}th,td{border:1px solid #ccc;"
-             "padding:.25em .5em;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
-             "figcaption{font-style:italic;color:#555}code{background:#f3f3f3;padding:0 .2em}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+            body.append(
+                f'<figure><img src="data:image/{kind};base64,{data}" alt="{html.escape(b.caption)}">'
+                f"<figcaption>{html.escape(b.caption)}</figcaption></figure>"
+            )
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:.85em}th,td{border:1px solid #ccc;"
+        "padding:.25em .5em;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+        "figcaption{font-style:italic;color:#555}code{background:#f3f3f3;padding:0 .2em}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
+    )
 
 
-def write_report(paths: list[Path], out: Path, fmt: str = "png",
-                 on_note: Callable[[str], None] = lambda note: None) -> tuple[Path, Path]:
+def write_report(
+    paths: list[Path], out: Path, fmt: str = "png", on_note: Callable[[str], None] = lambda note: None
+) -> tuple[Path, Path]:
     """report.md (figures beside it) and report.html (self-contained) for every run in `paths`. What the readers
     repaired or skipped goes to on_note (and into the report)."""
     sources = read_runs(paths)

@@ -28,19 +28,38 @@ from pydantic import ValidationError
 
 from flopbench.errors import FlopbenchError
 from flopbench.interop import PytestBenchmarkReader
-from flopbench.schema import (LINE_TYPES, MIGRATIONS, SCHEMA_VERSION, Footer, Header, Line, Resume, Run,
-                              parse_json, validate_record, validation_text)
+from flopbench.schema import (
+    LINE_TYPES,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Footer,
+    Header,
+    Line,
+    Record,
+    Resume,
+    Run,
+    parse_json,
+    validate_record,
+    validation_text,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def _describe(value: Any) -> str:
-    return {list: "a JSON list", str: "a JSON string", type(None): "null", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        list: "a JSON list",
+        str: "a JSON string",
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 # --- readers ---------------------------------------------------------------------------------------
+
 
 class Reader(Protocol):
     name: str
@@ -65,22 +84,30 @@ class JsonLinesReader:
             raise FlopbenchError(f"{path}: empty; expected a results file written by `flopbench run`")
         number, head, broken = lines[0]
         if broken:  # the header line itself: nothing after it can be read without it
-            raise FlopbenchError(f"{broken.replace('; skipped', '').replace('; ignored', '')}: the header line;"
-                                 f" expected a results file written by `flopbench run` (line 1: {{\"type\":"
-                                 f" \"header\", ...}})")
+            raise FlopbenchError(
+                f"{broken.replace('; skipped', '').replace('; ignored', '')}: the header line;"
+                f' expected a results file written by `flopbench run` (line 1: {{"type":'
+                f' "header", ...}})'
+            )
         notes = [note for _, _, note in lines[1:] if note]
         objects = [(n, obj) for n, obj, note in lines if not note]
         if not isinstance(head, dict) or head.get("type") != "header":
             what = _describe(head) if not isinstance(head, dict) else f"a {head.get('type') or 'untyped'} object"
-            raise FlopbenchError(f"{path}:{number}: the first line is {what}, not a flopbench header; expected a file"
-                                 f" written by `flopbench run` (line 1: {{\"type\": \"header\", ...}})")
+            raise FlopbenchError(
+                f"{path}:{number}: the first line is {what}, not a flopbench header; expected a file"
+                f' written by `flopbench run` (line 1: {{"type": "header", ...}})'
+            )
         version = head.get("schema_version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise FlopbenchError(f"{path}:{number}: schema_version {version!r} is not a flopbench results schema"
-                                 f" (1 to {SCHEMA_VERSION}); the header is damaged: restore the file or re-run")
+            raise FlopbenchError(
+                f"{path}:{number}: schema_version {version!r} is not a flopbench results schema"
+                f" (1 to {SCHEMA_VERSION}); the header is damaged: restore the file or re-run"
+            )
         if version > SCHEMA_VERSION:
-            raise FlopbenchError(f"{path}: written with results schema {version}, newer than this flopbench"
-                                 f" understands ({SCHEMA_VERSION}); upgrade flopbench to read it")
+            raise FlopbenchError(
+                f"{path}: written with results schema {version}, newer than this flopbench"
+                f" understands ({SCHEMA_VERSION}); upgrade flopbench to read it"
+            )
         raw_records, marks = [], []
         for number_, obj in objects[1:]:
             if not isinstance(obj, dict):
@@ -95,8 +122,9 @@ class JsonLinesReader:
         try:
             header = Header.model_validate(header_raw)
         except ValidationError as exc:
-            raise FlopbenchError(f"{path}:{number}: the header is damaged ({validation_text(exc)}); restore the"
-                                 f" file or re-run") from None
+            raise FlopbenchError(
+                f"{path}:{number}: the header is damaged ({validation_text(exc)}); restore the file or re-run"
+            ) from None
         run = Run(path, header, [], notes, written_schema=version)
         ordered: list[tuple[int, Line]] = []
         for (number_, _), raw in zip(raw_records, migrated):
@@ -144,8 +172,9 @@ def _split_lines(path: Path, data: bytes) -> Iterator[tuple[int, Any, str | None
                 yield number, None, f"{path}:{number}: not JSON ({why}); skipped"
 
 
-def migrate(header: dict[str, Any], records: list[dict[str, Any]], version: int
-            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def migrate(
+    header: dict[str, Any], records: list[dict[str, Any]], version: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Raw header and records of schema `version`, migrated step by step to SCHEMA_VERSION."""
     for v in range(version, SCHEMA_VERSION):
         header, records = MIGRATIONS[v](header, records)
@@ -184,12 +213,18 @@ def read_runs(paths: str | Path | Iterable[str | Path]) -> list[Run]:
 # --- the DataFrame ---------------------------------------------------------------------------------
 
 # Header fields copied into every row of load_results(): what a comparison groups and filters by.
-HEADER_COLUMNS = {"run_id": "run_id", "host": "host", "torch": "torch", "threads": "threads",
-                  "started_at": "run_started_at"}
+HEADER_COLUMNS = {
+    "run_id": "run_id",
+    "host": "host",
+    "torch": "torch",
+    "threads": "threads",
+    "started_at": "run_started_at",
+}
 
 
 def _warn(note: str) -> None:
     import warnings
+
     warnings.warn(note, stacklevel=3)
 
 
@@ -212,12 +247,14 @@ def frame_of(runs: list[Run]) -> pd.DataFrame:
         device = header.device
         measured_bandwidth = header.ceilings.get("bandwidth")
         common = {column: getattr(header, field) for field, column in HEADER_COLUMNS.items()}
-        common.update(device_name=device.name if device else None,
-                      device_label=device.label if device else None,
-                      device_bandwidth_bytes_per_s=device.bandwidth.value if device else None,
-                      device_bandwidth_source=device.bandwidth.source if device else None,
-                      measured_bandwidth_bytes_per_s=measured_bandwidth.value if measured_bandwidth else None,
-                      file=str(run.path))
+        common.update(
+            device_name=device.name if device else None,
+            device_label=device.label if device else None,
+            device_bandwidth_bytes_per_s=device.bandwidth.value if device else None,
+            device_bandwidth_source=device.bandwidth.source if device else None,
+            measured_bandwidth_bytes_per_s=measured_bandwidth.value if measured_bandwidth else None,
+            file=str(run.path),
+        )
         for record in run.records:
             data = record.model_dump(exclude={"type"})
             params = data.pop("params")
@@ -235,13 +272,13 @@ def export_csv(frame: pd.DataFrame, path: str | Path) -> None:
     """CSV of a load_results() frame: lists and tables (raw samples, kernel sizes, parameters) as JSON text, so
     that the file stays flat and loses nothing."""
     out = frame.copy()
-    for column in out.columns[out.dtypes == object]:
-        out[column] = out[column].map(lambda v: json.dumps(v, default=str) if isinstance(v, (list, tuple, dict))
-                                      else v)
+    for column in out.columns[out.dtypes == "object"]:
+        out[column] = out[column].map(lambda v: json.dumps(v, default=str) if isinstance(v, (list, tuple, dict)) else v)
     out.to_csv(path, index=False)
 
 
 # --- the writer ------------------------------------------------------------------------------------
+
 
 class ResultsWriteError(FlopbenchError):
     """Writing the results file failed; `intact` records are whole in it."""
@@ -260,8 +297,10 @@ def _lock(fd: int, path: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise FlopbenchError(f"{path}: another flopbench process is writing it (it holds the file's lock); wait for"
-                             f" that run to end, or write to another --out") from None
+        raise FlopbenchError(
+            f"{path}: another flopbench process is writing it (it holds the file's lock); wait for"
+            f" that run to end, or write to another --out"
+        ) from None
 
 
 def _open_error(path: Path, exc: OSError, creating: bool) -> FlopbenchError:
@@ -269,8 +308,10 @@ def _open_error(path: Path, exc: OSError, creating: bool) -> FlopbenchError:
         return FlopbenchError(f"{path} exists; choose another --out, or --resume {path} to add to it")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         where = path.parent if creating else path
-        return FlopbenchError(f"cannot {'create' if creating else 'open'} {path}: {exc.strerror} ({where} is not"
-                              f" writable); choose another --out")
+        return FlopbenchError(
+            f"cannot {'create' if creating else 'open'} {path}: {exc.strerror} ({where} is not"
+            f" writable); choose another --out"
+        )
     return FlopbenchError(f"cannot {'create' if creating else 'open'} {path}: {exc.strerror}")
 
 
@@ -289,8 +330,10 @@ class ResultsWriter:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise FlopbenchError(f"cannot create {path}: Not a directory (a file is in the way:"
-                                 f" {next(p for p in path.parents if p.is_file())}); choose another --out") from None
+            raise FlopbenchError(
+                f"cannot create {path}: Not a directory (a file is in the way:"
+                f" {next(p for p in path.parents if p.is_file())}); choose another --out"
+            ) from None
         except OSError as exc:
             raise _open_error(path, exc, creating=True) from None
         try:
@@ -316,8 +359,10 @@ class ResultsWriter:
             data = _read_all(fd)
             run = read_run(path)
             if run.kind != "flopbench":
-                raise FlopbenchError(f"--resume {path}: it is a {run.kind} file; --resume continues a run written by"
-                                     f" `flopbench run` (.jsonl)")
+                raise FlopbenchError(
+                    f"--resume {path}: it is a {run.kind} file; --resume continues a run written by"
+                    f" `flopbench run` (.jsonl)"
+                )
             repaired = None
             if data and not data.endswith(b"\n"):
                 whole = data.rfind(b"\n") + 1
@@ -326,8 +371,10 @@ class ResultsWriter:
                     os.write(fd, b"\n")  # the last line is whole, only its newline is missing
                 except ValueError:
                     os.ftruncate(fd, whole)
-                    repaired = (f"the last line of {path} was cut ({len(data) - whole} bytes, a run killed while"
-                                f" writing it): removed, keeping every whole line")
+                    repaired = (
+                        f"the last line of {path} was cut ({len(data) - whole} bytes, a run killed while"
+                        f" writing it): removed, keeping every whole line"
+                    )
         except BaseException:
             os.close(fd)
             raise

@@ -64,6 +64,7 @@ class Settings:
 def torch_settings(device_type: str, threads: int, tf32: bool) -> Iterator[None]:
     """Torch's thread count and TF32 flags as a run needs them, restored afterwards (the caller's world as found)."""
     import torch
+
     saved = (torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.set_num_threads(threads)
     if device_type == "cuda":
@@ -116,14 +117,23 @@ class Judge:
 
 
 def timing_fields(measurement: Measurement) -> dict[str, Any]:
-    return {"samples_s": list(measurement.samples_s), "calls_per_sample": measurement.calls_per_sample,
-            "timer": measurement.timer, "timer_resolution_s": measurement.resolution_s,
-            "timed_s": measurement.timed_s, "time_s": measurement.median_s, "time_iqr_s": measurement.iqr_s,
-            "time_min_s": measurement.min_s, "time_mean_s": measurement.mean_s, "time_cv": measurement.cv}
+    return {
+        "samples_s": list(measurement.samples_s),
+        "calls_per_sample": measurement.calls_per_sample,
+        "timer": measurement.timer,
+        "timer_resolution_s": measurement.resolution_s,
+        "timed_s": measurement.timed_s,
+        "time_s": measurement.median_s,
+        "time_iqr_s": measurement.iqr_s,
+        "time_min_s": measurement.min_s,
+        "time_mean_s": measurement.mean_s,
+        "time_cv": measurement.cv,
+    }
 
 
-def derive(workload: Workload, measurement: Measurement, settings: Settings,
-           time_s: float | None = None) -> dict[str, Any]:
+def derive(
+    workload: Workload, measurement: Measurement, settings: Settings, time_s: float | None = None
+) -> dict[str, Any]:
     """The timing statistics of a measurement, and what the workload's op derives from its figure (the median of the
     samples, or `time_s`: the median of round medians)."""
     out = timing_fields(measurement)
@@ -143,13 +153,22 @@ def placement(counts: Counts, key: str, time_s: float, settings: Settings) -> di
     ceiling = settings.ceilings.get(key)
     compute, bandwidth = roofs(key, settings)
     out: dict[str, Any] = {
-        "core_flops_per_s": counts.flops / time_s, "total_flops_per_s": total_per_s, "bytes_per_s": bytes_per_s,
-        "peak_key": key, "peak_flops_per_s": peak.value, "peak_source": peak.source, "peak_detail": peak.detail,
+        "core_flops_per_s": counts.flops / time_s,
+        "total_flops_per_s": total_per_s,
+        "bytes_per_s": bytes_per_s,
+        "peak_key": key,
+        "peak_flops_per_s": peak.value,
+        "peak_source": peak.source,
+        "peak_detail": peak.detail,
         "utilization": total_per_s / peak.value if peak.value else None,
         "ceiling_flops_per_s": ceiling.value if ceiling else None,
         "ceiling_utilization": total_per_s / ceiling.value if ceiling and ceiling.value else None,
-        "bandwidth_bytes_per_s": bandwidth.value, "bandwidth_source": bandwidth.source,
-        "roofline_flops_per_s": None, "roofline_efficiency": None, "ridge_intensity": None, "bound": None,
+        "bandwidth_bytes_per_s": bandwidth.value,
+        "bandwidth_source": bandwidth.source,
+        "roofline_flops_per_s": None,
+        "roofline_efficiency": None,
+        "ridge_intensity": None,
+        "bound": None,
     }
     warnings = []
     if compute.value and bandwidth.value and counts.bytes and counts.intensity is not None and bytes_per_s:
@@ -161,14 +180,18 @@ def placement(counts: Counts, key: str, time_s: float, settings: Settings) -> di
         efficiency = bytes_per_s / bandwidth.value if bound == "memory" else total_per_s / roof
         out.update(roofline_flops_per_s=roof, roofline_efficiency=efficiency, ridge_intensity=ridge, bound=bound)
         if bound == "memory" and efficiency > ABOVE_PEAK:
-            warnings.append(f"achieved {bytes_per_s / 1e9:.3g} GB/s, above the {bandwidth.source} bandwidth"
-                            f" ({bandwidth.value / 1e9:.3g} GB/s): the working set stays in a cache")
+            warnings.append(
+                f"achieved {bytes_per_s / 1e9:.3g} GB/s, above the {bandwidth.source} bandwidth"
+                f" ({bandwidth.value / 1e9:.3g} GB/s): the working set stays in a cache"
+            )
     elif counts.bytes:
         missing = "bandwidth" if not bandwidth.known else f"{key} peak"
         warnings.append(f"no roofline: the {missing} is unknown (flopbench peak --measure, or --peak/--bandwidth)")
     if peak.value and total_per_s > ABOVE_PEAK * peak.value:
-        warnings.append(f"achieved {total_per_s / 1e12:.3g} TFLOP/s is above the {peak.source} {key} peak"
-                        f" ({peak.value / 1e12:.3g} TFLOP/s): the peak table is wrong for this device")
+        warnings.append(
+            f"achieved {total_per_s / 1e12:.3g} TFLOP/s is above the {peak.source} {key} peak"
+            f" ({peak.value / 1e12:.3g} TFLOP/s): the peak table is wrong for this device"
+        )
     out["warnings"] = warnings
     return out
 
@@ -176,14 +199,27 @@ def placement(counts: Counts, key: str, time_s: float, settings: Settings) -> di
 def workload_fields(workload: Workload) -> dict[str, Any]:
     """What a workload is and costs, as record fields."""
     counts = workload.counts
-    return {"name": workload.name, "group": workload.group, "swept": list(workload.swept), "op": workload.op,
-            "family": workload.family, "params": workload.params_json, "dtype": workload.dtype,
-            "identity": workload.identity, "core_flops": counts.flops, "macs": counts.macs,
-            "elementwise_flops": counts.elementwise_flops, "total_flops": counts.total_flops, "bytes": counts.bytes,
-            "intensity": counts.intensity, **workload.spec.record_fields(workload.p, workload.dtype)}
+    return {
+        "name": workload.name,
+        "group": workload.group,
+        "swept": list(workload.swept),
+        "op": workload.op,
+        "family": workload.family,
+        "params": workload.params_json,
+        "dtype": workload.dtype,
+        "identity": workload.identity,
+        "core_flops": counts.flops,
+        "macs": counts.macs,
+        "elementwise_flops": counts.elementwise_flops,
+        "total_flops": counts.total_flops,
+        "bytes": counts.bytes,
+        "intensity": counts.intensity,
+        **workload.spec.record_fields(workload.p, workload.dtype),
+    }
 
 
 # --- budgets -------------------------------------------------------------------------------------------------------
+
 
 def predicted_call_s(workload: Workload, settings: Settings) -> float | None:
     """The least one call can take: its FLOPs at the compute roof, or its bytes at the bandwidth roof, whichever is
@@ -217,6 +253,7 @@ def native(dtype: str, device: Device) -> str:
     if not isa & wanted:
         return f"this CPU has no native {dtype}"
     import os
+
     capped = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("ATEN_CPU_CAPABILITY")
     return f"the CPU has native {dtype}, but its kernels are capped here ({capped})" if capped else ""
 
@@ -229,6 +266,7 @@ def too_slow_reason(workload: Workload, settings: Settings, call_s: float, measu
     peak = settings.device.peak(key)
     if rate and workload.counts.total_flops:
         from flopbench.units import si
+
         share = f", {rate / peak.value * 100:.2g}% of the {peak.source} peak" if peak.value else ""
         why = native(workload.dtype, settings.device)
         text += f": {key} runs at {si(rate, 'FLOP/s')} here{share}" + (f": {why}" if why else "")
@@ -236,6 +274,7 @@ def too_slow_reason(workload: Workload, settings: Settings, call_s: float, measu
 
 
 # --- the runner ----------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _State:
@@ -263,10 +302,18 @@ class Runner:
     rank's before a collective is entered, and `collective_timer` times them in lockstep.
     """
 
-    def __init__(self, settings: Settings, on_record: Callable[[Record], None], timer: Any = None,
-                 agree: Callable[[str | None], str | None] | None = None, collective_timer: Any = None,
-                 monitor: Any = None, clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        settings: Settings,
+        on_record: Callable[[Record], None],
+        timer: Any = None,
+        agree: Callable[[str | None], str | None] | None = None,
+        collective_timer: Any = None,
+        monitor: Any = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         import torch
+
         self.torch = torch
         self.settings = settings
         self.on_record = on_record
@@ -280,7 +327,7 @@ class Runner:
         self.notes: list[str] = []  # what the run decided along the way (stopped retrying, ...), once each
         self.stale: dict[str, str] = {}  # ceiling key -> why it is stale
         self._stayed_busy = 0  # measurements in a row that stayed disturbed despite waiting or retrying
-        self._stopped: dict[str, float] = {}  # sweep group -> the total FLOPs past which it stopped growing
+        self._stopped: dict[tuple[str, str], float] = {}  # (sweep group, dtype) -> the FLOPs past which it stopped
         self._run_started = clock()
 
     # -- the schedule --
@@ -291,7 +338,7 @@ class Runner:
         workloads = list(workloads)
         rounds = self.settings.rounds
         states: dict[str, _State] = {}
-        last_step = {w.identity: None for w in workloads}
+        last_step: dict[str, tuple[int, int] | None] = {w.identity: None for w in workloads}
         schedule = [(r, position, w) for r in range(rounds) for position, w in enumerate(rotated(workloads, r, rounds))]
         for r, position, w in schedule:
             last_step[w.identity] = (r, position)
@@ -326,10 +373,19 @@ class Runner:
     def _prepare(self, workload: Workload) -> _State:
         device = self.settings.device
         fields: dict[str, Any] = {
-            **workload_fields(workload), "device": device.torch_device, "device_label": device.label,
-            "device_name": device.name, "rank": 0, "world_size": self.settings.world_size,
-            "host": socket.gethostname(), "status": "ok", "reason": None, "warnings": [], "tf32": self.settings.tf32,
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            **workload_fields(workload),
+            "device": device.torch_device,
+            "device_label": device.label,
+            "device_name": device.name,
+            "rank": 0,
+            "world_size": self.settings.world_size,
+            "host": socket.gethostname(),
+            "status": "ok",
+            "reason": None,
+            "warnings": [],
+            "tf32": self.settings.tf32,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         state = _State(workload, fields, self.clock())
         try:
             with self.torch.no_grad():
@@ -342,26 +398,34 @@ class Runner:
     def _check(self, state: _State) -> None:
         """Memory, then the output check: a failure on any rank is every rank's before a collective."""
         from flopbench.workloads.check import AgreedFailure, check_output
+
         settings, workload = self.settings, state.workload
         collective = workload.spec.collective
         step = self.agree if collective else (lambda failure: failure)
         free = available_memory(settings.device)
-        too_big = (f"needs {workload.counts.bytes / 2**30:.3g} GiB for inputs and outputs; {free / 2**30:.3g} GiB is"
-                   f" free on {settings.device.torch_device}") if free is not None and \
-            workload.counts.bytes > MEMORY_HEADROOM * free else None
+        too_big = (
+            (
+                f"needs {workload.counts.bytes / 2**30:.3g} GiB for inputs and outputs; {free / 2**30:.3g} GiB is"
+                f" free on {settings.device.torch_device}"
+            )
+            if free is not None and workload.counts.bytes > MEMORY_HEADROOM * free
+            else None
+        )
         if reason := step(too_big):
             raise _Outcome("skipped", reason)
         try:
-            check = check_output(workload, settings.device.torch_device, tf32=settings.tf32,
-                                 agree=self.agree if collective else None)
+            check = check_output(
+                workload, settings.device.torch_device, tf32=settings.tf32, agree=self.agree if collective else None
+            )
             failure = None
         except AgreedFailure as exc:  # every rank knows already: record it without another round
             raise _Outcome("failed", f"output check could not run: {exc}") from None
         except Exception as exc:  # a kernel this device or dtype does not support, out of memory, ...
             check, failure = None, f"output check could not run: {first_line(exc)}"
         if check is not None:
-            state.fields.update(check_error=check.error if math.isfinite(check.error) else None,
-                                check_tolerance=check.tolerance)
+            state.fields.update(
+                check_error=check.error if math.isfinite(check.error) else None, check_tolerance=check.tolerance
+            )
             failure = None if check.ok else check.describe()
         if reason := step(failure):
             raise _Outcome("failed", reason, state.fields)
@@ -375,8 +439,12 @@ class Runner:
             return  # every rank must enter a collective: its budget is not decided alone
         group = (workload.group, workload.dtype)
         if group in self._stopped and workload.counts.total_flops >= self._stopped[group]:
-            raise _Outcome("skipped", f"the sweep {workload.group} stopped growing: a smaller point already exceeded"
-                                      f" --max-call-s {settings.max_call_s:g}", state.fields)
+            raise _Outcome(
+                "skipped",
+                f"the sweep {workload.group} stopped growing: a smaller point already exceeded"
+                f" --max-call-s {settings.max_call_s:g}",
+                state.fields,
+            )
         if settings.max_call_s is not None and call is not None and call > settings.max_call_s:
             self._stop_sweep(workload)
             raise _Outcome("skipped", too_slow_reason(workload, settings, call, measured=False), state.fields)
@@ -384,8 +452,12 @@ class Runner:
             elapsed = self.clock() - self._run_started
             cost = settings.rounds * round_cost_s(call, settings.budget)
             if elapsed + cost > settings.time_budget_s:
-                raise _Outcome("skipped", f"the --time-budget of {settings.time_budget_s:g} s: {elapsed:.0f} s are"
-                                          f" spent and it needs at least {cost:.2g} s more", state.fields)
+                raise _Outcome(
+                    "skipped",
+                    f"the --time-budget of {settings.time_budget_s:g} s: {elapsed:.0f} s are"
+                    f" spent and it needs at least {cost:.2g} s more",
+                    state.fields,
+                )
 
     def _stop_sweep(self, workload: Workload) -> None:
         group = (workload.group, workload.dtype)
@@ -420,8 +492,11 @@ class Runner:
                 interference = self.monitor.end(window) if self.monitor is not None else None
             except CallTooSlow as exc:
                 self._stop_sweep(workload)
-                state.outcome = ("skipped", too_slow_reason(workload, settings, exc.seconds, measured=True),
-                                 {**state.fields, "one_call_s": exc.seconds})
+                state.outcome = (
+                    "skipped",
+                    too_slow_reason(workload, settings, exc.seconds, measured=True),
+                    {**state.fields, "one_call_s": exc.seconds},
+                )
                 return
             except Exception as exc:
                 state.outcome = ("failed", first_line(exc), state.fields)
@@ -435,9 +510,18 @@ class Runner:
         if after:
             state.gpu = {"before": before, "after": after}
         state.measurements.append(measurement)
-        state.rounds.append(Round(round=r, position=position, time_s=measurement.median_s,
-                                  samples_s=list(measurement.samples_s), calls_per_sample=measurement.calls_per_sample,
-                                  waited_s=waited, interference=interference, attempts=attempts))
+        state.rounds.append(
+            Round(
+                round=r,
+                position=position,
+                time_s=measurement.median_s,
+                samples_s=list(measurement.samples_s),
+                calls_per_sample=measurement.calls_per_sample,
+                waited_s=waited,
+                interference=interference,
+                attempts=attempts,
+            )
+        )
 
     def _wait_for_quiet(self) -> float:
         """--on-busy wait: watch the machine until it is quiet, at most WAIT_S; seconds waited."""
@@ -457,12 +541,14 @@ class Runner:
         self._stayed_busy = self._stayed_busy + 1 if interference.busy and tried else 0
         if self._stayed_busy == PERSISTENT:
             what = "waiting for it" if self.policy == "wait" else "measuring again"
-            self.notes.append(f"the machine stayed busy through {PERSISTENT} measurements in a row despite {what}"
-                              f" ({'; '.join(interference.reasons)}): the rest is measured once each, flagged")
+            self.notes.append(
+                f"the machine stayed busy through {PERSISTENT} measurements in a row despite {what}"
+                f" ({'; '.join(interference.reasons)}): the rest is measured once each, flagged"
+            )
             self.policy = "warn"
 
     def _finish(self, state: _State, interrupted: bool = False) -> Record:
-        workload, fields = state.workload, dict(state.fields)
+        fields = dict(state.fields)
         if state.outcome is not None and not state.rounds:
             status, reason, extra = state.outcome
             fields.update(extra, status=status, reason=reason)
@@ -482,8 +568,13 @@ class Runner:
         medians = [r.time_s for r in rounds]
         figure = statistics.median(medians)
         first = state.measurements[0]
-        pooled = Measurement(tuple(s for m in state.measurements for s in m.samples_s), first.calls_per_sample,
-                             first.timer, first.resolution_s, first.notes)
+        pooled = Measurement(
+            tuple(s for m in state.measurements for s in m.samples_s),
+            first.calls_per_sample,
+            first.timer,
+            first.resolution_s,
+            first.notes,
+        )
         out = derive(workload, pooled, settings, time_s=figure)
         out["calls_per_sample"] = first.calls_per_sample
         out["timed_s"] = sum(m.timed_s for m in state.measurements)
@@ -493,23 +584,24 @@ class Runner:
             spread = (max(medians) - min(medians)) / figure
             out["round_spread"], out["stable"] = spread, spread <= UNSTABLE_SPREAD
             if spread > UNSTABLE_SPREAD:
-                warnings.append(f"unstable: its {len(rounds)} rounds span {spread:.0%} of the median (more than"
-                                f" {UNSTABLE_SPREAD:.0%})")
-        disturbed = [r for r in rounds if r.interference and r.interference.busy]
+                warnings.append(
+                    f"unstable: its {len(rounds)} rounds span {spread:.0%} of the median (more than"
+                    f" {UNSTABLE_SPREAD:.0%})"
+                )
+        disturbed = [r.interference for r in rounds if r.interference is not None and r.interference.busy]
         if disturbed:
-            worst = max(disturbed, key=lambda r: (len(r.interference.reasons), r.interference.other_cpus or 0,
-                                                  r.interference.canary_slowdown or 0))
-            out["disturbed"], out["interference"] = True, worst.interference
+            worst = max(disturbed, key=lambda i: (len(i.reasons), i.other_cpus or 0, i.canary_slowdown or 0))
+            out["disturbed"], out["interference"] = True, worst
             share = f" ({len(disturbed)} of {len(rounds)} rounds)" if len(rounds) > 1 else ""
-            warnings.extend(f"{reason}{share}" for reason in worst.interference.reasons)
+            warnings.extend(f"{reason}{share}" for reason in worst.reasons)
         elif rounds and rounds[0].interference:
-            out["interference"] = max((r.interference for r in rounds if r.interference),
-                                      key=lambda i: i.other_cpus or 0)
+            out["interference"] = max(
+                (r.interference for r in rounds if r.interference), key=lambda i: i.other_cpus or 0
+            )
         if interrupted and len(rounds) < settings.rounds:
             warnings.append(f"{len(rounds)} of {settings.rounds} rounds (the run was interrupted)")
         elif state.outcome is not None:
-            warnings.append(f"{len(rounds)} of {settings.rounds} rounds: then {state.outcome[0]},"
-                            f" {state.outcome[1]}")
+            warnings.append(f"{len(rounds)} of {settings.rounds} rounds: then {state.outcome[0]}, {state.outcome[1]}")
         elif len(rounds) < settings.rounds:
             warnings.append(f"{len(rounds)} of {settings.rounds} rounds: the --time-budget was spent")
         if state.gpu:
@@ -521,15 +613,24 @@ class Runner:
         """A run that beats a cached ceiling by more than 5% on the kind of workload the ceiling measured: the
         ceiling is stale (measured while the machine was slower), and the record and the run say so."""
         from flopbench.units import si
+
         if record.status != "ok" or not record.time_s:
             return
         from flopbench.measure import CPU_SIZES, GPU_SIZES
+
         smallest = (GPU_SIZES if self.settings.device.type == "cuda" else CPU_SIZES)[0]
-        if record.op == "matmul" and record.params.get("batch", 1) == 1 and record.peak_key and \
-                min(record.params.get(k, 0) for k in "mnk") >= smallest:  # a GEMM the ceiling's sweep could be
+        if (
+            record.op == "matmul"
+            and record.params.get("batch", 1) == 1
+            and record.peak_key
+            and min(record.params.get(k, 0) for k in "mnk") >= smallest
+        ):  # a GEMM the ceiling's sweep could be
             key, achieved = record.peak_key, record.total_flops_per_s or 0.0
-        elif record.op == "elementwise" and record.params.get("kind") in ("copy", "triad") \
-                and record.bytes > 4 * (self.settings.device.facts.get("llc_bytes") or 0):
+        elif (
+            record.op == "elementwise"
+            and record.params.get("kind") in ("copy", "triad")
+            and record.bytes > 4 * (self.settings.device.facts.get("llc_bytes") or 0)
+        ):
             key, achieved = "bandwidth", record.bytes_per_s or 0.0
         else:
             return
@@ -538,8 +639,10 @@ class Runner:
             return
         unit = "B/s" if key == "bandwidth" else "FLOP/s"
         above = achieved / ceiling.value - 1
-        text = (f"the cached {key} ceiling is stale: {record.name} reached {si(achieved, unit)}, {above:.0%} above"
-                f" its {si(ceiling.value, unit)}; refresh it with flopbench peak --measure")
+        text = (
+            f"the cached {key} ceiling is stale: {record.name} reached {si(achieved, unit)}, {above:.0%} above"
+            f" its {si(ceiling.value, unit)}; refresh it with flopbench peak --measure"
+        )
         record.warnings.append(text)
         self.stale.setdefault(key, text)
 

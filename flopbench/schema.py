@@ -27,8 +27,6 @@ from flopbench.units import si
 
 SCHEMA_VERSION = 3
 
-# The keys a device has peaks for: FLOP/s per dtype (OP/s for int8), TF32 for float32 contractions on tensor cores.
-PEAK_KEYS = ("float64", "float32", "tf32", "float16", "bfloat16", "float8", "int8")
 
 # The units a field may have; "" is a label or a structure, "1" a dimensionless ratio.
 UNITS = ("", "1", "s", "FLOP", "MAC", "B", "FLOP/B", "FLOP/s", "B/s", "J", "W", "FLOP/J", "J/B", "Hz", "CPU")
@@ -50,12 +48,14 @@ def D(unit: str, doc: str, **kwargs: Any) -> Any:  # noqa: N802
 
 # --- peaks and devices (frozen dataclasses: the device code builds them; pydantic validates them) ------------
 
+
 @dataclass(frozen=True)
 class Peak:
     """A peak FLOP/s (or OP/s, or bytes/s) with its provenance."""
 
-    value: Annotated[float | None, D("FLOP/s", "FLOP/s (OP/s for int8) or, for bandwidth, B/s; null when unknown",
-                                     gt=0)]
+    value: Annotated[
+        float | None, D("FLOP/s", "FLOP/s (OP/s for int8) or, for bandwidth, B/s; null when unknown", gt=0)
+    ]
     source: Annotated[str, D("", "user, spec, derived, measured or unknown")]
     detail: Annotated[str, D("", "where exactly it comes from, in words")]
 
@@ -74,10 +74,14 @@ class Device:
     type: Annotated[str, D("", "cpu or cuda")]
     index: Annotated[int | None, D("", "the CUDA device index; null for the CPU")]
     name: Annotated[str, D("", "the device's name (CPU brand, GPU name)")]
-    facts: Annotated[dict[str, Any], D("", "what the device is: microarchitecture, ISA, cores, clocks, caches, memory,"
-                                           " compute capability, ...")]
-    peaks: Annotated[dict[str, Peak], D("", "peak FLOP/s per key (float64, float32, tf32, float16, bfloat16, float8,"
-                                            " int8), each with its source")]
+    facts: Annotated[
+        dict[str, Any],
+        D("", "what the device is: microarchitecture, ISA, cores, clocks, caches, memory, compute capability, ..."),
+    ]
+    peaks: Annotated[
+        dict[str, Peak],
+        D("", "peak FLOP/s per key (float64, float32, tf32, float16, bfloat16, float8, int8), each with its source"),
+    ]
     bandwidth: Annotated[Peak, D("B/s", "peak memory bandwidth with its source")]
     notes: Annotated[tuple[str, ...], D("", "what to keep in mind about this device's peaks")] = ()
 
@@ -90,8 +94,9 @@ class Device:
         return f"{self.torch_device} ({self.name})"
 
     def peak(self, key: str) -> Peak:
-        return self.peaks.get(key) or Peak(None, "unknown", f"no {key} peak known for {self.name}; pass"
-                                                            f" --peak {key}=FLOPS")
+        return self.peaks.get(key) or Peak(
+            None, "unknown", f"no {key} peak known for {self.name}; pass --peak {key}=FLOPS"
+        )
 
     def with_user_values(self, peaks: dict[str, float], bandwidth: float | None) -> Device:
         """--peak key=value and --bandwidth: they replace any other source for this run."""
@@ -105,6 +110,7 @@ class Device:
 def dump(value: Any) -> Any:
     """Any schema value (a model, a Peak, a Device, a dict of them) as JSON-ready Python data."""
     from pydantic import TypeAdapter
+
     return TypeAdapter(type(value)).dump_python(value, mode="json")
 
 
@@ -115,6 +121,7 @@ class Line(BaseModel):
 
 
 # --- header ----------------------------------------------------------------------------------------
+
 
 class SuiteRef(Line):
     name: str = F("", "the suite's name")
@@ -135,15 +142,22 @@ class RunSettings(Line):
     only: str | None = F("", "the --only regular expression, or null", None)
     train: bool = F("", "model workloads timed as training steps (--train)", False)
     large: bool = F("", "suite entries marked large were included (--large)", False)
-    rounds: int = F("", "rounds: every workload measured once per round, the order rotated; its figure is the"
-                        " median over rounds", 1, ge=1)
-    on_busy: Literal["warn", "wait", "retry"] = F("", "what a disturbed measurement gets: warn (flagged), wait (for"
-                                                      " the machine to be quiet first) or retry (measured again)",
-                                                  "warn")
-    max_call_s: float | None = F("s", "a workload whose single call takes longer is skipped (and a sweep stops"
-                                      " growing)", None, gt=0)
-    time_budget_s: float | None = F("s", "the run's time budget: workloads that would not fit are skipped", None,
-                                    gt=0)
+    rounds: int = F(
+        "",
+        "rounds: every workload measured once per round, the order rotated; its figure is the median over rounds",
+        1,
+        ge=1,
+    )
+    on_busy: Literal["warn", "wait", "retry"] = F(
+        "",
+        "what a disturbed measurement gets: warn (flagged), wait (for"
+        " the machine to be quiet first) or retry (measured again)",
+        "warn",
+    )
+    max_call_s: float | None = F(
+        "s", "a workload whose single call takes longer is skipped (and a sweep stops growing)", None, gt=0
+    )
+    time_budget_s: float | None = F("s", "the run's time budget: workloads that would not fit are skipped", None, gt=0)
 
 
 class RankInfo(Line):
@@ -165,8 +179,12 @@ class Header(Line):
     type: Literal["header"] = "header"
     schema_version: int = F("", "the results schema this file follows", SCHEMA_VERSION, ge=1)
     source: str = F("", "what measured the run: `flopbench run` or `pytest-benchmark` (imported)", "flopbench run")
-    migrated_from: int | None = F("", "the schema the file was written in, when it was migrated (when read, or by"
-                                      " `flopbench upgrade`)", None, ge=1)
+    migrated_from: int | None = F(
+        "",
+        "the schema the file was written in, when it was migrated (when read, or by `flopbench upgrade`)",
+        None,
+        ge=1,
+    )
     run_id: str = F("", "a unique id of the run; records of one run share it")
     started_at: str | None = F("", "when the run started (ISO 8601)", None)
     host: str | None = F("", "host name of the machine (of rank 0 in a distributed run)", None)
@@ -175,22 +193,29 @@ class Header(Line):
     torch: str | None = F("", "PyTorch version", None)
     blas: str | None = F("", "the BLAS PyTorch was built with", None)
     onednn: str | None = F("", "oneDNN version, where PyTorch has it", None)
-    cpu_capability: str | None = F("", "the vector ISA PyTorch's CPU kernels use (torch.backends.cpu.get_cpu_capability)", None)
+    cpu_capability: str | None = F(
+        "", "the vector ISA PyTorch's CPU kernels use (torch.backends.cpu.get_cpu_capability)", None
+    )
     cuda: str | None = F("", "CUDA version PyTorch was built with", None)
     cudnn: int | None = F("", "cuDNN version", None)
     flopbench_version: str | None = F("", "flopbench version that wrote the file", None)
     threads: int | None = F("", "torch threads of the run", None, ge=1)
     device: Device | None = F("", "the device: name, facts, every peak with its source, bandwidth, notes", None)
-    ceilings: dict[str, Peak] = F("", "measured ceilings per peak key (and `bandwidth`) used by the run",
-                                  default_factory=dict)
+    ceilings: dict[str, Peak] = F(
+        "", "measured ceilings per peak key (and `bandwidth`) used by the run", default_factory=dict
+    )
     ceilings_measured_at: str | None = F("", "when those ceilings were measured (ISO 8601)", None)
     command: list[str] = F("", "the command line", default_factory=list)
     suites: list[SuiteRef] = F("", "the suites run, with their hashes", default_factory=list)
     settings: RunSettings | None = F("", "what was measured and how", None)
     distributed: DistributedInfo | None = F("", "a distributed run's ranks, or null", None)
-    quiet_check: dict[str, Any] | None = F("", "the machine at the run's start: the canary's baseline (its time at the"
-                                               " start, the cached quiet reference, their faster, its noise) and the"
-                                               " interference of a short quiet sample", None)
+    quiet_check: dict[str, Any] | None = F(
+        "",
+        "the machine at the run's start: the canary's baseline (its time at the"
+        " start, the cached quiet reference, their faster, its noise) and the"
+        " interference of a short quiet sample",
+        None,
+    )
 
     @property
     def device_label(self) -> str | None:
@@ -199,14 +224,19 @@ class Header(Line):
 
 # --- records ---------------------------------------------------------------------------------------
 
+
 class Call(Line):
     """One functional call inside a model layer: what the layer-wise roofline needs, at the run's dtype."""
 
     name: str = F("", "the function called (linear, conv2d, add, ...)")
     core_flops: int = F("FLOP", "core FLOPs of the call", ge=0)
     elementwise_flops: int = F("FLOP", "elementwise FLOPs of the call", ge=0)
-    bytes: float = F("B", "compulsory traffic of the call alone: its tensor arguments read once, its output written"
-                          " once, at the run's dtype", ge=0)
+    bytes: float = F(
+        "B",
+        "compulsory traffic of the call alone: its tensor arguments read once, its output written"
+        " once, at the run's dtype",
+        ge=0,
+    )
 
 
 class Layer(Line):
@@ -223,18 +253,27 @@ class Interference(Line):
     window_s: float = F("s", "the measurement's wall time", ge=0)
     usable_cpus: int = F("CPU", "the CPUs this process may use", ge=1)
     threads: int = F("", "the run's torch threads", ge=1)
-    other_cpus: float | None = F("CPU", "CPUs' worth of time other processes used during the window (/proc/stat"
-                                        " busy time minus this process's own)", None, ge=0)
+    other_cpus: float | None = F(
+        "CPU",
+        "CPUs' worth of time other processes used during the window (/proc/stat busy time minus this process's own)",
+        None,
+        ge=0,
+    )
     steal: float | None = F("1", "share of CPU time the hypervisor gave to other guests", None, ge=0)
     loadavg: float | None = F("", "1-minute load average at the end", None, ge=0)
     involuntary_switches: int | None = F("", "times this process was preempted during the window", None, ge=0)
-    canary_slowdown: float | None = F("1", "the canary's time around the window over the machine's quietest, less 1",
-                                      None)
-    canary_threshold: float | None = F("1", "the slowdown above which the canary calls the machine disturbed: 15%,"
-                                            " or 3x the canary's own noise at the run's start", None, ge=0)
+    canary_slowdown: float | None = F(
+        "1", "the canary's time around the window over the machine's quietest, less 1", None
+    )
+    canary_threshold: float | None = F(
+        "1",
+        "the slowdown above which the canary calls the machine disturbed: 15%,"
+        " or 3x the canary's own noise at the run's start",
+        None,
+        ge=0,
+    )
     gpu_processes: int | None = F("", "CUDA: other compute processes on the GPU", None, ge=0)
-    gpu_utilization: float | None = F("1", "CUDA: GPU utilization in percent just before the measurement", None,
-                                      ge=0)
+    gpu_utilization: float | None = F("1", "CUDA: GPU utilization in percent just before the measurement", None, ge=0)
     busy: bool = F("", "the verdict: the measurement was disturbed")
     reasons: list[str] = F("", "why, in words", default_factory=list)
 
@@ -290,16 +329,19 @@ class Record(Line):
     started_at: str | None = F("", "when its measurement started (ISO 8601)", None)
     wall_s: float | None = F("s", "wall time spent on it: check, build, warm-up and samples", None, ge=0)
     # the outcome
-    status: Literal["ok", "skipped", "failed"] = F("", "ok: measured; skipped: not attempted (reason says why);"
-                                                       " failed: an error or a failed output check")
+    status: Literal["ok", "skipped", "failed"] = F(
+        "", "ok: measured; skipped: not attempted (reason says why); failed: an error or a failed output check"
+    )
     reason: str | None = F("", "why it was skipped or failed", None)
-    warnings: list[str] = F("", "what a reader of the figure must know (noisy, above the peak, ...)",
-                            default_factory=list)
+    warnings: list[str] = F(
+        "", "what a reader of the figure must know (noisy, above the peak, ...)", default_factory=list
+    )
     check_error: float | None = F("1", "normwise relative error of the output check against a float64 reference", None)
     check_tolerance: float | None = F("1", "the largest error the check accepts for this dtype", None)
     # the samples
-    samples_s: list[Annotated[float, Field(gt=0)]] = F("s", "raw samples: per-call seconds of each timed block",
-                                                        default_factory=list)
+    samples_s: list[Annotated[float, Field(gt=0)]] = F(
+        "s", "raw samples: per-call seconds of each timed block", default_factory=list
+    )
     calls_per_sample: int | None = F("", "calls in each timed block", None, ge=1)
     timer: str | None = F("", "perf_counter, cuda_events, cuda_graph, collective or pytest-benchmark", None)
     timer_resolution_s: float | None = F("s", "the timer's resolution", None, ge=0)
@@ -314,7 +356,9 @@ class Record(Line):
     total_flops_per_s: float | None = F("FLOP/s", "total_flops / time_s: achieved FLOP/s", None, ge=0)
     bytes_per_s: float | None = F("B/s", "bytes / time_s; null without bytes", None, ge=0)
     # against the device
-    peak_key: str | None = F("", "the peak that judges it: its dtype's, or tf32 for float32 contractions with TF32", None)
+    peak_key: str | None = F(
+        "", "the peak that judges it: its dtype's, or tf32 for float32 contractions with TF32", None
+    )
     peak_flops_per_s: float | None = F("FLOP/s", "that peak; null when unknown", None, gt=0)
     peak_source: str | None = F("", "spec, derived, measured, user or unknown", None)
     peak_detail: str | None = F("", "where the peak comes from, in words", None)
@@ -322,45 +366,68 @@ class Record(Line):
     mfu: float | None = F("1", "models: core_flops_per_s / peak_flops_per_s (model FLOP utilization)", None, ge=0)
     ceiling_flops_per_s: float | None = F("FLOP/s", "the measured ceiling of the peak key, where measured", None, gt=0)
     ceiling_utilization: float | None = F("1", "total_flops_per_s / ceiling_flops_per_s", None, ge=0)
-    bandwidth_bytes_per_s: float | None = F("B/s", "the bandwidth roof: the peak where known, else the measured"
-                                                   " ceiling", None, gt=0)
+    bandwidth_bytes_per_s: float | None = F(
+        "B/s", "the bandwidth roof: the peak where known, else the measured ceiling", None, gt=0
+    )
     bandwidth_source: str | None = F("", "where the bandwidth roof comes from", None)
-    roofline_flops_per_s: float | None = F("FLOP/s", "min(compute roof, intensity x bandwidth roof); 0 for work"
-                                                      " without arithmetic (copy)", None, ge=0)
-    roofline_efficiency: float | None = F("1", "total_flops_per_s / roofline_flops_per_s; bytes_per_s / bandwidth"
-                                               " for memory-bound work", None, ge=0)
+    roofline_flops_per_s: float | None = F(
+        "FLOP/s", "min(compute roof, intensity x bandwidth roof); 0 for work without arithmetic (copy)", None, ge=0
+    )
+    roofline_efficiency: float | None = F(
+        "1", "total_flops_per_s / roofline_flops_per_s; bytes_per_s / bandwidth for memory-bound work", None, ge=0
+    )
     ridge_intensity: float | None = F("FLOP/B", "compute roof / bandwidth roof", None, gt=0)
     bound: Literal["memory", "compute"] | None = F("", "memory if intensity < ridge_intensity, else compute", None)
     # collectives (family comm), as nccl-tests reports them
     message_bytes: int | None = F("B", "collectives: message size S", None, ge=0)
     algbw_bytes_per_s: float | None = F("B/s", "collectives: algorithm bandwidth S / time_s", None, ge=0)
-    bus_factor: float | None = F("1", "collectives: the ring's traffic factor (2(n-1)/n for all_reduce, ...)", None, ge=0)
+    bus_factor: float | None = F(
+        "1", "collectives: the ring's traffic factor (2(n-1)/n for all_reduce, ...)", None, ge=0
+    )
     busbw_bytes_per_s: float | None = F("B/s", "collectives: algbw_bytes_per_s x bus_factor", None, ge=0)
     # models
-    layers: list[Layer] | None = F("", "models: every layer's calls with their costs at the run's dtype, so that"
-                                       " the layer-wise roofline is read from the file, never recomputed", None)
-    layers_source: str | None = F("", "models: how `layers` was obtained (`flopbench run`, or `flopbench upgrade`"
-                                      " with the counter of that version for files written before schema 3)", None)
-    gpu: dict[str, Any] | None = F("", "CUDA: NVML readings (clocks, temperature, power, throttling) before and"
-                                       " after the measurement", None)
+    layers: list[Layer] | None = F(
+        "",
+        "models: every layer's calls with their costs at the run's dtype, so that"
+        " the layer-wise roofline is read from the file, never recomputed",
+        None,
+    )
+    layers_source: str | None = F(
+        "",
+        "models: how `layers` was obtained (`flopbench run`, or `flopbench upgrade`"
+        " with the counter of that version for files written before schema 3)",
+        None,
+    )
+    gpu: dict[str, Any] | None = F(
+        "", "CUDA: NVML readings (clocks, temperature, power, throttling) before and after the measurement", None
+    )
     # trust: interference, rounds, budgets
-    rounds: list[Round] = F("", "every round's samples and interference; time_s is the median of their medians",
-                            default_factory=list)
+    rounds: list[Round] = F(
+        "", "every round's samples and interference; time_s is the median of their medians", default_factory=list
+    )
     round_spread: float | None = F("1", "(slowest - fastest round median) / time_s", None, ge=0)
     stable: bool | None = F("", "the rounds agree within the stability threshold (null with one round)", None)
     disturbed: bool = F("", "some round's measurement was disturbed by other work on the machine", False)
-    interference: Interference | None = F("", "the most disturbed round's interference (every round's is in"
-                                              " rounds)", None)
-    predicted_call_s: float | None = F("s", "before running: the least one call can take on the roofline"
-                                            " (FLOPs / compute roof, bytes / bandwidth roof)", None, ge=0)
-    one_call_s: float | None = F("s", "skipped for its cost: the time its one (warm-up) call took, when it ran",
-                                 None, gt=0)
+    interference: Interference | None = F(
+        "", "the most disturbed round's interference (every round's is in rounds)", None
+    )
+    predicted_call_s: float | None = F(
+        "s",
+        "before running: the least one call can take on the roofline (FLOPs / compute roof, bytes / bandwidth roof)",
+        None,
+        ge=0,
+    )
+    one_call_s: float | None = F(
+        "s", "skipped for its cost: the time its one (warm-up) call took, when it ran", None, gt=0
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Record:
         if self.total_flops != self.core_flops + self.elementwise_flops:
-            raise ValueError(f"total_flops {self.total_flops} is not core_flops {self.core_flops} +"
-                             f" elementwise_flops {self.elementwise_flops}")
+            raise ValueError(
+                f"total_flops {self.total_flops} is not core_flops {self.core_flops} +"
+                f" elementwise_flops {self.elementwise_flops}"
+            )
         if self.status == "ok" and self.time_s is None:
             raise ValueError("status is ok but there is no time_s")
         for count, rate in ((self.total_flops, self.total_flops_per_s), (self.core_flops, self.core_flops_per_s)):
@@ -374,6 +441,7 @@ class Record(Line):
 
 
 # --- marks -----------------------------------------------------------------------------------------
+
 
 class Resume(Line):
     """Where a run was continued (`flopbench run --resume`)."""
@@ -397,14 +465,18 @@ class Footer(Line):
     unstable: int | None = F("", "records whose rounds disagree beyond the stability threshold", None, ge=0)
     skipped_for_time: int | None = F("", "workloads skipped by --max-call-s or --time-budget", None, ge=0)
     max_canary_slowdown: float | None = F("1", "the canary's largest slowdown during the run", None)
-    stale_ceilings: list[str] = F("", "cached ceilings this run beat by more than 5% (refresh with flopbench peak"
-                                      " --measure)", default_factory=list)
+    stale_ceilings: list[str] = F(
+        "",
+        "cached ceilings this run beat by more than 5% (refresh with flopbench peak --measure)",
+        default_factory=list,
+    )
 
 
 LINE_TYPES: dict[str, type[Line]] = {"header": Header, "record": Record, "resume": Resume, "footer": Footer}
 
 
 # --- a file, read ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -485,9 +557,11 @@ MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
 
 # --- the generated documents -----------------------------------------------------------------------
 
+
 def json_schema() -> dict[str, Any]:
     """One JSON Schema for a results line: any of the line types, told apart by `type`."""
     from pydantic import TypeAdapter
+
     line = Annotated[Header | Record | Resume | Footer, Field(discriminator="type")]
     schema = TypeAdapter(line).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -509,8 +583,14 @@ def _type_text(prop: dict[str, Any]) -> str:
         return f"list of {_type_text(prop.get('items', {}))}"
     if kind == "object" and "additionalProperties" in prop and isinstance(prop["additionalProperties"], dict):
         return f"map to {_type_text(prop['additionalProperties'])}"
-    return {"integer": "int", "number": "float", "string": "str", "boolean": "bool", "null": "null",
-            "object": "object"}.get(kind, kind)
+    return {
+        "integer": "int",
+        "number": "float",
+        "string": "str",
+        "boolean": "bool",
+        "null": "null",
+        "object": "object",
+    }.get(kind, kind)
 
 
 def markdown() -> str:
@@ -518,25 +598,32 @@ def markdown() -> str:
     schema = json_schema()
     defs = schema["$defs"]
     order = ["Header", "Record", "Resume", "Footer"] + sorted(set(defs) - {"Header", "Record", "Resume", "Footer"})
-    lines = ["# Results files", "",
-             "Generated from `flopbench/schema.py` by `python -m flopbench.schema`; do not edit by hand. The same",
-             "definitions are shipped as a JSON Schema, `flopbench/results.schema.json`.", "",
-             f"A results file is JSON Lines, schema **{SCHEMA_VERSION}**: a `Header` on line 1, then one `Record` per"
-             " workload, flushed as it is measured; `Resume` marks where a run was continued and `Footer` where it"
-             " ended. Files written by older versions are migrated when read (`flopbench upgrade` rewrites them);"
-             " files from a newer flopbench are refused.", "",
-             "Units: `FLOP` a count, `FLOP/s` a rate, `B` bytes, `s` seconds, `1` a ratio; an empty unit is a label or"
-             " a structure.", ""]
+    lines = [
+        "# Results files",
+        "",
+        "Generated from `flopbench/schema.py` by `python -m flopbench.schema`; do not edit by hand. The same",
+        "definitions are shipped as a JSON Schema, `flopbench/results.schema.json`.",
+        "",
+        f"A results file is JSON Lines, schema **{SCHEMA_VERSION}**: a `Header` on line 1, then one `Record` per"
+        " workload, flushed as it is measured; `Resume` marks where a run was continued and `Footer` where it"
+        " ended. Files written by older versions are migrated when read (`flopbench upgrade` rewrites them);"
+        " files from a newer flopbench are refused.",
+        "",
+        "Units: `FLOP` a count, `FLOP/s` a rate, `B` bytes, `s` seconds, `1` a ratio; an empty unit is a label or"
+        " a structure.",
+        "",
+    ]
     for name in order:
         block = defs[name]
         lines += [f"## {name}", ""]
         if block.get("description"):
             lines += [" ".join(block["description"].split()), ""]
         lines += ["| field | type | unit | meaning |", "|---|---|---|---|"]
-        for field, prop in block.get("properties", {}).items():
-            required = " (required)" if field in block.get("required", []) else ""
-            lines.append(f"| `{field}` | {_type_text(prop)} | {prop.get('unit', '')} |"
-                         f" {prop.get('description', '')}{required} |")
+        for key, prop in block.get("properties", {}).items():
+            required = " (required)" if key in block.get("required", []) else ""
+            lines.append(
+                f"| `{key}` | {_type_text(prop)} | {prop.get('unit', '')} | {prop.get('description', '')}{required} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -545,6 +632,7 @@ def main() -> None:
     """Write docs/results.md and flopbench/results.schema.json from the models."""
     import json
     from pathlib import Path
+
     here = Path(__file__).resolve().parent
     (here / "results.schema.json").write_text(json.dumps(json_schema(), indent=1) + "\n")
     (here.parent / "docs" / "results.md").write_text(markdown())

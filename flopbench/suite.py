@@ -72,8 +72,10 @@ def resolve_suite(arg: str) -> tuple[Path, bytes]:
     """A path to a TOML file, or the name of a shipped suite (quick, matmul, ...): its path and bytes."""
     path = Path(arg)
     if path.is_dir():
-        raise FlopbenchError(f"{arg}: is a directory; give a suite file (e.g. {path / 'mine.toml'}) or a shipped"
-                             f" suite: {', '.join(available_suites())}")
+        raise FlopbenchError(
+            f"{arg}: is a directory; give a suite file (e.g. {path / 'mine.toml'}) or a shipped"
+            f" suite: {', '.join(available_suites())}"
+        )
     if path.is_file():
         try:
             return path, path.read_bytes()
@@ -83,8 +85,10 @@ def resolve_suite(arg: str) -> tuple[Path, bytes]:
     if not path.suffix and shipped.is_file():
         return Path(str(shipped)), shipped.read_bytes()
     names = available_suites()
-    raise FlopbenchError(f"{arg}: no such suite file; give a path to a .toml file or one of the shipped"
-                         f" suites: {', '.join(names)}{did_you_mean(path.stem, [*names, *OPS])}")
+    raise FlopbenchError(
+        f"{arg}: no such suite file; give a path to a .toml file or one of the shipped"
+        f" suites: {', '.join(names)}{did_you_mean(path.stem, [*names, *OPS])}"
+    )
 
 
 def load_suite(arg: str | Path) -> Suite:
@@ -101,8 +105,9 @@ def load_suite(arg: str | Path) -> Suite:
 def parse_suite(doc: Mapping[str, Any], path: Path, sha256: str = "") -> Suite:
     for key in doc:
         if key not in _TOP_KEYS:
-            raise FlopbenchError(f"{path}: unknown top-level key '{key}'{did_you_mean(key, _TOP_KEYS)};"
-                                 f" allowed: {', '.join(_TOP_KEYS)}")
+            raise FlopbenchError(
+                f"{path}: unknown top-level key '{key}'{did_you_mean(key, _TOP_KEYS)}; allowed: {', '.join(_TOP_KEYS)}"
+            )
     defaults = doc.get("defaults", {})
     entries = doc.get("workload", [])
     if not isinstance(defaults, dict):
@@ -125,16 +130,24 @@ def parse_suite(doc: Mapping[str, Any], path: Path, sha256: str = "") -> Suite:
         used_defaults |= used
         workloads.extend(expanded)
         if len(workloads) > MAX_SUITE_WORKLOADS:
-            raise FlopbenchError(f"{path}: more than {MAX_SUITE_WORKLOADS:,} workloads after workload {index};"
-                                 f" split the suite into several files")
+            raise FlopbenchError(
+                f"{path}: more than {MAX_SUITE_WORKLOADS:,} workloads after workload {index};"
+                f" split the suite into several files"
+            )
 
     unused = sorted(set(defaults) - used_defaults)
     if unused:
-        raise FlopbenchError(f"{path}: [defaults] key '{unused[0]}' is taken by no workload's op;"
-                             f" remove it or check its spelling")
+        raise FlopbenchError(
+            f"{path}: [defaults] key '{unused[0]}' is taken by no workload's op; remove it or check its spelling"
+        )
     _check_unique(workloads, path)
-    return Suite(path=path, name=str(doc.get("name", path.stem)), description=str(doc.get("description", "")),
-                 workloads=tuple(workloads), sha256=sha256)
+    return Suite(
+        path=path,
+        name=str(doc.get("name", path.stem)),
+        description=str(doc.get("description", "")),
+        workloads=tuple(workloads),
+        sha256=sha256,
+    )
 
 
 def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> tuple[list[Workload], set[str]]:
@@ -155,8 +168,11 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> t
         keys = tuple(k.strip() for k in group.split("="))
         for key in keys:
             if key not in accepted:
-                raise SpecError(f"sweep.{group}", f"'{key}' is not a key of op '{op.name}'"
-                                                  f"{did_you_mean(key, accepted)}; sweepable: {', '.join(sorted(accepted))}")
+                raise SpecError(
+                    f"sweep.{group}",
+                    f"'{key}' is not a key of op '{op.name}'"
+                    f"{did_you_mean(key, accepted)}; sweepable: {', '.join(sorted(accepted))}",
+                )
             if key in entry:
                 raise SpecError(key, "given both directly and in [workload.sweep]; keep one")
             if key in swept:
@@ -168,13 +184,15 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> t
     points = math.prod(len(values) for _, values in axes)
     if points > MAX_SWEEP_POINTS:
         sizes = " x ".join(str(len(values)) for _, values in axes)
-        raise SpecError("sweep", f"{points:,} points ({sizes}); a suite entry may sweep at most"
-                                 f" {MAX_SWEEP_POINTS:,}: use fewer values, or split it into several entries")
+        raise SpecError(
+            "sweep",
+            f"{points:,} points ({sizes}); a suite entry may sweep at most"
+            f" {MAX_SWEEP_POINTS:,}: use fewer values, or split it into several entries",
+        )
 
     devices = entry.get("devices", [])
     if not isinstance(devices, list) or any(d not in DEVICE_TYPES for d in devices):
-        raise SpecError("devices", f"expected a list of device types from {', '.join(DEVICE_TYPES)},"
-                                   f" got {devices!r}")
+        raise SpecError("devices", f"expected a list of device types from {', '.join(DEVICE_TYPES)}, got {devices!r}")
     large = entry.get("large", False)
     if not isinstance(large, bool):
         raise SpecError("large", f"expected true or false, got {large!r}")
@@ -199,8 +217,14 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> t
         if name:
             suffix = sweep_suffix(op, workload.p, point, workload.dtype)
             workload = replace(workload, name=f"{name}-{suffix}" if suffix else name)
-        workloads.append(replace(workload, group=name or f"{op.name} #{index}", large=large,
-                                 swept=tuple("=".join(keys) for keys, _ in axes)))
+        workloads.append(
+            replace(
+                workload,
+                group=name or f"{op.name} #{index}",
+                large=large,
+                swept=tuple("=".join(keys) for keys, _ in axes),
+            )
+        )
     return workloads, used
 
 

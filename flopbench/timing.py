@@ -78,8 +78,10 @@ class Measurement:
             found.append(f"noisy: IQR is {self.rel_iqr:.0%} of the median ({len(self.samples_s)} samples)")
         sample_s = self.median_s * self.calls_per_sample
         if sample_s < MIN_RESOLUTIONS * self.resolution_s:
-            found.append(f"a sample lasts {sample_s:.2e} s, under {MIN_RESOLUTIONS}x the timer resolution"
-                         f" ({self.resolution_s:.1e} s)")
+            found.append(
+                f"a sample lasts {sample_s:.2e} s, under {MIN_RESOLUTIONS}x the timer resolution"
+                f" ({self.resolution_s:.1e} s)"
+            )
         return found
 
 
@@ -146,8 +148,12 @@ def measure_clock(clock: Callable[[], float], reads: int = 2000) -> float:
 class CpuTimer:
     name = "perf_counter"
 
-    def __init__(self, budget: Budget | None = None, clock: Callable[[], float] = time.perf_counter,
-                 resolution_s: float | None = None):
+    def __init__(
+        self,
+        budget: Budget | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        resolution_s: float | None = None,
+    ):
         self.budget = budget or Budget()
         self.clock = clock
         self.resolution_s = resolution_s if resolution_s is not None else measure_clock(clock)
@@ -186,6 +192,7 @@ class CpuTimer:
 
 # --- CUDA ------------------------------------------------------------------------------------
 
+
 class CudaOps(Protocol):
     """What CudaTimer needs from CUDA: real in TorchCuda, fake in the tests."""
 
@@ -202,6 +209,7 @@ class TorchCuda:
 
     def __init__(self, device):
         import torch
+
         self.torch = torch
         self.device = torch.device(device)
         props = torch.cuda.get_device_properties(self.device)
@@ -286,13 +294,16 @@ class CudaTimer:
         per_call = self._warmup(fn, max_call_s)
         calls = _calls_for(MIN_RESOLUTIONS * self.resolution_s, per_call)
         notes: list[str] = []
+        run: Callable[[], Any]
         if self.use_graph:
             calls = max(calls, 10)
             run = self.ops.graph(fn, calls)
         elif calls > 1:
             run = lambda: [fn() for _ in range(calls)]  # noqa: E731
-            notes.append(f"{calls} calls per sample: the L2 is flushed before the first only; "
-                         f"--cuda-graph times tiny kernels without launch gaps")
+            notes.append(
+                f"{calls} calls per sample: the L2 is flushed before the first only; "
+                f"--cuda-graph times tiny kernels without launch gaps"
+            )
         else:
             run = fn
         samples: list[float] = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from flopbench.results import ResultsWriter
-from flopbench.schema import Device, Header, Peak, Record, SuiteRef
 from flopbench.runner import Settings, derive, workload_fields
+from flopbench.schema import Device, Header, Peak, Record, SuiteRef
 from flopbench.timing import Measurement
 from flopbench.workloads import make_workload
 
@@ -33,6 +33,7 @@ WORKLOADS = [
 
 def workloads():
     from dataclasses import replace
+
     return [replace(make_workload(op, params), group=group, swept=swept) for op, params, group, swept in WORKLOADS]
 
 
@@ -44,18 +45,43 @@ def time_at_roofline(workload, device: Device, efficiency: float = 0.5) -> float
     return c.total_flops / (efficiency * roof) if c.total_flops else c.bytes / (efficiency * device.bandwidth.value)
 
 
-def write_run(path: Path, device: Device, times: dict[str, float] | None = None, threads: int = 2,
-              torch_version: str = "2.5.0", run_id: str | None = None, efficiency: float = 0.5) -> Path:
+def write_run(
+    path: Path,
+    device: Device,
+    times: dict[str, float] | None = None,
+    threads: int = 2,
+    torch_version: str = "2.5.0",
+    run_id: str | None = None,
+    efficiency: float = 0.5,
+) -> Path:
     """A results file for `device`; each workload takes times[name], or 50% of its roofline bound."""
     settings = Settings(device, threads)
-    header = Header(run_id=run_id or path.stem, started_at="2026-01-01T00:00:00+0000", host="testhost",
-                    torch=torch_version, threads=threads, device=device,
-                    suites=[SuiteRef(name="fake", path="fake.toml", sha256="0" * 64)], command=["flopbench", "run"])
+    header = Header(
+        run_id=run_id or path.stem,
+        started_at="2026-01-01T00:00:00+0000",
+        host="testhost",
+        torch=torch_version,
+        threads=threads,
+        device=device,
+        suites=[SuiteRef(name="fake", path="fake.toml", sha256="0" * 64)],
+        command=["flopbench", "run"],
+    )
     writer = ResultsWriter.create(path, header)
     for w in workloads():
         seconds = (times or {}).get(w.name) or time_at_roofline(w, device, efficiency)
         m = Measurement((seconds,) * 5, 1, "perf_counter", 1e-9)
-        writer.record(Record(**workload_fields(w), device="cpu", rank=0, world_size=1, host="testhost", status="ok",
-                             reason=None, tf32=False, **derive(w, m, settings)))
+        writer.record(
+            Record(
+                **workload_fields(w),
+                device="cpu",
+                rank=0,
+                world_size=1,
+                host="testhost",
+                status="ok",
+                reason=None,
+                tf32=False,
+                **derive(w, m, settings),
+            )
+        )
     writer.close()
     return path

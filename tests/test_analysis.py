@@ -42,9 +42,12 @@ def test_spearman_and_spread_by_hand(tmp_path):
 
 def test_contrasts_pick_matching_pairs_and_name_the_cause(run):
     found = {c.title: c for c in contrasts(run)}
-    assert set(found) == {"depthwise against standard convolution", "GEMV against GEMM",
-                          "short against long attention sequences",
-                          "memory-bound elementwise against compute-bound matmul"}
+    assert set(found) == {
+        "depthwise against standard convolution",
+        "GEMV against GEMM",
+        "short against long attention sequences",
+        "memory-bound elementwise against compute-bound matmul",
+    }
     dw = found["depthwise against standard convolution"]
     assert (dw.a["name"], dw.b["op"]) == ("depthwise_conv2d-b1-c144-h56-w56-k3-p1", "conv2d")
     assert dw.cause == "memory traffic" and dw.a["bound"] == "memory" and dw.b["bound"] == "compute"
@@ -76,8 +79,9 @@ def test_compare_speedups_on_a_hand_made_pair(tmp_path):
     base_times = {w.name: 1e-3 for w in workloads()}
     # Run B: compute-bound work twice as fast, the rest the same.
     doubled = {"matmul", "conv2d", "attention"}
-    b_times = {w.name: 5e-4 if w.op in doubled and w.counts.flops and w.p.get("n", 2) != 1 else 1e-3
-               for w in workloads()}
+    b_times = {
+        w.name: 5e-4 if w.op in doubled and w.counts.flops and w.p.get("n", 2) != 1 else 1e-3 for w in workloads()
+    }
     a = write_run(tmp_path / "a.jsonl", fake_device(), base_times)
     b = write_run(tmp_path / "b.jsonl", fast_device, b_times)
     result = compare(load_results([a, b]))
@@ -108,8 +112,9 @@ def test_compare_names_what_differs(tmp_path):
 
 
 def test_a_run_of_other_families_has_no_contrasts_to_draw_but_a_study(tmp_path):
-    from tests.fakes import WORKLOADS
     import tests.fakes as fakes
+    from tests.fakes import WORKLOADS
+
     only_attention = [w for w in WORKLOADS if w[0] == "attention"]
     original = fakes.WORKLOADS
     fakes.WORKLOADS = only_attention

@@ -64,12 +64,15 @@ def test_a100_datasheet_values_are_already_dense():
     assert peaks["bfloat16"].value == 312e12 and peaks["tf32"].value == 156e12
 
 
-@pytest.mark.parametrize("capability,sms,ghz,key,expected", [
-    ("8.0", 108, 1.41, "bfloat16", 312e12),  # A100
-    ("9.0", 132, 1.83, "bfloat16", 989e12),  # H100 SXM
-    ("7.5", 40, 1.59, "float16", 65e12),  # T4
-    ("8.9", 142, 2.52, "float32", 91.6e12),  # L40S
-])
+@pytest.mark.parametrize(
+    "capability,sms,ghz,key,expected",
+    [
+        ("8.0", 108, 1.41, "bfloat16", 312e12),  # A100
+        ("9.0", 132, 1.83, "bfloat16", 989e12),  # H100 SXM
+        ("7.5", 40, 1.59, "float16", 65e12),  # T4
+        ("8.9", 142, 2.52, "float32", 91.6e12),  # L40S
+    ],
+)
 def test_derived_gpu_peaks_reproduce_datasheets(capability, sms, ghz, key, expected):
     peak = dev.derived_gpu_peaks(capability, sms, ghz * 1e9)[key]
     assert peak.source == "derived"
@@ -86,14 +89,17 @@ def _uarch(vendor, family, model):
     return dev._match_uarch(vendor, family, model)
 
 
-@pytest.mark.parametrize("vendor,family,model,flags,fp64,fp32", [
-    ("AuthenticAMD", 0x17, 0x31, {"avx2", "fma"}, 16, 32),  # Zen 2 (Rome)
-    ("AuthenticAMD", 0x19, 0x11, {"avx2", "fma", "avx512f"}, 16, 32),  # Zen 4: AVX-512 in two halves
-    ("GenuineIntel", 6, 0x55, {"avx2", "fma", "avx512f"}, 32, 64),  # Skylake-SP, two AVX-512 FMA units
-    ("GenuineIntel", 6, 0x3F, {"avx2", "fma"}, 16, 32),  # Haswell-EP
-    ("AuthenticAMD", 0x1A, 0x02, {"avx2", "fma", "avx512f"}, 32, 64),  # Zen 5 (Turin)
-    ("AuthenticAMD", 0x1A, 0x02, {"avx2", "fma"}, 16, 32),  # the same, AVX-512 hidden by a hypervisor
-])
+@pytest.mark.parametrize(
+    "vendor,family,model,flags,fp64,fp32",
+    [
+        ("AuthenticAMD", 0x17, 0x31, {"avx2", "fma"}, 16, 32),  # Zen 2 (Rome)
+        ("AuthenticAMD", 0x19, 0x11, {"avx2", "fma", "avx512f"}, 16, 32),  # Zen 4: AVX-512 in two halves
+        ("GenuineIntel", 6, 0x55, {"avx2", "fma", "avx512f"}, 32, 64),  # Skylake-SP, two AVX-512 FMA units
+        ("GenuineIntel", 6, 0x3F, {"avx2", "fma"}, 16, 32),  # Haswell-EP
+        ("AuthenticAMD", 0x1A, 0x02, {"avx2", "fma", "avx512f"}, 32, 64),  # Zen 5 (Turin)
+        ("AuthenticAMD", 0x1A, 0x02, {"avx2", "fma"}, 16, 32),  # the same, AVX-512 hidden by a hypervisor
+    ],
+)
 def test_cpu_flops_per_cycle(vendor, family, model, flags, fp64, fp32):
     rates, how = dev.cpu_flops_per_cycle(_uarch(vendor, family, model), flags)
     assert (rates["float64"], rates["float32"]) == (fp64, fp32)
@@ -140,6 +146,7 @@ def test_device_json_holds_every_peak_with_its_source_and_round_trips():
     from pydantic import TypeAdapter
 
     from flopbench.schema import Device, dump
+
     d = dev.describe("cpu").with_user_values({"float32": 1e12}, 5e10)
     data = json.loads(json.dumps(dump(d)))
     assert data["peaks"]["float32"] == {"value": 1e12, "source": "user", "detail": "given on the command line"}
@@ -147,10 +154,12 @@ def test_device_json_holds_every_peak_with_its_source_and_round_trips():
     assert TypeAdapter(Device).validate_python(data) == d
 
 
-@pytest.mark.parametrize("text,fragment", [("gpu", "expected cpu, cuda"), ("cpu:1", "no index"),
-                                           ("cuda:0", "--device cpu")])
+@pytest.mark.parametrize(
+    "text,fragment", [("gpu", "expected cpu, cuda"), ("cpu:1", "no index"), ("cuda:0", "--device cpu")]
+)
 def test_bad_device_names(text, fragment, monkeypatch):
     import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(FlopbenchError, match=fragment):
         dev.parse_device(text)
@@ -158,6 +167,7 @@ def test_bad_device_names(text, fragment, monkeypatch):
 
 def test_auto_picks_the_cpu_without_cuda(monkeypatch):
     import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert dev.parse_device("auto") == ("cpu", None)
 
@@ -175,8 +185,15 @@ class FakeNvml:
 
 def fake_cuda(monkeypatch, name, capability=(9, 0), sms=132):
     import torch
-    props = SimpleNamespace(name=name, major=capability[0], minor=capability[1], multi_processor_count=sms,
-                            total_memory=80 * 2**30, L2_cache_size=50 * 2**20)
+
+    props = SimpleNamespace(
+        name=name,
+        major=capability[0],
+        minor=capability[1],
+        multi_processor_count=sms,
+        total_memory=80 * 2**30,
+        L2_cache_size=50 * 2**20,
+    )
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: props)
     monkeypatch.setattr(dev, "Nvml", FakeNvml)
 
@@ -206,7 +223,8 @@ def test_nvml_without_a_driver_answers_nothing():
 
 def test_throttle_warnings():
     assert dev.throttle_warnings({"throttle": ["hardware thermal slowdown"]}) == [
-        "GPU throttled: hardware thermal slowdown"]
+        "GPU throttled: hardware thermal slowdown"
+    ]
     assert "under 90%" in dev.throttle_warnings({"sm_clock_mhz": 1200, "max_sm_clock_mhz": 1980, "throttle": []})[0]
     assert dev.throttle_warnings({"sm_clock_mhz": 1980, "max_sm_clock_mhz": 1980, "throttle": []}) == []
 
@@ -223,13 +241,16 @@ def test_nvml_tells_other_processes_on_the_gpu_and_its_utilization():
     import os
 
     from flopbench.interference import NvmlProbe
-    nvml = fake_pynvml(nvmlDeviceGetComputeRunningProcesses=lambda h: [SimpleNamespace(pid=os.getpid()),
-                                                                        SimpleNamespace(pid=4242)],
-                       nvmlDeviceGetUtilizationRates=lambda h: SimpleNamespace(gpu=37, memory=5))
+
+    nvml = fake_pynvml(
+        nvmlDeviceGetComputeRunningProcesses=lambda h: [SimpleNamespace(pid=os.getpid()), SimpleNamespace(pid=4242)],
+        nvmlDeviceGetUtilizationRates=lambda h: SimpleNamespace(gpu=37, memory=5),
+    )
     assert nvml.compute_processes() == [os.getpid(), 4242] and nvml.utilization() == 37.0
     assert NvmlProbe(nvml).others() == (1, 37.0)  # this process is not "another"
 
     def unsupported(handle):
         raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+
     silent = fake_pynvml(nvmlDeviceGetComputeRunningProcesses=unsupported, nvmlDeviceGetUtilizationRates=unsupported)
     assert silent.compute_processes() == [] and silent.utilization() is None

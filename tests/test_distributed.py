@@ -47,11 +47,36 @@ def test_torchrun_two_ranks_gathers_every_record(tmp_path):
     suite = tmp_path / "dist.toml"
     suite.write_text(textwrap.dedent(SUITE))
     out = tmp_path / "run.jsonl"
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             "-m", "flopbench", "run", str(suite), "--distributed", "--min-time", "0.02", "--rounds", "1",
-                             "--bandwidth", "2e10", "--dist-timeout", "60", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                            env={**os.environ, "FLOPBENCH_CACHE_DIR": str(tmp_path / "cache")})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "flopbench",
+            "run",
+            str(suite),
+            "--distributed",
+            "--min-time",
+            "0.02",
+            "--rounds",
+            "1",
+            "--bandwidth",
+            "2e10",
+            "--dist-timeout",
+            "60",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "FLOPBENCH_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     run = read_run(out)
     assert run.header.distributed.world_size == 2 and run.header.distributed.backend == "gloo"
@@ -90,8 +115,14 @@ def _free_port() -> int:
 
 def _rank(rank, world, port, out, scenario):
     """One rank of a failure scenario; rank 0 writes what it gathered (or the error it met) to `out`."""
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     from flopbench.device import describe
     from flopbench.distributed import CollectiveTimer, Context, run_ranks
     from flopbench.runner import Runner, Settings
@@ -107,10 +138,17 @@ def _rank(rank, world, port, out, scenario):
         os._exit(3)
     budget = Budget(min_time_s=0.01, max_time_s=0.1)
     settings = Settings(describe("cpu", 1), 1, budget, world_size=world)
-    runner = Runner(settings, on_record=lambda r: None, agree=context.agree,
-                    collective_timer=CollectiveTimer(context, budget, "cpu"))
-    workloads = [make_workload("matmul", {"m": 32, "n": 32, "k": 32}), make_workload("all_reduce", {"numel": 256}),
-                 make_workload("softmax", {"rows": 4, "cols": 32})]
+    runner = Runner(
+        settings,
+        on_record=lambda r: None,
+        agree=context.agree,
+        collective_timer=CollectiveTimer(context, budget, "cpu"),
+    )
+    workloads = [
+        make_workload("matmul", {"m": 32, "n": 32, "k": 32}),
+        make_workload("all_reduce", {"numel": 256}),
+        make_workload("softmax", {"rows": 4, "cols": 32}),
+    ]
     records, error = [], None
     started = time.time()
     try:
@@ -170,8 +208,7 @@ def test_a_rank_that_dies_stops_the_others_with_an_error_naming_it(tmp_path):
 def test_collective_rates_by_hand():
     m = Measurement((1e-3,) * 5, 1, "collective", 1e-9)
     settings = Settings(fake_device(), 1, world_size=4)
-    for op, factor in [("all_reduce", 2 * 3 / 4), ("all_gather", 3 / 4), ("reduce_scatter", 3 / 4),
-                       ("broadcast", 1.0)]:
+    for op, factor in [("all_reduce", 2 * 3 / 4), ("all_gather", 3 / 4), ("reduce_scatter", 3 / 4), ("broadcast", 1.0)]:
         rates = derive(make_workload(op, {"numel": 1 << 20}, dtype="bfloat16"), m, settings)
         assert rates.get("bound") is None and rates.get("roofline_flops_per_s") is None  # not on a roofline
         assert rates["message_bytes"] == 2 * (1 << 20)
@@ -183,8 +220,11 @@ def _two_rank_run(path, device, slow_rank_factor=1.0):
     """A fake two-rank run: rank 1 takes slow_rank_factor times rank 0's time."""
     lines = write_run(path.with_suffix(".one.jsonl"), device).read_text().splitlines()
     header = json.loads(lines[0])
-    header["distributed"] = {"world_size": 2, "backend": "gloo",
-                             "ranks": [{"rank": r, "host": "h0", "threads": 1, "device": header["device"]} for r in (0, 1)]}
+    header["distributed"] = {
+        "world_size": 2,
+        "backend": "gloo",
+        "ranks": [{"rank": r, "host": "h0", "threads": 1, "device": header["device"]} for r in (0, 1)],
+    }
     out = [json.dumps(header)]
     for line in lines[1:]:
         record = json.loads(line)
@@ -224,7 +264,12 @@ def test_distributed_without_a_launcher_says_how_to_launch(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
     suite = tmp_path / "dist.toml"
     suite.write_text(textwrap.dedent(SUITE))
-    result = subprocess.run([sys.executable, "-m", "flopbench", "run", str(suite), "--distributed"],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "flopbench", "run", str(suite), "--distributed"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "torchrun --nproc-per-node N" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from flopbench.results import ResultsWriter, ResultsWriteError, read_run
+from flopbench.results import ResultsWriteError, ResultsWriter, read_run
 from tests.test_cli import assert_one_line_error
 
 
@@ -25,6 +25,7 @@ def assert_run_ends_with_one_error(result, *fragments):
     assert errors == [lines[-1]] and "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:
         assert fragment in lines[-1]
+
 
 SUITE = """
 name = "faults"
@@ -47,8 +48,15 @@ def env(tmp_path):
 
 
 def flopbench(*args, env, cwd, preexec_fn=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=timeout, preexec_fn=preexec_fn)
+    return subprocess.run(
+        [sys.executable, "-m", "flopbench", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+    )
 
 
 @pytest.fixture
@@ -67,8 +75,10 @@ def finished_records_all_load(path, reported_intact):
 
 # --- a full disk -------------------------------------------------------------------------------------------------
 
+
 def _intact(stderr):
     import re
+
     match = re.search(r"(\d+) records? in it are intact", stderr)
     assert match, stderr
     return int(match.group(1))
@@ -78,15 +88,22 @@ def _limit_file_size(limit):
     def apply():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # then a write past the limit fails with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
 def test_a_write_that_fails_mid_run_ends_it_with_one_line_and_the_resume_command(tmp_path, env, suite):
     out = tmp_path / "run.jsonl"
-    result = flopbench("run", suite, *FAST, "--out", str(out), env=env, cwd=tmp_path,
-                       preexec_fn=_limit_file_size(12_000))
-    assert_run_ends_with_one_error(result, f"cannot write {out}: File too large", "intact",
-                          f"continue with: flopbench run {suite}", f"--resume {out}")
+    result = flopbench(
+        "run", suite, *FAST, "--out", str(out), env=env, cwd=tmp_path, preexec_fn=_limit_file_size(12_000)
+    )
+    assert_run_ends_with_one_error(
+        result,
+        f"cannot write {out}: File too large",
+        "intact",
+        f"continue with: flopbench run {suite}",
+        f"--resume {out}",
+    )
     intact = _intact(result.stderr)
     assert 1 <= intact < 9
     finished_records_all_load(out, intact)
@@ -119,6 +136,7 @@ def test_a_really_full_disk(tmp_path, env, suite):
 
 def test_an_injected_write_error_keeps_every_earlier_record(tmp_path, monkeypatch):
     from tests.test_results import header, record
+
     path = tmp_path / "r.jsonl"
     writer = ResultsWriter.create(path, header())
     writer.record(record("a"))
@@ -127,6 +145,7 @@ def test_an_injected_write_error_keeps_every_earlier_record(tmp_path, monkeypatc
     def half_then_enospc(fd, data):  # the disk fills up in the middle of a line
         real_write(fd, bytes(data)[: len(data) // 2])
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, "write", half_then_enospc)
     with pytest.raises(ResultsWriteError, match="No space left on device; 1 record in it are intact"):
         writer.record(record("b"))
@@ -143,11 +162,14 @@ def test_an_injected_write_error_keeps_every_earlier_record(tmp_path, monkeypatc
 
 # --- two writers ---------------------------------------------------------------------------------------------------
 
+
 def test_two_runs_onto_one_new_file_cannot_both_succeed(tmp_path, env, suite):
     out = tmp_path / "run.jsonl"
     args = [sys.executable, "-m", "flopbench", "run", suite, *FAST, "--out", str(out)]
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
@@ -172,6 +194,7 @@ def test_a_resume_while_another_process_writes_the_file_is_refused(tmp_path, env
 
 # --- resuming ------------------------------------------------------------------------------------------------------
 
+
 def test_resume_repairs_a_cut_last_line_and_finishes_the_run(tmp_path, env, suite):
     out = tmp_path / "run.jsonl"
     assert flopbench("run", suite, *FAST, "--out", str(out), env=env, cwd=tmp_path).returncode == 0
@@ -186,11 +209,14 @@ def test_resume_repairs_a_cut_last_line_and_finishes_the_run(tmp_path, env, suit
     assert run.resumes[0].repaired and run.resumes[0].skipped == 3
 
 
-@pytest.mark.parametrize("change, fragment", [
-    (["--threads", "2"], "threads: the file has 1, this run 2"),
-    (["--min-time", "0.01"], "min_time_s: the file has 0.005, this run 0.01"),
-    (["--dtype", "float64"], "dtype: the file has None, this run 'float64'"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (["--threads", "2"], "threads: the file has 1, this run 2"),
+        (["--min-time", "0.01"], "min_time_s: the file has 0.005, this run 0.01"),
+        (["--dtype", "float64"], "dtype: the file has None, this run 'float64'"),
+    ],
+)
 def test_resume_refuses_another_run_naming_what_differs(tmp_path, env, suite, change, fragment):
     out = tmp_path / "run.jsonl"
     assert flopbench("run", suite, *FAST, "--only", "m8", "--out", str(out), env=env, cwd=tmp_path).returncode == 0
@@ -226,35 +252,50 @@ def test_resume_refuses_a_pytest_benchmark_file_and_leaves_it_alone(tmp_path, en
 
 # --- files that are not what they claim ------------------------------------------------------------------------------
 
+
 def _good_file(tmp_path, env, suite):
     out = tmp_path / "good.jsonl"
     if not out.exists():
-        assert flopbench("run", suite, *FAST, "--only", "m(8|12)-", "--out", str(out), env=env,
-                         cwd=tmp_path).returncode == 0
+        assert (
+            flopbench("run", suite, *FAST, "--only", "m(8|12)-", "--out", str(out), env=env, cwd=tmp_path).returncode
+            == 0
+        )
     return out.read_text().splitlines()
 
 
-@pytest.mark.parametrize("make, fragment", [
-    (lambda lines: "[1, 2]\n" + "\n".join(lines[1:]), ":1: the first line is a JSON list, not a flopbench header"),
-    (lambda lines: lines[0].replace('"schema_version":3', '"schema_version":0') + "\n",
-     "schema_version 0 is not a flopbench results schema"),
-    (lambda lines: "garbage" + "\n".join(lines), ":1: not JSON"),
-    (lambda lines: "", "empty"),
-])
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda lines: "[1, 2]\n" + "\n".join(lines[1:]), ":1: the first line is a JSON list, not a flopbench header"),
+        (
+            lambda lines: lines[0].replace('"schema_version":3', '"schema_version":0') + "\n",
+            "schema_version 0 is not a flopbench results schema",
+        ),
+        (lambda lines: "garbage" + "\n".join(lines), ":1: not JSON"),
+        (lambda lines: "", "empty"),
+    ],
+)
 def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, suite, make, fragment):
     lines = _good_file(tmp_path, env, suite)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(make(lines))
-    for command in (["report", str(bad)], ["plot", str(bad)], ["compare", str(bad), str(bad)],
-                    ["export", str(bad), "--format", "csv", "-o", str(tmp_path / "x.csv")]):
+    for command in (
+        ["report", str(bad)],
+        ["plot", str(bad)],
+        ["compare", str(bad), str(bad)],
+        ["export", str(bad), "--format", "csv", "-o", str(tmp_path / "x.csv")],
+    ):
         assert_one_line_error(flopbench(*command, env=env, cwd=tmp_path), fragment)
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    (lambda line: "null", "null, not a record; skipped"),
-    (lambda line: line.replace('"core_flops":', '"flops_gone":'), "core_flops: Field required"),
-    (lambda line: line[:40], "not JSON"),
-])
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        (lambda line: "null", "null, not a record; skipped"),
+        (lambda line: line.replace('"core_flops":', '"flops_gone":'), "core_flops: Field required"),
+        (lambda line: line[:40], "not JSON"),
+    ],
+)
 def test_a_damaged_record_is_skipped_with_a_warning_and_the_rest_is_reported(tmp_path, env, suite, damage, fragment):
     lines = _good_file(tmp_path, env, suite)
     bad = tmp_path / "bad.jsonl"
@@ -275,10 +316,13 @@ def test_a_header_without_records(tmp_path, env, suite):
     assert flopbench("plot", str(bad), env=env, cwd=tmp_path).returncode == 0  # nothing to draw, and says so
 
 
-@pytest.mark.parametrize("document, fragment", [
-    ({"benchmarks": {"a": 1}}, "no 'benchmarks' list"),
-    ([1, 2], "list, not an object"),
-])
+@pytest.mark.parametrize(
+    "document, fragment",
+    [
+        ({"benchmarks": {"a": 1}}, "no 'benchmarks' list"),
+        ([1, 2], "list, not an object"),
+    ],
+)
 def test_a_damaged_pytest_benchmark_file_is_one_line(tmp_path, env, document, fragment):
     bad = tmp_path / "bench.json"
     bad.write_text(json.dumps(document))
@@ -287,9 +331,16 @@ def test_a_damaged_pytest_benchmark_file_is_one_line(tmp_path, env, document, fr
 
 def test_pytest_benchmark_entries_without_stats_are_left_out_with_a_warning(tmp_path, env):
     bad = tmp_path / "bench.json"
-    bad.write_text(json.dumps({"benchmarks": [{"name": "x", "extra_info": {"core_flops": 10}, "stats": None},
-                                              {"name": "y", "extra_info": {"flops": 10},
-                                               "stats": {"data": "not a list"}}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "benchmarks": [
+                    {"name": "x", "extra_info": {"core_flops": 10}, "stats": None},
+                    {"name": "y", "extra_info": {"flops": 10}, "stats": {"data": "not a list"}},
+                ]
+            }
+        )
+    )
     result = flopbench("plot", str(bad), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("no raw timing data") == 2
@@ -297,31 +348,49 @@ def test_pytest_benchmark_entries_without_stats_are_left_out_with_a_warning(tmp_
 
 # --- options and start-up --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--min-time", "inf"], "--min-time 'inf': expected a finite number greater than 0"),
-    (["--min-time", "nan"], "--min-time 'nan': expected a finite number"),
-    (["--min-time", "-1"], "--min-time '-1'"),
-    (["--bandwidth", "inf"], "--bandwidth 'inf'"),
-    (["--peak", "float32=inf"], "not a finite positive number"),
-    (["--threads", "1.5"], "--threads '1.5': expected a whole number"),
-    (["--dist-timeout", "0"], "--dist-timeout '0'"),
-])
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--min-time", "inf"], "--min-time 'inf': expected a finite number greater than 0"),
+        (["--min-time", "nan"], "--min-time 'nan': expected a finite number"),
+        (["--min-time", "-1"], "--min-time '-1'"),
+        (["--bandwidth", "inf"], "--bandwidth 'inf'"),
+        (["--peak", "float32=inf"], "not a finite positive number"),
+        (["--threads", "1.5"], "--threads '1.5': expected a whole number"),
+        (["--dist-timeout", "0"], "--dist-timeout '0'"),
+    ],
+)
 def test_every_numeric_option_is_finite_and_positive(tmp_path, env, suite, args, fragment):
     assert_one_line_error(flopbench("run", suite, "--device", "cpu", *args, env=env, cwd=tmp_path), fragment)
     assert not (tmp_path / "results").exists()
 
 
 def test_more_threads_than_cpus_warns(tmp_path, env, suite):
-    result = flopbench("run", suite, *FAST[:-2], "--threads", "4096", "--only", "m8", "--out",
-                       str(tmp_path / "r.jsonl"), env=env, cwd=tmp_path)
+    result = flopbench(
+        "run",
+        suite,
+        *FAST[:-2],
+        "--threads",
+        "4096",
+        "--only",
+        "m8",
+        "--out",
+        str(tmp_path / "r.jsonl"),
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "more than the" in result.stderr and "CPUs this process may use" in result.stderr
 
 
-@pytest.mark.parametrize("out, fragment", [
-    ("{tmp}", "is a directory"),
-    ("{suite}/run.jsonl", "Not a directory"),
-])
+@pytest.mark.parametrize(
+    "out, fragment",
+    [
+        ("{tmp}", "is a directory"),
+        ("{suite}/run.jsonl", "Not a directory"),
+    ],
+)
 def test_an_out_path_that_cannot_be_a_results_file(tmp_path, env, suite, out, fragment):
     result = flopbench("run", suite, *FAST, "--out", out.format(tmp=tmp_path, suite=suite), env=env, cwd=tmp_path)
     assert_one_line_error(result, fragment)
@@ -339,8 +408,14 @@ def test_an_out_path_on_a_read_only_disk(tmp_path, env, suite):
 def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, env, suite, delay):
     """At any moment of start-up (flopbench's own imports, pydantic's, torch's): exit 130 and one line. An interrupt
     inside a compiled extension's import once left numpy half initialized, or panicked pydantic-core."""
-    process = subprocess.Popen([sys.executable, "-m", "flopbench", "run", suite, *FAST], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flopbench", "run", suite, *FAST],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -362,7 +437,8 @@ def test_a_damaged_ceilings_cache_is_a_warning_and_measured_again(tmp_path, env)
 
 
 def test_a_factory_that_raises(tmp_path, env):
-    (tmp_path / "broken.py").write_text(textwrap.dedent("""
+    (tmp_path / "broken.py").write_text(
+        textwrap.dedent("""
         import torch
         def model():
             raise ValueError("no weights here")
@@ -370,37 +446,48 @@ def test_a_factory_that_raises(tmp_path, env):
             return torch.nn.Linear(4, 4)
         def inputs():
             raise RuntimeError("cannot make inputs")
-    """))
-    assert_one_line_error(flopbench("count-model", "broken:model", "--input", "1,4", env=env, cwd=tmp_path),
-                          "factory 'broken:model' failed: ValueError: no weights here")
-    assert_one_line_error(flopbench("count-model", "broken:good", "--input-factory", "broken:inputs", env=env,
-                                    cwd=tmp_path), "--input-factory 'broken:inputs' failed: RuntimeError")
+    """)
+    )
+    assert_one_line_error(
+        flopbench("count-model", "broken:model", "--input", "1,4", env=env, cwd=tmp_path),
+        "factory 'broken:model' failed: ValueError: no weights here",
+    )
+    assert_one_line_error(
+        flopbench("count-model", "broken:good", "--input-factory", "broken:inputs", env=env, cwd=tmp_path),
+        "--input-factory 'broken:inputs' failed: RuntimeError",
+    )
 
 
 def test_suite_input_problems(tmp_path, env):
     (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf" + b'[[workload]]\nop = "matmul"\nm = 8\nn = 8\nk = 8\n')
     assert flopbench("count", "bom.toml", env=env, cwd=tmp_path).returncode == 0
     assert_one_line_error(flopbench("count", str(tmp_path), env=env, cwd=tmp_path), "is a directory")
-    assert_one_line_error(flopbench("count", "matmull", "m=64", env=env, cwd=tmp_path),
-                          "unknown op 'matmull'", "did you mean 'matmul'")
+    assert_one_line_error(
+        flopbench("count", "matmull", "m=64", env=env, cwd=tmp_path), "unknown op 'matmull'", "did you mean 'matmul'"
+    )
     values = list(range(1, 101))
-    (tmp_path / "huge.toml").write_text(f'[[workload]]\nop = "matmul"\n[workload.sweep]\nm = {values}\nn = {values}\n'
-                                        f'k = {values}\n')
+    (tmp_path / "huge.toml").write_text(
+        f'[[workload]]\nop = "matmul"\n[workload.sweep]\nm = {values}\nn = {values}\nk = {values}\n'
+    )
     started = time.time()
-    assert_one_line_error(flopbench("count", "huge.toml", env=env, cwd=tmp_path), "1,000,000 points (100 x 100 x 100)",
-                          "at most 10,000")
+    assert_one_line_error(
+        flopbench("count", "huge.toml", env=env, cwd=tmp_path), "1,000,000 points (100 x 100 x 100)", "at most 10,000"
+    )
     assert time.time() - started < 30  # refused before it is expanded
 
 
 def test_the_pytest_plugin_refuses_impossible_counts(pytester):
-    pytester.makepyfile(textwrap.dedent("""
+    pytester.makepyfile(
+        textwrap.dedent("""
         import pytest
         @pytest.mark.parametrize("kwargs", [dict(flops=-1), dict(flops=float("nan")), dict(flops=10, bytes=-5),
                                             dict(flops=10, dtype="abc")])
         def test_bad(flops_benchmark, kwargs):
             flops_benchmark(sum, [1, 2], **kwargs)
-    """))
+    """)
+    )
     result = pytester.runpytest("-p", "no:cacheprovider", "--benchmark-disable")
     result.assert_outcomes(failed=4)
-    result.stdout.fnmatch_lines(["*flops=-1: expected a whole number >= 0*", "*flops=nan*", "*bytes=-5*",
-                                 "*dtype='abc'*expected one of*"])
+    result.stdout.fnmatch_lines(
+        ["*flops=-1: expected a whole number >= 0*", "*flops=nan*", "*bytes=-5*", "*dtype='abc'*expected one of*"]
+    )

@@ -53,12 +53,24 @@ def conv_params(draw, ndim):
     dilation = [draw(st.integers(1, 3)) for _ in range(ndim)]
     padding_style = draw(st.sampled_from(["ints", "int", "same", "valid"]))
     stride = [1] * ndim if padding_style == "same" else [draw(st.integers(1, 3)) for _ in range(ndim)]
-    padding = {"ints": [draw(st.integers(0, 3)) for _ in range(ndim)], "int": draw(st.integers(0, 3)),
-               "same": "same", "valid": "valid"}[padding_style]
+    padding = {
+        "ints": [draw(st.integers(0, 3)) for _ in range(ndim)],
+        "int": draw(st.integers(0, 3)),
+        "same": "same",
+        "valid": "valid",
+    }[padding_style]
     pads = padding if isinstance(padding, list) else [padding if isinstance(padding, int) else 0] * ndim
-    params = dict(batch=draw(st.integers(1, 4)), in_channels=groups * draw(small),
-                  out_channels=groups * draw(small), kernel=kernel, stride=stride, padding=padding,
-                  dilation=dilation, groups=groups, bias=draw(st.booleans()))
+    params = dict(
+        batch=draw(st.integers(1, 4)),
+        in_channels=groups * draw(small),
+        out_channels=groups * draw(small),
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=draw(st.booleans()),
+    )
     for name, k, d, pad in zip(SPATIAL[ndim], kernel, dilation, pads):
         # At least the kernel's span (so the convolution is valid), up to a realistic size.
         params[name] = max(1, d * (k - 1) + 1 - 2 * pad) + draw(st.integers(0, 40 if ndim < 3 else 12))
@@ -75,20 +87,38 @@ def test_conv_with_stride_padding_dilation_groups(ndim, data):
     # The output size flopbench derives is the one PyTorch produces.
     p = w.p
     from flopbench.workloads.conv import conv_out_size
+
     assert shape == (p["batch"], p["out_channels"], *conv_out_size(p, ndim))
 
 
 @settings(max_examples=60, deadline=None)
-@given(groups=st.integers(1, 4), cin=small, cout=small, h=st.integers(1, 30), w=st.integers(1, 30),
-       kernel=st.lists(st.integers(1, 5), min_size=2, max_size=2),
-       stride=st.lists(st.integers(1, 3), min_size=2, max_size=2),
-       dilation=st.lists(st.integers(1, 2), min_size=2, max_size=2),
-       padding=st.integers(0, 2), data=st.data())
+@given(
+    groups=st.integers(1, 4),
+    cin=small,
+    cout=small,
+    h=st.integers(1, 30),
+    w=st.integers(1, 30),
+    kernel=st.lists(st.integers(1, 5), min_size=2, max_size=2),
+    stride=st.lists(st.integers(1, 3), min_size=2, max_size=2),
+    dilation=st.lists(st.integers(1, 2), min_size=2, max_size=2),
+    padding=st.integers(0, 2),
+    data=st.data(),
+)
 def test_conv_transpose2d(groups, cin, cout, h, w, kernel, stride, dilation, padding, data):
     output_padding = [data.draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation)]
-    params = dict(batch=2, in_channels=groups * cin, out_channels=groups * cout, height=h, width=w,
-                  kernel=kernel, stride=stride, padding=padding, output_padding=output_padding,
-                  dilation=dilation, groups=groups)
+    params = dict(
+        batch=2,
+        in_channels=groups * cin,
+        out_channels=groups * cout,
+        height=h,
+        width=w,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+    )
     spans = [(k - 1) * d + o + 1 for k, d, o in zip(kernel, dilation, output_padding)]
     if any(2 * padding >= (size - 1) * s + span for size, s, span in zip((h, w), stride, spans)):
         return  # no output left; validation rejects it (tested in test_suite)
@@ -99,30 +129,60 @@ def test_conv_transpose2d(groups, cin, cout, h, w, kernel, stride, dilation, pad
 
 
 @settings(max_examples=30, deadline=None)
-@given(batch=st.integers(1, 3), channels=st.integers(1, 64), cout=st.integers(1, 64), size=st.integers(3, 60),
-       kernel=st.integers(1, 3), stride=st.integers(1, 2))
+@given(
+    batch=st.integers(1, 3),
+    channels=st.integers(1, 64),
+    cout=st.integers(1, 64),
+    size=st.integers(3, 60),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 2),
+)
 def test_depthwise_pointwise_separable(batch, channels, cout, size, kernel, stride):
     window = dict(height=size, width=size, kernel=kernel, stride=stride, padding=kernel // 2)
-    for op, params in [("depthwise_conv2d", dict(batch=batch, channels=channels, **window)),
-                       ("pointwise_conv2d", dict(batch=batch, in_channels=channels, out_channels=cout,
-                                                 height=size, width=size, stride=stride)),
-                       ("separable_conv2d", dict(batch=batch, in_channels=channels, out_channels=cout, **window))]:
+    for op, params in [
+        ("depthwise_conv2d", dict(batch=batch, channels=channels, **window)),
+        (
+            "pointwise_conv2d",
+            dict(batch=batch, in_channels=channels, out_channels=cout, height=size, width=size, stride=stride),
+        ),
+        ("separable_conv2d", dict(batch=batch, in_channels=channels, out_channels=cout, **window)),
+    ]:
         w = make_workload(op, params)
         assert torch_count(w)[0] == w.counts.flops, op
 
 
 @settings(max_examples=60, deadline=None)
-@given(batch=st.integers(1, 4), kv_heads=st.integers(1, 4), group=st.integers(1, 4),
-       seq_len=st.integers(1, 400), kv_seq_len=st.integers(1, 400), head_dim=st.integers(1, 128))
+@given(
+    batch=st.integers(1, 4),
+    kv_heads=st.integers(1, 4),
+    group=st.integers(1, 4),
+    seq_len=st.integers(1, 400),
+    kv_seq_len=st.integers(1, 400),
+    head_dim=st.integers(1, 128),
+)
 def test_attention_and_grouped_query_attention(batch, kv_heads, group, seq_len, kv_seq_len, head_dim):
-    w = make_workload("attention", dict(batch=batch, heads=kv_heads * group, kv_heads=kv_heads,
-                                        seq_len=seq_len, kv_seq_len=kv_seq_len, head_dim=head_dim))
+    w = make_workload(
+        "attention",
+        dict(
+            batch=batch,
+            heads=kv_heads * group,
+            kv_heads=kv_heads,
+            seq_len=seq_len,
+            kv_seq_len=kv_seq_len,
+            head_dim=head_dim,
+        ),
+    )
     assert torch_count(w)[0] == w.counts.flops
 
 
 @settings(max_examples=30, deadline=None)
-@given(batch=st.integers(1, 3), heads=st.integers(1, 8), seq_len=st.integers(1, 300),
-       kv_seq_len=st.integers(1, 300), head_dim=st.integers(1, 64))
+@given(
+    batch=st.integers(1, 3),
+    heads=st.integers(1, 8),
+    seq_len=st.integers(1, 300),
+    kv_seq_len=st.integers(1, 300),
+    head_dim=st.integers(1, 64),
+)
 def test_causal_attention_pytorch_counts_the_full_square(batch, heads, seq_len, kv_seq_len, head_dim):
     # PyTorch's counter ignores the causal mask; flopbench counts only the unmasked pairs.
     params = dict(batch=batch, heads=heads, seq_len=seq_len, kv_seq_len=kv_seq_len, head_dim=head_dim)
@@ -134,14 +194,25 @@ def test_causal_attention_pytorch_counts_the_full_square(batch, heads, seq_len, 
 
 
 @settings(max_examples=30, deadline=None)
-@given(batch=st.integers(1, 3), seq_len=st.integers(1, 200), heads=st.integers(1, 8), head_dim=st.integers(1, 32),
-       d_ff=st.integers(1, 300), gated=st.booleans(), bias=st.booleans())
+@given(
+    batch=st.integers(1, 3),
+    seq_len=st.integers(1, 200),
+    heads=st.integers(1, 8),
+    head_dim=st.integers(1, 32),
+    d_ff=st.integers(1, 300),
+    gated=st.booleans(),
+    bias=st.booleans(),
+)
 def test_blocks(batch, seq_len, heads, head_dim, d_ff, gated, bias):
     d = heads * head_dim
-    for op, params in [("mha", dict(batch=batch, seq_len=seq_len, d_model=d, heads=heads, bias=bias)),
-                       ("ffn", dict(batch=batch, seq_len=seq_len, d_model=d, d_ff=d_ff, gated=gated, bias=bias)),
-                       ("transformer_layer", dict(batch=batch, seq_len=seq_len, d_model=d, heads=heads,
-                                                  d_ff=d_ff, gated=gated, bias=bias))]:
+    for op, params in [
+        ("mha", dict(batch=batch, seq_len=seq_len, d_model=d, heads=heads, bias=bias)),
+        ("ffn", dict(batch=batch, seq_len=seq_len, d_model=d, d_ff=d_ff, gated=gated, bias=bias)),
+        (
+            "transformer_layer",
+            dict(batch=batch, seq_len=seq_len, d_model=d, heads=heads, d_ff=d_ff, gated=gated, bias=bias),
+        ),
+    ]:
         w = make_workload(op, params)
         assert torch_count(w)[0] == w.counts.flops, op
 
@@ -153,9 +224,14 @@ def test_mlp(batch, layers):
     assert torch_count(w)[0] == w.counts.flops
 
 
-@pytest.mark.parametrize("op,params", [("elementwise", dict(kind="gelu", numel=1000)),
-                                       ("softmax", dict(rows=10, cols=100)),
-                                       ("layernorm", dict(rows=10, cols=100))])
+@pytest.mark.parametrize(
+    "op,params",
+    [
+        ("elementwise", dict(kind="gelu", numel=1000)),
+        ("softmax", dict(rows=10, cols=100)),
+        ("layernorm", dict(rows=10, cols=100)),
+    ],
+)
 def test_pytorch_counts_no_elementwise_flops(op, params):
     # The counter only knows contractions; flopbench counts these from its per-element table.
     w = make_workload(op, params)

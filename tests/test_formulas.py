@@ -14,6 +14,7 @@ def counts(op, dtype="float32", **params):
 
 # --- the source documents' worked examples, exactly ----------------------------------------------
 
+
 def test_keras_mlp_784_100_100_10():
     # 001: Dense layers 156,800 + 20,000 + 2,000 = 178,800; ReLU 1 and softmax 5 per unit add 250.
     # The notebook leaves the bias adds out (Keras' Dense has them), hence bias=false here.
@@ -66,7 +67,10 @@ def test_transformer_layer_formula(b, length, d, h):
 @pytest.mark.parametrize("b,length,d,h", [(1, 128, 64, 4), (2, 333, 768, 12)])
 def test_mha_and_ffn_formulas(b, length, d, h):
     # 002: attention 8*B*L*d^2 + 4*B*L^2*d; FFN 16*B*L*d^2.
-    assert counts("mha", batch=b, seq_len=length, d_model=d, heads=h).flops == 8 * b * length * d**2 + 4 * b * length**2 * d
+    assert (
+        counts("mha", batch=b, seq_len=length, d_model=d, heads=h).flops
+        == 8 * b * length * d**2 + 4 * b * length**2 * d
+    )
     assert counts("ffn", batch=b, seq_len=length, d_model=d).flops == 16 * b * length * d**2
     assert counts("ffn", batch=b, seq_len=length, d_model=d, d_ff=3 * d, gated=True).flops == 18 * b * length * d**2
 
@@ -86,6 +90,7 @@ def test_depthwise_and_pointwise():
 
 
 # --- attention pairs and causal masks --------------------------------------------------------
+
 
 @pytest.mark.parametrize("q,kv", [(1, 1), (5, 5), (3, 8), (8, 3), (64, 64), (17, 100)])
 def test_causal_pairs_match_a_top_left_mask(q, kv):
@@ -114,6 +119,7 @@ def test_grouped_query_attention_changes_bytes_not_flops():
 
 # --- bytes, elementwise and conventions ------------------------------------------------------
 
+
 def test_matmul_bytes_and_intensity():
     c = counts("matmul", m=1024, n=1024, k=1024, dtype="bfloat16")
     assert c.bytes == 3 * 1024 * 1024 * 2
@@ -128,8 +134,10 @@ def test_conv_bytes_are_input_weight_bias_output():
     assert c.elementwise_flops == 2 * 8 * 8 * 8  # the bias add
 
 
-@pytest.mark.parametrize("kind,flops_per_element,tensors", [
-    ("copy", 0, 2), ("add", 1, 3), ("triad", 2, 3), ("relu", 1, 2), ("gelu", 5, 2), ("div", 1, 3)])
+@pytest.mark.parametrize(
+    "kind,flops_per_element,tensors",
+    [("copy", 0, 2), ("add", 1, 3), ("triad", 2, 3), ("relu", 1, 2), ("gelu", 5, 2), ("div", 1, 3)],
+)
 def test_elementwise(kind, flops_per_element, tensors):
     c = counts("elementwise", kind=kind, numel=1000, dtype="float16")
     assert (c.flops, c.macs) == (0, 0)
@@ -145,14 +153,18 @@ def test_norms_and_softmax():
 
 
 def test_conv_transpose_counts_from_the_input():
-    c = counts("conv_transpose2d", batch=2, in_channels=8, out_channels=6, height=10, width=10, kernel=3,
-               stride=2, groups=2)
+    c = counts(
+        "conv_transpose2d", batch=2, in_channels=8, out_channels=6, height=10, width=10, kernel=3, stride=2, groups=2
+    )
     assert c.flops == 2 * 2 * 8 * 100 * 3 * 9
 
 
 def test_macs_are_half_the_core_flops_everywhere():
-    for op, params in [("matmul", dict(m=3, n=5, k=7)), ("attention", dict(batch=1, heads=2, seq_len=5, head_dim=3, causal=True)),
-                       ("conv1d", dict(batch=1, in_channels=2, out_channels=3, length=9, kernel=3))]:
+    for op, params in [
+        ("matmul", dict(m=3, n=5, k=7)),
+        ("attention", dict(batch=1, heads=2, seq_len=5, head_dim=3, causal=True)),
+        ("conv1d", dict(batch=1, in_channels=2, out_channels=3, length=9, kernel=3)),
+    ]:
         c = counts(op, **params)
         assert c.flops == 2 * c.macs
 
@@ -165,8 +177,7 @@ def test_dtype_scales_bytes_not_flops():
 
 def test_llama_7b_forward_is_about_13_5_gflops_per_token():
     # docs/flops.md: 2 FLOPs per parameter in the matmuls; 32 layers of d=4096, SwiGLU d_ff=11008.
-    layer = counts("transformer_layer", batch=1, seq_len=1, d_model=4096, heads=32, d_ff=11008,
-                   gated=True, bias=False)
+    layer = counts("transformer_layer", batch=1, seq_len=1, d_model=4096, heads=32, d_ff=11008, gated=True, bias=False)
     lm_head = counts("linear", tokens=1, in_features=4096, out_features=32000, bias=False)
     total = 32 * layer.flops + lm_head.flops
     assert 13.0e9 < total < 13.6e9

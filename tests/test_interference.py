@@ -2,7 +2,7 @@
 
 import pytest
 
-from flopbench.interference import (BUSY_OTHER_CPUS, CANARY_SLOWDOWN, Monitor, Snapshot, SystemProbe, judge)
+from flopbench.interference import BUSY_OTHER_CPUS, CANARY_SLOWDOWN, Monitor, Snapshot, SystemProbe, judge
 
 
 class FakeClock:
@@ -150,6 +150,7 @@ def test_one_canary_serves_as_after_and_next_before():
         def measure(self):
             calls.append(probe.clock())
             return 1e-3
+
     monitor = Monitor(probe, 2, 2, canary=Counting([1e-3]))
     first = monitor.begin()
     probe.advance(1.0)
@@ -165,6 +166,7 @@ def test_sample_watches_the_machine_without_running_anything():
     def sleep(seconds):
         slept.append(seconds)
         probe.advance(seconds, others=1.0, own_cpus=0.0)
+
     monitor = Monitor(probe, 2, 2, sleep=sleep)
     verdict = monitor.sample(0.5)
     assert slept == [0.5] and verdict.busy and verdict.other_cpus == pytest.approx(1.0)

@@ -22,8 +22,9 @@ def counted(model, **params):
     return layer_counts(make_workload("model", {"model": model, **params}).p)
 
 
-@pytest.mark.parametrize("model,published", [("resnet18", 1.81e9), ("resnet50", 4.09e9), ("mobilenet_v2", 0.30e9),
-                                             ("vit_b_16", 17.56e9)])
+@pytest.mark.parametrize(
+    "model,published", [("resnet18", 1.81e9), ("resnet50", 4.09e9), ("mobilenet_v2", 0.30e9), ("vit_b_16", 17.56e9)]
+)
 def test_totals_agree_with_the_published_mac_counts(model, published):
     # torchvision prints these MACs under the name "GFLOPS".
     w = make_workload("model", {"model": model})
@@ -44,21 +45,42 @@ def test_llama_7b_is_about_13_5_gflops_per_token():
     assert 13.0e9 < layers.flops < 13.6e9  # 2 FLOPs per parameter, less the embedding table
     # and the layer model agrees with the transformer_layer workload's formula for the same shapes
     layer = counted("llama_decoder_layer", seq_len=1).flops
-    assert layer == make_workload("transformer_layer", dict(batch=1, seq_len=1, d_model=4096, heads=32, d_ff=11008,
-                                                            gated=True, bias=False, causal=True)).counts.flops
+    assert (
+        layer
+        == make_workload(
+            "transformer_layer",
+            dict(batch=1, seq_len=1, d_model=4096, heads=32, d_ff=11008, gated=True, bias=False, causal=True),
+        ).counts.flops
+    )
 
 
 @pytest.mark.parametrize("model", list(MODELS))
 def test_per_layer_rows_add_up_to_the_total(model):
     layers = counted(model, seq_len=16) if "seq_len" in MODELS[model].sizes else counted(model)
     frame = layers.frame()
-    assert frame["core_flops"].sum() == layers.flops == make_workload(
-        "model", {"model": model, **({"seq_len": 16} if "seq_len" in MODELS[model].sizes else {})}).counts.flops
+    assert (
+        frame["core_flops"].sum()
+        == layers.flops
+        == make_workload(
+            "model", {"model": model, **({"seq_len": 16} if "seq_len" in MODELS[model].sizes else {})}
+        ).counts.flops
+    )
     assert frame["elementwise_flops"].sum() == layers.elementwise_flops
     assert frame["params"].sum() == layers.parameters
     assert frame["share"].sum() == pytest.approx(1.0)
-    assert set(frame.columns) >= {"path", "type", "input", "output", "params", "macs", "core_flops", "elementwise_flops",
-                                  "share", "torch_flops", "note"}
+    assert set(frame.columns) >= {
+        "path",
+        "type",
+        "input",
+        "output",
+        "params",
+        "macs",
+        "core_flops",
+        "elementwise_flops",
+        "share",
+        "torch_flops",
+        "note",
+    }
     assert not layers.unsupported
 
 
@@ -83,6 +105,7 @@ def test_causal_difference_is_exactly_the_masked_pairs():
 
 def test_pytorchs_counter_sees_zero_for_the_fused_attention_of_inference():
     from flopbench.models.vision import vit_b_16
+
     model = vit_b_16(32).eval()
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad(), FlopCounterMode(display=False) as fused:
@@ -99,9 +122,15 @@ def _mlp():
 
 
 def _cnn(groups=1):
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.Conv2d(8, 16, 3, stride=2, groups=groups), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(16, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, groups=groups),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
 
 
 @pytest.mark.parametrize("build,shape", [(_mlp, (5, 16)), (_cnn, (2, 3, 16, 16))])
@@ -141,12 +170,15 @@ def test_model_workloads_check_and_name_themselves():
     step()  # forward and backward run
 
 
-@pytest.mark.parametrize("params,key,fragment", [
-    ({"model": "resnet50", "seq_len": 128}, "seq_len", "does not apply to model resnet50; it takes image_size"),
-    ({"model": "vit_b_16", "image_size": 100}, "image_size", "multiple of the 16-pixel patch"),
-    ({"model": "llama", "heads": 7}, "heads", "not divisible"),
-    ({"model": "resnet5"}, "model", "did you mean 'resnet50'"),
-])
+@pytest.mark.parametrize(
+    "params,key,fragment",
+    [
+        ({"model": "resnet50", "seq_len": 128}, "seq_len", "does not apply to model resnet50; it takes image_size"),
+        ({"model": "vit_b_16", "image_size": 100}, "image_size", "multiple of the 16-pixel patch"),
+        ({"model": "llama", "heads": 7}, "heads", "not divisible"),
+        ({"model": "resnet5"}, "model", "did you mean 'resnet50'"),
+    ],
+)
 def test_bad_model_parameters(params, key, fragment):
     with pytest.raises(SpecError) as info:
         make_workload("model", params)
@@ -200,8 +232,9 @@ def test_count_model_on_a_user_model(user_dir):
 
 
 def test_count_model_with_several_inputs_or_an_input_factory(user_dir):
-    pair = flopbench("count-model", "mymodels:two_inputs", "--input", "2,4", "--input", "4,5", "--format", "json",
-                     cwd=user_dir)
+    pair = flopbench(
+        "count-model", "mymodels:two_inputs", "--input", "2,4", "--input", "4,5", "--format", "json", cwd=user_dir
+    )
     assert pair.returncode == 0, pair.stderr
     assert json.loads(pair.stdout)["core_flops"] == 2 * 2 * 4 * 4 + 2 * 2 * 4 * 5
     made = flopbench("count-model", "mymodels:tiny", "--input-factory", "mymodels:inputs", "--train", cwd=user_dir)
@@ -209,18 +242,21 @@ def test_count_model_with_several_inputs_or_an_input_factory(user_dir):
     assert "Training step: backward" in made.stdout
 
 
-@pytest.mark.parametrize("args,fragments", [
-    (["nosuchmodule:tiny", "--input", "1,8"], ["cannot import nosuchmodule"]),
-    (["raises:tiny", "--input", "1,8"], ["cannot import raises", "ValueError: bad module"]),
-    (["mymodels:tiney", "--input", "1,8"], ["has no 'tiney'", "did you mean 'tiny'"]),
-    (["mymodels", "--input", "1,8"], ["expected package.module:function"]),
-    (["mymodels:not_a_model", "--input", "1,8"], ["returned int, not a torch.nn.Module"]),
-    (["mymodels:broken", "--input", "1,8"], ["failed: RuntimeError: no weights here"]),
-    (["mymodels:tiny", "--input", "1,9"], ["failed on inputs of shape 1x9", "check --input"]),
-    (["mymodels:tiny", "--input", "1x8"], ["is not a shape"]),
-    (["mymodels:tiny", "--input", "1,8:complex"], ["is not a dtype"]),
-    (["mymodels:tiny"], ["no input"]),
-])
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["nosuchmodule:tiny", "--input", "1,8"], ["cannot import nosuchmodule"]),
+        (["raises:tiny", "--input", "1,8"], ["cannot import raises", "ValueError: bad module"]),
+        (["mymodels:tiney", "--input", "1,8"], ["has no 'tiney'", "did you mean 'tiny'"]),
+        (["mymodels", "--input", "1,8"], ["expected package.module:function"]),
+        (["mymodels:not_a_model", "--input", "1,8"], ["returned int, not a torch.nn.Module"]),
+        (["mymodels:broken", "--input", "1,8"], ["failed: RuntimeError: no weights here"]),
+        (["mymodels:tiny", "--input", "1,9"], ["failed on inputs of shape 1x9", "check --input"]),
+        (["mymodels:tiny", "--input", "1x8"], ["is not a shape"]),
+        (["mymodels:tiny", "--input", "1,8:complex"], ["is not a dtype"]),
+        (["mymodels:tiny"], ["no input"]),
+    ],
+)
 def test_count_model_errors_are_one_line(user_dir, args, fragments):
     assert_one_line_error(flopbench("count-model", *args, cwd=user_dir), *fragments)
 
@@ -236,23 +272,28 @@ def test_count_per_layer_for_a_suite_model():
 
 def test_layerwise_roofline_time_by_hand():
     from flopbench.analysis import layerwise_roofline
+
     layers = count_layers(nn.Sequential(nn.Linear(64, 32), nn.ReLU()), (torch.randn(8, 64),))
     linear, relu = (r.costs[0][1] for r in layers.rows if r.costs)
     assert linear.bytes == (8 * 64 + 32 * 64 + 32 + 8 * 32) * 4  # input, weight, bias, output
     assert relu.bytes == 2 * 8 * 32 * 4
     peak, bandwidth = 1e9, 1e8
-    stored = [{"calls": [{"core_flops": c.flops, "elementwise_flops": c.elementwise_flops, "bytes": c.bytes}]}
-              for c in (linear, relu)]
+    stored = [
+        {"calls": [{"core_flops": c.flops, "elementwise_flops": c.elementwise_flops, "bytes": c.bytes}]}
+        for c in (linear, relu)
+    ]
     total, memory = layerwise_roofline(stored, peak, bandwidth)
     expected = [max((c.flops + c.elementwise_flops) / peak, c.bytes / bandwidth) for c in (linear, relu)]
     assert total == pytest.approx(sum(expected))
-    assert memory == pytest.approx(sum(c.bytes / bandwidth for c in (linear, relu)
-                                       if c.bytes / bandwidth > (c.flops + c.elementwise_flops) / peak))
+    assert memory == pytest.approx(
+        sum(c.bytes / bandwidth for c in (linear, relu) if c.bytes / bandwidth > (c.flops + c.elementwise_flops) / peak)
+    )
     assert layers.frame()["intensity"].iloc[1] == pytest.approx(relu.elementwise_flops / relu.bytes)
 
 
 def test_model_records_carry_their_layers_at_the_run_dtype():
     from flopbench.workloads.model import model_layers
+
     p = make_workload("model", {"model": "thop_mlp", "batch": 2}).p
     f32, bf16 = model_layers(p, "float32"), model_layers(p, "bfloat16")
     assert [layer.path for layer in f32] == ["0", "1", "2"]  # linear, relu, linear
@@ -264,14 +305,16 @@ def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):
     from flopbench.analysis import contrasts
     from flopbench.results import load_results
     from tests import fakes
+
     models = [("model", {"model": "mobilenet_v2"}, "m", ()), ("model", {"model": "resnet50"}, "r", ())]
     original = fakes.WORKLOADS
     fakes.WORKLOADS = models
     try:
         device = fakes.fake_device(float32=300e9, bandwidth=50e9)
         # Measured like the reference machine: MobileNet-V2 takes 0.3x ResNet-50's time for 0.076x its FLOPs.
-        frame = load_results(fakes.write_run(tmp_path / "a.jsonl", device, {"mobilenet_v2": 13.8e-3,
-                                                                          "resnet50": 45.4e-3}))
+        frame = load_results(
+            fakes.write_run(tmp_path / "a.jsonl", device, {"mobilenet_v2": 13.8e-3, "resnet50": 45.4e-3})
+        )
     finally:
         fakes.WORKLOADS = original
     (contrast,) = contrasts(frame)
@@ -280,4 +323,3 @@ def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):
     assert ma / ta > mb / tb + 0.1
     assert contrast.flops_ratio < ta / tb < contrast.time_ratio  # closer than FLOPs, not all the way
     assert "layer-wise roofline predicts a time ratio" in contrast.conclusion()
-

@@ -142,25 +142,54 @@ def _with_trust(path, out, busy=(), unstable=()):
     """The run at `path` as a 3-round run in which some workloads were disturbed or unstable."""
     from flopbench.results import ResultsWriter, read_run
     from flopbench.schema import Interference, Round
+
     run = read_run(path)
     quiet = Interference(window_s=1.0, usable_cpus=2, threads=2, other_cpus=0.0, busy=False)
-    loud = Interference(window_s=1.0, usable_cpus=2, threads=2, other_cpus=0.9, busy=True,
-                        reasons=["the machine was busy: other processes used 0.9 of 2 CPUs during this measurement"])
-    writer = ResultsWriter.create(out, run.header.model_copy(update={
-        "settings": None, "quiet_check": {"canary_baseline_s": 1e-3, "canary_noise": 0.02}}))
+    loud = Interference(
+        window_s=1.0,
+        usable_cpus=2,
+        threads=2,
+        other_cpus=0.9,
+        busy=True,
+        reasons=["the machine was busy: other processes used 0.9 of 2 CPUs during this measurement"],
+    )
+    writer = ResultsWriter.create(
+        out,
+        run.header.model_copy(
+            update={"settings": None, "quiet_check": {"canary_baseline_s": 1e-3, "canary_noise": 0.02}}
+        ),
+    )
     for r in run.records:
         spread = 0.12 if r.name in unstable else 0.01
-        rounds = [Round(round=i, position=i, time_s=r.time_s, samples_s=r.samples_s, calls_per_sample=1,
-                        interference=loud if r.name in busy and i == 0 else quiet) for i in range(3)]
-        writer.record(r.model_copy(update={"rounds": rounds, "round_spread": spread, "stable": spread <= 0.05,
-                                           "disturbed": r.name in busy,
-                                           "interference": loud if r.name in busy else quiet}))
+        rounds = [
+            Round(
+                round=i,
+                position=i,
+                time_s=r.time_s,
+                samples_s=r.samples_s,
+                calls_per_sample=1,
+                interference=loud if r.name in busy and i == 0 else quiet,
+            )
+            for i in range(3)
+        ]
+        writer.record(
+            r.model_copy(
+                update={
+                    "rounds": rounds,
+                    "round_spread": spread,
+                    "stable": spread <= 0.05,
+                    "disturbed": r.name in busy,
+                    "interference": loud if r.name in busy else quiet,
+                }
+            )
+        )
     writer.close()
     return out
 
 
 def test_the_report_says_how_far_each_figure_can_be_trusted(tmp_path):
     from flopbench.report import write_report
+
     plain = write_run(tmp_path / "plain.jsonl", fake_device())
     names = [w.name for w in workloads()]
     run = _with_trust(plain, tmp_path / "trust.jsonl", busy=[names[0]], unstable=[names[1]])
@@ -180,6 +209,10 @@ def test_compare_warns_when_a_run_was_disturbed_or_unstable(tmp_path):
     names = [w.name for w in workloads()]
     b = _with_trust(b_plain, tmp_path / "b.jsonl", busy=names[:2], unstable=names[2:3])
     result = compare(load_results([a, b]))
-    assert any(w.startswith("run B: 2 of the compared workloads were measured while the machine was disturbed and"
-                            " 1 are unstable") for w in result.warnings), result.warnings
+    assert any(
+        w.startswith(
+            "run B: 2 of the compared workloads were measured while the machine was disturbed and 1 are unstable"
+        )
+        for w in result.warnings
+    ), result.warnings
     assert not any(w.startswith("run A:") for w in result.warnings)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from flopbench.device import describe
-from flopbench.schema import Peak
 from flopbench.measure import CacheEntry, machine_identity, save
 from flopbench.plots import save_figures
 from flopbench.results import load_results
+from flopbench.schema import Peak
 from tests.fakes import fake_device, write_run
 from tests.test_cli import assert_one_line_error, flopbench
 
@@ -35,17 +35,29 @@ def test_plain(benchmark):
     benchmark(sum, range(10))
 """
 
-FAST = ["--benchmark-min-time=0.0005", "--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-p", "no:cacheprovider"]
+FAST = [
+    "--benchmark-min-time=0.0005",
+    "--benchmark-max-time=0.05",
+    "--benchmark-min-rounds=3",
+    "-p",
+    "no:cacheprovider",
+]
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     """A measured bandwidth in the ceiling cache, so that benchmarks get a roofline."""
     import torch
+
     monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
     threads = torch.get_num_threads()
-    save(CacheEntry(identity=machine_identity(describe("cpu", threads), threads), measured_at="2026-01-01T00:00:00",
-                    ceilings={"bandwidth": Peak(20e9, "measured", "test")}))
+    save(
+        CacheEntry(
+            identity=machine_identity(describe("cpu", threads), threads),
+            measured_at="2026-01-01T00:00:00",
+            ceilings={"bandwidth": Peak(20e9, "measured", "test")},
+        )
+    )
     return tmp_path / "cache"
 
 
@@ -53,8 +65,9 @@ def test_a_pytest_session_stores_flop_fields_in_extra_info(pytester, cache):
     pytester.makepyfile(TESTS)
     result = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-json=out.json", *FAST)
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*flopbench: achieved FLOP/s*", "benchmark*median*achieved*% peak*",
-                                 "test_workload*FLOP/s*float32*(derived)"])
+    result.stdout.fnmatch_lines(
+        ["*flopbench: achieved FLOP/s*", "benchmark*median*achieved*% peak*", "test_workload*FLOP/s*float32*(derived)"]
+    )
     data = json.loads((pytester.path / "out.json").read_text())
     by_name = {b["name"]: b for b in data["benchmarks"]}
     workload = by_name["test_workload"]["extra_info"]
@@ -89,8 +102,9 @@ def test_benchmark_compare_and_compare_fail_keep_working(pytester, cache):
     first.assert_outcomes(passed=3)
     # A threshold on the median (a mean of a few microsecond rounds is one preemption away from 1000x): no
     # real machine regresses a hundredfold between two runs a second apart, loaded or not.
-    second = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-compare", storage,
-                                           "--benchmark-compare-fail=median:10000%", *FAST)
+    second = pytester.runpytest_subprocess(
+        "--flopbench-device", "cpu", "--benchmark-compare", storage, "--benchmark-compare-fail=median:10000%", *FAST
+    )
     second.assert_outcomes(passed=3)
     second.stderr.fnmatch_lines(["*Comparing against benchmarks from*"])
     second.stdout.fnmatch_lines(["*test_workload (0001*"])
@@ -98,18 +112,21 @@ def test_benchmark_compare_and_compare_fail_keep_working(pytester, cache):
     (saved,) = (pytester.path / "store").rglob("0001_*.json")
     data = json.loads(saved.read_text())
     for bench in data["benchmarks"]:
-        bench["stats"].update({k: v / 1000 for k, v in bench["stats"].items()
-                               if k in ("min", "max", "mean", "median", "q1", "q3")})
+        bench["stats"].update(
+            {k: v / 1000 for k, v in bench["stats"].items() if k in ("min", "max", "mean", "median", "q1", "q3")}
+        )
     saved.write_text(json.dumps(data))
-    failing = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-compare=0001", storage,
-                                            "--benchmark-compare-fail=min:5%", *FAST)
+    failing = pytester.runpytest_subprocess(
+        "--flopbench-device", "cpu", "--benchmark-compare=0001", storage, "--benchmark-compare-fail=min:5%", *FAST
+    )
     assert failing.ret != 0
     assert "Performance has regressed" in failing.stdout.str() + failing.stderr.str()
 
 
 def test_the_shipped_suites_run_as_pytest_benchmark_tests(tmp_path, cache):
     suite = tmp_path / "tiny.toml"
-    suite.write_text(textwrap.dedent("""
+    suite.write_text(
+        textwrap.dedent("""
         [[workload]]
         op = "matmul"
         name = "mm"
@@ -126,16 +143,36 @@ def test_the_shipped_suites_run_as_pytest_benchmark_tests(tmp_path, cache):
         m = 8
         n = 8
         k = 8
-    """))
+    """)
+    )
     out = tmp_path / "suite.json"
-    result = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "benchmarks"), "--benchmark-only",
-                             f"--benchmark-json={out}", "--flopbench-suite", str(suite), "--flopbench-device", "cpu",
-                             "-q", *FAST], capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "FLOPBENCH_CACHE_DIR": str(cache)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(REPO / "benchmarks"),
+            "--benchmark-only",
+            f"--benchmark-json={out}",
+            "--flopbench-suite",
+            str(suite),
+            "--flopbench-device",
+            "cpu",
+            "-q",
+            *FAST,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "FLOPBENCH_CACHE_DIR": str(cache)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     names = [b["name"] for b in json.loads(out.read_text())["benchmarks"]]
-    assert sorted(names) == ["test_workload[mm-m16-n16-k16]", "test_workload[mm-m32-n32-k32]",
-                             "test_workload[softmax-r8-c64]"]
+    assert sorted(names) == [
+        "test_workload[mm-m16-n16-k16]",
+        "test_workload[mm-m32-n32-k32]",
+        "test_workload[softmax-r8-c64]",
+    ]
     frame = load_results(out)
     assert sorted(frame["name"]) == ["mm-m16-n16-k16", "mm-m32-n32-k32", "softmax-r8-c64"]
     assert set(frame["family"]) == {"matmul", "elementwise"}
@@ -159,14 +196,30 @@ def test_export_import_round_trip_keeps_every_workload_and_figure(tmp_path):
     exported = tmp_path / "run.json"
     assert flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(exported)).returncode == 0
     before, after = load_results(run), load_results(exported)
-    for column in ("name", "identity", "op", "family", "dtype", "core_flops", "bytes", "time_s", "time_iqr_s",
-                   "total_flops_per_s", "utilization", "roofline_efficiency", "bound", "samples_s", "run_id",
-                   "device_label", "m", "seq_len"):
+    for column in (
+        "name",
+        "identity",
+        "op",
+        "family",
+        "dtype",
+        "core_flops",
+        "bytes",
+        "time_s",
+        "time_iqr_s",
+        "total_flops_per_s",
+        "utilization",
+        "roofline_efficiency",
+        "bound",
+        "samples_s",
+        "run_id",
+        "device_label",
+        "m",
+        "seq_len",
+    ):
         assert before[column].astype(str).tolist() == after[column].astype(str).tolist(), column
     figures_before = save_figures(before, tmp_path / "a")
     figures_after = save_figures(after, tmp_path / "b")
-    assert sorted(figures_before) == sorted(figures_after) == ["flops_vs_latency", "roofline", "sweeps",
-                                                               "utilization"]
+    assert sorted(figures_before) == sorted(figures_after) == ["flops_vs_latency", "roofline", "sweeps", "utilization"]
 
 
 def test_plot_and_compare_accept_pytest_benchmark_files(tmp_path):
@@ -186,8 +239,10 @@ def test_export_errors(tmp_path):
     taken = tmp_path / "taken.json"
     taken.write_text("{}")
     assert_one_line_error(flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(taken)), "exists")
-    assert_one_line_error(flopbench("export", str(run), str(run), "--format", "pytest-benchmark", "-o",
-                                    str(tmp_path / "x.json")), "one results file at a time")
+    assert_one_line_error(
+        flopbench("export", str(run), str(run), "--format", "pytest-benchmark", "-o", str(tmp_path / "x.json")),
+        "one results file at a time",
+    )
     not_benchmarks = tmp_path / "other.json"
     not_benchmarks.write_text('{"hello": 1}')
     assert_one_line_error(flopbench("plot", str(not_benchmarks)), "no 'benchmarks' list")
@@ -198,4 +253,5 @@ def test_csv_export(tmp_path):
     out = tmp_path / "run.csv"
     assert flopbench("export", str(run), "--format", "csv", "-o", str(out)).returncode == 0
     import pandas as pd
+
     assert len(pd.read_csv(out)) == len(load_results(run))

@@ -22,15 +22,39 @@ GPU = Device("cuda", 0, "NVIDIA H100 80GB HBM3", {}, {}, Peak(3.35e12, "spec", "
 
 
 def header(**extra) -> Header:
-    return Header(**{"run_id": "abc", "started_at": "2026-01-01T00:00:00", "host": "box", "torch": "2.5",
-                     "threads": 4, "device": GPU, **extra})
+    return Header(
+        **{
+            "run_id": "abc",
+            "started_at": "2026-01-01T00:00:00",
+            "host": "box",
+            "torch": "2.5",
+            "threads": 4,
+            "device": GPU,
+            **extra,
+        }
+    )
 
 
 def record(name, time_s=1e-3, **extra) -> Record:
-    fields = dict(name=name, op="matmul", family="matmul", dtype="float32", params={"m": 8, "n": 4, "k": 2},
-                  identity=name, core_flops=128, macs=64, elementwise_flops=0, total_flops=128, bytes=224,
-                  intensity=128 / 224, status="ok", time_s=time_s, total_flops_per_s=128 / time_s,
-                  core_flops_per_s=128 / time_s, samples_s=[time_s, time_s])
+    fields = dict(
+        name=name,
+        op="matmul",
+        family="matmul",
+        dtype="float32",
+        params={"m": 8, "n": 4, "k": 2},
+        identity=name,
+        core_flops=128,
+        macs=64,
+        elementwise_flops=0,
+        total_flops=128,
+        bytes=224,
+        intensity=128 / 224,
+        status="ok",
+        time_s=time_s,
+        total_flops_per_s=128 / time_s,
+        core_flops_per_s=128 / time_s,
+        samples_s=[time_s, time_s],
+    )
     fields.update(extra)
     return Record(**fields)
 
@@ -103,16 +127,19 @@ def test_a_run_killed_mid_line_loads_with_every_completed_record(tmp_path):
     assert ":4: the last line is incomplete" in run.notes[0]
 
 
-@pytest.mark.parametrize("damage, note", [
-    (lambda line: line[:10], "not JSON"),
-    (lambda line: "null", "null, not a record"),
-    (lambda line: "[1, 2]", "a JSON list, not a record"),
-    (lambda line: line.replace('"status":"ok"', '"status":"fine"'), "status: Input should be 'ok'"),
-    (lambda line: line.replace('"core_flops":128,', ''), "core_flops: Field required"),
-    (lambda line: line.replace('"time_s":0.001', '"time_s":-1'), "time_s: Input should be greater than 0"),
-    (lambda line: line.replace('"time_s":0.001', '"time_s":NaN'), "not JSON (NaN is not a number JSON allows)"),
-    (lambda line: '{"type": "gossip"}', "unknown type 'gossip'"),
-])
+@pytest.mark.parametrize(
+    "damage, note",
+    [
+        (lambda line: line[:10], "not JSON"),
+        (lambda line: "null", "null, not a record"),
+        (lambda line: "[1, 2]", "a JSON list, not a record"),
+        (lambda line: line.replace('"status":"ok"', '"status":"fine"'), "status: Input should be 'ok'"),
+        (lambda line: line.replace('"core_flops":128,', ""), "core_flops: Field required"),
+        (lambda line: line.replace('"time_s":0.001', '"time_s":-1'), "time_s: Input should be greater than 0"),
+        (lambda line: line.replace('"time_s":0.001', '"time_s":NaN'), "not JSON (NaN is not a number JSON allows)"),
+        (lambda line: '{"type": "gossip"}', "unknown type 'gossip'"),
+    ],
+)
 def test_a_malformed_record_is_skipped_with_a_note_naming_its_line_never_the_file(tmp_path, damage, note):
     path = write(tmp_path / "r.jsonl", [record("a"), record("b"), record("c")])
     lines = path.read_text().splitlines()
@@ -132,16 +159,25 @@ def test_non_utf8_bytes_and_a_bom(tmp_path):
     assert [r.name for r in run.records] == ["a"] and "not UTF-8 text" in run.notes[0]
 
 
-@pytest.mark.parametrize("first, message", [
-    ("[1, 2, 3]", ":1: the first line is a JSON list, not a flopbench header"),
-    ("null", ":1: the first line is null, not a flopbench header"),
-    ('{"hello": 1}', ":1: the first line is a untyped object, not a flopbench header"),
-    ('{"type": "header", "schema_version": 0, "run_id": "x"}', ":1: schema_version 0 is not a flopbench results schema"),
-    ('{"type": "header", "schema_version": "3", "run_id": "x"}', "schema_version '3' is not a flopbench results schema"),
-    ('{"type": "header", "schema_version": 3}', ":1: the header is damaged (run_id: Field required)"),
-    ('{"type": "header", "schema_version": 3, "run_id": "x", "threads": -2}', "threads: Input should be greater"),
-    ('{"type": "header", "schema_version": 99, "run_id": "x"}', "newer than this flopbench understands"),
-])
+@pytest.mark.parametrize(
+    "first, message",
+    [
+        ("[1, 2, 3]", ":1: the first line is a JSON list, not a flopbench header"),
+        ("null", ":1: the first line is null, not a flopbench header"),
+        ('{"hello": 1}', ":1: the first line is a untyped object, not a flopbench header"),
+        (
+            '{"type": "header", "schema_version": 0, "run_id": "x"}',
+            ":1: schema_version 0 is not a flopbench results schema",
+        ),
+        (
+            '{"type": "header", "schema_version": "3", "run_id": "x"}',
+            "schema_version '3' is not a flopbench results schema",
+        ),
+        ('{"type": "header", "schema_version": 3}', ":1: the header is damaged (run_id: Field required)"),
+        ('{"type": "header", "schema_version": 3, "run_id": "x", "threads": -2}', "threads: Input should be greater"),
+        ('{"type": "header", "schema_version": 99, "run_id": "x"}', "newer than this flopbench understands"),
+    ],
+)
 def test_a_file_without_a_valid_header_is_one_clear_error(tmp_path, first, message):
     path = tmp_path / "r.jsonl"
     path.write_text(first + "\n" + record("a").model_dump_json() + "\n")
@@ -169,7 +205,11 @@ def test_schema_1_files_are_migrated_to_single_rank_runs_with_v3_names(tmp_path)
     raw = record("a").model_dump(mode="json", exclude={"type"})
     v1 = {k: v for k, v in raw.items() if k not in ("rank", "world_size", "host", "core_flops_per_s")}
     v1["flops"], v1["flops_per_s"] = v1.pop("core_flops"), v1.pop("total_flops_per_s")
-    head = {"type": "header", "schema_version": 1, **header().model_dump(mode="json", exclude={"type", "schema_version"})}
+    head = {
+        "type": "header",
+        "schema_version": 1,
+        **header().model_dump(mode="json", exclude={"type", "schema_version"}),
+    }
     path.write_text(json.dumps(head) + "\n" + json.dumps({"type": "record", **v1}) + "\n")
     run = read_run(path)
     r = run.records[0]
@@ -183,11 +223,16 @@ def test_migrations_chain_step_by_step(tmp_path, monkeypatch):
     calls = []
     for version in (1, 2):
         real = schema.MIGRATIONS[version]
-        monkeypatch.setitem(schema.MIGRATIONS, version,
-                            lambda h, rs, v=version, real=real: (calls.append(v), real(h, rs))[1])
+        monkeypatch.setitem(
+            schema.MIGRATIONS, version, lambda h, rs, v=version, real=real: (calls.append(v), real(h, rs))[1]
+        )
     raw = record("a").model_dump(mode="json", exclude={"type", "core_flops_per_s"})
     raw["flops"], raw["flops_per_s"] = raw.pop("core_flops"), raw.pop("total_flops_per_s")
-    head = {"type": "header", "schema_version": 1, **header().model_dump(mode="json", exclude={"type", "schema_version"})}
+    head = {
+        "type": "header",
+        "schema_version": 1,
+        **header().model_dump(mode="json", exclude={"type", "schema_version"}),
+    }
     path = tmp_path / "old.jsonl"
     path.write_text(json.dumps(head) + "\n" + json.dumps({"type": "record", **raw}) + "\n")
     run = read_run(path)
@@ -197,8 +242,11 @@ def test_migrations_chain_step_by_step(tmp_path, monkeypatch):
 def test_load_results_has_header_fields_and_parameters_as_columns(tmp_path):
     a = write(tmp_path / "a.jsonl", [record("a")])
     cpu = Device("cpu", None, "EPYC", {}, {}, Peak(None, "unknown", "none"))
-    b = write(tmp_path / "b.jsonl", [record("b", params={"seq_len": 128, "kernel": [3, 3]})],
-              head=header(run_id="def", device=cpu))
+    b = write(
+        tmp_path / "b.jsonl",
+        [record("b", params={"seq_len": 128, "kernel": [3, 3]})],
+        head=header(run_id="def", device=cpu),
+    )
     frame = load_results([a, b])
     assert list(frame["name"]) == ["a", "b"]
     assert list(frame["run_id"]) == ["abc", "def"]
@@ -230,6 +278,7 @@ def test_csv_export_keeps_lists_as_json(tmp_path):
 
 # --- the committed reference runs: loaded, migrated and rendered as committed ------------------------------------
 
+
 def _tables(markdown: str) -> list[str]:
     return [line for line in markdown.splitlines() if line.startswith("|")]
 
@@ -237,6 +286,7 @@ def _tables(markdown: str) -> list[str]:
 @pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.jsonl")), ids=lambda p: p.stem.split("_")[-1])
 def test_every_reference_run_loads_and_renders_its_committed_report(tmp_path, path):
     from flopbench.report import write_report
+
     run = read_run(path)
     assert run.notes == [] and run.records and run.header.schema_version == schema.SCHEMA_VERSION
     md, _ = write_report([path], tmp_path / "report")
@@ -248,6 +298,7 @@ def test_old_files_render_the_same_tables_after_migration_and_upgrade(tmp_path):
     """The original schema-1 models run, read as it was written, then upgraded: the committed report's tables."""
     from flopbench.commands.upgrade import upgrade
     from flopbench.report import write_report
+
     committed = _tables((REFERENCE / "2026-11-22_cpu-amd-epyc-zen5-2vcpu-kvm_models" / "report.md").read_text())
     old = shutil.copy(DATA / "v1_models.jsonl", tmp_path / "models.jsonl")
     migrated = read_run(old)

@@ -34,8 +34,9 @@ def env(tmp_path):
 
 
 def flopbench(*args, env, cwd):
-    return subprocess.run([sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 def suite(tmp_path, text=TINY, name="tiny.toml"):
@@ -63,7 +64,9 @@ def test_run_writes_a_results_file_and_a_summary(tmp_path, env):
     assert "3 measured, 0 skipped, 0 failed" in result.stdout and str(out) in result.stdout
     assert "mm-m64-n64-k64" in result.stdout and "% peak" in result.stdout
     frame = load_results(out)
-    assert {"time_s", "total_flops_per_s", "core_flops_per_s", "utilization", "bound", "m", "rows"} <= set(frame.columns)
+    assert {"time_s", "total_flops_per_s", "core_flops_per_s", "utilization", "bound", "m", "rows"} <= set(
+        frame.columns
+    )
 
 
 def test_default_output_goes_to_results_with_the_device_in_the_name(tmp_path, env):
@@ -76,28 +79,46 @@ def test_default_output_goes_to_results_with_the_device_in_the_name(tmp_path, en
 
 def test_dtype_override_and_threads(tmp_path, env):
     out = tmp_path / "run.jsonl"
-    result = flopbench("run", suite(tmp_path), *FAST, "--dtype", "float32,bfloat16", "--threads", "1",
-                       "--only", "^mm-m32", "--out", str(out), env=env, cwd=tmp_path)
+    result = flopbench(
+        "run",
+        suite(tmp_path),
+        *FAST,
+        "--dtype",
+        "float32,bfloat16",
+        "--threads",
+        "1",
+        "--only",
+        "^mm-m32",
+        "--out",
+        str(out),
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     run = read_run(out)
-    assert [(r.name, r.dtype) for r in run.records] == [("mm-m32-n32-k32-float32", "float32"),
-                                                        ("mm-m32-n32-k32-bfloat16", "bfloat16")]
+    assert [(r.name, r.dtype) for r in run.records] == [
+        ("mm-m32-n32-k32-float32", "float32"),
+        ("mm-m32-n32-k32-bfloat16", "bfloat16"),
+    ]
     assert run.header.threads == 1
 
 
-@pytest.mark.parametrize("args,fragments", [
-    (["run", "nope.toml"], ["no such suite"]),
-    (["run", "{suite}", "--dtype", "float8"], ["unknown dtype 'float8'"]),
-    (["run", "{suite}", "--only", "zzz"], ["matches --only"]),
-    (["run", "{suite}", "--only", "("], ["not a regular expression"]),
-    (["run", "{suite}", "--peak", "bf16=1e12"], ["unknown key 'bf16'", "did you mean 'bfloat16'"]),
-    (["run", "{suite}", "--peak", "float32=fast"], ["not a finite positive number"]),
-    (["run", "{suite}", "--min-time", "0"], ["--min-time"]),
-    (["run", "{suite}", "--threads", "0"], ["--threads"]),
-    (["run", "{suite}", "--device", "tpu"], ["expected cpu, cuda"]),
-    (["run", "{suite}", "--resume", "missing.jsonl"], ["no such file"]),
-    (["peak", "--device", "cuda:7"], ["cuda"]),
-])
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["run", "nope.toml"], ["no such suite"]),
+        (["run", "{suite}", "--dtype", "float8"], ["unknown dtype 'float8'"]),
+        (["run", "{suite}", "--only", "zzz"], ["matches --only"]),
+        (["run", "{suite}", "--only", "("], ["not a regular expression"]),
+        (["run", "{suite}", "--peak", "bf16=1e12"], ["unknown key 'bf16'", "did you mean 'bfloat16'"]),
+        (["run", "{suite}", "--peak", "float32=fast"], ["not a finite positive number"]),
+        (["run", "{suite}", "--min-time", "0"], ["--min-time"]),
+        (["run", "{suite}", "--threads", "0"], ["--threads"]),
+        (["run", "{suite}", "--device", "tpu"], ["expected cpu, cuda"]),
+        (["run", "{suite}", "--resume", "missing.jsonl"], ["no such file"]),
+        (["peak", "--device", "cuda:7"], ["cuda"]),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, env, args, fragments):
     path = suite(tmp_path)
     result = flopbench(*[a.replace("{suite}", path) for a in args], "--bandwidth", "1e10", env=env, cwd=tmp_path)
@@ -125,8 +146,23 @@ name = "slow"
 def test_ctrl_c_keeps_what_was_measured_and_resume_finishes_the_rest(tmp_path, env):
     path = suite(tmp_path, SLOW, "slow.toml")
     out = tmp_path / "run.jsonl"
-    args = [sys.executable, "-m", "flopbench", "run", path, "--device", "cpu", "--min-time", "0.3", "--rounds", "1",
-            "--bandwidth", "2e10", "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "flopbench",
+        "run",
+        path,
+        "--device",
+        "cpu",
+        "--min-time",
+        "0.3",
+        "--rounds",
+        "1",
+        "--bandwidth",
+        "2e10",
+        "--out",
+        str(out),
+    ]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline:  # wait for two records on disk, then press Ctrl-C
@@ -139,8 +175,22 @@ def test_ctrl_c_keeps_what_was_measured_and_resume_finishes_the_rest(tmp_path, e
     assert "Traceback" not in stderr and f"--resume {out}" in stderr
     assert 2 <= len(read_run(out).records) < 6
 
-    resumed = flopbench("run", path, "--device", "cpu", "--min-time", "0.3", "--rounds", "1", "--bandwidth", "2e10",
-                        "--resume", str(out), env=env, cwd=tmp_path)
+    resumed = flopbench(
+        "run",
+        path,
+        "--device",
+        "cpu",
+        "--min-time",
+        "0.3",
+        "--rounds",
+        "1",
+        "--bandwidth",
+        "2e10",
+        "--resume",
+        str(out),
+        env=env,
+        cwd=tmp_path,
+    )
     assert resumed.returncode == 0, resumed.stderr
     run = read_run(out)
     identities = [r.identity for r in run.records]
@@ -161,12 +211,26 @@ def test_resume_refuses_a_file_from_another_device(tmp_path, env):
 
 
 def test_peak_as_json_with_user_values(tmp_path, env):
-    result = flopbench("peak", "--device", "cpu", "--peak", "float32=1.5e12", "--bandwidth", "9e10",
-                       "--format", "json", env=env, cwd=tmp_path)
+    result = flopbench(
+        "peak",
+        "--device",
+        "cpu",
+        "--peak",
+        "float32=1.5e12",
+        "--bandwidth",
+        "9e10",
+        "--format",
+        "json",
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["device"]["peaks"]["float32"] == {"value": 1.5e12, "source": "user",
-                                                  "detail": "given on the command line"}
+    assert data["device"]["peaks"]["float32"] == {
+        "value": 1.5e12,
+        "source": "user",
+        "detail": "given on the command line",
+    }
     assert data["device"]["bandwidth"]["value"] == 9e10
     assert data["ceilings"] == {} and data["ceilings_measured_at"] is None
 

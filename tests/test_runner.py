@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from flopbench import runner as runner_module
-from flopbench.schema import Device, Peak
 from flopbench.runner import Runner, Settings, derive, peak_key
+from flopbench.schema import Device, Peak
 from flopbench.timing import Measurement
 from flopbench.workloads import make_workload
 
@@ -111,14 +111,16 @@ def test_tf32_peak_only_for_float32_contractions_on_cuda():
 
 
 def run_one(workload, seconds=1e-3):
-    runner = Runner(Settings(device(), threads=torch.get_num_threads()), on_record=lambda r: None,
-                    timer=FixedTimer(seconds))
+    runner = Runner(
+        Settings(device(), threads=torch.get_num_threads()), on_record=lambda r: None, timer=FixedTimer(seconds)
+    )
     return runner.run_one(workload)
 
 
 def test_an_ok_record_keeps_raw_samples_counts_and_check():
-    record = run_one(make_workload("conv2d", dict(batch=1, in_channels=3, out_channels=8, height=16, width=16,
-                                                  kernel=3)))
+    record = run_one(
+        make_workload("conv2d", dict(batch=1, in_channels=3, out_channels=8, height=16, width=16, kernel=3))
+    )
     assert record.status == "ok" and record.reason is None
     assert record.samples_s == [1e-3] * 5 and record.calls_per_sample == 1
     assert record.check_error <= record.check_tolerance
@@ -143,7 +145,8 @@ def test_an_unsupported_kernel_is_recorded_as_failed(monkeypatch):
     w = make_workload("matmul", dict(m=32, n=32, k=32), dtype="float16")
 
     def unsupported(p, t):
-        raise RuntimeError('"addmm_impl_cpu_" not implemented for \'Half\'\nmore detail')
+        raise RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Half'\nmore detail")
+
     monkeypatch.setattr(w.spec, "forward", unsupported)
     record = run_one(w)
     assert record.status == "failed"
@@ -160,7 +163,9 @@ def test_run_hands_each_record_over_as_it_is_made():
     seen = []
     runner = Runner(Settings(device(), threads=1), on_record=seen.append, timer=FixedTimer(1e-3))
     names = []
-    runner.run([make_workload("matmul", dict(m=8, n=8, k=8)), make_workload("softmax", dict(rows=4, cols=8))],
-               before=lambda w: names.append((w.name, len(seen))))
+    runner.run(
+        [make_workload("matmul", dict(m=8, n=8, k=8)), make_workload("softmax", dict(rows=4, cols=8))],
+        before=lambda w: names.append((w.name, len(seen))),
+    )
     assert [r.name for r in seen] == ["matmul-m8-n8-k8", "softmax-r4-c8"]
     assert names == [("matmul-m8-n8-k8", 0), ("softmax-r4-c8", 1)]

@@ -23,6 +23,7 @@ class FakeClock:
 
         def fn():
             self.now += next(durations)
+
         return fn
 
 
@@ -65,6 +66,7 @@ def test_warmup_is_not_sampled():
 
     def fn():
         clock.now += next(calls, 1e-3)
+
     m = cpu_timer(clock, warmup_s=0.5).measure(fn)
     assert m.median_s == pytest.approx(1e-3)
 
@@ -74,6 +76,7 @@ def test_noisy_workload_runs_to_the_time_limit_and_warns():
 
     def fn():  # a neighbour that steals the CPU in alternate 15 ms stretches: whole blocks slow down
         clock.now += 1e-3 * (1.5 if int(clock.now / 0.015) % 2 else 1.0)
+
     m = cpu_timer(clock, min_time_s=0.2, max_time_s=1.0).measure(fn)
     assert m.timed_s == pytest.approx(1.0, rel=0.05)
     assert any("noisy" in w for w in m.warnings())
@@ -111,6 +114,7 @@ def test_sample_below_timer_resolution_warns():
 
 
 # --- CUDA, on a fake GPU ---------------------------------------------------------------------------
+
 
 class FakeEvent:
     def __init__(self, gpu):
@@ -156,6 +160,7 @@ class FakeGpu:
 
         def replay():
             self.now += calls * self.kernel_s
+
         return replay
 
 
@@ -166,6 +171,7 @@ def cuda_timer(gpu, **kwargs):
     def synchronize():  # wall time passes as the GPU works
         original()
         clock.now = gpu.now
+
     gpu.synchronize = synchronize
     return CudaTimer(gpu, Budget(min_time_s=0.05, max_time_s=1.0, warmup_s=0.01), clock=clock, **kwargs)
 
@@ -187,6 +193,7 @@ def test_cuda_warmup_waits_for_steady_times():
     def fn():
         calls["n"] += 1
         gpu.now += 50e-3 if calls["n"] <= 3 else 1e-3  # lazy initialization, autotuning
+
     m = cuda_timer(gpu).measure(fn)
     assert m.median_s == pytest.approx(1e-3)
 

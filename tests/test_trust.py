@@ -5,15 +5,22 @@ import dataclasses
 
 import pytest
 
-from flopbench import measure, runner as runner_module
+from flopbench import measure
+from flopbench import runner as runner_module
 from flopbench.runner import Runner, Settings, predicted_call_s, rotated
 from flopbench.schema import Device, Interference, Peak
 from flopbench.timing import CallTooSlow, CpuTimer, Measurement
 from flopbench.workloads import make_workload
 
 QUIET = Interference(window_s=1.0, usable_cpus=2, threads=2, other_cpus=0.0, busy=False)
-BUSY = Interference(window_s=1.0, usable_cpus=2, threads=2, other_cpus=0.9, busy=True,
-                    reasons=["the machine was busy: other processes used 0.9 of 2 CPUs during this measurement"])
+BUSY = Interference(
+    window_s=1.0,
+    usable_cpus=2,
+    threads=2,
+    other_cpus=0.9,
+    busy=True,
+    reasons=["the machine was busy: other processes used 0.9 of 2 CPUs during this measurement"],
+)
 
 
 def device(isa="avx2 fma", bf16=None):
@@ -76,20 +83,22 @@ def make(settings, times=None, verdicts=(), samples=(), too_slow=None, default=1
 def run(r, timer, workloads):
     def before(w):
         timer.current = w.name
+
     r.run(workloads, before=before)
 
 
 def mm(n, dtype="float32", group="", swept=()):
-    return dataclasses.replace(make_workload("matmul", {"m": n, "n": n, "k": n}, dtype=dtype), group=group,
-                               swept=swept)
+    return dataclasses.replace(make_workload("matmul", {"m": n, "n": n, "k": n}, dtype=dtype), group=group, swept=swept)
 
 
 # --- rounds ---------------------------------------------------------------------------------------------------------
 
+
 def test_rounds_rotate_and_the_figure_is_the_median_of_round_medians():
     a, b, c = mm(8), mm(12), mm(16)
-    r, timer, _, records = make(Settings(device(), 1, rounds=3),
-                                times={a.name: [1e-3, 5e-3, 1.02e-3]})  # a transient disturbance moves one round
+    r, timer, _, records = make(
+        Settings(device(), 1, rounds=3), times={a.name: [1e-3, 5e-3, 1.02e-3]}
+    )  # a transient disturbance moves one round
     run(r, timer, [a, b, c])
     assert timer.measured == [a.name, b.name, c.name, b.name, c.name, a.name, c.name, a.name, b.name]
     record = next(x for x in records if x.name == a.name)
@@ -118,6 +127,7 @@ def test_an_interrupted_run_keeps_the_rounds_it_has():
         timer.current = w.name
         if len(calls) == 4:
             raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
         r.run([a, b], before=before)
     assert {x.name: len(x.rounds) for x in records} == {a.name: 2, b.name: 1}
@@ -125,6 +135,7 @@ def test_an_interrupted_run_keeps_the_rounds_it_has():
 
 
 # --- --on-busy ------------------------------------------------------------------------------------------------------
+
 
 def test_warn_records_and_flags_a_disturbed_measurement():
     a = mm(8)
@@ -137,8 +148,9 @@ def test_warn_records_and_flags_a_disturbed_measurement():
 
 def test_retry_measures_again_and_keeps_the_undisturbed_one():
     a = mm(8)
-    r, timer, _, records = make(Settings(device(), 1, on_busy="retry"), times={a.name: [3e-3, 1e-3]},
-                                verdicts=[BUSY, QUIET])
+    r, timer, _, records = make(
+        Settings(device(), 1, on_busy="retry"), times={a.name: [3e-3, 1e-3]}, verdicts=[BUSY, QUIET]
+    )
     run(r, timer, [a])
     (record,) = records
     assert not record.disturbed and record.time_s == 1e-3 and timer.measured == [a.name, a.name]
@@ -175,6 +187,7 @@ def test_wait_is_bounded():
 
 # --- budgets ----------------------------------------------------------------------------------------------------------
 
+
 def test_a_call_predicted_over_the_cap_is_skipped_without_running():
     big = mm(2048, "bfloat16")
     settings = Settings(device(), 1, ceilings={"bfloat16": Peak(0.3e9, "measured", "gemm")}, max_call_s=2.0)
@@ -184,13 +197,15 @@ def test_a_call_predicted_over_the_cap_is_skipped_without_running():
     (record,) = records
     assert record.status == "skipped" and timer.measured == []
     assert record.reason.startswith("one call would take at least 57.3 s, over --max-call-s 2")
-    assert "bfloat16 runs at 300 MFLOP/s here, 0.3% of the derived peak: this CPU has no native bfloat16" \
-        in record.reason
+    assert (
+        "bfloat16 runs at 300 MFLOP/s here, 0.3% of the derived peak: this CPU has no native bfloat16" in record.reason
+    )
 
 
 def test_native_bfloat16_is_not_blamed():
-    settings = Settings(device(isa="avx512f avx512_bf16"), 1, ceilings={"bfloat16": Peak(0.3e9, "measured", "x")},
-                        max_call_s=2.0)
+    settings = Settings(
+        device(isa="avx512f avx512_bf16"), 1, ceilings={"bfloat16": Peak(0.3e9, "measured", "x")}, max_call_s=2.0
+    )
     r, timer, _, records = make(settings)
     run(r, timer, [mm(2048, "bfloat16")])
     assert "no native" not in records[0].reason
@@ -205,8 +220,10 @@ def test_a_first_call_over_the_cap_skips_it_and_stops_its_sweep():
     assert status[sweep[1].name] == ("skipped", status[sweep[1].name][1])
     assert status[sweep[1].name][1].startswith("its one call took 7.5 s, over --max-call-s 2")
     assert records[1].one_call_s == 7.5
-    assert status[sweep[2].name] == ("skipped", "the sweep square stopped growing: a smaller point already exceeded"
-                                                " --max-call-s 2")
+    assert status[sweep[2].name] == (
+        "skipped",
+        "the sweep square stopped growing: a smaller point already exceeded --max-call-s 2",
+    )
     assert sweep[2].name not in timer.measured
 
 
@@ -234,13 +251,16 @@ def test_the_cpu_timer_lets_one_slow_first_call_pass_but_not_two():
 
 # --- stale ceilings -------------------------------------------------------------------------------------------------
 
+
 def test_a_run_that_beats_a_cached_ceiling_says_it_is_stale():
     a = mm(512)
     settings = Settings(device(), 1, ceilings={"float32": Peak(100e9, "measured", "gemm")})
     r, timer, _, records = make(settings, default=2 * 512**3 / 120e9)  # 120 GFLOP/s, 20% above the ceiling
     run(r, timer, [a])
-    assert "the cached float32 ceiling is stale" in records[0].warnings[-1] and "flopbench peak --measure" in \
-        records[0].warnings[-1]
+    assert (
+        "the cached float32 ceiling is stale" in records[0].warnings[-1]
+        and "flopbench peak --measure" in records[0].warnings[-1]
+    )
     assert "float32" in r.stale
     near, near_timer, _, near_records = make(settings, default=2 * 512**3 / 103e9)  # within 5%: noise, not staleness
     run(near, near_timer, [a])
@@ -252,12 +272,22 @@ def test_a_run_that_beats_a_cached_ceiling_says_it_is_stale():
 
 # --- ceilings: rounds, a growth cap, disturbance ----------------------------------------------------------------------
 
+
 def test_ceilings_keep_the_best_of_two_rounds_and_stop_growing_before_a_slow_call():
-    cpu = Device("cpu", None, "CPU", {"llc_bytes": 1 << 20, "memory_bytes": 1 << 34}, {"float32": Peak(1e9, "d", "x"),
-                 "bfloat16": Peak(1e9, "d", "x")}, Peak(None, "unknown", "x"))
+    cpu = Device(
+        "cpu",
+        None,
+        "CPU",
+        {"llc_bytes": 1 << 20, "memory_bytes": 1 << 34},
+        {"float32": Peak(1e9, "d", "x"), "bfloat16": Peak(1e9, "d", "x")},
+        Peak(None, "unknown", "x"),
+    )
     calls = []
-    rates = {"matmul-m512-n512-k512": [90e9], "matmul-m1024-n1024-k1024": [100e9, 120e9],
-             "matmul-m2048-n2048-k2048": [60e9]}
+    rates = {
+        "matmul-m512-n512-k512": [90e9],
+        "matmul-m1024-n1024-k1024": [100e9, 120e9],
+        "matmul-m2048-n2048-k2048": [60e9],
+    }
 
     def time_workload(workload, tf32):
         calls.append(workload.name)
@@ -266,6 +296,7 @@ def test_ceilings_keep_the_best_of_two_rounds_and_stop_growing_before_a_slow_cal
         rate = 0.5e9 if workload.dtype == "bfloat16" else rates[workload.name].pop(0)
         busy = ["other processes"] if "2048" in workload.name else []
         return measure.Timed(workload.counts.total_flops / rate, rate, 1.0, busy)
+
     ceilings, disturbed = measure.measure_ceilings(cpu, time_workload, max_call_s=2.0)
     # bfloat16 at 512 takes 0.54 s: 1024 would take 4.3 s, over the growth cap, so it never runs.
     assert [c for c in calls if "bfloat16" in c] == ["matmul-m512-n512-k512-bfloat16"] * 2
@@ -276,8 +307,15 @@ def test_ceilings_keep_the_best_of_two_rounds_and_stop_growing_before_a_slow_cal
 
 
 def test_the_cache_key_is_the_hardware_and_software_never_the_host(monkeypatch):
-    facts = {"vendor": "AuthenticAMD", "family": 25, "model": 1, "stepping": 1, "flags_sha256": "abc",
-             "logical_cpus": 2, "physical_cores": 2}
+    facts = {
+        "vendor": "AuthenticAMD",
+        "family": 25,
+        "model": 1,
+        "stepping": 1,
+        "flags_sha256": "abc",
+        "logical_cpus": 2,
+        "physical_cores": 2,
+    }
     a = Device("cpu", None, "AMD EPYC", facts, {}, Peak(None, "unknown", "x"))
     key = measure.cache_key(measure.machine_identity(a, 2))
     monkeypatch.setattr("socket.gethostname", lambda: "another-host")
@@ -292,16 +330,24 @@ def test_the_cache_key_is_the_hardware_and_software_never_the_host(monkeypatch):
 
 
 def test_a_busy_entry_is_refused_then_kept_if_the_machine_stays_busy():
-    entry = measure.CacheEntry(identity={}, measured_at="t", ceilings={"float32": Peak(80e9, "measured", "x")},
-                               disturbed="busy", disturbed_runs=1)
+    entry = measure.CacheEntry(
+        identity={},
+        measured_at="t",
+        ceilings={"float32": Peak(80e9, "measured", "x")},
+        disturbed="busy",
+        disturbed_runs=1,
+    )
     action, note = measure.ceiling_decision(entry, measure=False, measure_if_needed=True, bandwidth_known=False)
     assert action == "measure" and "refused and measured again" in note
-    again = measure.merged(entry, measure.CacheEntry(identity={}, measured_at="t2", disturbed="busy",
-                                                     ceilings={"float32": Peak(70e9, "measured", "y")}))
+    again = measure.merged(
+        entry,
+        measure.CacheEntry(
+            identity={}, measured_at="t2", disturbed="busy", ceilings={"float32": Peak(70e9, "measured", "y")}
+        ),
+    )
     assert again.disturbed_runs == 2 and again.ceilings["float32"].value == 80e9  # the best of both is kept
     action, note = measure.ceiling_decision(again, measure=False, measure_if_needed=True, bandwidth_known=False)
     assert action == "use" and "flagged" in note
     quiet = measure.merged(again, measure.CacheEntry(identity={}, measured_at="t3", ceilings={}))
     assert quiet.disturbed_runs == 0
-    assert measure.ceiling_decision(None, measure=False, measure_if_needed=True, bandwidth_known=True) == ("none",
-                                                                                                           None)
+    assert measure.ceiling_decision(None, measure=False, measure_if_needed=True, bandwidth_known=True) == ("none", None)

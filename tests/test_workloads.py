@@ -3,13 +3,12 @@
 import pytest
 import torch
 
+from flopbench import formulas
 from flopbench.errors import SpecError
 from flopbench.workloads import OPS, make_workload
 from flopbench.workloads.check import check_output
-from flopbench.workloads.elementwise import _KERNELS
-from flopbench import formulas
+from flopbench.workloads.elementwise import kernels
 from tests.conftest import EXAMPLES
-
 
 # Collectives run only across processes: tests/test_distributed.py covers them.
 LOCAL_OPS = [name for name, op in OPS.items() if op.family != "comm"]
@@ -25,7 +24,7 @@ def test_collectives_outside_a_distributed_run_say_how_to_start_one():
 
 
 def test_every_elementwise_kind_has_a_kernel():
-    assert set(_KERNELS) == set(formulas.ELEMENTWISE_KINDS)
+    assert set(kernels()) == set(formulas.ELEMENTWISE_KINDS)
 
 
 @pytest.mark.parametrize("op", LOCAL_OPS)
@@ -64,10 +63,16 @@ def test_check_runs_a_small_version_of_a_large_workload():
 
 def test_small_versions_stay_valid_for_awkward_shapes():
     awkward = [
-        ("conv2d", dict(batch=1, in_channels=96, out_channels=192, height=40, width=40, kernel=11, stride=4,
-                        padding=2, groups=3)),
-        ("conv_transpose2d", dict(batch=1, in_channels=16, out_channels=8, height=30, width=30, kernel=2,
-                                  stride=1, padding=10)),
+        (
+            "conv2d",
+            dict(
+                batch=1, in_channels=96, out_channels=192, height=40, width=40, kernel=11, stride=4, padding=2, groups=3
+            ),
+        ),
+        (
+            "conv_transpose2d",
+            dict(batch=1, in_channels=16, out_channels=8, height=30, width=30, kernel=2, stride=1, padding=10),
+        ),
         ("attention", dict(batch=1, heads=48, kv_heads=8, seq_len=3, kv_seq_len=500, head_dim=256)),
         ("depthwise_conv2d", dict(batch=1, channels=960, height=7, width=7, kernel=7, dilation=2, padding=6)),
     ]
@@ -76,8 +81,9 @@ def test_small_versions_stay_valid_for_awkward_shapes():
 
 
 def test_generated_names_are_readable_and_default_free():
-    w = make_workload("conv2d", dict(batch=1, in_channels=3, out_channels=64, height=224, width=224,
-                                     kernel=3, padding=1))
+    w = make_workload(
+        "conv2d", dict(batch=1, in_channels=3, out_channels=64, height=224, width=224, kernel=3, padding=1)
+    )
     assert w.name == "conv2d-b1-cin3-cout64-h224-w224-k3-p1"
     assert make_workload("matmul", dict(m=1, n=2, k=3), dtype="bfloat16").name == "matmul-m1-n2-k3-bfloat16"
     causal = make_workload("attention", dict(batch=1, heads=2, seq_len=3, head_dim=4, causal=True))
@@ -86,36 +92,64 @@ def test_generated_names_are_readable_and_default_free():
 
 def test_identity_ignores_the_name_and_normalizes_values():
     a = make_workload("conv2d", dict(batch=1, in_channels=3, out_channels=4, height=8, width=8, kernel=3), name="a")
-    b = make_workload("conv2d", dict(batch=1, in_channels=3, out_channels=4, height=8, width=8, kernel=[3, 3],
-                                     stride=1), name="b")
+    b = make_workload(
+        "conv2d", dict(batch=1, in_channels=3, out_channels=4, height=8, width=8, kernel=[3, 3], stride=1), name="b"
+    )
     assert a.identity == b.identity
     assert a.params_json["kernel"] == [3, 3]
 
 
-@pytest.mark.parametrize("op,params,key,fragment", [
-    ("matmul", dict(m=0, n=1, k=1), "m", "integer >= 1"),
-    ("matmul", dict(m=1.5, n=1, k=1), "m", "integer >= 1"),
-    ("matmul", dict(m=True, n=1, k=1), "m", "boolean"),
-    ("matmul", dict(m=1, n=1), "k", "missing"),
-    ("matmul", dict(m=1, n=1, k=1, kk=2), "kk", "did you mean 'k'"),
-    ("conv2d", dict(batch=1, in_channels=3, out_channels=4, height=8, width=8, kernel=3, groups=2), "groups",
-     "not divisible"),
-    ("conv2d", dict(batch=1, in_channels=3, out_channels=3, height=8, width=8, kernel=[3, 3, 3]), "kernel",
-     "list of 2"),
-    ("conv2d", dict(batch=1, in_channels=3, out_channels=3, height=8, width=2, kernel=5, padding=1), "kernel",
-     "padded input along width is 4"),
-    ("conv2d", dict(batch=1, in_channels=3, out_channels=3, height=8, width=8, kernel=3, stride=2,
-                    padding="same"), "padding", "stride 1"),
-    ("conv2d", dict(batch=1, in_channels=3, out_channels=3, height=8, width=8, kernel=3, padding="sam"),
-     "padding", "did you mean 'same'"),
-    ("conv_transpose2d", dict(batch=1, in_channels=2, out_channels=2, height=4, width=4, kernel=3,
-                              output_padding=1), "output_padding", "smaller than the stride"),
-    ("attention", dict(batch=1, heads=6, kv_heads=4, seq_len=8, head_dim=8), "kv_heads", "not divisible"),
-    ("mha", dict(batch=1, seq_len=8, d_model=30, heads=4), "heads", "not divisible"),
-    ("mlp", dict(layers=[4, 3, 2], activations=["relu"]), "activations", "one entry per linear layer"),
-    ("mlp", dict(layers=[4, 3, 2], activations=["relu", "rleu"]), "activations", "did you mean 'relu'"),
-    ("elementwise", dict(kind="gelu2", numel=8), "kind", "did you mean 'gelu'"),
-])
+@pytest.mark.parametrize(
+    "op,params,key,fragment",
+    [
+        ("matmul", dict(m=0, n=1, k=1), "m", "integer >= 1"),
+        ("matmul", dict(m=1.5, n=1, k=1), "m", "integer >= 1"),
+        ("matmul", dict(m=True, n=1, k=1), "m", "boolean"),
+        ("matmul", dict(m=1, n=1), "k", "missing"),
+        ("matmul", dict(m=1, n=1, k=1, kk=2), "kk", "did you mean 'k'"),
+        (
+            "conv2d",
+            dict(batch=1, in_channels=3, out_channels=4, height=8, width=8, kernel=3, groups=2),
+            "groups",
+            "not divisible",
+        ),
+        (
+            "conv2d",
+            dict(batch=1, in_channels=3, out_channels=3, height=8, width=8, kernel=[3, 3, 3]),
+            "kernel",
+            "list of 2",
+        ),
+        (
+            "conv2d",
+            dict(batch=1, in_channels=3, out_channels=3, height=8, width=2, kernel=5, padding=1),
+            "kernel",
+            "padded input along width is 4",
+        ),
+        (
+            "conv2d",
+            dict(batch=1, in_channels=3, out_channels=3, height=8, width=8, kernel=3, stride=2, padding="same"),
+            "padding",
+            "stride 1",
+        ),
+        (
+            "conv2d",
+            dict(batch=1, in_channels=3, out_channels=3, height=8, width=8, kernel=3, padding="sam"),
+            "padding",
+            "did you mean 'same'",
+        ),
+        (
+            "conv_transpose2d",
+            dict(batch=1, in_channels=2, out_channels=2, height=4, width=4, kernel=3, output_padding=1),
+            "output_padding",
+            "smaller than the stride",
+        ),
+        ("attention", dict(batch=1, heads=6, kv_heads=4, seq_len=8, head_dim=8), "kv_heads", "not divisible"),
+        ("mha", dict(batch=1, seq_len=8, d_model=30, heads=4), "heads", "not divisible"),
+        ("mlp", dict(layers=[4, 3, 2], activations=["relu"]), "activations", "one entry per linear layer"),
+        ("mlp", dict(layers=[4, 3, 2], activations=["relu", "rleu"]), "activations", "did you mean 'relu'"),
+        ("elementwise", dict(kind="gelu2", numel=8), "kind", "did you mean 'gelu'"),
+    ],
+)
 def test_bad_parameters_name_the_key(op, params, key, fragment):
     with pytest.raises(SpecError) as info:
         make_workload(op, params)
@@ -146,13 +180,30 @@ def test_conv_reference_agrees_with_pytorch(ndim, data):
 
 
 @settings(max_examples=25, deadline=None)
-@given(groups=st.integers(1, 3), stride=st.integers(1, 3), dilation=st.integers(1, 2), kernel=st.integers(1, 4),
-       padding=st.integers(0, 2), size=st.integers(3, 9), data=st.data())
+@given(
+    groups=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    kernel=st.integers(1, 4),
+    padding=st.integers(0, 2),
+    size=st.integers(3, 9),
+    data=st.data(),
+)
 def test_conv_transpose_reference_agrees_with_pytorch(groups, stride, dilation, kernel, padding, size, data):
     output_padding = data.draw(st.integers(0, max(stride, dilation) - 1))
-    params = dict(batch=1, in_channels=2 * groups, out_channels=3 * groups, height=size, width=size + 1,
-                  kernel=kernel, stride=stride, padding=padding, output_padding=output_padding,
-                  dilation=dilation, groups=groups)
+    params = dict(
+        batch=1,
+        in_channels=2 * groups,
+        out_channels=3 * groups,
+        height=size,
+        width=size + 1,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+    )
     try:
         workload = make_workload("conv_transpose2d", params, dtype="float64")
     except SpecError:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flopbench.errors import FlopbenchError, did_you_mean
-from flopbench.schema import PEAK_KEYS
+from flopbench.formulas import PEAK_KEYS
 
 if TYPE_CHECKING:
     from flopbench.measure import CacheEntry
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from flopbench.session import Machine
 
 
-
 def positive(option: str, maximum: float = math.inf, integer: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number > 0 (and <= maximum), else a one-line usage error naming the option."""
+
     def parse(text: str) -> float:
         kind = "whole number" if integer else "number"
         try:
@@ -32,6 +32,7 @@ def positive(option: str, maximum: float = math.inf, integer: bool = False) -> C
         if value > maximum:
             raise argparse.ArgumentTypeError(f"{option} {text!r}: at most {maximum:g}")
         return value
+
     return parse
 
 
@@ -42,20 +43,35 @@ def warn(note: str) -> None:
 def load_frame(paths):
     """load_results() for a command: what the readers repaired or skipped is printed as warnings."""
     from flopbench.results import load_results
+
     return load_results(paths, on_note=warn)
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when there is one)")
-    parser.add_argument("--threads", type=positive("--threads", maximum=4096, integer=True),
-                        help="torch threads (default: every CPU this process may use)")
-    parser.add_argument("--peak", action="append", default=[], metavar="DTYPE=FLOPS",
-                        help=f"use this peak, e.g. --peak bfloat16=989e12 (keys: {', '.join(PEAK_KEYS)});"
-                             " recorded as user-given")
-    parser.add_argument("--bandwidth", type=positive("--bandwidth"), metavar="BYTES_PER_S",
-                        help="use this peak memory bandwidth, e.g. 3.35e12; recorded as user-given")
-    parser.add_argument("--measure", action="store_true",
-                        help="measure the compute and bandwidth ceilings now (and cache them for this machine)")
+    parser.add_argument(
+        "--threads",
+        type=positive("--threads", maximum=4096, integer=True),
+        help="torch threads (default: every CPU this process may use)",
+    )
+    parser.add_argument(
+        "--peak",
+        action="append",
+        default=[],
+        metavar="DTYPE=FLOPS",
+        help=f"use this peak, e.g. --peak bfloat16=989e12 (keys: {', '.join(PEAK_KEYS)}); recorded as user-given",
+    )
+    parser.add_argument(
+        "--bandwidth",
+        type=positive("--bandwidth"),
+        metavar="BYTES_PER_S",
+        help="use this peak memory bandwidth, e.g. 3.35e12; recorded as user-given",
+    )
+    parser.add_argument(
+        "--measure",
+        action="store_true",
+        help="measure the compute and bandwidth ceilings now (and cache them for this machine)",
+    )
 
 
 def parse_peaks(items: list[str]) -> dict[str, float]:
@@ -65,8 +81,10 @@ def parse_peaks(items: list[str]) -> dict[str, float]:
         if not sep:
             raise FlopbenchError(f"--peak {item!r}: expected DTYPE=FLOPS, e.g. --peak float32=19.5e12")
         if key not in PEAK_KEYS:
-            raise FlopbenchError(f"--peak {item!r}: unknown key '{key}'{did_you_mean(key, PEAK_KEYS)};"
-                                 f" expected one of {', '.join(PEAK_KEYS)}")
+            raise FlopbenchError(
+                f"--peak {item!r}: unknown key '{key}'{did_you_mean(key, PEAK_KEYS)};"
+                f" expected one of {', '.join(PEAK_KEYS)}"
+            )
         try:
             value = float(text)
         except ValueError:
@@ -88,27 +106,38 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
     usable = default_threads()
     threads = args.threads or usable
     if threads > usable:
-        warn(f"--threads {threads} is more than the {usable} CPUs this process may use; threads beyond them share"
-             f" cores, and the peak counts only the cores")
+        warn(
+            f"--threads {threads} is more than the {usable} CPUs this process may use; threads beyond them share"
+            f" cores, and the peak counts only the cores"
+        )
     device = describe(args.device, threads).with_user_values(parse_peaks(args.peak), args.bandwidth)
     cached = measure.load_cached(device, threads, warn=warn)
-    action, note = measure.ceiling_decision(cached, measure=args.measure, measure_if_needed=measure_if_needed,
-                                            bandwidth_known=device.bandwidth.known)
+    action, note = measure.ceiling_decision(
+        cached, measure=args.measure, measure_if_needed=measure_if_needed, bandwidth_known=device.bandwidth.known
+    )
     if note:
         warn(note)
     refused = cached if action == "measure" and cached and cached.disturbed else None
     if action == "use" and cached:
         return Machine(device, threads, cached.ceilings, cached.measured_at, cached.canary_s, cached.disturbed)
     if action == "measure":
-        print(f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {threads} threads"
-              f" (once; cached in {measure.cache_dir()})", file=sys.stderr)
+        print(
+            f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {threads} threads"
+            f" (once; cached in {measure.cache_dir()})",
+            file=sys.stderr,
+        )
         entry = measure.merged(refused, measure_now(device, threads, max_call_s))
         measure.save(entry)
         if entry.disturbed:
-            again = ("measured again by the next run" if entry.disturbed_runs < measure.REFUSE_DISTURBED
-                     else "kept: it was busy the last time too")
-            warn(f"the machine was busy while its ceilings were measured ({entry.disturbed}); they are used for this"
-                 f" run, flagged, and {again}")
+            again = (
+                "measured again by the next run"
+                if entry.disturbed_runs < measure.REFUSE_DISTURBED
+                else "kept: it was busy the last time too"
+            )
+            warn(
+                f"the machine was busy while its ceilings were measured ({entry.disturbed}); they are used for this"
+                f" run, flagged, and {again}"
+            )
         return Machine(device, threads, entry.ceilings, entry.measured_at, entry.canary_s, entry.disturbed)
     return Machine(device, threads, {}, None)
 
@@ -123,8 +152,11 @@ def measure_now(device: Device, threads: int, max_call_s: float | None = None) -
     with torch_settings(device.type, threads, False):
         monitor = make_monitor(device, threads)
         quiet = monitor.start_run()
-        runner = Runner(Settings(device, threads, budget=measure.CEILING_BUDGET, max_call_s=cap),
-                        on_record=lambda record: None, monitor=monitor)
+        runner = Runner(
+            Settings(device, threads, budget=measure.CEILING_BUDGET, max_call_s=cap),
+            on_record=lambda record: None,
+            monitor=monitor,
+        )
 
         def time_workload(workload, tf32):
             runner.settings.tf32 = tf32
@@ -135,8 +167,14 @@ def measure_now(device: Device, threads: int, max_call_s: float | None = None) -
             reasons = record.interference.reasons if record.interference and record.interference.busy else []
             return measure.Timed(record.time_s, record.total_flops_per_s or 0.0, record.bytes_per_s or 0.0, reasons)
 
-        ceilings, disturbed = measure.measure_ceilings(device, time_workload, max_call_s=cap,
-                                                       on_step=lambda text: print(f"  {text}", file=sys.stderr))
-    return measure.CacheEntry(identity=measure.machine_identity(device, threads), measured_at=measure.now(),
-                              ceilings=ceilings, disturbed=disturbed, disturbed_runs=1 if disturbed else 0,
-                              canary_s=None if disturbed else quiet.get("canary_start_s"))
+        ceilings, disturbed = measure.measure_ceilings(
+            device, time_workload, max_call_s=cap, on_step=lambda text: print(f"  {text}", file=sys.stderr)
+        )
+    return measure.CacheEntry(
+        identity=measure.machine_identity(device, threads),
+        measured_at=measure.now(),
+        ceilings=ceilings,
+        disturbed=disturbed,
+        disturbed_runs=1 if disturbed else 0,
+        canary_s=None if disturbed else quiet.get("canary_start_s"),
+    )

@@ -10,16 +10,19 @@ from flopbench.errors import FlopbenchError
 
 NAME = "compare"
 HELP = "compare runs: per-workload time and FLOP/s, speedups, geometric means per family, peak ratios"
-DESCRIPTION = ("Join the records of two or more runs by workload (op, parameters, dtype) and show each one's time and"
-               " achieved FLOP/s, the speedup over the first run, the geometric mean speedup per family and overall,"
-               " and the ratio of the runs' peaks beside it.")
+DESCRIPTION = (
+    "Join the records of two or more runs by workload (op, parameters, dtype) and show each one's time and"
+    " achieved FLOP/s, the speedup over the first run, the geometric mean speedup per family and overall,"
+    " and the ratio of the runs' peaks beside it."
+)
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "pandas", "matplotlib.figure")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results files; the first is the"
-                                                                                  " baseline")
+    parser.add_argument(
+        "results", nargs="+", type=Path, metavar="RESULTS", help="results files; the first is the baseline"
+    )
     parser.add_argument("--out", type=Path, help="also write compare.csv, compare_summary.csv and comparison.png here")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
@@ -32,29 +35,36 @@ def main(args: argparse.Namespace) -> int:
         raise FlopbenchError("compare needs at least two results files: the baseline, then the others")
     frame = load_frame(args.results)
     if frame.empty or frame["run_id"].nunique() < 2:
-        raise FlopbenchError("compare needs records from at least two different runs; these files hold "
-                             f"{frame['run_id'].nunique() if not frame.empty else 0}")
+        raise FlopbenchError(
+            "compare needs records from at least two different runs; these files hold "
+            f"{frame['run_id'].nunique() if not frame.empty else 0}"
+        )
     result = compare(frame)
     table, summary = result.table, result.summary
     if table.empty:
-        raise FlopbenchError("the runs have no measured workload in common (same op, parameters and dtype);"
-                             " run the same suite on each machine")
+        raise FlopbenchError(
+            "the runs have no measured workload in common (same op, parameters and dtype);"
+            " run the same suite on each machine"
+        )
     for warning in result.warnings:
         print(f"flopbench: warning: {warning}", file=sys.stderr)
     if args.format == "csv":
         table.to_csv(sys.stdout, index=False)
     elif args.format == "json":
-        print(f'{{"runs": {result.runs.to_json(orient="records")}, "workloads": {table.to_json(orient="records")},'
-              f' "summary": {summary.to_json(orient="records")}}}')
+        print(
+            f'{{"runs": {result.runs.to_json(orient="records")}, "workloads": {table.to_json(orient="records")},'
+            f' "summary": {summary.to_json(orient="records")}}}'
+        )
     else:
         print_tables(result)
     if args.out:
-        from flopbench.plots import comparison
+        from flopbench.plots import SAVE_DPI, comparison
+
         args.out.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out / "compare.csv", index=False)
         summary.to_csv(args.out / "compare_summary.csv", index=False)
         fig = comparison(result)
-        fig.savefig(args.out / "comparison.png", bbox_inches="tight")
+        fig.savefig(args.out / "comparison.png", bbox_inches="tight", dpi=SAVE_DPI)
         print(f"wrote {args.out / 'compare.csv'}, {args.out / 'compare_summary.csv'}, {args.out / 'comparison.png'}")
     return 0
 
@@ -64,25 +74,46 @@ def print_tables(result) -> None:
     from flopbench.units import seconds, si
 
     table, summary = result.table, result.summary
-    print_table("Runs", ["run", "device", "host", "threads", "torch", "file"],
-                result.runs[["run", "device", "host", "threads", "torch", "file"]].values.tolist())
+    print_table(
+        "Runs",
+        ["run", "device", "host", "threads", "torch", "file"],
+        result.runs[["run", "device", "host", "threads", "torch", "file"]].values.tolist(),
+    )
     labels = list(result.runs["run"])
     columns = ["workload", "dtype"] + [f"time {lab}" for lab in labels] + [f"FLOP/s {lab}" for lab in labels]
     columns += [f"speedup {lab}" for lab in labels[1:]] + [f"peak ratio {lab}" for lab in labels[1:]]
     rows = []
     for _, r in table.sort_values(["family", "name"]).iterrows():
-        rows.append([r["name"], r["dtype"]] + [seconds(r[f"time_s[{lab}]"]) for lab in labels]
-                    + [si(r[f"total_flops_per_s[{lab}]"], "FLOP/s") for lab in labels]
-                    + [f"{r[f'speedup[{lab}]']:.3g}x" for lab in labels[1:]]
-                    + [f"{r[f'peak_ratio[{lab}]']:.3g}x" if r[f"peak_ratio[{lab}]"] == r[f"peak_ratio[{lab}]"] else "-"
-                       for lab in labels[1:]])
-    print_table(f"Per workload (baseline: run {labels[0]}; speedup = time {labels[0]} / time)", columns, rows,
-                numeric=columns[2:])
-    print_table("Geometric mean speedup against the ratio of peaks",
-                ["run", "family", "workloads", "geomean speedup", "peak ratio"],
-                ([r["run"], r["family"], r["workloads"], f"{r['geomean_speedup']:.3g}x",
-                  f"{r['peak_ratio']:.3g}x" if r["peak_ratio"] == r["peak_ratio"] else "-"]
-                 for _, r in summary.iterrows()),
-                numeric=["workloads", "geomean speedup", "peak ratio"],
-                caption="A speedup under the peak ratio is extra peak that does not turn into speed (memory-bound or"
-                        " overhead-bound work); over it, the baseline was further from its peak.")
+        rows.append(
+            [r["name"], r["dtype"]]
+            + [seconds(r[f"time_s[{lab}]"]) for lab in labels]
+            + [si(r[f"total_flops_per_s[{lab}]"], "FLOP/s") for lab in labels]
+            + [f"{r[f'speedup[{lab}]']:.3g}x" for lab in labels[1:]]
+            + [
+                f"{r[f'peak_ratio[{lab}]']:.3g}x" if r[f"peak_ratio[{lab}]"] == r[f"peak_ratio[{lab}]"] else "-"
+                for lab in labels[1:]
+            ]
+        )
+    print_table(
+        f"Per workload (baseline: run {labels[0]}; speedup = time {labels[0]} / time)",
+        columns,
+        rows,
+        numeric=columns[2:],
+    )
+    print_table(
+        "Geometric mean speedup against the ratio of peaks",
+        ["run", "family", "workloads", "geomean speedup", "peak ratio"],
+        (
+            [
+                r["run"],
+                r["family"],
+                r["workloads"],
+                f"{r['geomean_speedup']:.3g}x",
+                f"{r['peak_ratio']:.3g}x" if r["peak_ratio"] == r["peak_ratio"] else "-",
+            ]
+            for _, r in summary.iterrows()
+        ),
+        numeric=["workloads", "geomean speedup", "peak ratio"],
+        caption="A speedup under the peak ratio is extra peak that does not turn into speed (memory-bound or"
+        " overhead-bound work); over it, the baseline was further from its peak.",
+    )

@@ -11,18 +11,27 @@ from flopbench.errors import FlopbenchError, did_you_mean
 
 NAME = "count"
 HELP = "count FLOPs, MACs and bytes of workloads (no timing)"
-DESCRIPTION = ("Count FLOPs, MACs, elementwise FLOPs and bytes of each workload of suites, or of one workload given on"
-               " the command line: flopbench count conv2d batch=1 in_channels=3 out_channels=64 height=224"
-               " width=224 kernel=3 padding=1")
+DESCRIPTION = (
+    "Count FLOPs, MACs, elementwise FLOPs and bytes of each workload of suites, or of one workload given on"
+    " the command line: flopbench count conv2d batch=1 in_channels=3 out_channels=64 height=224"
+    " width=224 kernel=3 padding=1"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="+", metavar="SUITE|OP",
-                        help="suite files or shipped suite names; or an op name followed by key=value pairs")
+    parser.add_argument(
+        "targets",
+        nargs="+",
+        metavar="SUITE|OP",
+        help="suite files or shipped suite names; or an op name followed by key=value pairs",
+    )
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    parser.add_argument("--per-layer", action="store_true",
-                        help="for model workloads, the per-layer table (module, type, shapes, parameters, MACs, FLOPs,"
-                             " elementwise FLOPs, share of the total, PyTorch's own count)")
+    parser.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="for model workloads, the per-layer table (module, type, shapes, parameters, MACs, FLOPs,"
+        " elementwise FLOPs, share of the total, PyTorch's own count)",
+    )
 
 
 def workloads_from_targets(targets: list[str]):
@@ -35,29 +44,47 @@ def workloads_from_targets(targets: list[str]):
     if first in OPS and (assignments or not shipped_suites().joinpath(f"{first}.toml").is_file()):
         if len(assignments) != len(rest):
             stray = next(t for t in rest if "=" not in t)
-            raise FlopbenchError(f"command line: '{stray}' is not key=value; after an op name give its"
-                                 f" keys, e.g. {first} {' '.join(assignments[:1]) or 'm=64'}")
+            raise FlopbenchError(
+                f"command line: '{stray}' is not key=value; after an op name give its"
+                f" keys, e.g. {first} {' '.join(assignments[:1]) or 'm=64'}"
+            )
         return [single_workload(first, rest)]
     is_suite = shipped_suites().joinpath(f"{first}.toml").is_file() or Path(first).is_file()
     if assignments and not is_suite:
-        raise FlopbenchError(f"command line: unknown op '{first}'{did_you_mean(first, OPS)}; known ops:"
-                             f" {', '.join(OPS)}")
+        raise FlopbenchError(
+            f"command line: unknown op '{first}'{did_you_mean(first, OPS)}; known ops: {', '.join(OPS)}"
+        )
     if assignments:
-        raise FlopbenchError(f"command line: '{assignments[0]}' follows a suite, not an op; key=value pairs"
-                             f" describe one workload: OP key=value ...")
+        raise FlopbenchError(
+            f"command line: '{assignments[0]}' follows a suite, not an op; key=value pairs"
+            f" describe one workload: OP key=value ..."
+        )
     return [w for target in targets for w in load_suite(target).workloads]
 
 
 def rows(workloads) -> list[dict]:
-    return [{"name": w.name, "op": w.op, "params": w.params_json, "dtype": w.dtype,
-             "core_flops": w.counts.flops, "macs": w.counts.macs, "elementwise_flops": w.counts.elementwise_flops,
-             "total_flops": w.counts.total_flops, "bytes": w.counts.bytes, "intensity": w.counts.intensity}
-            for w in workloads]
+    return [
+        {
+            "name": w.name,
+            "op": w.op,
+            "params": w.params_json,
+            "dtype": w.dtype,
+            "core_flops": w.counts.flops,
+            "macs": w.counts.macs,
+            "elementwise_flops": w.counts.elementwise_flops,
+            "total_flops": w.counts.total_flops,
+            "bytes": w.counts.bytes,
+            "intensity": w.counts.intensity,
+        }
+        for w in workloads
+    ]
 
 
-CONVENTION = ("FLOPs: core (matmul, conv, attention products), 1 MAC = 2 FLOPs. Elementwise FLOPs (bias, activations,"
-              " softmax, norms) are separate. Bytes: compulsory traffic. FLOP/byte counts both kinds of FLOPs."
-              " Derivations: docs/flops.md.")
+CONVENTION = (
+    "FLOPs: core (matmul, conv, attention products), 1 MAC = 2 FLOPs. Elementwise FLOPs (bias, activations,"
+    " softmax, norms) are separate. Bytes: compulsory traffic. FLOP/byte counts both kinds of FLOPs."
+    " Derivations: docs/flops.md."
+)
 
 
 def print_layers(layers, title: str, published: tuple[float, int, str] | None = None, batch: int = 1) -> None:
@@ -66,31 +93,67 @@ def print_layers(layers, title: str, published: tuple[float, int, str] | None = 
     from flopbench.units import si
 
     frame = layers.frame()
-    print_table(title, ["module", "type", "input", "output", "params", "MACs", "FLOPs", "elementwise", "FLOP/byte",
-                        "%", "PyTorch's counter", "note"],
-                ([r.path, r.type, r.input, r.output, si(r.params), si(r.macs, "MAC"), si(r.core_flops, "FLOP"),
-                  si(r.elementwise_flops, "FLOP"), f"{r.intensity:.3g}" if r.intensity == r.intensity and
-                  r.intensity is not None else "-", f"{r.share:.1%}", si(r.torch_flops, "FLOP"), r.note]
-                 for r in frame.itertuples()),
-                numeric=["params", "MACs", "FLOPs", "elementwise", "FLOP/byte", "%", "PyTorch's counter"],
-                caption="FLOP/byte: the layer's FLOPs over its own compulsory traffic (float32), as if each layer ran"
-                        " alone: layers far below the device's ridge point are memory-bound inside the network.")
+    print_table(
+        title,
+        [
+            "module",
+            "type",
+            "input",
+            "output",
+            "params",
+            "MACs",
+            "FLOPs",
+            "elementwise",
+            "FLOP/byte",
+            "%",
+            "PyTorch's counter",
+            "note",
+        ],
+        (
+            [
+                r.path,
+                r.type,
+                r.input,
+                r.output,
+                si(r.params),
+                si(r.macs, "MAC"),
+                si(r.core_flops, "FLOP"),
+                si(r.elementwise_flops, "FLOP"),
+                f"{r.intensity:.3g}" if r.intensity == r.intensity and r.intensity is not None else "-",
+                f"{r.share:.1%}",
+                si(r.torch_flops, "FLOP"),
+                r.note,
+            ]
+            for r in frame.itertuples()
+        ),
+        numeric=["params", "MACs", "FLOPs", "elementwise", "FLOP/byte", "%", "PyTorch's counter"],
+        caption="FLOP/byte: the layer's FLOPs over its own compulsory traffic (float32), as if each layer ran"
+        " alone: layers far below the device's ridge point are memory-bound inside the network.",
+    )
     out = console()
-    out.print(f"[bold]{layers.model}[/bold]: {si(layers.macs, 'MAC')} = {si(layers.flops, 'FLOP')} core (1 MAC = 2"
-              f" FLOPs; tables that print \"GFLOPS\" for models, torchvision's among them, print the MACs),"
-              f" + {si(layers.elementwise_flops, 'FLOP')} elementwise; {si(layers.parameters)} parameters."
-              f" PyTorch's counter: {si(layers.torch_forward, 'FLOP')} forward.")
+    out.print(
+        f"[bold]{layers.model}[/bold]: {si(layers.macs, 'MAC')} = {si(layers.flops, 'FLOP')} core (1 MAC = 2"
+        f' FLOPs; tables that print "GFLOPS" for models, torchvision\'s among them, print the MACs),'
+        f" + {si(layers.elementwise_flops, 'FLOP')} elementwise; {si(layers.parameters)} parameters."
+        f" PyTorch's counter: {si(layers.torch_forward, 'FLOP')} forward."
+    )
     if published:  # these models' FLOPs are linear in the batch
         macs, at_batch, source = published
-        out.print(f"Published: {si(macs, 'MAC')} at batch {at_batch} ({source}); flopbench counts"
-                  f" {si(layers.macs * at_batch / batch, 'MAC')} at that batch.")
+        out.print(
+            f"Published: {si(macs, 'MAC')} at batch {at_batch} ({source}); flopbench counts"
+            f" {si(layers.macs * at_batch / batch, 'MAC')} at that batch."
+        )
     if layers.train:
-        out.print(f"Training step: backward {si(layers.backward_flops, 'FLOP')} core (PyTorch's counter:"
-                  f" {si(layers.torch_backward, 'FLOP')}) + {si(layers.backward_elementwise_flops, 'FLOP')}"
-                  f" elementwise; forward + backward {si(layers.flops + layers.backward_flops, 'FLOP')} core.")
+        out.print(
+            f"Training step: backward {si(layers.backward_flops, 'FLOP')} core (PyTorch's counter:"
+            f" {si(layers.torch_backward, 'FLOP')}) + {si(layers.backward_elementwise_flops, 'FLOP')}"
+            f" elementwise; forward + backward {si(layers.flops + layers.backward_flops, 'FLOP')} core."
+        )
     if layers.unsupported:
-        out.print("Not counted (flopbench has no formula for these calls): "
-                  + ", ".join(f"{name} x{n}" for name, n in layers.unsupported.most_common()))
+        out.print(
+            "Not counted (flopbench has no formula for these calls): "
+            + ", ".join(f"{name} x{n}" for name, n in layers.unsupported.most_common())
+        )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -106,25 +169,42 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(table, indent=2))
     elif args.format == "csv":
         import pandas as pd
+
         frame = pd.DataFrame(table)
         frame["params"] = frame["params"].map(lambda p: json.dumps(p, sort_keys=True))
         frame.to_csv(sys.stdout, index=False)
     else:
         from flopbench.console import print_table
         from flopbench.units import si
+
         print_table(
-            None, ["name", "dtype", "FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
-            ([r["name"], r["dtype"], si(r["core_flops"], "FLOP"), si(r["macs"], "MAC"),
-              si(r["elementwise_flops"], "FLOP"), si(r["bytes"], "B"), f"{r['intensity']:.3g}"] for r in table),
-            numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"], caption=CONVENTION)
+            None,
+            ["name", "dtype", "FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
+            (
+                [
+                    r["name"],
+                    r["dtype"],
+                    si(r["core_flops"], "FLOP"),
+                    si(r["macs"], "MAC"),
+                    si(r["elementwise_flops"], "FLOP"),
+                    si(r["bytes"], "B"),
+                    f"{r['intensity']:.3g}",
+                ]
+                for r in table
+            ),
+            numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
+            caption=CONVENTION,
+        )
         if args.per_layer:
             models = [w for w in workloads if w.op == "model"]
             from flopbench.models import MODELS
+
             for w in models:
                 published = MODELS[w.p["model"]].published_macs
                 same_size = all(w.p.get(k) == v for k, v in MODELS[w.p["model"]].sizes.items() if k in w.p)
-                print_layers(layer_counts(w.p), f"{w.name}: per layer", published if same_size else None,
-                             batch=w.p["batch"])
+                print_layers(
+                    layer_counts(w.p), f"{w.name}: per layer", published if same_size else None, batch=w.p["batch"]
+                )
             if not models:
                 print("(--per-layer: none of these workloads is a model)")
     return 0

@@ -6,24 +6,38 @@ import argparse
 import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from flopbench.errors import FlopbenchError, first_line
 
+if TYPE_CHECKING:
+    from flopbench.models.counter import LayerCounts
+
 NAME = "count-model"
 HELP = "count any nn.Module layer by layer: flopbench count-model package.module:factory --input 1,3,224,224"
-DESCRIPTION = ("Import FACTORY (package.module:function, found from the current directory too), call it to build the"
-               " model (on the meta device: nothing is allocated, unless the factory needs real tensors), run it on"
-               " inputs of the given shapes and print the per-layer table, beside PyTorch's own counter.")
+DESCRIPTION = (
+    "Import FACTORY (package.module:function, found from the current directory too), call it to build the"
+    " model (on the meta device: nothing is allocated, unless the factory needs real tensors), run it on"
+    " inputs of the given shapes and print the per-layer table, beside PyTorch's own counter."
+)
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "torch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("factory", metavar="FACTORY", help="package.module:function that returns an nn.Module")
-    parser.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]",
-                        help="an input's shape, e.g. 1,3,224,224 or 1,128:int64; repeat for several inputs")
-    parser.add_argument("--input-factory", metavar="MODULE:FUNCTION",
-                        help="a function returning the input tensor (or a tuple of them), instead of --input")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="SHAPE[:DTYPE]",
+        help="an input's shape, e.g. 1,3,224,224 or 1,128:int64; repeat for several inputs",
+    )
+    parser.add_argument(
+        "--input-factory",
+        metavar="MODULE:FUNCTION",
+        help="a function returning the input tensor (or a tuple of them), instead of --input",
+    )
     parser.add_argument("--train", action="store_true", help="also count the backward pass of a training step")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
@@ -37,27 +51,34 @@ def load(target: str, what: str):
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or any error raised while the module runs
-        raise FlopbenchError(f"{what} '{target}': cannot import {module_name} ({first_line(exc)}); check the name"
-                             f" and that it is installed or in the current directory") from None
+        raise FlopbenchError(
+            f"{what} '{target}': cannot import {module_name} ({first_line(exc)}); check the name"
+            f" and that it is installed or in the current directory"
+        ) from None
     try:
         return getattr(module, attribute)
     except AttributeError:
         from flopbench.errors import did_you_mean
+
         names = [n for n in dir(module) if not n.startswith("_")]
-        raise FlopbenchError(f"{what} '{target}': {module_name} has no '{attribute}'"
-                             f"{did_you_mean(attribute, names)}") from None
+        raise FlopbenchError(
+            f"{what} '{target}': {module_name} has no '{attribute}'{did_you_mean(attribute, names)}"
+        ) from None
 
 
 def build(factory, target: str, device):
     import torch
+
     try:
         with torch.device(device):
             model = factory()
     except Exception as exc:
         raise FlopbenchError(f"factory '{target}' failed: {first_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):
-        raise FlopbenchError(f"factory '{target}' returned {type(model).__name__}, not a torch.nn.Module;"
-                             f" name a function that builds the model")
+        raise FlopbenchError(
+            f"factory '{target}' returned {type(model).__name__}, not a torch.nn.Module;"
+            f" name a function that builds the model"
+        )
     return model
 
 
@@ -65,6 +86,7 @@ def make_inputs(args, device):
     import torch
 
     from flopbench.models.counter import parse_shape
+
     if args.input_factory:
         if args.input:
             raise FlopbenchError("give --input shapes or --input-factory, not both")
@@ -75,8 +97,7 @@ def make_inputs(args, device):
             raise FlopbenchError(f"--input-factory '{args.input_factory}' failed: {first_line(exc)}") from None
         made = made if isinstance(made, (tuple, list)) else (made,)
         if not all(isinstance(x, torch.Tensor) for x in made):
-            raise FlopbenchError(f"--input-factory '{args.input_factory}' must return a tensor or a tuple of"
-                                 f" tensors")
+            raise FlopbenchError(f"--input-factory '{args.input_factory}' must return a tensor or a tuple of tensors")
         return tuple(x.to(device) for x in made)
     if not args.input:
         raise FlopbenchError("no input: give --input SHAPE (e.g. --input 1,3,224,224) or --input-factory")
@@ -86,8 +107,11 @@ def make_inputs(args, device):
             shape, dtype = parse_shape(text)
         except ValueError as exc:
             raise FlopbenchError(f"--input {exc}") from None
-        inputs.append(torch.zeros(shape, dtype=dtype, device=device) if not dtype.is_floating_point
-                      else torch.randn(shape, dtype=dtype, device=device))
+        inputs.append(
+            torch.zeros(shape, dtype=dtype, device=device)
+            if not dtype.is_floating_point
+            else torch.randn(shape, dtype=dtype, device=device)
+        )
     return tuple(inputs)
 
 
@@ -98,7 +122,7 @@ def main(args: argparse.Namespace) -> int:
     from flopbench.models.counter import count_layers
 
     factory = load(args.factory, "factory")
-    counted = None
+    counted: LayerCounts | None = None
     for device in ("meta", "cpu"):  # meta allocates nothing; some models need real tensors to build or run
         model = build(factory, args.factory, device)
         inputs = make_inputs(args, device)
@@ -109,14 +133,28 @@ def main(args: argparse.Namespace) -> int:
             failure = exc
             if device == "cpu":
                 shapes = ", ".join("x".join(map(str, x.shape)) for x in inputs)
-                raise FlopbenchError(f"{args.factory} failed on inputs of shape {shapes}: {first_line(failure)};"
-                                     f" check --input") from None
+                raise FlopbenchError(
+                    f"{args.factory} failed on inputs of shape {shapes}: {first_line(failure)}; check --input"
+                ) from None
+    assert counted is not None  # counted on one device, or an error was raised
     frame = counted.frame()
     if args.format == "json":
-        print(json.dumps({"model": args.factory, "macs": counted.macs, "core_flops": counted.flops,
-                          "elementwise_flops": counted.elementwise_flops, "parameters": counted.parameters,
-                          "torch_flops": counted.torch_forward, "unsupported": dict(counted.unsupported),
-                          "layers": frame.to_dict(orient="records")}, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "model": args.factory,
+                    "macs": counted.macs,
+                    "core_flops": counted.flops,
+                    "elementwise_flops": counted.elementwise_flops,
+                    "parameters": counted.parameters,
+                    "torch_flops": counted.torch_forward,
+                    "unsupported": dict(counted.unsupported),
+                    "layers": frame.to_dict(orient="records"),
+                },
+                indent=2,
+                default=str,
+            )
+        )
     elif args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     else:

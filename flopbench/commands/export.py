@@ -11,8 +11,10 @@ from flopbench.errors import FlopbenchError
 
 NAME = "export"
 HELP = "write results as a pytest-benchmark JSON file (for pytest-benchmark compare) or as CSV"
-DESCRIPTION = ("Write a flopbench run as a pytest-benchmark JSON file, which `pytest-benchmark compare` reads (stats"
-               " from the raw samples; the flopbench record in each benchmark's extra_info), or runs as one CSV table.")
+DESCRIPTION = (
+    "Write a flopbench run as a pytest-benchmark JSON file, which `pytest-benchmark compare` reads (stats"
+    " from the raw samples; the flopbench record in each benchmark's extra_info), or runs as one CSV table."
+)
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "pandas")
 
@@ -29,6 +31,7 @@ def main(args: argparse.Namespace) -> int:
     if args.format == "csv":
         from flopbench.commands.common import load_frame
         from flopbench.results import export_csv
+
         export_csv(load_frame(args.results), args.output)
         print(args.output)
         return 0
@@ -36,6 +39,7 @@ def main(args: argparse.Namespace) -> int:
         raise FlopbenchError("a pytest-benchmark file holds one run (one machine): export one results file at a time")
     from flopbench.interop import to_pytest_benchmark
     from flopbench.results import read_run
+
     document, notes = to_pytest_benchmark(read_run(args.results[0]))
     for note in notes:
         print(f"flopbench: {note}", file=sys.stderr)

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import argparse
 import json
-
 from typing import TYPE_CHECKING
 
 from flopbench.commands.common import add_device_arguments, resolve_machine
-from flopbench.schema import PEAK_KEYS
+from flopbench.formulas import PEAK_KEYS
 
 if TYPE_CHECKING:
     from flopbench.session import Machine
 
 NAME = "peak"
 HELP = "show the device's peak FLOP/s and bandwidth, with their sources; --measure measures ceilings"
-DESCRIPTION = ("Show the device, its peak FLOP/s per dtype and its peak memory bandwidth, each with its source (spec,"
-               " derived, measured or user), and the measured ceilings. --measure measures the ceilings now: the best"
-               " of a sweep of large GEMMs per dtype and a STREAM copy and triad; they are cached for later runs.")
+DESCRIPTION = (
+    "Show the device, its peak FLOP/s per dtype and its peak memory bandwidth, each with its source (spec,"
+    " derived, measured or user), and the measured ceilings. --measure measures the ceilings now: the best"
+    " of a sweep of large GEMMs per dtype and a STREAM copy and triad; they are cached for later runs."
+)
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "torch")
 
@@ -30,8 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def as_json(machine: Machine) -> dict:
     from flopbench.schema import dump
-    return {"device": dump(machine.device), "threads": machine.threads, "ceilings": dump(machine.ceilings),
-            "ceilings_measured_at": machine.ceilings_measured_at, "ceilings_disturbed": machine.ceilings_disturbed}
+
+    return {
+        "device": dump(machine.device),
+        "threads": machine.threads,
+        "ceilings": dump(machine.ceilings),
+        "ceilings_measured_at": machine.ceilings_measured_at,
+        "ceilings_disturbed": machine.ceilings_disturbed,
+    }
 
 
 def ceiling_notes(machine: Machine) -> list[str]:
@@ -39,12 +46,17 @@ def ceiling_notes(machine: Machine) -> list[str]:
     notes = []
     for key, ceiling in machine.ceilings.items():
         peak = machine.device.bandwidth if key == "bandwidth" else machine.device.peaks.get(key)
-        if peak is not None and peak.known and ceiling.value > peak.value:
-            why = (" the clock it assumes is below the one the cores ran at" if peak.source == "derived"
-                   and machine.device.type == "cpu" else "")
-            notes.append(f"the measured {key} ceiling is {ceiling.value / peak.value:.0%} of the {peak.source}"
-                         f" peak:{why or ' the peak is too low'}; utilization against it can exceed 100%"
-                         f" (pass --peak {key}=... to use another)")
+        if peak is not None and peak.value and ceiling.value and ceiling.value > peak.value:
+            why = (
+                " the clock it assumes is below the one the cores ran at"
+                if peak.source == "derived" and machine.device.type == "cpu"
+                else ""
+            )
+            notes.append(
+                f"the measured {key} ceiling is {ceiling.value / peak.value:.0%} of the {peak.source}"
+                f" peak:{why or ' the peak is too low'}; utilization against it can exceed 100%"
+                f" (pass --peak {key}=... to use another)"
+            )
     return notes
 
 
@@ -56,13 +68,17 @@ def print_tables(machine: Machine) -> None:
     facts = device.facts
     out = console()
     if device.type == "cpu":
-        out.print(f"[bold]{device.label}[/bold]: {facts.get('microarchitecture')}, {facts.get('physical_cores')} physical"
-                  f" cores / {facts.get('logical_cpus')} logical CPUs usable, ISA {facts.get('isa')},"
-                  f" last-level cache {si(facts.get('llc_bytes'), 'B')}; {machine.threads} torch threads")
+        out.print(
+            f"[bold]{device.label}[/bold]: {facts.get('microarchitecture')}, {facts.get('physical_cores')} physical"
+            f" cores / {facts.get('logical_cpus')} logical CPUs usable, ISA {facts.get('isa')},"
+            f" last-level cache {si(facts.get('llc_bytes'), 'B')}; {machine.threads} torch threads"
+        )
     else:
-        out.print(f"[bold]{device.label}[/bold]: compute capability {facts.get('compute_capability')},"
-                  f" {facts.get('multiprocessors')} SMs, {si(facts.get('memory_bytes'), 'B')},"
-                  f" L2 {si(facts.get('l2_bytes'), 'B')}, CUDA {facts.get('cuda')}")
+        out.print(
+            f"[bold]{device.label}[/bold]: compute capability {facts.get('compute_capability')},"
+            f" {facts.get('multiprocessors')} SMs, {si(facts.get('memory_bytes'), 'B')},"
+            f" L2 {si(facts.get('l2_bytes'), 'B')}, CUDA {facts.get('cuda')}"
+        )
     for note in (*device.notes, *ceiling_notes(machine)):
         out.print(f"note: {note}")
     bandwidth = device.bandwidth if device.bandwidth.known else ceilings.get("bandwidth")
@@ -73,29 +89,40 @@ def print_tables(machine: Machine) -> None:
         if peak is None and ceiling is None:
             continue
         unit = "B/s" if key == "bandwidth" else "FLOP/s"
-        known = peak is not None and peak.known
-        roof = peak if known else ceiling
-        ridge = (f"{roof.value / bandwidth.value:.3g}" if key != "bandwidth" and roof and bandwidth else "")
-        rows.append([key, si(peak.value, unit) if known else "unknown", peak.source if peak else "-",
-                     si(ceiling.value, unit) if ceiling else "-",
-                     f"{ceiling.value / peak.value:.0%}" if ceiling and known else "",
-                     ridge, peak.detail if peak else ceiling.detail])
+        peak_value = peak.value if peak is not None else None
+        roof = peak_value or (ceiling.value if ceiling else None)
+        ridge = f"{roof / bandwidth.value:.3g}" if key != "bandwidth" and roof and bandwidth and bandwidth.value else ""
+        rows.append(
+            [
+                key,
+                si(peak_value, unit) if peak_value else "unknown",
+                peak.source if peak else "-",
+                si(ceiling.value, unit) if ceiling else "-",
+                f"{ceiling.value / peak_value:.0%}" if ceiling and ceiling.value and peak_value else "",
+                ridge,
+                peak.detail if peak else ceiling.detail if ceiling else "",
+            ]
+        )
     if machine.ceilings_measured_at:
         when = f"measured {machine.ceilings_measured_at} ({age(machine.ceilings_measured_at)} ago)"
         if machine.ceilings_disturbed:
             when += f", while the machine was busy ({machine.ceilings_disturbed}); runs measure them again"
     else:
         when = "not measured: --measure"
-    print_table(None, ["", "peak", "source", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte", "detail"],
-                [row[:5] + [age(machine.ceilings_measured_at) if row[3] != "-" else ""] + row[5:] for row in rows],
-                numeric=["peak", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte"],
-                caption=f"Ceilings {when}. Ridge point = compute roof / bandwidth roof (peaks where known, else"
-                        f" measured ceilings); below it a workload is memory-bound.")
+    print_table(
+        None,
+        ["", "peak", "source", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte", "detail"],
+        [row[:5] + [age(machine.ceilings_measured_at) if row[3] != "-" else ""] + row[5:] for row in rows],
+        numeric=["peak", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte"],
+        caption=f"Ceilings {when}. Ridge point = compute roof / bandwidth roof (peaks where known, else"
+        f" measured ceilings); below it a workload is memory-bound.",
+    )
 
 
 def age(iso: str | None) -> str:
     """How long ago an ISO 8601 time was, in the largest whole unit: 40 s, 12 min, 3 h, 5 days."""
     import datetime as dt
+
     if not iso:
         return "-"
     try:

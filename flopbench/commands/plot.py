@@ -7,16 +7,19 @@ from pathlib import Path
 
 NAME = "plot"
 HELP = "draw the roofline, FLOPs-versus-latency, sweep and utilization figures of result files"
-DESCRIPTION = ("Draw, for each run: the roofline (achieved FLOP/s against intensity under the device's roofs), FLOPs"
-               " against latency, achieved FLOP/s of every sweep, and utilization per workload.")
+DESCRIPTION = (
+    "Draw, for each run: the roofline (achieved FLOP/s against intensity under the device's roofs), FLOPs"
+    " against latency, achieved FLOP/s of every sweep, and utilization per workload."
+)
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "pandas", "matplotlib.figure")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results files (.jsonl)")
-    parser.add_argument("--out", type=Path, help="directory for the figures (default: beside the first file,"
-                                                 " named after it)")
+    parser.add_argument(
+        "--out", type=Path, help="directory for the figures (default: beside the first file, named after it)"
+    )
     parser.add_argument("--format", choices=["png", "svg"], default="png")
 
 
@@ -34,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"flopbench: {', '.join(map(str, args.results))} holds no records; nothing to draw")
         return 0
     out = args.out or default_out(args.results)
-    written = []
+    written: list[Path] = []
     for run in runs(frame):
         prefix = f"{Path(run['file'].iloc[0]).stem}_" if len(args.results) > 1 else ""
         figures = save_figures(run, out, args.format, prefix)

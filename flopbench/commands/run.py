@@ -16,7 +16,7 @@ from flopbench.errors import FlopbenchError, did_you_mean, first_line
 if TYPE_CHECKING:
     from flopbench.distributed import Context
     from flopbench.results import ResultsWriter
-    from flopbench.schema import Record, RunSettings
+    from flopbench.schema import Footer, Record, RunSettings
     from flopbench.session import Machine
     from flopbench.suite import Suite
     from flopbench.timing import Budget
@@ -27,8 +27,10 @@ DEFAULT_ON_BUSY = "retry"  # see docs/methodology.md: the best figures within th
 
 NAME = "run"
 HELP = "time suites on a device: achieved FLOP/s, utilization, roofline placement"
-DESCRIPTION = ("Build, check and time every workload of the suites on one device, and write a results file (JSON Lines,"
-               " one record per workload, flushed as it is measured). Ctrl-C stops cleanly; --resume FILE continues.")
+DESCRIPTION = (
+    "Build, check and time every workload of the suites on one device, and write a results file (JSON Lines,"
+    " one record per workload, flushed as it is measured). Ctrl-C stops cleanly; --resume FILE continues."
+)
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "torch")
 
@@ -38,46 +40,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_arguments(parser)
     parser.add_argument("--dtype", help="run every workload in these dtypes instead, e.g. float32,bfloat16")
     parser.add_argument("--only", metavar="REGEX", help="run only the workloads whose name matches")
-    parser.add_argument("--out", type=Path, help="results file (default: results/<time>_<host>_<device>_<suites>.jsonl)")
-    parser.add_argument("--resume", type=Path, metavar="FILE",
-                        help="append to FILE, skipping the workloads it already holds")
-    parser.add_argument("--min-time", type=positive("--min-time", maximum=3600), metavar="S",
-                        help="seconds of timed samples per workload (default 0.2; 0.05 with --quick)")
+    parser.add_argument(
+        "--out", type=Path, help="results file (default: results/<time>_<host>_<device>_<suites>.jsonl)"
+    )
+    parser.add_argument(
+        "--resume", type=Path, metavar="FILE", help="append to FILE, skipping the workloads it already holds"
+    )
+    parser.add_argument(
+        "--min-time",
+        type=positive("--min-time", maximum=3600),
+        metavar="S",
+        help="seconds of timed samples per workload (default 0.2; 0.05 with --quick)",
+    )
     parser.add_argument("--quick", action="store_true", help="a short timing budget per workload")
-    parser.add_argument("--tf32", action="store_true", help="allow TF32 for float32 matmuls and convolutions on CUDA"
-                                                            " (judged against the TF32 peak)")
-    parser.add_argument("--cuda-graph", action="store_true", help="time CUDA workloads as graph replays (no launch"
-                                                                  " overhead; for tiny kernels)")
+    parser.add_argument(
+        "--tf32",
+        action="store_true",
+        help="allow TF32 for float32 matmuls and convolutions on CUDA (judged against the TF32 peak)",
+    )
+    parser.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="time CUDA workloads as graph replays (no launch overhead; for tiny kernels)",
+    )
     trust = parser.add_argument_group("trust on a shared machine")
-    trust.add_argument("--rounds", type=positive("--rounds", maximum=100, integer=True), default=DEFAULT_ROUNDS,
-                       help=f"measure every workload once per round, the order rotated; its figure is the median"
-                            f" over rounds, and rounds that disagree flag it unstable (default {DEFAULT_ROUNDS})")
-    trust.add_argument("--on-busy", choices=["warn", "wait", "retry"], default=DEFAULT_ON_BUSY,
-                       help="a measurement disturbed by other work on the machine is flagged (warn), waited out"
-                            " first (wait, at most 10 s each) or measured again (retry, at most twice; default)")
-    trust.add_argument("--max-call-s", type=positive("--max-call-s", maximum=86400), metavar="S",
-                       help="skip a workload whose single call takes longer (predicted from the roofline, or its"
-                            " first call), and stop growing its sweep (default 2 s on a CPU, 1 s on a GPU)")
-    trust.add_argument("--time-budget", type=positive("--time-budget", maximum=30 * 86400), metavar="S",
-                       help="seconds the run may take measuring; workloads that would not fit are skipped")
-    parser.add_argument("--no-measure", action="store_true",
-                        help="do not measure ceilings even when no bandwidth is known (no roofline then)")
-    parser.add_argument("--train", action="store_true",
-                        help="time model workloads as training steps (forward and backward): training FLOP/s and MFU")
+    trust.add_argument(
+        "--rounds",
+        type=positive("--rounds", maximum=100, integer=True),
+        default=DEFAULT_ROUNDS,
+        help=f"measure every workload once per round, the order rotated; its figure is the median"
+        f" over rounds, and rounds that disagree flag it unstable (default {DEFAULT_ROUNDS})",
+    )
+    trust.add_argument(
+        "--on-busy",
+        choices=["warn", "wait", "retry"],
+        default=DEFAULT_ON_BUSY,
+        help="a measurement disturbed by other work on the machine is flagged (warn), waited out"
+        " first (wait, at most 10 s each) or measured again (retry, at most twice; default)",
+    )
+    trust.add_argument(
+        "--max-call-s",
+        type=positive("--max-call-s", maximum=86400),
+        metavar="S",
+        help="skip a workload whose single call takes longer (predicted from the roofline, or its"
+        " first call), and stop growing its sweep (default 2 s on a CPU, 1 s on a GPU)",
+    )
+    trust.add_argument(
+        "--time-budget",
+        type=positive("--time-budget", maximum=30 * 86400),
+        metavar="S",
+        help="seconds the run may take measuring; workloads that would not fit are skipped",
+    )
+    parser.add_argument(
+        "--no-measure",
+        action="store_true",
+        help="do not measure ceilings even when no bandwidth is known (no roofline then)",
+    )
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="time model workloads as training steps (forward and backward): training FLOP/s and MFU",
+    )
     parser.add_argument("--large", action="store_true", help="also run the suite entries marked large = true")
-    parser.add_argument("--report", action="store_true",
-                        help="when the run ends, write its figures and report beside the results file")
+    parser.add_argument(
+        "--report", action="store_true", help="when the run ends, write its figures and report beside the results file"
+    )
     distributed = parser.add_argument_group("many devices (launch with torchrun)")
-    distributed.add_argument("--distributed", action="store_true",
-                             help="every rank runs the suites on its own device at once; rank 0 writes all records")
-    distributed.add_argument("--backend", choices=["gloo", "nccl"],
-                             help="torch.distributed backend (default: nccl on CUDA, gloo on CPUs)")
-    distributed.add_argument("--dist-timeout", type=positive("--dist-timeout", maximum=86400), default=300.0,
-                             metavar="S", help="seconds to wait for the other ranks before giving up with an error"
-                                               " (default 300)")
+    distributed.add_argument(
+        "--distributed",
+        action="store_true",
+        help="every rank runs the suites on its own device at once; rank 0 writes all records",
+    )
+    distributed.add_argument(
+        "--backend", choices=["gloo", "nccl"], help="torch.distributed backend (default: nccl on CUDA, gloo on CPUs)"
+    )
+    distributed.add_argument(
+        "--dist-timeout",
+        type=positive("--dist-timeout", maximum=86400),
+        default=300.0,
+        metavar="S",
+        help="seconds to wait for the other ranks before giving up with an error (default 300)",
+    )
 
 
 # --- choosing what to run --------------------------------------------------------------------------
+
 
 def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
     from flopbench.suite import load_suite
@@ -91,8 +138,10 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
         dtypes = [d.strip() for d in args.dtype.split(",")]
         for d in dtypes:
             if d not in DTYPES:
-                raise FlopbenchError(f"--dtype {args.dtype}: unknown dtype '{d}'{did_you_mean(d, DTYPES)};"
-                                     f" expected a comma-separated list of {', '.join(DTYPES)}")
+                raise FlopbenchError(
+                    f"--dtype {args.dtype}: unknown dtype '{d}'{did_you_mean(d, DTYPES)};"
+                    f" expected a comma-separated list of {', '.join(DTYPES)}"
+                )
         workloads = [replace(w, dtype=d, name=f"{_strip_dtype(w.name)}-{d}") for w in workloads for d in dtypes]
     if args.only:
         try:
@@ -111,15 +160,18 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
 def _training(workload: Workload) -> Workload:
     """A model workload as a training step; other workloads are left as they are."""
     from flopbench.workloads import make_workload
+
     if workload.op != "model" or workload.p["train"]:
         return workload
-    trained = make_workload("model", {**workload.params_json, "train": True}, dtype=workload.dtype,
-                            name=f"{workload.name}-train")
+    trained = make_workload(
+        "model", {**workload.params_json, "train": True}, dtype=workload.dtype, name=f"{workload.name}-train"
+    )
     return replace(trained, group=workload.group, swept=workload.swept, devices=workload.devices)
 
 
 def _strip_dtype(name: str) -> str:
     from flopbench.workloads import DTYPES
+
     for d in DTYPES:
         if name.endswith(f"-{d}"):
             return name[: -len(d) - 1]
@@ -128,6 +180,7 @@ def _strip_dtype(name: str) -> str:
 
 def default_path(machine: Machine, suites: list[Suite]) -> Path:
     import socket
+
     slug = re.sub(r"[^a-z0-9]+", "-", f"{machine.device.torch_device} {machine.device.name}".lower()).strip("-")
     names = "+".join(s.name for s in suites)
     return Path("results") / f"{time.strftime('%Y%m%d-%H%M%S')}_{socket.gethostname()}_{slug}_{names}.jsonl"
@@ -135,35 +188,58 @@ def default_path(machine: Machine, suites: list[Suite]) -> Path:
 
 def budget_for(args: argparse.Namespace) -> Budget:
     from flopbench.timing import Budget
+
     min_time = args.min_time or (0.05 if args.quick else 0.2)
-    return Budget(min_time_s=min_time, max_time_s=10 * min_time, warmup_s=min(0.025, min_time / 4),
-                  target_rel_iqr=0.10 if args.quick else 0.05)
+    return Budget(
+        min_time_s=min_time,
+        max_time_s=10 * min_time,
+        warmup_s=min(0.025, min_time / 4),
+        target_rel_iqr=0.10 if args.quick else 0.05,
+    )
 
 
 def run_settings(args: argparse.Namespace, budget: Budget) -> RunSettings:
     from flopbench.schema import RunSettings
-    return RunSettings(min_time_s=budget.min_time_s, max_time_s=budget.max_time_s,
-                       target_rel_iqr=budget.target_rel_iqr, tf32=args.tf32, cuda_graph=args.cuda_graph,
-                       dtype=args.dtype, only=args.only, train=args.train, large=args.large, rounds=args.rounds,
-                       on_busy=args.on_busy, max_call_s=args.max_call_s, time_budget_s=args.time_budget)
+
+    return RunSettings(
+        min_time_s=budget.min_time_s,
+        max_time_s=budget.max_time_s,
+        target_rel_iqr=budget.target_rel_iqr,
+        tf32=args.tf32,
+        cuda_graph=args.cuda_graph,
+        dtype=args.dtype,
+        only=args.only,
+        train=args.train,
+        large=args.large,
+        rounds=args.rounds,
+        on_busy=args.on_busy,
+        max_call_s=args.max_call_s,
+        time_budget_s=args.time_budget,
+    )
 
 
 # --- reporting as it goes, and at the end ----------------------------------------------------------
 
+
 def line(record: Record) -> str:
     from flopbench.units import seconds, si
+
     name = record.name + (f" @ rank {record.rank}" if record.world_size > 1 else "")
     if record.status != "ok":
         return f"{record.status:>7}  {name}: {record.reason}"
     if record.message_bytes is not None:
-        return (f"     ok  {name}: {seconds(record.time_s)}, {si(record.message_bytes, 'B')}, algorithm"
-                f" {si(record.algbw_bytes_per_s, 'B/s')}, bus {si(record.busbw_bytes_per_s, 'B/s')}")
+        return (
+            f"     ok  {name}: {seconds(record.time_s)}, {si(record.message_bytes, 'B')}, algorithm"
+            f" {si(record.algbw_bytes_per_s, 'B/s')}, bus {si(record.busbw_bytes_per_s, 'B/s')}"
+        )
     peak = f"{record.utilization:6.1%} of {record.peak_source} peak" if record.utilization is not None else ""
     bound = f"{record.bound}-bound" if record.bound else ""
     count = len(record.warnings)
     flag = f"  ({count} warning{'s' * (count > 1)})" if count else ""
-    return (f"     ok  {name}: {seconds(record.time_s)}, {si(record.total_flops_per_s, 'FLOP/s')},"
-            f" {si(record.bytes_per_s, 'B/s')}, {peak} {bound}{flag}")
+    return (
+        f"     ok  {name}: {seconds(record.time_s)}, {si(record.total_flops_per_s, 'FLOP/s')},"
+        f" {si(record.bytes_per_s, 'B/s')}, {peak} {bound}{flag}"
+    )
 
 
 def summary(records: list[Record], machine: Machine, path: Path) -> None:
@@ -177,30 +253,58 @@ def summary(records: list[Record], machine: Machine, path: Path) -> None:
     for r in records:
         name = r.name + (f" @{r.rank}" if r.world_size > 1 else "")
         if r.status == "ok" and r.time_s and r.message_bytes is not None:
-            rows.append([name, r.dtype, seconds(r.time_s), f"{(r.time_iqr_s or 0) / r.time_s:.0%}", "-",
-                         si(r.algbw_bytes_per_s, "B/s"), "-", "-", "-",
-                         f"bus {si(r.busbw_bytes_per_s, 'B/s')}; " + "; ".join(r.warnings)])
+            rows.append(
+                [
+                    name,
+                    r.dtype,
+                    seconds(r.time_s),
+                    f"{(r.time_iqr_s or 0) / r.time_s:.0%}",
+                    "-",
+                    si(r.algbw_bytes_per_s, "B/s"),
+                    "-",
+                    "-",
+                    "-",
+                    f"bus {si(r.busbw_bytes_per_s, 'B/s')}; " + "; ".join(r.warnings),
+                ]
+            )
         elif r.status == "ok" and r.time_s:
-            rows.append([name, r.dtype, seconds(r.time_s), f"{(r.time_iqr_s or 0) / r.time_s:.0%}",
-                         si(r.total_flops_per_s, "FLOP/s"), si(r.bytes_per_s, "B/s"),
-                         pct(r.utilization), pct(r.roofline_efficiency), r.bound or "-", "; ".join(r.warnings)])
+            rows.append(
+                [
+                    name,
+                    r.dtype,
+                    seconds(r.time_s),
+                    f"{(r.time_iqr_s or 0) / r.time_s:.0%}",
+                    si(r.total_flops_per_s, "FLOP/s"),
+                    si(r.bytes_per_s, "B/s"),
+                    pct(r.utilization),
+                    pct(r.roofline_efficiency),
+                    r.bound or "-",
+                    "; ".join(r.warnings),
+                ]
+            )
         else:
             rows.append([name, r.dtype, "-", "-", "-", "-", "-", "-", "-", f"{r.status}: {r.reason}"])
     device = machine.device
     used = sorted({r.peak_key for r in records if r.peak_key})
     peaks = ", ".join(f"{k} {device.peak(k).describe()}" for k in used)
     bandwidth = device.bandwidth if device.bandwidth.known else machine.ceilings.get("bandwidth")
-    caption = (f"time: median of the samples; IQR/median beside it. Peaks: {peaks or 'none'}. Bandwidth roof:"
-               f" {bandwidth.describe('B/s') if bandwidth else 'unknown'}.")
-    print_table(f"{device.label}, {machine.threads} threads", ["workload", "dtype", "time", "IQR", "achieved",
-                "bandwidth", "% peak", "% roofline", "bound", "notes"], rows,
-                numeric=["time", "IQR", "achieved", "bandwidth", "% peak", "% roofline"], caption=caption)
+    caption = (
+        f"time: median of the samples; IQR/median beside it. Peaks: {peaks or 'none'}. Bandwidth roof:"
+        f" {bandwidth.describe('B/s') if bandwidth else 'unknown'}."
+    )
+    print_table(
+        f"{device.label}, {machine.threads} threads",
+        ["workload", "dtype", "time", "IQR", "achieved", "bandwidth", "% peak", "% roofline", "bound", "notes"],
+        rows,
+        numeric=["time", "IQR", "achieved", "bandwidth", "% peak", "% roofline"],
+        caption=caption,
+    )
     counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
-    console().print(f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed."
-                    f" Results: {path}")
+    console().print(f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed. Results: {path}")
 
 
 # --- the session: one function for single-device and distributed runs ------------------------------
+
 
 @dataclass
 class Output:
@@ -212,8 +316,14 @@ class Output:
     records: list[Record]
 
 
-def open_output(args: argparse.Namespace, machine: Machine, suites: list[Suite], settings: RunSettings,
-                distributed: Any = None, quiet_check: dict[str, Any] | None = None) -> Output:
+def open_output(
+    args: argparse.Namespace,
+    machine: Machine,
+    suites: list[Suite],
+    settings: RunSettings,
+    distributed: Any = None,
+    quiet_check: dict[str, Any] | None = None,
+) -> Output:
     """Create the results file, or reopen a resumed one after checking that it is the same run."""
     from flopbench.results import ResultsWriter
     from flopbench.schema import Resume
@@ -225,9 +335,12 @@ def open_output(args: argparse.Namespace, machine: Machine, suites: list[Suite],
         try:
             differences = resume_differences(old.header, header)
             if differences:
-                raise FlopbenchError(f"--resume {args.resume}: this run is not the one in the file ("
-                                     + "; ".join(differences) + "); resume with the same suites and options, or"
-                                                                " start a new file with --out")
+                raise FlopbenchError(
+                    f"--resume {args.resume}: this run is not the one in the file ("
+                    + "; ".join(differences)
+                    + "); resume with the same suites and options, or"
+                    " start a new file with --out"
+                )
             if repaired:
                 print(f"flopbench: {repaired}", file=sys.stderr)
             done = {r.identity for r in old.records}
@@ -254,8 +367,13 @@ def main(args: argparse.Namespace) -> int:
     return run_session(args, workloads, suites, budget)
 
 
-def run_session(args: argparse.Namespace, workloads: list[Workload], suites: list[Suite], budget: Budget,
-                context: Context | None = None) -> int:
+def run_session(
+    args: argparse.Namespace,
+    workloads: list[Workload],
+    suites: list[Suite],
+    budget: Budget,
+    context: Context | None = None,
+) -> int:
     """Measure `workloads` on this process's device and write them (rank 0 writes every rank's records)."""
     from flopbench.interference import make_monitor
     from flopbench.results import ResultsWriteError, resume_command
@@ -269,8 +387,10 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
     distributed = None
     if context is not None:
         import socket
-        ranks = context.all_gather(RankInfo(rank=context.rank, host=socket.gethostname(), threads=machine.threads,
-                                            device=machine.device))
+
+        ranks = context.all_gather(
+            RankInfo(rank=context.rank, host=socket.gethostname(), threads=machine.threads, device=machine.device)
+        )
         distributed = DistributedInfo(world_size=context.world_size, backend=context.backend, ranks=ranks)
     lead = context is None or context.rank == 0
     err = sys.stderr
@@ -298,15 +418,27 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
             assert output is not None
             elsewhere = len(workloads) - len(here)
             ranks_text = f" on {context.world_size} ranks ({context.backend})" if context else ""
-            print(f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
-                  f" {machine.device.label}, {machine.threads} threads{ranks_text} -> {output.path}"
-                  + (f" ({elsewhere} are for other devices)" if elsewhere else ""), file=err)
+            print(
+                f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
+                f" {machine.device.label}, {machine.threads} threads{ranks_text} -> {output.path}"
+                + (f" ({elsewhere} are for other devices)" if elsewhere else ""),
+                file=err,
+            )
             if at_start.busy:
                 print(f"flopbench: warning: at the start, {'; '.join(at_start.reasons)}", file=err)
-        settings = Settings(machine.device, machine.threads, budget, tf32=args.tf32, cuda_graph=args.cuda_graph,
-                            ceilings=machine.ceilings, world_size=context.world_size if context else 1,
-                            rounds=args.rounds, on_busy=args.on_busy, max_call_s=max_call_s,
-                            time_budget_s=args.time_budget)
+        settings = Settings(
+            machine.device,
+            machine.threads,
+            budget,
+            tf32=args.tf32,
+            cuda_graph=args.cuda_graph,
+            ceilings=machine.ceilings,
+            world_size=context.world_size if context else 1,
+            rounds=args.rounds,
+            on_busy=args.on_busy,
+            max_call_s=max_call_s,
+            time_budget_s=args.time_budget,
+        )
         started = time.perf_counter()
         interrupted = False
 
@@ -319,9 +451,11 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
         try:
             if context is None:
                 with _Progress(todo, settings) as progress:
+
                     def write_and_show(record: Record) -> None:
                         write(record)
                         progress.done(line(record))
+
                     runner.on_record = write_and_show
                     try:
                         runner.run(todo, before=progress.step)
@@ -329,18 +463,21 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
                         interrupted = True
             else:
                 from flopbench.distributed import CollectiveTimer, run_ranks
+
                 runner.agree = context.agree
                 runner.collective_timer = CollectiveTimer(context, budget, machine.device.type)
 
                 def write_and_say(record: Record) -> None:
                     write(record)
                     print(line(record), file=err, flush=True)
+
                 try:
                     run_ranks(context, runner, todo, write_and_say)
                 except RuntimeError as exc:  # a rank died or stopped answering: the others give up, with a reason
                     kept = f"; what was measured is in {output.path}" if output else ""
-                    raise FlopbenchError(f"the distributed run stopped on rank {context.rank}:"
-                                         f" {first_line(exc)}{kept}") from None
+                    raise FlopbenchError(
+                        f"the distributed run stopped on rank {context.rank}: {first_line(exc)}{kept}"
+                    ) from None
             if output and output.writer:
                 output.writer.mark(footer(output.records, runner, time.perf_counter() - started, interrupted))
         except ResultsWriteError as exc:
@@ -358,11 +495,15 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
     if args.report and output.records:
         from flopbench.commands.plot import default_out
         from flopbench.report import write_report
+
         md, page = write_report([output.path], default_out([output.path]), on_note=warn)
         print(f"Report: {page} (and {md}, figures beside it)")
     if interrupted:
-        print(f"flopbench: interrupted after {len(output.records)} of {len(todo)} workloads; what was measured is in"
-              f" {output.path}; continue with {resume_command(sys.argv, output.path)}", file=err)
+        print(
+            f"flopbench: interrupted after {len(output.records)} of {len(todo)} workloads; what was measured is in"
+            f" {output.path}; continue with {resume_command(sys.argv, output.path)}",
+            file=err,
+        )
         return 130
     return 0
 
@@ -370,17 +511,32 @@ def run_session(args: argparse.Namespace, workloads: list[Workload], suites: lis
 def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool) -> Footer:
     from flopbench.schema import Footer
     from flopbench.session import now_iso
-    slowdowns = [r.interference.canary_slowdown for rec in records for r in rec.rounds
-                 if r.interference and r.interference.canary_slowdown is not None]
-    return Footer(finished_at=now_iso(), wall_s=wall_s, records=len(records), interrupted=interrupted,
-                  disturbed=sum(r.disturbed for r in records), unstable=sum(r.stable is False for r in records),
-                  skipped_for_time=sum(_for_time(r) for r in records),
-                  max_canary_slowdown=max(slowdowns) if slowdowns else None, stale_ceilings=list(runner.stale.values()))
+
+    slowdowns = [
+        r.interference.canary_slowdown
+        for rec in records
+        for r in rec.rounds
+        if r.interference and r.interference.canary_slowdown is not None
+    ]
+    return Footer(
+        finished_at=now_iso(),
+        wall_s=wall_s,
+        records=len(records),
+        interrupted=interrupted,
+        disturbed=sum(r.disturbed for r in records),
+        unstable=sum(r.stable is False for r in records),
+        skipped_for_time=sum(_for_time(r) for r in records),
+        max_canary_slowdown=max(slowdowns) if slowdowns else None,
+        stale_ceilings=list(runner.stale.values()),
+    )
 
 
 def _for_time(record: Record) -> bool:
-    return record.status == "skipped" and bool(record.reason) and any(
-        text in (record.reason or "") for text in ("--max-call-s", "--time-budget", "stopped growing"))
+    return (
+        record.status == "skipped"
+        and bool(record.reason)
+        and any(text in (record.reason or "") for text in ("--max-call-s", "--time-budget", "stopped growing"))
+    )
 
 
 def trust_notes(records: list[Record], runner: Any) -> list[str]:
@@ -389,16 +545,23 @@ def trust_notes(records: list[Record], runner: Any) -> list[str]:
     disturbed = [r for r in records if r.disturbed]
     unstable = [r for r in records if r.stable is False]
     if disturbed:
-        notes.append(f"warning: {len(disturbed)} of {len(records)} records were measured while the machine was"
-                     f" disturbed ({'; '.join(dict.fromkeys(x for r in disturbed for x in r.interference.reasons))})"
-                     if disturbed[0].interference else f"warning: {len(disturbed)} records were disturbed")
+        reasons = dict.fromkeys(x for r in disturbed if r.interference for x in r.interference.reasons)
+        notes.append(
+            f"warning: {len(disturbed)} of {len(records)} records were measured while the machine was"
+            f" disturbed ({'; '.join(reasons)})"
+        )
     if unstable:
-        notes.append(f"warning: {len(unstable)} of {len(records)} records are unstable (their rounds disagree by more"
-                     f" than 5%): " + ", ".join(r.name for r in unstable[:8]) + (" ..." if len(unstable) > 8 else ""))
+        notes.append(
+            f"warning: {len(unstable)} of {len(records)} records are unstable (their rounds disagree by more"
+            f" than 5%): " + ", ".join(r.name for r in unstable[:8]) + (" ..." if len(unstable) > 8 else "")
+        )
     skipped = [r for r in records if _for_time(r)]
     if skipped:
-        notes.append(f"{len(skipped)} workloads were skipped for their cost: " + "; ".join(
-            f"{r.name}: {r.reason}" for r in skipped[:4]) + (" ..." if len(skipped) > 4 else ""))
+        notes.append(
+            f"{len(skipped)} workloads were skipped for their cost: "
+            + "; ".join(f"{r.name}: {r.reason}" for r in skipped[:4])
+            + (" ..." if len(skipped) > 4 else "")
+        )
     notes += [f"warning: {text}" for text in runner.stale.values()]
     return notes
 
@@ -429,9 +592,11 @@ class _Progress:
 
     def __init__(self, workloads: list[Workload], settings: Any):
         from flopbench.runner import predicted_call_s, round_cost_s
+
         self.settings = settings
-        self.cost = {w.identity: round_cost_s(predicted_call_s(w, settings), settings.budget) + 0.05
-                     for w in workloads}  # + building and checking
+        self.cost = {
+            w.identity: round_cost_s(predicted_call_s(w, settings), settings.budget) + 0.05 for w in workloads
+        }  # + building and checking
         self.total_s = sum(self.cost.values()) * settings.rounds
         self.records = len(workloads)
         self.live = sys.stderr.isatty()
@@ -443,8 +608,15 @@ class _Progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             from flopbench.console import console
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
-                                TextColumn("ETA"), TimeRemainingColumn(), console=console(stderr=True))
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[done]}"),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console(stderr=True),
+            )
             self.bar.start()
             self.task = self.bar.add_task("", total=self.total_s, done=f"0/{self.records}")
         return self
@@ -465,7 +637,6 @@ class _Progress:
         else:
             print(f"[{self.count}/{self.records}] {text.strip()}", file=sys.stderr, flush=True)
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, *exc: object) -> None:
         if self.live:
             self.bar.stop()
-        return False

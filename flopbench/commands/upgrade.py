@@ -10,10 +10,12 @@ from flopbench.errors import FlopbenchError
 
 NAME = "upgrade"
 HELP = "rewrite results files from an older flopbench in the current schema (in place, atomically)"
-DESCRIPTION = ("Read each results file (migrating it from its schema, as every command does when it reads one) and"
-               " write it back in the current schema, in place: the same measurements, line for line. Model records"
-               " written before schema 3 gain their per-layer costs, counted once by this version and labelled so;"
-               " afterwards every view reads them from the file.")
+DESCRIPTION = (
+    "Read each results file (migrating it from its schema, as every command does when it reads one) and"
+    " write it back in the current schema, in place: the same measurements, line for line. Model records"
+    " written before schema 3 gain their per-layer costs, counted once by this version and labelled so;"
+    " afterwards every view reads them from the file."
+)
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "pydantic")
 
@@ -32,8 +34,10 @@ def upgrade(path: Path) -> str:
     if run.kind != "flopbench":
         raise FlopbenchError(f"{path}: a {run.kind} file; upgrade rewrites flopbench's own .jsonl results")
     if run.notes:
-        raise FlopbenchError(f"{path}: {len(run.notes)} line(s) could not be read ({run.notes[0]}); fix or remove"
-                             f" them first: upgrade rewrites whole files and would drop them")
+        raise FlopbenchError(
+            f"{path}: {len(run.notes)} line(s) could not be read ({run.notes[0]}); fix or remove"
+            f" them first: upgrade rewrites whole files and would drop them"
+        )
     missing = [r for r in run.records if r.op == "model" and not r.layers]
     if run.written_schema == SCHEMA_VERSION and not missing:
         return f"{path}: already schema {SCHEMA_VERSION}; nothing to do"
@@ -61,6 +65,7 @@ def upgrade(path: Path) -> str:
 
 def _layers_of(record, version: str) -> dict:
     from flopbench.workloads import make_workload
+
     workload = make_workload("model", record.params, dtype=record.dtype)
     fields = workload.spec.record_fields(workload.p, workload.dtype)
     return {**fields, "layers_source": f"flopbench upgrade {version}: counted with that version's counter"}

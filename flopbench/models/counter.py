@@ -61,8 +61,15 @@ def _cost(workload, grads: int, note: str = "") -> Cost:
 
 def _linear(args, kwargs, out):
     x, w, b = args[0], _arg(args, kwargs, 1, "weight"), _arg(args, kwargs, 2, "bias")
-    workload = make_workload("linear", {"tokens": x.numel() // x.shape[-1], "in_features": w.shape[1],
-                                        "out_features": w.shape[0], "bias": b is not None})
+    workload = make_workload(
+        "linear",
+        {
+            "tokens": x.numel() // x.shape[-1],
+            "in_features": w.shape[1],
+            "out_features": w.shape[0],
+            "bias": b is not None,
+        },
+    )
     return _cost(workload, _needs_grad(x, w))
 
 
@@ -106,14 +113,25 @@ def _conv(ndim: int):
         dilation, groups = _arg(args, kwargs, 5, "dilation", 1), _arg(args, kwargs, 6, "groups", 1)
         x_shape = tuple(x.shape) if x.dim() == ndim + 2 else (1, *x.shape)
         names = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}[ndim]
-        params = {"batch": x_shape[0], "in_channels": x_shape[1], "out_channels": w.shape[0],
-                  **dict(zip(names, x_shape[2:])), "kernel": list(w.shape[2:]), "groups": groups,
-                  "bias": b is not None}
+        params = {
+            "batch": x_shape[0],
+            "in_channels": x_shape[1],
+            "out_channels": w.shape[0],
+            **dict(zip(names, x_shape[2:])),
+            "kernel": list(w.shape[2:]),
+            "groups": groups,
+            "bias": b is not None,
+        }
         for key, value in (("stride", stride), ("padding", padding), ("dilation", dilation)):
             params[key] = value if isinstance(value, (int, str)) else list(value)
-        note = (f"PyTorch's counter counts this weight gradient {groups}x: its formula multiplies by every input"
-                f" channel, not a group's (pytorch/pytorch#183405)" if groups > 1 and w.requires_grad else "")
+        note = (
+            f"PyTorch's counter counts this weight gradient {groups}x: its formula multiplies by every input"
+            f" channel, not a group's (pytorch/pytorch#183405)"
+            if groups > 1 and w.requires_grad
+            else ""
+        )
         return _cost(make_workload(f"conv{ndim}d", params), _needs_grad(x, w), note)
+
     return rule
 
 
@@ -125,6 +143,7 @@ def _conv_transpose(ndim: int):
         flops = formulas.conv_transpose_flops(batch, w.shape[0], in_size, w.shape[1], w.shape[2:])
         bias = out.numel() if b is not None else 0
         return Cost(f"conv_transpose{ndim}d", flops, bias, _needs_grad(x, w))
+
     return rule
 
 
@@ -136,11 +155,21 @@ def _sdpa(args, kwargs, out):
     batch = q.numel() // (heads * q.shape[-2] * q.shape[-1])
     lq, lk, d, dv = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
     pairs = batch * heads * formulas.attention_pairs(lq, lk, causal)
-    note = ("causal: the unmasked pairs only; PyTorch's counter counts the full square" if causal else
-            "attn_mask: every pair counted (which pairs a mask removes is not known)" if mask is not None else "")
+    note = (
+        "causal: the unmasked pairs only; PyTorch's counter counts the full square"
+        if causal
+        else "attn_mask: every pair counted (which pairs a mask removes is not known)"
+        if mask is not None
+        else ""
+    )
     name = f"attention-b{batch}-h{heads}-l{lq}-lkv{lk}-d{d}" + ("-causal" if causal else "")
-    return Cost(name, 2 * pairs * d + 2 * pairs * dv, formulas.attention_elementwise_flops(batch, heads, lq, lk, causal),
-                2 if _needs_grad(q, k, v) else 0, note)
+    return Cost(
+        name,
+        2 * pairs * d + 2 * pairs * dv,
+        formulas.attention_elementwise_flops(batch, heads, lq, lk, causal),
+        2 if _needs_grad(q, k, v) else 0,
+        note,
+    )
 
 
 def _multi_head_attention(args, kwargs, out):
@@ -152,24 +181,43 @@ def _multi_head_attention(args, kwargs, out):
     length, source = query.shape[0], key.shape[0]
     batch = query.shape[1] if query.dim() == 3 else 1
     grads = 2 if _needs_grad(query, _arg(args, kwargs, 5, "in_proj_weight")) else 0
-    note = "" if grads else ("in inference (eval, no_grad) PyTorch may run this through a fused kernel that its"
-                             " counter reports as 0")
+    note = (
+        ""
+        if grads
+        else ("in inference (eval, no_grad) PyTorch may run this through a fused kernel that its counter reports as 0")
+    )
     if length == source:
-        workload = make_workload("mha", {"batch": batch, "seq_len": length, "d_model": embed, "heads": heads,
-                                         "causal": causal, "bias": in_bias is not None})
+        workload = make_workload(
+            "mha",
+            {
+                "batch": batch,
+                "seq_len": length,
+                "d_model": embed,
+                "heads": heads,
+                "causal": causal,
+                "bias": in_bias is not None,
+            },
+        )
         return _cost(workload, grads, note)
     projections = 2 * batch * embed * embed * (2 * length + 2 * source)
     core = formulas.attention_flops(batch, heads, length, source, embed // heads, causal)
-    return Cost("multi_head_attention", projections + core,
-                formulas.attention_elementwise_flops(batch, heads, length, source, causal), grads, note)
+    return Cost(
+        "multi_head_attention",
+        projections + core,
+        formulas.attention_elementwise_flops(batch, heads, length, source, causal),
+        grads,
+        note,
+    )
 
 
 def _elementwise(kind: str, of: str = "output"):
     """A per-element cost from formulas.ELEMENTWISE_FLOPS, over the output's (or the input's) elements."""
+
     def rule(args, kwargs, out):
         tensor = out if of == "output" else args[0]
         numel = tensor.numel() if isinstance(tensor, torch.Tensor) else 0
         return Cost(kind, 0, formulas.ELEMENTWISE_FLOPS[kind] * numel)
+
     return rule
 
 
@@ -198,6 +246,7 @@ def _pool(kind: str):
         # max: window - 1 comparisons per output; average: window adds and a divide
         per_output = window - 1 if kind == "max" else window
         return Cost(f"{kind}_pool", 0, per_output * out.numel())
+
     return rule
 
 
@@ -215,22 +264,44 @@ Rule = Callable[[Sequence, dict, Any], "Cost | None"]
 
 RULES: dict[str, Rule] = {
     "linear": _linear,
-    "matmul": _matmul, "__matmul__": _matmul, "mm": _matmul, "bmm": _matmul,
+    "matmul": _matmul,
+    "__matmul__": _matmul,
+    "mm": _matmul,
+    "bmm": _matmul,
     "__rmatmul__": lambda a, k, o: _matmul(a, k, o, swap=True),
-    "addmm": _addmm, "baddbmm": _addmm, "einsum": _einsum,
-    "conv1d": _conv(1), "conv2d": _conv(2), "conv3d": _conv(3),
-    "conv_transpose1d": _conv_transpose(1), "conv_transpose2d": _conv_transpose(2),
+    "addmm": _addmm,
+    "baddbmm": _addmm,
+    "einsum": _einsum,
+    "conv1d": _conv(1),
+    "conv2d": _conv(2),
+    "conv3d": _conv(3),
+    "conv_transpose1d": _conv_transpose(1),
+    "conv_transpose2d": _conv_transpose(2),
     "conv_transpose3d": _conv_transpose(3),
-    "scaled_dot_product_attention": _sdpa, "multi_head_attention_forward": _multi_head_attention,
-    "layer_norm": _layer_norm, "rms_norm": _rms_norm, "group_norm": _elementwise("layernorm"),
+    "scaled_dot_product_attention": _sdpa,
+    "multi_head_attention_forward": _multi_head_attention,
+    "layer_norm": _layer_norm,
+    "rms_norm": _rms_norm,
+    "group_norm": _elementwise("layernorm"),
     "batch_norm": _batch_norm,
-    "softmax": _elementwise("softmax"), "log_softmax": _elementwise("softmax"), "_softmax": _elementwise("softmax"),
-    "max_pool1d": _pool("max"), "max_pool2d": _pool("max"), "max_pool3d": _pool("max"),
-    "avg_pool1d": _pool("avg"), "avg_pool2d": _pool("avg"), "avg_pool3d": _pool("avg"),
-    "adaptive_avg_pool1d": _adaptive_pool, "adaptive_avg_pool2d": _adaptive_pool, "adaptive_avg_pool3d": _adaptive_pool,
-    "adaptive_max_pool2d": _adaptive_pool, "dropout": _dropout,
-    "sum": _elementwise("sum", of="input"), "mean": _elementwise("sum", of="input"),
-    "amax": _elementwise("max", of="input"), "max": _elementwise("max", of="input"),
+    "softmax": _elementwise("softmax"),
+    "log_softmax": _elementwise("softmax"),
+    "_softmax": _elementwise("softmax"),
+    "max_pool1d": _pool("max"),
+    "max_pool2d": _pool("max"),
+    "max_pool3d": _pool("max"),
+    "avg_pool1d": _pool("avg"),
+    "avg_pool2d": _pool("avg"),
+    "avg_pool3d": _pool("avg"),
+    "adaptive_avg_pool1d": _adaptive_pool,
+    "adaptive_avg_pool2d": _adaptive_pool,
+    "adaptive_avg_pool3d": _adaptive_pool,
+    "adaptive_max_pool2d": _adaptive_pool,
+    "dropout": _dropout,
+    "sum": _elementwise("sum", of="input"),
+    "mean": _elementwise("sum", of="input"),
+    "amax": _elementwise("max", of="input"),
+    "max": _elementwise("max", of="input"),
     "outer": _elementwise("mul"),
 }
 _ELEMENTWISE_NAMES = {
@@ -238,24 +309,40 @@ _ELEMENTWISE_NAMES = {
     "sub": ["sub", "sub_", "rsub", "__sub__", "__rsub__", "__isub__"],
     "mul": ["mul", "mul_", "__mul__", "__rmul__", "__imul__"],
     "div": ["div", "div_", "true_divide", "__truediv__", "__rtruediv__", "__itruediv__", "__rdiv__"],
-    "relu": ["relu", "relu_"], "relu6": ["relu6", "hardtanh", "hardtanh_"],
-    "gelu": ["gelu"], "silu": ["silu", "silu_"], "sigmoid": ["sigmoid", "sigmoid_"], "tanh": ["tanh", "tanh_"],
-    "exp": ["exp", "exp_"], "neg": ["neg", "__neg__"], "abs": ["abs"], "sqrt": ["sqrt"], "rsqrt": ["rsqrt"],
-    "reciprocal": ["reciprocal"], "pow": ["pow", "__pow__", "__rpow__"], "log": ["log"], "erf": ["erf"], "sin": ["sin"],
-    "cos": ["cos"], "hardswish": ["hardswish"], "hardsigmoid": ["hardsigmoid"],
+    "relu": ["relu", "relu_"],
+    "relu6": ["relu6", "hardtanh", "hardtanh_"],
+    "gelu": ["gelu"],
+    "silu": ["silu", "silu_"],
+    "sigmoid": ["sigmoid", "sigmoid_"],
+    "tanh": ["tanh", "tanh_"],
+    "exp": ["exp", "exp_"],
+    "neg": ["neg", "__neg__"],
+    "abs": ["abs"],
+    "sqrt": ["sqrt"],
+    "rsqrt": ["rsqrt"],
+    "reciprocal": ["reciprocal"],
+    "pow": ["pow", "__pow__", "__rpow__"],
+    "log": ["log"],
+    "erf": ["erf"],
+    "sin": ["sin"],
+    "cos": ["cos"],
+    "hardswish": ["hardswish"],
+    "hardsigmoid": ["hardsigmoid"],
 }
 for _kind, _names in _ELEMENTWISE_NAMES.items():
     RULES.update({name: _elementwise(_kind) for name in _names})
 
 # Calls that move or create data and do no arithmetic.
-ZERO = frozenset("""
+ZERO = frozenset(
+    """
 view view_as reshape reshape_as permute transpose t flatten unflatten contiguous cat concat concatenate stack
 split split_with_sizes chunk narrow select unbind __getitem__ __setitem__ expand expand_as repeat
 repeat_interleave unsqueeze squeeze movedim roll flip to type float half bfloat16 double long int bool clone
 detach detach_ copy_ zero_ fill_ new_zeros new_ones new_empty new_full new_tensor zeros ones empty full
 zeros_like ones_like empty_like full_like arange linspace masked_fill masked_fill_ where triu tril pad embedding
 index_select gather scatter normal_ uniform_ randn rand randint randperm requires_grad_ cpu cuda
-""".split())
+""".split()
+)
 
 
 # --- the table ---------------------------------------------------------------------------------------
@@ -317,6 +404,7 @@ class LayerCounts:
     def frame(self):
         """The per-layer table as a DataFrame."""
         import pandas as pd
+
         total = (self.flops + self.elementwise_flops) or 1
         records = []
         for r in self.rows:
@@ -326,15 +414,26 @@ class LayerCounts:
             if torch_flops != flops and not notes:
                 notes.append(f"PyTorch's counter: {torch_flops:,}")
             traffic = r.total("bytes")
-            records.append({
-                "path": r.path, "type": r.type, "input": r.input_shape, "output": r.output_shape, "params": r.params,
-                "macs": flops // 2, "core_flops": flops, "elementwise_flops": elementwise, "bytes": traffic,
-                "intensity": (flops + elementwise) / traffic if traffic else None,
-                "backward_flops": r.backward_flops if self.train else None,
-                "share": (flops + elementwise) / total, "torch_flops": torch_flops,
-                "workloads": ", ".join(dict.fromkeys(c.workload for _, c, _ in r.costs)),
-                "calls": ", ".join(dict.fromkeys(name for name, _, _ in r.costs)),
-                "note": "; ".join(notes)})
+            records.append(
+                {
+                    "path": r.path,
+                    "type": r.type,
+                    "input": r.input_shape,
+                    "output": r.output_shape,
+                    "params": r.params,
+                    "macs": flops // 2,
+                    "core_flops": flops,
+                    "elementwise_flops": elementwise,
+                    "bytes": traffic,
+                    "intensity": (flops + elementwise) / traffic if traffic else None,
+                    "backward_flops": r.backward_flops if self.train else None,
+                    "share": (flops + elementwise) / total,
+                    "torch_flops": torch_flops,
+                    "workloads": ", ".join(dict.fromkeys(c.workload for _, c, _ in r.costs)),
+                    "calls": ", ".join(dict.fromkeys(name for name, _, _ in r.costs)),
+                    "note": "; ".join(notes),
+                }
+            )
         return pd.DataFrame(records)
 
 
@@ -389,8 +488,9 @@ class _Counting(TorchFunctionMode):
         return out
 
 
-def count_layers(model: nn.Module, inputs: Sequence[torch.Tensor], *, train: bool = False,
-                 name: str | None = None) -> LayerCounts:
+def count_layers(
+    model: nn.Module, inputs: Sequence[torch.Tensor], *, train: bool = False, name: str | None = None
+) -> LayerCounts:
     """Run `model(*inputs)` once and count every layer. With train=True, parameters require gradients, the
     backward pass of `output.sum()` runs too, and PyTorch's counter reports it for comparison."""
     rows: list[Row] = []
@@ -443,8 +543,17 @@ def count_layers(model: nn.Module, inputs: Sequence[torch.Tensor], *, train: boo
                 owner.params += own_parameters(module, owner.path)[0]
     kept = [r for r in rows if r.costs or r.params or r.leaf]
     output_elements = output.numel() if isinstance(output, torch.Tensor) else 0
-    return LayerCounts(name or type(model).__name__, kept, unsupported, forward, torch_backward, train,
-                       sum(p.numel() for p in model.parameters()), sum(x.numel() for x in inputs), output_elements)
+    return LayerCounts(
+        name or type(model).__name__,
+        kept,
+        unsupported,
+        forward,
+        torch_backward,
+        train,
+        sum(p.numel() for p in model.parameters()),
+        sum(x.numel() for x in inputs),
+        output_elements,
+    )
 
 
 def parse_shape(text: str) -> tuple[tuple[int, ...], torch.dtype]:
@@ -452,8 +561,16 @@ def parse_shape(text: str) -> tuple[tuple[int, ...], torch.dtype]:
     shape_text, _, dtype_text = text.partition(":")
     if not re.fullmatch(r"\d+(,\d+)*", shape_text.replace(" ", "")):
         raise ValueError(f"'{text}' is not a shape; write comma-separated sizes, e.g. 1,3,224,224 (or 1,128:int64)")
-    dtypes = {"": torch.float32, "float32": torch.float32, "int64": torch.int64, "long": torch.int64,
-              "int32": torch.int32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+    dtypes = {
+        "": torch.float32,
+        "float32": torch.float32,
+        "int64": torch.int64,
+        "long": torch.int64,
+        "int32": torch.int32,
+        "float16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "float64": torch.float64,
+    }
     if dtype_text not in dtypes:
         raise ValueError(f"'{dtype_text}' in '{text}' is not a dtype; use one of {', '.join(d for d in dtypes if d)}")
     return tuple(int(s) for s in shape_text.split(",")), dtypes[dtype_text]

@@ -31,8 +31,7 @@ class GPT2Block(nn.Module):
 
 
 class GPT2(nn.Module):
-    def __init__(self, vocab: int = 50257, positions: int = 1024, dim: int = 768, layers: int = 12,
-                 heads: int = 12):
+    def __init__(self, vocab: int = 50257, positions: int = 1024, dim: int = 768, layers: int = 12, heads: int = 12):
         super().__init__()
         self.wte = nn.Embedding(vocab, dim)
         self.wpe = nn.Embedding(positions, dim)
@@ -119,8 +118,15 @@ class LlamaDecoderLayer(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, vocab: int = 32000, dim: int = 4096, layers: int = 32, heads: int = 32, kv_heads: int = 32,
-                 hidden: int = 11008):
+    def __init__(
+        self,
+        vocab: int = 32000,
+        dim: int = 4096,
+        layers: int = 32,
+        heads: int = 32,
+        kv_heads: int = 32,
+        hidden: int = 11008,
+    ):
         super().__init__()
         self.embed_tokens = nn.Embedding(vocab, dim)
         self.layers = nn.Sequential(*[LlamaDecoderLayer(dim, heads, kv_heads, hidden) for _ in range(layers)])

@@ -54,7 +54,7 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, block: type, layers: list[int], num_classes: int = 1000):
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: list[int], num_classes: int = 1000):
         super().__init__()
         self.inplanes = 64
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
@@ -68,11 +68,14 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-    def _layer(self, block: type, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    def _layer(
+        self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int = 1
+    ) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(_conv1x1(self.inplanes, planes * block.expansion, stride),
-                                       nn.BatchNorm2d(planes * block.expansion))
+            downsample = nn.Sequential(
+                _conv1x1(self.inplanes, planes * block.expansion, stride), nn.BatchNorm2d(planes * block.expansion)
+            )
         layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * block.expansion
         layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
@@ -94,10 +97,14 @@ def resnet50() -> ResNet:
 
 # --- MobileNet-V2 -------------------------------------------------------------------------------------
 
+
 class ConvBNReLU6(nn.Sequential):
     def __init__(self, inp: int, out: int, kernel: int = 3, stride: int = 1, groups: int = 1):
-        super().__init__(nn.Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-                         nn.BatchNorm2d(out), nn.ReLU6(inplace=True))
+        super().__init__(
+            nn.Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(out),
+            nn.ReLU6(inplace=True),
+        )
 
 
 class InvertedResidual(nn.Module):
@@ -106,8 +113,11 @@ class InvertedResidual(nn.Module):
         hidden = inp * expand
         self.use_residual = stride == 1 and inp == out
         layers: list[nn.Module] = [ConvBNReLU6(inp, hidden, kernel=1)] if expand != 1 else []
-        layers += [ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),  # depthwise 3x3
-                   nn.Conv2d(hidden, out, 1, bias=False), nn.BatchNorm2d(out)]  # linear bottleneck
+        layers += [
+            ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),  # depthwise 3x3
+            nn.Conv2d(hidden, out, 1, bias=False),
+            nn.BatchNorm2d(out),
+        ]  # linear bottleneck
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -116,8 +126,15 @@ class InvertedResidual(nn.Module):
 
 class MobileNetV2(nn.Module):
     # expansion t, output channels c, repeats n, first stride s
-    SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                (6, 320, 1, 1)]
+    SETTINGS = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
@@ -142,14 +159,16 @@ def mobilenet_v2() -> MobileNetV2:
 
 # --- ViT-B/16 --------------------------------------------------------------------------------------------
 
+
 class EncoderBlock(nn.Module):
     def __init__(self, heads: int, dim: int, mlp_dim: int):
         super().__init__()
         self.ln_1 = nn.LayerNorm(dim, eps=1e-6)
         self.self_attention = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.ln_2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(mlp_dim, dim),
-                                 nn.Dropout(0.0))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(mlp_dim, dim), nn.Dropout(0.0)
+        )
 
     def forward(self, x):
         y = self.ln_1(x)
@@ -159,8 +178,16 @@ class EncoderBlock(nn.Module):
 
 
 class VisionTransformer(nn.Module):
-    def __init__(self, image_size: int = 224, patch: int = 16, layers: int = 12, heads: int = 12, dim: int = 768,
-                 mlp_dim: int = 3072, num_classes: int = 1000):
+    def __init__(
+        self,
+        image_size: int = 224,
+        patch: int = 16,
+        layers: int = 12,
+        heads: int = 12,
+        dim: int = 768,
+        mlp_dim: int = 3072,
+        num_classes: int = 1000,
+    ):
         super().__init__()
         self.patch, self.dim = patch, dim
         self.conv_proj = nn.Conv2d(3, dim, patch, stride=patch)

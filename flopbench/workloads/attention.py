@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads import reference as ref
-from flopbench.workloads.base import Bool, Counts, Int, Op
-from flopbench.workloads.check import randn, weight
+from flopbench.workloads.base import Bool, Counts, Int, Op, register
+
+if TYPE_CHECKING:
+    import torch
+
+    from flopbench.workloads import reference as ref
 
 
 class Attention(Op):
     name = "attention"
     family = "attention"
-    doc = ("Scaled dot-product attention core, softmax(Q K^T / sqrt(d)) V. Core FLOPs = 4*batch*heads*pairs*head_dim "
-           "with pairs = seq_len*kv_seq_len, or only the unmasked pairs when causal (top-left aligned).")
+    doc = (
+        "Scaled dot-product attention core, softmax(Q K^T / sqrt(d)) V. Core FLOPs = 4*batch*heads*pairs*head_dim "
+        "with pairs = seq_len*kv_seq_len, or only the unmasked pairs when causal (top-left aligned)."
+    )
     params = (
         Int("batch", short="b"),
         Int("heads", short="h"),
@@ -34,32 +39,51 @@ class Attention(Op):
 
     def validate(self, p):
         if p["heads"] % p["kv_heads"]:
-            raise SpecError("kv_heads", f"heads {p['heads']} is not divisible by kv_heads {p['kv_heads']};"
-                                        f" each key/value head must serve a whole group of query heads")
+            raise SpecError(
+                "kv_heads",
+                f"heads {p['heads']} is not divisible by kv_heads {p['kv_heads']};"
+                f" each key/value head must serve a whole group of query heads",
+            )
 
     def counts(self, p, dtype):
         b, h, hkv, lq, lk, d = (p[k] for k in ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim"))
-        return Counts(flops=formulas.attention_flops(b, h, lq, lk, d, p["causal"]),
-                      elementwise_flops=formulas.attention_elementwise_flops(b, h, lq, lk, p["causal"]),
-                      bytes=(2 * b * h * lq * d + 2 * b * hkv * lk * d) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=formulas.attention_flops(b, h, lq, lk, d, p["causal"]),
+            elementwise_flops=formulas.attention_elementwise_flops(b, h, lq, lk, p["causal"]),
+            bytes=(2 * b * h * lq * d + 2 * b * hkv * lk * d) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        from flopbench.workloads.check import randn
+
         b, h, hkv, lq, lk, d = (p[k] for k in ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim"))
-        return {"q": randn((b, h, lq, d), dtype, device, generator),
-                "k": randn((b, hkv, lk, d), dtype, device, generator),
-                "v": randn((b, hkv, lk, d), dtype, device, generator)}
+        return {
+            "q": randn((b, h, lq, d), dtype, device, generator),
+            "k": randn((b, hkv, lk, d), dtype, device, generator),
+            "v": randn((b, hkv, lk, d), dtype, device, generator),
+        }
 
     def forward(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], is_causal=p["causal"], enable_gqa=p["kv_heads"] != p["heads"])
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return ref.attention(t["q"], t["k"], t["v"], p["causal"])
 
     def small(self, p):
         kv_heads = min(p["kv_heads"], 2)
-        return {**p, "batch": 1, "kv_heads": kv_heads, "heads": kv_heads * min(p["heads"] // p["kv_heads"], 3),
-                "seq_len": min(p["seq_len"], 40), "kv_seq_len": min(p["kv_seq_len"], 48),
-                "head_dim": min(p["head_dim"], 64)}
+        return {
+            **p,
+            "batch": 1,
+            "kv_heads": kv_heads,
+            "heads": kv_heads * min(p["heads"] // p["kv_heads"], 3),
+            "seq_len": min(p["seq_len"], 40),
+            "kv_seq_len": min(p["kv_seq_len"], 48),
+            "head_dim": min(p["head_dim"], 64),
+        }
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -70,8 +94,10 @@ def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
 class MHA(Op):
     name = "mha"
     family = "attention"
-    doc = ("Multi-head self-attention block: Q, K, V and output projections around the attention core. "
-           "Non-causal core FLOPs = 8*B*L*d^2 + 4*B*L^2*d.")
+    doc = (
+        "Multi-head self-attention block: Q, K, V and output projections around the attention core. "
+        "Non-causal core FLOPs = 8*B*L*d^2 + 4*B*L^2*d."
+    )
     params = (
         Int("batch", short="b"),
         Int("seq_len", short="l"),
@@ -93,14 +119,20 @@ class MHA(Op):
         b, length, d, h = p["batch"], p["seq_len"], p["d_model"], p["heads"]
         tokens = b * length
         flops = 4 * formulas.matmul_flops(tokens, d, d) + formulas.attention_flops(
-            b, h, length, length, d // h, p["causal"])
+            b, h, length, length, d // h, p["causal"]
+        )
         elementwise = formulas.attention_elementwise_flops(b, h, length, length, p["causal"])
         if p["bias"]:
             elementwise += 4 * formulas.elementwise_flops("bias", tokens * d)
-        return Counts(flops=flops, elementwise_flops=elementwise,
-                      bytes=(2 * tokens * d + self.weight_count(p)) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=flops,
+            elementwise_flops=elementwise,
+            bytes=(2 * tokens * d + self.weight_count(p)) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator, prefix: str = ""):
+        from flopbench.workloads.check import randn, weight
+
         d = p["d_model"]
         tensors = {} if prefix else {"x": randn((p["batch"], p["seq_len"], d), dtype, device, generator)}
         for name in ("q", "k", "v", "o"):
@@ -117,22 +149,33 @@ class MHA(Op):
         return fns.linear(o, t[f"{prefix}wo"], t.get(f"{prefix}bo"))
 
     def forward(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return self.attend(p, t, t["x"], ref.LIBRARY)
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return self.attend(p, t, t["x"], ref.REFERENCE)
 
     def small(self, p):
         heads = min(p["heads"], 4)
-        return {**p, "batch": 1, "seq_len": min(p["seq_len"], 24), "heads": heads,
-                "d_model": heads * min(p["d_model"] // p["heads"], 16)}
+        return {
+            **p,
+            "batch": 1,
+            "seq_len": min(p["seq_len"], 24),
+            "heads": heads,
+            "d_model": heads * min(p["d_model"] // p["heads"], 16),
+        }
 
 
 class FFN(Op):
     name = "ffn"
     family = "attention"
-    doc = ("Transformer feed-forward block: x W1 -> GELU -> W2 (4*B*L*d*d_ff FLOPs), or gated (SwiGLU: "
-           "silu(x Wg) * (x Wu) -> W2, three matmuls, 6*B*L*d*d_ff).")
+    doc = (
+        "Transformer feed-forward block: x W1 -> GELU -> W2 (4*B*L*d*d_ff FLOPs), or gated (SwiGLU: "
+        "silu(x Wg) * (x Wu) -> W2, three matmuls, 6*B*L*d*d_ff)."
+    )
     params = (
         Int("batch", short="b"),
         Int("seq_len", short="l"),
@@ -164,10 +207,15 @@ class FFN(Op):
             elementwise = formulas.elementwise_flops("gelu", hidden)
         if p["bias"]:
             elementwise += formulas.elementwise_flops("bias", (self._mats(p) - 1) * hidden + tokens * d)
-        return Counts(flops=flops, elementwise_flops=elementwise,
-                      bytes=(2 * tokens * d + self.weight_count(p)) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=flops,
+            elementwise_flops=elementwise,
+            bytes=(2 * tokens * d + self.weight_count(p)) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator, prefix: str = ""):
+        from flopbench.workloads.check import randn, weight
+
         d, dff = p["d_model"], p["d_ff"]
         tensors = {} if prefix else {"x": randn((p["batch"], p["seq_len"], d), dtype, device, generator)}
         shapes = {"w1": ((dff, d), d), "w2": ((d, dff), dff)}
@@ -182,6 +230,7 @@ class FFN(Op):
     def apply(self, p, t, x, fns: ref.Fns, prefix: str = ""):
         def linear(name):
             return fns.linear(x, t[prefix + "w" + name], t.get(prefix + "b" + name))
+
         if p["gated"]:
             hidden = fns.activation(linear("1"), "silu") * linear("u")
         else:
@@ -189,21 +238,32 @@ class FFN(Op):
         return fns.linear(hidden, t[prefix + "w2"], t.get(prefix + "b2"))
 
     def forward(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return self.apply(p, t, t["x"], ref.LIBRARY)
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return self.apply(p, t, t["x"], ref.REFERENCE)
 
     def small(self, p):
-        return {**p, "batch": 1, "seq_len": min(p["seq_len"], 16), "d_model": min(p["d_model"], 32),
-                "d_ff": min(p["d_ff"], 64)}
+        return {
+            **p,
+            "batch": 1,
+            "seq_len": min(p["seq_len"], 16),
+            "d_model": min(p["d_model"], 32),
+            "d_ff": min(p["d_ff"], 64),
+        }
 
 
 class TransformerLayer(Op):
     name = "transformer_layer"
     family = "attention"
-    doc = ("Pre-norm transformer layer: x + MHA(LN(x)), then + FFN(LN(.)). Non-causal, d_ff = 4d: "
-           "core FLOPs = 4*B*L^2*d + 24*B*L*d^2.")
+    doc = (
+        "Pre-norm transformer layer: x + MHA(LN(x)), then + FFN(LN(.)). Non-causal, d_ff = 4d: "
+        "core FLOPs = 4*B*L^2*d + 24*B*L*d^2."
+    )
     params = (
         Int("batch", short="b"),
         Int("seq_len", short="l"),
@@ -233,14 +293,19 @@ class TransformerLayer(Op):
         mha, ffn = self._parts(p)
         a, f = self.mha.counts(mha, dtype), self.ffn.counts(ffn, dtype)
         tokens, d = p["batch"] * p["seq_len"], p["d_model"]
-        norms_and_residuals = (2 * formulas.norm_flops("layernorm", tokens, d)
-                               + 2 * formulas.elementwise_flops("residual", tokens * d))
+        norms_and_residuals = 2 * formulas.norm_flops("layernorm", tokens, d) + 2 * formulas.elementwise_flops(
+            "residual", tokens * d
+        )
         weights = self.mha.weight_count(mha) + self.ffn.weight_count(ffn) + 4 * d  # two LayerNorms: gamma, beta
-        return Counts(flops=a.flops + f.flops,
-                      elementwise_flops=a.elementwise_flops + f.elementwise_flops + norms_and_residuals,
-                      bytes=(2 * tokens * d + weights) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=a.flops + f.flops,
+            elementwise_flops=a.elementwise_flops + f.elementwise_flops + norms_and_residuals,
+            bytes=(2 * tokens * d + weights) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        from flopbench.workloads.check import randn
+
         mha, ffn = self._parts(p)
         d = p["d_model"]
         tensors = {"x": randn((p["batch"], p["seq_len"], d), dtype, device, generator)}
@@ -258,15 +323,25 @@ class TransformerLayer(Op):
         return h + self.ffn.apply(ffn, t, fns.layer_norm(h, t["ln2_w"], t["ln2_b"], self.eps), fns, "ffn_")
 
     def forward(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return self._layer(p, t, ref.LIBRARY)
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return self._layer(p, t, ref.REFERENCE)
 
     def small(self, p):
         heads = min(p["heads"], 4)
-        return {**p, "batch": 1, "seq_len": min(p["seq_len"], 16), "heads": heads,
-                "d_model": heads * min(p["d_model"] // p["heads"], 8), "d_ff": min(p["d_ff"], 64)}
+        return {
+            **p,
+            "batch": 1,
+            "seq_len": min(p["seq_len"], 16),
+            "heads": heads,
+            "d_model": heads * min(p["d_model"] // p["heads"], 8),
+            "d_ff": min(p["d_ff"], 64),
+        }
 
 
-OPS = (Attention(), MHA(), FFN(), TransformerLayer())
+OPS = register(Attention(), MHA(), FFN(), TransformerLayer())

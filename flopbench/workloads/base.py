@@ -32,11 +32,18 @@ REQUIRED: Any = _Required()
 
 
 def _type_name(value: object) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 # --- parameter kinds -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Param:
@@ -113,8 +120,9 @@ class Choice(Param):
         if not isinstance(value, str):
             raise self.fail(value)
         if value not in self.choices:
-            raise SpecError(self.name, f"unknown value {value!r}{did_you_mean(value, self.choices)};"
-                                       f" expected {self.allowed}")
+            raise SpecError(
+                self.name, f"unknown value {value!r}{did_you_mean(value, self.choices)}; expected {self.allowed}"
+            )
         return value
 
     def label(self, value: str) -> str:
@@ -130,8 +138,11 @@ class Dims(Param):
 
     @property
     def allowed(self) -> str:
-        return (f"an integer >= {self.minimum} or a list of {self.ndim} such integers"
-                if self.ndim > 1 else f"an integer >= {self.minimum}")
+        return (
+            f"an integer >= {self.minimum} or a list of {self.ndim} such integers"
+            if self.ndim > 1
+            else f"an integer >= {self.minimum}"
+        )
 
     def parse(self, value: Any) -> tuple[int, ...]:
         if isinstance(value, (list, tuple)):
@@ -157,11 +168,13 @@ class Padding(Dims):
     def allowed(self) -> str:
         return f'{super().allowed}, or "same" or "valid"'
 
-    def parse(self, value: Any) -> tuple[int, ...] | str:
+    def parse(self, value: Any) -> tuple[int, ...] | str:  # type: ignore[override]  # a Dims, or "same"/"valid"
         if isinstance(value, str):
             if value not in ("same", "valid"):
-                raise SpecError(self.name, f"unknown value {value!r}"
-                                           f"{did_you_mean(value, ['same', 'valid'])}; expected {self.allowed}")
+                raise SpecError(
+                    self.name,
+                    f"unknown value {value!r}{did_you_mean(value, ['same', 'valid'])}; expected {self.allowed}",
+                )
             return value
         return super().parse(value)
 
@@ -202,8 +215,9 @@ class ChoiceList(Param):
             raise self.fail(value)
         for v in value:
             if v not in self.choices:
-                raise SpecError(self.name, f"unknown value {v!r}{did_you_mean(v, self.choices)};"
-                                           f" expected {self.allowed}")
+                raise SpecError(
+                    self.name, f"unknown value {v!r}{did_you_mean(v, self.choices)}; expected {self.allowed}"
+                )
         return tuple(value)
 
     def label(self, value: tuple[str, ...]) -> str:
@@ -211,6 +225,7 @@ class ChoiceList(Param):
 
 
 # --- counts ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Counts:
@@ -247,9 +262,9 @@ Tensors = dict[str, "torch.Tensor"]
 class Op:
     """One kind of workload. Subclasses define the schema, the counts and the PyTorch computation."""
 
-    name: ClassVar[str]
-    family: ClassVar[str]  # matmul, conv, attention, elementwise, model
-    doc: ClassVar[str] = ""
+    name: str  # a class attribute of most ops; an instance's of the families built by __init__ (convs, collectives)
+    family: str  # matmul, conv, attention, elementwise, model, comm
+    doc: str = ""
     params: tuple[Param, ...] = ()
     named_by: ClassVar[str | None] = None  # a key whose value starts generated names instead of the op's name
 
@@ -267,8 +282,10 @@ class Op:
         """Validated parameters in schema order, defaults filled in."""
         for key in raw:
             if key not in self.keys:
-                raise SpecError(key, f"unknown key for op '{self.name}'{did_you_mean(key, self.keys)};"
-                                     f" allowed: {', '.join(self.keys)}")
+                raise SpecError(
+                    key,
+                    f"unknown key for op '{self.name}'{did_you_mean(key, self.keys)}; allowed: {', '.join(self.keys)}",
+                )
         values: dict[str, Any] = {}
         for p in self.params:
             if raw.get(p.name) is not None:  # None (which TOML cannot write) means "not given"
@@ -290,8 +307,9 @@ class Op:
     def counts(self, p: Mapping[str, Any], dtype: str) -> Counts:
         raise NotImplementedError
 
-    def inputs(self, p: Mapping[str, Any], dtype: torch.dtype, device: torch.device,
-               generator: torch.Generator) -> Tensors:
+    def inputs(
+        self, p: Mapping[str, Any], dtype: torch.dtype, device: torch.device, generator: torch.Generator
+    ) -> Tensors:
         """Preallocated random inputs (and output buffers) for `forward`."""
         raise NotImplementedError
 
@@ -328,13 +346,41 @@ class Op:
 class Judge(Protocol):
     """The runner's view of the device for one measured time (flopbench.runner.Judge)."""
 
-    time_s: float
-    world_size: int
+    @property
+    def time_s(self) -> float: ...
+
+    @property
+    def world_size(self) -> int: ...
 
     def place(self, counts: Counts) -> dict[str, Any]: ...
 
 
+# --- the registry ----------------------------------------------------------------------------
+
+# Every op by the name a suite's `op =` uses, in the order the op modules register them (the CLI lists them so).
+# The op modules register at import (flopbench.workloads imports them all); a name is registered once.
+OPS: dict[str, Op] = {}
+
+
+def register(*ops: Op) -> tuple[Op, ...]:
+    for op in ops:
+        if op.name in OPS:
+            raise ValueError(
+                f"op {op.name!r} is registered twice ({type(OPS[op.name]).__name__} and {type(op).__name__})"
+            )
+        OPS[op.name] = op
+    return ops
+
+
+def get_op(name: str) -> Op:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise SpecError("op", f"unknown op {name!r}{did_you_mean(name, OPS)}; known ops: {', '.join(OPS)}") from None
+
+
 # --- workloads -------------------------------------------------------------------------------
+
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
@@ -355,7 +401,6 @@ class Workload:
 
     @property
     def spec(self) -> Op:
-        from flopbench.workloads import get_op
         return get_op(self.op)
 
     @property
@@ -385,6 +430,7 @@ class Workload:
     def build(self, device: str | torch.device, seed: int = 0) -> Callable[[], Any]:
         """A zero-argument function that runs the op on preallocated random inputs on `device`."""
         import torch
+
         device = torch.device(device)
         generator = torch.Generator(device=device).manual_seed(seed)
         p = self.p
@@ -397,6 +443,7 @@ class Workload:
 
 def torch_dtype(name: str) -> torch.dtype:
     import torch
+
     return getattr(torch, name)
 
 
@@ -416,10 +463,15 @@ def sweep_suffix(op: Op, params: Mapping[str, Any], swept: Mapping[str, Any], dt
     return "-".join(parts)
 
 
-def make_workload(op_name: str, raw: Mapping[str, Any], *, dtype: Any = DEFAULT_DTYPE,
-                  name: str | None = None, devices: tuple[str, ...] = ()) -> Workload:
+def make_workload(
+    op_name: str,
+    raw: Mapping[str, Any],
+    *,
+    dtype: Any = DEFAULT_DTYPE,
+    name: str | None = None,
+    devices: tuple[str, ...] = (),
+) -> Workload:
     """Validate raw keys (from a suite or the command line) into a Workload; errors are SpecError."""
-    from flopbench.workloads import OPS, get_op
     if not isinstance(op_name, str) or op_name not in OPS:
         hint = did_you_mean(op_name, OPS) if isinstance(op_name, str) else ""
         raise SpecError("op", f"unknown op {op_name!r}{hint}; known ops: {', '.join(OPS)}")
@@ -428,5 +480,10 @@ def make_workload(op_name: str, raw: Mapping[str, Any], *, dtype: Any = DEFAULT_
         raise SpecError("dtype", f"unknown dtype {dtype!r}{hint}; expected one of {', '.join(DTYPES)}")
     op = get_op(op_name)
     params = op.normalize(raw)
-    return Workload(op=op_name, params=tuple(params.items()), dtype=dtype,
-                    name=name or generated_name(op, params, raw, dtype), devices=tuple(devices))
+    return Workload(
+        op=op_name,
+        params=tuple(params.items()),
+        dtype=dtype,
+        name=name or generated_name(op, params, raw, dtype),
+        devices=tuple(devices),
+    )

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 TOLERANCE = {"float64": 1e-10, "float32": 2e-5, "tf32": 1e-2, "float16": 1e-2, "bfloat16": 8e-2}
 
 
-def randn(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
-          generator: torch.Generator, std: float = 1.0) -> torch.Tensor:
+def randn(
+    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, generator: torch.Generator, std: float = 1.0
+) -> torch.Tensor:
     """Normal random values drawn in float32 (every device supports it), then cast."""
     x = torch.randn(shape, dtype=torch.float32, device=device, generator=generator)
     if std != 1.0:
@@ -34,8 +35,9 @@ def randn(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
     return x.to(dtype)
 
 
-def weight(shape: tuple[int, ...], fan_in: int, dtype: torch.dtype, device: torch.device,
-           generator: torch.Generator) -> torch.Tensor:
+def weight(
+    shape: tuple[int, ...], fan_in: int, dtype: torch.dtype, device: torch.device, generator: torch.Generator
+) -> torch.Tensor:
     """Weights with std 1/sqrt(fan_in), so activations keep unit scale through deep blocks."""
     return randn(shape, dtype, device, generator, std=1.0 / math.sqrt(fan_in))
 
@@ -59,8 +61,13 @@ class AgreedFailure(RuntimeError):
     """Some rank could not prepare a collective's check, and every rank knows it (see check_output's agree)."""
 
 
-def check_output(workload: Workload, device: str | torch.device, *, tf32: bool = False,
-                 agree: Callable[[str | None], str | None] | None = None) -> Check:
+def check_output(
+    workload: Workload,
+    device: str | torch.device,
+    *,
+    tf32: bool = False,
+    agree: Callable[[str | None], str | None] | None = None,
+) -> Check:
     """With `agree` (collectives in a distributed run), the ranks agree that all of them have their inputs
     before any enters the collective: one rank's failure then fails the check on every rank, none waits."""
     device = torch.device(device)
@@ -77,6 +84,7 @@ def check_output(workload: Workload, device: str | torch.device, *, tf32: bool =
                 tensors, failure = None, first_line(exc)
             if reason := agree(failure):
                 raise AgreedFailure(reason)
+        assert tensors is not None  # made, or every rank raised AgreedFailure
         out = op.forward(small, tensors).detach()
         reference = op.reference(small, {k: _reference_copy(v) for k, v in tensors.items()})
     error = _relative_error(out.to("cpu", torch.float64), reference)

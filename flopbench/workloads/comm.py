@@ -9,10 +9,13 @@ distributed run (torchrun ... flopbench run SUITE --distributed), every rank cal
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from flopbench import formulas
-from flopbench.workloads.base import Counts, Int, Op
+from flopbench.workloads.base import Counts, Int, Op, register
+
+if TYPE_CHECKING:
+    import torch
 
 BUS_FACTOR = {
     "all_reduce": lambda n: 2 * (n - 1) / n,
@@ -24,14 +27,18 @@ BUS_FACTOR = {
 
 def _group() -> tuple[int, int]:
     import torch.distributed as dist
+
     if not (dist.is_available() and dist.is_initialized()):
-        raise RuntimeError("a collective needs a distributed run: torchrun --nproc-per-node N -m flopbench run SUITE"
-                           " --distributed")
+        raise RuntimeError(
+            "a collective needs a distributed run: torchrun --nproc-per-node N -m flopbench run SUITE --distributed"
+        )
     return dist.get_rank(), dist.get_world_size()
 
 
 def _contribution(rank: int, numel: int, dtype: torch.dtype, device) -> torch.Tensor:
     """Rank `rank`'s data, the same wherever it is generated: the check recomputes every rank's locally."""
+    import torch
+
     generator = torch.Generator().manual_seed(1000 + rank)
     return torch.randn(numel, generator=generator).to(device=device, dtype=dtype)
 
@@ -54,9 +61,15 @@ class Collective(Op):
         is not placed on a roofline: it moves data between devices, not through one device's memory."""
         algbw = counts.bytes / judge.time_s
         factor = BUS_FACTOR[self.name](judge.world_size)
-        return {"core_flops_per_s": 0.0, "total_flops_per_s": 0.0, "bytes_per_s": algbw,
-                "message_bytes": counts.bytes, "algbw_bytes_per_s": algbw, "bus_factor": factor,
-                "busbw_bytes_per_s": algbw * factor}
+        return {
+            "core_flops_per_s": 0.0,
+            "total_flops_per_s": 0.0,
+            "bytes_per_s": algbw,
+            "message_bytes": counts.bytes,
+            "algbw_bytes_per_s": algbw,
+            "bus_factor": factor,
+            "busbw_bytes_per_s": algbw * factor,
+        }
 
     def _per_rank(self, p) -> int:
         rank, n = _group()
@@ -65,19 +78,26 @@ class Collective(Op):
         return p["numel"] // n
 
     def inputs(self, p, dtype, device, generator):
+        import torch
         import torch.distributed as dist  # noqa: F401  (initialized: _group checked it)
+
         rank, n = _group()
         per_rank = self._per_rank(p)
         if self.name == "all_gather":
-            return {"input": _contribution(rank, per_rank, dtype, device),
-                    "out": torch.empty(p["numel"], dtype=dtype, device=device)}
+            return {
+                "input": _contribution(rank, per_rank, dtype, device),
+                "out": torch.empty(p["numel"], dtype=dtype, device=device),
+            }
         if self.name == "reduce_scatter":
-            return {"input": _contribution(rank, p["numel"], dtype, device),
-                    "out": torch.empty(per_rank, dtype=dtype, device=device)}
+            return {
+                "input": _contribution(rank, p["numel"], dtype, device),
+                "out": torch.empty(per_rank, dtype=dtype, device=device),
+            }
         return {"buf": _contribution(rank, p["numel"], dtype, device)}
 
     def forward(self, p, t):
         import torch.distributed as dist
+
         if self.name == "all_reduce":  # in place, as nccl-tests: repeated calls keep summing into the buffer
             dist.all_reduce(t["buf"])
             return t["buf"]
@@ -92,6 +112,8 @@ class Collective(Op):
         return t["out"]
 
     def reference(self, p, t):
+        import torch
+
         rank, n = _group()
         per_rank = self._per_rank(p)
         f64 = torch.float64
@@ -99,17 +121,19 @@ class Collective(Op):
             return _contribution(0, p["numel"], torch.float32, "cpu").to(f64)
         if self.name == "all_gather":
             return torch.cat([_contribution(r, per_rank, torch.float32, "cpu").to(f64) for r in range(n)])
-        total = sum(_contribution(r, p["numel"], torch.float32, "cpu").to(f64) for r in range(n))
-        return total if self.name == "all_reduce" else total[rank * per_rank:(rank + 1) * per_rank]
+        total = torch.stack([_contribution(r, p["numel"], torch.float32, "cpu").to(f64) for r in range(n)]).sum(0)
+        return total if self.name == "all_reduce" else total[rank * per_rank : (rank + 1) * per_rank]
 
     def small(self, p):
         _, n = _group()
         return {**p, "numel": n * min(p["numel"] // n, 1024)}
 
 
-OPS = (
+OPS = register(
     Collective("all_reduce", "Sum a buffer across ranks, in place; bus bandwidth = algorithm bandwidth x 2(n-1)/n."),
     Collective("all_gather", "Concatenate every rank's 1/n of the message; bus bandwidth = algorithm x (n-1)/n."),
-    Collective("reduce_scatter", "Sum the message across ranks, each keeping 1/n; bus bandwidth = algorithm x (n-1)/n."),
+    Collective(
+        "reduce_scatter", "Sum the message across ranks, each keeping 1/n; bus bandwidth = algorithm x (n-1)/n."
+    ),
     Collective("broadcast", "Copy rank 0's buffer to every rank; bus bandwidth = algorithm bandwidth."),
 )

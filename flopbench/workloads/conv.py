@@ -5,17 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch.nn.functional as F
-
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads import reference as ref
-from flopbench.workloads.base import Bool, Counts, Dims, Int, Op, Padding
-from flopbench.workloads.check import randn, weight
+from flopbench.workloads.base import Bool, Counts, Dims, Int, Op, Padding, register
 
 SPATIAL = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _SHORT = {"length": "l", "height": "h", "width": "w", "depth": "d"}
-_CONV_FNS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_FNS = {1: "conv1d", 2: "conv2d", 3: "conv3d"}  # torch.nn.functional's, looked up when first run
 
 
 def _spatial_params(ndim: int) -> tuple[Int, ...]:
@@ -26,18 +22,29 @@ def _window_params(ndim: int, *, padding: bool = True) -> tuple:
     return (
         Dims("kernel", ndim=ndim, short="k"),
         Dims("stride", 1, ndim=ndim, short="s"),
-        *((Padding("padding", 0, ndim=ndim, short="p",
-                   doc='zero padding per side, or "same" (stride 1 only) or "valid"'),) if padding else ()),
+        *(
+            (
+                Padding(
+                    "padding",
+                    0,
+                    ndim=ndim,
+                    short="p",
+                    doc='zero padding per side, or "same" (stride 1 only) or "valid"',
+                ),
+            )
+            if padding
+            else ()
+        ),
         Dims("dilation", 1, ndim=ndim, short="dil"),
     )
 
 
 def padding_pairs(padding: tuple[int, ...] | str, kernel, dilation) -> list[tuple[int, int]]:
     """(before, after) zero padding per spatial dimension; "same" may pad one more at the end, as PyTorch."""
-    if padding == "valid":
-        return [(0, 0)] * len(kernel)
-    if padding == "same":
-        return [formulas.same_padding(k, d) for k, d in zip(kernel, dilation)]
+    if isinstance(padding, str):
+        if padding == "same":
+            return [formulas.same_padding(k, d) for k, d in zip(kernel, dilation)]
+        return [(0, 0)] * len(kernel)  # "valid"
     return [(pad, pad) for pad in padding]
 
 
@@ -46,38 +53,48 @@ def conv_out_size(p: dict[str, Any], ndim: int) -> tuple[int, ...]:
     if p["padding"] == "same":
         return sizes
     pads = [before for before, _ in padding_pairs(p["padding"], p["kernel"], p["dilation"])]
-    return tuple(formulas.conv_output_size(*args)
-                 for args in zip(sizes, p["kernel"], p["stride"], pads, p["dilation"]))
+    return tuple(formulas.conv_output_size(*args) for args in zip(sizes, p["kernel"], p["stride"], pads, p["dilation"]))
 
 
 def validate_window(p: dict[str, Any], ndim: int) -> None:
     """Errors PyTorch would raise late (or never), raised early with the key that causes them."""
     if p["padding"] == "same" and any(s != 1 for s in p["stride"]):
-        raise SpecError("padding", f'"same" needs stride 1 (PyTorch does not pad strided convolutions'
-                                   f' to "same"), got stride {list(p["stride"])}; give the padding as integers')
+        raise SpecError(
+            "padding",
+            f'"same" needs stride 1 (PyTorch does not pad strided convolutions'
+            f' to "same"), got stride {list(p["stride"])}; give the padding as integers',
+        )
     pairs = padding_pairs(p["padding"], p["kernel"], p["dilation"])
     for name, k, d, (before, after) in zip(SPATIAL[ndim], p["kernel"], p["dilation"], pairs):
         span = d * (k - 1) + 1
         if span > p[name] + before + after:
-            raise SpecError("kernel", f"kernel {k} (dilation {d}) spans {span} but the padded input along"
-                                      f" {name} is {p[name] + before + after} ({name} {p[name]} + padding"
-                                      f" {before + after}); use a smaller kernel or dilation, or more padding")
+            raise SpecError(
+                "kernel",
+                f"kernel {k} (dilation {d}) spans {span} but the padded input along"
+                f" {name} is {p[name] + before + after} ({name} {p[name]} + padding"
+                f" {before + after}); use a smaller kernel or dilation, or more padding",
+            )
 
 
 def _check_groups(p: dict[str, Any], channel_keys: tuple[str, ...]) -> None:
     for key in channel_keys:
         if p[key] % p["groups"]:
-            raise SpecError("groups", f"{key} {p[key]} is not divisible by groups {p['groups']};"
-                                      f" choose groups that divide both channel counts")
+            raise SpecError(
+                "groups",
+                f"{key} {p[key]} is not divisible by groups {p['groups']};"
+                f" choose groups that divide both channel counts",
+            )
 
 
 def _small_channels(p: dict[str, Any]) -> dict[str, Any]:
     """At most 4 groups of at most 8 channels each: the grouping structure survives, the size does not."""
     g = p["groups"]
     small_g = min(g, 4)
-    return {"groups": small_g,
-            "in_channels": small_g * min(p["in_channels"] // g, 8),
-            "out_channels": small_g * min(p["out_channels"] // g, 8)}
+    return {
+        "groups": small_g,
+        "in_channels": small_g * min(p["in_channels"] // g, 8),
+        "out_channels": small_g * min(p["out_channels"] // g, 8),
+    }
 
 
 def _small_spatial(p: dict[str, Any], ndim: int, minimum: int = 12) -> dict[str, int]:
@@ -92,8 +109,10 @@ class Conv(Op):
     def __init__(self, ndim: int):
         self.ndim = ndim
         self.name = f"conv{ndim}d"
-        self.doc = ("Core FLOPs = 2*batch*out_channels*prod(output size)*(in_channels/groups)*prod(kernel); "
-                    "output size as PyTorch computes it.")
+        self.doc = (
+            "Core FLOPs = 2*batch*out_channels*prod(output size)*(in_channels/groups)*prod(kernel); "
+            "output size as PyTorch computes it."
+        )
         self.params = (
             Int("batch", short="b"),
             Int("in_channels", short="cin"),
@@ -115,27 +134,45 @@ class Conv(Op):
         out_numel = b * cout * math.prod(out)
         in_numel = b * cin * math.prod(p[name] for name in SPATIAL[self.ndim])
         weights = cout * (cin // g) * math.prod(p["kernel"]) + (cout if p["bias"] else 0)
-        return Counts(flops=flops,
-                      elementwise_flops=formulas.elementwise_flops("bias", out_numel) if p["bias"] else 0,
-                      bytes=(in_numel + weights + out_numel) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=flops,
+            elementwise_flops=formulas.elementwise_flops("bias", out_numel) if p["bias"] else 0,
+            bytes=(in_numel + weights + out_numel) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        from flopbench.workloads.check import randn, weight
+
         cin, cout, g = p["in_channels"], p["out_channels"], p["groups"]
         fan_in = cin // g * math.prod(p["kernel"])
-        tensors = {"x": randn((p["batch"], cin, *(p[n] for n in SPATIAL[self.ndim])), dtype, device, generator),
-                   "w": weight((cout, cin // g, *p["kernel"]), fan_in, dtype, device, generator)}
+        tensors = {
+            "x": randn((p["batch"], cin, *(p[n] for n in SPATIAL[self.ndim])), dtype, device, generator),
+            "w": weight((cout, cin // g, *p["kernel"]), fan_in, dtype, device, generator),
+        }
         if p["bias"]:
             tensors["b"] = randn((cout,), dtype, device, generator, std=0.1)
         return tensors
 
     def forward(self, p, t):
+        import torch.nn.functional as F
+
         padding = p["padding"] if isinstance(p["padding"], str) else list(p["padding"])
-        return _CONV_FNS[self.ndim](t["x"], t["w"], t.get("b"), list(p["stride"]), padding,
-                                    list(p["dilation"]), p["groups"])
+        return getattr(F, _CONV_FNS[self.ndim])(
+            t["x"], t["w"], t.get("b"), list(p["stride"]), padding, list(p["dilation"]), p["groups"]
+        )
 
     def reference(self, p, t):
-        return ref.conv(t["x"], t["w"], t.get("b"), p["stride"], padding_pairs(p["padding"], p["kernel"], p["dilation"]),
-                        p["dilation"], p["groups"])
+        from flopbench.workloads import reference as ref
+
+        return ref.conv(
+            t["x"],
+            t["w"],
+            t.get("b"),
+            p["stride"],
+            padding_pairs(p["padding"], p["kernel"], p["dilation"]),
+            p["dilation"],
+            p["groups"],
+        )
 
     def small(self, p):
         return {**p, "batch": 1, **_small_channels(p), **_small_spatial(p, self.ndim)}
@@ -169,8 +206,13 @@ class _ConvVariant(Op):
 class DepthwiseConv2d(_ConvVariant):
     name = "depthwise_conv2d"
     doc = "A conv2d with groups = in_channels = out_channels: 2*batch*channels*prod(output)*prod(kernel)."
-    params = (Int("batch", short="b"), Int("channels", short="c"), *_spatial_params(2),
-              *_window_params(2), Bool("bias", True))
+    params = (
+        Int("batch", short="b"),
+        Int("channels", short="c"),
+        *_spatial_params(2),
+        *_window_params(2),
+        Bool("bias", True),
+    )
 
     def as_conv(self, p):
         rest = {k: v for k, v in p.items() if k != "channels"}
@@ -183,36 +225,70 @@ class DepthwiseConv2d(_ConvVariant):
 class PointwiseConv2d(_ConvVariant):
     name = "pointwise_conv2d"
     doc = "A 1x1 conv2d: 2*batch*in_channels*out_channels*prod(output size)."
-    params = (Int("batch", short="b"), Int("in_channels", short="cin"), Int("out_channels", short="cout"),
-              *_spatial_params(2), Dims("stride", 1, ndim=2, short="s"), Bool("bias", True))
+    params = (
+        Int("batch", short="b"),
+        Int("in_channels", short="cin"),
+        Int("out_channels", short="cout"),
+        *_spatial_params(2),
+        Dims("stride", 1, ndim=2, short="s"),
+        Bool("bias", True),
+    )
 
     def as_conv(self, p):
         return {**p, "kernel": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
 
     def small(self, p):
-        return {**p, "batch": 1, "in_channels": min(p["in_channels"], 16),
-                "out_channels": min(p["out_channels"], 16), "height": min(p["height"], 12),
-                "width": min(p["width"], 12)}
+        return {
+            **p,
+            "batch": 1,
+            "in_channels": min(p["in_channels"], 16),
+            "out_channels": min(p["out_channels"], 16),
+            "height": min(p["height"], 12),
+            "width": min(p["width"], 12),
+        }
 
 
 class SeparableConv2d(Op):
     name = "separable_conv2d"
     family = "conv"
-    doc = ("A depthwise conv (kernel, stride, padding, dilation; no bias) then a pointwise 1x1 conv to "
-           "out_channels (with the bias), counted as the sum of the two, as Keras' SeparableConv2D.")
-    params = (Int("batch", short="b"), Int("in_channels", short="cin"), Int("out_channels", short="cout"),
-              *_spatial_params(2), *_window_params(2), Bool("bias", True))
+    doc = (
+        "A depthwise conv (kernel, stride, padding, dilation; no bias) then a pointwise 1x1 conv to "
+        "out_channels (with the bias), counted as the sum of the two, as Keras' SeparableConv2D."
+    )
+    params = (
+        Int("batch", short="b"),
+        Int("in_channels", short="cin"),
+        Int("out_channels", short="cout"),
+        *_spatial_params(2),
+        *_window_params(2),
+        Bool("bias", True),
+    )
 
     depthwise = DepthwiseConv2d()
     pointwise = PointwiseConv2d()
 
     def _parts(self, p):
-        depthwise = {"batch": p["batch"], "channels": p["in_channels"], "height": p["height"],
-                     "width": p["width"], "kernel": p["kernel"], "stride": p["stride"],
-                     "padding": p["padding"], "dilation": p["dilation"], "bias": False}
+        depthwise = {
+            "batch": p["batch"],
+            "channels": p["in_channels"],
+            "height": p["height"],
+            "width": p["width"],
+            "kernel": p["kernel"],
+            "stride": p["stride"],
+            "padding": p["padding"],
+            "dilation": p["dilation"],
+            "bias": False,
+        }
         out = conv_out_size(self.depthwise.as_conv(depthwise), 2)
-        pointwise = {"batch": p["batch"], "in_channels": p["in_channels"], "out_channels": p["out_channels"],
-                     "height": out[0], "width": out[1], "stride": (1, 1), "bias": p["bias"]}
+        pointwise = {
+            "batch": p["batch"],
+            "in_channels": p["in_channels"],
+            "out_channels": p["out_channels"],
+            "height": out[0],
+            "width": out[1],
+            "stride": (1, 1),
+            "bias": p["bias"],
+        }
         return depthwise, pointwise
 
     def validate(self, p):
@@ -225,8 +301,11 @@ class SeparableConv2d(Op):
         # The depthwise output is an intermediate: written by one conv and read by the next, it is not
         # compulsory traffic of the block, so it is taken out of both sides' bytes.
         intermediate = p["batch"] * p["in_channels"] * pointwise["height"] * pointwise["width"]
-        return Counts(flops=dw.flops + pw.flops, elementwise_flops=dw.elementwise_flops + pw.elementwise_flops,
-                      bytes=dw.bytes + pw.bytes - 2 * intermediate * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=dw.flops + pw.flops,
+            elementwise_flops=dw.elementwise_flops + pw.elementwise_flops,
+            bytes=dw.bytes + pw.bytes - 2 * intermediate * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
         depthwise, pointwise = self._parts(p)
@@ -245,17 +324,26 @@ class SeparableConv2d(Op):
         return self.pointwise.reference(pointwise, {"x": y, "w": t["pw_w"], "b": t.get("pw_b")})
 
     def small(self, p):
-        return {**p, "batch": 1, "in_channels": min(p["in_channels"], 8),
-                "out_channels": min(p["out_channels"], 16), **_small_spatial(p, 2)}
+        return {
+            **p,
+            "batch": 1,
+            "in_channels": min(p["in_channels"], 8),
+            "out_channels": min(p["out_channels"], 16),
+            **_small_spatial(p, 2),
+        }
 
 
 class ConvTranspose2d(Op):
     name = "conv_transpose2d"
     family = "conv"
-    doc = ("Core FLOPs counted from the input size, as PyTorch's counter, fvcore and thop do: "
-           "2*batch*in_channels*prod(input size)*(out_channels/groups)*prod(kernel).")
+    doc = (
+        "Core FLOPs counted from the input size, as PyTorch's counter, fvcore and thop do: "
+        "2*batch*in_channels*prod(input size)*(out_channels/groups)*prod(kernel)."
+    )
     params = (
-        Int("batch", short="b"), Int("in_channels", short="cin"), Int("out_channels", short="cout"),
+        Int("batch", short="b"),
+        Int("in_channels", short="cin"),
+        Int("out_channels", short="cout"),
         *_spatial_params(2),
         Dims("kernel", ndim=2, short="k"),
         Dims("stride", 1, ndim=2, short="s"),
@@ -267,55 +355,82 @@ class ConvTranspose2d(Op):
     )
 
     def out_size(self, p) -> tuple[int, ...]:
-        return tuple(formulas.conv_transpose_output_size(*args) for args in
-                     zip((p["height"], p["width"]), p["kernel"], p["stride"], p["padding"],
-                         p["dilation"], p["output_padding"]))
+        return tuple(
+            formulas.conv_transpose_output_size(*args)
+            for args in zip(
+                (p["height"], p["width"]), p["kernel"], p["stride"], p["padding"], p["dilation"], p["output_padding"]
+            )
+        )
 
     def validate(self, p):
         _check_groups(p, ("in_channels", "out_channels"))
         for op_, s, d in zip(p["output_padding"], p["stride"], p["dilation"]):
             if op_ >= max(s, d):
-                raise SpecError("output_padding", f"{list(p['output_padding'])} must be smaller than the stride"
-                                                  f" or the dilation ({list(p['stride'])}, {list(p['dilation'])})")
+                raise SpecError(
+                    "output_padding",
+                    f"{list(p['output_padding'])} must be smaller than the stride"
+                    f" or the dilation ({list(p['stride'])}, {list(p['dilation'])})",
+                )
         for name, size in zip(("height", "width"), self.out_size(p)):
             if size < 1:
-                raise SpecError("padding", f"{list(p['padding'])} leaves an output {name} of {size};"
-                                           f" use less padding or a larger kernel")
+                raise SpecError(
+                    "padding",
+                    f"{list(p['padding'])} leaves an output {name} of {size}; use less padding or a larger kernel",
+                )
 
     def counts(self, p, dtype):
         b, cin, cout, g = p["batch"], p["in_channels"], p["out_channels"], p["groups"]
         in_size = (p["height"], p["width"])
         out_numel = b * cout * math.prod(self.out_size(p))
         weights = cin * (cout // g) * math.prod(p["kernel"]) + (cout if p["bias"] else 0)
-        return Counts(flops=formulas.conv_transpose_flops(b, cin, in_size, cout // g, p["kernel"]),
-                      elementwise_flops=formulas.elementwise_flops("bias", out_numel) if p["bias"] else 0,
-                      bytes=(b * cin * math.prod(in_size) + weights + out_numel) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=formulas.conv_transpose_flops(b, cin, in_size, cout // g, p["kernel"]),
+            elementwise_flops=formulas.elementwise_flops("bias", out_numel) if p["bias"] else 0,
+            bytes=(b * cin * math.prod(in_size) + weights + out_numel) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        from flopbench.workloads.check import randn, weight
+
         cin, cout, g = p["in_channels"], p["out_channels"], p["groups"]
-        tensors = {"x": randn((p["batch"], cin, p["height"], p["width"]), dtype, device, generator),
-                   "w": weight((cin, cout // g, *p["kernel"]), cin // g * math.prod(p["kernel"]),
-                               dtype, device, generator)}
+        tensors = {
+            "x": randn((p["batch"], cin, p["height"], p["width"]), dtype, device, generator),
+            "w": weight((cin, cout // g, *p["kernel"]), cin // g * math.prod(p["kernel"]), dtype, device, generator),
+        }
         if p["bias"]:
             tensors["b"] = randn((cout,), dtype, device, generator, std=0.1)
         return tensors
 
     def forward(self, p, t):
-        return F.conv_transpose2d(t["x"], t["w"], t.get("b"), list(p["stride"]), list(p["padding"]),
-                                  list(p["output_padding"]), p["groups"], list(p["dilation"]))
+        import torch.nn.functional as F
+
+        return F.conv_transpose2d(
+            t["x"],
+            t["w"],
+            t.get("b"),
+            list(p["stride"]),
+            list(p["padding"]),
+            list(p["output_padding"]),
+            p["groups"],
+            list(p["dilation"]),
+        )
 
     def reference(self, p, t):
-        return ref.conv_transpose(t["x"], t["w"], t.get("b"), p["stride"], p["padding"], p["output_padding"],
-                                  p["dilation"], p["groups"])
+        from flopbench.workloads import reference as ref
+
+        return ref.conv_transpose(
+            t["x"], t["w"], t.get("b"), p["stride"], p["padding"], p["output_padding"], p["dilation"], p["groups"]
+        )
 
     def small(self, p):
         # The smallest input that still gives a non-empty output, or 8, whichever is larger.
         sizes = {}
-        for name, k, s, pad, d, op_ in zip(("height", "width"), p["kernel"], p["stride"], p["padding"],
-                                           p["dilation"], p["output_padding"]):
+        for name, k, s, pad, d, op_ in zip(
+            ("height", "width"), p["kernel"], p["stride"], p["padding"], p["dilation"], p["output_padding"]
+        ):
             needed = 1 + max(0, -(-(2 * pad - d * (k - 1) - op_) // s))
             sizes[name] = min(p[name], max(8, needed))
         return {**p, "batch": 1, **_small_channels(p), **sizes}
 
 
-OPS = (Conv(1), Conv(2), Conv(3), DepthwiseConv2d(), PointwiseConv2d(), SeparableConv2d(), ConvTranspose2d())
+OPS = register(Conv(1), Conv(2), Conv(3), DepthwiseConv2d(), PointwiseConv2d(), SeparableConv2d(), ConvTranspose2d())

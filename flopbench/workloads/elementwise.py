@@ -6,38 +6,45 @@ kernel's memory traffic, not the allocator: on a CPU a fresh large output costs 
 
 from __future__ import annotations
 
-import torch
+import functools
+from collections.abc import Callable
+from typing import Any
 
 from flopbench import formulas
-from flopbench.workloads import reference as ref
-from flopbench.workloads.base import Choice, Counts, Int, Op
-from flopbench.workloads.check import randn
-
-aten = torch.ops.aten
+from flopbench.workloads.base import Choice, Counts, Int, Op, register
 
 TRIAD_SCALAR = 3.0
 
-_KERNELS = {
-    "copy": lambda t: t["out"].copy_(t["a"]),
-    "add": lambda t: torch.add(t["a"], t["b"], out=t["out"]),
-    "sub": lambda t: torch.sub(t["a"], t["b"], out=t["out"]),
-    "mul": lambda t: torch.mul(t["a"], t["b"], out=t["out"]),
-    "div": lambda t: torch.div(t["a"], t["b"], out=t["out"]),
-    "triad": lambda t: torch.add(t["a"], t["b"], alpha=TRIAD_SCALAR, out=t["out"]),
-    "relu": lambda t: aten.relu.out(t["a"], out=t["out"]),
-    "exp": lambda t: aten.exp.out(t["a"], out=t["out"]),
-    "tanh": lambda t: aten.tanh.out(t["a"], out=t["out"]),
-    "sigmoid": lambda t: aten.sigmoid.out(t["a"], out=t["out"]),
-    "silu": lambda t: aten.silu.out(t["a"], out=t["out"]),
-    "gelu": lambda t: aten.gelu.out(t["a"], out=t["out"]),
-}
+
+@functools.cache
+def kernels() -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """Each kind's kernel, writing into the preallocated t["out"] (torch is imported when a kernel is first needed)."""
+    import torch
+
+    aten = torch.ops.aten
+    return {
+        "copy": lambda t: t["out"].copy_(t["a"]),
+        "add": lambda t: torch.add(t["a"], t["b"], out=t["out"]),
+        "sub": lambda t: torch.sub(t["a"], t["b"], out=t["out"]),
+        "mul": lambda t: torch.mul(t["a"], t["b"], out=t["out"]),
+        "div": lambda t: torch.div(t["a"], t["b"], out=t["out"]),
+        "triad": lambda t: torch.add(t["a"], t["b"], alpha=TRIAD_SCALAR, out=t["out"]),
+        "relu": lambda t: aten.relu.out(t["a"], out=t["out"]),
+        "exp": lambda t: aten.exp.out(t["a"], out=t["out"]),
+        "tanh": lambda t: aten.tanh.out(t["a"], out=t["out"]),
+        "sigmoid": lambda t: aten.sigmoid.out(t["a"], out=t["out"]),
+        "silu": lambda t: aten.silu.out(t["a"], out=t["out"]),
+        "gelu": lambda t: aten.gelu.out(t["a"], out=t["out"]),
+    }
 
 
 class Elementwise(Op):
     name = "elementwise"
     family = "elementwise"
-    doc = ("One elementwise kernel over numel elements: reads one tensor (two for add, sub, mul, div, "
-           "triad) and writes one. FLOPs per element from the cost table (copy 0, relu 1, gelu 5, ...).")
+    doc = (
+        "One elementwise kernel over numel elements: reads one tensor (two for add, sub, mul, div, "
+        "triad) and writes one. FLOPs per element from the cost table (copy 0, relu 1, gelu 5, ...)."
+    )
     params = (
         Choice("kind", choices=formulas.ELEMENTWISE_KINDS),
         Int("numel", short="n"),
@@ -45,11 +52,18 @@ class Elementwise(Op):
 
     def counts(self, p, dtype):
         n = p["numel"]
-        tensors = (3 if p["kind"] in formulas.BINARY_KINDS else 2)
-        return Counts(flops=0, elementwise_flops=formulas.elementwise_flops(p["kind"], n),
-                      bytes=tensors * n * formulas.DTYPE_BYTES[dtype])
+        tensors = 3 if p["kind"] in formulas.BINARY_KINDS else 2
+        return Counts(
+            flops=0,
+            elementwise_flops=formulas.elementwise_flops(p["kind"], n),
+            bytes=tensors * n * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        import torch
+
+        from flopbench.workloads.check import randn
+
         n = p["numel"]
         tensors = {"a": randn((n,), dtype, device, generator)}
         if p["kind"] in formulas.BINARY_KINDS:
@@ -59,13 +73,20 @@ class Elementwise(Op):
         return tensors
 
     def forward(self, p, t):
-        return _KERNELS[p["kind"]](t)
+        return kernels()[p["kind"]](t)
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         a, b = t["a"], t.get("b")
-        return {"copy": lambda: a.clone(), "add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
-                "div": lambda: a / b, "triad": lambda: a + TRIAD_SCALAR * b}.get(
-            p["kind"], lambda: ref.activation(a, p["kind"]))()
+        return {
+            "copy": lambda: a.clone(),
+            "add": lambda: a + b,
+            "sub": lambda: a - b,
+            "mul": lambda: a * b,
+            "div": lambda: a / b,
+            "triad": lambda: a + TRIAD_SCALAR * b,
+        }.get(p["kind"], lambda: ref.activation(a, p["kind"]))()
 
     def small(self, p):
         return {**p, "numel": min(p["numel"], 4096)}
@@ -79,17 +100,29 @@ class Softmax(Op):
 
     def counts(self, p, dtype):
         n = p["rows"] * p["cols"]
-        return Counts(flops=0, elementwise_flops=formulas.elementwise_flops("softmax", n),
-                      bytes=2 * n * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=0,
+            elementwise_flops=formulas.elementwise_flops("softmax", n),
+            bytes=2 * n * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        import torch
+
+        from flopbench.workloads.check import randn
+
         x = randn((p["rows"], p["cols"]), dtype, device, generator)
         return {"x": x, "out": torch.empty_like(x)}
 
     def forward(self, p, t):
+        import torch
+
+        aten = torch.ops.aten
         return aten._softmax.out(t["x"], -1, False, out=t["out"])
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return ref.softmax(t["x"])
 
     def small(self, p):
@@ -99,34 +132,51 @@ class Softmax(Op):
 class LayerNorm(Op):
     name = "layernorm"
     family = "elementwise"
-    doc = ("Layer norm over the last dimension of a rows x cols matrix, with weight and bias: "
-           "7 FLOPs per element and 4 per row.")
+    doc = (
+        "Layer norm over the last dimension of a rows x cols matrix, with weight and bias: "
+        "7 FLOPs per element and 4 per row."
+    )
     params = (Int("rows", short="r"), Int("cols", short="c"))
     eps = 1e-5
 
     def counts(self, p, dtype):
         rows, cols = p["rows"], p["cols"]
-        return Counts(flops=0, elementwise_flops=formulas.norm_flops("layernorm", rows, cols),
-                      bytes=(2 * rows * cols + 2 * cols) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=0,
+            elementwise_flops=formulas.norm_flops("layernorm", rows, cols),
+            bytes=(2 * rows * cols + 2 * cols) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        import torch
+
+        from flopbench.workloads.check import randn
+
         cols = p["cols"]
-        tensors = {"x": randn((p["rows"], cols), dtype, device, generator),
-                   "w": 1 + randn((cols,), dtype, device, generator, std=0.1),
-                   "b": randn((cols,), dtype, device, generator, std=0.1)}
+        tensors = {
+            "x": randn((p["rows"], cols), dtype, device, generator),
+            "w": 1 + randn((cols,), dtype, device, generator, std=0.1),
+            "b": randn((cols,), dtype, device, generator, std=0.1),
+        }
         # Output buffers shaped and typed as this device's kernel makes them (mean and rstd per row).
         out, mean, rstd = torch.native_layer_norm(tensors["x"], [cols], tensors["w"], tensors["b"], self.eps)
         return {**tensors, "out": out, "mean": mean, "rstd": rstd}
 
     def forward(self, p, t):
-        return aten.native_layer_norm.out(t["x"], [p["cols"]], t["w"], t["b"], self.eps,
-                                          out0=t["out"], out1=t["mean"], out2=t["rstd"])[0]
+        import torch
+
+        aten = torch.ops.aten
+        return aten.native_layer_norm.out(
+            t["x"], [p["cols"]], t["w"], t["b"], self.eps, out0=t["out"], out1=t["mean"], out2=t["rstd"]
+        )[0]
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return ref.layer_norm(t["x"], t["w"], t["b"], self.eps)
 
     def small(self, p):
         return {**p, "rows": min(p["rows"], 16), "cols": min(p["cols"], 256)}
 
 
-OPS = (Elementwise(), Softmax(), LayerNorm())
+OPS = register(Elementwise(), Softmax(), LayerNorm())

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-
-import torch
+from typing import TYPE_CHECKING
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads import reference as ref
-from flopbench.workloads.base import Bool, ChoiceList, Counts, Int, IntList, Op
-from flopbench.workloads.check import randn, weight
+from flopbench.workloads.base import Bool, ChoiceList, Counts, Int, IntList, Op, register
+
+if TYPE_CHECKING:
+    from flopbench.workloads import reference as ref
 
 
 class Matmul(Op):
@@ -25,25 +25,37 @@ class Matmul(Op):
 
     def counts(self, p, dtype):
         b, m, n, k = p["batch"], p["m"], p["n"], p["k"]
-        return Counts(flops=formulas.matmul_flops(m, n, k, b), elementwise_flops=0,
-                      bytes=b * (m * k + k * n + m * n) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=formulas.matmul_flops(m, n, k, b),
+            elementwise_flops=0,
+            bytes=b * (m * k + k * n + m * n) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        import torch
+
+        from flopbench.workloads.check import randn, weight
+
         b, m, n, k = p["batch"], p["m"], p["n"], p["k"]
         lead = (b,) if b > 1 else ()
-        return {"a": randn((*lead, m, k), dtype, device, generator),
-                "b": weight((*lead, k, n), k, dtype, device, generator),
-                "out": torch.empty((*lead, m, n), dtype=dtype, device=device)}
+        return {
+            "a": randn((*lead, m, k), dtype, device, generator),
+            "b": weight((*lead, k, n), k, dtype, device, generator),
+            "out": torch.empty((*lead, m, n), dtype=dtype, device=device),
+        }
 
     def forward(self, p, t):
+        import torch
+
         return torch.matmul(t["a"], t["b"], out=t["out"])
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return ref.matmul(t["a"], t["b"])
 
     def small(self, p):
-        return {**p, "m": min(p["m"], 48), "n": min(p["n"], 48), "k": min(p["k"], 96),
-                "batch": min(p["batch"], 2)}
+        return {**p, "m": min(p["m"], 48), "n": min(p["n"], 48), "k": min(p["k"], 96), "batch": min(p["batch"], 2)}
 
 
 class Linear(Op):
@@ -60,39 +72,51 @@ class Linear(Op):
     def counts(self, p, dtype):
         t, i, o = p["tokens"], p["in_features"], p["out_features"]
         bias = o if p["bias"] else 0
-        return Counts(flops=formulas.matmul_flops(t, o, i),
-                      elementwise_flops=formulas.elementwise_flops("bias", t * o) if p["bias"] else 0,
-                      bytes=(t * i + o * i + bias + t * o) * formulas.DTYPE_BYTES[dtype])
+        return Counts(
+            flops=formulas.matmul_flops(t, o, i),
+            elementwise_flops=formulas.elementwise_flops("bias", t * o) if p["bias"] else 0,
+            bytes=(t * i + o * i + bias + t * o) * formulas.DTYPE_BYTES[dtype],
+        )
 
     def inputs(self, p, dtype, device, generator):
+        from flopbench.workloads.check import randn, weight
+
         t, i, o = p["tokens"], p["in_features"], p["out_features"]
-        tensors = {"x": randn((t, i), dtype, device, generator),
-                   "w": weight((o, i), i, dtype, device, generator)}
+        tensors = {"x": randn((t, i), dtype, device, generator), "w": weight((o, i), i, dtype, device, generator)}
         if p["bias"]:
             tensors["b"] = randn((o,), dtype, device, generator)
         return tensors
 
     def forward(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return ref.LIBRARY.linear(t["x"], t["w"], t.get("b"))
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return ref.linear(t["x"], t["w"], t.get("b"))
 
     def small(self, p):
-        return {**p, "tokens": min(p["tokens"], 32), "in_features": min(p["in_features"], 96),
-                "out_features": min(p["out_features"], 48)}
+        return {
+            **p,
+            "tokens": min(p["tokens"], 32),
+            "in_features": min(p["in_features"], 96),
+            "out_features": min(p["out_features"], 48),
+        }
 
 
 class MLP(Op):
     name = "mlp"
     family = "matmul"
-    doc = ("A stack of linear layers: layers = widths [in, hidden..., out]; activations[i] follows "
-           "layer i (default relu after each hidden layer, none after the last).")
+    doc = (
+        "A stack of linear layers: layers = widths [in, hidden..., out]; activations[i] follows "
+        "layer i (default relu after each hidden layer, none after the last)."
+    )
     params = (
         Int("batch", 1, short="b"),
         IntList("layers", min_length=2, doc="widths, input first, e.g. [784, 100, 100, 10]"),
-        ChoiceList("activations", None, choices=formulas.ACTIVATIONS,
-                   doc="one per linear layer (len(layers) - 1)"),
+        ChoiceList("activations", None, choices=formulas.ACTIVATIONS, doc="one per linear layer (len(layers) - 1)"),
         Bool("bias", True),
     )
 
@@ -102,8 +126,11 @@ class MLP(Op):
 
     def validate(self, p):
         if len(p["activations"]) != len(p["layers"]) - 1:
-            raise SpecError("activations", f"needs one entry per linear layer: {len(p['layers']) - 1} "
-                                           f"for layers {list(p['layers'])}, got {len(p['activations'])}")
+            raise SpecError(
+                "activations",
+                f"needs one entry per linear layer: {len(p['layers']) - 1} "
+                f"for layers {list(p['layers'])}, got {len(p['activations'])}",
+            )
 
     def _layers(self, p):
         return list(zip(p["layers"][:-1], p["layers"][1:], p["activations"]))
@@ -118,10 +145,11 @@ class MLP(Op):
                 elementwise += formulas.elementwise_flops("bias", b * o)
             params += i * o + (o if p["bias"] else 0)
         traffic = b * p["layers"][0] + params + b * p["layers"][-1]
-        return Counts(flops=flops, elementwise_flops=elementwise,
-                      bytes=traffic * formulas.DTYPE_BYTES[dtype])
+        return Counts(flops=flops, elementwise_flops=elementwise, bytes=traffic * formulas.DTYPE_BYTES[dtype])
 
     def inputs(self, p, dtype, device, generator):
+        from flopbench.workloads.check import randn, weight
+
         tensors = {"x": randn((p["batch"], p["layers"][0]), dtype, device, generator)}
         for n, (i, o, _) in enumerate(self._layers(p)):
             tensors[f"w{n}"] = weight((o, i), i, dtype, device, generator)
@@ -136,14 +164,22 @@ class MLP(Op):
         return x
 
     def forward(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return self._compute(p, t, ref.LIBRARY)
 
     def reference(self, p, t):
+        from flopbench.workloads import reference as ref
+
         return self._compute(p, t, ref.REFERENCE)
 
     def small(self, p):
-        return {**p, "batch": min(p["batch"], 8), "layers": [min(w, 64) for w in p["layers"]],
-                "activations": list(p["activations"])}
+        return {
+            **p,
+            "batch": min(p["batch"], 8),
+            "layers": [min(w, 64) for w in p["layers"]],
+            "activations": list(p["activations"]),
+        }
 
 
-OPS = (Matmul(), Linear(), MLP())
+OPS = register(Matmul(), Linear(), MLP())

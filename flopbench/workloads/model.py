@@ -7,16 +7,14 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from flopbench import formulas
 from flopbench.errors import SpecError
 from flopbench.models import MODELS
-from flopbench.schema import Call, Layer
-from flopbench.workloads.base import Bool, Choice, Counts, Int, Op
+from flopbench.workloads.base import Bool, Choice, Counts, Int, Op, register
 
 if TYPE_CHECKING:
     from flopbench.models.counter import LayerCounts
+    from flopbench.schema import Layer
 
 SIZE_KEYS = ("image_size", "seq_len", "d_model", "layers", "heads", "kv_heads", "d_ff", "vocab")
 
@@ -28,6 +26,8 @@ def _sizes(p: dict[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=64)
 def _layer_counts(key: tuple) -> LayerCounts:
+    import torch
+
     from flopbench.models.counter import count_layers  # the counter maps calls to workloads: import it late
 
     p = _sizes(dict(key))
@@ -45,20 +45,34 @@ def layer_counts(p: dict[str, Any]) -> LayerCounts:
 def model_layers(p: dict[str, Any], dtype: str) -> list[Layer]:
     """The per-layer calls of a model's forward pass with FLOPs and compulsory bytes at `dtype` (the counter runs
     on float32 meta tensors; integer inputs such as token ids keep their float32-sized count, as before)."""
+    from flopbench.schema import Call, Layer
+
     scale = formulas.DTYPE_BYTES[dtype] / 4
     counted = layer_counts(dict(p))
-    return [Layer(path=row.path, type=row.type,
-                  calls=[Call(name=name, core_flops=cost.flops, elementwise_flops=cost.elementwise_flops,
-                              bytes=cost.bytes * scale) for name, cost, _ in row.costs])
-            for row in counted.rows if row.costs]
+    return [
+        Layer(
+            path=row.path,
+            type=row.type,
+            calls=[
+                Call(
+                    name=name, core_flops=cost.flops, elementwise_flops=cost.elementwise_flops, bytes=cost.bytes * scale
+                )
+                for name, cost, _ in row.costs
+            ],
+        )
+        for row in counted.rows
+        if row.costs
+    ]
 
 
 class Model(Op):
     name = "model"
     family = "model"
     named_by = "model"
-    doc = ("A whole network (ResNet-18/50, MobileNet-V2, ViT-B/16, MLPs, GPT-2-small, LLaMA-style), counted layer"
-           " by layer; train = true times and counts a training step (backward = 2x forward for contractions).")
+    doc = (
+        "A whole network (ResNet-18/50, MobileNet-V2, ViT-B/16, MLPs, GPT-2-small, LLaMA-style), counted layer"
+        " by layer; train = true times and counts a training step (backward = 2x forward for contractions)."
+    )
     params = (
         Choice("model", choices=tuple(MODELS)),
         Int("batch", 1, short="b"),
@@ -100,9 +114,11 @@ class Model(Op):
         inputs = layers.input_elements * (8 if MODELS[p["model"]].inputs == "tokens" else size)
         # Compulsory traffic: inputs, parameters (and, training, their gradients written) and outputs.
         traffic = inputs + (layers.parameters * (2 if train else 1) + layers.output_elements) * size
-        return Counts(flops=layers.flops + (layers.backward_flops if train else 0),
-                      elementwise_flops=layers.elementwise_flops + layers.backward_elementwise_flops,
-                      bytes=traffic)
+        return Counts(
+            flops=layers.flops + (layers.backward_flops if train else 0),
+            elementwise_flops=layers.elementwise_flops + layers.backward_elementwise_flops,
+            bytes=traffic,
+        )
 
     def derive(self, counts, judge):
         """Model FLOP utilization beside the usual placement: the contractions only, forward (and backward when
@@ -117,6 +133,8 @@ class Model(Op):
         return {"layers": model_layers(p, dtype), "layers_source": "flopbench run"}
 
     def inputs(self, p, dtype, device, generator):
+        import torch
+
         spec = MODELS[p["model"]]
         with torch.random.fork_rng(devices=[]):  # the same weights on every device and in the reference
             torch.manual_seed(0)
@@ -131,6 +149,8 @@ class Model(Op):
         return t["model"](t["x"])  # the same network in float64 on the CPU; each layer's kernel is checked alone
 
     def timed(self, p, t):
+        import torch
+
         if not p["train"]:
             return super().timed(p, t)
         model, x = t["model"], t["x"]
@@ -138,10 +158,12 @@ class Model(Op):
         parameters = list(model.parameters())
 
         def step():
+
             with torch.enable_grad():
                 for parameter in parameters:
                     parameter.grad = None
                 model(x).float().sum().backward()
+
         return step
 
     def small(self, p):
@@ -162,4 +184,6 @@ class Model(Op):
         return small
 
 
-OPS = (Model(),)
+OPS = register(
+    Model(),
+)

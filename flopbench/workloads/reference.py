@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -73,13 +73,25 @@ def sdpa(q, k, v, is_causal=False):
     return attention(q, k, v, is_causal)
 
 
+def _last(index: Sequence[slice | int]) -> tuple[Any, ...]:
+    """An index into the last dimensions of a tensor: (..., *index)."""
+    return (..., *index)
+
+
 def _broadcastable(tap: torch.Tensor, spatial_dims: int) -> torch.Tensor:
     """(groups, a, b) weights -> (1, groups, a, b, 1, ...) to multiply (batch, groups, ..., *spatial) slices."""
     return tap.reshape(1, *tap.shape, *([1] * spatial_dims))
 
 
-def conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: Sequence[int],
-         padding: Sequence[tuple[int, int]], dilation: Sequence[int], groups: int) -> torch.Tensor:
+def conv(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    groups: int,
+) -> torch.Tensor:
     """N-d convolution as a sum over kernel offsets of strided input slices times weight slices.
 
     padding holds (before, after) per spatial dimension.
@@ -94,36 +106,50 @@ def conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: Seque
     w = w.reshape(groups, cout // groups, cin_g, *kernel)
     out = x.new_zeros(batch, groups, cout // groups, *out_size)
     for offsets in itertools.product(*(range(k) for k in kernel)):
-        window = [slice(o * d, o * d + (n - 1) * s + 1, s) for o, d, s, n in zip(offsets, dilation, stride, out_size)]
-        patch = x[(..., *window)]  # batch, groups, cin_g, *out_size
-        tap = w[(..., *offsets)]  # groups, cout_g, cin_g
+        window = tuple(
+            slice(o * d, o * d + (n - 1) * s + 1, s) for o, d, s, n in zip(offsets, dilation, stride, out_size)
+        )
+        patch = x[_last(window)]  # batch, groups, cin_g, *out_size
+        tap = w[_last(offsets)]  # groups, cout_g, cin_g
         out += (patch.unsqueeze(2) * _broadcastable(tap, len(kernel))).sum(3)
     out = out.reshape(batch, cout, *out_size)
     return out if b is None else out + b.reshape(1, cout, *([1] * len(kernel)))
 
 
-def conv_transpose(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: Sequence[int],
-                   padding: Sequence[int], output_padding: Sequence[int], dilation: Sequence[int],
-                   groups: int) -> torch.Tensor:
+def conv_transpose(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> torch.Tensor:
     """Transposed convolution as a scatter: input element i adds w * x to output i*stride + k*dilation."""
     batch, cin, *in_size = x.shape
     _, cout_g, *kernel = w.shape
-    full = [(n - 1) * s + d * (k - 1) + 1 + op for n, s, d, k, op in zip(in_size, stride, dilation, kernel, output_padding)]
+    full = [
+        (n - 1) * s + d * (k - 1) + 1 + op for n, s, d, k, op in zip(in_size, stride, dilation, kernel, output_padding)
+    ]
     x = x.reshape(batch, groups, cin // groups, *in_size)
     w = w.reshape(groups, cin // groups, cout_g, *kernel)
     out = x.new_zeros(batch, groups, cout_g, *full)
     for offsets in itertools.product(*(range(k) for k in kernel)):
-        window = [slice(o * d, o * d + (n - 1) * s + 1, s) for o, d, s, n in zip(offsets, dilation, stride, in_size)]
-        tap = w[(..., *offsets)]  # groups, cin_g, cout_g
-        out[(..., *window)] += (x.unsqueeze(3) * _broadcastable(tap, len(kernel))).sum(2)
-    crop = [slice(p, n - p) for p, n in zip(padding, full)]
-    out = out[(..., *crop)].reshape(batch, groups * cout_g, *[n - 2 * p for p, n in zip(padding, full)])
+        window = tuple(
+            slice(o * d, o * d + (n - 1) * s + 1, s) for o, d, s, n in zip(offsets, dilation, stride, in_size)
+        )
+        tap = w[_last(offsets)]  # groups, cin_g, cout_g
+        out[_last(window)] += (x.unsqueeze(3) * _broadcastable(tap, len(kernel))).sum(2)
+    crop = tuple(slice(p, n - p) for p, n in zip(padding, full))
+    out = out[_last(crop)].reshape(batch, groups * cout_g, *[n - 2 * p for p, n in zip(padding, full)])
     return out if b is None else out + b.reshape(1, -1, *([1] * len(kernel)))
 
 
 # --- building blocks, twice ----------------------------------------------------------------------
 # Blocks (MLP, MHA, FFN, transformer layer) are written once against these building blocks: with
 # LIBRARY they run PyTorch's kernels (what is timed), with REFERENCE the definitions above (the check).
+
 
 class Fns(NamedTuple):
     linear: Callable
