@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
         command.add_arguments(sub)
+        sub.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="no progress or information lines on stderr (warnings and errors are always printed)",
+        )
         sub.set_defaults(func=command.main, imports=getattr(command, "IMPORTS", ()))
     return parser
 
@@ -67,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                 args = build_parser().parse_args(argv)
                 for name in args.imports:
                     importlib.import_module(name)
+            from flopbench.console import set_quiet
+
+            set_quiet(args.quiet)
             return args.func(args)
         except FlopbenchError as exc:
             print(f"flopbench: error: {exc}", file=sys.stderr)

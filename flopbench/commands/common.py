@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from flopbench.console import info
 from flopbench.errors import FlopbenchError, did_you_mean
 from flopbench.formulas import PEAK_KEYS
 
@@ -121,10 +122,9 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
     if action == "use" and cached:
         return Machine(device, threads, cached.ceilings, cached.measured_at, cached.canary_s, cached.disturbed)
     if action == "measure":
-        print(
+        info(
             f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {threads} threads"
-            f" (once; cached in {measure.cache_dir()})",
-            file=sys.stderr,
+            f" (once; cached in {measure.cache_dir()})"
         )
         entry = measure.merged(refused, measure_now(device, threads, max_call_s))
         measure.save(entry)
@@ -168,7 +168,7 @@ def measure_now(device: Device, threads: int, max_call_s: float | None = None) -
             return measure.Timed(record.time_s, record.total_flops_per_s or 0.0, record.bytes_per_s or 0.0, reasons)
 
         ceilings, disturbed = measure.measure_ceilings(
-            device, time_workload, max_call_s=cap, on_step=lambda text: print(f"  {text}", file=sys.stderr)
+            device, time_workload, max_call_s=cap, on_step=lambda text: info(f"  {text}")
         )
     return measure.CacheEntry(
         identity=measure.machine_identity(device, threads),

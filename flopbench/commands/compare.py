@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from flopbench.console import TABLE_FORMATS
 from flopbench.errors import FlopbenchError
 
 NAME = "compare"
@@ -24,7 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "results", nargs="+", type=Path, metavar="RESULTS", help="results files; the first is the baseline"
     )
     parser.add_argument("--out", type=Path, help="also write compare.csv, compare_summary.csv and comparison.png here")
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        default="table",
+        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
             f' "summary": {summary.to_json(orient="records")}}}'
         )
     else:
-        print_tables(result)
+        print_tables(result, args.format)
     if args.out:
         from flopbench.plots import SAVE_DPI, comparison
 
@@ -69,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_tables(result) -> None:
+def print_tables(result, fmt: str = "table") -> None:
     from flopbench.console import print_table
     from flopbench.units import seconds, si
 
@@ -78,6 +84,7 @@ def print_tables(result) -> None:
         "Runs",
         ["run", "device", "host", "threads", "torch", "file"],
         result.runs[["run", "device", "host", "threads", "torch", "file"]].values.tolist(),
+        fmt=fmt,
     )
     labels = list(result.runs["run"])
     columns = ["workload", "dtype"] + [f"time {lab}" for lab in labels] + [f"FLOP/s {lab}" for lab in labels]
@@ -99,6 +106,7 @@ def print_tables(result) -> None:
         columns,
         rows,
         numeric=columns[2:],
+        fmt=fmt,
     )
     print_table(
         "Geometric mean speedup against the ratio of peaks",
@@ -116,4 +124,5 @@ def print_tables(result) -> None:
         numeric=["workloads", "geomean speedup", "peak ratio"],
         caption="A speedup under the peak ratio is extra peak that does not turn into speed (memory-bound or"
         " overhead-bound work); over it, the baseline was further from its peak.",
+        fmt=fmt,
     )

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from flopbench.console import TABLE_FORMATS
 from flopbench.errors import FlopbenchError, did_you_mean
 
 NAME = "count"
@@ -25,7 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SUITE|OP",
         help="suite files or shipped suite names; or an op name followed by key=value pairs",
     )
-    parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    parser.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        default="table",
+        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
+    )
     parser.add_argument(
         "--per-layer",
         action="store_true",
@@ -87,9 +93,11 @@ CONVENTION = (
 )
 
 
-def print_layers(layers, title: str, published: tuple[float, int, str] | None = None, batch: int = 1) -> None:
-    """The per-layer table of a model and its totals, with FLOPs and MACs told apart."""
-    from flopbench.console import console, print_table
+def print_layers(
+    layers, title: str, published: tuple[float, int, str] | None = None, batch: int = 1, fmt: str = "table"
+) -> None:
+    """The per-layer table of a model and its totals, with FLOPs and MACs told apart (table or markdown)."""
+    from flopbench.console import print_table, print_text
     from flopbench.units import si
 
     frame = layers.frame()
@@ -129,30 +137,34 @@ def print_layers(layers, title: str, published: tuple[float, int, str] | None = 
         numeric=["params", "MACs", "FLOPs", "elementwise", "FLOP/byte", "%", "PyTorch's counter"],
         caption="FLOP/byte: the layer's FLOPs over its own compulsory traffic (float32), as if each layer ran"
         " alone: layers far below the device's ridge point are memory-bound inside the network.",
+        fmt=fmt,
     )
-    out = console()
-    out.print(
+    print_text(
         f"[bold]{layers.model}[/bold]: {si(layers.macs, 'MAC')} = {si(layers.flops, 'FLOP')} core (1 MAC = 2"
         f' FLOPs; tables that print "GFLOPS" for models, torchvision\'s among them, print the MACs),'
         f" + {si(layers.elementwise_flops, 'FLOP')} elementwise; {si(layers.parameters)} parameters."
-        f" PyTorch's counter: {si(layers.torch_forward, 'FLOP')} forward."
+        f" PyTorch's counter: {si(layers.torch_forward, 'FLOP')} forward.",
+        fmt,
     )
     if published:  # these models' FLOPs are linear in the batch
         macs, at_batch, source = published
-        out.print(
+        print_text(
             f"Published: {si(macs, 'MAC')} at batch {at_batch} ({source}); flopbench counts"
-            f" {si(layers.macs * at_batch / batch, 'MAC')} at that batch."
+            f" {si(layers.macs * at_batch / batch, 'MAC')} at that batch.",
+            fmt,
         )
     if layers.train:
-        out.print(
+        print_text(
             f"Training step: backward {si(layers.backward_flops, 'FLOP')} core (PyTorch's counter:"
             f" {si(layers.torch_backward, 'FLOP')}) + {si(layers.backward_elementwise_flops, 'FLOP')}"
-            f" elementwise; forward + backward {si(layers.flops + layers.backward_flops, 'FLOP')} core."
+            f" elementwise; forward + backward {si(layers.flops + layers.backward_flops, 'FLOP')} core.",
+            fmt,
         )
     if layers.unsupported:
-        out.print(
+        print_text(
             "Not counted (flopbench has no formula for these calls): "
-            + ", ".join(f"{name} x{n}" for name, n in layers.unsupported.most_common())
+            + ", ".join(f"{name} x{n}" for name, n in layers.unsupported.most_common()),
+            fmt,
         )
 
 
@@ -194,6 +206,7 @@ def main(args: argparse.Namespace) -> int:
             ),
             numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
             caption=CONVENTION,
+            fmt=args.format,
         )
         if args.per_layer:
             models = [w for w in workloads if w.op == "model"]
@@ -203,7 +216,11 @@ def main(args: argparse.Namespace) -> int:
                 published = MODELS[w.p["model"]].published_macs
                 same_size = all(w.p.get(k) == v for k, v in MODELS[w.p["model"]].sizes.items() if k in w.p)
                 print_layers(
-                    layer_counts(w.p), f"{w.name}: per layer", published if same_size else None, batch=w.p["batch"]
+                    layer_counts(w.p),
+                    f"{w.name}: per layer",
+                    published if same_size else None,
+                    batch=w.p["batch"],
+                    fmt=args.format,
                 )
             if not models:
                 print("(--per-layer: none of these workloads is a model)")

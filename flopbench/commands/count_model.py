@@ -8,6 +8,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from flopbench.console import TABLE_FORMATS
 from flopbench.errors import FlopbenchError, first_line
 
 if TYPE_CHECKING:
@@ -39,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a function returning the input tensor (or a tuple of them), instead of --input",
     )
     parser.add_argument("--train", action="store_true", help="also count the backward pass of a training step")
-    parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    parser.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        default="table",
+        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
+    )
 
 
 def load(target: str, what: str):
@@ -158,5 +164,5 @@ def main(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     else:
-        print_layers(counted, f"{args.factory}: per layer")
+        print_layers(counted, f"{args.factory}: per layer", fmt=args.format)
     return 0

@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from flopbench.commands.common import add_device_arguments, resolve_machine
+from flopbench.console import TABLE_FORMATS
 from flopbench.formulas import PEAK_KEYS
 
 if TYPE_CHECKING:
@@ -26,7 +27,12 @@ IMPORTS = ("numpy", "torch")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_arguments(parser)
-    parser.add_argument("--format", choices=["table", "json"], default="table")
+    parser.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        default="table",
+        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
+    )
 
 
 def as_json(machine: Machine) -> dict:
@@ -60,27 +66,30 @@ def ceiling_notes(machine: Machine) -> list[str]:
     return notes
 
 
-def print_tables(machine: Machine) -> None:
-    from flopbench.console import console, print_table
+def print_tables(machine: Machine, fmt: str = "table") -> None:
+    from rich.markup import escape
+
+    from flopbench.console import print_table, print_text
     from flopbench.units import si
 
     device, ceilings = machine.device, machine.ceilings
     facts = device.facts
-    out = console()
     if device.type == "cpu":
-        out.print(
+        print_text(
             f"[bold]{device.label}[/bold]: {facts.get('microarchitecture')}, {facts.get('physical_cores')} physical"
             f" cores / {facts.get('logical_cpus')} logical CPUs usable, ISA {facts.get('isa')},"
-            f" last-level cache {si(facts.get('llc_bytes'), 'B')}; {machine.threads} torch threads"
+            f" last-level cache {si(facts.get('llc_bytes'), 'B')}; {machine.threads} torch threads",
+            fmt,
         )
     else:
-        out.print(
+        print_text(
             f"[bold]{device.label}[/bold]: compute capability {facts.get('compute_capability')},"
             f" {facts.get('multiprocessors')} SMs, {si(facts.get('memory_bytes'), 'B')},"
-            f" L2 {si(facts.get('l2_bytes'), 'B')}, CUDA {facts.get('cuda')}"
+            f" L2 {si(facts.get('l2_bytes'), 'B')}, CUDA {facts.get('cuda')}",
+            fmt,
         )
     for note in (*device.notes, *ceiling_notes(machine)):
-        out.print(f"note: {note}")
+        print_text(f"[yellow]note:[/yellow] {escape(note)}", fmt)
     bandwidth = device.bandwidth if device.bandwidth.known else ceilings.get("bandwidth")
     rows = []
     for key in (*PEAK_KEYS, "bandwidth"):
@@ -116,7 +125,32 @@ def print_tables(machine: Machine) -> None:
         numeric=["peak", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte"],
         caption=f"Ceilings {when}. Ridge point = compute roof / bandwidth roof (peaks where known, else"
         f" measured ceilings); below it a workload is memory-bound.",
+        fmt=fmt,
     )
+
+
+def print_csv(machine: Machine) -> None:
+    """Every peak and ceiling with raw numbers: key, peak, its source and detail, the measured ceiling, when."""
+    import csv
+    import sys
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["key", "peak", "source", "detail", "ceiling", "ceiling_measured_at"])
+    for key in (*PEAK_KEYS, "bandwidth"):
+        peak = machine.device.bandwidth if key == "bandwidth" else machine.device.peaks.get(key)
+        ceiling = machine.ceilings.get(key)
+        if peak is None and ceiling is None:
+            continue
+        writer.writerow(
+            [
+                key,
+                peak.value if peak else "",
+                peak.source if peak else "",
+                peak.detail if peak else "",
+                ceiling.value if ceiling else "",
+                machine.ceilings_measured_at if ceiling else "",
+            ]
+        )
 
 
 def age(iso: str | None) -> str:
@@ -142,6 +176,8 @@ def main(args: argparse.Namespace) -> int:
     machine = resolve_machine(args, measure_if_needed=False)
     if args.format == "json":
         print(json.dumps(as_json(machine), indent=2))
+    elif args.format == "csv":
+        print_csv(machine)
     else:
-        print_tables(machine)
+        print_tables(machine, args.format)
     return 0

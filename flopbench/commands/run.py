@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flopbench.commands.common import add_device_arguments, positive, resolve_machine, warn
+from flopbench.console import TABLE_FORMATS, info, quiet
 from flopbench.errors import FlopbenchError, did_you_mean, first_line
 
 if TYPE_CHECKING:
@@ -104,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--large", action="store_true", help="also run the suite entries marked large = true")
     parser.add_argument(
         "--report", action="store_true", help="when the run ends, write its figures and report beside the results file"
+    )
+    parser.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        default="table",
+        help="the summary on stdout: table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers);"
+        " progress goes to stderr",
     )
     distributed = parser.add_argument_group("many devices (launch with torchrun)")
     distributed.add_argument(
@@ -242,9 +251,44 @@ def line(record: Record) -> str:
     )
 
 
-def summary(records: list[Record], machine: Machine, path: Path) -> None:
+SUMMARY_FIELDS = (
+    "name",
+    "dtype",
+    "rank",
+    "status",
+    "reason",
+    "time_s",
+    "time_iqr_s",
+    "total_flops_per_s",
+    "bytes_per_s",
+    "utilization",
+    "roofline_efficiency",
+    "bound",
+    "peak_key",
+    "peak_source",
+    "disturbed",
+    "stable",
+    "round_spread",
+    "warnings",
+)
+
+
+def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "table") -> None:
+    """The run's records on stdout: a table (or markdown), or their key fields as JSON or CSV (raw numbers)."""
     from flopbench.console import console, print_table
     from flopbench.units import seconds, si
+
+    if fmt in ("json", "csv"):
+        data = [r.model_dump(mode="json", include=set(SUMMARY_FIELDS)) for r in records]
+        if fmt == "json":
+            print(json.dumps({"results": str(path), "records": data}, indent=1))
+        else:
+            import csv
+
+            writer = csv.DictWriter(sys.stdout, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({**row, "warnings": "; ".join(row["warnings"])} for row in data)
+        return
 
     def pct(value: float | None) -> str:
         return f"{value:.1%}" if value is not None else "-"
@@ -298,9 +342,12 @@ def summary(records: list[Record], machine: Machine, path: Path) -> None:
         rows,
         numeric=["time", "IQR", "achieved", "bandwidth", "% peak", "% roofline"],
         caption=caption,
+        fmt=fmt,
+        styles={"notes": "yellow"},
     )
     counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
-    console().print(f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed. Results: {path}")
+    text = f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed. Results: {path}"
+    console().print(text) if fmt == "table" else print(text)
 
 
 # --- the session: one function for single-device and distributed runs ------------------------------
@@ -342,7 +389,7 @@ def open_output(
                     " start a new file with --out"
                 )
             if repaired:
-                print(f"flopbench: {repaired}", file=sys.stderr)
+                info(f"flopbench: {repaired}")
             done = {r.identity for r in old.records}
             writer.mark(Resume(at=now_iso(), command=sys.argv, skipped=len(done), repaired=repaired))
         except BaseException:
@@ -418,11 +465,10 @@ def run_session(
             assert output is not None
             elsewhere = len(workloads) - len(here)
             ranks_text = f" on {context.world_size} ranks ({context.backend})" if context else ""
-            print(
+            info(
                 f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
                 f" {machine.device.label}, {machine.threads} threads{ranks_text} -> {output.path}"
-                + (f" ({elsewhere} are for other devices)" if elsewhere else ""),
-                file=err,
+                + (f" ({elsewhere} are for other devices)" if elsewhere else "")
             )
             if at_start.busy:
                 print(f"flopbench: warning: at the start, {'; '.join(at_start.reasons)}", file=err)
@@ -469,7 +515,7 @@ def run_session(
 
                 def write_and_say(record: Record) -> None:
                     write(record)
-                    print(line(record), file=err, flush=True)
+                    info(line(record))
 
                 try:
                     run_ranks(context, runner, todo, write_and_say)
@@ -489,15 +535,18 @@ def run_session(
         return 0
     assert output.path is not None
     if output.records:
-        summary(output.records, machine, output.path)
+        summary(output.records, machine, output.path, args.format)
         for note in trust_notes(output.records, runner):
-            print(f"flopbench: {note}", file=err)
+            if note.startswith("warning: "):
+                print(f"flopbench: {note}", file=err)
+            else:
+                info(f"flopbench: {note}")
     if args.report and output.records:
         from flopbench.commands.plot import default_out
         from flopbench.report import write_report
 
         md, page = write_report([output.path], default_out([output.path]), on_note=warn)
-        print(f"Report: {page} (and {md}, figures beside it)")
+        info(f"Report: {page} (and {md}, figures beside it)")
     if interrupted:
         print(
             f"flopbench: interrupted after {len(output.records)} of {len(todo)} workloads; what was measured is in"
@@ -599,7 +648,7 @@ class _Progress:
         }  # + building and checking
         self.total_s = sum(self.cost.values()) * settings.rounds
         self.records = len(workloads)
-        self.live = sys.stderr.isatty()
+        self.live = sys.stderr.isatty() and not quiet()
         self.count = 0
         self.current: Workload | None = None
 
@@ -635,7 +684,7 @@ class _Progress:
             self.bar.console.print(text)
             self.bar.update(self.task, done=f"{self.count}/{self.records}")
         else:
-            print(f"[{self.count}/{self.records}] {text.strip()}", file=sys.stderr, flush=True)
+            info(f"[{self.count}/{self.records}] {text.strip()}")
 
     def __exit__(self, *exc: object) -> None:
         if self.live:
