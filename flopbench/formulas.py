@@ -73,6 +73,28 @@ ELEMENTWISE_KINDS = ("copy", "add", "sub", "mul", "div", "triad", "relu", "exp",
 ACTIVATIONS = ("none", "relu", "gelu", "silu", "sigmoid", "tanh", "softmax")
 
 
+# Recurrent layers: gates per hidden unit (each a row of w_ih and of w_hh), and elementwise FLOPs per hidden unit per
+# token, biases apart (derived in docs/flops.md): LSTM: 4 gate sums, 3 sigmoids (4 each), tanh of the candidate,
+# c = f*c + i*g (3), tanh(c) and h = o*tanh(c): 4 + 12 + 1 + 3 + 1 + 1 = 22; GRU: 2 gate sums, 2 sigmoids (8),
+# r*(W_hn h + b_hn), its add to W_in x, tanh, h = (1 - z)*n + z*h (4): 2 + 8 + 1 + 1 + 1 + 4 = 17; RNN: the sum
+# and the activation: 2. Biases add 2 per gate (b_ih and b_hh).
+RECURRENT_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+RECURRENT_ELEMENTWISE = {"lstm": 22, "gru": 17, "rnn_tanh": 2, "rnn_relu": 2}
+
+
+def recurrent_flops(kind: str, tokens: int, input_size: int, hidden_size: int, proj_size: int = 0) -> int:
+    """One layer and direction: every token multiplies its input by w_ih (gates*hidden x input) and the previous
+    output by w_hh (gates*hidden x output), and with proj_size the hidden state by w_hr (proj x hidden)."""
+    gates, out = RECURRENT_GATES[kind], proj_size or hidden_size
+    macs = gates * hidden_size * (input_size + out) + (proj_size * hidden_size if proj_size else 0)
+    return 2 * tokens * macs
+
+
+def recurrent_elementwise_flops(kind: str, tokens: int, hidden_size: int, bias: bool) -> int:
+    per_unit = RECURRENT_ELEMENTWISE[kind] + (2 * RECURRENT_GATES[kind] if bias else 0)
+    return tokens * hidden_size * per_unit
+
+
 def elementwise_flops(kind: str, numel: int) -> int:
     return ELEMENTWISE_FLOPS[kind] * numel
 
@@ -121,24 +143,45 @@ def conv_transpose_flops(
     return 2 * batch * in_channels * math.prod(in_size) * out_channels_per_group * math.prod(kernel)
 
 
-def attention_pairs(q_len: int, kv_len: int, causal: bool) -> int:
+ALIGNMENTS = ("top_left", "bottom_right")
+
+
+def attention_pairs(q_len: int, kv_len: int, causal: bool, alignment: str = "top_left") -> int:
     """Query-key pairs that attend, per (batch, head).
 
-    Causal masks are aligned top-left, as PyTorch's is_causal: query i sees keys 0..i.
+    A causal mask aligned top-left (PyTorch's is_causal) lets query i see keys 0..i; aligned bottom-right
+    (FlashAttention's convention, PyTorch's causal_lower_right: the queries are the last q_len positions of the
+    kv_len, as in decoding with a cache) lets query i see keys 0..kv_len - q_len + i.
     """
     if not causal:
         return q_len * kv_len
+    if alignment == "bottom_right":
+        if q_len <= kv_len:
+            return q_len * kv_len - q_len * (q_len - 1) // 2
+        return kv_len * (kv_len + 1) // 2  # the first q_len - kv_len queries see no key
     if q_len <= kv_len:
         return q_len * (q_len + 1) // 2
     return kv_len * (kv_len + 1) // 2 + (q_len - kv_len) * kv_len
 
 
-def attention_flops(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int, causal: bool) -> int:
-    """QK^T and AV: head_dim MACs each per attending pair."""
-    return 4 * batch * heads * attention_pairs(q_len, kv_len, causal) * head_dim
+def attention_flops(
+    batch: int,
+    heads: int,
+    q_len: int,
+    kv_len: int,
+    head_dim: int,
+    causal: bool,
+    alignment: str = "top_left",
+    head_dim_v: int | None = None,
+) -> int:
+    """QK^T (head_dim MACs per attending pair) and AV (head_dim_v MACs per pair; the value head size may differ)."""
+    pairs = batch * heads * attention_pairs(q_len, kv_len, causal, alignment)
+    return 2 * pairs * head_dim + 2 * pairs * (head_dim_v if head_dim_v is not None else head_dim)
 
 
-def attention_elementwise_flops(batch: int, heads: int, q_len: int, kv_len: int, causal: bool) -> int:
+def attention_elementwise_flops(
+    batch: int, heads: int, q_len: int, kv_len: int, causal: bool, alignment: str = "top_left"
+) -> int:
     """Scaling and softmax of every attending score."""
-    pairs = batch * heads * attention_pairs(q_len, kv_len, causal)
+    pairs = batch * heads * attention_pairs(q_len, kv_len, causal, alignment)
     return (ELEMENTWISE_FLOPS["scale"] + ELEMENTWISE_FLOPS["softmax"]) * pairs

@@ -147,67 +147,160 @@ def _conv_transpose(ndim: int):
     return rule
 
 
+def _mask_pairs(mask: Any, lq: int, lk: int, allowed_when: bool) -> int | None:
+    """Attending pairs per (batch, head) of an explicit mask: its allowed entries (a bool mask allows where it equals
+    `allowed_when`; a float mask where it is not -inf), averaged over the mask's leading dims. None when the mask's
+    values cannot be read (the meta device) or its shape is not (..., lq, lk)."""
+    if not isinstance(mask, torch.Tensor) or mask.device.type == "meta" or tuple(mask.shape[-2:]) != (lq, lk):
+        return None
+    allowed = (mask == allowed_when) if mask.dtype == torch.bool else (mask != float("-inf"))
+    return int(allowed.sum().item()) // max(1, allowed.numel() // (lq * lk))
+
+
+def _attention_cost(
+    name: str,
+    batch: int,
+    heads: int,
+    lq: int,
+    lk: int,
+    d: int,
+    dv: int,
+    mask: Any,
+    causal: bool,
+    grads: int,
+    allowed_when: bool = True,
+) -> Cost:
+    """The attention core of SDPA or MHA: the attending pairs from is_causal, a CausalBias, or the mask's values."""
+    alignment = "top_left"
+    variant = getattr(mask, "variant", None)  # torch.nn.attention.bias.CausalBias (causal_upper_left / _lower_right)
+    if variant is not None:
+        lower_right = getattr(variant, "name", str(variant)) == "LOWER_RIGHT"  # an IntEnum: str() is its number
+        causal, alignment, mask = True, "bottom_right" if lower_right else "top_left", None
+    pairs = formulas.attention_pairs(lq, lk, causal, alignment) if mask is None or causal else None
+    note = ""
+    if causal:
+        note = "causal: the unmasked pairs only; PyTorch's counter counts the full square"
+        if alignment == "bottom_right":
+            note = "causal, aligned bottom-right: the unmasked pairs only; PyTorch's counter counts the full square"
+    elif mask is not None:
+        pairs = _mask_pairs(mask, lq, lk, allowed_when)
+        note = (
+            "attn_mask: the pairs it allows, read off its values; PyTorch's counter counts the full square"
+            if pairs is not None and pairs != lq * lk
+            else "attn_mask: every pair counted (its values are unknown on the meta device)"
+            if pairs is None
+            else ""
+        )
+        pairs = lq * lk if pairs is None else pairs
+    assert pairs is not None
+    total = batch * heads * pairs
+    elementwise = (formulas.ELEMENTWISE_FLOPS["scale"] + formulas.ELEMENTWISE_FLOPS["softmax"]) * total
+    return Cost(name, 2 * total * d + 2 * total * dv, elementwise, grads, note)
+
+
 def _sdpa(args, kwargs, out):
     q, k, v = args[0], args[1], args[2]
     mask = _arg(args, kwargs, 3, "attn_mask")
-    causal = bool(_arg(args, kwargs, 5, "is_causal", False)) and mask is None
+    causal = bool(_arg(args, kwargs, 5, "is_causal", False))
     heads = q.shape[-3] if q.dim() >= 3 else 1
     batch = q.numel() // (heads * q.shape[-2] * q.shape[-1])
     lq, lk, d, dv = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
-    pairs = batch * heads * formulas.attention_pairs(lq, lk, causal)
-    note = (
-        "causal: the unmasked pairs only; PyTorch's counter counts the full square"
-        if causal
-        else "attn_mask: every pair counted (which pairs a mask removes is not known)"
-        if mask is not None
-        else ""
-    )
-    name = f"attention-b{batch}-h{heads}-l{lq}-lkv{lk}-d{d}" + ("-causal" if causal else "")
-    return Cost(
-        name,
-        2 * pairs * d + 2 * pairs * dv,
-        formulas.attention_elementwise_flops(batch, heads, lq, lk, causal),
-        2 if _needs_grad(q, k, v) else 0,
-        note,
-    )
+    name = f"attention-b{batch}-h{heads}-l{lq}-lkv{lk}-d{d}" + (f"-dv{dv}" if dv != d else "")
+    cost = _attention_cost(name, batch, heads, lq, lk, d, dv, mask, causal, 2 if _needs_grad(q, k, v) else 0)
+    if cost.note.startswith("causal"):
+        cost.workload += "-causal"
+    return cost
 
 
 def _multi_head_attention(args, kwargs, out):
-    """F.multi_head_attention_forward, as nn.MultiheadAttention calls it (sequence-first shapes)."""
+    """F.multi_head_attention_forward, as nn.MultiheadAttention calls it (sequence-first shapes): the four
+    projections read off the weights it was given (packed in_proj_weight, or separate q/k/v weights when kdim or
+    vdim differ from embed_dim), then the attention core."""
     query, key = args[0], args[1]
     embed, heads = args[3], args[4]
-    in_bias = _arg(args, kwargs, 6, "in_proj_bias")
-    causal = bool(kwargs.get("is_causal", False)) and kwargs.get("attn_mask") is None
+    in_weight, in_bias = _arg(args, kwargs, 5, "in_proj_weight"), _arg(args, kwargs, 6, "in_proj_bias")
+    out_weight, out_bias = _arg(args, kwargs, 11, "out_proj_weight"), _arg(args, kwargs, 12, "out_proj_bias")
+    if kwargs.get("use_separate_proj_weight"):
+        weights = [kwargs["q_proj_weight"], kwargs["k_proj_weight"], kwargs["v_proj_weight"]]
+    else:
+        weights = [in_weight[:embed], in_weight[embed : 2 * embed], in_weight[2 * embed :]]
+    batched = query.dim() == 3
     length, source = query.shape[0], key.shape[0]
-    batch = query.shape[1] if query.dim() == 3 else 1
-    grads = 2 if _needs_grad(query, _arg(args, kwargs, 5, "in_proj_weight")) else 0
-    note = (
-        ""
-        if grads
-        else ("in inference (eval, no_grad) PyTorch may run this through a fused kernel that its counter reports as 0")
+    batch = query.shape[1] if batched else 1
+    tokens = {"q": batch * length, "k": batch * source, "v": batch * source}
+    projections = (
+        sum(2 * tokens[n] * w.numel() for n, w in zip("qkv", weights)) + 2 * batch * length * out_weight.numel()
     )
-    if length == source:
-        workload = make_workload(
-            "mha",
-            {
-                "batch": batch,
-                "seq_len": length,
-                "d_model": embed,
-                "heads": heads,
-                "causal": causal,
-                "bias": in_bias is not None,
-            },
-        )
-        return _cost(workload, grads, note)
-    projections = 2 * batch * embed * embed * (2 * length + 2 * source)
-    core = formulas.attention_flops(batch, heads, length, source, embed // heads, causal)
-    return Cost(
+    bias_adds = (sum(tokens.values()) * embed if in_bias is not None else 0) + (
+        batch * length * embed if out_bias is not None else 0
+    )
+    causal = bool(kwargs.get("is_causal", False))  # PyTorch's hint that attn_mask is the causal mask
+    mask = kwargs.get("attn_mask")
+    grads = 2 if _needs_grad(query, in_weight if in_weight is not None else weights[0]) else 0
+    core = _attention_cost(
         "multi_head_attention",
-        projections + core,
-        formulas.attention_elementwise_flops(batch, heads, length, source, causal),
+        batch,
+        heads,
+        length,
+        source,
+        embed // heads,
+        embed // heads,
+        mask,
+        causal,
         grads,
-        note,
-    )
+        allowed_when=False,
+    )  # MHA's bool masks mark what is NOT allowed
+    notes = [core.note] if core.note else []
+    if not grads:
+        notes.append(
+            "in inference (eval, no_grad) PyTorch may run this through a fused kernel that its counter reports as 0"
+        )
+    name = f"mha-b{batch}-l{length}" + (f"-s{source}" if source != length else "") + f"-dm{embed}-h{heads}"
+    return Cost(name, projections + core.flops, core.elementwise_flops + bias_adds, grads, "; ".join(notes))
+
+
+def _recurrent(kind: str):
+    """torch.lstm / gru / rnn_tanh / rnn_relu (nn.LSTM, nn.GRU, nn.RNN): every layer and direction, read off the
+    flat weights (per layer and direction: w_ih, w_hh, then b_ih, b_hh with biases, then w_hr with proj_size):
+    each token is one MAC per weight, and the gates' elementwise work per hidden unit (formulas.py)."""
+
+    def rule(args, kwargs, out):
+        at = next(i for i, a in enumerate(args) if isinstance(a, bool))  # has_biases follows the weights
+        weights, has_biases, layers, bidirectional = args[at - 1], args[at], args[at + 1], bool(args[at + 4])
+        x = args[0]
+        tokens = x.numel() // x.shape[-1]  # (T, B, I), (B, T, I), (T, I), or packed: (sum of lengths, I)
+        group = len(weights) // (layers * (2 if bidirectional else 1))
+        macs = elementwise = 0
+        for i in range(0, len(weights), group):
+            matrices = [w for w in weights[i : i + group] if w.dim() == 2]  # w_ih, w_hh (and w_hr)
+            macs += sum(w.numel() for w in matrices)
+            hidden = matrices[0].shape[0] // formulas.RECURRENT_GATES[kind]
+            elementwise += formulas.recurrent_elementwise_flops(kind, tokens, hidden, has_biases)
+        # Training: the weights' gradients and the recurrent state's (through time) are each as large as the forward.
+        grads = 2 if _needs_grad(*weights) else 0
+        return Cost(
+            f"{kind}-t{tokens}-layers{layers}" + ("-bi" if bidirectional else ""), 2 * tokens * macs, elementwise, grads
+        )
+
+    return rule
+
+
+def _recurrent_cell(kind: str):
+    """torch.lstm_cell / gru_cell / rnn_*_cell (nn.LSTMCell, nn.GRUCell, nn.RNNCell): one step."""
+
+    def rule(args, kwargs, out):
+        x, w_ih, w_hh = args[0], args[2], args[3]
+        bias = len(args) > 4 and args[4] is not None
+        tokens = x.numel() // x.shape[-1]
+        hidden = w_ih.shape[0] // formulas.RECURRENT_GATES[kind]
+        return Cost(
+            f"{kind}_cell-t{tokens}",
+            2 * tokens * (w_ih.numel() + w_hh.numel()),
+            formulas.recurrent_elementwise_flops(kind, tokens, hidden, bias),
+            _needs_grad(x, w_ih),
+        )
+
+    return rule
 
 
 def _elementwise(kind: str, of: str = "output"):
@@ -279,6 +372,14 @@ RULES: dict[str, Rule] = {
     "conv_transpose2d": _conv_transpose(2),
     "conv_transpose3d": _conv_transpose(3),
     "scaled_dot_product_attention": _sdpa,
+    "lstm": _recurrent("lstm"),
+    "gru": _recurrent("gru"),
+    "rnn_tanh": _recurrent("rnn_tanh"),
+    "rnn_relu": _recurrent("rnn_relu"),
+    "lstm_cell": _recurrent_cell("lstm"),
+    "gru_cell": _recurrent_cell("gru"),
+    "rnn_tanh_cell": _recurrent_cell("rnn_tanh"),
+    "rnn_relu_cell": _recurrent_cell("rnn_relu"),
     "multi_head_attention_forward": _multi_head_attention,
     "layer_norm": _layer_norm,
     "rms_norm": _rms_norm,
@@ -483,7 +584,8 @@ class _Counting(TorchFunctionMode):
             elif self.stack:
                 cost.bytes = _traffic(args, kwargs, out)
                 self.stack[-1].costs.append((name, cost, self.counter.get_total_flops() - before))
-        elif name not in ZERO and isinstance(out, torch.Tensor) and not name.startswith("__get"):
+        elif name not in ZERO and not name.startswith("__get") and next(_tensors(out), None) is not None:
+            # A call flopbench has no rule for that returns tensors (alone, or in a tuple, list or named tuple).
             self.unsupported[name] += 1
         return out
 
@@ -529,8 +631,10 @@ def count_layers(
             with _Counting(counter, stack, unsupported), torch.set_grad_enabled(train):
                 output = model(*inputs)
             forward = counter.get_total_flops()
-            if train:
-                output.float().sum().backward()
+            if train:  # the backward pass of the first tensor the model returns (MHA returns (output, weights))
+                first = next(_tensors(output), None)
+                if first is not None:
+                    first.float().sum().backward()
         torch_backward = counter.get_total_flops() - forward if train else None
     finally:
         for handle in handles:
@@ -542,7 +646,7 @@ def count_layers(
             if owner is not None:
                 owner.params += own_parameters(module, owner.path)[0]
     kept = [r for r in rows if r.costs or r.params or r.leaf]
-    output_elements = output.numel() if isinstance(output, torch.Tensor) else 0
+    output_elements = sum(t.numel() for t in _tensors(output))
     return LayerCounts(
         name or type(model).__name__,
         kept,

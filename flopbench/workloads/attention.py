@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads.base import Bool, Counts, Int, Op, register
+from flopbench.workloads.base import Bool, Choice, Counts, Int, Op, register
 
 if TYPE_CHECKING:
     import torch
@@ -18,17 +18,28 @@ class Attention(Op):
     name = "attention"
     family = "attention"
     doc = (
-        "Scaled dot-product attention core, softmax(Q K^T / sqrt(d)) V. Core FLOPs = 4*batch*heads*pairs*head_dim "
-        "with pairs = seq_len*kv_seq_len, or only the unmasked pairs when causal (top-left aligned)."
+        "Scaled dot-product attention core, softmax(Q K^T / sqrt(d)) V. Core FLOPs = 2*batch*heads*pairs*(head_dim"
+        " + head_dim_v) with pairs = seq_len*kv_seq_len, or only the unmasked pairs when causal (aligned top-left as"
+        " PyTorch's is_causal, or bottom-right as FlashAttention and causal_lower_right: a decode step attends"
+        " kv_seq_len pairs)."
     )
     params = (
         Int("batch", short="b"),
         Int("heads", short="h"),
         Int("seq_len", short="l", doc="query length"),
         Int("kv_seq_len", None, short="lkv", doc="key/value length (default: seq_len)"),
-        Int("head_dim", short="d"),
+        Int("head_dim", short="d", doc="query and key head size (d_k)"),
+        Int("head_dim_v", None, short="dv", doc="value head size (d_v; default: head_dim)"),
         Int("kv_heads", None, short="hkv", doc="key/value heads (default: heads; fewer is grouped-query attention)"),
         Bool("causal", False),
+        Choice(
+            "causal_alignment",
+            "top_left",
+            short="align",
+            choices=formulas.ALIGNMENTS,
+            doc="where a causal mask's diagonal sits: top_left (query i sees keys 0..i) or bottom_right (the"
+            " queries are the last seq_len of kv_seq_len positions)",
+        ),
     )
 
     def complete(self, p):
@@ -36,6 +47,8 @@ class Attention(Op):
             p["kv_seq_len"] = p["seq_len"]
         if p["kv_heads"] is None:
             p["kv_heads"] = p["heads"]
+        if p["head_dim_v"] is None:
+            p["head_dim_v"] = p["head_dim"]
 
     def validate(self, p):
         if p["heads"] % p["kv_heads"]:
@@ -44,38 +57,56 @@ class Attention(Op):
                 f"heads {p['heads']} is not divisible by kv_heads {p['kv_heads']};"
                 f" each key/value head must serve a whole group of query heads",
             )
+        if p["causal"] and p["causal_alignment"] == "bottom_right" and p["seq_len"] > p["kv_seq_len"]:
+            raise SpecError(
+                "causal_alignment",
+                f"bottom_right with seq_len {p['seq_len']} > kv_seq_len {p['kv_seq_len']} leaves the first queries"
+                f" no key to attend; use top_left, or a seq_len up to kv_seq_len",
+            )
+
+    def _shape(self, p):
+        return tuple(p[k] for k in ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim", "head_dim_v"))
 
     def counts(self, p, dtype):
-        b, h, hkv, lq, lk, d = (p[k] for k in ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim"))
+        b, h, hkv, lq, lk, d, dv = self._shape(p)
+        causal, align = p["causal"], p["causal_alignment"]
         return Counts(
-            flops=formulas.attention_flops(b, h, lq, lk, d, p["causal"]),
-            elementwise_flops=formulas.attention_elementwise_flops(b, h, lq, lk, p["causal"]),
-            bytes=(2 * b * h * lq * d + 2 * b * hkv * lk * d) * formulas.DTYPE_BYTES[dtype],
+            flops=formulas.attention_flops(b, h, lq, lk, d, causal, align, dv),
+            elementwise_flops=formulas.attention_elementwise_flops(b, h, lq, lk, causal, align),
+            bytes=(b * h * lq * (d + dv) + b * hkv * lk * (d + dv)) * formulas.DTYPE_BYTES[dtype],
         )
 
     def inputs(self, p, dtype, device, generator):
         from flopbench.workloads.check import randn
 
-        b, h, hkv, lq, lk, d = (p[k] for k in ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim"))
-        return {
+        b, h, hkv, lq, lk, d, dv = self._shape(p)
+        tensors = {
             "q": randn((b, h, lq, d), dtype, device, generator),
             "k": randn((b, hkv, lk, d), dtype, device, generator),
-            "v": randn((b, hkv, lk, d), dtype, device, generator),
+            "v": randn((b, hkv, lk, dv), dtype, device, generator),
         }
+        if p["causal"] and p["causal_alignment"] == "bottom_right":
+            from torch.nn.attention.bias import causal_lower_right
+
+            tensors["mask"] = causal_lower_right(lq, lk)  # lets SDPA pick a fused causal kernel
+        return tensors
 
     def forward(self, p, t):
         from flopbench.workloads import reference as ref
 
-        return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], is_causal=p["causal"], enable_gqa=p["kv_heads"] != p["heads"])
+        gqa = p["kv_heads"] != p["heads"]
+        if "mask" in t:
+            return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], attn_mask=t["mask"], enable_gqa=gqa)
+        return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], is_causal=p["causal"], enable_gqa=gqa)
 
     def reference(self, p, t):
         from flopbench.workloads import reference as ref
 
-        return ref.attention(t["q"], t["k"], t["v"], p["causal"])
+        return ref.attention(t["q"], t["k"], t["v"], p["causal"], p["causal_alignment"])
 
     def small(self, p):
         kv_heads = min(p["kv_heads"], 2)
-        return {
+        small = {
             **p,
             "batch": 1,
             "kv_heads": kv_heads,
@@ -83,7 +114,11 @@ class Attention(Op):
             "seq_len": min(p["seq_len"], 40),
             "kv_seq_len": min(p["kv_seq_len"], 48),
             "head_dim": min(p["head_dim"], 64),
+            "head_dim_v": min(p["head_dim_v"], 64),
         }
+        if p["causal_alignment"] == "bottom_right":  # keep the queries the last positions of the keys
+            small["seq_len"] = min(small["seq_len"], small["kv_seq_len"])
+        return small
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:

@@ -57,13 +57,16 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: f
     return (x - mean) / torch.sqrt(var + eps) * weight + bias
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, alignment: str = "top_left"
+) -> torch.Tensor:
     """softmax(Q K^T / sqrt(d) + mask) V, key/value heads shared by groups of query heads."""
     group = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
     scores = matmul(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-    if causal:  # top-left aligned, as PyTorch's is_causal: query i sees keys 0..i
-        allowed = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
+    if causal:  # top-left: query i sees keys 0..i; bottom-right: keys 0..kv_len - q_len + i
+        lq, lk = q.shape[-2], k.shape[-2]
+        allowed = torch.ones(lq, lk, dtype=torch.bool).tril(diagonal=lk - lq if alignment == "bottom_right" else 0)
         scores = scores.masked_fill(~allowed, float("-inf"))
     return matmul(softmax(scores), v)
 
