@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -291,6 +292,82 @@ def layerwise_roofline(layers: list[dict], peak: float, bandwidth: float) -> tup
             total += max(compute, traffic)
             memory += traffic if traffic > compute else 0.0
     return total, memory
+
+
+def layer_times(layers: list[dict], peak: float | None, bandwidth: float | None) -> pd.DataFrame:
+    """A profiled model's layers (record `layers` with `time_s`, run --per-layer) as a table, slowest first: each
+    layer's FLOPs and bytes, its measured time, its share of the time beside its share of the FLOPs, its achieved
+    FLOP/s, the layer-wise roofline's time for its calls (with the roofs given) and the measured time over it."""
+    rows = []
+    for layer in layers:
+        if layer.get("time_s") is None:
+            continue
+        calls = layer.get("calls") or []
+        flops = sum(c["core_flops"] + c["elementwise_flops"] for c in calls)
+        traffic = sum(c["bytes"] for c in calls)
+        predicted = memory = math.nan
+        if peak and bandwidth and calls:
+            compute_s = [(c["core_flops"] + c["elementwise_flops"]) / peak for c in calls]
+            traffic_s = [c["bytes"] / bandwidth for c in calls]
+            predicted = sum(max(a, b) for a, b in zip(compute_s, traffic_s))
+            memory = sum(b for a, b in zip(compute_s, traffic_s) if b > a)
+        rows.append(
+            {
+                "path": layer["path"],
+                "type": layer["type"],
+                "calls": ", ".join(dict.fromkeys(c["name"] for c in calls)),
+                "total_flops": flops,
+                "bytes": traffic,
+                "time_s": layer["time_s"],
+                "predicted_s": predicted,
+                "bound": ("memory" if memory > predicted / 2 else "compute") if predicted == predicted else "",
+            }
+        )
+    columns = ["path", "type", "calls", "total_flops", "bytes", "time_s", "predicted_s", "bound"]
+    frame = pd.DataFrame(rows, columns=columns)
+    total_time, total_flops = frame["time_s"].sum(), frame["total_flops"].sum()
+    frame["time_share"] = frame["time_s"] / total_time if total_time else math.nan
+    frame["flop_share"] = frame["total_flops"] / total_flops if total_flops else math.nan
+    timed = frame["time_s"] > 0
+    frame["flops_per_s"] = (frame["total_flops"] / frame["time_s"]).where(timed)
+    frame["over_roofline"] = (frame["time_s"] / frame["predicted_s"]).where(timed & (frame["predicted_s"] > 0))
+    return frame.sort_values("time_s", ascending=False, ignore_index=True)
+
+
+def profiled(run: pd.DataFrame) -> pd.DataFrame:
+    """The measured records of a run that were profiled layer by layer (run --per-layer)."""
+    if "profile" not in run.columns:
+        return run.iloc[0:0]
+    return run[(run["status"] == "ok") & run["profile"].map(lambda p: isinstance(p, dict))]
+
+
+def time_split(split: Any) -> str:
+    """A profiled model's measured time in words (a flopbench.schema.LayerProfile or its dict): its counted calls,
+    data movement, calls without a formula, ops outside every layer, and what the step has beyond its ops."""
+    if isinstance(split, dict):
+        from flopbench.schema import LayerProfile
+
+        split = LayerProfile.model_validate(split)
+
+    def share(value: float) -> str:
+        return f"{value / split.whole_s:.0%}" if split.whole_s else "-"
+
+    without = sum(split.without_formula_s.values())
+    named = ", ".join(f"{name} {seconds(s)}" for name, s in list(split.without_formula_s.items())[:5])
+    parts = [
+        f"The step takes {seconds(split.whole_s)} alone; its profiled ops {seconds(split.ops_s)}"
+        f" ({share(split.ops_s)}): counted calls {seconds(split.counted_calls_s)} ({share(split.counted_calls_s)}),"
+        f" data movement (0-FLOP calls) {seconds(split.movement_s)} ({share(split.movement_s)}),"
+        f" calls without a formula {seconds(without)} ({share(without)}{': ' + named if named else ''})",
+    ]
+    if split.outside_layers_s:
+        parts.append(f"outside every layer {seconds(split.outside_layers_s)} ({share(split.outside_layers_s)})")
+    rest = split.remainder_s
+    parts.append(
+        f"the rest, {seconds(abs(rest))} ({share(abs(rest))}), is "
+        + ("Python and dispatch between ops" if rest >= 0 else "the profiler's own cost inside ops, beyond the step's")
+    )
+    return "; ".join(parts) + "."
 
 
 def _model_contrast(title: str, a: pd.Series, b: pd.Series) -> Contrast:

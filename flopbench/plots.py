@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter, FuncFormatter
 
-from flopbench.analysis import collectives, distributed, measured, per_workload, rank_spread
+from flopbench.analysis import collectives, distributed, layer_times, measured, per_workload, profiled, rank_spread
 from flopbench.units import si
 
 FAMILY_COLORS = {
@@ -520,6 +520,79 @@ def collective_bandwidth(run: pd.DataFrame) -> Figure | None:
     return fig
 
 
+LAYERS_SHOWN = 15  # bars in a per-layer figure: the slowest layers
+
+
+@styled
+def layer_profile(record: pd.Series) -> Figure:
+    """One model profiled layer by layer (run --per-layer). Left: its slowest layers' share of the measured time
+    beside their share of the FLOPs (where they differ, FLOPs mispredict). Right: every layer on the roofline at its
+    own intensity and achieved FLOP/s, sized by its share of the time."""
+    peak, bandwidth = record.get("peak_flops_per_s"), record.get("bandwidth_bytes_per_s")
+    table = layer_times(record["layers"], peak, bandwidth)
+    fig = _figure(figsize=(14, 6.5))
+    bars, roof = fig.subplots(1, 2, width_ratios=[1, 1.15])
+    top = table.head(LAYERS_SHOWN).iloc[::-1]
+    y = np.arange(len(top))
+    bars.barh(y + 0.2, top["time_share"] * 100, height=0.4, color="tab:purple", label="share of measured time")
+    bars.barh(y - 0.2, top["flop_share"] * 100, height=0.4, color="0.65", label="share of FLOPs")
+    bars.set_yticks(y, [f"{p} ({t})" for p, t in zip(top["path"], top["type"])], fontsize=8)
+    bars.set_xlabel("% of the model")
+    bars.legend(loc="lower right")
+    bars.set_title(f"The {len(top)} slowest of {len(table)} layers", fontsize=11)
+    points = table[(table["total_flops"] > 0) & (table["bytes"] > 0) & (table["time_s"] > 0)]
+    intensity = points["total_flops"] / points["bytes"]
+    colors = points["bound"].map({"memory": "tab:red", "compute": "tab:blue"}).fillna("tab:gray")
+    roof.scatter(
+        intensity,
+        points["flops_per_s"],
+        s=20 + 900 * points["time_share"],
+        c=colors,
+        alpha=0.6,
+        edgecolors="black",
+        linewidths=0.5,
+        zorder=3,
+    )
+    lo = (intensity.min() if len(points) else 0.1) / 2
+    hi = max(intensity.max() if len(points) else 10, (peak / bandwidth) if peak and bandwidth else 10) * 2
+    handles = [
+        Line2D([], [], ls="", marker="o", color="tab:red", label="memory-bound on the layer-wise roofline"),
+        Line2D([], [], ls="", marker="o", color="tab:blue", label="compute-bound on the layer-wise roofline"),
+    ]
+    if peak and bandwidth:
+        x = np.geomspace(lo, hi, 200)
+        roof.plot(x, np.minimum(peak, x * bandwidth), "-", color="black", lw=1.5, zorder=2)
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="black",
+                label=f"roof: {si(peak, 'FLOP/s')} ({record.get('peak_source')}), {si(bandwidth, 'B/s')}",
+            )
+        )
+    for i, (row, x_value) in enumerate(zip(points.head(5).itertuples(), intensity.head(5))):  # the slowest, named
+        roof.annotate(
+            row.path, (x_value, row.flops_per_s), textcoords="offset points", xytext=(7, 6 - 11 * (i % 3)), fontsize=7
+        )
+    roof.set_xscale("log")
+    roof.set_yscale("log")
+    roof.set_xlim(lo, hi)
+    roof.xaxis.set_major_formatter(PLAIN)
+    _log_flops_axis(roof.yaxis, *roof.get_ylim())
+    roof.set_xlabel("The layer's arithmetic intensity (FLOP/byte, its calls' compulsory bytes)")
+    roof.set_ylabel("Achieved FLOP/s (profiled time)")
+    roof.set_title("Each layer on the roofline (area: share of the time)", fontsize=11)
+    roof.legend(handles=handles, loc="lower right", fontsize=8)
+    threads = record.get("threads")
+    where = record["device_label"] + (f", {threads} threads" if record.get("device") == "cpu" and threads else "")
+    fig.suptitle(f"Where the time goes: {record['name']} ({record['dtype']})\n{where}")
+    return fig
+
+
+def layer_figure_name(record: pd.Series) -> str:
+    return "layers_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in str(record["name"]))
+
+
 FIGURES = {"roofline": roofline, "flops_vs_latency": flops_vs_latency, "sweeps": sweeps, "utilization": utilization}
 DISTRIBUTED_FIGURES = {"spread": spread, "collectives": collective_bandwidth}
 
@@ -538,5 +611,10 @@ def save_figures(run: pd.DataFrame, out: Path, fmt: str = "png", prefix: str = "
             continue
         path = out / f"{prefix}{name}.{fmt}"
         fig.savefig(path, bbox_inches="tight", dpi=SAVE_DPI)
+        written[name] = path
+    for _, record in profiled(folded).iterrows():  # one figure per model profiled layer by layer
+        name = layer_figure_name(record)
+        path = out / f"{prefix}{name}.{fmt}"
+        layer_profile(record).savefig(path, bbox_inches="tight", dpi=SAVE_DPI)
         written[name] = path
     return written

@@ -14,7 +14,18 @@ from typing import Any
 
 import pandas as pd
 
-from flopbench.analysis import Study, collectives, distributed, per_workload, rank_spread, runs, study
+from flopbench.analysis import (
+    Study,
+    collectives,
+    distributed,
+    layer_times,
+    per_workload,
+    profiled,
+    rank_spread,
+    runs,
+    study,
+    time_split,
+)
 from flopbench.errors import FlopbenchError
 from flopbench.formulas import PEAK_KEYS
 from flopbench.plots import save_figures
@@ -279,10 +290,72 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
             "spread": "Achieved FLOP/s of every rank, running together.",
             "collectives": "Bus bandwidth of each collective against message size.",
         }
-        blocks += [Figure(p, captions[name]) for name, p in figures.items()]
+        blocks += [Figure(p, captions[name]) for name, p in figures.items() if name in captions]
     s = study(run)
     if s:
         blocks += _study_blocks(s)
+    blocks += _layer_blocks(run, figures)
+    return blocks
+
+
+LAYERS_IN_REPORT = 10  # rows of a profiled model's table: its slowest layers
+
+
+def _layer_blocks(run: pd.DataFrame, figures: dict[str, Path]) -> list:
+    """Where the time goes in each model profiled layer by layer (run --per-layer): its slowest layers' time beside
+    their FLOPs and the layer-wise roofline, and the split of its time into what FLOPs cover and what they do not."""
+    from flopbench.plots import layer_figure_name
+
+    records = profiled(per_workload(run))
+    if records.empty:
+        return []
+    blocks: list = [Heading(2, "Where the time goes, layer by layer")]
+    blocks.append(
+        Para(
+            "Each model below was profiled after it was timed: torch.profiler ranges around every module and"
+            " functional call, each op's own time given to the innermost layer. A layer's share of the time beside its"
+            " share of the FLOPs shows where FLOPs mispredict; measured / roofline is the layer's time over"
+            " max(FLOPs / peak, bytes / bandwidth) for each of its calls."
+        )
+    )
+    for _, record in records.iterrows():
+        table = layer_times(record["layers"], record.get("peak_flops_per_s"), record.get("bandwidth_bytes_per_s"))
+        blocks.append(Heading(3, f"{record['name']} ({record['dtype']})"))
+        blocks.append(Para(time_split(record["profile"])))
+        blocks.append(
+            Table(
+                ["layer", "type", "time", "% time", "% FLOPs", "achieved", "measured / roofline", "bound"],
+                [
+                    [
+                        r.path,
+                        r.type,
+                        seconds(r.time_s),
+                        _pct(r.time_share),
+                        _pct(r.flop_share),
+                        si(r.flops_per_s, "FLOP/s") if r.flops_per_s == r.flops_per_s else "-",
+                        f"{r.over_roofline:.2f}x" if r.over_roofline == r.over_roofline else "-",
+                        r.bound or "-",
+                    ]
+                    for r in table.head(LAYERS_IN_REPORT).itertuples()
+                ],
+            )
+        )
+        top = table.head(LAYERS_IN_REPORT)
+        blocks.append(
+            Para(
+                f"Its {len(top)} slowest of {len(table)} layers take {top['time_share'].sum():.0%} of the layers' time"
+                f" and hold {top['flop_share'].sum():.0%} of the FLOPs."
+            )
+        )
+        name = layer_figure_name(record)
+        if name in figures:
+            blocks.append(
+                Figure(
+                    figures[name],
+                    f"{record['name']}: share of time against share of FLOPs per layer,"
+                    " and each layer on the roofline.",
+                )
+            )
     return blocks
 
 

@@ -58,6 +58,7 @@ class Settings:
     on_busy: str = "warn"  # warn, wait or retry
     max_call_s: float | None = None
     time_budget_s: float | None = None
+    per_layer: bool = False  # models: also profiled layer by layer (flopbench.models.profile)
 
 
 @contextlib.contextmanager
@@ -556,10 +557,21 @@ class Runner:
             fields.update(self._figures(state, interrupted))
         else:  # interrupted before its first round
             fields.update(status="skipped", reason="the run was interrupted before it was measured")
+        if self.settings.per_layer and fields.get("status") == "ok":
+            fields.update(self._profile(state.workload, fields))
         fields["wall_s"] = self.clock() - state.started
         record = Record(**fields)
         self._check_ceiling(record)
         return record
+
+    def _profile(self, workload: Workload, fields: dict[str, Any]) -> dict[str, Any]:
+        """Where the time goes inside the workload (models; run --per-layer). A profile that fails costs the record
+        nothing but a warning: its timing stands."""
+        peak, bandwidth = fields.get("peak_flops_per_s"), fields.get("bandwidth_bytes_per_s")
+        try:
+            return workload.spec.profile(workload.p, workload.dtype, self.settings.device.torch_device, peak, bandwidth)
+        except Exception as exc:  # noqa: BLE001 - any failure of the profiler is reported, never fatal
+            return {"warnings": [*fields.get("warnings", []), f"--per-layer: the profile failed: {first_line(exc)}"]}
 
     def _figures(self, state: _State, interrupted: bool) -> dict[str, Any]:
         """The record's figures from its rounds: the median of round medians, pooled samples for the spread."""

@@ -158,6 +158,7 @@ class RunSettings(Line):
         "s", "a workload whose single call takes longer is skipped (and a sweep stops growing)", None, gt=0
     )
     time_budget_s: float | None = F("s", "the run's time budget: workloads that would not fit are skipped", None, gt=0)
+    per_layer: bool = F("", "model workloads were also profiled layer by layer (--per-layer)", False)
 
 
 class RankInfo(Line):
@@ -240,11 +241,39 @@ class Call(Line):
 
 
 class Layer(Line):
-    """One module call of a model, with the calls it made itself (not its children's)."""
+    """One module of a model (every call of it in a forward pass), with the functional calls it made itself (not its
+    children's)."""
 
     path: str = F("", "the module's path in the model (layer1.0.conv1)")
     type: str = F("", "the module's class")
     calls: list[Call] = F("", "its own functional calls", default_factory=list)
+    time_s: float | None = F(
+        "s", "measured (run --per-layer): its ops' time per forward, from torch.profiler", None, ge=0
+    )
+
+
+class LayerProfile(Line):
+    """How a model's measured time splits (run --per-layer, flopbench.models.profile)."""
+
+    iterations: int = F(
+        "", "profiled rounds, each a plain step and a profiled one; figures from the median round", ge=1
+    )
+    timer: str = F("", "what a layer's time is: torch.profiler CPU self time, or CUDA kernel time")
+    whole_s: float = F("s", "the model step timed alone in the same rounds (median)", gt=0)
+    ops_s: float = F("s", "the profiled ops' time per step: every layer's, and any outside all layers", ge=0)
+    outside_layers_s: float = F("s", "ops outside every module call (in training: the backward pass)", ge=0)
+    without_formula_s: dict[str, float] = F(
+        "s", "per functional call flopbench has no formula for: its ops' time", default_factory=dict
+    )
+    movement_s: float = F("s", "calls that are 0 FLOPs by definition (views, copies, concatenation)", 0.0, ge=0)
+    counted_calls_s: float = F("s", "calls flopbench counts", 0.0, ge=0)
+    notes: list[str] = F("", "what to keep in mind about the split", default_factory=list)
+
+    @property
+    def remainder_s(self) -> float:
+        """The whole step's time beyond its ops': Python and dispatch between ops (negative: the profiler's own cost
+        inside ops exceeded it)."""
+        return self.whole_s - self.ops_s
 
 
 class Interference(Line):
@@ -392,6 +421,7 @@ class Record(Line):
         " the layer-wise roofline is read from the file, never recomputed",
         None,
     )
+    profile: LayerProfile | None = F("", "models measured with --per-layer: how their time splits", None)
     layers_source: str | None = F(
         "",
         "models: how `layers` was obtained (`flopbench run`, or `flopbench upgrade`"

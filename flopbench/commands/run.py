@@ -103,6 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time model workloads as training steps (forward and backward): training FLOP/s and MFU",
     )
+    parser.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="profile model workloads layer by layer after timing them (torch.profiler): each layer's measured time"
+        " beside its FLOPs, and what the model's time has beyond them",
+    )
     parser.add_argument("--large", action="store_true", help="also run the suite entries marked large = true")
     parser.add_argument(
         "--report", action="store_true", help="when the run ends, write its figures and report beside the results file"
@@ -224,6 +230,7 @@ def run_settings(args: argparse.Namespace, budget: Budget) -> RunSettings:
         on_busy=args.on_busy,
         max_call_s=args.max_call_s,
         time_budget_s=args.time_budget,
+        per_layer=args.per_layer,
     )
 
 
@@ -484,6 +491,7 @@ def run_session(
             on_busy=args.on_busy,
             max_call_s=max_call_s,
             time_budget_s=args.time_budget,
+            per_layer=args.per_layer,
         )
         started = time.perf_counter()
         interrupted = False

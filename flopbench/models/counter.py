@@ -678,3 +678,23 @@ def parse_shape(text: str) -> tuple[tuple[int, ...], torch.dtype]:
     if dtype_text not in dtypes:
         raise ValueError(f"'{dtype_text}' in '{text}' is not a dtype; use one of {', '.join(d for d in dtypes if d)}")
     return tuple(int(s) for s in shape_text.split(",")), dtypes[dtype_text]
+
+
+def record_layers(counted: LayerCounts, dtype: str) -> list[Any]:
+    """The counts as a record's layers (flopbench.schema.Layer): every module with all its calls in the pass (a module
+    called more than once has them all), their FLOPs and compulsory bytes at `dtype`. The counter counts float32
+    bytes; integer inputs such as token ids keep their float32-sized count."""
+    from flopbench import formulas
+    from flopbench.schema import Call, Layer
+
+    scale = formulas.DTYPE_BYTES[dtype] / 4
+    layers: dict[str, Layer] = {}
+    for row in counted.rows:
+        if not row.costs:
+            continue
+        layer = layers.setdefault(row.path, Layer(path=row.path, type=row.type, calls=[]))
+        layer.calls += [
+            Call(name=name, core_flops=cost.flops, elementwise_flops=cost.elementwise_flops, bytes=cost.bytes * scale)
+            for name, cost, _ in row.costs
+        ]
+    return list(layers.values())

@@ -342,6 +342,13 @@ class Op:
         """Fields of the record beyond the counts, known before timing (a model's layers)."""
         return {}
 
+    def profile(
+        self, p: Mapping[str, Any], dtype: str, device: str, peak: float | None, bandwidth: float | None
+    ) -> dict[str, Any]:
+        """Record fields from measuring where the time goes inside (run --per-layer): a model's layers with their
+        measured times, and how its time splits. Ops without parts have none."""
+        return {}
+
 
 class Judge(Protocol):
     """The runner's view of the device for one measured time (flopbench.runner.Judge)."""

@@ -43,26 +43,10 @@ def layer_counts(p: dict[str, Any]) -> LayerCounts:
 
 
 def model_layers(p: dict[str, Any], dtype: str) -> list[Layer]:
-    """The per-layer calls of a model's forward pass with FLOPs and compulsory bytes at `dtype` (the counter runs
-    on float32 meta tensors; integer inputs such as token ids keep their float32-sized count, as before)."""
-    from flopbench.schema import Call, Layer
+    """Every module of a model's forward pass with its calls and their costs at `dtype` (counter.record_layers)."""
+    from flopbench.models.counter import record_layers
 
-    scale = formulas.DTYPE_BYTES[dtype] / 4
-    counted = layer_counts(dict(p))
-    return [
-        Layer(
-            path=row.path,
-            type=row.type,
-            calls=[
-                Call(
-                    name=name, core_flops=cost.flops, elementwise_flops=cost.elementwise_flops, bytes=cost.bytes * scale
-                )
-                for name, cost, _ in row.costs
-            ],
-        )
-        for row in counted.rows
-        if row.costs
-    ]
+    return record_layers(layer_counts(dict(p)), dtype)
 
 
 class Model(Op):
@@ -131,6 +115,29 @@ class Model(Op):
     def record_fields(self, p, dtype):
         """Every layer's calls with their costs, so that views read the layer-wise roofline from the record."""
         return {"layers": model_layers(p, dtype), "layers_source": "flopbench run"}
+
+    def profile(self, p, dtype, device, peak, bandwidth):
+        """The model's layers with their measured times (flopbench.models.profile), and how its time splits."""
+        import torch
+
+        from flopbench.models.profile import profile_model, to_record
+        from flopbench.workloads.base import torch_dtype
+
+        device = torch.device(device)
+        t = self.inputs(p, torch_dtype(dtype), device, torch.Generator(device=device).manual_seed(0))
+        counted = layer_counts(dict(p))
+        measured = profile_model(
+            t["model"],
+            [t["x"]],
+            dtype=dtype,
+            train=p["train"],
+            peak=peak,
+            bandwidth=bandwidth,
+            counted=counted,
+            name=p["model"],
+        )
+        layers, split = to_record(measured, counted, dtype)
+        return {"layers": layers, "profile": split}
 
     def inputs(self, p, dtype, device, generator):
         import torch

@@ -1,0 +1,177 @@
+"""flopbench profile-model: where any model's time goes, layer by layer, beside what its FLOPs say."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from flopbench.commands.common import add_device_arguments, positive
+from flopbench.errors import FlopbenchError, first_line
+
+NAME = "profile-model"
+HELP = "measure any nn.Module layer by layer: flopbench profile-model package.module:factory --input 1,3,224,224"
+DESCRIPTION = (
+    "Import FACTORY (package.module:function), build the model on the device, count it layer by layer, then time it"
+    " alone and under torch.profiler in interleaved rounds: every layer's measured time beside its share of the"
+    " FLOPs, its achieved FLOP/s and the layer-wise roofline's time, and what the model's time has beyond its"
+    " layers (calls without a formula, data movement, Python and dispatch between ops)."
+)
+# Imported whole before the command runs (see cli.interrupts_deferred).
+IMPORTS = ("numpy", "pandas", "torch", "torch.profiler")
+SHOWN = 25  # table rows: the slowest layers (json and csv have all)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from flopbench.commands.count_model import add_arguments as count_arguments
+
+    count_arguments(parser)
+    add_device_arguments(parser)
+    parser.add_argument("--dtype", default="float32", help="the model's parameters and floating inputs (float32)")
+    parser.add_argument(
+        "--iterations",
+        type=positive("--iterations", maximum=1000, integer=True),
+        default=5,
+        help="profiled rounds, each a plain step timed 3 times and one profiled step (5)",
+    )
+
+
+def peak_and_bandwidth(machine: Any, dtype: str) -> tuple[float | None, float | None, str]:
+    """The roofs a layer's predicted time uses, as a run places records: the peak where known, else the measured
+    ceiling; with a sentence saying where they come from."""
+    from flopbench.units import si
+
+    device = machine.device
+    peak = device.peak(dtype)
+    compute = peak if peak.value else machine.ceilings.get(dtype)
+    bandwidth = device.bandwidth if device.bandwidth.value else machine.ceilings.get("bandwidth")
+    if not (compute and compute.value and bandwidth and bandwidth.value):
+        return (
+            None,
+            None,
+            (
+                "no layer-wise roofline: no compute peak or bandwidth is known;"
+                " pass --peak and --bandwidth, or --measure"
+            ),
+        )
+    where = (
+        f"{dtype} {si(compute.value, 'FLOP/s')} ({compute.source}), bandwidth {si(bandwidth.value, 'B/s')}"
+        f" ({bandwidth.source})"
+    )
+    return compute.value, bandwidth.value, where
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from flopbench import formulas
+    from flopbench.analysis import layer_times
+    from flopbench.commands.common import resolve_machine
+    from flopbench.commands.count_model import build, load, make_inputs
+    from flopbench.models.counter import count_layers
+    from flopbench.models.profile import profile_model, to_record
+    from flopbench.schema import dump
+
+    if args.dtype not in formulas.DTYPE_BYTES or args.dtype.startswith(("int", "float8")):
+        choices = ", ".join(d for d in formulas.DTYPE_BYTES if not d.startswith(("int", "float8")))
+        raise FlopbenchError(f"--dtype {args.dtype}: not a floating dtype a model runs in; use one of {choices}")
+    machine = resolve_machine(args, measure_if_needed=False)
+    device = torch.device(machine.device.torch_device)
+    factory = load(args.factory, "factory")
+    dtype = getattr(torch, args.dtype)
+    torch.set_num_threads(machine.threads)
+    model = build(factory, args.factory, device).to(dtype)
+    inputs = tuple(x.to(dtype) if x.is_floating_point() else x for x in make_inputs(args, device))
+    shapes = ", ".join("x".join(map(str, x.shape)) for x in inputs)
+    try:
+        counted = count_layers(model, inputs, train=args.train, name=args.factory)
+    except Exception as exc:
+        raise FlopbenchError(
+            f"{args.factory} failed on inputs of shape {shapes}: {first_line(exc)}; check --input"
+        ) from None
+    peak, bandwidth, roofs = peak_and_bandwidth(machine, args.dtype)
+    measured = profile_model(
+        model,
+        inputs,
+        dtype=args.dtype,
+        train=args.train,
+        peak=peak,
+        bandwidth=bandwidth,
+        iterations=args.iterations,
+        counted=counted,
+        name=args.factory,
+    )
+    layers, split = to_record(measured, counted, args.dtype)
+    frame = layer_times([dump(layer) for layer in layers], peak, bandwidth)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "model": args.factory,
+                    "device": machine.device.label,
+                    "threads": machine.threads,
+                    "dtype": args.dtype,
+                    "train": args.train,
+                    "peak_flops_per_s": peak,
+                    "bandwidth_bytes_per_s": bandwidth,
+                    "profile": dump(split),
+                    "remainder_s": split.remainder_s,
+                    "layers": json.loads(frame.to_json(orient="records")),
+                },
+                indent=2,
+            )
+        )
+    elif args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        print_profile(args.factory, machine.device.label, frame, split, roofs, args.format)
+    return 0
+
+
+def print_profile(model: str, device: str, frame: Any, split: Any, roofs: str, fmt: str) -> None:
+    """The slowest layers and the split of the model's time (table or markdown)."""
+    from flopbench.analysis import time_split
+    from flopbench.console import print_table, print_text
+    from flopbench.units import seconds, si
+
+    def ratio(value: float) -> str:
+        return f"{value:.2f}x" if value == value else "-"
+
+    print_table(
+        f"{model} on {device}: where the time goes (slowest {min(SHOWN, len(frame))} of {len(frame)} layers)",
+        [
+            "module",
+            "type",
+            "calls",
+            "time",
+            "% time",
+            "% FLOPs",
+            "FLOP/s",
+            "roofline time",
+            "measured / roofline",
+            "bound",
+        ],
+        (
+            [
+                r.path,
+                r.type,
+                r.calls,
+                seconds(r.time_s),
+                f"{r.time_share:.1%}",
+                f"{r.flop_share:.1%}",
+                si(r.flops_per_s, "FLOP/s") if r.flops_per_s == r.flops_per_s else "-",
+                seconds(r.predicted_s) if r.predicted_s == r.predicted_s else "-",
+                ratio(r.over_roofline),
+                r.bound,
+            ]
+            for r in frame.head(SHOWN).itertuples()
+        ),
+        numeric=["time", "% time", "% FLOPs", "FLOP/s", "roofline time", "measured / roofline"],
+        caption=f"time: the layer's ops per step, {split.timer}, median of {split.iterations} profiled rounds."
+        f" Roofline time: each call at max(FLOPs / peak, bytes / bandwidth); roofs: {roofs}.",
+        fmt=fmt,
+    )
+    print_text(time_split(split), fmt)
+    for note in split.notes:
+        print_text(f"Note: {note}.", fmt)
