@@ -59,13 +59,14 @@ ELEMENTWISE_FLOPS = {
     "hardswish": 5,  # x * hardsigmoid(x)
     "batchnorm": 2,  # inference: running statistics folded into one multiply and one add
     "batchnorm_train": 7,  # batch statistics, as layernorm
+    "groupnorm": 7,  # as layernorm, over each group of channels and positions
     "dropout": 1,  # training: one multiply by the scaled mask
 }
 
 # Per-row scalar work of the norms, on top of the per-element cost: layernorm divides the sum by n
 # for the mean and for the variance, adds eps and takes a reciprocal square root; rmsnorm the same
 # without the mean.
-ROW_FLOPS = {"layernorm": 4, "rmsnorm": 3}
+ROW_FLOPS = {"layernorm": 4, "rmsnorm": 3, "groupnorm": 4, "batchnorm_train": 4}
 
 # Elementwise kinds that read two tensors (the rest read one); every kind writes one.
 BINARY_KINDS = frozenset({"add", "sub", "mul", "div", "triad"})
@@ -101,6 +102,29 @@ def elementwise_flops(kind: str, numel: int) -> int:
 
 def norm_flops(kind: str, rows: int, cols: int) -> int:
     return ELEMENTWISE_FLOPS[kind] * rows * cols + ROW_FLOPS[kind] * rows
+
+
+def batch_norm_flops(numel: int, channels: int, training: bool) -> int:
+    """Inference: running statistics folded into one multiply and one add per element. Training: each channel's
+    statistics over its batch and positions, as layer norm over rows = channels."""
+    if not training:
+        return ELEMENTWISE_FLOPS["batchnorm"] * numel
+    return ELEMENTWISE_FLOPS["batchnorm_train"] * numel + ROW_FLOPS["batchnorm_train"] * channels
+
+
+def pool_flops(kind: str, window: int, out_numel: int, in_numel: int = 0) -> int:
+    """max: window - 1 comparisons per output; avg: window - 1 adds and a divide per output; adaptive_avg: every
+    input added once and every output divided once (its windows may overlap or differ in size)."""
+    if kind == "max":
+        return (window - 1) * out_numel
+    if kind == "avg":
+        return window * out_numel
+    return in_numel + out_numel
+
+
+def embedding_bytes(tokens: int, dim: int, dtype: str, index_bytes: int = 8) -> int:
+    """A lookup computes nothing: it reads each token's id and the row it names, and writes the row."""
+    return tokens * index_bytes + 2 * tokens * dim * DTYPE_BYTES[dtype]
 
 
 def activation_flops(activation: str, numel: int) -> int:

@@ -28,6 +28,7 @@ FAMILY_COLORS = {
     "matmul": "tab:blue",
     "conv": "tab:orange",
     "attention": "tab:green",
+    "recurrent": "tab:olive",
     "elementwise": "tab:red",
     "model": "tab:purple",
 }

@@ -41,4 +41,16 @@ EXAMPLES = {
     "softmax": dict(rows=8, cols=100),
     "layernorm": dict(rows=8, cols=100),
     "model": dict(model="keras_mlp", batch=2),
+    "conv_transpose1d": dict(batch=2, in_channels=4, out_channels=6, length=9, kernel=4, stride=3, padding=1, groups=2),
+    "conv_transpose3d": dict(
+        batch=1, in_channels=2, out_channels=4, depth=3, height=4, width=5, kernel=[2, 3, 3], stride=2, output_padding=1
+    ),
+    "rmsnorm": dict(rows=8, cols=100),
+    "batchnorm": dict(batch=2, channels=6, height=5, width=7),
+    "groupnorm": dict(batch=2, channels=12, groups=3, height=5, width=4),
+    "pool2d": dict(kind="max", batch=2, channels=3, height=11, width=9, kernel=3, stride=2, padding=1),
+    "embedding": dict(tokens=40, vocab=50, dim=16),
+    "lstm": dict(batch=2, seq_len=5, input_size=6, hidden_size=8, layers=2, bidirectional=True),
+    "gru": dict(batch=2, seq_len=4, input_size=5, hidden_size=7),
+    "rnn": dict(batch=3, seq_len=4, input_size=5, hidden_size=6, bias=False),
 }

@@ -328,23 +328,31 @@ def _rms_norm(args, kwargs, out):
 
 def _batch_norm(args, kwargs, out):
     training = bool(_arg(args, kwargs, 5, "training", False))
-    kind = "batchnorm_train" if training else "batchnorm"
-    return Cost(kind, 0, formulas.ELEMENTWISE_FLOPS[kind] * out.numel())
+    channels = args[0].shape[1] if args[0].dim() > 1 else 1
+    return Cost(
+        "batchnorm_train" if training else "batchnorm", 0, formulas.batch_norm_flops(out.numel(), channels, training)
+    )
 
 
-def _pool(kind: str):
+def _group_norm(args, kwargs, out):
+    groups = _arg(args, kwargs, 1, "num_groups")
+    x = args[0]
+    rows = x.shape[0] * groups
+    return Cost("groupnorm", 0, formulas.norm_flops("groupnorm", rows, x.numel() // rows))
+
+
+def _pool(kind: str, ndim: int):
     def rule(args, kwargs, out):
         kernel = _arg(args, kwargs, 1, "kernel_size")
-        window = math.prod(kernel) if isinstance(kernel, (list, tuple)) else kernel ** (out.dim() - 2)
-        # max: window - 1 comparisons per output; average: window adds and a divide
-        per_output = window - 1 if kind == "max" else window
-        return Cost(f"{kind}_pool", 0, per_output * out.numel())
+        window = math.prod(kernel) if isinstance(kernel, (list, tuple)) else kernel**ndim
+        first = out[0] if isinstance(out, tuple) else out  # max pooling may return (values, indices)
+        return Cost(f"{kind}_pool", 0, formulas.pool_flops(kind, window, first.numel()))
 
     return rule
 
 
 def _adaptive_pool(args, kwargs, out):
-    return Cost("adaptive_pool", 0, args[0].numel() + out.numel())  # every input summed, every output divided
+    return Cost("adaptive_pool", 0, formulas.pool_flops("adaptive_avg", 0, out.numel(), args[0].numel()))
 
 
 def _dropout(args, kwargs, out):
@@ -383,17 +391,17 @@ RULES: dict[str, Rule] = {
     "multi_head_attention_forward": _multi_head_attention,
     "layer_norm": _layer_norm,
     "rms_norm": _rms_norm,
-    "group_norm": _elementwise("layernorm"),
+    "group_norm": _group_norm,
     "batch_norm": _batch_norm,
     "softmax": _elementwise("softmax"),
     "log_softmax": _elementwise("softmax"),
     "_softmax": _elementwise("softmax"),
-    "max_pool1d": _pool("max"),
-    "max_pool2d": _pool("max"),
-    "max_pool3d": _pool("max"),
-    "avg_pool1d": _pool("avg"),
-    "avg_pool2d": _pool("avg"),
-    "avg_pool3d": _pool("avg"),
+    "max_pool1d": _pool("max", 1),
+    "max_pool2d": _pool("max", 2),
+    "max_pool3d": _pool("max", 3),
+    "avg_pool1d": _pool("avg", 1),
+    "avg_pool2d": _pool("avg", 2),
+    "avg_pool3d": _pool("avg", 3),
     "adaptive_avg_pool1d": _adaptive_pool,
     "adaptive_avg_pool2d": _adaptive_pool,
     "adaptive_avg_pool3d": _adaptive_pool,

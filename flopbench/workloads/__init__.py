@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flopbench.workloads import attention, comm, conv, elementwise, matmul, model  # noqa: F401 (they register, in this order)
+# noqa below: they register, in this order
+from flopbench.workloads import attention, comm, conv, elementwise, matmul, model, norm, recurrent  # noqa: F401
 from flopbench.workloads.base import DTYPES, OPS, Counts, Op, Workload, get_op, make_workload
 
-FAMILIES = ("matmul", "conv", "attention", "elementwise", "model", "comm")
+FAMILIES = ("matmul", "conv", "attention", "recurrent", "elementwise", "model", "comm")
 
 __all__ = ["DTYPES", "FAMILIES", "OPS", "Counts", "Op", "Workload", "get_op", "make_workload"]

@@ -1,4 +1,4 @@
-"""Convolutions: conv1d/2d/3d, depthwise, pointwise (1x1), depthwise-separable and transposed 2-d."""
+"""Convolutions: conv1d/2d/3d, depthwise, pointwise (1x1), depthwise-separable and transposed 1-, 2- and 3-d."""
 
 from __future__ import annotations
 
@@ -333,33 +333,37 @@ class SeparableConv2d(Op):
         }
 
 
-class ConvTranspose2d(Op):
-    name = "conv_transpose2d"
+class ConvTranspose(Op):
     family = "conv"
-    doc = (
-        "Core FLOPs counted from the input size, as PyTorch's counter, fvcore and thop do: "
-        "2*batch*in_channels*prod(input size)*(out_channels/groups)*prod(kernel)."
-    )
-    params = (
-        Int("batch", short="b"),
-        Int("in_channels", short="cin"),
-        Int("out_channels", short="cout"),
-        *_spatial_params(2),
-        Dims("kernel", ndim=2, short="k"),
-        Dims("stride", 1, ndim=2, short="s"),
-        Dims("padding", 0, ndim=2, minimum=0, short="p"),
-        Dims("output_padding", 0, ndim=2, minimum=0, short="op"),
-        Dims("dilation", 1, ndim=2, short="dil"),
-        Int("groups", 1, short="g"),
-        Bool("bias", True),
-    )
+
+    def __init__(self, ndim: int):
+        self.ndim = ndim
+        self.name = f"conv_transpose{ndim}d"
+        self.doc = (
+            "Core FLOPs counted from the input size, as PyTorch's counter, fvcore and thop do: "
+            "2*batch*in_channels*prod(input size)*(out_channels/groups)*prod(kernel)."
+        )
+        self.params = (
+            Int("batch", short="b"),
+            Int("in_channels", short="cin"),
+            Int("out_channels", short="cout"),
+            *_spatial_params(ndim),
+            Dims("kernel", ndim=ndim, short="k"),
+            Dims("stride", 1, ndim=ndim, short="s"),
+            Dims("padding", 0, ndim=ndim, minimum=0, short="p"),
+            Dims("output_padding", 0, ndim=ndim, minimum=0, short="op"),
+            Dims("dilation", 1, ndim=ndim, short="dil"),
+            Int("groups", 1, short="g"),
+            Bool("bias", True),
+        )
+
+    def in_size(self, p) -> tuple[int, ...]:
+        return tuple(p[name] for name in SPATIAL[self.ndim])
 
     def out_size(self, p) -> tuple[int, ...]:
         return tuple(
             formulas.conv_transpose_output_size(*args)
-            for args in zip(
-                (p["height"], p["width"]), p["kernel"], p["stride"], p["padding"], p["dilation"], p["output_padding"]
-            )
+            for args in zip(self.in_size(p), p["kernel"], p["stride"], p["padding"], p["dilation"], p["output_padding"])
         )
 
     def validate(self, p):
@@ -371,7 +375,7 @@ class ConvTranspose2d(Op):
                     f"{list(p['output_padding'])} must be smaller than the stride"
                     f" or the dilation ({list(p['stride'])}, {list(p['dilation'])})",
                 )
-        for name, size in zip(("height", "width"), self.out_size(p)):
+        for name, size in zip(SPATIAL[self.ndim], self.out_size(p)):
             if size < 1:
                 raise SpecError(
                     "padding",
@@ -380,7 +384,7 @@ class ConvTranspose2d(Op):
 
     def counts(self, p, dtype):
         b, cin, cout, g = p["batch"], p["in_channels"], p["out_channels"], p["groups"]
-        in_size = (p["height"], p["width"])
+        in_size = self.in_size(p)
         out_numel = b * cout * math.prod(self.out_size(p))
         weights = cin * (cout // g) * math.prod(p["kernel"]) + (cout if p["bias"] else 0)
         return Counts(
@@ -394,7 +398,7 @@ class ConvTranspose2d(Op):
 
         cin, cout, g = p["in_channels"], p["out_channels"], p["groups"]
         tensors = {
-            "x": randn((p["batch"], cin, p["height"], p["width"]), dtype, device, generator),
+            "x": randn((p["batch"], cin, *self.in_size(p)), dtype, device, generator),
             "w": weight((cin, cout // g, *p["kernel"]), cin // g * math.prod(p["kernel"]), dtype, device, generator),
         }
         if p["bias"]:
@@ -404,7 +408,7 @@ class ConvTranspose2d(Op):
     def forward(self, p, t):
         import torch.nn.functional as F
 
-        return F.conv_transpose2d(
+        return getattr(F, self.name)(
             t["x"],
             t["w"],
             t.get("b"),
@@ -423,14 +427,25 @@ class ConvTranspose2d(Op):
         )
 
     def small(self, p):
-        # The smallest input that still gives a non-empty output, or 8, whichever is larger.
+        # The smallest input that still gives a non-empty output, or 8 (4 in 3-d), whichever is larger.
         sizes = {}
+        floor = 4 if self.ndim == 3 else 8
         for name, k, s, pad, d, op_ in zip(
-            ("height", "width"), p["kernel"], p["stride"], p["padding"], p["dilation"], p["output_padding"]
+            SPATIAL[self.ndim], p["kernel"], p["stride"], p["padding"], p["dilation"], p["output_padding"]
         ):
             needed = 1 + max(0, -(-(2 * pad - d * (k - 1) - op_) // s))
-            sizes[name] = min(p[name], max(8, needed))
+            sizes[name] = min(p[name], max(floor, needed))
         return {**p, "batch": 1, **_small_channels(p), **sizes}
 
 
-OPS = register(Conv(1), Conv(2), Conv(3), DepthwiseConv2d(), PointwiseConv2d(), SeparableConv2d(), ConvTranspose2d())
+OPS = register(
+    Conv(1),
+    Conv(2),
+    Conv(3),
+    DepthwiseConv2d(),
+    PointwiseConv2d(),
+    SeparableConv2d(),
+    ConvTranspose(1),
+    ConvTranspose(2),
+    ConvTranspose(3),
+)

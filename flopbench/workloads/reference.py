@@ -149,6 +149,43 @@ def conv_transpose(
     return out if b is None else out + b.reshape(1, -1, *([1] * len(kernel)))
 
 
+def recurrent(kind: str, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """nn.LSTM / nn.GRU / nn.RNN (batch_first, zero initial state) from their equations, token by token, with the
+    module's weights: LSTM gates i, f, g, o; GRU r, z, n with n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
+    directions = 2 if module.bidirectional else 1
+    hidden = module.hidden_size
+    layer_input = x
+    for layer in range(module.num_layers):
+        outputs = []
+        for direction in range(directions):
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            w_ih, w_hh = getattr(module, "weight_ih" + suffix), getattr(module, "weight_hh" + suffix)
+            b_ih = getattr(module, "bias_ih" + suffix, None)
+            b_hh = getattr(module, "bias_hh" + suffix, None)
+            h = x.new_zeros(x.shape[0], hidden)
+            c = x.new_zeros(x.shape[0], hidden)
+            steps = range(x.shape[1] - 1, -1, -1) if direction else range(x.shape[1])
+            out = [None] * x.shape[1]
+            for step in steps:
+                gi, gh = linear(layer_input[:, step], w_ih, b_ih), linear(h, w_hh, b_hh)
+                if kind == "lstm":
+                    i, f, g, o = (gi + gh).chunk(4, dim=-1)
+                    c = activation(f, "sigmoid") * c + activation(i, "sigmoid") * activation(g, "tanh")
+                    h = activation(o, "sigmoid") * activation(c, "tanh")
+                elif kind == "gru":
+                    ir, iz, in_ = gi.chunk(3, dim=-1)
+                    hr, hz, hn = gh.chunk(3, dim=-1)
+                    r, z = activation(ir + hr, "sigmoid"), activation(iz + hz, "sigmoid")
+                    n = activation(in_ + r * hn, "tanh")
+                    h = (1 - z) * n + z * h
+                else:
+                    h = activation(gi + gh, "tanh" if kind == "rnn_tanh" else "relu")
+                out[step] = h
+            outputs.append(torch.stack(out, dim=1))
+        layer_input = torch.cat(outputs, dim=-1)
+    return layer_input
+
+
 # --- building blocks, twice ----------------------------------------------------------------------
 # Blocks (MLP, MHA, FFN, transformer layer) are written once against these building blocks: with
 # LIBRARY they run PyTorch's kernels (what is timed), with REFERENCE the definitions above (the check).
