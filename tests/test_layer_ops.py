@@ -5,6 +5,7 @@ always, and against the model counter's count of the same layer inside a network
 import pytest
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from flopbench import formulas
@@ -217,3 +218,94 @@ def test_bad_layer_parameters_name_their_key(op, params, key, fragment):
     with pytest.raises(SpecError) as info:
         make_workload(op, params)
     assert info.value.key == key and fragment in str(info.value)
+
+
+# --- training counts of single ops (count --train) -----------------------------------------------------------------
+
+
+def torch_training_flops(workload):
+    """PyTorch's count of forward + backward with every floating input (and weight) needing a gradient."""
+    op, p = workload.spec, workload.p
+    tensors = op.inputs(p, torch.float32, torch.device("cpu"), torch.Generator().manual_seed(0))
+    leaves = []
+    for key, value in tensors.items():
+        if isinstance(value, nn.Module):
+            value.train()
+            leaves += list(value.parameters())
+        elif value.is_floating_point() and key not in op.OUTPUT_BUFFERS:
+            value.requires_grad_(True)
+            leaves.append(value)
+    with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as c:
+        # Kernels that write into a preallocated output (matmul's out=) do not differentiate: the same product without.
+        out = torch.matmul(tensors["a"], tensors["b"]) if op.name == "matmul" else op.forward(p, tensors)
+        out.sum().backward()
+    assert all(leaf.grad is not None for leaf in leaves)
+    return c.get_total_flops()
+
+
+@pytest.mark.parametrize(
+    "op, params",
+    [
+        ("matmul", dict(m=16, n=24, k=8, batch=3)),
+        ("linear", dict(tokens=9, in_features=24, out_features=12)),
+        ("conv2d", dict(batch=2, in_channels=3, out_channels=8, height=10, width=9, kernel=3, padding=1)),
+        ("conv_transpose1d", dict(batch=2, in_channels=4, out_channels=6, length=9, kernel=4, stride=3)),
+        ("attention", dict(batch=2, heads=4, seq_len=12, head_dim=8)),
+        ("mlp", dict(batch=4, layers=[20, 16, 8], activations=["gelu", "none"])),
+        ("lstm", dict(batch=2, seq_len=5, input_size=6, hidden_size=8, layers=2)),
+    ],
+)
+def test_training_counts_of_single_ops_match_pytorchs_counter(op, params):
+    workload = make_workload(op, params)
+    step = workload.spec.training_counts(workload.p, workload.dtype)
+    assert step.flops == torch_training_flops(workload)
+    if op != "lstm":  # a recurrence's initial state needs no gradient (test_an_lstm_training_step_by_hand)
+        assert step.flops == 3 * workload.counts.flops
+    assert step.elementwise_flops == 2 * workload.counts.elementwise_flops
+
+
+def test_an_lstm_training_step_by_hand():
+    w = make_workload("lstm", dict(batch=2, seq_len=5, input_size=6, hidden_size=8, layers=2, bidirectional=True))
+    # Backward: dW_ih, dx, dW_hh at every step, dh_prev at every step but the first of each layer and direction.
+    unused = 2 * 2 * (2 * 2 * 4 * 8 * 8)
+    assert w.spec.training_counts(w.p, w.dtype).flops == 3 * w.counts.flops - unused == torch_training_flops(w)
+
+
+def test_training_bytes_by_hand():
+    # Forward: A and B read, C written (3 * 64 * 64 * 4). Backward: dC, A and B read, dA and dB written.
+    w = make_workload("matmul", dict(m=64, n=64, k=64))
+    assert w.spec.training_counts(w.p, w.dtype).bytes == 3 * 64 * 64 * 4 + 5 * 64 * 64 * 4
+    # The preallocated output buffer of an elementwise kernel is no input: add reads a, b and writes the sum.
+    add = make_workload("elementwise", dict(kind="add", numel=1000))
+    assert add.spec.training_counts(add.p, add.dtype).bytes == 3 * 4000 + 5 * 4000
+    # A model counts its own training step; a collective has none.
+    model = make_workload("model", dict(model="keras_mlp", batch=2))
+    assert (
+        model.spec.training_counts(model.p, model.dtype)
+        == make_workload("model", dict(model="keras_mlp", batch=2, train=True)).counts
+    )
+    assert not make_workload("all_reduce", dict(numel=64)).spec.trainable
+
+
+def test_count_train_on_the_command_line():
+    from tests.test_cli import flopbench
+
+    result = flopbench(
+        "count",
+        "conv2d",
+        "batch=1",
+        "in_channels=3",
+        "out_channels=8",
+        "height=8",
+        "width=8",
+        "kernel=3",
+        "--train",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = __import__("json").loads(result.stdout)
+    assert row["train_core_flops"] == 3 * row["core_flops"] and row["train_bytes"] > 2 * row["bytes"]
+    table = flopbench("count", "comm", "--train")
+    assert table.returncode == 0, table.stderr
+    assert "training FLOPs" in table.stdout and "│              - │" in table.stdout

@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
     )
     parser.add_argument(
+        "--train",
+        action="store_true",
+        help="count the training step too: forward and backward, every floating input needing a gradient"
+        " (models: their training step, counted layer by layer)",
+    )
+    parser.add_argument(
         "--per-layer",
         action="store_true",
         help="for model workloads, the per-layer table (module, type, shapes, parameters, MACs, FLOPs,"
@@ -68,9 +74,12 @@ def workloads_from_targets(targets: list[str]):
     return [w for target in targets for w in load_suite(target).workloads]
 
 
-def rows(workloads) -> list[dict]:
-    return [
-        {
+def rows(workloads, train: bool = False) -> list[dict]:
+    """One row of counts per workload; with train, the training step's beside them (train_*; null for ops without a
+    backward pass: collectives)."""
+    table = []
+    for w in workloads:
+        row = {
             "name": w.name,
             "op": w.op,
             "params": w.params_json,
@@ -82,14 +91,27 @@ def rows(workloads) -> list[dict]:
             "bytes": w.counts.bytes,
             "intensity": w.counts.intensity,
         }
-        for w in workloads
-    ]
+        if train:
+            step = w.spec.training_counts(w.p, w.dtype) if w.spec.trainable else None
+            row.update(
+                train_core_flops=step.flops if step else None,
+                train_macs=step.macs if step else None,
+                train_elementwise_flops=step.elementwise_flops if step else None,
+                train_total_flops=step.total_flops if step else None,
+                train_bytes=step.bytes if step else None,
+            )
+        table.append(row)
+    return table
 
 
 CONVENTION = (
     "FLOPs: core (matmul, conv, attention products), 1 MAC = 2 FLOPs. Elementwise FLOPs (bias, activations,"
     " softmax, norms) are separate. Bytes: compulsory traffic. FLOP/byte counts both kinds of FLOPs."
     " Derivations: docs/flops.md."
+)
+TRAINING = (
+    " Training: forward + backward with every floating input needing a gradient: core 3x forward, elementwise 2x,"
+    " bytes 2x forward + the inputs' gradients written; models count their training step (train = true)."
 )
 
 
@@ -172,7 +194,7 @@ def main(args: argparse.Namespace) -> int:
     from flopbench.workloads.model import layer_counts
 
     workloads = workloads_from_targets(args.targets)
-    table = rows(workloads)
+    table = rows(workloads, train=args.train)
     if args.per_layer:
         for row, w in zip(table, workloads):
             if w.op == "model":
@@ -189,9 +211,22 @@ def main(args: argparse.Namespace) -> int:
         from flopbench.console import print_table
         from flopbench.units import si
 
+        training = ["training FLOPs", "training elementwise", "training bytes"] if args.train else []
+
+        def step(r: dict) -> list[str]:
+            if not args.train:
+                return []
+            if r["train_core_flops"] is None:
+                return ["-", "-", "-"]
+            return [
+                si(r["train_core_flops"], "FLOP"),
+                si(r["train_elementwise_flops"], "FLOP"),
+                si(r["train_bytes"], "B"),
+            ]
+
         print_table(
             None,
-            ["name", "dtype", "FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
+            ["name", "dtype", "FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte", *training],
             (
                 [
                     r["name"],
@@ -200,12 +235,13 @@ def main(args: argparse.Namespace) -> int:
                     si(r["macs"], "MAC"),
                     si(r["elementwise_flops"], "FLOP"),
                     si(r["bytes"], "B"),
-                    f"{r['intensity']:.3g}",
+                    f"{r['intensity']:.3g}" if r["intensity"] is not None else "-",
+                    *step(r),
                 ]
                 for r in table
             ),
-            numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte"],
-            caption=CONVENTION,
+            numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte", *training],
+            caption=CONVENTION + (TRAINING if args.train else ""),
             fmt=args.format,
         )
         if args.per_layer:

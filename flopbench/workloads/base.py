@@ -342,6 +342,39 @@ class Op:
         """Fields of the record beyond the counts, known before timing (a model's layers)."""
         return {}
 
+    # A training step exists for it (collectives have none).
+    trainable: ClassVar[bool] = True
+    # Keys of inputs() that are preallocated outputs, not inputs: they get no gradient and are not read.
+    OUTPUT_BUFFERS: ClassVar[tuple[str, ...]] = ("out", "mean", "rstd")
+
+    def training_counts(self, p: Mapping[str, Any], dtype: str) -> Counts:
+        """Forward and backward pass of the op alone, every floating input needing a gradient (docs/flops.md):
+        core = 3x forward (each contraction's two operand gradients cost as much as it), elementwise = 2x forward,
+        bytes = forward + the backward's: the output gradient and the saved inputs read, every floating input's
+        gradient written = 2x forward + the floating inputs."""
+        forward = self.counts(p, dtype)
+        return Counts(
+            flops=3 * forward.flops,
+            elementwise_flops=2 * forward.elementwise_flops,
+            bytes=2 * forward.bytes + self.floating_input_bytes(p, dtype),
+        )
+
+    def floating_input_bytes(self, p: Mapping[str, Any], dtype: str) -> int:
+        """Bytes of the op's floating inputs and weights (a module's parameters), from its inputs on the meta device
+        (nothing is allocated)."""
+        import torch
+
+        from flopbench.formulas import DTYPE_BYTES
+
+        tensors = self.inputs(p, torch_dtype(dtype), torch.device("meta"), torch.Generator())
+        total = 0
+        for key, value in tensors.items():
+            if key in self.OUTPUT_BUFFERS:
+                continue
+            values = list(value.parameters()) if isinstance(value, torch.nn.Module) else [value]
+            total += sum(v.numel() for v in values if isinstance(v, torch.Tensor) and v.is_floating_point())
+        return total * DTYPE_BYTES[dtype]
+
     def profile(
         self, p: Mapping[str, Any], dtype: str, device: str, peak: float | None, bandwidth: float | None
     ) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def _contribution(rank: int, numel: int, dtype: torch.dtype, device) -> torch.Te
 class Collective(Op):
     family = "comm"
     collective = True
+    trainable = False
 
     def __init__(self, name: str, doc: str):
         self.name = name

@@ -104,6 +104,10 @@ class Model(Op):
             bytes=traffic,
         )
 
+    def training_counts(self, p, dtype):
+        """A model's training step is its own workload (train = true): counted layer by layer (docs/flops.md)."""
+        return self.counts({**p, "train": True}, dtype)
+
     def derive(self, counts, judge):
         """Model FLOP utilization beside the usual placement: the contractions only, forward (and backward when
         training), over the peak."""

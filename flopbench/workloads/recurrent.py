@@ -58,6 +58,15 @@ class Recurrent(Op):
         values = tokens * p["input_size"] + weights + tokens * directions * hidden + states
         return Counts(flops=flops, elementwise_flops=elementwise, bytes=values * formulas.DTYPE_BYTES[dtype])
 
+    def training_counts(self, p, dtype):
+        """As every op's (Op.training_counts), less the gradient of the initial hidden state, which is zeros and
+        needs none: the first step of every layer and direction has no dh_prev = dgates @ w_hh (2*B*G*H*H FLOPs)."""
+        step = super().training_counts(p, dtype)
+        directions = 2 if p["bidirectional"] else 1
+        gates, hidden = formulas.RECURRENT_GATES[self.kind], p["hidden_size"]
+        unused = directions * p["layers"] * 2 * p["batch"] * gates * hidden * hidden
+        return Counts(flops=step.flops - unused, elementwise_flops=step.elementwise_flops, bytes=step.bytes)
+
     def inputs(self, p, dtype, device, generator):
         import torch
         from torch import nn
