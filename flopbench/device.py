@@ -163,6 +163,11 @@ def cpu_flops_per_cycle(uarch: dict[str, Any] | None, flags: set[str]) -> tuple[
         rates["bfloat16"] = (uarch or amx)["amx_bfloat16"]
     elif "avx512_bf16" in flags:
         rates["bfloat16"] = 2 * fp32
+    # int8 (OP/s): AMX tiles; else VNNI's dot products (VPDPBUSD: 4 int8 multiply-adds per 32-bit lane, 4x fp32).
+    if "amx_int8" in flags and (uarch or amx).get("amx_int8"):
+        rates["int8"] = (uarch or amx)["amx_int8"]
+    elif flags & {"avx512_vnni", "avx_vnni"}:
+        rates["int8"] = 4 * fp32
     if "amx_fp16" in flags and uarch and uarch.get("amx_float16"):
         rates["float16"] = uarch["amx_float16"]
     elif "avx512_fp16" in flags:
@@ -203,6 +208,8 @@ def describe_cpu(threads: int | None = None) -> Device:
             "amx_bf16",
             "amx_int8",
             "amx_fp16",
+            "amx_fp8",
+            "avx10_2",
             "asimd",
             "sve",
         )
@@ -238,6 +245,14 @@ def describe_cpu(threads: int | None = None) -> Device:
     peaks: dict[str, Peak] = {}
     if info.get("arch") in ("X86_64", "X86_32") and frequency:
         rates, how = cpu_flops_per_cycle(uarch, flags)
+        if "int8" in rates:  # OP/s; where no int8 units are known, no peak: int8 has no float32 fallback to bound it
+            peaks["int8"] = Peak(
+                cores * rates["int8"] * frequency,
+                "derived",
+                f"{cores} core{'s' * (cores > 1)} x {rates['int8']} OP/cycle"
+                f" ({'AMX-INT8' if 'amx_int8' in flags else 'VNNI: 4 int8 multiply-adds per 32-bit lane'}) x"
+                f" {frequency / 1e9:.3g} GHz ({frequency_source})",
+            )
         for key in ("float64", "float32", "bfloat16", "float16"):
             if key in rates:
                 unit = how

@@ -521,6 +521,55 @@ def collective_bandwidth(run: pd.DataFrame) -> Figure | None:
     return fig
 
 
+@styled
+def predictors(run: pd.DataFrame) -> Figure | None:
+    """Each latency predictor's time against the measured one (leave-one-out, flopbench.predict), log-log, one panel
+    per predictor: on the diagonal a perfect prediction; the band is within 2x."""
+    from flopbench.predict import PREDICTORS, leave_one_out, points
+
+    found = points(run)
+    if len(found.frame) < 3:
+        return None
+    evaluation = leave_one_out(found)
+    table = evaluation.table()
+    fig = _figure(figsize=(12, 10))
+    axes = fig.subplots(2, 2, sharex=True, sharey=True).ravel()
+    measured_s = table["time_s"]
+    values = np.concatenate([measured_s.to_numpy()] + [table[f"{n}_s"].to_numpy() for n in PREDICTORS])
+    lo, hi = np.nanmin(values[values > 0]) / 2, np.nanmax(values) * 2
+    scores = {s.name: s for s in evaluation.scores}
+    for ax, name in zip(axes, PREDICTORS):
+        line = np.array([lo, hi])
+        ax.fill_between(line, line / 2, line * 2, color="0.9", zorder=1)
+        ax.plot(line, line, color="black", lw=1, zorder=2)
+        for family, rows in table.groupby("family"):
+            ax.scatter(
+                rows["time_s"],
+                rows[f"{name}_s"],
+                s=28,
+                color=FAMILY_COLORS.get(family, "tab:gray"),
+                edgecolors="black",
+                linewidths=0.4,
+                label=family,
+                zorder=3,
+            )
+        s = scores[name]
+        ax.set_title(f"{name}: median {s.median_factor:.2f}x, {s.within_2x:.0%} within 2x", fontsize=11)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.xaxis.set_major_formatter(EngFormatter(unit="s"))
+        ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
+    for ax in axes[2:]:
+        ax.set_xlabel("measured time (median)")
+    for ax in axes[::2]:
+        ax.set_ylabel("predicted time (leave-one-out)")
+    axes[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(_title(run, "Latency predicted from FLOPs, the roofline and a fitted roofline (grey: within 2x)"))
+    return fig
+
+
 LAYERS_SHOWN = 15  # bars in a per-layer figure: the slowest layers
 
 
@@ -594,7 +643,13 @@ def layer_figure_name(record: pd.Series) -> str:
     return "layers_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in str(record["name"]))
 
 
-FIGURES = {"roofline": roofline, "flops_vs_latency": flops_vs_latency, "sweeps": sweeps, "utilization": utilization}
+FIGURES = {
+    "roofline": roofline,
+    "flops_vs_latency": flops_vs_latency,
+    "sweeps": sweeps,
+    "utilization": utilization,
+    "predictors": predictors,
+}
 DISTRIBUTED_FIGURES = {"spread": spread, "collectives": collective_bandwidth}
 
 

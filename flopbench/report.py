@@ -287,6 +287,7 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
             "flops_vs_latency": "FLOPs against latency, with the line each peak would give.",
             "sweeps": "Achieved FLOP/s against problem size for each swept suite entry.",
             "utilization": "Per workload: % of peak and % of the roofline bound.",
+            "predictors": "Each latency predictor's time against the measured one, leave-one-out (grey: within 2x).",
             "spread": "Achieved FLOP/s of every rank, running together.",
             "collectives": "Bus bandwidth of each collective against message size.",
         }
@@ -294,7 +295,54 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
     s = study(run)
     if s:
         blocks += _study_blocks(s)
+    blocks += _predictor_blocks(per_workload(run))
     blocks += _layer_blocks(run, figures)
+    return blocks
+
+
+def _predictor_blocks(run: pd.DataFrame) -> list:
+    """How well FLOPs, the roofline and the fitted roofline predict this run's times (flopbench.predict)."""
+    from flopbench.predict import in_words, leave_one_out, points
+
+    found = points(run)
+    if len(found.frame) < 3:
+        return []
+    evaluation = leave_one_out(found)
+    blocks: list = [Heading(2, "How well do FLOPs predict latency? Four predictors")]
+    blocks.append(Para(in_words(evaluation)))
+    blocks.append(
+        Table(
+            ["predictor", "median error", "within 1.25x", "within 2x", "worst"],
+            [
+                [
+                    s.name,
+                    f"{s.median_factor:.2f}x",
+                    _pct(s.within_1_25x),
+                    _pct(s.within_2x),
+                    f"{s.worst_name} ({s.worst_factor:.1f}x)",
+                ]
+                for s in evaluation.scores
+            ],
+        )
+    )
+    blocks.append(
+        Table(
+            ["family", *(s.name for s in evaluation.scores)],
+            [[family, *(f"{s.median_factor:.2f}x" for s in scores)] for family, scores in evaluation.families.items()],
+        )
+    )
+    notes = [*evaluation.points.notes]
+    if evaluation.points.excluded:
+        notes.append("not judged: " + "; ".join(f"{k} ({v})" for k, v in evaluation.points.excluded.items()))
+    blocks.append(
+        Para(
+            "flops: time proportional to FLOPs (one constant per dtype); roofline-peak and roofline-measured:"
+            " max(FLOPs / compute roof, bytes / bandwidth) from the peaks and from the measured ceilings; fitted: an"
+            " efficiency per family and dtype and a per-call overhead. Every prediction is leave-one-out; error ="
+            " exp|log(predicted / measured)|. `flopbench predict` prints these, `--target` another machine's."
+            + "".join(f" Note: {n}." for n in notes)
+        )
+    )
     return blocks
 
 

@@ -259,6 +259,34 @@ def native(dtype: str, device: Device) -> str:
     return f"the CPU has native {dtype}, but its kernels are capped here ({capped})" if capped else ""
 
 
+# float8 runs natively on CUDA from compute capability 8.9 (Ada, Hopper); CPUs with these flags have float8 units.
+FLOAT8_CUDA = (8, 9)
+FLOAT8_CPU_FLAGS = frozenset({"amx_fp8", "avx10_2"})
+
+
+def unsupported(workload: Workload, device: Device) -> str:
+    """Why a low-precision product cannot be measured honestly here ('' when it can): float8 without float8 units is
+    emulated, orders of magnitude below every other dtype, unless a --peak float8 says what to expect of it."""
+    if workload.dtype != "float8" or device.peak("float8").known:
+        return ""
+    if device.type == "cuda":
+        capability = str(device.facts.get("compute_capability", "0.0"))
+        major, _, minor = capability.partition(".")
+        if (int(major or 0), int(minor or 0)) < FLOAT8_CUDA:
+            return (
+                f"float8 needs compute capability 8.9 or newer (torch._scaled_mm); this GPU has {capability}: run it"
+                f" on an Ada or Hopper GPU"
+            )
+        return ""
+    if not set(str(device.facts.get("isa", "")).split()) & FLOAT8_CPU_FLAGS:
+        return (
+            "this CPU has no native float8: torch._scaled_mm emulates it, orders of magnitude below float32; run"
+            " float8 on a CUDA GPU of compute capability 8.9 or newer, or give --peak float8=FLOPS to time the"
+            " emulation"
+        )
+    return ""
+
+
 def too_slow_reason(workload: Workload, settings: Settings, call_s: float, measured: bool) -> str:
     key = peak_key(workload, settings)
     rate = workload.counts.total_flops / call_s if call_s else 0.0
@@ -434,6 +462,8 @@ class Runner:
     def _plan(self, state: _State) -> None:
         """The predicted cost, and the budgets: skipped before running when it cannot fit."""
         settings, workload = self.settings, state.workload
+        if reason := unsupported(workload, settings.device):
+            raise _Outcome("skipped", reason, state.fields)
         call = predicted_call_s(workload, settings)
         state.fields["predicted_call_s"] = call
         if workload.spec.collective:

@@ -1,6 +1,19 @@
 """One module per subcommand, in the order people use them. Each has NAME, HELP, DESCRIPTION,
 add_arguments(parser) and main(args) -> exit status."""
 
-from flopbench.commands import compare, count, count_model, export, peak, plot, profile_model, report, run, upgrade
+from flopbench.commands import (
+    calibrate,
+    compare,
+    count,
+    count_model,
+    export,
+    peak,
+    plot,
+    predict,
+    profile_model,
+    report,
+    run,
+    upgrade,
+)
 
-COMMANDS = (count, count_model, profile_model, peak, run, plot, compare, report, export, upgrade)
+COMMANDS = (count, count_model, profile_model, peak, run, plot, compare, predict, calibrate, report, export, upgrade)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from flopbench import formulas
 from flopbench.console import TABLE_FORMATS
 from flopbench.errors import FlopbenchError, did_you_mean
 
@@ -92,7 +93,9 @@ def rows(workloads, train: bool = False) -> list[dict]:
             "intensity": w.counts.intensity,
         }
         if train:
-            step = w.spec.training_counts(w.p, w.dtype) if w.spec.trainable else None
+            # Collectives, and int8 and float8 products (no autograd for their kernels), have no training step.
+            trainable = w.spec.trainable and w.dtype in formulas.FLOAT_DTYPES
+            step = w.spec.training_counts(w.p, w.dtype) if trainable else None
             row.update(
                 train_core_flops=step.flops if step else None,
                 train_macs=step.macs if step else None,

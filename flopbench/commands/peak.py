@@ -97,7 +97,7 @@ def print_tables(machine: Machine, fmt: str = "table") -> None:
         ceiling = ceilings.get(key)
         if peak is None and ceiling is None:
             continue
-        unit = "B/s" if key == "bandwidth" else "FLOP/s"
+        unit = "B/s" if key == "bandwidth" else "OP/s" if key == "int8" else "FLOP/s"
         peak_value = peak.value if peak is not None else None
         roof = peak_value or (ceiling.value if ceiling else None)
         ridge = f"{roof / bandwidth.value:.3g}" if key != "bandwidth" and roof and bandwidth and bandwidth.value else ""

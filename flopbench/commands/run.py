@@ -157,7 +157,7 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
                     f"--dtype {args.dtype}: unknown dtype '{d}'{did_you_mean(d, DTYPES)};"
                     f" expected a comma-separated list of {', '.join(DTYPES)}"
                 )
-        workloads = [replace(w, dtype=d, name=f"{_strip_dtype(w.name)}-{d}") for w in workloads for d in dtypes]
+        workloads = _with_dtypes(workloads, dtypes, args.dtype)
     if args.only:
         try:
             pattern = re.compile(args.only)
@@ -170,6 +170,26 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
     if not unique:
         raise FlopbenchError(f"no workload of {', '.join(args.suites)} matches --only {args.only!r}")
     return list(unique.values()), suites
+
+
+def _with_dtypes(workloads: list[Workload], dtypes: list[str], option: str) -> list[Workload]:
+    """Every workload in every --dtype its op runs in; the others are left out, and the user told which."""
+    from flopbench.errors import SpecError
+    from flopbench.workloads.base import check_dtype
+
+    kept, left_out = [], []
+    for w in workloads:
+        for d in dtypes:
+            try:
+                check_dtype(w.spec, w.p, d)
+            except SpecError as exc:
+                left_out.append(f"{w.name} in {d} ({exc.message})")
+                continue
+            kept.append(replace(w, dtype=d, name=f"{_strip_dtype(w.name)}-{d}"))
+    if left_out:
+        more = f"; and {len(left_out) - 3} more" if len(left_out) > 3 else ""
+        warn(f"--dtype {option}: {len(left_out)} left out: " + "; ".join(left_out[:3]) + more)
+    return kept
 
 
 def _training(workload: Workload) -> Workload:

@@ -342,6 +342,12 @@ class Op:
         """Fields of the record beyond the counts, known before timing (a model's layers)."""
         return {}
 
+    # The dtypes it runs in (float8 and int8 only for the ops that have kernels for them).
+    dtypes: ClassVar[tuple[str, ...]] = formulas.FLOAT_DTYPES
+
+    def validate_dtype(self, p: Mapping[str, Any], dtype: str) -> None:
+        """Checks of the keys that depend on the dtype (a low-precision kernel's shape rules); raise SpecError."""
+
     # A training step exists for it (collectives have none).
     trainable: ClassVar[bool] = True
     # Keys of inputs() that are preallocated outputs, not inputs: they get no gradient and are not read.
@@ -484,7 +490,16 @@ class Workload:
 def torch_dtype(name: str) -> torch.dtype:
     import torch
 
-    return getattr(torch, name)
+    return torch.float8_e4m3fn if name == "float8" else getattr(torch, name)
+
+
+def check_dtype(op: Op, params: Mapping[str, Any], dtype: str) -> None:
+    """The dtype is one the op runs in, and its keys suit that dtype's kernel; else SpecError on `dtype`."""
+    if dtype not in op.dtypes:
+        others = [name for name, o in OPS.items() if dtype in o.dtypes]
+        where = f"; {dtype} is for {', '.join(others)}" if others else ""
+        raise SpecError("dtype", f"{op.name} does not run in {dtype}: it runs in {', '.join(op.dtypes)}{where}")
+    op.validate_dtype(params, dtype)
 
 
 def generated_name(op: Op, params: Mapping[str, Any], given: Mapping[str, Any], dtype: str) -> str:
@@ -520,6 +535,7 @@ def make_workload(
         raise SpecError("dtype", f"unknown dtype {dtype!r}{hint}; expected one of {', '.join(DTYPES)}")
     op = get_op(op_name)
     params = op.normalize(raw)
+    check_dtype(op, params, dtype)
     return Workload(
         op=op_name,
         params=tuple(params.items()),

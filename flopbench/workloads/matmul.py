@@ -15,20 +15,39 @@ if TYPE_CHECKING:
 class Matmul(Op):
     name = "matmul"
     family = "matmul"
-    doc = "C[batch, m, n] = A[batch, m, k] @ B[batch, k, n]; n = 1 is a GEMV. FLOPs = 2*batch*m*n*k."
+    doc = (
+        "C[batch, m, n] = A[batch, m, k] @ B[batch, k, n]; n = 1 is a GEMV. FLOPs = 2*batch*m*n*k. In int8"
+        " (torch._int_mm, int32 out) and float8 e4m3 (torch._scaled_mm, bfloat16 out) it is one 2-d product."
+    )
     params = (
         Int("m", doc="rows of A and C"),
         Int("n", doc="columns of B and C"),
         Int("k", doc="the contracted dimension"),
         Int("batch", 1, doc="independent products (batch > 1 is a batched GEMM)", short="b"),
     )
+    dtypes = formulas.FLOAT_DTYPES + formulas.LOW_PRECISION_DTYPES
+
+    def validate_dtype(self, p, dtype):
+        if dtype not in formulas.LOW_PRECISION_DTYPES:
+            return
+        kernel = "torch._int_mm" if dtype == "int8" else "torch._scaled_mm"
+        if p["batch"] != 1:
+            raise SpecError("batch", f"{dtype} products ({kernel}) are 2-d: give batch = 1")
+        if p["m"] <= 16 or p["k"] % 16 or p["n"] % 16:
+            raise SpecError(
+                "m" if p["m"] <= 16 else "k" if p["k"] % 16 else "n",
+                f"{kernel} on CUDA needs m > 16 and k and n multiples of 16 (got m={p['m']}, k={p['k']},"
+                f" n={p['n']}); round them up",
+            )
 
     def counts(self, p, dtype):
         b, m, n, k = p["batch"], p["m"], p["n"], p["k"]
+        size = formulas.DTYPE_BYTES[dtype]
+        out = formulas.LOW_PRECISION_OUTPUT_BYTES.get(dtype, size)
         return Counts(
             flops=formulas.matmul_flops(m, n, k, b),
             elementwise_flops=0,
-            bytes=b * (m * k + k * n + m * n) * formulas.DTYPE_BYTES[dtype],
+            bytes=b * ((m * k + k * n) * size + m * n * out),
         )
 
     def inputs(self, p, dtype, device, generator):
@@ -37,6 +56,19 @@ class Matmul(Op):
         from flopbench.workloads.check import randn, weight
 
         b, m, n, k = p["batch"], p["m"], p["n"], p["k"]
+        if dtype == torch.int8:
+            return {
+                "a": torch.randint(-8, 8, (m, k), dtype=torch.int8, device=device, generator=generator),
+                "b": torch.randint(-8, 8, (k, n), dtype=torch.int8, device=device, generator=generator),
+                "out": torch.empty((m, n), dtype=torch.int32, device=device),
+            }
+        if dtype == torch.float8_e4m3fn:  # B column-major, as _scaled_mm needs; unit scales
+            return {
+                "a": randn((m, k), dtype, device, generator),
+                "b": weight((n, k), k, dtype, device, generator).t(),
+                "scale": torch.ones((), dtype=torch.float32, device=device),
+                "out": torch.empty((m, n), dtype=torch.bfloat16, device=device),
+            }
         lead = (b,) if b > 1 else ()
         return {
             "a": randn((*lead, m, k), dtype, device, generator),
@@ -47,12 +79,19 @@ class Matmul(Op):
     def forward(self, p, t):
         import torch
 
-        return torch.matmul(t["a"], t["b"], out=t["out"])
+        a, b = t["a"], t["b"]
+        if a.dtype == torch.int8:
+            return torch._int_mm(a, b, out=t["out"])
+        if a.dtype == torch.float8_e4m3fn:
+            return torch._scaled_mm(a, b, t["scale"], t["scale"], out_dtype=torch.bfloat16, out=t["out"])
+        return torch.matmul(a, b, out=t["out"])
 
     def reference(self, p, t):
+        import torch
+
         from flopbench.workloads import reference as ref
 
-        return ref.matmul(t["a"], t["b"])
+        return ref.matmul(t["a"].to(torch.float64), t["b"].to(torch.float64))  # int8 ids stay int8 in the copy
 
     def small(self, p):
         return {**p, "m": min(p["m"], 48), "n": min(p["n"], 48), "k": min(p["k"], 96), "batch": min(p["batch"], 2)}

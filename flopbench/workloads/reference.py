@@ -149,7 +149,7 @@ def conv_transpose(
     return out if b is None else out + b.reshape(1, -1, *([1] * len(kernel)))
 
 
-def recurrent(kind: str, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def recurrent(kind: str, module: Any, x: torch.Tensor) -> torch.Tensor:
     """nn.LSTM / nn.GRU / nn.RNN (batch_first, zero initial state) from their equations, token by token, with the
     module's weights: LSTM gates i, f, g, o; GRU r, z, n with n = tanh(W_in x + b_in + r * (W_hn h + b_hn))."""
     directions = 2 if module.bidirectional else 1
@@ -165,7 +165,7 @@ def recurrent(kind: str, module: torch.nn.Module, x: torch.Tensor) -> torch.Tens
             h = x.new_zeros(x.shape[0], hidden)
             c = x.new_zeros(x.shape[0], hidden)
             steps = range(x.shape[1] - 1, -1, -1) if direction else range(x.shape[1])
-            out = [None] * x.shape[1]
+            out: list[torch.Tensor] = [h] * x.shape[1]  # every step is written below
             for step in steps:
                 gi, gh = linear(layer_input[:, step], w_ih, b_ih), linear(h, w_hh, b_hh)
                 if kind == "lstm":

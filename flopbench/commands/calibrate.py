@@ -1,0 +1,77 @@
+"""flopbench calibrate: a device's fitted efficiencies and per-call overhead, as a file simulators can read."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from flopbench.errors import FlopbenchError
+
+NAME = "calibrate"
+HELP = "fit a device's efficiencies per family and dtype and its per-call overhead: calibrate RESULTS -o device.json"
+DESCRIPTION = (
+    "Fit time = overhead + roofline / efficiency on the runs of one device (the `fitted` predictor of flopbench"
+    " predict) and write the efficiencies per family and dtype with their leave-one-out errors, the overhead, the"
+    " roofs they are relative to and the device's identity, as JSON."
+)
+IMPORTS = ("numpy", "pandas", "scipy.optimize")
+VERSION = 1  # of the file's layout
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results files of one device")
+    parser.add_argument("-o", "--out", type=Path, required=True, metavar="FILE", help="the JSON file to write")
+
+
+def main(args: argparse.Namespace) -> int:
+    from flopbench import __version__
+    from flopbench.commands.predict import one_device
+    from flopbench.console import info
+    from flopbench.predict import calibration, leave_one_out
+    from flopbench.results import read_run
+
+    source = one_device(args.results, "calibrate")
+    evaluation = leave_one_out(source)
+    assert evaluation.fit is not None
+    header = read_run(args.results[0]).header
+    device = header.device
+    frame = source.frame
+    fitted_families = {f: next(s for s in scores if s.name == "fitted") for f, scores in evaluation.families.items()}
+    out = {
+        "calibration_version": VERSION,
+        "flopbench": __version__,
+        "device": {
+            "label": device.label if device else None,
+            "name": device.name if device else None,
+            "facts": device.facts if device else {},
+            "threads": header.threads,
+            "torch": header.torch,
+            "host": header.host,
+        },
+        "runs": [str(p) for p in args.results],
+        "roofs": {
+            "compute": {
+                d: float(v) for d, v in frame["ceiling"].fillna(frame["peak"]).groupby(frame["dtype"]).median().items()
+            },
+            "bandwidth": float(frame["measured_bandwidth"].fillna(frame["peak_bandwidth"]).median()),
+            "source": "the measured ceilings (the peak where a dtype had none)",
+        },
+        **calibration(evaluation.fit),
+        "errors": {
+            "evaluation": "leave-one-out",
+            "fitted": next(s for s in evaluation.scores if s.name == "fitted").as_json(),
+            "per_family": {f: s.as_json() for f, s in fitted_families.items()},
+        },
+    }
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
+    except OSError as exc:
+        raise FlopbenchError(f"-o {args.out}: cannot write it ({exc.strerror}); choose another path") from None
+    fitted = out["errors"]["fitted"]
+    info(
+        f"flopbench: {len(out['efficiencies'])} efficiencies and a {evaluation.fit.overhead_s * 1e6:.3g} us overhead"
+        f" for {source.label} (leave-one-out median error {fitted['median_factor']:.2f}x) -> {args.out}"
+    )
+    return 0
