@@ -113,7 +113,7 @@ def test_report_holds_the_device_the_tables_the_figures_and_the_study(results, r
     assert "## How well do FLOPs predict latency? Four predictors" in md and "| fitted |" in md
     assert all((out / f).exists() for f in figures)
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # self-contained
+    assert page.count("data:image/png;base64,") == 5  # self-contained
     assert "<strong>" in page and "How far do FLOPs predict latency?" in page
 
 
