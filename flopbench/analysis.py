@@ -334,6 +334,28 @@ def layer_times(layers: list[dict], peak: float | None, bandwidth: float | None)
     return frame.sort_values("time_s", ascending=False, ignore_index=True)
 
 
+def mfu_conventions(run: pd.DataFrame) -> pd.DataFrame:
+    """Model FLOP utilization of each measured model under flopbench's count and, for transformers, under PaLM's
+    formula and the full-square causal count (record convention_flops): the same time over the same peak."""
+    if "mfu" not in run.columns:
+        return pd.DataFrame()
+    models = run[(run["status"] == "ok") & run["mfu"].notna()]
+    rows = []
+    for _, r in models.iterrows():
+        others = r.get("convention_flops") if isinstance(r.get("convention_flops"), dict) else {}
+        rate = 1 / (r["time_s"] * r["peak_flops_per_s"])
+        rows.append(
+            {
+                "name": r["name"],
+                "dtype": r["dtype"],
+                "mfu": r["mfu"],
+                "mfu_palm": others["palm"] * rate if "palm" in others else math.nan,
+                "mfu_full_square": others["full_square"] * rate if "full_square" in others else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def profiled(run: pd.DataFrame) -> pd.DataFrame:
     """The measured records of a run that were profiled layer by layer (run --per-layer)."""
     if "profile" not in run.columns:

@@ -215,3 +215,31 @@ def attention_elementwise_flops(
     """Scaling and softmax of every attending score."""
     pairs = batch * heads * attention_pairs(q_len, kv_len, causal, alignment)
     return (ELEMENTWISE_FLOPS["scale"] + ELEMENTWISE_FLOPS["softmax"]) * pairs
+
+
+# How a model's FLOPs are counted, named beside every MFU (flopbench's own count, and two others it can be recomputed
+# under: docs/flops.md, "MFU conventions").
+FLOP_CONVENTIONS = {
+    "flopbench": "contractions as counted layer by layer: causal attention over its unmasked pairs, embedding lookups"
+    " 0 FLOPs, backward 2x forward (1x for a first layer, whose input needs no gradient)",
+    "palm": "PaLM's 6N + 12LHQT per token for a training step, 2N + 4LHQT for a forward pass (N non-embedding"
+    " parameters, L layers, H heads, Q head size, T tokens of context; attention over the full square)",
+    "full_square": "as counted, but causal attention over the full L x S square of query-key pairs, as PyTorch's"
+    " counter and FlashAttention's benchmarks count it",
+}
+
+
+def palm_flops(
+    non_embedding_params: int, layers: int, heads: int, head_dim: int, seq_len: int, tokens: int, train: bool
+) -> int:
+    """PaLM (Chowdhery et al. 2022, appendix B): per token 6N + 12·L·H·Q·T training, a third of it forward."""
+    per_token = 6 * non_embedding_params + 12 * layers * heads * head_dim * seq_len
+    return per_token * tokens // (1 if train else 3)
+
+
+def masked_attention_flops(batch: int, layers: int, heads: int, head_dim: int, seq_len: int, train: bool) -> int:
+    """The FLOPs a full-square count adds for causal self-attention: the masked pairs' two products, forward (and
+    backward, 2x, when training)."""
+    masked = seq_len * seq_len - attention_pairs(seq_len, seq_len, causal=True)
+    forward = 4 * batch * layers * heads * masked * head_dim
+    return forward * (3 if train else 1)

@@ -295,9 +295,33 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
     s = study(run)
     if s:
         blocks += _study_blocks(s)
+    blocks += _mfu_blocks(per_workload(run))
     blocks += _predictor_blocks(per_workload(run))
     blocks += _layer_blocks(run, figures)
     return blocks
+
+
+def _mfu_blocks(run: pd.DataFrame) -> list:
+    """Each model's MFU under the three FLOP conventions, each named (formulas.FLOP_CONVENTIONS)."""
+    from flopbench.analysis import mfu_conventions
+    from flopbench.formulas import FLOP_CONVENTIONS
+
+    table = mfu_conventions(run)
+    if table.empty:
+        return []
+    return [
+        Heading(2, "Model FLOP utilization, under three conventions"),
+        Table(
+            ["model", "dtype", "MFU (flopbench)", "MFU (PaLM 6N + 12LHQT)", "MFU (full-square causal)"],
+            [[r.name, r.dtype, _pct(r.mfu), _pct(r.mfu_palm), _pct(r.mfu_full_square)] for r in table.itertuples()],
+        ),
+        Para(
+            "The same measured time over the same peak; only the FLOP count differs. "
+            + " ".join(f"**{name}**: {text}." for name, text in FLOP_CONVENTIONS.items())
+            + " PaLM's N leaves out the embeddings, and with them a tied output layer's product; only transformers"
+            " have the other two."
+        ),
+    ]
 
 
 def _predictor_blocks(run: pd.DataFrame) -> list:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flopbench.device import Nvml, available_memory, throttle_warnings
+from flopbench.energy import Reading, make_meter, per_call
 from flopbench.errors import first_line
 from flopbench.schema import Attempt, Device, Interference, Peak, Record, Round
 from flopbench.timing import Budget, CallTooSlow, CpuTimer, CudaTimer, Measurement, TorchCuda
@@ -316,6 +317,7 @@ class _State:
     measurements: list[Measurement] = field(default_factory=list)
     outcome: tuple[str, str, dict[str, Any]] | None = None  # (status, reason, fields) when it ends unmeasured
     gpu: dict[str, Any] = field(default_factory=dict)
+    readings: list[Reading] = field(default_factory=list)  # energy over each round's measurement window
 
     @property
     def ended(self) -> bool:
@@ -340,6 +342,7 @@ class Runner:
         collective_timer: Any = None,
         monitor: Any = None,
         clock: Callable[[], float] = time.perf_counter,
+        meter: Any = None,
     ):
         import torch
 
@@ -352,6 +355,8 @@ class Runner:
         self.monitor = monitor
         self.clock = clock
         self.nvml = Nvml(settings.device.index or 0) if settings.device.type == "cuda" else None
+        # Energy around each measurement window (flopbench.energy): NVML on CUDA, RAPL on a CPU, or the reason why not.
+        self.meter = meter if meter is not None else make_meter(settings.device.type, self.nvml)
         self.policy = settings.on_busy
         self.notes: list[str] = []  # what the run decided along the way (stopped retrying, ...), once each
         self.stale: dict[str, str] = {}  # ceiling key -> why it is stale
@@ -517,8 +522,10 @@ class Runner:
             try:
                 window = self.monitor.begin() if self.monitor is not None else None
                 before = self.nvml.snapshot() if self.nvml else {}
+                energy = self.meter.start()
                 with self.torch.no_grad():  # a collective's calls are planned by every rank together: no cap
                     measurement = timer.measure(fn) if collective else timer.measure(fn, max_call_s=settings.max_call_s)
+                reading = self.meter.stop(energy)
                 after = self.nvml.snapshot() if self.nvml else {}
                 interference = self.monitor.end(window) if self.monitor is not None else None
             except CallTooSlow as exc:
@@ -551,8 +558,11 @@ class Runner:
                 waited_s=waited,
                 interference=interference,
                 attempts=attempts,
+                joules=reading.joules,
+                window_s=reading.seconds,
             )
         )
+        state.readings.append(reading)
 
     def _wait_for_quiet(self) -> float:
         """--on-busy wait: watch the machine until it is quiet, at most WAIT_S; seconds waited."""
@@ -646,10 +656,27 @@ class Runner:
             warnings.append(f"{len(rounds)} of {settings.rounds} rounds: then {state.outcome[0]}, {state.outcome[1]}")
         elif len(rounds) < settings.rounds:
             warnings.append(f"{len(rounds)} of {settings.rounds} rounds: the --time-budget was spent")
+        out.update(self._energy(state, figure))
         if state.gpu:
             out["gpu"] = state.gpu
             warnings += throttle_warnings(state.gpu["after"])
         return out
+
+    def _energy(self, state: _State, time_s: float) -> dict[str, Any]:
+        """Energy per call: the rounds' average power (their joules over their windows' seconds) times the median
+        call; `unknown` with the reason where no round was metered."""
+        metered = [r for r in state.readings if r.joules is not None]
+        if not metered:
+            note = next((r.note for r in state.readings if r.note), getattr(self.meter, "reason", ""))
+            return per_call(Reading(None, 0.0, "unknown", note), time_s, 0, 0)
+        combined = Reading(
+            sum(r.joules or 0.0 for r in metered),
+            sum(r.seconds for r in metered),
+            metered[0].source,
+            "; ".join(dict.fromkeys(r.note for r in metered if r.note)),
+        )
+        counts = state.workload.counts
+        return per_call(combined, time_s, counts.total_flops, counts.bytes)
 
     def _check_ceiling(self, record: Record) -> None:
         """A run that beats a cached ceiling by more than 5% on the kind of workload the ceiling measured: the

@@ -325,6 +325,8 @@ class Round(Line):
     waited_s: float = F("s", "seconds waited for a quiet machine before it (--on-busy wait)", 0.0, ge=0)
     interference: Interference | None = F("", "the machine during this round's samples", None)
     attempts: list[Attempt] = F("", "disturbed measurements of this round, measured again", default_factory=list)
+    joules: float | None = F("J", "energy over this round's measurement window (null: no meter)", None, ge=0)
+    window_s: float | None = F("s", "that window's length: the timer's whole call, warm-up included", None, ge=0)
 
 
 class Record(Line):
@@ -419,6 +421,23 @@ class Record(Line):
         "",
         "models: every layer's calls with their costs at the run's dtype, so that"
         " the layer-wise roofline is read from the file, never recomputed",
+        None,
+    )
+    energy_source: str | None = F(
+        "",
+        "where the energy comes from: nvml energy counter, nvml power samples, rapl package, or unknown",
+        None,
+    )
+    energy_note: str | None = F("", "what to keep in mind about the energy, or why it is unknown", None)
+    power_w: float | None = F("W", "the device's average power during the measurement windows", None, ge=0)
+    joules_per_call: float | None = F("J", "power_w x time_s: one call's energy, idle draw included", None, ge=0)
+    flops_per_joule: float | None = F("FLOP/J", "total_flops / joules_per_call", None, ge=0)
+    joules_per_byte: float | None = F("J/B", "joules_per_call / bytes", None, ge=0)
+    flop_convention: str | None = F("", "models: how core_flops (and so mfu) count a model", None)
+    convention_flops: dict[str, int] | None = F(
+        "FLOP",
+        "transformers: the step's contraction FLOPs under other conventions (palm: 6N + 12LHQT; full_square: causal"
+        " attention over the full square), to quote MFU under them",
         None,
     )
     profile: LayerProfile | None = F("", "models measured with --per-layer: how their time splits", None)

@@ -1,6 +1,7 @@
 """Whole models: published totals, per-layer tables, PyTorch's counter forward and backward, user models."""
 
 import json
+import math
 import textwrap
 
 import pytest
@@ -323,3 +324,60 @@ def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):
     assert ma / ta > mb / tb + 0.1
     assert contrast.flops_ratio < ta / tb < contrast.time_ratio  # closer than FLOPs, not all the way
     assert "layer-wise roofline predicts a time ratio" in contrast.conclusion()
+
+
+# --- MFU under other FLOP conventions -----------------------------------------------------------------------------
+
+
+def test_convention_flops_of_a_transformer_by_hand():
+    from flopbench.workloads.model import convention_flops
+
+    w = make_workload("model", {"model": "gpt2_small", "seq_len": 16, "layers": 2, "batch": 2})
+    p = w.p
+    with torch.device("meta"):
+        model = MODELS["gpt2_small"].build(p)
+    embedding = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Embedding))
+    n = sum(x.numel() for x in model.parameters()) - embedding  # tied LM head: its weight is the token embedding
+    tokens, q = 2 * 16, 768 // 12
+    flops = convention_flops(dict(p))
+    assert flops["palm"] == (2 * n + 4 * 2 * 12 * q * 16) * tokens
+    masked = 16 * 16 - 16 * 17 // 2
+    assert flops["full_square"] == w.counts.flops + 4 * 2 * 2 * 12 * masked * q
+    train = make_workload("model", {"model": "gpt2_small", "seq_len": 16, "layers": 2, "batch": 2, "train": True})
+    trained = convention_flops(dict(train.p))
+    assert trained["palm"] == (6 * n + 12 * 2 * 12 * q * 16) * tokens
+    assert trained["full_square"] == train.counts.flops + 3 * 4 * 2 * 2 * 12 * masked * q
+    assert convention_flops(dict(make_workload("model", {"model": "resnet18"}).p)) is None  # no attention heads
+
+
+def test_mfu_is_quoted_under_each_convention():
+    import pandas as pd
+
+    from flopbench.analysis import mfu_conventions
+
+    run = pd.DataFrame(
+        [
+            {
+                "status": "ok",
+                "name": "gpt",
+                "dtype": "float32",
+                "mfu": 0.5,
+                "time_s": 2.0,
+                "peak_flops_per_s": 1e9,
+                "convention_flops": {"palm": 6e8, "full_square": 1.2e9},
+            },
+            {
+                "status": "ok",
+                "name": "cnn",
+                "dtype": "float32",
+                "mfu": 0.3,
+                "time_s": 1.0,
+                "peak_flops_per_s": 1e9,
+                "convention_flops": None,
+            },
+        ]
+    )
+    table = mfu_conventions(run).set_index("name")
+    assert table.loc["gpt", "mfu_palm"] == pytest.approx(0.3)
+    assert table.loc["gpt", "mfu_full_square"] == pytest.approx(0.6)
+    assert math.isnan(table.loc["cnn", "mfu_palm"])

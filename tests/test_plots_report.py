@@ -109,7 +109,13 @@ def test_report_holds_the_device_the_tables_the_figures_and_the_study(results, r
         assert f"| {contrast.title} | {contrast.a['name']} | {contrast.b['name']} |" in md
         assert f"{contrast.per_flop:.3g}x" in md
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert sorted(figures) == ["flops_vs_latency.png", "predictors.png", "roofline.png", "sweeps.png", "utilization.png"]
+    assert sorted(figures) == [
+        "flops_vs_latency.png",
+        "predictors.png",
+        "roofline.png",
+        "sweeps.png",
+        "utilization.png",
+    ]
     assert "## How well do FLOPs predict latency? Four predictors" in md and "| fitted |" in md
     assert all((out / f).exists() for f in figures)
     page = (out / "report.html").read_text()

@@ -38,14 +38,14 @@ def upgrade(path: Path) -> str:
             f"{path}: {len(run.notes)} line(s) could not be read ({run.notes[0]}); fix or remove"
             f" them first: upgrade rewrites whole files and would drop them"
         )
-    missing = [r for r in run.records if r.op == "model" and not r.layers]
+    missing = [r for r in run.records if r.op == "model" and (not r.layers or not r.flop_convention)]
     if run.written_schema == SCHEMA_VERSION and not missing:
         return f"{path}: already schema {SCHEMA_VERSION}; nothing to do"
     lines = []
     missing_ids = {id(r) for r in missing}
     for line in run.lines:
         if isinstance(line, Record) and id(line) in missing_ids:
-            line = line.model_copy(update=_layers_of(line, __version__))
+            line = line.model_copy(update=_layers_of(line, __version__) if not line.layers else _conventions_of(line))
         lines.append(line)
     tmp = path.with_name(f".{path.name}.upgrade-{os.getpid()}")
     writer = ResultsWriter.create(tmp, run.header)
@@ -59,7 +59,7 @@ def upgrade(path: Path) -> str:
     writer.close()
     os.replace(tmp, path)
     was = f"schema {run.written_schema}"
-    added = f"; per-layer costs added to {len(missing)} model records" if missing else ""
+    added = f"; per-layer costs or FLOP conventions added to {len(missing)} model records" if missing else ""
     return f"{path}: {was} -> {SCHEMA_VERSION}, {len(run.records)} records{added}"
 
 
@@ -69,6 +69,16 @@ def _layers_of(record, version: str) -> dict:
     workload = make_workload("model", record.params, dtype=record.dtype)
     fields = workload.spec.record_fields(workload.p, workload.dtype)
     return {**fields, "layers_source": f"flopbench upgrade {version}: counted with that version's counter"}
+
+
+def _conventions_of(record) -> dict:
+    """A model record that has its layers but predates the FLOP conventions (MFU under PaLM's count, full-square
+    causal): those counts alone, from its parameters; its layers stay as they were recorded."""
+    from flopbench.workloads import make_workload
+
+    workload = make_workload("model", record.params, dtype=record.dtype)
+    fields = workload.spec.record_fields(workload.p, workload.dtype)
+    return {key: fields[key] for key in ("flop_convention", "convention_flops")}
 
 
 def main(args: argparse.Namespace) -> int:

@@ -49,6 +49,25 @@ def model_layers(p: dict[str, Any], dtype: str) -> list[Layer]:
     return record_layers(layer_counts(dict(p)), dtype)
 
 
+def convention_flops(p: dict[str, Any]) -> dict[str, int] | None:
+    """A transformer's contraction FLOPs under PaLM's formula and with causal attention as the full square (None
+    for models without attention heads)."""
+    if p.get("heads") is None or p.get("seq_len") is None:
+        return None
+    counted = layer_counts(dict(p))
+    train = bool(p["train"])
+    embedding = sum(r.params for r in counted.rows if r.type == "Embedding")
+    layers, heads, seq_len = p.get("layers") or 1, p["heads"], p["seq_len"]
+    head_dim = p["d_model"] // heads
+    core = counted.flops + (counted.backward_flops if train else 0)
+    return {
+        "palm": formulas.palm_flops(
+            counted.parameters - embedding, layers, heads, head_dim, seq_len, p["batch"] * seq_len, train
+        ),
+        "full_square": core + formulas.masked_attention_flops(p["batch"], layers, heads, head_dim, seq_len, train),
+    }
+
+
 class Model(Op):
     name = "model"
     family = "model"
@@ -117,8 +136,14 @@ class Model(Op):
         return out
 
     def record_fields(self, p, dtype):
-        """Every layer's calls with their costs, so that views read the layer-wise roofline from the record."""
-        return {"layers": model_layers(p, dtype), "layers_source": "flopbench run"}
+        """Every layer's calls with their costs, so that views read the layer-wise roofline from the record; the FLOP
+        convention, and the same step's FLOPs under the other conventions MFU is quoted in."""
+        return {
+            "layers": model_layers(p, dtype),
+            "layers_source": "flopbench run",
+            "flop_convention": formulas.FLOP_CONVENTIONS["flopbench"],
+            "convention_flops": convention_flops(p),
+        }
 
     def profile(self, p, dtype, device, peak, bandwidth):
         """The model's layers with their measured times (flopbench.models.profile), and how its time splits."""
