@@ -507,6 +507,15 @@ def compare(frame: pd.DataFrame) -> Comparison:
         rows = g.loc[common]
         table[f"speedup[{label}]"] = base["time_s"] / rows["time_s"]
         table[f"peak_ratio[{label}]"] = rows["peak_flops_per_s"] / base["peak_flops_per_s"]
+    # Energy: FLOP/J per run and its ratio to the baseline, where both runs had a meter (flopbench.energy).
+    energy = all("flops_per_joule" in g.columns and g.loc[common, "flops_per_joule"].notna().any() for g in ok)
+    if energy:
+        for label, g in zip(labels, ok):
+            table[f"flops_per_joule[{label}]"] = g.loc[common, "flops_per_joule"]
+        for label in labels[1:]:
+            table[f"energy_ratio[{label}]"] = (
+                table[f"flops_per_joule[{label}]"] / table[f"flops_per_joule[{labels[0]}]"]
+            )
     table = table.reset_index(drop=True)
 
     summary_rows = []
@@ -523,9 +532,34 @@ def compare(frame: pd.DataFrame) -> Comparison:
                     "peak_ratio": float(np.exp(np.log(ratio.loc[rows.index]).mean()))
                     if ratio.loc[rows.index].notna().all() and len(rows)
                     else np.nan,
+                    "geomean_energy_ratio": _geomean(table[f"energy_ratio[{label}]"].loc[rows.index])
+                    if energy
+                    else np.nan,
                 }
             )
     return Comparison(legend, table, pd.DataFrame(summary_rows), _setting_warnings(groups, labels, ok, common))
+
+
+def _geomean(values: pd.Series) -> float:
+    values = values.dropna()
+    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
+
+
+def energy_roofline(run: pd.DataFrame) -> tuple[float, float] | None:
+    """Joules per FLOP and per byte of the run's device (the energy roofline: E = FLOPs x e_flop + bytes x e_byte per
+    call), fitted by non-negative least squares on the records with energy, each weighted by 1 / its energy (so
+    that small calls count as much as large ones). None without at least 3 such records."""
+    from scipy.optimize import nnls
+
+    if "joules_per_call" not in run.columns:
+        return None
+    rows = run[(run["status"] == "ok") & run["joules_per_call"].notna() & (run["total_flops"] > 0)]
+    if len(rows) < 3:
+        return None
+    weight = 1 / rows["joules_per_call"].to_numpy()
+    a = np.column_stack([rows["total_flops"].to_numpy() * weight, rows["bytes"].to_numpy() * weight])
+    (per_flop, per_byte), _ = nnls(a, np.ones(len(rows)))
+    return float(per_flop), float(per_byte)
 
 
 def _setting_warnings(groups, labels, ok, common) -> list[str]:

@@ -570,6 +570,45 @@ def predictors(run: pd.DataFrame) -> Figure | None:
     return fig
 
 
+@styled
+def energy_roofline(run: pd.DataFrame) -> Figure | None:
+    """Achieved FLOP per joule against arithmetic intensity, under the energy roofline fitted on the run
+    (FLOP/J = I / (I x e_flop + e_byte)): right of the energy ridge a FLOP costs more than its bytes."""
+    from flopbench.analysis import energy_roofline as fit_energy
+
+    fit = fit_energy(run)
+    if fit is None:
+        return None
+    per_flop, per_byte = fit
+    ok = measured(run)
+    ok = ok[ok["flops_per_joule"].notna() & (ok["total_flops"] > 0)]
+    fig = _figure(figsize=(11, 6.5))
+    ax = fig.subplots()
+    lo, hi = ok["intensity"].min() / 2, ok["intensity"].max() * 2
+    x = np.geomspace(lo, hi, 300)
+    (roof,) = ax.plot(
+        x,
+        x / (x * per_flop + per_byte),
+        color="black",
+        lw=1.6,
+        zorder=2,
+        label=f"fitted: {per_flop * 1e12:.3g} pJ/FLOP, {per_byte * 1e12:.3g} pJ/byte",
+    )
+    if per_flop > 0 and per_byte > 0:
+        ax.axvline(per_byte / per_flop, color="0.5", ls=":", lw=1)
+    _points(ax, ok, "intensity", "flops_per_joule")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_formatter(PLAIN)
+    ax.yaxis.set_major_formatter(EngFormatter(unit="FLOP/J"))
+    ax.set_xlabel("Arithmetic intensity (FLOP/byte)")
+    ax.set_ylabel("FLOP per joule (average power x median time)")
+    ax.set_title(_title(run, "Energy roofline: FLOP/J against intensity"))
+    _point_legends(ax, ok, [roof], loc="lower right")
+    return fig
+
+
 LAYERS_SHOWN = 15  # bars in a per-layer figure: the slowest layers
 
 
@@ -649,6 +688,7 @@ FIGURES = {
     "sweeps": sweeps,
     "utilization": utilization,
     "predictors": predictors,
+    "energy_roofline": energy_roofline,
 }
 DISTRIBUTED_FIGURES = {"spread": spread, "collectives": collective_bandwidth}
 

@@ -116,10 +116,17 @@ def trust(r: pd.Series) -> str:
     return ", ".join(notes) or f"ok{spread}"
 
 
-def _family_rows(rows: pd.DataFrame, with_trust: bool) -> list[list[Any]]:
+def has_energy(run: pd.DataFrame) -> bool:
+    return "flops_per_joule" in run.columns and run["flops_per_joule"].notna().any()
+
+
+def _family_rows(rows: pd.DataFrame, with_trust: bool, with_energy: bool = False) -> list[list[Any]]:
     out = []
     for _, r in rows.iterrows():
         extra = [trust(r)] if with_trust else []
+        if with_energy:
+            value = r.get("flops_per_joule")
+            extra = [si(value, "FLOP/J") if value == value and value is not None else "-", *extra]
         if r["status"] != "ok":
             out.append(
                 [r["name"], r["dtype"], "-", "-", "-", "-", "-", "-", "-", *extra, f"{r['status']}: {r['reason']}"]
@@ -252,6 +259,7 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
     if distributed(run):
         blocks += _distributed_blocks(header, run)
     with_trust = has_trust(run)
+    with_energy = has_energy(run)
     if with_trust:
         blocks += _trust_blocks(source, run)
     blocks.append(Heading(2, "Results by family"))
@@ -273,10 +281,11 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
                     "% peak",
                     "% roofline",
                     "bound",
+                    *(["FLOP/J"] if with_energy else []),
                     *(["trust"] if with_trust else []),
                     "warnings",
                 ],
-                _family_rows(rows, with_trust),
+                _family_rows(rows, with_trust, with_energy),
             )
         )
     figures = save_figures(run, out, fmt, prefix)
@@ -288,6 +297,7 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
             "sweeps": "Achieved FLOP/s against problem size for each swept suite entry.",
             "utilization": "Per workload: % of peak and % of the roofline bound.",
             "predictors": "Each latency predictor's time against the measured one, leave-one-out (grey: within 2x).",
+            "energy_roofline": "FLOP per joule against arithmetic intensity, under the fitted energy roofline.",
             "spread": "Achieved FLOP/s of every rank, running together.",
             "collectives": "Bus bandwidth of each collective against message size.",
         }
@@ -295,10 +305,36 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
     s = study(run)
     if s:
         blocks += _study_blocks(s)
+    blocks += _energy_blocks(per_workload(run))
     blocks += _mfu_blocks(per_workload(run))
     blocks += _predictor_blocks(per_workload(run))
     blocks += _layer_blocks(run, figures)
     return blocks
+
+
+def _energy_blocks(run: pd.DataFrame) -> list:
+    """Energy: where it came from, or why there is none; the device's joules per FLOP and per byte."""
+    from flopbench.analysis import energy_roofline
+
+    if "energy_source" not in run.columns or run["energy_source"].isna().all():
+        return []
+    blocks: list = [Heading(2, "Energy")]
+    if not has_energy(run):
+        reasons = sorted({str(n) for n in run["energy_note"].dropna()} if "energy_note" in run else set())
+        return blocks + [Para("No energy was measured: " + ("; ".join(reasons) or "no meter") + ".")]
+    sources = ", ".join(sorted(set(run["energy_source"].dropna()) - {"unknown"}))
+    text = (
+        f"Energy from {sources}: the device's average power during each workload's measurement windows times its"
+        " median call (idle draw included). FLOP/J is in the tables above."
+    )
+    fit = energy_roofline(run)
+    if fit:
+        text += (
+            f" Fitted over the run (energy roofline, E = FLOPs x e_flop + bytes x e_byte): {fit[0] * 1e12:.3g} pJ per"
+            f" FLOP and {fit[1] * 1e12:.3g} pJ per byte."
+        )
+    notes = sorted({str(n) for n in run["energy_note"].dropna()}) if "energy_note" in run else []
+    return blocks + [Para(text + "".join(f" Note: {n}." for n in notes))]
 
 
 def _mfu_blocks(run: pd.DataFrame) -> list:

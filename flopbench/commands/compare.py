@@ -89,6 +89,17 @@ def print_tables(result, fmt: str = "table") -> None:
     labels = list(result.runs["run"])
     columns = ["workload", "dtype"] + [f"time {lab}" for lab in labels] + [f"FLOP/s {lab}" for lab in labels]
     columns += [f"speedup {lab}" for lab in labels[1:]] + [f"peak ratio {lab}" for lab in labels[1:]]
+    energy = any(c.startswith("energy_ratio[") for c in table.columns)
+    if energy:
+        columns += [f"FLOP/J {lab}" for lab in labels] + [f"FLOP/J ratio {lab}" for lab in labels[1:]]
+
+    def joules(r) -> list[str]:
+        if not energy:
+            return []
+        rates = [r[f"flops_per_joule[{lab}]"] for lab in labels]
+        ratios = [r[f"energy_ratio[{lab}]"] for lab in labels[1:]]
+        return [si(v, "FLOP/J") if v == v else "-" for v in rates] + [f"{v:.3g}x" if v == v else "-" for v in ratios]
+
     rows = []
     for _, r in table.sort_values(["family", "name"]).iterrows():
         rows.append(
@@ -100,6 +111,7 @@ def print_tables(result, fmt: str = "table") -> None:
                 f"{r[f'peak_ratio[{lab}]']:.3g}x" if r[f"peak_ratio[{lab}]"] == r[f"peak_ratio[{lab}]"] else "-"
                 for lab in labels[1:]
             ]
+            + joules(r)
         )
     print_table(
         f"Per workload (baseline: run {labels[0]}; speedup = time {labels[0]} / time)",
@@ -110,7 +122,7 @@ def print_tables(result, fmt: str = "table") -> None:
     )
     print_table(
         "Geometric mean speedup against the ratio of peaks",
-        ["run", "family", "workloads", "geomean speedup", "peak ratio"],
+        ["run", "family", "workloads", "geomean speedup", "peak ratio", *(["geomean FLOP/J ratio"] if energy else [])],
         (
             [
                 r["run"],
@@ -118,10 +130,19 @@ def print_tables(result, fmt: str = "table") -> None:
                 r["workloads"],
                 f"{r['geomean_speedup']:.3g}x",
                 f"{r['peak_ratio']:.3g}x" if r["peak_ratio"] == r["peak_ratio"] else "-",
+                *(
+                    [
+                        f"{r['geomean_energy_ratio']:.3g}x"
+                        if r["geomean_energy_ratio"] == r["geomean_energy_ratio"]
+                        else "-"
+                    ]
+                    if energy
+                    else []
+                ),
             ]
             for _, r in summary.iterrows()
         ),
-        numeric=["workloads", "geomean speedup", "peak ratio"],
+        numeric=["workloads", "geomean speedup", "peak ratio", "geomean FLOP/J ratio"],
         caption="A speedup under the peak ratio is extra peak that does not turn into speed (memory-bound or"
         " overhead-bound work); over it, the baseline was further from its peak.",
         fmt=fmt,
