@@ -107,7 +107,7 @@ def test_dtype_override_and_threads(tmp_path, env):
     "args,fragments",
     [
         (["run", "nope.toml"], ["no such suite"]),
-        (["run", "{suite}", "--dtype", "float8"], ["unknown dtype 'float8'"]),
+        (["run", "{suite}", "--dtype", "float7"], ["unknown dtype 'float7'", "did you mean"]),
         (["run", "{suite}", "--only", "zzz"], ["matches --only"]),
         (["run", "{suite}", "--only", "("], ["not a regular expression"]),
         (["run", "{suite}", "--peak", "bf16=1e12"], ["unknown key 'bf16'", "did you mean 'bfloat16'"]),
