@@ -33,12 +33,13 @@ name = "faults"
 op = "matmul"
 name = "mm"
 [workload.sweep]
-"m=n=k" = [8, 12, 16, 20, 24, 28, 32, 36]
+"m=n=k" = [8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52]
 [[workload]]
 op = "softmax"
 rows = 8
 cols = 32
 """
+N_RECORDS = 13
 FAST = ["--device", "cpu", "--min-time", "0.005", "--bandwidth", "2e10", "--rounds", "1", "--threads", "1"]
 
 
@@ -92,10 +93,17 @@ def _limit_file_size(limit):
     return apply
 
 
+# The size limit must fall after the first record and before the last, whatever the machine. With FAST's 5 ms of
+# samples in 0.25 ms blocks (at most 10x that in all), a record keeps 20 to 200 samples twice (the record's and its
+# round's): about 2.5 to 11 kB as JSON; the header is about 4 kB. So 20 kB always holds the header and the first
+# record, and never the header and 13 records (at least about 36 kB).
+FILE_LIMIT = 20_000
+
+
 def test_a_write_that_fails_mid_run_ends_it_with_one_line_and_the_resume_command(tmp_path, env, suite):
     out = tmp_path / "run.jsonl"
     result = flopbench(
-        "run", suite, *FAST, "--out", str(out), env=env, cwd=tmp_path, preexec_fn=_limit_file_size(12_000)
+        "run", suite, *FAST, "--out", str(out), env=env, cwd=tmp_path, preexec_fn=_limit_file_size(FILE_LIMIT)
     )
     assert_run_ends_with_one_error(
         result,
@@ -105,12 +113,12 @@ def test_a_write_that_fails_mid_run_ends_it_with_one_line_and_the_resume_command
         f"--resume {out}",
     )
     intact = _intact(result.stderr)
-    assert 1 <= intact < 9
+    assert 1 <= intact < N_RECORDS
     finished_records_all_load(out, intact)
     resumed = flopbench("run", suite, *FAST, "--resume", str(out), env=env, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     run = read_run(out)
-    assert len({r.identity for r in run.records}) == len(run.records) == 9 and run.notes == []
+    assert len({r.identity for r in run.records}) == len(run.records) == N_RECORDS and run.notes == []
 
 
 @contextlib.contextmanager
@@ -176,7 +184,7 @@ def test_two_runs_onto_one_new_file_cannot_both_succeed(tmp_path, env, suite):
     loser = next(err for code, err in results if code == 2)
     assert "exists" in loser and len(loser.strip().splitlines()) == 1
     run = read_run(out)
-    assert len(run.records) == 9 and len({r.identity for r in run.records}) == 9
+    assert len(run.records) == N_RECORDS and len({r.identity for r in run.records}) == N_RECORDS
 
 
 def test_a_resume_while_another_process_writes_the_file_is_refused(tmp_path, env, suite):
@@ -205,7 +213,7 @@ def test_resume_repairs_a_cut_last_line_and_finishes_the_run(tmp_path, env, suit
     assert result.returncode == 0, result.stderr
     assert "was cut" in result.stderr and "removed, keeping every whole line" in result.stderr
     run = read_run(out)
-    assert run.notes == [] and len(run.records) == 9 and len({r.identity for r in run.records}) == 9
+    assert run.notes == [] and len(run.records) == N_RECORDS and len({r.identity for r in run.records}) == N_RECORDS
     assert run.resumes[0].repaired and run.resumes[0].skipped == 3
 
 
