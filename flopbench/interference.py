@@ -29,7 +29,11 @@ from flopbench.schema import Interference
 # A measurement is disturbed when, during its window:
 BUSY_OTHER_CPUS = 0.25  # other processes kept more than a quarter of a CPU busy (an idle VM's daemons: ~0.01)
 BUSY_STEAL = 0.05  # the hypervisor took more than 5% of this VM's CPU time
-CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline (or 3x its own noise, if larger)
+CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline (or 5x its own noise, if larger)
+# The canary's noise is the interquartile range of the run's first canaries over their median: one stray canary at
+# the start cannot set it (their full range did: one canary 30% off made the threshold 91% and blinded the run). For
+# normal noise 5 IQRs are about 6.7 standard deviations, so a quiet machine is not called slow by chance.
+CANARY_NOISE_MULTIPLE = 5
 GPU_BUSY_UTILIZATION = 10  # percent, just before the measurement, from a process other than this one
 
 
@@ -86,8 +90,14 @@ class Canary(Protocol):
 
 class TorchCanary:
     """A small GEMM (compute) then a copy (memory) on the run's device, with the run's threads. Each part repeats for
-    about 3 ms and is timed three times (its median kept), so one canary costs about 20 ms; its figure is per unit
-    (seconds per GEMM + seconds per copy), so canaries of other runs, calibrated to other repetitions, compare."""
+    about 3 ms once untimed, then is timed three times (its median kept), so one canary costs about 25 ms; its figure
+    is per unit (seconds per GEMM + seconds per copy), so canaries of other runs, calibrated to other repetitions,
+    compare.
+
+    The untimed pass makes the canary see the machine's speed rather than the state the last workload or an idle
+    wait left behind: on a 2-vCPU KVM guest at one thread, a copy straight after a large workload or a 0.3 s sleep
+    ran 21% slower for a few milliseconds than back-to-back copies, and without the pass every record of a quiet run
+    was called disturbed against a baseline taken back to back. With it the three states agree within 2%."""
 
     PART_S = 0.003
 
@@ -129,12 +139,13 @@ class TorchCanary:
         per = self._time(part, 5) / 5
         return max(1, round(self.PART_S / per)) if per > 0 else 1
 
+    def _steady(self, part: Callable[[int], None], reps: int) -> float:
+        part(reps)  # untimed: caches, clocks and the scheduler back to a steady state
+        return statistics.median(self._time(part, reps) for _ in range(3)) / reps
+
     def measure(self) -> float:
         gemm, copy = self.reps
-        return (
-            statistics.median(self._time(self._gemm, gemm) for _ in range(3)) / gemm
-            + statistics.median(self._time(self._copy, copy) for _ in range(3)) / copy
-        )
+        return self._steady(self._gemm, gemm) + self._steady(self._copy, copy)
 
 
 class GpuProbe(Protocol):
@@ -171,7 +182,7 @@ class Monitor:
     baseline_rounds: int = 5
     sleep: Callable[[float], None] = time.sleep
     baseline_s: float | None = field(default=None, init=False)
-    baseline_noise: float = field(default=0.0, init=False)  # relative spread of the baseline canaries
+    baseline_noise: float = field(default=0.0, init=False)  # the baseline canaries' IQR over their median
     _last_canary: tuple[float, float] | None = field(default=None, init=False)  # (when, seconds)
 
     def start_run(self) -> dict[str, Any]:
@@ -180,8 +191,8 @@ class Monitor:
         if self.canary is None:
             return {}
         times = [self.canary.measure() for _ in range(self.baseline_rounds)]
-        start = statistics.median(times)
-        self.baseline_noise = (max(times) - min(times)) / start if start > 0 else 0.0
+        q1, start, q3 = statistics.quantiles(times, n=4, method="inclusive")
+        self.baseline_noise = (q3 - q1) / start if start > 0 else 0.0
         self.baseline_s = min(start, self.reference_canary_s) if self.reference_canary_s else start
         return {
             "canary_start_s": start,
@@ -192,7 +203,7 @@ class Monitor:
 
     @property
     def canary_threshold(self) -> float:
-        return max(CANARY_SLOWDOWN, 3 * self.baseline_noise)
+        return max(CANARY_SLOWDOWN, CANARY_NOISE_MULTIPLE * self.baseline_noise)
 
     def _canary(self) -> float | None:
         if self.canary is None:

@@ -297,7 +297,7 @@ class Interference(Line):
     canary_threshold: float | None = F(
         "1",
         "the slowdown above which the canary calls the machine disturbed: 15%,"
-        " or 3x the canary's own noise at the run's start",
+        " or 5x the canary's own noise (its interquartile range over its median) at the run's start",
         None,
         ge=0,
     )

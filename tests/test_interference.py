@@ -136,10 +136,21 @@ def test_the_baseline_is_the_faster_of_the_start_and_the_cached_reference():
 
 def test_a_noisy_canary_raises_its_own_threshold():
     probe = FakeProbe()
-    monitor = Monitor(probe, 2, 2, canary=FakeCanary([1.0e-3, 1.1e-3, 1.0e-3, 0.9e-3, 1.0e-3]))
+    monitor = Monitor(probe, 2, 2, canary=FakeCanary([1.0e-3, 1.1e-3, 0.9e-3, 1.05e-3, 0.95e-3]))
     monitor.start_run()
-    assert monitor.baseline_noise == pytest.approx(0.2)
-    assert monitor.canary_threshold == pytest.approx(0.6)  # 3 x its noise, above the 15% floor
+    assert monitor.baseline_noise == pytest.approx(0.1)  # the IQR, 0.95 to 1.05, over the median
+    assert monitor.canary_threshold == pytest.approx(0.5)  # 5 x its noise, above the 15% floor
+
+
+def test_one_stray_canary_at_the_start_does_not_blind_the_run():
+    probe = FakeProbe()
+    monitor = Monitor(probe, 2, 2, canary=FakeCanary([1.0e-3, 1.0e-3, 1.3e-3, 1.0e-3, 1.01e-3, 1.3e-3]))
+    monitor.start_run()
+    assert monitor.baseline_s == pytest.approx(1.0e-3) and monitor.canary_threshold == pytest.approx(0.15)
+    window_ = monitor.begin()
+    probe.advance(1.0)
+    verdict = monitor.end(window_)
+    assert verdict.busy and verdict.reasons == ["the machine ran 30% slower than at its quietest (canary)"]
 
 
 def test_one_canary_serves_as_after_and_next_before():
@@ -170,3 +181,30 @@ def test_sample_watches_the_machine_without_running_anything():
     monitor = Monitor(probe, 2, 2, sleep=sleep)
     verdict = monitor.sample(0.5)
     assert slept == [0.5] and verdict.busy and verdict.other_cpus == pytest.approx(1.0)
+
+
+def test_the_torch_canary_measures_the_steady_machine_not_the_state_a_workload_left(monkeypatch):
+    """A part that runs 1.5x slower for its first 4 ms of work after the machine sat idle or a workload evicted its
+    data (what a 2-vCPU guest showed at one thread): the canary's figure is still the steady one."""
+    import flopbench.interference as interference
+
+    clock = FakeClock()
+    monkeypatch.setattr(interference.time, "perf_counter", clock)
+    canary = interference.TorchCanary("cpu")
+    cold = {"gemm": 0.0, "copy": 0.0}  # seconds of slow work left, per part
+
+    def part(name, unit_s):
+        def run(reps):
+            work = reps * unit_s
+            slow = min(cold[name], work)
+            cold[name] -= slow
+            clock.now += work + 0.5 * slow
+
+        return run
+
+    canary._gemm, canary._copy = part("gemm", 1e-3), part("copy", 2e-3)
+    canary.reps = (3, 2)
+    steady = canary.measure()
+    assert steady == pytest.approx(3e-3)
+    cold.update(gemm=4e-3, copy=4e-3)  # a large workload, or an idle wait, just ran
+    assert canary.measure() == pytest.approx(steady)
