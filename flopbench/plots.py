@@ -22,7 +22,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter, FuncFormatter
 
 from flopbench.analysis import collectives, distributed, layer_times, measured, per_workload, profiled, rank_spread
-from flopbench.units import si
+from flopbench.units import count, si
 
 FAMILY_COLORS = {
     "matmul": "tab:blue",
@@ -74,7 +74,8 @@ def _figure(**kwargs: Any) -> Figure:
 def _title(run: pd.DataFrame, what: str) -> str:
     threads = run["threads"].iloc[0]
     dtypes = ", ".join(sorted(set(run["dtype"])))
-    where = run["device_label"].iloc[0] + (f", {threads} threads" if run["device"].iloc[0] == "cpu" else "")
+    on_cpu = run["device"].iloc[0] == "cpu"
+    where = run["device_label"].iloc[0] + (f", {count(int(threads), 'thread')}" if on_cpu else "")
     return f"{what}\n{where} · {dtypes}"
 
 
@@ -673,7 +674,8 @@ def layer_profile(record: pd.Series) -> Figure:
     roof.set_title("Each layer on the roofline (area: share of the time)", fontsize=11)
     roof.legend(handles=handles, loc="lower right", fontsize=8)
     threads = record.get("threads")
-    where = record["device_label"] + (f", {threads} threads" if record.get("device") == "cpu" and threads else "")
+    on_cpu = record.get("device") == "cpu" and threads
+    where = record["device_label"] + (f", {count(int(threads), 'thread')}" if on_cpu else "")
     fig.suptitle(f"Where the time goes: {record['name']} ({record['dtype']})\n{where}")
     return fig
 

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flopbench.units import count
+
 PREDICTORS = ("flops", "roofline-peak", "roofline-measured", "fitted")
 WITHIN = (1.25, 2.0)
 
@@ -59,7 +61,7 @@ def points(run: pd.DataFrame) -> Points:
     label = str(run["device_label"].iloc[0]) if len(run) else "?"
     threads = run["threads"].iloc[0] if len(run) and "threads" in run else None
     if len(run) and run["device"].iloc[0] == "cpu" and threads:
-        label += f", {threads} threads"
+        label += f", {count(int(threads), 'thread')}"
     rows, excluded = [], {}
     for identity, group in ok.groupby("identity", sort=False):
         first = group.iloc[0]

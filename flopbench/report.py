@@ -31,7 +31,7 @@ from flopbench.formulas import PEAK_KEYS
 from flopbench.plots import save_figures
 from flopbench.results import frame_of, read_runs
 from flopbench.schema import Header, Run
-from flopbench.units import seconds, si
+from flopbench.units import count, percent, seconds, si
 
 
 @dataclass
@@ -106,10 +106,10 @@ def trust(r: pd.Series) -> str:
         if interference.get("gpu_processes"):
             notes.append("GPU shared")
     if r.get("stable") is False:
-        notes.append(f"unstable {r['round_spread']:.0%}")
+        notes.append(f"unstable {percent(r['round_spread'])}")
     rounds = r.get("rounds") if isinstance(r.get("rounds"), list) else []
     spread = (
-        f" ({len(rounds)} rounds within {r['round_spread']:.0%})"
+        f" ({len(rounds)} rounds within {percent(r['round_spread'])})"
         if len(rounds) > 1 and r.get("round_spread") is not None and not notes
         else ""
     )
@@ -241,7 +241,8 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
             f"Run `{header.run_id}` started {header.started_at} on host `{header.host}`: "
             f"{header.os}, Python {header.python}, torch {header.torch}, BLAS {header.blas}"
             + (f", CUDA {header.cuda}, cuDNN {header.cudnn}" if header.cuda else "")
-            + f"; {header.threads} threads; suites {suites}. Command: `{' '.join(header.command)}`."
+            + (f"; {count(header.threads, 'thread')}" if header.threads else "")
+            + f"; suites {suites}. Command: `{' '.join(header.command)}`."
         )
     )
     blocks.append(Heading(2, "Device and peaks"))

@@ -33,6 +33,7 @@ from flopbench.energy import Reading, make_meter, per_call
 from flopbench.errors import first_line
 from flopbench.schema import Attempt, Device, Interference, Peak, Record, Round
 from flopbench.timing import Budget, CallTooSlow, CpuTimer, CudaTimer, Measurement, TorchCuda
+from flopbench.units import percent
 from flopbench.workloads import Counts, Workload
 
 MEMORY_HEADROOM = 0.8  # skip a workload whose inputs and outputs need more than this share of free memory
@@ -637,7 +638,7 @@ class Runner:
             out["round_spread"], out["stable"] = spread, spread <= UNSTABLE_SPREAD
             if spread > UNSTABLE_SPREAD:
                 warnings.append(
-                    f"unstable: its {len(rounds)} rounds span {spread:.0%} of the median (more than"
+                    f"unstable: its {len(rounds)} rounds span {percent(spread)} of the median (more than"
                     f" {UNSTABLE_SPREAD:.0%})"
                 )
         disturbed = [r.interference for r in rounds if r.interference is not None and r.interference.busy]

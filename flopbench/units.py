@@ -29,3 +29,13 @@ def seconds(value: float | None) -> str:
         if abs(value) >= scale or unit == "ns":
             return f"{value / scale:.3g} {unit}"
     raise AssertionError("unreachable")
+
+
+def count(n: int, noun: str) -> str:
+    """`count(1, "thread")` -> '1 thread', `count(2, "thread")` -> '2 threads'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def percent(fraction: float) -> str:
+    """A share with the digits that keep it apart from a 5% or 10% threshold: '5.3%', '0.8%', '12%'."""
+    return f"{fraction:.1%}" if abs(fraction) < 0.1 else f"{fraction:.0%}"

@@ -204,7 +204,7 @@ def test_the_report_says_how_far_each_figure_can_be_trusted(tmp_path):
     assert "## Trust: the machine during the run" in md and "**1 of" in md and "**1** are unstable" in md
     rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
     assert "busy 0.9 CPU" in rows[names[0]] and "unstable 12%" in rows[names[1]]
-    assert "ok (3 rounds within 1%)" in rows[names[2]]
+    assert "ok (3 rounds within 1.0%)" in rows[names[2]]
     # A run without trust data (an old file) has neither the section nor the column.
     old = write_report([plain], tmp_path / "old")[0].read_text()
     assert "Trust" not in old and "| trust |" not in old
@@ -223,3 +223,10 @@ def test_compare_warns_when_a_run_was_disturbed_or_unstable(tmp_path):
         for w in result.warnings
     ), result.warnings
     assert not any(w.startswith("run A:") for w in result.warnings)
+
+
+def test_shares_near_a_threshold_keep_a_decimal_and_counts_their_number():
+    from flopbench.units import count, percent
+
+    assert percent(0.0529) == "5.3%" and percent(0.123) == "12%" and percent(0.008) == "0.8%"
+    assert count(1, "thread") == "1 thread" and count(2, "thread") == "2 threads" and count(0, "round") == "0 rounds"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from flopbench.console import info
 from flopbench.errors import FlopbenchError, did_you_mean
 from flopbench.formulas import PEAK_KEYS
+from flopbench.units import count
 
 if TYPE_CHECKING:
     from flopbench.measure import CacheEntry
@@ -123,7 +124,7 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
         return Machine(device, threads, cached.ceilings, cached.measured_at, cached.canary_s, cached.disturbed)
     if action == "measure":
         info(
-            f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {threads} threads"
+            f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {count(threads, 'thread')}"
             f" (once; cached in {measure.cache_dir()})"
         )
         entry = measure.merged(refused, measure_now(device, threads, max_call_s))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flopbench.commands.common import add_device_arguments, positive, resolve_machine, warn
 from flopbench.console import TABLE_FORMATS, info, quiet
 from flopbench.errors import FlopbenchError, did_you_mean, first_line
+from flopbench.units import count
 
 if TYPE_CHECKING:
     from flopbench.distributed import Context
@@ -364,7 +365,7 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
         f" {bandwidth.describe('B/s') if bandwidth else 'unknown'}."
     )
     print_table(
-        f"{device.label}, {machine.threads} threads",
+        f"{device.label}, {count(machine.threads, 'thread')}",
         ["workload", "dtype", "time", "IQR", "achieved", "bandwidth", "% peak", "% roofline", "bound", "notes"],
         rows,
         numeric=["time", "IQR", "achieved", "bandwidth", "% peak", "% roofline"],
@@ -494,7 +495,7 @@ def run_session(
             ranks_text = f" on {context.world_size} ranks ({context.backend})" if context else ""
             info(
                 f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
-                f" {machine.device.label}, {machine.threads} threads{ranks_text} -> {output.path}"
+                f" {machine.device.label}, {count(machine.threads, 'thread')}{ranks_text} -> {output.path}"
                 + (f" ({elsewhere} are for other devices)" if elsewhere else "")
             )
             if at_start.busy:
