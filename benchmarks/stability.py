@@ -2,8 +2,9 @@
 measures them for a user (default options: rounds, --on-busy).
 
 Prints per workload: each run's median, the spread across runs ((max - min) / min), and whether any run flagged it
-unstable or disturbed. Targets (issue 12): every workload's medians within 5% of each other, or flagged; at least
-60% of workloads within 5% (flagging everything is no answer).
+unstable or disturbed, or was a slow run as a whole (its canaries' median more than 5% slower than the machine's
+quietest); then each run's canary median. Targets (issue 12): every workload's medians within 5% of each other, or
+flagged; at least 60% of workloads within 5% (flagging everything is no answer).
 
     .venv/bin/python benchmarks/stability.py [--suite benchmarks/suites/steady.toml] [--runs 3] [-- RUN OPTIONS]
 """
@@ -25,15 +26,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default=str(HERE / "suites" / "steady.toml"))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", metavar="DIR", help="keep the runs' results files in DIR")
     parser.add_argument("extra", nargs="*", help="options for flopbench run (after --)")
     args = parser.parse_args()
+    from flopbench.interference import run_speed
     from flopbench.results import read_run
 
-    runs = []
+    runs, speeds = [], []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FLOPBENCH_CACHE_DIR": os.environ.get("FLOPBENCH_CACHE_DIR", str(Path(tmp) / "cache"))}
         for i in range(args.runs):
-            out = Path(tmp) / f"run{i}.jsonl"
+            out = Path(args.keep or tmp) / f"run{i}.jsonl"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.unlink(missing_ok=True)
             result = subprocess.run(
                 [
                     sys.executable,
@@ -53,7 +58,9 @@ def main() -> int:
             )
             if result.returncode != 0:
                 sys.exit(f"flopbench run failed:\n{result.stderr[-3000:]}")
-            runs.append({r.name: r for r in read_run(out).records if r.time_s})
+            run = read_run(out)
+            runs.append({r.name: r for r in run.records if r.time_s})
+            speeds.append(run_speed(run.records, (run.header.quiet_check or {}).get("canary_baseline_s")))
     names = [n for n in runs[0] if all(n in r for r in runs)]
     rows, within, flagged_only, neither = [], 0, 0, []
     for name in names:
@@ -61,7 +68,13 @@ def main() -> int:
         times = [r.time_s for r in records]
         spread = max(times) / min(times) - 1
         flags = sorted(
-            {("unstable" if r.stable is False else "") or ("disturbed" if r.disturbed else "") for r in records} - {""}
+            {
+                ("unstable" if r.stable is False else "")
+                or ("disturbed" if r.disturbed else "")
+                or ("slow run" if speed is not None and speed.slow else "")
+                for r, speed in zip(records, speeds)
+            }
+            - {""}
         )
         if spread <= WITHIN:
             within += 1
@@ -74,6 +87,12 @@ def main() -> int:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
     for row in (header, ["-" * w for w in widths], *rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    for i, speed in enumerate(speeds):
+        if speed is not None:
+            print(
+                f"run {i + 1}: {speed.sentence()}"
+                + (f" (median canary {speed.median_s * 1e3:.3f} ms)" if speed.median_s else "")
+            )
     share = within / len(names) if names else 0.0
     print(
         f"\n{within} of {len(names)} workloads ({share:.0%}) within {WITHIN:.0%} across {args.runs} runs (target:"

@@ -562,6 +562,34 @@ def energy_roofline(run: pd.DataFrame) -> tuple[float, float] | None:
     return float(per_flop), float(per_byte)
 
 
+def _machine_speed_warnings(groups, labels) -> list[str]:
+    """Runs on one machine (same device and threads) whose canaries ran at different speeds: the machine itself was
+    faster in one, by more than a whole run is allowed to drift (RUN_SLOW)."""
+    from flopbench.interference import RUN_SLOW
+
+    def identity(g):
+        return tuple(sorted(set(map(str, g["device_label"].dropna())))), tuple(sorted(set(g["threads"].dropna())))
+
+    def canary(g):
+        if "canary_median_s" not in g:
+            return None
+        values = g["canary_median_s"].dropna()
+        return float(values.iloc[0]) if len(values) else None
+
+    warnings = []
+    first, first_label = groups[0], labels[0]
+    for label, g in zip(labels[1:], groups[1:]):
+        a, b = canary(first), canary(g)
+        if a and b and identity(g) == identity(first) and abs(b / a - 1) > RUN_SLOW:
+            warnings.append(
+                f"the canary ran {abs(b / a - 1):.0%} {'slower' if b > a else 'faster'} in run {label} than in"
+                f" run {first_label} on the same device and threads: the machine itself was"
+                f" {'slower' if b > a else 'faster'}, so speedups within about {abs(b / a - 1):.0%} may be the"
+                f" machine's, not the workload's"
+            )
+    return warnings
+
+
 def _setting_warnings(groups, labels, ok, common) -> list[str]:
     warnings = []
     for what, column in COMPARED_SETTINGS.items():
@@ -588,6 +616,7 @@ def _setting_warnings(groups, labels, ok, common) -> list[str]:
                 f"run {label}: {disturbed} of the compared workloads were measured while the machine was"
                 f" disturbed and {unstable} are unstable; their speedups are less certain"
             )
+    warnings += _machine_speed_warnings(groups, labels)
     dropped = sum(len(g) for g in ok) - len(ok) * len(common)
     if dropped:
         warnings.append(f"{dropped} measured records have no counterpart in every run and are left out")

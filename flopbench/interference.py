@@ -35,6 +35,10 @@ CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline 
 # normal noise 5 IQRs are about 6.7 standard deviations, so a quiet machine is not called slow by chance.
 CANARY_NOISE_MULTIPLE = 5
 GPU_BUSY_UTILIZATION = 10  # percent, just before the measurement, from a process other than this one
+# A whole run is slow when its canaries ran a median of more than 5% slower than the machine's quietest: a drift
+# too small for one window's canary to be sure of (its threshold is 15%), but the median of a run's windows is.
+# (docs/methodology.md, section 3, gives what it was measured against.)
+RUN_SLOW = 0.05
 
 
 @dataclass(frozen=True)
@@ -300,10 +304,9 @@ def judge(
     )
 
 
-def make_monitor(device: Any, threads: int, reference_canary_s: float | None = None) -> Monitor:
-    """The monitor of a run on `device` (a flopbench Device): the OS, a torch canary, NVML on CUDA."""
-    from flopbench.session import default_threads
-
+def make_monitor(device: Any, threads: int, usable_cpus: int, reference_canary_s: float | None = None) -> Monitor:
+    """The monitor of a run on `device` (a flopbench Device) with `threads` of the `usable_cpus` this process may
+    use: the OS, a torch canary, NVML on CUDA."""
     gpu = None
     if device.type == "cuda":
         from flopbench.device import Nvml
@@ -312,9 +315,48 @@ def make_monitor(device: Any, threads: int, reference_canary_s: float | None = N
         gpu = NvmlProbe(nvml) if nvml.available else None
     return Monitor(
         SystemProbe(),
-        usable_cpus=default_threads(),
+        usable_cpus=usable_cpus,
         threads=threads,
         canary=TorchCanary(device.torch_device),
         gpu=gpu,
         reference_canary_s=reference_canary_s,
     )
+
+
+@dataclass(frozen=True)
+class RunSpeed:
+    """The machine's speed over a whole run: its canaries' median against the machine's quietest (the baseline)."""
+
+    windows: int
+    median_slowdown: float
+    median_s: float | None  # the canary's median in seconds (for comparing runs); None without the baseline
+
+    @property
+    def slow(self) -> bool:
+        return self.median_slowdown > RUN_SLOW
+
+    def sentence(self) -> str:
+        text = (
+            f"the canary ran a median {self.median_slowdown:+.1%} from the machine's quietest over the run's"
+            f" {self.windows} measurements"
+        )
+        if self.slow:
+            text += (
+                ": the machine was slower for the whole run (another tenant, its clocks), so its figures may read"
+                " about that much slow, and another run on this machine may differ by as much"
+            )
+        return text
+
+
+def run_speed(records: Any, baseline_s: float | None) -> RunSpeed | None:
+    """The RunSpeed of a run's records (schema Records), or None when no window timed the canary."""
+    slowdowns = [
+        r.interference.canary_slowdown
+        for record in records
+        for r in record.rounds
+        if r.interference is not None and r.interference.canary_slowdown is not None
+    ]
+    if not slowdowns:
+        return None
+    median = statistics.median(slowdowns)
+    return RunSpeed(len(slowdowns), median, baseline_s * (1 + median) if baseline_s else None)

@@ -28,6 +28,7 @@ from flopbench.analysis import (
 )
 from flopbench.errors import FlopbenchError
 from flopbench.formulas import PEAK_KEYS
+from flopbench.interference import run_speed
 from flopbench.plots import save_figures
 from flopbench.results import frame_of, read_runs
 from flopbench.schema import Header, Run
@@ -172,6 +173,11 @@ def _trust_blocks(source: Run, run: pd.DataFrame) -> list:
             f"A canary (a small GEMM and a copy) ran between workloads: {seconds(quiet['canary_baseline_s'])}"
             f" at its quietest{reference}, {quiet.get('canary_noise', 0):.0%} noise at the start."
         )
+    speed = run_speed(source.records, quiet.get("canary_baseline_s"))
+    if speed is not None:
+        sentence = speed.sentence()
+        sentence = f"{sentence[0].upper()}{sentence[1:]}."
+        text.append(f"**{sentence}**" if speed.slow else sentence)
     at_start = quiet.get("interference") or {}
     if at_start.get("busy"):
         text.append(f"At the start, {'; '.join(at_start['reasons'])}.")

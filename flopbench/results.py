@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from flopbench.errors import FlopbenchError
+from flopbench.interference import run_speed
 from flopbench.interop import PytestBenchmarkReader
 from flopbench.schema import (
     LINE_TYPES,
@@ -246,6 +247,7 @@ def frame_of(runs: list[Run]) -> pd.DataFrame:
         header = run.header
         device = header.device
         measured_bandwidth = header.ceilings.get("bandwidth")
+        speed = run_speed(run.records, (header.quiet_check or {}).get("canary_baseline_s"))
         common = {column: getattr(header, field) for field, column in HEADER_COLUMNS.items()}
         common.update(
             device_name=device.name if device else None,
@@ -254,6 +256,7 @@ def frame_of(runs: list[Run]) -> pd.DataFrame:
             device_bandwidth_source=device.bandwidth.source if device else None,
             measured_bandwidth_bytes_per_s=measured_bandwidth.value if measured_bandwidth else None,
             file=str(run.path),
+            canary_median_s=speed.median_s if speed else None,
         )
         for record in run.records:
             data = record.model_dump(exclude={"type"})

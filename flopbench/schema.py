@@ -514,6 +514,12 @@ class Footer(Line):
     unstable: int | None = F("", "records whose rounds disagree beyond the stability threshold", None, ge=0)
     skipped_for_time: int | None = F("", "workloads skipped by --max-call-s or --time-budget", None, ge=0)
     max_canary_slowdown: float | None = F("1", "the canary's largest slowdown during the run", None)
+    median_canary_slowdown: float | None = F(
+        "1",
+        "the canary's median slowdown over the run's measurements, against the machine's quietest; above 5% the"
+        " whole run is called slow",
+        None,
+    )
     stale_ceilings: list[str] = F(
         "",
         "cached ceilings this run beat by more than 5% (refresh with flopbench peak --measure)",

@@ -208,3 +208,22 @@ def test_the_torch_canary_measures_the_steady_machine_not_the_state_a_workload_l
     assert steady == pytest.approx(3e-3)
     cold.update(gemm=4e-3, copy=4e-3)  # a large workload, or an idle wait, just ran
     assert canary.measure() == pytest.approx(steady)
+
+
+def test_a_run_is_slow_when_its_canaries_ran_a_median_of_more_than_5_percent_slow():
+    from types import SimpleNamespace
+
+    from flopbench.interference import RUN_SLOW, run_speed
+
+    def records(*slowdowns):
+        rounds = [SimpleNamespace(interference=SimpleNamespace(canary_slowdown=x)) for x in slowdowns]
+        return [SimpleNamespace(rounds=rounds[:2]), SimpleNamespace(rounds=rounds[2:])]
+
+    steady = run_speed(records(0.01, -0.02, 0.30, 0.0, 0.02), baseline_s=2e-3)  # one stray window: not the run
+    assert steady.windows == 5 and steady.median_slowdown == pytest.approx(0.01) and not steady.slow
+    assert steady.median_s == pytest.approx(2.02e-3)
+    slow = run_speed(records(0.06, 0.07, 0.05, 0.09), baseline_s=None)
+    assert slow.slow and slow.median_slowdown > RUN_SLOW and slow.median_s is None
+    assert slow.sentence().startswith("the canary ran a median +6.5% from the machine's quietest over the run's 4")
+    assert "the machine was slower for the whole run" in slow.sentence()
+    assert run_speed([SimpleNamespace(rounds=[SimpleNamespace(interference=None)])], 1e-3) is None

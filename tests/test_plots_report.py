@@ -145,13 +145,22 @@ def test_compare_errors(tmp_path):
     assert_one_line_error(flopbench("compare", str(a), str(tmp_path / "missing.jsonl")), "cannot read")
 
 
-def _with_trust(path, out, busy=(), unstable=()):
-    """The run at `path` as a 3-round run in which some workloads were disturbed or unstable."""
+def _with_trust(path, out, busy=(), unstable=(), canary=0.01, baseline_s=1e-3):
+    """The run at `path` as a 3-round run in which some workloads were disturbed or unstable, and every quiet window's
+    canary ran `canary` slower than the baseline."""
     from flopbench.results import ResultsWriter, read_run
     from flopbench.schema import Interference, Round
 
     run = read_run(path)
-    quiet = Interference(window_s=1.0, usable_cpus=2, threads=2, other_cpus=0.0, busy=False)
+    quiet = Interference(
+        window_s=1.0,
+        usable_cpus=2,
+        threads=2,
+        other_cpus=0.0,
+        canary_slowdown=canary,
+        canary_threshold=0.15,
+        busy=False,
+    )
     loud = Interference(
         window_s=1.0,
         usable_cpus=2,
@@ -163,7 +172,7 @@ def _with_trust(path, out, busy=(), unstable=()):
     writer = ResultsWriter.create(
         out,
         run.header.model_copy(
-            update={"settings": None, "quiet_check": {"canary_baseline_s": 1e-3, "canary_noise": 0.02}}
+            update={"settings": None, "quiet_check": {"canary_baseline_s": baseline_s, "canary_noise": 0.02}}
         ),
     )
     for r in run.records:
@@ -230,3 +239,28 @@ def test_shares_near_a_threshold_keep_a_decimal_and_counts_their_number():
 
     assert percent(0.0529) == "5.3%" and percent(0.123) == "12%" and percent(0.008) == "0.8%"
     assert count(1, "thread") == "1 thread" and count(2, "thread") == "2 threads" and count(0, "round") == "0 rounds"
+
+
+def test_a_run_whose_canary_ran_slow_throughout_is_called_slow_in_the_report(tmp_path):
+    from flopbench.report import write_report
+
+    plain = write_run(tmp_path / "plain.jsonl", fake_device())
+    steady = write_report([_with_trust(plain, tmp_path / "steady.jsonl", canary=0.01)], tmp_path / "s")[0]
+    slow = write_report([_with_trust(plain, tmp_path / "slow.jsonl", canary=0.08)], tmp_path / "w")[0]
+    assert "The canary ran a median +1.0% from the machine's quietest over the run's" in steady.read_text()
+    assert "the machine was slower for the whole run" not in steady.read_text()
+    assert re.search(
+        r"\*\*The canary ran a median \+8\.0% .* the machine was slower for the whole run", slow.read_text()
+    )
+
+
+def test_compare_says_when_the_machine_itself_ran_at_another_speed(tmp_path):
+    a_plain = write_run(tmp_path / "a_plain.jsonl", fake_device())
+    b_plain = write_run(tmp_path / "b_plain.jsonl", fake_device(), run_id="b")
+    a = _with_trust(a_plain, tmp_path / "a.jsonl", canary=0.0, baseline_s=1.00e-3)
+    near = _with_trust(b_plain, tmp_path / "near.jsonl", canary=0.0, baseline_s=1.04e-3)
+    slower = _with_trust(b_plain, tmp_path / "slower.jsonl", canary=0.02, baseline_s=1.06e-3)  # 8.1% in all
+    assert not [w for w in compare(load_results([a, near])).warnings if "canary" in w]
+    (warning,) = [w for w in compare(load_results([a, slower])).warnings if "canary" in w]
+    assert warning.startswith("the canary ran 8% slower in run B than in run A on the same device and threads")
+    assert "speedups within about 8% may be the machine's" in warning

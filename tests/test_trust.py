@@ -351,3 +351,25 @@ def test_a_busy_entry_is_refused_then_kept_if_the_machine_stays_busy():
     quiet = measure.merged(again, measure.CacheEntry(identity={}, measured_at="t3", ceilings={}))
     assert quiet.disturbed_runs == 0
     assert measure.ceiling_decision(None, measure=False, measure_if_needed=True, bandwidth_known=True) == ("none", None)
+
+
+# --- the whole run ----------------------------------------------------------------------------------------------------
+
+
+def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_footer():
+    from flopbench.commands.run import footer, trust_notes
+
+    slow = QUIET.model_copy(update={"canary_slowdown": 0.08, "canary_threshold": 0.15})
+    workloads = [mm(8), mm(12), mm(16)]
+    r, timer, _, records = make(Settings(device(), 1, rounds=3), verdicts=[slow] * 9)
+    run(r, timer, workloads)
+    assert not any(x.disturbed for x in records)  # each window alone is under the canary's 15%
+    end = footer(records, r, wall_s=1.0, interrupted=False)
+    assert end.median_canary_slowdown == pytest.approx(0.08) and end.max_canary_slowdown == pytest.approx(0.08)
+    (note,) = [n for n in trust_notes(records, r) if "canary" in n]
+    assert note.startswith("warning: the canary ran a median +8.0% from the machine's quietest over the run's 9")
+    steady = QUIET.model_copy(update={"canary_slowdown": 0.01, "canary_threshold": 0.15})
+    r, timer, _, records = make(Settings(device(), 1, rounds=3), verdicts=[steady] * 9)
+    run(r, timer, workloads)
+    assert not [n for n in trust_notes(records, r) if "canary" in n]
+    assert footer(records, r, wall_s=1.0, interrupted=False).median_canary_slowdown == pytest.approx(0.01)

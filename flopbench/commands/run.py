@@ -454,6 +454,7 @@ def run_session(
     from flopbench.results import ResultsWriteError, resume_command
     from flopbench.runner import DEFAULT_MAX_CALL_S, QUIET_SAMPLE_S, Runner, Settings, torch_settings
     from flopbench.schema import DistributedInfo, RankInfo, dump
+    from flopbench.session import default_threads
 
     kind = "cuda" if args.device.startswith("cuda") else "cpu" if args.device == "cpu" else None
     machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
@@ -470,7 +471,7 @@ def run_session(
     lead = context is None or context.rank == 0
     err = sys.stderr
     with torch_settings(machine.device.type, machine.threads, args.tf32):
-        monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s)
+        monitor = make_monitor(machine.device, machine.threads, default_threads(), machine.canary_reference_s)
         quiet = monitor.start_run()
         at_start = monitor.sample(QUIET_SAMPLE_S)
         quiet["interference"] = dump(at_start)
@@ -587,9 +588,11 @@ def run_session(
 
 
 def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool) -> Footer:
+    from flopbench.interference import run_speed
     from flopbench.schema import Footer
     from flopbench.session import now_iso
 
+    speed = run_speed(records, None)
     slowdowns = [
         r.interference.canary_slowdown
         for rec in records
@@ -605,6 +608,7 @@ def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool)
         unstable=sum(r.stable is False for r in records),
         skipped_for_time=sum(_for_time(r) for r in records),
         max_canary_slowdown=max(slowdowns) if slowdowns else None,
+        median_canary_slowdown=speed.median_slowdown if speed else None,
         stale_ceilings=list(runner.stale.values()),
     )
 
@@ -633,6 +637,11 @@ def trust_notes(records: list[Record], runner: Any) -> list[str]:
             f"warning: {len(unstable)} of {len(records)} records are unstable (their rounds disagree by more"
             f" than 5%): " + ", ".join(r.name for r in unstable[:8]) + (" ..." if len(unstable) > 8 else "")
         )
+    from flopbench.interference import run_speed
+
+    speed = run_speed(records, None)
+    if speed is not None and speed.slow:
+        notes.append(f"warning: {speed.sentence()}")
     skipped = [r for r in records if _for_time(r)]
     if skipped:
         notes.append(
