@@ -304,9 +304,13 @@ def judge(
     )
 
 
-def make_monitor(device: Any, threads: int, usable_cpus: int, reference_canary_s: float | None = None) -> Monitor:
-    """The monitor of a run on `device` (a flopbench Device) with `threads` of the `usable_cpus` this process may
-    use: the OS, a torch canary, NVML on CUDA."""
+def usable_cpus() -> int:
+    """Every CPU this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def make_monitor(device: Any, threads: int, reference_canary_s: float | None = None) -> Monitor:
+    """The monitor of a run on `device` (a flopbench Device) with `threads`: the OS, a torch canary, NVML on CUDA."""
     gpu = None
     if device.type == "cuda":
         from flopbench.device import Nvml
@@ -315,7 +319,7 @@ def make_monitor(device: Any, threads: int, usable_cpus: int, reference_canary_s
         gpu = NvmlProbe(nvml) if nvml.available else None
     return Monitor(
         SystemProbe(),
-        usable_cpus=usable_cpus,
+        usable_cpus=usable_cpus(),
         threads=threads,
         canary=TorchCanary(device.torch_device),
         gpu=gpu,

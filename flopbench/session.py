@@ -3,7 +3,6 @@ judged against (device, threads, measured ceilings) and the one constructor of a
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import uuid
@@ -11,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flopbench.interference import usable_cpus
 from flopbench.schema import Device, DistributedInfo, Header, Peak, RunSettings, SuiteRef
 
 
 def default_threads() -> int:
-    """Every CPU this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Every CPU this process may use: a run's threads unless --threads says otherwise."""
+    return usable_cpus()
 
 
 @dataclass

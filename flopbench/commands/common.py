@@ -148,11 +148,10 @@ def measure_now(device: Device, threads: int, max_call_s: float | None = None) -
     from flopbench import measure
     from flopbench.interference import make_monitor
     from flopbench.runner import DEFAULT_MAX_CALL_S, Runner, Settings, torch_settings
-    from flopbench.session import default_threads
 
     cap = max_call_s or DEFAULT_MAX_CALL_S.get(device.type)
     with torch_settings(device.type, threads, False):
-        monitor = make_monitor(device, threads, default_threads())
+        monitor = make_monitor(device, threads)
         quiet = monitor.start_run()
         runner = Runner(
             Settings(device, threads, budget=measure.CEILING_BUDGET, max_call_s=cap),

@@ -454,7 +454,6 @@ def run_session(
     from flopbench.results import ResultsWriteError, resume_command
     from flopbench.runner import DEFAULT_MAX_CALL_S, QUIET_SAMPLE_S, Runner, Settings, torch_settings
     from flopbench.schema import DistributedInfo, RankInfo, dump
-    from flopbench.session import default_threads
 
     kind = "cuda" if args.device.startswith("cuda") else "cpu" if args.device == "cpu" else None
     machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
@@ -471,7 +470,7 @@ def run_session(
     lead = context is None or context.rank == 0
     err = sys.stderr
     with torch_settings(machine.device.type, machine.threads, args.tf32):
-        monitor = make_monitor(machine.device, machine.threads, default_threads(), machine.canary_reference_s)
+        monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s)
         quiet = monitor.start_run()
         at_start = monitor.sample(QUIET_SAMPLE_S)
         quiet["interference"] = dump(at_start)
