@@ -333,6 +333,7 @@ class RunSpeed:
 
     windows: int
     median_slowdown: float
+    max_slowdown: float
     median_s: float | None  # the canary's median in seconds (for comparing runs); None without the baseline
 
     @property
@@ -363,4 +364,4 @@ def run_speed(records: Any, baseline_s: float | None) -> RunSpeed | None:
     if not slowdowns:
         return None
     median = statistics.median(slowdowns)
-    return RunSpeed(len(slowdowns), median, baseline_s * (1 + median) if baseline_s else None)
+    return RunSpeed(len(slowdowns), median, max(slowdowns), baseline_s * (1 + median) if baseline_s else None)

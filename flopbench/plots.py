@@ -71,6 +71,15 @@ def _figure(**kwargs: Any) -> Figure:
     return Figure(layout="constrained", **kwargs)
 
 
+def _roofline_axes(ax, lo: float, hi: float) -> None:
+    """Log-log axes of a roofline: intensity from lo to hi in plain numbers, FLOP/s with SI prefixes."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_formatter(PLAIN)
+    _log_flops_axis(ax.yaxis, *ax.get_ylim())
+
+
 def _title(run: pd.DataFrame, what: str) -> str:
     threads = run["threads"].iloc[0]
     dtypes = ", ".join(sorted(set(run["dtype"])))
@@ -209,11 +218,7 @@ def roofline(run: pd.DataFrame) -> Figure:
                     color=color,
                 )
     _points(ax, ok, "intensity", "total_flops_per_s")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(lo, hi)
-    ax.xaxis.set_major_formatter(PLAIN)
-    _log_flops_axis(ax.yaxis, *ax.get_ylim())
+    _roofline_axes(ax, lo, hi)
     ax.set_xlabel("Arithmetic intensity (FLOP/byte: all FLOPs over compulsory bytes)")
     ax.set_ylabel("Achieved FLOP/s (median time)")
     ax.set_title(_title(run, "Roofline: memory-bound left of the ridge, compute-bound right of it"))
@@ -664,11 +669,7 @@ def layer_profile(record: pd.Series) -> Figure:
         roof.annotate(
             row.path, (x_value, row.flops_per_s), textcoords="offset points", xytext=(7, 6 - 11 * (i % 3)), fontsize=7
         )
-    roof.set_xscale("log")
-    roof.set_yscale("log")
-    roof.set_xlim(lo, hi)
-    roof.xaxis.set_major_formatter(PLAIN)
-    _log_flops_axis(roof.yaxis, *roof.get_ylim())
+    _roofline_axes(roof, lo, hi)
     roof.set_xlabel("The layer's arithmetic intensity (FLOP/byte, its calls' compulsory bytes)")
     roof.set_ylabel("Achieved FLOP/s (profiled time)")
     roof.set_title("Each layer on the roofline (area: share of the time)", fontsize=11)

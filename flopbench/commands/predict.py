@@ -107,32 +107,20 @@ def _print_scores(evaluation: Any, fmt: str) -> None:
     from flopbench.console import print_table, print_text
     from flopbench.predict import PREDICTORS, in_words
 
-    rows = []
-    for s in evaluation.scores:
-        rows.append(
-            [
-                "all",
-                s.name,
-                s.workloads,
-                f"{s.median_factor:.2f}x",
-                f"{s.within_1_25x:.0%}",
-                f"{s.within_2x:.0%}",
-                f"{s.worst_name} ({s.worst_factor:.1f}x)",
-            ]
-        )
-    for family, scores in evaluation.families.items():
-        for s in scores:
-            rows.append(
-                [
-                    family,
-                    s.name,
-                    s.workloads,
-                    f"{s.median_factor:.2f}x",
-                    f"{s.within_1_25x:.0%}",
-                    f"{s.within_2x:.0%}",
-                    f"{s.worst_name} ({s.worst_factor:.1f}x)",
-                ]
-            )
+    def row(family, s):
+        worst = f"{s.worst_name} ({s.worst_factor:.1f}x)"
+        return [
+            family,
+            s.name,
+            s.workloads,
+            f"{s.median_factor:.2f}x",
+            f"{s.within_1_25x:.0%}",
+            f"{s.within_2x:.0%}",
+            worst,
+        ]
+
+    rows = [row("all", s) for s in evaluation.scores]
+    rows += [row(family, s) for family, scores in evaluation.families.items() for s in scores]
     print_table(
         f"{evaluation.points.label}: latency predictors, {evaluation.what}",
         ["family", "predictor", "workloads", "median error", "within 1.25x", "within 2x", "worst"],

@@ -592,12 +592,6 @@ def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool)
     from flopbench.session import now_iso
 
     speed = run_speed(records, None)
-    slowdowns = [
-        r.interference.canary_slowdown
-        for rec in records
-        for r in rec.rounds
-        if r.interference and r.interference.canary_slowdown is not None
-    ]
     return Footer(
         finished_at=now_iso(),
         wall_s=wall_s,
@@ -606,7 +600,7 @@ def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool)
         disturbed=sum(r.disturbed for r in records),
         unstable=sum(r.stable is False for r in records),
         skipped_for_time=sum(_for_time(r) for r in records),
-        max_canary_slowdown=max(slowdowns) if slowdowns else None,
+        max_canary_slowdown=speed.max_slowdown if speed else None,
         median_canary_slowdown=speed.median_slowdown if speed else None,
         stale_ceilings=list(runner.stale.values()),
     )
