@@ -340,7 +340,19 @@ class RunSpeed:
     def slow(self) -> bool:
         return self.median_slowdown > RUN_SLOW
 
+    @property
+    def fast(self) -> bool:
+        """The run's canaries beat their baseline: the baseline was taken on a slowed machine."""
+        return self.median_slowdown < -RUN_SLOW
+
     def sentence(self) -> str:
+        if self.fast:
+            return (
+                f"the canary ran a median {-self.median_slowdown:.1%} faster than its baseline (the faster of the"
+                f" run's start and the machine's cached quiet reference) over the run's {self.windows} measurements:"
+                f" that baseline was taken on a slowed machine, so slowdowns during this run read smaller than they"
+                f" were"
+            )
         text = (
             f"the canary ran a median {self.median_slowdown:+.1%} from the machine's quietest over the run's"
             f" {self.windows} measurements"

@@ -86,8 +86,9 @@ def merged(old: CacheEntry | None, new: CacheEntry) -> CacheEntry:
         if key not in ceilings or (peak.value or 0) > (ceilings[key].value or 0):
             ceilings[key] = peak
     runs = old.disturbed_runs + 1 if new.disturbed else 0
+    canaries = [c for c in (new.canary_s, old.canary_s) if c]
     return new.model_copy(
-        update={"ceilings": ceilings, "disturbed_runs": runs, "canary_s": new.canary_s or old.canary_s}
+        update={"ceilings": ceilings, "disturbed_runs": runs, "canary_s": min(canaries) if canaries else None}
     )
 
 
@@ -165,6 +166,16 @@ def save(entry: CacheEntry) -> Path:
     tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1))
     tmp.replace(path)  # atomic: a crash never leaves half a cache
     return path
+
+
+def learn_canary(device: Device, threads: int, canary_s: float) -> bool:
+    """Keep canary_s as the machine's quiet canary reference when it is faster than the cached one (or there is
+    none). Returns whether the cache changed; a machine with no cached entry has nothing to change."""
+    entry = load_cached(device, threads)
+    if entry is None or (entry.canary_s is not None and entry.canary_s <= canary_s):
+        return False
+    save(entry.model_copy(update={"canary_s": canary_s}))
+    return True
 
 
 def ceiling_workloads(device: Device) -> dict[str, list[Workload]]:

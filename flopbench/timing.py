@@ -110,10 +110,11 @@ class CallTooSlow(Exception):
 @dataclass
 class Budget:
     """How long to measure: at least min_time_s of samples and min_samples of them, more until the spread
-    is under target_rel_iqr, never past max_time_s (then at least 3 samples)."""
+    is under target_rel_iqr, never past max_time_s (then at least 3 samples). The defaults are `flopbench run`'s
+    per round (its ROUND_CAP: docs/methodology.md, section 2)."""
 
     min_time_s: float = 0.2
-    max_time_s: float = 2.0
+    max_time_s: float = 1.0
     warmup_s: float = 0.025
     min_samples: int = 5
     target_rel_iqr: float = 0.05

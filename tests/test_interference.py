@@ -227,3 +227,9 @@ def test_a_run_is_slow_when_its_canaries_ran_a_median_of_more_than_5_percent_slo
     assert slow.sentence().startswith("the canary ran a median +6.5% from the machine's quietest over the run's 4")
     assert "the machine was slower for the whole run" in slow.sentence()
     assert run_speed([SimpleNamespace(rounds=[SimpleNamespace(interference=None)])], 1e-3) is None
+    # Canaries a median 12% faster than their baseline: the baseline, not the run, was slow; said so, not "+-12%".
+    fast = run_speed(records(-0.10, -0.12, -0.14, -0.12), baseline_s=2e-3)
+    assert fast.fast and not fast.slow and fast.median_s == pytest.approx(1.76e-3)
+    assert fast.sentence().startswith("the canary ran a median 12.0% faster than its baseline")
+    assert "that baseline was taken on a slowed machine" in fast.sentence()
+    assert not steady.fast and not slow.fast

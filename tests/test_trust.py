@@ -350,6 +350,14 @@ def test_a_busy_entry_is_refused_then_kept_if_the_machine_stays_busy():
     assert action == "use" and "flagged" in note
     quiet = measure.merged(again, measure.CacheEntry(identity={}, measured_at="t3", ceilings={}))
     assert quiet.disturbed_runs == 0
+    # The quiet canary reference is the faster of the two measurements, like the ceilings.
+    faster = measure.merged(
+        quiet.model_copy(update={"canary_s": 2.0e-3}),
+        measure.CacheEntry(identity={}, measured_at="t4", ceilings={}, canary_s=2.6e-3),
+    )
+    assert faster.canary_s == 2.0e-3
+    none_new = measure.merged(faster, measure.CacheEntry(identity={}, measured_at="t5", ceilings={}))
+    assert none_new.canary_s == 2.0e-3
     assert measure.ceiling_decision(None, measure=False, measure_if_needed=True, bandwidth_known=True) == ("none", None)
 
 
@@ -373,3 +381,30 @@ def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_
     run(r, timer, workloads)
     assert not [n for n in trust_notes(records, r) if "canary" in n]
     assert footer(records, r, wall_s=1.0, interrupted=False).median_canary_slowdown == pytest.approx(0.01)
+
+
+def test_a_run_that_saw_the_machine_quieter_than_its_reference_teaches_the_cache(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from flopbench.commands.run import learn_quiet_canary
+
+    monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path))
+    cpu = device()
+    machine = SimpleNamespace(device=cpu, threads=1)
+    monitor = SimpleNamespace(baseline_s=3.0e-3)
+
+    def records(*slowdowns):
+        rounds = [SimpleNamespace(interference=SimpleNamespace(canary_slowdown=x)) for x in slowdowns]
+        return [SimpleNamespace(rounds=rounds)]
+
+    fast = records(-0.20, -0.25, -0.22)  # a median 22% under the baseline: 2.34 ms
+    learn_quiet_canary(fast, machine, monitor)
+    assert measure.load_cached(cpu, 1) is None  # no cached entry: nothing to teach
+    entry = measure.CacheEntry(identity=measure.machine_identity(cpu, 1), measured_at="t", ceilings={}, canary_s=3.0e-3)
+    measure.save(entry)
+    learn_quiet_canary(records(0.01, -0.02, 0.0), machine, monitor)  # an ordinary run: the reference stays
+    assert measure.load_cached(cpu, 1).canary_s == 3.0e-3
+    learn_quiet_canary(fast, machine, monitor)
+    assert measure.load_cached(cpu, 1).canary_s == pytest.approx(2.34e-3)
+    assert not measure.learn_canary(cpu, 1, 2.5e-3)  # slower than what the cache holds: kept as it is
+    assert measure.load_cached(cpu, 1).canary_s == pytest.approx(2.34e-3)

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from flopbench.timing import Budget
     from flopbench.workloads import Workload
 
+# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
+# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
+# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
+ROUND_CAP = 5
 DEFAULT_ROUNDS = 3  # see docs/methodology.md: a transient disturbance then moves one round, not the figure
 DEFAULT_ON_BUSY = "retry"  # see docs/methodology.md: the best figures within the time budget on a shared VM
 
@@ -53,7 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-time",
         type=positive("--min-time", maximum=3600),
         metavar="S",
-        help="seconds of timed samples per workload (default 0.2; 0.05 with --quick)",
+        help=(
+            "seconds of timed samples per workload and round, at least (default 0.2; 0.05 with --quick); a noisy"
+            " one samples up to 5x that"
+        ),
     )
     parser.add_argument("--quick", action="store_true", help="a short timing budget per workload")
     parser.add_argument(
@@ -228,7 +235,7 @@ def budget_for(args: argparse.Namespace) -> Budget:
     min_time = args.min_time or (0.05 if args.quick else 0.2)
     return Budget(
         min_time_s=min_time,
-        max_time_s=10 * min_time,
+        max_time_s=ROUND_CAP * min_time,
         warmup_s=min(0.025, min_time / 4),
         target_rel_iqr=0.10 if args.quick else 0.05,
     )
@@ -564,6 +571,7 @@ def run_session(
         return 0
     assert output.path is not None
     if output.records:
+        learn_quiet_canary(output.records, machine, monitor)
         summary(output.records, machine, output.path, args.format)
         for note in trust_notes(output.records, runner):
             if note.startswith("warning: "):
@@ -606,6 +614,23 @@ def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool)
     )
 
 
+def learn_quiet_canary(records: list[Record], machine: Machine, monitor: Any) -> None:
+    """A run whose canaries ran a median more than RUN_SLOW faster than their baseline saw the machine quieter than
+    its cached quiet reference: the cache keeps the run's median canary instead, so later runs judge against it."""
+    from flopbench import measure
+    from flopbench.interference import run_speed
+    from flopbench.units import seconds
+
+    speed = run_speed(records, monitor.baseline_s)
+    if speed is None or not speed.fast or speed.median_s is None:
+        return
+    if measure.learn_canary(machine.device, machine.threads, speed.median_s):
+        info(
+            f"flopbench: this machine's cached quiet canary is now this run's median canary,"
+            f" {seconds(speed.median_s)} (it was taken on a slower machine)"
+        )
+
+
 def _for_time(record: Record) -> bool:
     return (
         record.status == "skipped"
@@ -633,7 +658,7 @@ def trust_notes(records: list[Record], runner: Any) -> list[str]:
     from flopbench.interference import run_speed
 
     speed = run_speed(records, None)
-    if speed is not None and speed.slow:
+    if speed is not None and (speed.slow or speed.fast):
         notes.append(f"warning: {speed.sentence()}")
     skipped = [r for r in records if _for_time(r)]
     if skipped:
