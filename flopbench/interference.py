@@ -8,7 +8,7 @@ Around every measurement (a window), flopbench reads:
 - on CUDA: other compute processes on the GPU and its utilization just before (NVML).
 And it times a canary before and after: a short fixed kernel (a small GEMM and a copy) whose speed against the
 machine's baseline shows slowdowns that the guest cannot see: a host's other tenant on a sibling hyperthread, a
-clock that dropped, memory bandwidth taken by another VM. Its baseline is the faster of the run's start and the
+clock that dropped, a tenant thrashing the shared cache. Its baseline is the faster of the run's start and the
 quiet reference cached with the machine's ceilings, so a run that starts on a busy machine is still told.
 
 Every source is injectable (SystemProbe, Canary, GpuProbe, clock), so each decision is tested on fakes.
@@ -92,11 +92,28 @@ class Canary(Protocol):
         """Seconds of the canary's unit of work (one small GEMM and one copy), now."""
 
 
+MIB = 2**20
+
+
+def canary_copy_bytes(device: Any) -> int:
+    """The bytes the canary copies (its source; the destination is as large), from what the machine is. On a CPU the
+    copy stays well inside the last-level cache, source and destination each an eighth of it (1 to 16 MiB; 4 MiB when
+    the cache is unknown): a copy whose working set straddles the cache lands in it or in DRAM by chance. On a
+    2-vCPU AMD EPYC VM (32 MiB L3), interleaved, a 16 MiB copy (32 MiB in all) had an IQR of 42-62% of its median,
+    DRAM-sized ones 17-33%, a 4 MiB one 13-14%. On a GPU, 256 MiB: far beyond its L2."""
+    if device.type != "cpu":
+        return 256 * MIB
+    llc = device.facts.get("llc_bytes")
+    if not isinstance(llc, int | float) or llc <= 0:
+        return 4 * MIB
+    return int(min(max(llc / 8, MIB), 16 * MIB)) // MIB * MIB
+
+
 class TorchCanary:
     """A small GEMM (compute) then a copy (memory) on the run's device, with the run's threads. Each part repeats for
     about 3 ms once untimed, then is timed three times (its median kept), so one canary costs about 25 ms; its figure
     is per unit (seconds per GEMM + seconds per copy), so canaries of other runs, calibrated to other repetitions,
-    compare.
+    compare. The copy's size comes from the machine (canary_copy_bytes).
 
     The untimed pass makes the canary see the machine's speed rather than the state the last workload or an idle
     wait left behind: on a 2-vCPU KVM guest at one thread, a copy straight after a large workload or a 0.3 s sleep
@@ -105,12 +122,12 @@ class TorchCanary:
 
     PART_S = 0.003
 
-    def __init__(self, device: str):
+    def __init__(self, device: str, copy_bytes: int = 4 * MIB):
         import torch
 
         self.torch = torch
         self.device = torch.device(device)
-        n, numel = (256, 4 * 2**20) if self.device.type == "cpu" else (2048, 64 * 2**20)
+        n, numel = (256 if self.device.type == "cpu" else 2048), max(1, copy_bytes // 4)  # float32
         g = torch.Generator(device=self.device).manual_seed(7)
         self.a = torch.randn(n, n, device=self.device, generator=g)
         self.b = torch.randn(n, n, device=self.device, generator=g)
@@ -321,7 +338,7 @@ def make_monitor(device: Any, threads: int, reference_canary_s: float | None = N
         SystemProbe(),
         usable_cpus=usable_cpus(),
         threads=threads,
-        canary=TorchCanary(device.torch_device),
+        canary=TorchCanary(device.torch_device, canary_copy_bytes(device)),
         gpu=gpu,
         reference_canary_s=reference_canary_s,
     )

@@ -183,6 +183,22 @@ def test_sample_watches_the_machine_without_running_anything():
     assert slept == [0.5] and verdict.busy and verdict.other_cpus == pytest.approx(1.0)
 
 
+def test_the_canary_copy_is_sized_from_the_last_level_cache():
+    from types import SimpleNamespace
+
+    from flopbench.interference import MIB, TorchCanary, canary_copy_bytes
+
+    def cpu(llc):
+        return SimpleNamespace(type="cpu", facts={"llc_bytes": llc})
+
+    assert canary_copy_bytes(cpu(32 * MIB)) == 4 * MIB  # AMD EPYC Zen 3: 8 MiB in all, a quarter of the L3
+    assert canary_copy_bytes(cpu(480 * MIB)) == 16 * MIB  # a hypervisor's large figure: capped
+    assert canary_copy_bytes(cpu(2 * MIB)) == MIB  # a small cache: at least 1 MiB
+    assert canary_copy_bytes(cpu(None)) == canary_copy_bytes(cpu("unknown")) == 4 * MIB
+    assert canary_copy_bytes(SimpleNamespace(type="cuda", facts={})) == 256 * MIB
+    assert TorchCanary("cpu", 2 * MIB).src.numel() == 2 * MIB // 4  # float32
+
+
 def test_the_torch_canary_measures_the_steady_machine_not_the_state_a_workload_left(monkeypatch):
     """A part that runs 1.5x slower for its first 4 ms of work after the machine sat idle or a workload evicted its
     data (what a 2-vCPU guest showed at one thread): the canary's figure is still the steady one."""
