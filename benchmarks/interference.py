@@ -37,13 +37,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default=str(HERE / "suites" / "steady.toml"))
     parser.add_argument("--hogs", type=int, default=1, help="busy-looping processes beside the second run")
+    parser.add_argument("--keep", metavar="DIR", help="keep the two runs' results files in DIR")
     parser.add_argument("extra", nargs="*", help="options for flopbench run (after --)")
     args = parser.parse_args()
     from flopbench.results import read_run
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FLOPBENCH_CACHE_DIR": os.environ.get("FLOPBENCH_CACHE_DIR", str(Path(tmp) / "cache"))}
-        quiet_path, busy_path = Path(tmp) / "quiet.jsonl", Path(tmp) / "busy.jsonl"
+        where = Path(args.keep or tmp)
+        where.mkdir(parents=True, exist_ok=True)
+        quiet_path, busy_path = where / "quiet.jsonl", where / "busy.jsonl"
+        quiet_path.unlink(missing_ok=True)
+        busy_path.unlink(missing_ok=True)
         run(args.suite, quiet_path, args.extra, env)
         hogs = [hog() for _ in range(args.hogs)]
         try:
@@ -94,6 +99,9 @@ def main() -> int:
         f" {moved - len(missed)} of them flagged (target: all)."
     )
     print(f"The quiet run flagged {quiet_flags} of {len(rows)} (target: at most 1).")
+    for name, q in quiet.items():
+        if q.disturbed and q.interference:
+            print(f"  quiet run, {name}: {'; '.join(q.interference.reasons)}")
     ok = not missed and quiet_flags <= 1
     print("verdict:", "ok" if ok else f"MISSED {', '.join(missed) or '-'}; quiet flags {quiet_flags}")
     return 0 if ok else 1

@@ -3,8 +3,9 @@ measures them for a user (default options: rounds, --on-busy).
 
 Prints per workload: each run's median, the spread across runs ((max - min) / min), and whether any run flagged it
 unstable or disturbed, or measured it slowest in a run called slow as a whole (its canaries' median more than 5%
-slower than the machine's quietest); then each run's canary median. Targets (issue 12): every workload's medians
-within 5% of each other, or flagged; at least 60% of workloads within 5% (flagging everything is no answer).
+slower than the quietest earlier run's, the runs sharing one ceilings cache); then each run's canary median.
+Targets (issue 12): every workload's medians within 5% of each other, or flagged; at least 60% of workloads within 5%
+(flagging everything is no answer).
 
     .venv/bin/python benchmarks/stability.py [--suite benchmarks/suites/steady.toml] [--runs 3] [-- RUN OPTIONS]
 """
@@ -60,7 +61,8 @@ def main() -> int:
                 sys.exit(f"flopbench run failed:\n{result.stderr[-3000:]}")
             run = read_run(out)
             runs.append({r.name: r for r in run.records if r.time_s})
-            speeds.append(run_speed(run.records, (run.header.quiet_check or {}).get("canary_baseline_s")))
+            quiet = run.header.quiet_check or {}
+            speeds.append(run_speed(run.records, quiet.get("canary_baseline_s"), quiet.get("canary_run_reference_s")))
     names = [n for n in runs[0] if all(n in r for r in runs)]
     rows, within, flagged_only, neither = [], 0, 0, []
     for name in names:

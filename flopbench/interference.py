@@ -34,6 +34,13 @@ CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline 
 # the start cannot set it (their full range did: one canary 30% off made the threshold 91% and blinded the run). For
 # normal noise 5 IQRs are about 6.7 standard deviations, so a quiet machine is not called slow by chance.
 CANARY_NOISE_MULTIPLE = 5
+# The canary between workloads is noisier than five back to back at the start: what the last workload left behind
+# moves it (on a 2-vCPU AMD EPYC VM, after a 64 MiB GEMV a median 40% slower than back to back, after a large GEMM 5%,
+# after a 0.3 s sleep 18%). So its noise is also taken from the run's windows, once there are this many, and the
+# larger of the two sets the threshold. Only the faster half of the windows' canaries counts (twice the distance
+# from their median down to their lower quartile): interference only slows, so a slowdown widens it little until it
+# holds half of the run's windows, and a run that slow is told by its median canary (RunSpeed).
+WINDOW_NOISE_MIN = 8
 GPU_BUSY_UTILIZATION = 10  # percent, just before the measurement, from a process other than this one
 # A whole run is slow when its canaries ran a median of more than 5% slower than the machine's quietest: a drift
 # too small for one window's canary to be sure of (its threshold is 15%), but the median of a run's windows is.
@@ -200,11 +207,13 @@ class Monitor:
     canary: Canary | None = None
     gpu: GpuProbe | None = None
     reference_canary_s: float | None = None  # the machine's quiet canary, cached with its ceilings
+    run_reference_s: float | None = None  # the median canary of the quietest earlier run on this machine
     baseline_rounds: int = 5
     sleep: Callable[[float], None] = time.sleep
     baseline_s: float | None = field(default=None, init=False)
     baseline_noise: float = field(default=0.0, init=False)  # the baseline canaries' IQR over their median
     _last_canary: tuple[float, float] | None = field(default=None, init=False)  # (when, seconds)
+    _windows: list[float] = field(default_factory=list, init=False)  # the canaries measured between workloads
 
     def start_run(self) -> dict[str, Any]:
         """The canary's baseline: the faster of this run's start and the cached quiet reference. Returns what the
@@ -220,11 +229,21 @@ class Monitor:
             "canary_reference_s": self.reference_canary_s,
             "canary_baseline_s": self.baseline_s,
             "canary_noise": self.baseline_noise,
+            "canary_run_reference_s": self.run_reference_s,
         }
 
     @property
+    def window_noise(self) -> float:
+        """The spread of the faster half of the windows' canaries, as an IQR over the median would read on a quiet
+        machine: 2 x (median - lower quartile) / median (0 until there are WINDOW_NOISE_MIN)."""
+        if len(self._windows) < WINDOW_NOISE_MIN:
+            return 0.0
+        q1, median, _ = statistics.quantiles(self._windows, n=4, method="inclusive")
+        return 2 * (median - q1) / median if median > 0 else 0.0
+
+    @property
     def canary_threshold(self) -> float:
-        return max(CANARY_SLOWDOWN, CANARY_NOISE_MULTIPLE * self.baseline_noise)
+        return max(CANARY_SLOWDOWN, CANARY_NOISE_MULTIPLE * max(self.baseline_noise, self.window_noise))
 
     def _canary(self) -> float | None:
         if self.canary is None:
@@ -234,6 +253,8 @@ class Monitor:
             return self._last_canary[1]  # the previous window's "after" is this window's "before"
         value = self.canary.measure()
         self._last_canary = (self.probe.clock(), value)
+        if self.baseline_s is not None:  # after start_run: a canary between workloads
+            self._windows.append(value)
         return value
 
     def begin(self) -> Window:
@@ -326,8 +347,11 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def make_monitor(device: Any, threads: int, reference_canary_s: float | None = None) -> Monitor:
-    """The monitor of a run on `device` (a flopbench Device) with `threads`: the OS, a torch canary, NVML on CUDA."""
+def make_monitor(
+    device: Any, threads: int, reference_canary_s: float | None = None, run_reference_s: float | None = None
+) -> Monitor:
+    """The monitor of a run on `device` (a flopbench Device) with `threads`: the OS, a torch canary, NVML on CUDA.
+    reference_canary_s and run_reference_s: the machine's cached quiet canary and quietest run's median canary."""
     gpu = None
     if device.type == "cuda":
         from flopbench.device import Nvml
@@ -341,21 +365,27 @@ def make_monitor(device: Any, threads: int, reference_canary_s: float | None = N
         canary=TorchCanary(device.torch_device, canary_copy_bytes(device)),
         gpu=gpu,
         reference_canary_s=reference_canary_s,
+        run_reference_s=run_reference_s,
     )
 
 
 @dataclass(frozen=True)
 class RunSpeed:
-    """The machine's speed over a whole run: its canaries' median against the machine's quietest (the baseline)."""
+    """The machine's speed over a whole run, from its windows' canaries. Against the run's baseline (five canaries back
+    to back at its start, or the cached quiet reference) they say whether that baseline was itself slow; against
+    the median canary of the quietest earlier run on this machine (reference_s) whether this whole run was slow.
+    The two differ in kind: a canary between workloads reads slower than one back to back (WINDOW_NOISE_MIN's
+    comment), so only medians of windows are compared with each other."""
 
     windows: int
-    median_slowdown: float
+    median_slowdown: float  # the windows' median canary against the run's baseline
     max_slowdown: float
-    median_s: float | None  # the canary's median in seconds (for comparing runs); None without the baseline
+    median_s: float | None  # the windows' median canary in seconds; None without the baseline
+    reference_s: float | None = None  # the quietest earlier run's median canary on this machine, if any
 
     @property
     def slow(self) -> bool:
-        return self.median_slowdown > RUN_SLOW
+        return bool(self.median_s and self.reference_s and self.median_s > self.reference_s * (1 + RUN_SLOW))
 
     @property
     def fast(self) -> bool:
@@ -363,6 +393,8 @@ class RunSpeed:
         return self.median_slowdown < -RUN_SLOW
 
     def sentence(self) -> str:
+        from flopbench.units import seconds
+
         if self.fast:
             return (
                 f"the canary ran a median {-self.median_slowdown:.1%} faster than its baseline (the faster of the"
@@ -370,20 +402,24 @@ class RunSpeed:
                 f" that baseline was taken on a slowed machine, so slowdowns during this run read smaller than they"
                 f" were"
             )
-        text = (
-            f"the canary ran a median {self.median_slowdown:+.1%} from the machine's quietest over the run's"
-            f" {self.windows} measurements"
-        )
+        if self.median_s is None:
+            return f"the canary ran a median {self.median_slowdown:+.1%} from its baseline over {self.windows} windows"
+        text = f"the canary's median over the run's {self.windows} measurements was {seconds(self.median_s)}"
+        if not self.reference_s:
+            return text + ", the first such figure on this machine (later runs are judged against the quietest one)"
+        change = self.median_s / self.reference_s - 1
+        text += f", {change:+.1%} from the quietest earlier run on this machine ({seconds(self.reference_s)})"
         if self.slow:
             text += (
                 ": the machine was slower for the whole run (another tenant, its clocks), so its figures may read"
-                " about that much slow, and another run on this machine may differ by as much"
+                " about that much slow"
             )
         return text
 
 
-def run_speed(records: Any, baseline_s: float | None) -> RunSpeed | None:
-    """The RunSpeed of a run's records (schema Records), or None when no window timed the canary."""
+def run_speed(records: Any, baseline_s: float | None, reference_s: float | None = None) -> RunSpeed | None:
+    """The RunSpeed of a run's records (schema Records), or None when no window timed the canary. reference_s: the
+    median canary of the quietest earlier run on this machine (its cache's run_canary_s)."""
     slowdowns = [
         r.interference.canary_slowdown
         for record in records
@@ -393,4 +429,5 @@ def run_speed(records: Any, baseline_s: float | None) -> RunSpeed | None:
     if not slowdowns:
         return None
     median = statistics.median(slowdowns)
-    return RunSpeed(len(slowdowns), median, max(slowdowns), baseline_s * (1 + median) if baseline_s else None)
+    median_s = baseline_s * (1 + median) if baseline_s else None
+    return RunSpeed(len(slowdowns), median, max(slowdowns), median_s, reference_s)

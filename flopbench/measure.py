@@ -47,6 +47,7 @@ class CacheEntry(BaseModel):
     ceilings: dict[str, Peak]
     disturbed: str | None = None  # why the machine was not quiet while they were measured; such entries are refused
     canary_s: float | None = None  # the interference canary's time on this machine, quiet (its reference)
+    run_canary_s: float | None = None  # the median canary between workloads of the quietest run on this machine
     disturbed_runs: int = 0  # measurements in a row that were disturbed: after REFUSE_DISTURBED, kept (flagged)
 
 
@@ -89,8 +90,14 @@ def merged(old: CacheEntry | None, new: CacheEntry) -> CacheEntry:
             ceilings[key] = peak
     runs = old.disturbed_runs + 1 if new.disturbed else 0
     canaries = [c for c in (new.canary_s, old.canary_s) if c]
+    run_canaries = [c for c in (new.run_canary_s, old.run_canary_s) if c]
     return new.model_copy(
-        update={"ceilings": ceilings, "disturbed_runs": runs, "canary_s": min(canaries) if canaries else None}
+        update={
+            "ceilings": ceilings,
+            "disturbed_runs": runs,
+            "canary_s": min(canaries) if canaries else None,
+            "run_canary_s": min(run_canaries) if run_canaries else None,
+        }
     )
 
 
@@ -170,13 +177,17 @@ def save(entry: CacheEntry) -> Path:
     return path
 
 
-def learn_canary(device: Device, threads: int, canary_s: float) -> bool:
-    """Keep canary_s as the machine's quiet canary reference when it is faster than the cached one (or there is
-    none). Returns whether the cache changed; a machine with no cached entry has nothing to change."""
+def learn_canary(device: Device, threads: int, field: str, seconds: float) -> bool:
+    """Keep `seconds` as the machine's cached canary_s (its quiet canary) or run_canary_s (its quietest run's median
+    canary) when it is faster than the cached one, or there is none. Returns whether the cache changed; a machine with
+    no cached entry has nothing to change."""
     entry = load_cached(device, threads)
-    if entry is None or (entry.canary_s is not None and entry.canary_s <= canary_s):
+    if entry is None:
         return False
-    save(entry.model_copy(update={"canary_s": canary_s}))
+    cached = getattr(entry, field)
+    if cached is not None and cached <= seconds:
+        return False
+    save(entry.model_copy(update={field: seconds}))
     return True
 
 

@@ -173,7 +173,7 @@ def _trust_blocks(source: Run, run: pd.DataFrame) -> list:
             f"A canary (a small GEMM and a copy) ran between workloads: {seconds(quiet['canary_baseline_s'])}"
             f" at its quietest{reference}, {quiet.get('canary_noise', 0):.0%} noise at the start."
         )
-    speed = run_speed(source.records, quiet.get("canary_baseline_s"))
+    speed = run_speed(source.records, quiet.get("canary_baseline_s"), quiet.get("canary_run_reference_s"))
     if speed is not None:
         sentence = speed.sentence()
         sentence = f"{sentence[0].upper()}{sentence[1:]}."

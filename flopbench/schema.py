@@ -213,8 +213,8 @@ class Header(Line):
     quiet_check: dict[str, Any] | None = F(
         "",
         "the machine at the run's start: the canary's baseline (its time at the"
-        " start, the cached quiet reference, their faster, its noise) and the"
-        " interference of a short quiet sample",
+        " start, the cached quiet reference, their faster, its noise), the median canary of the quietest earlier"
+        " run on this machine (canary_run_reference_s) and the interference of a short quiet sample",
         None,
     )
 
@@ -296,8 +296,9 @@ class Interference(Line):
     )
     canary_threshold: float | None = F(
         "1",
-        "the slowdown above which the canary calls the machine disturbed: 15%,"
-        " or 5x the canary's own noise (its interquartile range over its median) at the run's start",
+        "the slowdown above which the canary calls the machine disturbed: 15%, or 5x the canary's own noise (its"
+        " interquartile range over its median at the run's start, or the spread of the faster half of its canaries"
+        " between workloads so far, whichever is larger)",
         None,
         ge=0,
     )
@@ -516,8 +517,8 @@ class Footer(Line):
     max_canary_slowdown: float | None = F("1", "the canary's largest slowdown during the run", None)
     median_canary_slowdown: float | None = F(
         "1",
-        "the canary's median slowdown over the run's measurements, against the machine's quietest; above 5% the"
-        " whole run is called slow",
+        "the canary's median slowdown over the run's measurements, against the run's baseline (the whole run is"
+        " called slow against the quietest earlier run's median canary instead: docs/methodology.md)",
         None,
     )
     stale_ceilings: list[str] = F(

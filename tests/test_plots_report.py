@@ -145,7 +145,7 @@ def test_compare_errors(tmp_path):
     assert_one_line_error(flopbench("compare", str(a), str(tmp_path / "missing.jsonl")), "cannot read")
 
 
-def _with_trust(path, out, busy=(), unstable=(), canary=0.01, baseline_s=1e-3):
+def _with_trust(path, out, busy=(), unstable=(), canary=0.01, baseline_s=1e-3, run_reference_s=None):
     """The run at `path` as a 3-round run in which some workloads were disturbed or unstable, and every quiet window's
     canary ran `canary` slower than the baseline."""
     from flopbench.results import ResultsWriter, read_run
@@ -172,7 +172,14 @@ def _with_trust(path, out, busy=(), unstable=(), canary=0.01, baseline_s=1e-3):
     writer = ResultsWriter.create(
         out,
         run.header.model_copy(
-            update={"settings": None, "quiet_check": {"canary_baseline_s": baseline_s, "canary_noise": 0.02}}
+            update={
+                "settings": None,
+                "quiet_check": {
+                    "canary_baseline_s": baseline_s,
+                    "canary_noise": 0.02,
+                    "canary_run_reference_s": run_reference_s,
+                },
+            }
         ),
     )
     for r in run.records:
@@ -245,13 +252,17 @@ def test_a_run_whose_canary_ran_slow_throughout_is_called_slow_in_the_report(tmp
     from flopbench.report import write_report
 
     plain = write_run(tmp_path / "plain.jsonl", fake_device())
-    steady = write_report([_with_trust(plain, tmp_path / "steady.jsonl", canary=0.01)], tmp_path / "s")[0]
-    slow = write_report([_with_trust(plain, tmp_path / "slow.jsonl", canary=0.08)], tmp_path / "w")[0]
-    assert "The canary ran a median +1.0% from the machine's quietest over the run's" in steady.read_text()
-    assert "the machine was slower for the whole run" not in steady.read_text()
-    assert re.search(
-        r"\*\*The canary ran a median \+8\.0% .* the machine was slower for the whole run", slow.read_text()
-    )
+
+    def report(name, canary, reference):
+        run = _with_trust(plain, tmp_path / f"{name}.jsonl", canary=canary, run_reference_s=reference)
+        return write_report([run], tmp_path / name)[0].read_text()
+
+    steady = report("steady", 0.01, 1e-3)
+    assert "+1.0% from the quietest earlier run on this machine (1 ms)" in steady
+    assert "the machine was slower for the whole run" not in steady
+    assert re.search(r"\*\*The canary's median .* \+8\.0% from .* slower for the whole run", report("slow", 0.08, 1e-3))
+    first = report("first", 0.08, None)  # no earlier run: no verdict, however far the windows sit from the start
+    assert "the first such figure on this machine" in first and "slower for the whole run" not in first
 
 
 def test_compare_says_when_the_machine_itself_ran_at_another_speed(tmp_path):

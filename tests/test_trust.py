@@ -59,6 +59,7 @@ class ScriptedMonitor:
 
     def __init__(self, clock, verdicts=(), samples=()):
         self.clock, self.verdicts, self.samples = clock, list(verdicts), list(samples)
+        self.baseline_s = self.run_reference_s = None
 
     def begin(self):
         return None
@@ -369,21 +370,23 @@ def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_
 
     slow = QUIET.model_copy(update={"canary_slowdown": 0.08, "canary_threshold": 0.15})
     workloads = [mm(8), mm(12), mm(16)]
-    r, timer, _, records = make(Settings(device(), 1, rounds=3), verdicts=[slow] * 9)
+    r, timer, monitor, records = make(Settings(device(), 1, rounds=3), verdicts=[slow] * 9)
+    monitor.baseline_s, monitor.run_reference_s = 2.0e-3, 2.0e-3  # the quietest earlier run: 2 ms
     run(r, timer, workloads)
     assert not any(x.disturbed for x in records)  # each window alone is under the canary's 15%
     end = footer(records, r, wall_s=1.0, interrupted=False)
     assert end.median_canary_slowdown == pytest.approx(0.08) and end.max_canary_slowdown == pytest.approx(0.08)
     (note,) = [n for n in trust_notes(records, r) if "canary" in n]
-    assert note.startswith("warning: the canary ran a median +8.0% from the machine's quietest over the run's 9")
+    assert note.startswith("warning: the canary's median over the run's 9 measurements was 2.16 ms, +8.0% from")
     steady = QUIET.model_copy(update={"canary_slowdown": 0.01, "canary_threshold": 0.15})
-    r, timer, _, records = make(Settings(device(), 1, rounds=3), verdicts=[steady] * 9)
+    r, timer, monitor, records = make(Settings(device(), 1, rounds=3), verdicts=[steady] * 9)
+    monitor.baseline_s, monitor.run_reference_s = 2.0e-3, 2.0e-3
     run(r, timer, workloads)
     assert not [n for n in trust_notes(records, r) if "canary" in n]
     assert footer(records, r, wall_s=1.0, interrupted=False).median_canary_slowdown == pytest.approx(0.01)
 
 
-def test_a_run_that_saw_the_machine_quieter_than_its_reference_teaches_the_cache(tmp_path, monkeypatch):
+def test_a_run_teaches_the_cache_its_median_canary_when_it_is_the_quietest_yet(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from flopbench.commands.run import learn_quiet_canary
@@ -402,9 +405,13 @@ def test_a_run_that_saw_the_machine_quieter_than_its_reference_teaches_the_cache
     assert measure.load_cached(cpu, 1) is None  # no cached entry: nothing to teach
     entry = measure.CacheEntry(identity=measure.machine_identity(cpu, 1), measured_at="t", ceilings={}, canary_s=3.0e-3)
     measure.save(entry)
-    learn_quiet_canary(records(0.01, -0.02, 0.0), machine, monitor)  # an ordinary run: the reference stays
-    assert measure.load_cached(cpu, 1).canary_s == 3.0e-3
-    learn_quiet_canary(fast, machine, monitor)
-    assert measure.load_cached(cpu, 1).canary_s == pytest.approx(2.34e-3)
-    assert not measure.learn_canary(cpu, 1, 2.5e-3)  # slower than what the cache holds: kept as it is
+    learn_quiet_canary(records(0.01, -0.02, 0.0), machine, monitor)  # an ordinary run: 3 ms
+    cached = measure.load_cached(cpu, 1)
+    assert cached.canary_s == 3.0e-3 and cached.run_canary_s == pytest.approx(3.0e-3)  # the first run's median
+    learn_quiet_canary(records(0.10, 0.12, 0.11), machine, monitor)  # a slower run teaches nothing
+    assert measure.load_cached(cpu, 1).run_canary_s == pytest.approx(3.0e-3)
+    learn_quiet_canary(fast, machine, monitor)  # faster than its baseline: both references move
+    cached = measure.load_cached(cpu, 1)
+    assert cached.canary_s == pytest.approx(2.34e-3) and cached.run_canary_s == pytest.approx(2.34e-3)
+    assert not measure.learn_canary(cpu, 1, "canary_s", 2.5e-3)  # slower than what the cache holds: kept
     assert measure.load_cached(cpu, 1).canary_s == pytest.approx(2.34e-3)

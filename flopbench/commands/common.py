@@ -121,7 +121,9 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
         warn(note)
     refused = cached if action == "measure" and cached and cached.disturbed else None
     if action == "use" and cached:
-        return Machine(device, threads, cached.ceilings, cached.measured_at, cached.canary_s, cached.disturbed)
+        return Machine(
+            device, threads, cached.ceilings, cached.measured_at, cached.canary_s, cached.disturbed, cached.run_canary_s
+        )
     if action == "measure":
         info(
             f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {count(threads, 'thread')}"
@@ -139,7 +141,9 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
                 f"the machine was busy while its ceilings were measured ({entry.disturbed}); they are used for this"
                 f" run, flagged, and {again}"
             )
-        return Machine(device, threads, entry.ceilings, entry.measured_at, entry.canary_s, entry.disturbed)
+        return Machine(
+            device, threads, entry.ceilings, entry.measured_at, entry.canary_s, entry.disturbed, entry.run_canary_s
+        )
     return Machine(device, threads, {}, None)
 
 

@@ -477,7 +477,9 @@ def run_session(
     lead = context is None or context.rank == 0
     err = sys.stderr
     with torch_settings(machine.device.type, machine.threads, args.tf32):
-        monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s)
+        monitor = make_monitor(
+            machine.device, machine.threads, machine.canary_reference_s, machine.run_canary_reference_s
+        )
         quiet = monitor.start_run()
         at_start = monitor.sample(QUIET_SAMPLE_S)
         quiet["interference"] = dump(at_start)
@@ -615,16 +617,19 @@ def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool)
 
 
 def learn_quiet_canary(records: list[Record], machine: Machine, monitor: Any) -> None:
-    """A run whose canaries ran a median more than RUN_SLOW faster than their baseline saw the machine quieter than
-    its cached quiet reference: the cache keeps the run's median canary instead, so later runs judge against it."""
+    """What a run teaches the machine's cache about its canary. Its windows' median canary becomes the quietest run's
+    when it is faster (later runs are called slow against it). A run whose canaries ran a median more than RUN_SLOW
+    faster than their baseline saw the machine quieter than its cached quiet reference: that reference becomes the
+    run's median canary, so later runs judge their windows against it."""
     from flopbench import measure
     from flopbench.interference import run_speed
     from flopbench.units import seconds
 
     speed = run_speed(records, monitor.baseline_s)
-    if speed is None or not speed.fast or speed.median_s is None:
+    if speed is None or speed.median_s is None:
         return
-    if measure.learn_canary(machine.device, machine.threads, speed.median_s):
+    measure.learn_canary(machine.device, machine.threads, "run_canary_s", speed.median_s)
+    if speed.fast and measure.learn_canary(machine.device, machine.threads, "canary_s", speed.median_s):
         info(
             f"flopbench: this machine's cached quiet canary is now this run's median canary,"
             f" {seconds(speed.median_s)} (it was taken on a slower machine)"
@@ -657,7 +662,8 @@ def trust_notes(records: list[Record], runner: Any) -> list[str]:
         )
     from flopbench.interference import run_speed
 
-    speed = run_speed(records, None)
+    monitor = getattr(runner, "monitor", None)
+    speed = run_speed(records, getattr(monitor, "baseline_s", None), getattr(monitor, "run_reference_s", None))
     if speed is not None and (speed.slow or speed.fast):
         notes.append(f"warning: {speed.sentence()}")
     skipped = [r for r in records if _for_time(r)]
