@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+# No imports here: `python -m flopbench` runs this before flopbench/__main__.py can hold Ctrl-C (see
+# cli.interrupts_deferred), and an interrupt inside `typing`'s import was a traceback.
 __version__ = "0.2.0"
 
 __all__ = ["__version__", "load_results"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """`flopbench.load_results`, imported when first used: `import flopbench` stays instant (and torch-free)."""
     if name == "load_results":
         from flopbench.results import load_results

@@ -23,17 +23,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 @contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
+def interrupts_deferred(held: list[int] | None = None) -> Iterator[None]:
     """Ctrl-C waits for the end of the block, then interrupts. A KeyboardInterrupt raised inside a compiled
     extension's import can leave the library half initialized in sys.modules (numpy then lacks attributes, and a run
     that should have stopped goes on failing in strange ways) or panic it (pydantic-core), so start-up, imports
-    included, runs whole first."""
-    pending: list[int] = []
+    included, runs whole first. held: the interrupts that `python -m flopbench` held from its first line (its
+    handler appends to it); after the block, Ctrl-C interrupts as Python's default does."""
+    pending: list[int] = held if held is not None else []
+    if held is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started with Ctrl-C ignored: it stays
+        yield
+        return
     try:
         previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
     except ValueError:  # not the main thread: nothing to defer
         yield
         return
+    if held is not None:
+        previous = signal.default_int_handler
     try:
         yield
     finally:
@@ -64,12 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, held: list[int] | None = None) -> int:
+    """The command line. held: interrupts already held by `python -m flopbench` (see interrupts_deferred)."""
     try:
         from flopbench.errors import FlopbenchError
 
         try:
-            with interrupts_deferred():  # start-up: flopbench, pydantic, and the libraries the command needs
+            with interrupts_deferred(held):  # start-up: flopbench, pydantic, and the libraries the command needs
                 args = build_parser().parse_args(argv)
                 for name in args.imports:
                     importlib.import_module(name)

@@ -1,11 +1,23 @@
 import os
 
 import matplotlib
+import pytest
 from hypothesis import settings
 
 matplotlib.use("Agg")  # tests draw figures without a screen
 
 pytest_plugins = ["pytester"]  # real pytest sessions, for the pytest-benchmark plugin
+
+
+@pytest.fixture(autouse=True, scope="session")
+def own_ceilings_cache(tmp_path_factory):
+    """The tests share one ceilings cache of their own, never the user's ~/.cache/flopbench: a busy entry left there
+    by a real run added a warning line to commands that must print one line (and a test could overwrite it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("ceilings-cache")))
+        yield
+
+
 # Reproducible property tests in CI: the same generated shapes on every run.
 settings.register_profile("flopbench", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "flopbench"))

@@ -90,3 +90,17 @@ def test_the_package_has_no_import_cycle():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_python_m_flopbench_holds_ctrl_c_before_it_imports_anything():
+    """`python -m flopbench` runs flopbench/__init__.py, then __main__.py: the first imports nothing (a Ctrl-C inside
+    its old `typing` import was a traceback), the second sets the holding handler before it imports the CLI."""
+    init = ast.parse((PACKAGE / "__init__.py").read_text())
+    top_imports = [n for n in init.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert all(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in top_imports)
+    main = ast.parse((PACKAGE / "__main__.py").read_text()).body
+    first_flopbench = next(
+        i for i, n in enumerate(main) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("flopbench")
+    )
+    handler = next(i for i, n in enumerate(main) if "signal.signal(signal.SIGINT" in ast.unparse(n))
+    assert handler < first_flopbench

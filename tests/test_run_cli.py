@@ -12,6 +12,7 @@ import pytest
 
 from flopbench.results import load_results, read_run
 from tests.test_cli import assert_one_line_error
+from tests.test_faults import ctrl_c_as_in_a_terminal
 
 TINY = """
 name = "tiny"
@@ -163,7 +164,15 @@ def test_ctrl_c_keeps_what_was_measured_and_resume_finishes_the_rest(tmp_path, e
         "--out",
         str(out),
     ]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:  # wait for two records on disk, then press Ctrl-C
         if out.exists() and out.read_text().count('"type":"record"') >= 2:
