@@ -33,9 +33,8 @@ GROW_CALL_S = 1.0  # a dtype's GEMM sweep does not grow to a size whose call is 
 CEILING_BUDGET = Budget(min_time_s=0.1, max_time_s=1.0, warmup_s=0.05, min_samples=3)
 
 
-CACHE_VERSION = (
-    3  # 3: the canary's copy is sized from the LLC, so version 2's quiet canary references are another canary's
-)
+# 3: the canary's copy is sized from the last-level cache, so a version 2 quiet canary reference is another canary's
+CACHE_VERSION = 3
 
 
 class CacheEntry(BaseModel):

@@ -27,7 +27,7 @@ class Machine:
     ceilings_measured_at: str | None
     canary_reference_s: float | None = None  # the interference canary on this machine when it was quiet
     ceilings_disturbed: str | None = None  # why the machine was busy while the ceilings were measured
-    run_canary_reference_s: float | None = None  # the median canary of the quietest earlier run on this machine
+    canary_run_reference_s: float | None = None  # the median canary of the quietest earlier run on this machine
 
 
 def now_iso() -> str:

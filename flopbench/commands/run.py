@@ -478,7 +478,7 @@ def run_session(
     err = sys.stderr
     with torch_settings(machine.device.type, machine.threads, args.tf32):
         monitor = make_monitor(
-            machine.device, machine.threads, machine.canary_reference_s, machine.run_canary_reference_s
+            machine.device, machine.threads, machine.canary_reference_s, machine.canary_run_reference_s
         )
         quiet = monitor.start_run()
         at_start = monitor.sample(QUIET_SAMPLE_S)
