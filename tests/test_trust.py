@@ -135,6 +135,64 @@ def test_an_interrupted_run_keeps_the_rounds_it_has():
     assert any("of 3 rounds (the run was interrupted)" in w for x in records for w in x.warnings)
 
 
+def count_builds(monkeypatch):
+    """Every Workload.build, by workload name; and every kept input set's release."""
+    built = []
+    real = runner_module.Workload.build
+
+    def build(self, device, seed=0):
+        built.append(self.name)
+        return real(self, device, seed)
+
+    monkeypatch.setattr(runner_module.Workload, "build", build)
+    return built
+
+
+def test_inputs_are_built_once_and_kept_for_later_rounds_within_the_memory_share(monkeypatch):
+    a, b, c = mm(8), mm(12), mm(16)
+    built = count_builds(monkeypatch)
+    free = (a.counts.bytes + b.counts.bytes) / runner_module.KEEP_SHARE  # room for a's and b's inputs, not c's too
+    monkeypatch.setattr(runner_module, "available_memory", lambda device: free)
+    r, timer, _, records = make(Settings(device(), 1, rounds=3))
+    run(r, timer, [a, b, c])
+    assert built.count(a.name) == built.count(b.name) == 1  # kept: one build for three rounds
+    assert built.count(c.name) == 3  # over the share: built again each round
+    assert len(records) == 3 and all(len(x.rounds) == 3 for x in records)
+    assert r._kept == {}  # each workload's inputs went with its last round
+
+
+def test_kept_inputs_give_way_to_a_workload_that_needs_the_room(monkeypatch):
+    small, big = mm(8), mm(64)
+    built = count_builds(monkeypatch)
+    r, timer, _, records = make(Settings(device(), 1, rounds=2))
+    # the small one's kept inputs are what fills the memory: while they are kept, the big one does not fit
+    monkeypatch.setattr(runner_module, "available_memory", lambda device: big.counts.bytes * (1 if r._kept else 10))
+    run(r, timer, [small, big])
+    assert all(x.status == "ok" for x in records)  # the big one was measured, not skipped as too big
+    assert built.count(small.name) == 2  # its inputs gave way, so its second round built them again
+
+
+def test_a_workload_that_ends_early_lets_its_kept_inputs_go(monkeypatch):
+    a = mm(8)
+    count_builds(monkeypatch)
+    r, timer, _, records = make(Settings(device(), 1, rounds=3, max_call_s=1.0))
+    real, kept = timer.measure, []
+
+    def measure(fn, max_call_s=None):
+        if timer.measured:  # its second round: one call over the cap
+            raise CallTooSlow(5.0, max_call_s)
+        return real(fn, max_call_s)
+
+    def before(w):
+        timer.current = w.name
+        kept.append(set(r._kept))
+
+    timer.measure = measure
+    r.run([a], before=before)
+    assert kept == [set(), {a.identity}, set()]  # kept after its first round, gone once its second one ended it
+    assert len(records[0].rounds) == 1 and any("over --max-call-s" in w for w in records[0].warnings)
+
+
 # --- --on-busy ------------------------------------------------------------------------------------------------------
 
 
