@@ -38,8 +38,8 @@ from flopbench.workloads import Counts, Workload
 
 MEMORY_HEADROOM = 0.8  # skip a workload whose inputs and outputs need more than this share of free memory
 # A workload's inputs are built once and kept for its later rounds while all kept inputs stay within this share of the
-# memory free when the run started; past it they are built again each round. On the default suite on a 2-vCPU AMD EPYC
-# VM (2026-12-02) building took 30 s a round, a third of the run, for nothing: the same figures, less time to sample.
+# memory free when the run started; past it they are built again each round. On a 2-vCPU AMD EPYC VM (2026-12-02) the
+# default suite's CPU inputs took about 2 s a round to build (the STREAM arrays most): kept, a round costs its sampling.
 KEEP_SHARE = 0.25
 ABOVE_PEAK = 1.02  # tolerance before "faster than the peak" is called out
 UNSTABLE_SPREAD = 0.05  # rounds whose medians span more than 5% of the figure: the figure is unstable
