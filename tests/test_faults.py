@@ -262,13 +262,16 @@ def test_resume_refuses_a_pytest_benchmark_file_and_leaves_it_alone(tmp_path, en
 # --- files that are not what they claim ------------------------------------------------------------------------------
 
 
-def _good_file(tmp_path, env, suite):
-    out = tmp_path / "good.jsonl"
-    if not out.exists():
-        assert (
-            flopbench("run", suite, *FAST, "--only", "m(8|12)-", "--out", str(out), env=env, cwd=tmp_path).returncode
-            == 0
-        )
+@pytest.fixture(scope="module")
+def good_lines(tmp_path_factory):
+    """One small measured run's lines, for the tests below to damage (measured once: each run is seconds)."""
+    where = tmp_path_factory.mktemp("good")
+    suite = where / "faults.toml"
+    suite.write_text(textwrap.dedent(SUITE))
+    env = {**os.environ, "FLOPBENCH_CACHE_DIR": str(where / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = where / "good.jsonl"
+    result = flopbench("run", str(suite), *FAST, "--only", "m(8|12)-", "--out", str(out), env=env, cwd=where)
+    assert result.returncode == 0, result.stderr
     return out.read_text().splitlines()
 
 
@@ -284,8 +287,8 @@ def _good_file(tmp_path, env, suite):
         (lambda lines: "", "empty"),
     ],
 )
-def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, suite, make, fragment):
-    lines = _good_file(tmp_path, env, suite)
+def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, good_lines, make, fragment):
+    lines = good_lines
     bad = tmp_path / "bad.jsonl"
     bad.write_text(make(lines))
     for command in (
@@ -305,8 +308,10 @@ def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, suite, mak
         (lambda line: line[:40], "not JSON"),
     ],
 )
-def test_a_damaged_record_is_skipped_with_a_warning_and_the_rest_is_reported(tmp_path, env, suite, damage, fragment):
-    lines = _good_file(tmp_path, env, suite)
+def test_a_damaged_record_is_skipped_with_a_warning_and_the_rest_is_reported(
+    tmp_path, env, good_lines, damage, fragment
+):
+    lines = good_lines
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join([lines[0], damage(lines[1]), *lines[2:]]) + "\n")
     result = flopbench("report", str(bad), "--out", str(tmp_path / "r"), env=env, cwd=tmp_path)
@@ -317,8 +322,8 @@ def test_a_damaged_record_is_skipped_with_a_warning_and_the_rest_is_reported(tmp
     assert "mm-m12-n12-k12" in report and "mm-m8-n8-k8" not in report.split("## Results by family")[1]
 
 
-def test_a_header_without_records(tmp_path, env, suite):
-    lines = _good_file(tmp_path, env, suite)
+def test_a_header_without_records(tmp_path, env, good_lines):
+    lines = good_lines
     bad = tmp_path / "empty_run.jsonl"
     bad.write_text(lines[0] + "\n")
     assert_one_line_error(flopbench("report", str(bad), env=env, cwd=tmp_path), "no records to report")
