@@ -44,9 +44,19 @@ N_RECORDS = 13
 FAST = ["--device", "cpu", "--min-time", "0.005", "--bandwidth", "2e10", "--rounds", "1", "--threads", "1"]
 
 
+def _env(where):
+    return {**os.environ, "FLOPBENCH_CACHE_DIR": str(where / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _suite(where):
+    path = where / "faults.toml"
+    path.write_text(textwrap.dedent(SUITE))
+    return str(path)
+
+
 @pytest.fixture
 def env(tmp_path):
-    return {**os.environ, "FLOPBENCH_CACHE_DIR": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+    return _env(tmp_path)
 
 
 def flopbench(*args, env, cwd, preexec_fn=None, timeout=300):
@@ -63,9 +73,7 @@ def flopbench(*args, env, cwd, preexec_fn=None, timeout=300):
 
 @pytest.fixture
 def suite(tmp_path):
-    path = tmp_path / "faults.toml"
-    path.write_text(textwrap.dedent(SUITE))
-    return str(path)
+    return _suite(tmp_path)
 
 
 def finished_records_all_load(path, reported_intact):
@@ -266,11 +274,8 @@ def test_resume_refuses_a_pytest_benchmark_file_and_leaves_it_alone(tmp_path, en
 def good_lines(tmp_path_factory):
     """One small measured run's lines, for the tests below to damage (measured once: each run is seconds)."""
     where = tmp_path_factory.mktemp("good")
-    suite = where / "faults.toml"
-    suite.write_text(textwrap.dedent(SUITE))
-    env = {**os.environ, "FLOPBENCH_CACHE_DIR": str(where / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
     out = where / "good.jsonl"
-    result = flopbench("run", str(suite), *FAST, "--only", "m(8|12)-", "--out", str(out), env=env, cwd=where)
+    result = flopbench("run", _suite(where), *FAST, "--only", "m(8|12)-", "--out", str(out), env=_env(where), cwd=where)
     assert result.returncode == 0, result.stderr
     return out.read_text().splitlines()
 
@@ -288,9 +293,8 @@ def good_lines(tmp_path_factory):
     ],
 )
 def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, good_lines, make, fragment):
-    lines = good_lines
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(make(lines))
+    bad.write_text(make(good_lines))
     for command in (
         ["report", str(bad)],
         ["plot", str(bad)],
@@ -311,9 +315,8 @@ def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, good_lines
 def test_a_damaged_record_is_skipped_with_a_warning_and_the_rest_is_reported(
     tmp_path, env, good_lines, damage, fragment
 ):
-    lines = good_lines
     bad = tmp_path / "bad.jsonl"
-    bad.write_text("\n".join([lines[0], damage(lines[1]), *lines[2:]]) + "\n")
+    bad.write_text("\n".join([good_lines[0], damage(good_lines[1]), *good_lines[2:]]) + "\n")
     result = flopbench("report", str(bad), "--out", str(tmp_path / "r"), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("flopbench: warning:")]
@@ -323,9 +326,8 @@ def test_a_damaged_record_is_skipped_with_a_warning_and_the_rest_is_reported(
 
 
 def test_a_header_without_records(tmp_path, env, good_lines):
-    lines = good_lines
     bad = tmp_path / "empty_run.jsonl"
-    bad.write_text(lines[0] + "\n")
+    bad.write_text(good_lines[0] + "\n")
     assert_one_line_error(flopbench("report", str(bad), env=env, cwd=tmp_path), "no records to report")
     assert flopbench("plot", str(bad), env=env, cwd=tmp_path).returncode == 0  # nothing to draw, and says so
 
