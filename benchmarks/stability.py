@@ -10,9 +10,11 @@ Targets (issue 12): every workload's medians within 5% of each other, or flagged
 Then, unless --no-floor, the machine's own floor: as many processes again, one after the other, each as long as a
 flopbench run took, time the same workloads in the gentlest way there is: inputs built once, the workloads taking
 turns every FLOOR_SLOT_S, each one's figure the median of its turns' medians over the whole process, no canary, no
-checks. Whatever spread those show is the machine's, not the harness's: the column "floor" beside flopbench's spread
-says how much of a miss flopbench could have avoided. (On a 2-vCPU AMD EPYC Zen 3 KVM guest, 2026-12-02, five such
-15 s processes left 0 of 10 workloads within 5%: a 512^3 GEMM 6.9% apart, a depthwise conv 54%.)
+checks, freed memory kept for the next call as flopbench keeps it (flopbench.memory). Whatever spread those show is
+the machine's, not the harness's: the column "floor" beside flopbench's spread says how much of a miss flopbench
+could have avoided. (On a 2-vCPU AMD EPYC Zen 3 KVM guest, 2026-12-02, five such 15 s processes left 0 of 10
+workloads within 5%: a 512^3 GEMM 6.9% apart, a depthwise conv 54%; that conv's calls were then 8 ms with page
+faults or 0.8 ms without, by chance, before freed memory was kept.)
 
     .venv/bin/python benchmarks/stability.py [--suite benchmarks/suites/steady.toml] [--runs 3] [-- RUN OPTIONS]
 """
@@ -39,8 +41,10 @@ def floor_child(suite: str, seconds: float, threads: int) -> None:
 
     import torch
 
+    from flopbench.memory import keep_freed_memory
     from flopbench.suite import load_suite
 
+    keep_freed_memory()  # as flopbench times a CPU: what the allocator does is not the machine's noise
     torch.set_num_threads(threads)
     with torch.no_grad():
         fns = {w.name: w.build("cpu") for w in load_suite(suite).workloads if w.runs_on("cpu")}

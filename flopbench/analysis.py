@@ -458,7 +458,9 @@ COMPARED_SETTINGS = {
     "threads": "threads",
     "TF32": "tf32",
     "device count (each run's ranks folded into their median)": "world_size",
+    "what the C allocator did with freed memory (flopbench.memory)": "allocator",
 }
+KNOWN_ONLY = {"allocator"}  # settings older files do not record: compared only where every run has one
 
 
 @dataclass
@@ -594,6 +596,8 @@ def _setting_warnings(groups, labels, ok, common) -> list[str]:
     warnings = []
     for what, column in COMPARED_SETTINGS.items():
         values = [sorted(set(map(str, g[column].dropna()))) if column in g else [] for g in groups]
+        if column in KNOWN_ONLY and not all(values):
+            continue
         if len({tuple(v) for v in values}) > 1:
             warnings.append(
                 f"the runs differ in {what}: "

@@ -248,6 +248,7 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
             f"{header.os}, Python {header.python}, torch {header.torch}, BLAS {header.blas}"
             + (f", CUDA {header.cuda}, cuDNN {header.cudnn}" if header.cuda else "")
             + (f"; {count(header.threads, 'thread')}" if header.threads else "")
+            + (f"; allocator: {header.allocator}" if header.allocator else "")
             + f"; suites {suites}. Command: `{' '.join(header.command)}`."
         )
     )

@@ -220,6 +220,7 @@ HEADER_COLUMNS = {
     "torch": "torch",
     "threads": "threads",
     "started_at": "run_started_at",
+    "allocator": "allocator",
 }
 
 

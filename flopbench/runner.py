@@ -31,6 +31,7 @@ from typing import Any
 from flopbench.device import Nvml, available_memory, throttle_warnings
 from flopbench.energy import Reading, make_meter, per_call
 from flopbench.errors import first_line
+from flopbench.memory import keep_freed_memory, release
 from flopbench.schema import Attempt, Device, Interference, Peak, Record, Round
 from flopbench.timing import Budget, CallTooSlow, CpuTimer, CudaTimer, Measurement, TorchCuda
 from flopbench.units import percent
@@ -69,9 +70,12 @@ class Settings:
 
 @contextlib.contextmanager
 def torch_settings(device_type: str, threads: int, tf32: bool) -> Iterator[None]:
-    """Torch's thread count and TF32 flags as a run needs them, restored afterwards (the caller's world as found)."""
+    """Torch's thread count and TF32 flags as a run needs them, restored afterwards (the caller's world as found).
+    On a CPU, freed memory is kept for the next call from then on, for the rest of the process (flopbench.memory)."""
     import torch
 
+    if device_type == "cpu":
+        keep_freed_memory()
     saved = (torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.set_num_threads(threads)
     if device_type == "cuda":
@@ -135,6 +139,7 @@ def timing_fields(measurement: Measurement) -> dict[str, Any]:
         "time_min_s": measurement.min_s,
         "time_mean_s": measurement.mean_s,
         "time_cv": measurement.cv,
+        "page_faults_per_call": measurement.page_faults_per_call,
     }
 
 
@@ -578,6 +583,7 @@ class Runner:
                 time_s=measurement.median_s,
                 samples_s=list(measurement.samples_s),
                 calls_per_sample=measurement.calls_per_sample,
+                page_faults_per_call=measurement.page_faults_per_call,
                 waited_s=waited,
                 interference=interference,
                 attempts=attempts,
@@ -656,12 +662,14 @@ class Runner:
         medians = [r.time_s for r in rounds]
         figure = statistics.median(medians)
         first = state.measurements[0]
+        faults = [m.page_faults_per_call for m in state.measurements if m.page_faults_per_call is not None]
         pooled = Measurement(
             tuple(s for m in state.measurements for s in m.samples_s),
             first.calls_per_sample,
             first.timer,
             first.resolution_s,
             first.notes,
+            statistics.median(faults) if faults else None,
         )
         out = derive(workload, pooled, settings, time_s=figure)
         out["calls_per_sample"] = first.calls_per_sample
@@ -753,9 +761,12 @@ class Runner:
 
     def _release(self) -> None:
         # The workload's tensors died with its closure (reference counting); hand the cached blocks back so that a
-        # sweep of growing sizes does not fragment the CUDA allocator.
+        # sweep of growing sizes does not fragment the CUDA allocator, and the memory a CPU workload's calls freed
+        # (kept for its next call while it was timed: flopbench.memory) goes back to the OS.
         if self.settings.device.type == "cuda":
             self.torch.cuda.empty_cache()
+        else:
+            release()
 
 
 def rotated(workloads: list[Workload], round_: int, rounds: int) -> list[Workload]:

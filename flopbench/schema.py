@@ -200,6 +200,12 @@ class Header(Line):
     cuda: str | None = F("", "CUDA version PyTorch was built with", None)
     cudnn: int | None = F("", "cuDNN version", None)
     flopbench_version: str | None = F("", "flopbench version that wrote the file", None)
+    allocator: str | None = F(
+        "",
+        "what the C allocator did with freed memory while a CPU run timed (flopbench.memory): kept for the next"
+        " call, or as the environment or system set it; null: not recorded",
+        None,
+    )
     threads: int | None = F("", "torch threads of the run", None, ge=1)
     device: Device | None = F("", "the device: name, facts, every peak with its source, bandwidth, notes", None)
     ceilings: dict[str, Peak] = F(
@@ -323,6 +329,9 @@ class Round(Line):
     time_s: float = F("s", "median seconds per call of this round's samples", gt=0)
     samples_s: list[Annotated[float, Field(gt=0)]] = F("s", "this round's samples", default_factory=list)
     calls_per_sample: int = F("", "calls per timed block", ge=1)
+    page_faults_per_call: float | None = F(
+        "", "this process's page faults per timed call, all threads (CPU; null: not counted)", None, ge=0
+    )
     waited_s: float = F("s", "seconds waited for a quiet machine before it (--on-busy wait)", 0.0, ge=0)
     interference: Interference | None = F("", "the machine during this round's samples", None)
     attempts: list[Attempt] = F("", "disturbed measurements of this round, measured again", default_factory=list)
@@ -383,6 +392,13 @@ class Record(Line):
     time_min_s: float | None = F("s", "fastest sample", None, gt=0)
     time_mean_s: float | None = F("s", "mean of the samples", None, gt=0)
     time_cv: float | None = F("1", "standard deviation / mean of the samples", None, ge=0)
+    page_faults_per_call: float | None = F(
+        "",
+        "page faults per timed call, the median over rounds: memory fresh from the OS each call (CPU; null: not"
+        " counted)",
+        None,
+        ge=0,
+    )
     # rates
     core_flops_per_s: float | None = F("FLOP/s", "core_flops / time_s", None, ge=0)
     total_flops_per_s: float | None = F("FLOP/s", "total_flops / time_s: achieved FLOP/s", None, ge=0)

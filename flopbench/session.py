@@ -47,12 +47,14 @@ def make_header(
     """The header of a run on `machine`: the environment (host, OS, Python, torch, BLAS, CUDA), the device with its
     peaks, the ceilings, the suites with their hashes and the settings."""
     from flopbench.environment import environment
+    from flopbench.memory import allocator
 
     return Header(
         run_id=uuid.uuid4().hex[:12],
         started_at=now_iso(),
         source=source,
         **environment(),
+        allocator=allocator() if machine.device.type == "cpu" else None,
         threads=machine.threads,
         device=machine.device,
         ceilings=machine.ceilings,

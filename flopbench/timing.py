@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from flopbench.memory import fault_warning, page_faults
+
 NOISY_REL_IQR = 0.10  # warn when IQR / median exceeds this
 MIN_RESOLUTIONS = 20  # warn when a sample lasts fewer timer resolutions than this
 
@@ -36,6 +38,7 @@ class Measurement:
     timer: str  # "perf_counter", "cuda_events", "cuda_graph"
     resolution_s: float
     notes: tuple[str, ...] = ()  # what the timer itself noticed (e.g. throttling, warm L2)
+    page_faults_per_call: float | None = None  # this process's page faults per timed call (CPU; flopbench.memory)
 
     @cached_property
     def _array(self) -> np.ndarray:
@@ -74,6 +77,8 @@ class Measurement:
 
     def warnings(self) -> list[str]:
         found = list(self.notes)
+        if faults := fault_warning(self.page_faults_per_call):
+            found.append(faults)
         if self.rel_iqr > NOISY_REL_IQR:
             found.append(f"noisy: IQR is {self.rel_iqr:.0%} of the median ({len(self.samples_s)} samples)")
         sample_s = self.median_s * self.calls_per_sample
@@ -154,9 +159,11 @@ class CpuTimer:
         budget: Budget | None = None,
         clock: Callable[[], float] = time.perf_counter,
         resolution_s: float | None = None,
+        faults: Callable[[], int] | None = None,
     ):
         self.budget = budget or Budget()
         self.clock = clock
+        self.faults = faults or page_faults  # the process's page faults so far, read around the timed samples
         self.resolution_s = resolution_s if resolution_s is not None else measure_clock(clock)
 
     def _block(self, fn: Callable[[], Any], calls: int) -> float:
@@ -184,11 +191,15 @@ class CpuTimer:
         number = _calls_for(target, per_call)
         samples: list[float] = []
         sampled = 0.0
+        faults = self.faults()
         while not budget.done(samples, sampled):
             block = self._block(fn, number)
             samples.append(block / number)
             sampled += block
-        return Measurement(tuple(samples), number, self.name, self.resolution_s)
+        faults = self.faults() - faults
+        return Measurement(
+            tuple(samples), number, self.name, self.resolution_s, page_faults_per_call=faults / (len(samples) * number)
+        )
 
 
 # --- CUDA ------------------------------------------------------------------------------------
