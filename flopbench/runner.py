@@ -202,10 +202,21 @@ def placement(counts: Counts, key: str, time_s: float, settings: Settings) -> di
     if peak.value and total_per_s > ABOVE_PEAK * peak.value:
         warnings.append(
             f"achieved {total_per_s / 1e12:.3g} TFLOP/s is above the {peak.source} {key} peak"
-            f" ({peak.value / 1e12:.3g} TFLOP/s): the peak table is wrong for this device"
+            f" ({peak.value / 1e12:.3g} TFLOP/s): {ABOVE_PEAK_WHY.get(peak.source, ABOVE_PEAK_WHY['spec'])}"
+            f" (set the right one with --peak {key}=FLOPS)"
         )
     out["warnings"] = warnings
     return out
+
+
+# Why a figure can beat its peak, by where the peak came from.
+ABOVE_PEAK_WHY = {
+    "spec": "the datasheet table is wrong for this device",
+    "derived": "one of the factors it was derived from is low for this machine (most often a clock read as the"
+    " base clock, with boost above it; see the peak's detail in `flopbench peak`)",
+    "user": "the peak given with --peak is too low",
+    "measured": "the measured ceiling is stale or was measured on a busy machine",
+}
 
 
 def workload_fields(workload: Workload) -> dict[str, Any]:
