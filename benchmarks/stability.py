@@ -7,14 +7,14 @@ slower than the quietest earlier run's, the runs sharing one ceilings cache); th
 Targets (issue 12): every workload's medians within 5% of each other, or flagged; at least 60% of workloads within 5%
 (flagging everything is no answer).
 
-Then, unless --no-floor, the machine's own floor: as many processes again, one after the other, each as long as a
-flopbench run took, time the same workloads in the gentlest way there is: inputs built once, the workloads taking
-turns every FLOOR_SLOT_S, each one's figure the median of its turns' medians over the whole process, no canary, no
-checks, freed memory kept for the next call as flopbench keeps it (flopbench.memory). Whatever spread those show is
-the machine's, not the harness's: the column "floor" beside flopbench's spread says how much of a miss flopbench
-could have avoided. (On a 2-vCPU AMD EPYC Zen 3 KVM guest, 2026-12-02, five such 15 s processes left 0 of 10
-workloads within 5%: a 512^3 GEMM 6.9% apart, a depthwise conv 54%; that conv's calls were then 8 ms with page
-faults or 0.8 ms without, by chance, before freed memory was kept.)
+Then, unless --no-floor, the machine's own floor: after each flopbench run, a plain process as long as that run
+took (the two share the machine's state of the moment) times the same workloads in the gentlest way there is: inputs
+built once, the workloads taking turns every FLOOR_SLOT_S, each one's figure the median of its turns' medians over the
+whole process, no canary, no checks, freed memory kept for the next call as flopbench keeps it (flopbench.memory).
+Whatever spread those show is the machine's, not the harness's: the column "floor" beside flopbench's spread says how
+much of a miss flopbench could have avoided. (On a 2-vCPU AMD EPYC Zen 3 KVM guest, 2026-12-02, five such 15 s
+processes left 0 of 10 workloads within 5%: a 512^3 GEMM 6.9% apart, a depthwise conv 54%; that conv's calls were then
+8 ms with page faults or 0.8 ms without, by chance, before freed memory was kept.)
 
     .venv/bin/python benchmarks/stability.py [--suite benchmarks/suites/steady.toml] [--runs 3] [-- RUN OPTIONS]
 """
@@ -64,16 +64,12 @@ def floor_child(suite: str, seconds: float, threads: int) -> None:
     print(json.dumps({name: statistics.median(t) for name, t in turns.items()}))
 
 
-def floor_runs(suite: str, runs: int, seconds: float, threads: int) -> list[dict[str, float]]:
-    out = []
-    for _ in range(runs):
-        child = [sys.executable, __file__, "--floor-child", f"{seconds:.3f}", "--threads", str(threads)]
-        child += ["--suite", suite]
-        result = subprocess.run(child, capture_output=True, text=True)
-        if result.returncode != 0:
-            sys.exit(f"floor measurement failed:\n{result.stderr[-3000:]}")
-        out.append(json.loads(result.stdout.splitlines()[-1]))
-    return out
+def floor_run(suite: str, seconds: float, threads: int) -> dict[str, float]:
+    child = [sys.executable, __file__, "--floor-child", f"{seconds:.3f}", "--threads", str(threads), "--suite", suite]
+    result = subprocess.run(child, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"floor measurement failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 def main() -> int:
@@ -95,6 +91,7 @@ def main() -> int:
     from flopbench.results import read_run
 
     runs, speeds, seconds, threads = [], [], [], 1
+    floors: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FLOPBENCH_CACHE_DIR": os.environ.get("FLOPBENCH_CACHE_DIR", str(Path(tmp) / "cache"))}
         for i in range(args.runs):
@@ -127,14 +124,15 @@ def main() -> int:
             runs.append({r.name: r for r in run.records if r.time_s})
             quiet = run.header.quiet_check or {}
             speeds.append(run_speed(run.records, quiet.get("canary_baseline_s"), quiet.get("canary_run_reference_s")))
+            if not args.no_floor:  # right after its run, as long: a drift of the machine's speed reaches both alike
+                floors.append(floor_run(args.suite, seconds[-1], threads))
     names = [n for n in runs[0] if all(n in r for r in runs)]
     span = sorted(seconds)[len(seconds) // 2]
-    floors = [] if args.no_floor else floor_runs(args.suite, args.runs, span, threads)
     floor_within = 0
     rows, within, flagged_only, neither = [], 0, 0, []
     for name in names:
         records = [r[name] for r in runs]
-        times = [r.time_s for r in records]
+        times = [r.time_s or 0.0 for r in records]  # every one measured: runs keep only records with a time
         spread = max(times) / min(times) - 1
         flags = sorted(
             {
@@ -176,8 +174,8 @@ def main() -> int:
     if floors:
         print(
             f"the machine's floor: {floor_within} of {len(names)} workloads within {WITHIN:.0%} across {args.runs}"
-            f" plain processes of {span:.0f} s each (inputs built once, workloads taking turns every"
-            f" {FLOOR_SLOT_S * 1e3:.0f} ms): what no harness could do better than here"
+            f" plain processes of {span:.0f} s each, one after each run (inputs built once, workloads taking turns"
+            f" every {FLOOR_SLOT_S * 1e3:.0f} ms): what no harness could do better than here"
         )
     ok = not neither and share >= 0.6
     print("verdict:", "ok" if ok else f"NOT MET: {', '.join(neither) or f'only {share:.0%} within'}")
