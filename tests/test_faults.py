@@ -280,6 +280,27 @@ def good_lines(tmp_path_factory):
     return out.read_text().splitlines()
 
 
+@pytest.fixture
+def in_process(capsys, monkeypatch, tmp_path):
+    """flopbench's main() in this process, for commands that only read files: what a subprocess would return, without
+    its seconds of start-up. An exception main() lets through fails the test, as a traceback would."""
+    from flopbench.cli import main
+
+    monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+    def call(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return call
+
+
 @pytest.mark.parametrize(
     "make, fragment",
     [
@@ -292,16 +313,17 @@ def good_lines(tmp_path_factory):
         (lambda lines: "", "empty"),
     ],
 )
-def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, good_lines, make, fragment):
+def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, in_process, good_lines, make, fragment):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(make(good_lines))
+    assert_one_line_error(flopbench("report", str(bad), env=env, cwd=tmp_path), fragment)  # as a user meets it
     for command in (
         ["report", str(bad)],
         ["plot", str(bad)],
         ["compare", str(bad), str(bad)],
         ["export", str(bad), "--format", "csv", "-o", str(tmp_path / "x.csv")],
     ):
-        assert_one_line_error(flopbench(*command, env=env, cwd=tmp_path), fragment)
+        assert_one_line_error(in_process(*command), fragment)
 
 
 @pytest.mark.parametrize(
@@ -313,11 +335,11 @@ def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, good_lines
     ],
 )
 def test_a_damaged_record_is_skipped_with_a_warning_and_the_rest_is_reported(
-    tmp_path, env, good_lines, damage, fragment
+    tmp_path, in_process, good_lines, damage, fragment
 ):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join([good_lines[0], damage(good_lines[1]), *good_lines[2:]]) + "\n")
-    result = flopbench("report", str(bad), "--out", str(tmp_path / "r"), env=env, cwd=tmp_path)
+    result = in_process("report", str(bad), "--out", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("flopbench: warning:")]
     assert len(warnings) == 1 and f"{bad}:2:" in warnings[0] and fragment in warnings[0]
@@ -325,11 +347,11 @@ def test_a_damaged_record_is_skipped_with_a_warning_and_the_rest_is_reported(
     assert "mm-m12-n12-k12" in report and "mm-m8-n8-k8" not in report.split("## Results by family")[1]
 
 
-def test_a_header_without_records(tmp_path, env, good_lines):
+def test_a_header_without_records(tmp_path, in_process, good_lines):
     bad = tmp_path / "empty_run.jsonl"
     bad.write_text(good_lines[0] + "\n")
-    assert_one_line_error(flopbench("report", str(bad), env=env, cwd=tmp_path), "no records to report")
-    assert flopbench("plot", str(bad), env=env, cwd=tmp_path).returncode == 0  # nothing to draw, and says so
+    assert_one_line_error(in_process("report", str(bad)), "no records to report")
+    assert in_process("plot", str(bad)).returncode == 0  # nothing to draw, and says so
 
 
 @pytest.mark.parametrize(
@@ -339,13 +361,13 @@ def test_a_header_without_records(tmp_path, env, good_lines):
         ([1, 2], "list, not an object"),
     ],
 )
-def test_a_damaged_pytest_benchmark_file_is_one_line(tmp_path, env, document, fragment):
+def test_a_damaged_pytest_benchmark_file_is_one_line(tmp_path, in_process, document, fragment):
     bad = tmp_path / "bench.json"
     bad.write_text(json.dumps(document))
-    assert_one_line_error(flopbench("plot", str(bad), env=env, cwd=tmp_path), fragment)
+    assert_one_line_error(in_process("plot", str(bad)), fragment)
 
 
-def test_pytest_benchmark_entries_without_stats_are_left_out_with_a_warning(tmp_path, env):
+def test_pytest_benchmark_entries_without_stats_are_left_out_with_a_warning(tmp_path, in_process):
     bad = tmp_path / "bench.json"
     bad.write_text(
         json.dumps(
@@ -357,7 +379,7 @@ def test_pytest_benchmark_entries_without_stats_are_left_out_with_a_warning(tmp_
             }
         )
     )
-    result = flopbench("plot", str(bad), env=env, cwd=tmp_path)
+    result = in_process("plot", str(bad))
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("no raw timing data") == 2
 
@@ -388,7 +410,7 @@ def test_more_threads_than_cpus_warns(tmp_path, env, suite):
         suite,
         *FAST[:-2],
         "--threads",
-        "4096",
+        str(len(os.sched_getaffinity(0)) + 1),
         "--only",
         "m8",
         "--out",
@@ -480,16 +502,15 @@ def test_started_with_ctrl_c_ignored_it_stays_ignored(tmp_path, env):
     assert "matmul" in out and "interrupted" not in stderr
 
 
-def test_a_damaged_ceilings_cache_is_a_warning_and_measured_again(tmp_path, env):
+def test_a_damaged_ceilings_cache_is_a_warning_and_measured_again(tmp_path, in_process):
     cache = tmp_path / "cache"
     cache.mkdir()
     for content in ("{not json", json.dumps([1, 2]), json.dumps({"version": 2, "entries": {"x": 5}})):
         (cache / "ceilings.json").write_text(content)
-        result = flopbench("peak", "--device", "cpu", env=env, cwd=tmp_path)
+        result = in_process("peak", "--device", "cpu")
         assert result.returncode == 0, result.stderr
-        assert "Traceback" not in result.stderr
-    (cache / "ceilings.json").write_text("{not json")
-    assert "unreadable" in flopbench("peak", "--device", "cpu", env=env, cwd=tmp_path).stderr
+        (warning,) = [line for line in result.stderr.splitlines() if line.startswith("flopbench: warning:")]
+        assert f"{cache / 'ceilings.json'}: " in warning and "it is ignored" in warning, result.stderr
 
 
 def test_a_factory_that_raises(tmp_path, env):
