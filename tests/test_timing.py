@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from flopbench.timing import Budget, CpuTimer, CudaTimer, Measurement
+from flopbench.timing import WARMUP_FAULT_CAP, Budget, CpuTimer, CudaTimer, Measurement
 
 
 class FakeClock:
@@ -69,6 +69,32 @@ def test_warmup_is_not_sampled():
 
     m = cpu_timer(clock, warmup_s=0.5).measure(fn)
     assert m.median_s == pytest.approx(1e-3)
+
+
+def test_warmup_goes_on_while_calls_take_memory_from_the_os():
+    clock = FakeClock()
+    faults = {"n": 0}
+    # 64 MiB fresh per call (a heap growing), one clean call among them (its layout alternating), then none.
+    per_call = iter([16384] * 10 + [0] + [16384] * 20)
+
+    def fn():
+        clock.now += 1e-3
+        faults["n"] += next(per_call, 0)
+
+    timer = CpuTimer(Budget(warmup_s=0.005), clock=clock, resolution_s=1e-8, faults=lambda: faults["n"])
+    m = timer.measure(fn)
+    assert m.page_faults_per_call == 0  # the 30 faulting calls were warm-up, past its 5 ms and the clean one
+    # Bounded: a workload that faults on every call is timed after WARMUP_FAULT_CAP warm-up times, and says so.
+    clock, always = FakeClock(), {"n": 0}
+
+    def leaky():
+        clock.now += 1e-3
+        always["n"] += 16384
+
+    timer = CpuTimer(Budget(warmup_s=0.005), clock=clock, resolution_s=1e-8, faults=lambda: always["n"])
+    m = timer.measure(leaky)
+    assert m.page_faults_per_call == 16384 and any("page faults" in w for w in m.warnings())
+    assert clock.now - m.timed_s == pytest.approx(WARMUP_FAULT_CAP * 0.005, abs=1.5e-3)
 
 
 def test_noisy_workload_runs_to_the_time_limit_and_warns():
