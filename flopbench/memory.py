@@ -104,9 +104,14 @@ def page_faults() -> int:
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+def took_memory(faults: float) -> bool:
+    """Whether a call's page faults add up to FAULT_NOTE_BYTES or more of memory fresh from the OS."""
+    return faults * PAGE_BYTES >= FAULT_NOTE_BYTES
+
+
 def fault_warning(per_call: float | None) -> str | None:
     """The words a record carries when each timed call took page faults worth FAULT_NOTE_BYTES or more."""
-    if per_call is None or per_call * PAGE_BYTES < FAULT_NOTE_BYTES:
+    if per_call is None or not took_memory(per_call):
         return None
     return (
         f"each call took {per_call:,.0f} page faults ({per_call * PAGE_BYTES / 2**20:.3g} MiB of memory fresh from"

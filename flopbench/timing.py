@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from flopbench.memory import FAULT_NOTE_BYTES, PAGE_BYTES, fault_warning, page_faults
+from flopbench.memory import fault_warning, page_faults, took_memory
 
 NOISY_REL_IQR = 0.10  # warn when IQR / median exceeds this
 MIN_RESOLUTIONS = 20  # warn when a sample lasts fewer timer resolutions than this
@@ -90,10 +90,10 @@ class Measurement:
         return found
 
 
-# A CPU warm-up goes on until WARMUP_CLEAN_CALLS calls in a row took under FAULT_NOTE_BYTES of page faults each, up to
-# WARMUP_FAULT_CAP warm-up times (as many as a CUDA warm-up may take to steady). On the 2-vCPU Zen 3 VM a 64 MiB layer
-# norm faulted on its first two or three calls of a round, 3.5x the time of the rest, and so on ~10 of ~70 timed calls
-# in a make bench.
+# A CPU warm-up goes on until WARMUP_CLEAN_CALLS calls in a row took under FAULT_NOTE_BYTES of page faults each
+# (memory.took_memory), up to WARMUP_FAULT_CAP warm-up times (as many as a CUDA warm-up may take to steady). On the
+# 2-vCPU Zen 3 VM a 64 MiB layer norm faulted on its first two or three calls of a round, 3.5x the time of the rest,
+# and so on ~10 of ~70 timed calls in a make bench.
 WARMUP_FAULT_CAP = 10
 WARMUP_CLEAN_CALLS = 3  # one clean call between faulting ones was seen: a heap's layout alternating
 # A first call over the cap but under this many times it may be paying one-time costs (page faults on fresh outputs,
@@ -189,12 +189,12 @@ class CpuTimer:
         first = self._block(fn, 1)
         over_cap(first, max_call_s, lambda: self._block(fn, 1))
         calls, spent = 1, first
-        clean = int((self.faults() - faults) * PAGE_BYTES < FAULT_NOTE_BYTES)  # calls in a row without faults
+        clean = 0 if took_memory(self.faults() - faults) else 1  # calls in a row that took no memory from the OS
         while spent < budget.warmup_s or (clean < WARMUP_CLEAN_CALLS and spent < WARMUP_FAULT_CAP * budget.warmup_s):
             faults = self.faults()
             spent += self._block(fn, 1)
             calls += 1
-            clean = clean + 1 if (self.faults() - faults) * PAGE_BYTES < FAULT_NOTE_BYTES else 0
+            clean = 0 if took_memory(self.faults() - faults) else clean + 1
         per_call = spent / calls
         # Block size: the clock's cost (about one resolution) must be under 1e-4 of a block, and a block
         # lasts about 1/20 of the minimum time: long enough to average out scheduler noise, short enough
