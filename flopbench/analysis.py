@@ -1,6 +1,8 @@
-"""Numbers computed from results: the FLOPs-versus-latency study of one run, and the comparison of runs.
+"""Numbers computed from runs (flopbench.view.RunView): the FLOPs-versus-latency study of one run, and the
+comparison of runs.
 
-Plots and the report only display what is computed here (or read from load_results()); nothing here draws.
+Plots and the report only display what is computed here (or read from the view); nothing here draws, and nothing here
+places a workload on a roofline (flopbench.roofline does, for everyone).
 """
 
 from __future__ import annotations
@@ -8,64 +10,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from flopbench.units import seconds, si
 
+if TYPE_CHECKING:
+    from flopbench.roofline import Roofline
+    from flopbench.view import RunView
+
 OVERHEAD_S = 50e-6  # a call this short is dominated by fixed per-call costs on any device
 
 
-def measured(frame: pd.DataFrame) -> pd.DataFrame:
-    """The records that have a time and FLOPs to divide it by."""
-    return frame[(frame["status"] == "ok") & (frame["total_flops"] > 0)]
-
-
-def runs(frame: pd.DataFrame) -> list[pd.DataFrame]:
-    """One frame per run (results file), in the order given."""
-    return [group for _, group in frame.groupby("run_id", sort=False)]
-
-
-MEDIAN_OVER_RANKS = (
-    "time_s",
-    "time_iqr_s",
-    "time_min_s",
-    "time_mean_s",
-    "total_flops_per_s",
-    "core_flops_per_s",
-    "bytes_per_s",
-    "utilization",
-    "roofline_efficiency",
-    "ceiling_utilization",
-    "mfu",
-    "algbw_bytes_per_s",
-    "busbw_bytes_per_s",
-)
-
-
-def distributed(frame: pd.DataFrame) -> bool:
-    return "world_size" in frame and bool((frame["world_size"].fillna(1) > 1).any())
-
-
-def per_workload(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per workload and run: a distributed run's ranks folded into their median (times, rates,
-    utilizations); single-device runs as they are."""
-    if not distributed(frame):
-        return frame
-    ok = frame[frame["status"] == "ok"]
-    rest = frame[frame["status"] != "ok"].drop_duplicates(["run_id", "identity"])
-    grouped = ok.groupby(["run_id", "identity"], sort=False)
-    folded = grouped.head(1).set_index(["run_id", "identity"])
-    medians = grouped[[c for c in MEDIAN_OVER_RANKS if c in ok]].median()
-    folded.update(medians)
-    folded["ranks"] = grouped.size()
-    return pd.concat([folded.reset_index(), rest], ignore_index=True)
-
-
-def rank_spread(run: pd.DataFrame) -> pd.DataFrame:
+def rank_spread(view: RunView) -> pd.DataFrame:
     """Per workload of a distributed run: achieved FLOP/s on the slowest, median and fastest rank."""
+    run = view.frame
     ok = run[(run["status"] == "ok") & (run["family"] != "comm") & (run["total_flops"] > 0)]
     rows = []
     for _, rows_of in ok.groupby("identity", sort=False):
@@ -87,8 +48,9 @@ def rank_spread(run: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def collectives(run: pd.DataFrame) -> pd.DataFrame:
+def collectives(view: RunView) -> pd.DataFrame:
     """Collectives of a run: a collective ends when its slowest rank does, so its time is the slowest rank's."""
+    run = view.frame
     comm = run[(run["status"] == "ok") & (run["family"] == "comm")]
     rows = []
     for _, rows_of in comm.groupby("identity", sort=False):
@@ -222,9 +184,9 @@ def _first(value):
     return value[0] if isinstance(value, (tuple, list)) else value
 
 
-def contrasts(run: pd.DataFrame) -> list[Contrast]:
+def contrasts(view: RunView) -> list[Contrast]:
     """The named contrasts the run's workloads allow, each pairing the closest matching workloads."""
-    ok = measured(run)
+    ok = view.measured
     found: list[Contrast] = []
 
     def add(title, a_rows, b_rows, distance):
@@ -278,46 +240,33 @@ def contrasts(run: pd.DataFrame) -> list[Contrast]:
             ),
         )
         if pair:
-            found.append(_model_contrast("MobileNet-V2 against ResNet-50", *pair))
+            found.append(_model_contrast("MobileNet-V2 against ResNet-50", pair[0], pair[1], view.roofline))
     return found
 
 
-def layerwise_roofline(layers: list[dict], peak: float, bandwidth: float) -> tuple[float, float]:
-    """A model's time on a layer-wise roofline, from the layers its record holds: each call takes max(FLOPs /
-    peak, bytes / bandwidth). Returns (total seconds, seconds spent in memory-bound calls)."""
-    total = memory = 0.0
-    for layer in layers:
-        for call in layer["calls"]:
-            compute, traffic = (call["core_flops"] + call["elementwise_flops"]) / peak, call["bytes"] / bandwidth
-            total += max(compute, traffic)
-            memory += traffic if traffic > compute else 0.0
-    return total, memory
+def _call_costs(layers: list[dict]) -> list[tuple[float, float]]:
+    return [(c["core_flops"] + c["elementwise_flops"], c["bytes"]) for layer in layers for c in layer["calls"]]
 
 
-def layer_times(layers: list[dict], peak: float | None, bandwidth: float | None) -> pd.DataFrame:
+def layer_times(layers: list[dict], roofline: Roofline, key: str | None) -> pd.DataFrame:
     """A profiled model's layers (record `layers` with `time_s`, run --per-layer) as a table, slowest first: each
     layer's FLOPs and bytes, its measured time, its share of the time beside its share of the FLOPs, its achieved
-    FLOP/s, the layer-wise roofline's time for its calls (with the roofs given) and the measured time over it."""
+    FLOP/s, the layer-wise roofline's time for its calls (flopbench.roofline) and the measured time over it."""
     rows = []
     for layer in layers:
         if layer.get("time_s") is None:
             continue
         calls = layer.get("calls") or []
-        flops = sum(c["core_flops"] + c["elementwise_flops"] for c in calls)
-        traffic = sum(c["bytes"] for c in calls)
-        predicted = memory = math.nan
-        if peak and bandwidth and calls:
-            compute_s = [(c["core_flops"] + c["elementwise_flops"]) / peak for c in calls]
-            traffic_s = [c["bytes"] / bandwidth for c in calls]
-            predicted = sum(max(a, b) for a, b in zip(compute_s, traffic_s))
-            memory = sum(b for a, b in zip(compute_s, traffic_s) if b > a)
+        costs = [(c["core_flops"] + c["elementwise_flops"], c["bytes"]) for c in calls]
+        on_roofline = roofline.calls_time_s(costs, key) if key and calls else None
+        predicted, memory = on_roofline if on_roofline else (math.nan, math.nan)
         rows.append(
             {
                 "path": layer["path"],
                 "type": layer["type"],
                 "calls": ", ".join(dict.fromkeys(c["name"] for c in calls)),
-                "total_flops": flops,
-                "bytes": traffic,
+                "total_flops": sum(flops for flops, _ in costs),
+                "bytes": sum(traffic for _, traffic in costs),
                 "time_s": layer["time_s"],
                 "predicted_s": predicted,
                 "bound": ("memory" if memory > predicted / 2 else "compute") if predicted == predicted else "",
@@ -334,9 +283,10 @@ def layer_times(layers: list[dict], peak: float | None, bandwidth: float | None)
     return frame.sort_values("time_s", ascending=False, ignore_index=True)
 
 
-def mfu_conventions(run: pd.DataFrame) -> pd.DataFrame:
+def mfu_conventions(view: RunView) -> pd.DataFrame:
     """Model FLOP utilization of each measured model under flopbench's count and, for transformers, under PaLM's
     formula and the full-square causal count (record convention_flops): the same time over the same peak."""
+    run = view.workloads
     if "mfu" not in run.columns:
         return pd.DataFrame()
     models = run[(run["status"] == "ok") & run["mfu"].notna()]
@@ -356,8 +306,9 @@ def mfu_conventions(run: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def profiled(run: pd.DataFrame) -> pd.DataFrame:
-    """The measured records of a run that were profiled layer by layer (run --per-layer)."""
+def profiled(view: RunView) -> pd.DataFrame:
+    """The measured workloads of a run that were profiled layer by layer (run --per-layer)."""
+    run = view.workloads
     if "profile" not in run.columns:
         return run.iloc[0:0]
     return run[(run["status"] == "ok") & run["profile"].map(lambda p: isinstance(p, dict))]
@@ -392,15 +343,14 @@ def time_split(split: Any) -> str:
     return "; ".join(parts) + "."
 
 
-def _model_contrast(title: str, a: pd.Series, b: pd.Series) -> Contrast:
+def _model_contrast(title: str, a: pd.Series, b: pd.Series, roofline: Roofline) -> Contrast:
     """Whole models, explained layer by layer: where each spends its time on a layer-wise roofline. The layers come
     from the records (written at run time), so an old file's report does not change with the model code."""
     has_layers = all(isinstance(row.get("layers"), list) and row["layers"] for row in (a, b))
-    if not (has_layers and a.get("peak_flops_per_s") and a.get("bandwidth_bytes_per_s")):
+    on_roofline = [roofline.calls_time_s(_call_costs(r["layers"]), r["peak_key"]) for r in (a, b)] if has_layers else []
+    if not (has_layers and all(on_roofline)):
         return Contrast(title, a, b, cause(a, b))
-    (ta, ma), (tb, mb) = (
-        layerwise_roofline(row["layers"], row["peak_flops_per_s"], row["bandwidth_bytes_per_s"]) for row in (a, b)
-    )
+    (ta, ma), (tb, mb) = on_roofline  # type: ignore[misc]
     if a["time_s"] / a["total_flops"] < 2 * b["time_s"] / b["total_flops"]:
         why = ""
     elif ma / ta > mb / tb + 0.1:
@@ -427,9 +377,8 @@ class Study:
         return self.best["total_flops_per_s"] / self.worst["total_flops_per_s"]
 
 
-def study(run: pd.DataFrame) -> Study | None:
-    run = per_workload(run)
-    ok = measured(run)
+def study(view: RunView) -> Study | None:
+    ok = view.measured
     if len(ok) < 2:
         return None
 
@@ -439,14 +388,14 @@ def study(run: pd.DataFrame) -> Study | None:
     by_family = {family: (rho(rows), len(rows)) for family, rows in ok.groupby("family") if len(rows) >= 3}
     rates = ok["total_flops_per_s"]
     return Study(
-        device=run["device_label"].iloc[0],
+        device=ok["device_label"].iloc[0],
         workloads=len(ok),
         spearman=rho(ok),
         spearman_by_family=by_family,
         best=ok.loc[rates.idxmax()],
         worst=ok.loc[rates.idxmin()],
         spread_p90_p10=float(np.percentile(rates, 90) / np.percentile(rates, 10)),
-        contrasts=contrasts(run),
+        contrasts=contrasts(view),
     )
 
 
@@ -471,10 +420,10 @@ class Comparison:
     warnings: list[str]
 
 
-def compare(frame: pd.DataFrame) -> Comparison:
+def compare(views: list[RunView]) -> Comparison:
     """Join runs by workload identity (op, parameters, dtype). The first run is the baseline; speedup =
     baseline time / run time; peak ratio = run peak / baseline peak for the workload's dtype."""
-    groups = [per_workload(g) for g in runs(frame)]
+    groups = [view.workloads for view in views]
     if len(groups) < 2:
         raise ValueError("compare needs at least two runs")
     labels = [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(len(groups))]
@@ -539,7 +488,8 @@ def compare(frame: pd.DataFrame) -> Comparison:
                     else np.nan,
                 }
             )
-    return Comparison(legend, table, pd.DataFrame(summary_rows), _setting_warnings(groups, labels, ok, common))
+    warnings = _setting_warnings(groups, labels, ok, common, views)
+    return Comparison(legend, table, pd.DataFrame(summary_rows), warnings)
 
 
 def _geomean(values: pd.Series) -> float:
@@ -547,12 +497,13 @@ def _geomean(values: pd.Series) -> float:
     return float(np.exp(np.log(values).mean())) if len(values) else math.nan
 
 
-def energy_roofline(run: pd.DataFrame) -> tuple[float, float] | None:
+def energy_roofline(view: RunView) -> tuple[float, float] | None:
     """Joules per FLOP and per byte of the run's device (the energy roofline: E = FLOPs x e_flop + bytes x e_byte per
     call), fitted by non-negative least squares on the records with energy, each weighted by 1 / its energy (so
     that small calls count as much as large ones). None without at least 3 such records."""
     from scipy.optimize import nnls
 
+    run = view.workloads
     if "joules_per_call" not in run.columns:
         return None
     rows = run[(run["status"] == "ok") & run["joules_per_call"].notna() & (run["total_flops"] > 0)]
@@ -564,7 +515,7 @@ def energy_roofline(run: pd.DataFrame) -> tuple[float, float] | None:
     return float(per_flop), float(per_byte)
 
 
-def _machine_speed_warnings(groups, labels) -> list[str]:
+def _machine_speed_warnings(groups, labels, views) -> list[str]:
     """Runs on one machine (same device and threads) whose canaries ran at different speeds: the machine itself was
     faster in one, by more than a whole run is allowed to drift (RUN_SLOW)."""
     from flopbench.interference import RUN_SLOW
@@ -572,16 +523,14 @@ def _machine_speed_warnings(groups, labels) -> list[str]:
     def identity(g):
         return tuple(sorted(set(map(str, g["device_label"].dropna())))), tuple(sorted(set(g["threads"].dropna())))
 
-    def canary(g):
-        if "canary_median_s" not in g:
-            return None
-        values = g["canary_median_s"].dropna()
-        return float(values.iloc[0]) if len(values) else None
+    def canary(view):
+        speed = view.trust.speed
+        return speed.median_s if speed else None
 
     warnings = []
     first, first_label = groups[0], labels[0]
-    for label, g in zip(labels[1:], groups[1:]):
-        a, b = canary(first), canary(g)
+    for label, g, view in zip(labels[1:], groups[1:], views[1:]):
+        a, b = canary(views[0]), canary(view)
         if a and b and identity(g) == identity(first) and abs(b / a - 1) > RUN_SLOW:
             warnings.append(
                 f"the canary ran {abs(b / a - 1):.0%} {'slower' if b > a else 'faster'} in run {label} than in"
@@ -592,7 +541,7 @@ def _machine_speed_warnings(groups, labels) -> list[str]:
     return warnings
 
 
-def _setting_warnings(groups, labels, ok, common) -> list[str]:
+def _setting_warnings(groups, labels, ok, common, views) -> list[str]:
     warnings = []
     for what, column in COMPARED_SETTINGS.items():
         values = [sorted(set(map(str, g[column].dropna()))) if column in g else [] for g in groups]
@@ -620,7 +569,7 @@ def _setting_warnings(groups, labels, ok, common) -> list[str]:
                 f"run {label}: {disturbed} of the compared workloads were measured while the machine was"
                 f" disturbed and {unstable} are unstable; their speedups are less certain"
             )
-    warnings += _machine_speed_warnings(groups, labels)
+    warnings += _machine_speed_warnings(groups, labels, views)
     dropped = sum(len(g) for g in ok) - len(ok) * len(common)
     if dropped:
         warnings.append(f"{dropped} measured records have no counterpart in every run and are left out")

@@ -102,6 +102,28 @@ def _last_level_cache() -> int | None:
     return max(sizes)[1] if sizes else None
 
 
+def cache_levels(cpus: set[int], root: str = "/sys/devices/system/cpu") -> dict[str, int]:
+    """The data caches the CPUs this process may use reach, as flat facts: l1_bytes, l1_instances, l2_bytes, ...: the
+    size of one instance of each level and how many distinct instances those CPUs hold (a private L2 per core, one L3
+    shared by all), from sysfs."""
+    found: dict[str, dict[str, Any]] = {}
+    for cpu in sorted(cpus):
+        for index in Path(f"{root}/cpu{cpu}/cache").glob("index*"):
+            if _read(f"{index}/type") not in ("Unified", "Data"):
+                continue
+            level, size = _read(f"{index}/level"), _size_bytes(_read(f"{index}/size"))
+            shared = _read(f"{index}/shared_cpu_list") or str(cpu)
+            if not level or not size:
+                continue
+            entry = found.setdefault(f"L{level}", {"bytes": size, "instances": set()})
+            entry["instances"].add(shared)
+    facts = {}
+    for name, entry in sorted(found.items()):
+        facts[f"{name.lower()}_bytes"] = entry["bytes"]
+        facts[f"{name.lower()}_instances"] = len(entry["instances"])
+    return facts
+
+
 def _physical_cores(cpus: set[int]) -> int | None:
     """Distinct (package, core) pairs among the logical CPUs this process may use."""
     cores = set()
@@ -230,6 +252,7 @@ def describe_cpu(threads: int | None = None) -> Device:
         "frequency_hz": frequency,
         "frequency_source": frequency_source,
         "llc_bytes": _last_level_cache() or info.get("l3_cache_size"),
+        **cache_levels(cpus),
         "virtual_machine": virtual,
         "memory_bytes": _memory_bytes(),
     }

@@ -128,25 +128,27 @@ class CollectiveTimer:
         return Measurement(tuple(data), calls, self.name, time.get_clock_info("perf_counter").resolution)
 
 
-def run_ranks(
-    context: Context,
-    runner: Any,
-    workloads: Iterable,
-    write: Callable[[Any], None],
-    before: Callable[[Any], None] = lambda w: None,
-) -> None:
-    """Every workload on every rank, in the runner's schedule of rounds, each step started together; rank 0 writes
-    all ranks' records. Ranks follow the same schedule, so each gathers every record at the same step."""
+def emit_to_rank0(context: Context, write: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A runner's on_record in a distributed run: each rank's record, labelled with its rank and host, gathered on
+    rank 0, which writes all of them. Ranks follow the same schedule, so each gathers every record at the same step."""
     host = socket.gethostname()
-
-    def step(workload: Any) -> None:
-        before(workload)
-        context.barrier()
 
     def emit(record: Any) -> None:
         record = record.model_copy(update={"rank": context.rank, "world_size": context.world_size, "host": host})
         for item in context.gather(record) or ():
             write(item)
 
-    runner.on_record = emit
+    return emit
+
+
+def run_ranks(
+    context: Context, runner: Any, workloads: Iterable, before: Callable[[Any], None] = lambda w: None
+) -> None:
+    """Every workload on every rank, in the runner's schedule of rounds, each step started together (the runner's
+    on_record is emit_to_rank0's)."""
+
+    def step(workload: Any) -> None:
+        before(workload)
+        context.barrier()
+
     runner.run(workloads, before=step)

@@ -23,14 +23,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flopbench.errors import first_line
-from flopbench.schema import Device, Peak, validation_text
-from flopbench.timing import Budget
+from flopbench.schema import Device, Peak, RunSettings, validation_text
 from flopbench.workloads import Workload, make_workload
 
 CPU_SIZES = (512, 1024, 2048, 4096)
 GPU_SIZES = (2048, 4096, 8192, 16384)
 GROW_CALL_S = 1.0  # a dtype's GEMM sweep does not grow to a size whose call is predicted to take longer
-CEILING_BUDGET = Budget(min_time_s=0.1, max_time_s=1.0, warmup_s=0.05, min_samples=3)
+# How each ceiling workload is timed: a short budget, one round (measure_ceilings runs its own rounds).
+CEILING_SETTINGS = RunSettings(min_time_s=0.1, max_time_s=1.0, warmup_s=0.05, min_samples=3, on_busy="warn")
 
 
 # 3: the canary's copy is sized from the last-level cache, so a version 2 quiet canary reference is another canary's

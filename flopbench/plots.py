@@ -1,5 +1,7 @@
-"""Figures from load_results() frames. Each function takes the records of one run (or a comparison table)
-and returns a matplotlib Figure; nothing here computes statistics, it draws what the frame holds.
+"""Figures of runs (flopbench.view.RunView). Each function takes one run's view (or a comparison) and returns a
+matplotlib Figure, or None when the run has nothing for it to draw; nothing here computes statistics or places a
+workload: it draws what the view holds (its workloads, its roofline). FIGURES is the registry: a name, the function
+and the caption every figure is shown with.
 
 Importing this module changes nothing of the caller's matplotlib: no backend is chosen and no rcParams are set.
 Figures are matplotlib.figure.Figure objects (not pyplot's), drawn inside rc_context(STYLE): they save to files
@@ -10,8 +12,9 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib
 import numpy as np
@@ -21,8 +24,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter, FuncFormatter
 
-from flopbench.analysis import collectives, distributed, layer_times, measured, per_workload, profiled, rank_spread
-from flopbench.units import count, si
+from flopbench.analysis import collectives, layer_times, profiled, rank_spread
+from flopbench.roofline import ridge
+from flopbench.units import si
+
+if TYPE_CHECKING:
+    from flopbench.view import RunView
 
 FAMILY_COLORS = {
     "matmul": "tab:blue",
@@ -80,12 +87,9 @@ def _roofline_axes(ax, lo: float, hi: float) -> None:
     _log_flops_axis(ax.yaxis, *ax.get_ylim())
 
 
-def _title(run: pd.DataFrame, what: str) -> str:
-    threads = run["threads"].iloc[0]
-    dtypes = ", ".join(sorted(set(run["dtype"])))
-    on_cpu = run["device"].iloc[0] == "cpu"
-    where = run["device_label"].iloc[0] + (f", {count(int(threads), 'thread')}" if on_cpu else "")
-    return f"{what}\n{where} · {dtypes}"
+def _title(view: RunView, what: str) -> str:
+    dtypes = ", ".join(sorted(set(view.workloads["dtype"])))
+    return f"{what}\n{view.label} · {dtypes}"
 
 
 def _points(ax, ok: pd.DataFrame, x: str, y: str) -> None:
@@ -161,98 +165,100 @@ def _log_flops_axis(axis, low: float, high: float) -> None:
         axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
 
 
-def _first(rows: pd.DataFrame, column: str):
-    values = rows[column].dropna() if column in rows else pd.Series(dtype=float)
-    return values.iloc[0] if len(values) else None
-
-
 @styled
-def roofline(run: pd.DataFrame) -> Figure:
+def roofline(view: RunView) -> Figure | None:
     """Achieved FLOP/s against arithmetic intensity, under the device's roofs: the peak roof (datasheet or
     derived compute, datasheet bandwidth where known) solid, the measured ceilings dashed."""
-    ok = measured(run)
+    ok = view.measured
+    if ok.empty:
+        return None
     fig = _figure(figsize=(13, 7))
     ax = fig.subplots()
-    bw_peak = _first(run, "device_bandwidth_bytes_per_s")
-    bw_source = _first(run, "device_bandwidth_source")
-    bw_measured = _first(run, "measured_bandwidth_bytes_per_s")
+    roofs = view.roofline
+    memory = roofs.memory
     lo = min(ok["intensity"].min(), 0.05) / 2
     hi = max(ok["intensity"].max(), 100) * 2
     roof_handles = []
-    for key, rows in ok.groupby("peak_key"):
+    for key in sorted(set(ok["peak_key"].dropna())):
         color = ROOF_COLORS.get(key, "tab:gray")
-        peak, source = _first(rows, "peak_flops_per_s"), _first(rows, "peak_source")
-        ceiling = _first(rows, "ceiling_flops_per_s")
-        roofs = []
-        if peak:  # the roof the metrics use: the peak, over the datasheet bandwidth or else the measured one
-            bandwidth = bw_peak or bw_measured
-            bw_label = f"{si(bandwidth, 'B/s')} {bw_source if bw_peak else 'measured'}" if bandwidth else ""
-            roofs.append(
-                (
-                    peak,
-                    bandwidth,
-                    "-",
-                    f"{key} peak {si(peak, 'FLOP/s')} ({source})" + (f", {bw_label}" if bw_label else ""),
-                )
-            )
-        if ceiling and bw_measured:
-            roofs.append(
-                (ceiling, bw_measured, "--", f"{key} measured {si(ceiling, 'FLOP/s')}, {si(bw_measured, 'B/s')}")
-            )
-        for compute, bandwidth, style, label in roofs:
-            x = np.geomspace(lo, hi, 400)
-            y = np.minimum(compute, x * bandwidth) if bandwidth else np.full_like(x, compute)
-            ax.plot(x, y, style, color=color, lw=1.6, zorder=2)
-            roof_handles.append(Line2D([], [], ls=style, color=color, label=label))
-            if bandwidth:
-                ridge = compute / bandwidth
-                ax.plot([ridge], [compute], marker="|", markersize=14, color=color, zorder=2)
-                # Peak ridges labelled left of the ridge, measured ones right of it and below: no collisions.
-                ax.annotate(
-                    f"ridge {ridge:.3g}",
-                    (ridge, compute),
-                    textcoords="offset points",
-                    xytext=(-8, 5) if style == "-" else (6, -13),
-                    ha="right" if style == "-" else "left",
-                    fontsize=8,
-                    color=color,
-                )
+        compute = roofs.roof(key)
+        lines = []
+        if compute.peak.known:  # the peak, over the datasheet bandwidth or else the measured one
+            bandwidth = memory.peak if memory.peak.known else memory.ceiling
+            bw_label = f"{si(bandwidth.value, 'B/s')} {bandwidth.source}" if bandwidth and bandwidth.known else ""
+            label = f"{key} peak {si(compute.peak.value, 'FLOP/s')} ({compute.peak.source})"
+            lines.append((compute.peak, bandwidth, "-", label + (f", {bw_label}" if bw_label else "")))
+        if compute.ceiling and memory.ceiling:
+            label = f"{key} measured {si(compute.ceiling.value, 'FLOP/s')}, {si(memory.ceiling.value, 'B/s')}"
+            lines.append((compute.ceiling, memory.ceiling, "--", label))
+        for top, bandwidth, style, label in lines:
+            roof_handles.append(_draw_roof(ax, lo, hi, top, bandwidth, style, color))
+            roof_handles[-1].set_label(label)
     _points(ax, ok, "intensity", "total_flops_per_s")
     _roofline_axes(ax, lo, hi)
     ax.set_xlabel("Arithmetic intensity (FLOP/byte: all FLOPs over compulsory bytes)")
     ax.set_ylabel("Achieved FLOP/s (median time)")
-    ax.set_title(_title(run, "Roofline: memory-bound left of the ridge, compute-bound right of it"))
+    ax.set_title(_title(view, "Roofline: memory-bound left of the ridge, compute-bound right of it"))
     _point_legends(ax, ok, roof_handles, loc="upper left", outside=True)
-    # Kernels without arithmetic (copy) cannot sit on a log axis of FLOP/s: name them and their bandwidth.
-    # Collectives are not placed on a roofline at all; they have their own figure.
-    zero = run[(run["status"] == "ok") & (run["total_flops"] == 0) & (run["family"] != "comm")]
-    if len(zero):
-        names = [f"{r['name']} {si(r['bytes_per_s'], 'B/s')}" for _, r in zero.head(3).iterrows()]
-        more = f" and {len(zero) - 3} more" if len(zero) > 3 else ""
-        ax.text(
-            0.99,
-            0.01,
-            "not shown (0 FLOPs): " + ", ".join(names) + more,
-            transform=ax.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=8,
-            color="0.3",
-        )
+    _name_zero_flop_workloads(ax, view.workloads)
     return fig
 
 
+def _draw_roof(ax, lo: float, hi: float, compute, bandwidth, style: str, color: str) -> Line2D:
+    """One roof, min(compute, intensity x bandwidth), with its ridge marked and labelled."""
+    x = np.geomspace(lo, hi, 400)
+    known = bandwidth is not None and bandwidth.known
+    y = np.minimum(compute.value, x * bandwidth.value) if known else np.full_like(x, compute.value)
+    ax.plot(x, y, style, color=color, lw=1.6, zorder=2)
+    point = ridge(compute, bandwidth) if known else None
+    if point:
+        ax.plot([point], [compute.value], marker="|", markersize=14, color=color, zorder=2)
+        # Peak ridges labelled left of the ridge, measured ones right of it and below: no collisions.
+        ax.annotate(
+            f"ridge {point:.3g}",
+            (point, compute.value),
+            textcoords="offset points",
+            xytext=(-8, 5) if style == "-" else (6, -13),
+            ha="right" if style == "-" else "left",
+            fontsize=8,
+            color=color,
+        )
+    return Line2D([], [], ls=style, color=color)
+
+
+def _name_zero_flop_workloads(ax, rows: pd.DataFrame) -> None:
+    """Kernels without arithmetic (copy) cannot sit on a log axis of FLOP/s: name them and their bandwidth.
+    Collectives are not placed on a roofline at all; they have their own figure."""
+    zero = rows[(rows["status"] == "ok") & (rows["total_flops"] == 0) & (rows["family"] != "comm")]
+    if not len(zero):
+        return
+    names = [f"{r['name']} {si(r['bytes_per_s'], 'B/s')}" for _, r in zero.head(3).iterrows()]
+    more = f" and {len(zero) - 3} more" if len(zero) > 3 else ""
+    ax.text(
+        0.99,
+        0.01,
+        "not shown (0 FLOPs): " + ", ".join(names) + more,
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color="0.3",
+    )
+
+
 @styled
-def flops_vs_latency(run: pd.DataFrame, label: int = 6) -> Figure:
+def flops_vs_latency(view: RunView, label: int = 6) -> Figure | None:
     """Median time against FLOPs, with the line each dtype's peak would give; the workloads furthest
     above their line (lowest utilization) are named."""
-    ok = measured(run)
+    ok = view.measured
+    if ok.empty:
+        return None
     fig = _figure(figsize=(10, 7))
     ax = fig.subplots()
     x = np.geomspace(ok["total_flops"].min() / 2, ok["total_flops"].max() * 2, 100)
     handles = []
-    for key, rows in ok.groupby("peak_key"):
-        peak = _first(rows, "peak_flops_per_s")
+    for key in sorted(set(ok["peak_key"].dropna())):
+        peak = view.roofline.roof(key).peak.value
         if peak:
             color = ROOF_COLORS.get(key, "tab:gray")
             ax.plot(x, x / peak, "-", color=color, lw=1.2)
@@ -275,7 +281,7 @@ def flops_vs_latency(run: pd.DataFrame, label: int = 6) -> Figure:
     ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
     ax.set_xlabel("FLOPs per call (core + elementwise)")
     ax.set_ylabel("Median time per call")
-    ax.set_title(_title(run, "FLOPs against latency: distance above a line is time FLOPs do not explain"))
+    ax.set_title(_title(view, "FLOPs against latency: distance above a line is time FLOPs do not explain"))
     _point_legends(ax, ok, handles, loc="upper left")
     return fig
 
@@ -300,8 +306,8 @@ def _sweep_axis(rows: pd.DataFrame) -> tuple[str, str, list[str]] | None:
     return axis.split("=")[0], axis.replace("=", " = "), others
 
 
-def sweep_groups(run: pd.DataFrame) -> list[tuple[str, pd.DataFrame, tuple[str, str, list[str]]]]:
-    ok = measured(run)
+def sweep_groups(view: RunView) -> list[tuple[str, pd.DataFrame, tuple[str, str, list[str]]]]:
+    ok = view.measured
     found: list[tuple[str, pd.DataFrame, tuple[str, str, list[str]]]] = []
     if "group" not in ok or "swept" not in ok:  # records from before sweeps were recorded
         return found
@@ -313,9 +319,9 @@ def sweep_groups(run: pd.DataFrame) -> list[tuple[str, pd.DataFrame, tuple[str, 
 
 
 @styled
-def sweeps(run: pd.DataFrame) -> Figure | None:
+def sweeps(view: RunView) -> Figure | None:
     """Achieved FLOP/s against problem size, one panel per swept suite entry, with the peak lines."""
-    groups = sweep_groups(run)
+    groups = sweep_groups(view)
     if not groups:
         return None
     columns = min(2, len(groups))
@@ -331,8 +337,8 @@ def sweeps(run: pd.DataFrame) -> Figure | None:
             ax.plot(
                 line[x], line["total_flops_per_s"], marker=DTYPE_MARKERS.get(line["dtype"].iloc[0], "o"), label=name
             )
-        for key, peak_rows in rows.groupby("peak_key"):
-            peak = _first(peak_rows, "peak_flops_per_s")
+        for key in sorted(set(rows["peak_key"].dropna())):
+            peak = view.roofline.roof(key).peak.value
             if peak:
                 ax.axhline(
                     peak,
@@ -353,14 +359,16 @@ def sweeps(run: pd.DataFrame) -> Figure | None:
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
-    fig.suptitle(_title(run, "Sweeps: achieved FLOP/s against problem size"))
+    fig.suptitle(_title(view, "Sweeps: achieved FLOP/s against problem size"))
     return fig
 
 
 @styled
-def utilization(run: pd.DataFrame) -> Figure:
+def utilization(view: RunView) -> Figure | None:
     """Per workload, % of the dtype's peak and % of the roofline bound, grouped by family."""
-    ok = measured(run).sort_values(["family", "name"], ascending=[False, False])
+    if view.measured.empty:
+        return None
+    ok = view.measured.sort_values(["family", "name"], ascending=[False, False])
     fig = _figure(figsize=(11, max(4.0, 0.26 * len(ok) + 1.6)))
     ax = fig.subplots()
     y = np.arange(len(ok))
@@ -379,12 +387,9 @@ def utilization(run: pd.DataFrame) -> Figure:
     ax.axvline(100, color="black", lw=1)
     ax.set_yticks(y, [_label(n, d) for n, d in zip(ok["name"], ok["dtype"])], fontsize=8)
     ax.set_xlabel("% (solid: of the dtype's peak; hatched: of the roofline bound at the workload's intensity)")
-    sources = ", ".join(
-        f"{k}: {si(_first(r, 'peak_flops_per_s'), 'FLOP/s')} ({_first(r, 'peak_source')})"
-        for k, r in ok.groupby("peak_key")
-        if _first(r, "peak_flops_per_s")
-    )
-    ax.set_title(_title(run, f"Utilization. Peaks: {sources}"))
+    peaks = [(key, view.roofline.roof(key).peak) for key in sorted(set(ok["peak_key"].dropna()))]
+    sources = ", ".join(f"{k}: {si(p.value, 'FLOP/s')} ({p.source})" for k, p in peaks if p.known)
+    ax.set_title(_title(view, f"Utilization. Peaks: {sources}"))
     ax.legend(
         handles=[
             Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f) for f in sorted(set(ok["family"]))
@@ -457,10 +462,12 @@ def comparison(result) -> Figure:
 
 
 @styled
-def spread(run: pd.DataFrame) -> Figure | None:
+def spread(view: RunView) -> Figure | None:
     """Per workload of a distributed run: every rank's achieved FLOP/s, the range between the slowest and the
     fastest, and which rank is slowest."""
-    table = rank_spread(run)
+    if not view.distributed:
+        return None
+    table = rank_spread(view)
     if table.empty:
         return None
     table = table.sort_values(["family", "name"], ascending=[False, False]).reset_index(drop=True)
@@ -495,16 +502,18 @@ def spread(run: pd.DataFrame) -> Figure | None:
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
     )
-    devices = sorted(set(run["device_label"]))
+    devices = sorted(set(view.frame["device_label"]))
     ax.set_title(f"Spread across {len(ranks)} devices running together\n{', '.join(devices)}")
     ax.grid(axis="y", visible=False)
     return fig
 
 
 @styled
-def collective_bandwidth(run: pd.DataFrame) -> Figure | None:
+def collective_bandwidth(view: RunView) -> Figure | None:
     """Bus bandwidth of each collective against message size (nccl-tests' conventions)."""
-    table = collectives(run)
+    if not view.distributed:
+        return None
+    table = collectives(view)
     if table.empty:
         return None
     fig = _figure(figsize=(10, 6))
@@ -521,19 +530,19 @@ def collective_bandwidth(run: pd.DataFrame) -> Figure | None:
     ax.set_xlabel("Message size S (nccl-tests' size: the buffer, or all ranks' data for gather and scatter)")
     ax.set_ylabel("Bus bandwidth (algorithm bandwidth x ring factor)")
     ranks = int(table["ranks"].max())
-    backend = ", ".join(sorted(set(run["device_label"])))
+    backend = ", ".join(sorted(set(view.frame["device_label"])))
     ax.set_title(f"Collectives on {ranks} ranks: bus bandwidth against message size\n{backend}")
     ax.legend()
     return fig
 
 
 @styled
-def predictors(run: pd.DataFrame) -> Figure | None:
+def predictors(view: RunView) -> Figure | None:
     """Each latency predictor's time against the measured one (leave-one-out, flopbench.predict), log-log, one panel
     per predictor: on the diagonal a perfect prediction; the band is within 2x."""
     from flopbench.predict import PREDICTORS, leave_one_out, points
 
-    found = points(run)
+    found = points(view)
     if len(found.frame) < 3:
         return None
     evaluation = leave_one_out(found)
@@ -572,21 +581,21 @@ def predictors(run: pd.DataFrame) -> Figure | None:
     for ax in axes[::2]:
         ax.set_ylabel("predicted time (leave-one-out)")
     axes[0].legend(loc="upper left", fontsize=8)
-    fig.suptitle(_title(run, "Latency predicted from FLOPs, the roofline and a fitted roofline (grey: within 2x)"))
+    fig.suptitle(_title(view, "Latency predicted from FLOPs, the roofline and a fitted roofline (grey: within 2x)"))
     return fig
 
 
 @styled
-def energy_roofline(run: pd.DataFrame) -> Figure | None:
+def energy_roofline(view: RunView) -> Figure | None:
     """Achieved FLOP per joule against arithmetic intensity, under the energy roofline fitted on the run
     (FLOP/J = I / (I x e_flop + e_byte)): right of the energy ridge a FLOP costs more than its bytes."""
     from flopbench.analysis import energy_roofline as fit_energy
 
-    fit = fit_energy(run)
+    fit = fit_energy(view)
     if fit is None:
         return None
     per_flop, per_byte = fit
-    ok = measured(run)
+    ok = view.measured
     ok = ok[ok["flops_per_joule"].notna() & (ok["total_flops"] > 0)]
     fig = _figure(figsize=(11, 6.5))
     ax = fig.subplots()
@@ -610,7 +619,7 @@ def energy_roofline(run: pd.DataFrame) -> Figure | None:
     ax.yaxis.set_major_formatter(EngFormatter(unit="FLOP/J"))
     ax.set_xlabel("Arithmetic intensity (FLOP/byte)")
     ax.set_ylabel("FLOP per joule (average power x median time)")
-    ax.set_title(_title(run, "Energy roofline: FLOP/J against intensity"))
+    ax.set_title(_title(view, "Energy roofline: FLOP/J against intensity"))
     _point_legends(ax, ok, [roof], loc="lower right")
     return fig
 
@@ -619,12 +628,13 @@ LAYERS_SHOWN = 15  # bars in a per-layer figure: the slowest layers
 
 
 @styled
-def layer_profile(record: pd.Series) -> Figure:
+def layer_profile(record: pd.Series, view: RunView) -> Figure:
     """One model profiled layer by layer (run --per-layer). Left: its slowest layers' share of the measured time
     beside their share of the FLOPs (where they differ, FLOPs mispredict). Right: every layer on the roofline at its
     own intensity and achieved FLOP/s, sized by its share of the time."""
-    peak, bandwidth = record.get("peak_flops_per_s"), record.get("bandwidth_bytes_per_s")
-    table = layer_times(record["layers"], peak, bandwidth)
+    roofs = view.roofline
+    compute, bandwidth = roofs.roof(record["peak_key"]).roof, roofs.memory.roof
+    table = layer_times(record["layers"], roofs, record["peak_key"])
     fig = _figure(figsize=(14, 6.5))
     bars, roof = fig.subplots(1, 2, width_ratios=[1, 1.15])
     top = table.head(LAYERS_SHOWN).iloc[::-1]
@@ -649,22 +659,16 @@ def layer_profile(record: pd.Series) -> Figure:
         zorder=3,
     )
     lo = (intensity.min() if len(points) else 0.1) / 2
-    hi = max(intensity.max() if len(points) else 10, (peak / bandwidth) if peak and bandwidth else 10) * 2
+    hi = max(intensity.max() if len(points) else 10, ridge(compute, bandwidth) or 10) * 2
     handles = [
         Line2D([], [], ls="", marker="o", color="tab:red", label="memory-bound on the layer-wise roofline"),
         Line2D([], [], ls="", marker="o", color="tab:blue", label="compute-bound on the layer-wise roofline"),
     ]
-    if peak and bandwidth:
+    if compute.value and bandwidth.value:
         x = np.geomspace(lo, hi, 200)
-        roof.plot(x, np.minimum(peak, x * bandwidth), "-", color="black", lw=1.5, zorder=2)
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color="black",
-                label=f"roof: {si(peak, 'FLOP/s')} ({record.get('peak_source')}), {si(bandwidth, 'B/s')}",
-            )
-        )
+        roof.plot(x, np.minimum(compute.value, x * bandwidth.value), "-", color="black", lw=1.5, zorder=2)
+        label = f"roof: {si(compute.value, 'FLOP/s')} ({compute.source}), {si(bandwidth.value, 'B/s')}"
+        handles.append(Line2D([], [], color="black", label=label))
     for i, (row, x_value) in enumerate(zip(points.head(5).itertuples(), intensity.head(5))):  # the slowest, named
         roof.annotate(
             row.path, (x_value, row.flops_per_s), textcoords="offset points", xytext=(7, 6 - 11 * (i % 3)), fontsize=7
@@ -674,10 +678,7 @@ def layer_profile(record: pd.Series) -> Figure:
     roof.set_ylabel("Achieved FLOP/s (profiled time)")
     roof.set_title("Each layer on the roofline (area: share of the time)", fontsize=11)
     roof.legend(handles=handles, loc="lower right", fontsize=8)
-    threads = record.get("threads")
-    on_cpu = record.get("device") == "cpu" and threads
-    where = record["device_label"] + (f", {count(int(threads), 'thread')}" if on_cpu else "")
-    fig.suptitle(f"Where the time goes: {record['name']} ({record['dtype']})\n{where}")
+    fig.suptitle(f"Where the time goes: {record['name']} ({record['dtype']})\n{view.label}")
     return fig
 
 
@@ -685,35 +686,68 @@ def layer_figure_name(record: pd.Series) -> str:
     return "layers_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in str(record["name"]))
 
 
-FIGURES = {
-    "roofline": roofline,
-    "flops_vs_latency": flops_vs_latency,
-    "sweeps": sweeps,
-    "utilization": utilization,
-    "predictors": predictors,
-    "energy_roofline": energy_roofline,
-}
-DISTRIBUTED_FIGURES = {"spread": spread, "collectives": collective_bandwidth}
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure of a run: its name (the file's), how it is drawn, and the caption it is always shown with."""
+
+    name: str
+    draw: Callable[[RunView], Figure | None]
+    caption: str
 
 
-def save_figures(run: pd.DataFrame, out: Path, fmt: str = "png", prefix: str = "") -> dict[str, Path]:
-    """Every figure of one run, written to out/<prefix><name>.<fmt>; returns name -> path. A distributed run's
-    ranks are folded into their median for the single-device figures and drawn one by one in `spread`."""
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class Drawn:
+    """A figure drawn for one run, not yet written anywhere."""
+
+    name: str
+    figure: Figure
+    caption: str
+
+
+FIGURES = (
+    FigureSpec("roofline", roofline, "Roofline: each workload at its arithmetic intensity and achieved FLOP/s."),
+    FigureSpec("flops_vs_latency", flops_vs_latency, "FLOPs against latency, with the line each peak would give."),
+    FigureSpec("sweeps", sweeps, "Achieved FLOP/s against problem size for each swept suite entry."),
+    FigureSpec("utilization", utilization, "Per workload: % of peak and % of the roofline bound."),
+    FigureSpec(
+        "predictors",
+        predictors,
+        "Each latency predictor's time against the measured one, leave-one-out (grey: within 2x).",
+    ),
+    FigureSpec(
+        "energy_roofline",
+        energy_roofline,
+        "FLOP per joule against arithmetic intensity, under the fitted energy roofline.",
+    ),
+    FigureSpec("spread", spread, "Achieved FLOP/s of every rank, running together."),
+    FigureSpec("collectives", collective_bandwidth, "Bus bandwidth of each collective against message size."),
+)
+
+
+def draw_figures(view: RunView) -> list[Drawn]:
+    """Every figure of one run that has something to draw, with its caption (a distributed run's ranks folded into
+    their median for the single-device figures, drawn one by one in `spread`), and one per model profiled layer by
+    layer."""
+    drawn = [Drawn(spec.name, figure, spec.caption) for spec in FIGURES if (figure := spec.draw(view)) is not None]
+    for _, record in profiled(view).iterrows():
+        caption = f"{record['name']}: share of time against share of FLOPs per layer, and each layer on the roofline."
+        drawn.append(Drawn(layer_figure_name(record), layer_profile(record, view), caption))
+    return drawn
+
+
+def save(drawn: list[Drawn], out: Path, fmt: str = "png", prefix: str = "") -> dict[str, Path]:
+    """Write drawn figures to out/<prefix><name>.<fmt>; returns name -> path."""
+    from flopbench.outputs import output_dir
+
+    output_dir(out, "--out")
     written = {}
-    folded = per_workload(run)
-    figures = {name: (draw, folded) for name, draw in FIGURES.items()} if not measured(run).empty else {}
-    figures.update({name: (draw, run) for name, draw in DISTRIBUTED_FIGURES.items() if distributed(run)})
-    for name, (draw, data) in figures.items():
-        fig = draw(data)
-        if fig is None:
-            continue
-        path = out / f"{prefix}{name}.{fmt}"
-        fig.savefig(path, bbox_inches="tight", dpi=SAVE_DPI)
-        written[name] = path
-    for _, record in profiled(folded).iterrows():  # one figure per model profiled layer by layer
-        name = layer_figure_name(record)
-        path = out / f"{prefix}{name}.{fmt}"
-        layer_profile(record).savefig(path, bbox_inches="tight", dpi=SAVE_DPI)
-        written[name] = path
+    for item in drawn:
+        path = out / f"{prefix}{item.name}.{fmt}"
+        item.figure.savefig(path, bbox_inches="tight", dpi=SAVE_DPI)
+        written[item.name] = path
     return written
+
+
+def save_figures(view: RunView, out: Path, fmt: str = "png", prefix: str = "") -> dict[str, Path]:
+    """Every figure of one run, written to out/<prefix><name>.<fmt>; returns name -> path."""
+    return save(draw_figures(view), out, fmt, prefix)

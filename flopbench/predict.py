@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from flopbench.units import count
+if TYPE_CHECKING:
+    from flopbench.roofline import Roofline
+    from flopbench.view import RunView
 
 PREDICTORS = ("flops", "roofline-peak", "roofline-measured", "fitted")
 WITHIN = (1.25, 2.0)
@@ -38,8 +40,9 @@ WITHIN = (1.25, 2.0)
 
 @dataclass
 class Points:
-    """The workloads a run measured, as the predictors see them: one row per workload (identity), the median over
-    pooled records; roofs per workload (columns peak, peak_bandwidth, ceiling, measured_bandwidth)."""
+    """The workloads runs measured, as the predictors see them: one row per workload (identity), the median over
+    pooled records, with the times each roofline gives it (flopbench.roofline: roofline_peak_s, roofline_measured_s)
+    and its compute roofs (peak, ceiling)."""
 
     frame: pd.DataFrame
     label: str
@@ -55,61 +58,68 @@ def _value(x: Any) -> float:
     return value if math.isfinite(value) and value > 0 else math.nan
 
 
-def points(run: pd.DataFrame) -> Points:
-    """The measured compute workloads of `run` (one device), with their roofs (collectives are not predicted)."""
-    ok = run[(run["status"] == "ok") & (run["family"] != "comm") & run["time_s"].notna()]
-    label = str(run["device_label"].iloc[0]) if len(run) else "?"
-    threads = run["threads"].iloc[0] if len(run) and "threads" in run else None
-    if len(run) and run["device"].iloc[0] == "cpu" and threads:
-        label += f", {count(int(threads), 'thread')}"
+def points(views: RunView | list[RunView]) -> Points:
+    """The measured compute workloads of runs of one device, with their roofs (collectives are not predicted)."""
+    views = views if isinstance(views, list) else [views]
     rows, excluded = [], {}
-    for identity, group in ok.groupby("identity", sort=False):
-        first = group.iloc[0]
-        flops, traffic = float(first["total_flops"]), float(first["bytes"])
-        if flops <= 0:
-            excluded[first["name"]] = "0 FLOPs: a FLOP count cannot predict its time"
-            continue
-        peak = _value(first.get("peak_flops_per_s"))
-        if not peak == peak:
-            excluded[first["name"]] = f"no {first.get('peak_key')} peak known"
-            continue
-        rows.append(
-            {
-                "identity": identity,
-                "name": first["name"],
-                "family": first["family"],
-                "dtype": first["peak_key"] or first["dtype"],
-                "flops": flops,
-                "bytes": traffic,
-                "time_s": float(group["time_s"].median()),
-                "peak": peak,
-                "peak_bandwidth": _value(first.get("device_bandwidth_bytes_per_s")),
-                "ceiling": _value(first.get("ceiling_flops_per_s")),
-                "measured_bandwidth": _value(first.get("measured_bandwidth_bytes_per_s")),
-            }
-        )
+    for view in views:
+        frame = view.workloads
+        ok = frame[(frame["status"] == "ok") & (frame["family"] != "comm") & frame["time_s"].notna()]
+        for identity, group in ok.groupby("identity", sort=False):
+            row, why = _point(view, identity, group)
+            if why:
+                excluded[str(group["name"].iloc[0])] = why
+            elif row:
+                rows.append(row)
     frame = pd.DataFrame(rows)
+    if len(frame):  # a workload of several files: one point, its median time
+        frame = frame.groupby("identity", sort=False).agg({**{c: "first" for c in frame}, "time_s": "median"})
+        frame = frame.reset_index(drop=True)
     notes = []
-    if len(frame) and frame["peak_bandwidth"].isna().any():
+    if len(frame) and not frame["peak_bandwidth_known"].all():
         notes.append("roofline-peak: no datasheet bandwidth for this device; its bandwidth roof is the measured one")
     if len(frame) and frame["ceiling"].isna().any():
         missing = sorted(set(frame.loc[frame["ceiling"].isna(), "dtype"]))
         notes.append(f"roofline-measured: no measured ceiling for {', '.join(missing)}; the peak stands in")
-    return Points(frame, label, excluded, notes)
+    return Points(frame, views[0].label if views else "?", excluded, notes)
+
+
+def _point(view: RunView, identity: str, group: pd.DataFrame) -> tuple[dict[str, Any] | None, str]:
+    first = group.iloc[0]
+    flops, traffic = float(first["total_flops"]), float(first["bytes"])
+    if flops <= 0:
+        return None, "0 FLOPs: a FLOP count cannot predict its time"
+    key = first["peak_key"] or first["dtype"]
+    roofs = view.roofline.roof(key)
+    if not roofs.peak.known:
+        return None, f"no {first.get('peak_key')} peak known"
+    working_set = first.get("working_set_bytes")
+    working_set = float(working_set) if working_set == working_set and working_set is not None else traffic
+    roofline = view.roofline
+    return {
+        "identity": identity,
+        "name": first["name"],
+        "family": first["family"],
+        "dtype": key,
+        "flops": flops,
+        "bytes": traffic,
+        "time_s": float(group["time_s"].median()),
+        "peak": roofs.peak.value,
+        "ceiling": roofs.ceiling.value if roofs.ceiling and roofs.ceiling.known else math.nan,
+        "peak_bandwidth_known": roofline.memory.peak.known,
+        "roofline_peak_s": roofline.least_time_s(flops, traffic, key, source="peak"),
+        "roofline_measured_s": roofline.least_time_s(flops, traffic, key, source="measured"),
+        "roofline_cache_s": roofline.cache_time_s(flops, traffic, working_set, key, source="measured"),
+        "memory_bound": roofline.bound(flops, traffic, key, source="measured") == "memory",
+    }, ""
 
 
 def roofline_peak_s(frame: pd.DataFrame) -> np.ndarray:
-    bandwidth = frame["peak_bandwidth"].fillna(frame["measured_bandwidth"]).to_numpy()
-    compute = frame["flops"].to_numpy() / frame["peak"].to_numpy()
-    memory = np.where(np.isfinite(bandwidth), frame["bytes"].to_numpy() / bandwidth, 0.0)
-    return np.maximum(compute, memory)
+    return frame["roofline_peak_s"].to_numpy(dtype=float)
 
 
 def roofline_measured_s(frame: pd.DataFrame) -> np.ndarray:
-    compute_roof = frame["ceiling"].fillna(frame["peak"]).to_numpy()
-    bandwidth = frame["measured_bandwidth"].fillna(frame["peak_bandwidth"]).to_numpy()
-    memory = np.where(np.isfinite(bandwidth), frame["bytes"].to_numpy() / bandwidth, 0.0)
-    return np.maximum(frame["flops"].to_numpy() / compute_roof, memory)
+    return frame["roofline_measured_s"].to_numpy(dtype=float)
 
 
 # --- the fitted predictor -----------------------------------------------------------------------------------------
@@ -315,19 +325,19 @@ def across(source: Points, target: Points) -> Evaluation:
     return _scored(points_b, predicted, model, f"fitted on {source.label}, predicting {target.label}")
 
 
-def what_if(source: Points, peaks: dict[str, float], bandwidth: float | None, device: str) -> pd.DataFrame:
+def what_if(source: Points, target: Roofline, device: str) -> pd.DataFrame:
     """A prediction, never a measurement: the source run's workloads on a device known only by its datasheet
-    (peaks per dtype, bandwidth), from the fit on the source and from the datasheet roofline."""
+    (its roofline: peaks per dtype, bandwidth), from the fit on the source and from the datasheet roofline."""
     a = source.frame.reset_index(drop=True)
     model = fit(a, roofline_measured_s(a))
     constant = _flops_constant(a)
     roof_a = _compute_roof(a).groupby(a["dtype"]).median()
     rows = []
     for _, r in a.iterrows():
-        peak = peaks.get(r["dtype"])
-        if not peak or not bandwidth:
+        peak = target.roof(r["dtype"]).peak.value
+        roof = target.least_time_s(r["flops"], r["bytes"], r["dtype"], source="peak")
+        if not peak or not target.memory.peak.known or roof is None:
             continue
-        roof = max(r["flops"] / peak, r["bytes"] / bandwidth)
         efficiency = model.efficiency.get((r["family"], r["dtype"]), model.overall)
         rows.append(
             {
@@ -366,8 +376,7 @@ def in_words(evaluation: Evaluation) -> str:
     worst_family = max(evaluation.families.items(), key=lambda kv: kv[1][0].median_factor)
     frame = evaluation.points.frame
     rows = frame[frame["family"] == worst_family[0]]
-    bandwidth = rows["measured_bandwidth"].fillna(rows["peak_bandwidth"])
-    memory_bound = float(((rows["bytes"] / bandwidth) > (rows["flops"] / _compute_roof(rows))).mean())
+    memory_bound = float(rows["memory_bound"].mean())
     missed = (
         f"{memory_bound:.0%} of them are memory-bound on the measured roofline: their time is bytes, not FLOPs"
         if memory_bound >= 0.5

@@ -25,7 +25,7 @@ import pytest
 from flopbench import __version__
 
 if TYPE_CHECKING:
-    from flopbench.runner import Settings
+    from flopbench.schema import Record
     from flopbench.session import Machine
 
 
@@ -64,13 +64,6 @@ def _machine(device: str) -> Machine:
     return Machine(described, threads, cached.ceilings if cached else {}, cached.measured_at if cached else None)
 
 
-def _settings(device: str) -> Settings:
-    from flopbench.runner import Settings
-
-    machine = _machine(device)
-    return Settings(machine.device, machine.threads, ceilings=machine.ceilings)
-
-
 def _device_option(config) -> str:
     return config.getoption("flopbench_device") or os.environ.get("FLOPBENCH_DEVICE") or "auto"
 
@@ -100,10 +93,10 @@ def _count(name: str, value: Any) -> int:
 class FlopsBenchmark:
     """Call it like pytest-benchmark's `benchmark`, with a flopbench workload or a callable and its FLOPs."""
 
-    def __init__(self, benchmark, settings: Settings):
+    def __init__(self, benchmark, machine: Machine):
         self.benchmark = benchmark
-        self.settings = settings
-        if settings.device.type == "cpu":  # as `flopbench run` times a CPU: freed memory kept for the next call
+        self.machine = machine
+        if machine.device.type == "cpu":  # as `flopbench run` times a CPU: freed memory kept for the next call
             from flopbench.memory import keep_freed_memory
 
             keep_freed_memory()
@@ -124,53 +117,19 @@ class FlopsBenchmark:
     ):
         import torch
 
-        from flopbench.runner import Judge, peak_key, timing_fields, workload_fields
-        from flopbench.timing import Measurement
-        from flopbench.workloads import DTYPES, Counts, Workload
-        from flopbench.workloads.check import check_output
+        from flopbench.workloads import Workload
 
-        device = self.settings.device
+        device = self.machine.device
+        described = self._describe(target, flops, bytes, elementwise_flops, dtype)  # bad input fails before timing
         if isinstance(target, Workload):
+            from flopbench.workloads.check import check_output
+
             check = check_output(target, device.torch_device)
             if not check.ok:
                 pytest.fail(f"{target.name}: {check.describe()}", pytrace=False)
             fn = target.build(device.torch_device)
-            counts, key = target.counts, peak_key(target, self.settings)
-            info = workload_fields(target)
-            derive = target.spec.derive
         else:
-            if flops is None:
-                raise TypeError(
-                    "flops_benchmark(fn, ...) needs flops=: the FLOPs one call performs (and bytes= for a roofline)"
-                )
-            if dtype not in DTYPES:
-                from flopbench.errors import did_you_mean
-
-                raise ValueError(
-                    f"flops_benchmark: dtype={dtype!r}{did_you_mean(str(dtype), DTYPES)}: expected one"
-                    f" of {', '.join(DTYPES)}"
-                )
             fn = functools.partial(target, *args, **kwargs)
-            counts = Counts(
-                _count("flops", flops), _count("elementwise_flops", elementwise_flops), _count("bytes", bytes or 0)
-            )
-            key = dtype
-            info = {
-                "name": getattr(target, "__name__", "callable"),
-                "op": "callable",
-                "family": "custom",
-                "dtype": dtype,
-                "core_flops": counts.flops,
-                "macs": counts.macs,
-                "elementwise_flops": counts.elementwise_flops,
-                "total_flops": counts.total_flops,
-                "bytes": counts.bytes,
-                "intensity": counts.intensity,
-            }
-
-            def derive(counts, judge):
-                return judge.place(counts)
-
         timed = fn
         if device.type == "cuda":
 
@@ -180,22 +139,63 @@ class FlopsBenchmark:
                 return out
 
         result = self.benchmark(timed)
-        self.extra_info.update(
-            info, device=device.torch_device, device_label=device.label, flopbench_version=__version__
-        )
         stats = self.benchmark.stats
         if stats:  # None under --benchmark-disable: the function ran once, untimed
-            measured = Measurement(
-                tuple(stats.stats.data),
-                stats.iterations,
-                "pytest-benchmark",
-                time.get_clock_info("perf_counter").resolution,
+            record = self._record(described, stats)
+            self.extra_info.update(
+                record.model_dump(mode="json", exclude={"type", "samples_s", "calls_per_sample", "rounds"}),
+                flopbench_version=__version__,
             )
-            derived = derive(counts, Judge(self.settings, key, measured.median_s))
-            fields = {k: v for k, v in timing_fields(measured).items() if k not in ("samples_s", "calls_per_sample")}
-            self.extra_info.update({**fields, **derived, "warnings": measured.warnings() + derived.get("warnings", [])})
             _MEASURED.append((self.benchmark.name, dict(self.extra_info)))
         return result
+
+    def _describe(self, target, flops, traffic, elementwise_flops, dtype) -> tuple[Any, Any, Any, str]:
+        """(what it is, its counts, its op or None, the peak key) of a workload, or of a callable and its FLOPs."""
+        from flopbench import records
+        from flopbench.admission import peak_key
+        from flopbench.schema import WorkloadPart
+        from flopbench.workloads import DTYPES, Counts, Workload
+
+        if isinstance(target, Workload):
+            key = peak_key(target, self.machine.device.type, False)
+            return records.workload_part(target), target.counts, target.spec, key
+        if flops is None:
+            raise TypeError(
+                "flops_benchmark(fn, ...) needs flops=: the FLOPs one call performs (and bytes= for a roofline)"
+            )
+        if dtype not in DTYPES:
+            from flopbench.errors import did_you_mean
+
+            raise ValueError(
+                f"flops_benchmark: dtype={dtype!r}{did_you_mean(str(dtype), DTYPES)}: expected one of"
+                f" {', '.join(DTYPES)}"
+            )
+        counts = Counts(
+            _count("flops", flops), _count("elementwise_flops", elementwise_flops), _count("bytes", traffic or 0)
+        )
+        name = getattr(target, "__name__", "callable")
+        return WorkloadPart(name=name, op="callable", family="custom", dtype=dtype, identity=name), counts, None, dtype
+
+    def _record(self, described: tuple[Any, Any, Any, str], stats: Any) -> Record:
+        """The record of what pytest-benchmark timed, made by flopbench's one record builder."""
+        from flopbench import records
+        from flopbench.schema import OutcomePart
+        from flopbench.summary import timing_part
+        from flopbench.timing import Measurement
+
+        what, counts, op, key = described
+        resolution = time.get_clock_info("perf_counter").resolution
+        measured = Measurement(tuple(stats.stats.data), stats.iterations, "pytest-benchmark", resolution)
+        derived = records.derive(counts, key, measured.median_s, self.machine.roofline, op=op)
+        return records.build(
+            what,
+            records.counts_part(counts),
+            records.where_part(self.machine.device),
+            timing_part(measured),
+            *derived.parts,
+            outcome=OutcomePart(status="ok"),
+            warnings=[*measured.warnings(), *derived.warnings],
+        )
 
 
 _MEASURED: list[tuple[str, dict[str, Any]]] = []  # this session's flops_benchmark results, for the summary
@@ -226,4 +226,4 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture
 def flops_benchmark(benchmark, request) -> FlopsBenchmark:
     """pytest-benchmark's `benchmark`, knowing FLOPs: see flopbench.pytest_plugin."""
-    return FlopsBenchmark(benchmark, _settings(_device_option(request.config)))
+    return FlopsBenchmark(benchmark, _machine(_device_option(request.config)))

@@ -14,25 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from flopbench.analysis import (
-    Study,
-    collectives,
-    distributed,
-    layer_times,
-    per_workload,
-    profiled,
-    rank_spread,
-    runs,
-    study,
-    time_split,
-)
+from flopbench.analysis import Study, collectives, layer_times, profiled, rank_spread, study, time_split
 from flopbench.errors import FlopbenchError
 from flopbench.formulas import PEAK_KEYS
-from flopbench.interference import run_speed
-from flopbench.plots import save_figures
-from flopbench.results import frame_of, read_runs
-from flopbench.schema import Header, Run
+from flopbench.plots import Drawn, draw_figures, layer_figure_name
+from flopbench.schema import Header, Record
 from flopbench.units import count, percent, seconds, si
+from flopbench.view import RunView, load_views
 
 
 @dataclass
@@ -54,8 +42,10 @@ class Table:
 
 @dataclass
 class Figure:
-    path: Path
-    caption: str
+    """A figure in the report: drawn, not yet written (the writer saves it once, beside the Markdown)."""
+
+    drawn: Drawn
+    path: Path | None = None  # where the writer saved it
 
 
 def _pct(value) -> str:
@@ -84,34 +74,31 @@ def _peak_rows(header: Header) -> list[list[Any]]:
     return rows
 
 
-def has_trust(run: pd.DataFrame) -> bool:
+def has_trust(view: RunView) -> bool:
     """Whether the run recorded how trustworthy each figure is (interference, rounds): schema 3 runs do."""
-    return "rounds" in run and bool(run["rounds"].map(lambda r: isinstance(r, list) and len(r) > 0).any())
+    return any(r.rounds for r in view.records)
 
 
-def trust(r: pd.Series) -> str:
+def trust(record: Record | None) -> str:
     """One cell: is this figure to be trusted? ok, or what disturbed it, or how far its rounds disagree."""
-    if r["status"] != "ok":
+    if record is None or record.status != "ok":
         return "-"
     notes = []
-    interference = r.get("interference")
-    if r.get("disturbed") and isinstance(interference, dict):
-        if (interference.get("other_cpus") or 0) > 0.25:
-            notes.append(f"busy {interference['other_cpus']:.1f} CPU")
-        if interference.get("steal") and interference["steal"] > 0.05:
-            notes.append(f"steal {interference['steal']:.0%}")
-        if interference.get("canary_slowdown") and interference["canary_slowdown"] > (
-            interference.get("canary_threshold") or 0.15
-        ):
-            notes.append(f"canary +{interference['canary_slowdown']:.0%}")
-        if interference.get("gpu_processes"):
+    interference = record.interference
+    if record.disturbed and interference is not None:
+        if (interference.other_cpus or 0) > 0.25:
+            notes.append(f"busy {interference.other_cpus:.1f} CPU")
+        if interference.steal and interference.steal > 0.05:
+            notes.append(f"steal {interference.steal:.0%}")
+        if interference.canary_slowdown and interference.canary_slowdown > (interference.canary_threshold or 0.15):
+            notes.append(f"canary +{interference.canary_slowdown:.0%}")
+        if interference.gpu_processes:
             notes.append("GPU shared")
-    if r.get("stable") is False:
-        notes.append(f"unstable {percent(r['round_spread'])}")
-    rounds = r.get("rounds") if isinstance(r.get("rounds"), list) else []
+    if record.stable is False and record.round_spread is not None:
+        notes.append(f"unstable {percent(record.round_spread)}")
     spread = (
-        f" ({len(rounds)} rounds within {percent(r['round_spread'])})"
-        if len(rounds) > 1 and r.get("round_spread") is not None and not notes
+        f" ({len(record.rounds)} rounds within {percent(record.round_spread)})"
+        if len(record.rounds) > 1 and record.round_spread is not None and not notes
         else ""
     )
     return ", ".join(notes) or f"ok{spread}"
@@ -121,10 +108,10 @@ def has_energy(run: pd.DataFrame) -> bool:
     return "flops_per_joule" in run.columns and run["flops_per_joule"].notna().any()
 
 
-def _family_rows(rows: pd.DataFrame, with_trust: bool, with_energy: bool = False) -> list[list[Any]]:
+def _family_rows(view: RunView, rows: pd.DataFrame, with_trust: bool, with_energy: bool = False) -> list[list[Any]]:
     out = []
     for _, r in rows.iterrows():
-        extra = [trust(r)] if with_trust else []
+        extra = [trust(view.record(r["identity"]))] if with_trust else []
         if with_energy:
             value = r.get("flops_per_joule")
             extra = [si(value, "FLOP/J") if value == value and value is not None else "-", *extra]
@@ -151,10 +138,9 @@ def _family_rows(rows: pd.DataFrame, with_trust: bool, with_energy: bool = False
     return out
 
 
-def _trust_blocks(source: Run, run: pd.DataFrame) -> list:
+def _trust_blocks(view: RunView) -> list:
     """How far the run's figures can be trusted: the machine at the start, and what disturbed it during the run."""
-    header, footer = source.header, source.footers[-1] if source.footers else None
-    settings = header.settings
+    settings, trust_ = view.header.settings, view.trust
     text = []
     if settings is not None and settings.rounds > 1:
         text.append(
@@ -162,7 +148,7 @@ def _trust_blocks(source: Run, run: pd.DataFrame) -> list:
             f" its time is the median of its round medians, and rounds that span more than 5% flag it"
             f" unstable. Disturbed measurements: --on-busy {settings.on_busy}."
         )
-    quiet = header.quiet_check or {}
+    quiet = trust_.quiet_check
     if quiet.get("canary_baseline_s"):
         reference = (
             f" (the machine's cached quiet reference: {seconds(quiet['canary_reference_s'])})"
@@ -173,25 +159,19 @@ def _trust_blocks(source: Run, run: pd.DataFrame) -> list:
             f"A canary (a small GEMM and a copy) ran between workloads: {seconds(quiet['canary_baseline_s'])}"
             f" at its quietest{reference}, {quiet.get('canary_noise', 0):.0%} noise at the start."
         )
-    speed = run_speed(source.records, quiet.get("canary_baseline_s"), quiet.get("canary_run_reference_s"))
-    if speed is not None:
-        sentence = speed.sentence()
+    if trust_.speed is not None:
+        sentence = trust_.speed.sentence()
         sentence = f"{sentence[0].upper()}{sentence[1:]}."
-        text.append(f"**{sentence}**" if speed.slow else sentence)
-    at_start = quiet.get("interference") or {}
-    if at_start.get("busy"):
-        text.append(f"At the start, {'; '.join(at_start['reasons'])}.")
+        text.append(f"**{sentence}**" if trust_.speed.slow else sentence)
+    if trust_.at_start is not None and trust_.at_start.busy:
+        text.append(f"At the start, {'; '.join(trust_.at_start.reasons)}.")
     if quiet.get("ceilings_disturbed"):
         text.append(f"The ceilings were measured while the machine was busy ({quiet['ceilings_disturbed']}).")
-    ok = run[run["status"] == "ok"]
-    disturbed = int(ok["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in ok else 0
-    unstable = int((ok["stable"] == False).sum()) if "stable" in ok else 0  # noqa: E712 (a nullable column)
     text.append(
-        f"**{disturbed} of {len(ok)}** measured workloads were disturbed by other work on the machine and"
-        f" **{unstable}** are unstable; the trust column says which, and why."
+        f"**{trust_.disturbed} of {trust_.measured}** measured workloads were disturbed by other work on the machine"
+        f" and **{trust_.unstable}** are unstable; the trust column says which, and why."
     )
-    if footer is not None and footer.stale_ceilings:
-        text += footer.stale_ceilings
+    text += trust_.stale
     return [Heading(2, "Trust: the machine during the run"), Para(" ".join(text))]
 
 
@@ -238,22 +218,12 @@ def _study_blocks(s: Study) -> list:
     return blocks
 
 
-def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str = "png") -> list:
-    header = source.header
-    blocks: list = [Heading(1, f"flopbench: {run['device_label'].iloc[0]}")]
-    suites = ", ".join(f"{s.name} ({s.sha256[:8]})" for s in header.suites)
-    blocks.append(
-        Para(
-            f"Run `{header.run_id}` started {header.started_at} on host `{header.host}`: "
-            f"{header.os}, Python {header.python}, torch {header.torch}, BLAS {header.blas}"
-            + (f", CUDA {header.cuda}, cuDNN {header.cudnn}" if header.cuda else "")
-            + (f"; {count(header.threads, 'thread')}" if header.threads else "")
-            + (f"; allocator: {header.allocator}" if header.allocator else "")
-            + f"; suites {suites}. Command: `{' '.join(header.command)}`."
-        )
-    )
+def run_blocks(view: RunView) -> list:
+    """The report of one run, as blocks; its figures drawn (written only when the report is)."""
+    blocks: list = [Heading(1, f"flopbench: {view.header.device_label}"), *_run_blocks(view)]
     blocks.append(Heading(2, "Device and peaks"))
-    for note in [*(header.device.notes if header.device else ()), *source.notes]:
+    header = view.header
+    for note in [*(header.device.notes if header.device else ()), *view.run.notes]:
         blocks.append(Para(f"Note: {note}"))
     blocks.append(Table(["", "peak", "source", "measured ceiling", "where it comes from"], _peak_rows(header)))
     blocks.append(
@@ -264,66 +234,60 @@ def run_blocks(source: Run, run: pd.DataFrame, out: Path, prefix: str, fmt: str 
             " cycle × clock, measured = `flopbench peak --measure`, user = given on the command line."
         )
     )
-    if distributed(run):
-        blocks += _distributed_blocks(header, run)
-    with_trust = has_trust(run)
-    with_energy = has_energy(run)
-    if with_trust:
-        blocks += _trust_blocks(source, run)
-    blocks.append(Heading(2, "Results by family"))
-    if distributed(run):
-        blocks.append(Para("Each rank's records folded into their median; the spread across ranks is above."))
-    for family, rows in per_workload(run).groupby("family", sort=False):
-        if family == "comm":
-            continue
-        blocks.append(Heading(3, family))
-        blocks.append(
-            Table(
-                [
-                    "workload",
-                    "dtype",
-                    "FLOPs (all)",
-                    "time (median)",
-                    "IQR",
-                    "achieved",
-                    "% peak",
-                    "% roofline",
-                    "bound",
-                    *(["FLOP/J"] if with_energy else []),
-                    *(["trust"] if with_trust else []),
-                    "warnings",
-                ],
-                _family_rows(rows, with_trust, with_energy),
-            )
-        )
-    figures = save_figures(run, out, fmt, prefix)
-    if figures:
-        blocks.append(Heading(2, "Figures"))
-        captions = {
-            "roofline": "Roofline: each workload at its arithmetic intensity and achieved FLOP/s.",
-            "flops_vs_latency": "FLOPs against latency, with the line each peak would give.",
-            "sweeps": "Achieved FLOP/s against problem size for each swept suite entry.",
-            "utilization": "Per workload: % of peak and % of the roofline bound.",
-            "predictors": "Each latency predictor's time against the measured one, leave-one-out (grey: within 2x).",
-            "energy_roofline": "FLOP per joule against arithmetic intensity, under the fitted energy roofline.",
-            "spread": "Achieved FLOP/s of every rank, running together.",
-            "collectives": "Bus bandwidth of each collective against message size.",
-        }
-        blocks += [Figure(p, captions[name]) for name, p in figures.items() if name in captions]
-    s = study(run)
+    if view.distributed:
+        blocks += _distributed_blocks(view)
+    if has_trust(view):
+        blocks += _trust_blocks(view)
+    blocks += _family_blocks(view)
+    drawn = draw_figures(view)
+    single = [d for d in drawn if not d.name.startswith("layers_")]
+    if single:
+        blocks += [Heading(2, "Figures"), *(Figure(d) for d in single)]
+    s = study(view)
     if s:
         blocks += _study_blocks(s)
-    blocks += _energy_blocks(per_workload(run))
-    blocks += _mfu_blocks(per_workload(run))
-    blocks += _predictor_blocks(per_workload(run))
-    blocks += _layer_blocks(run, figures)
+    blocks += _energy_blocks(view)
+    blocks += _mfu_blocks(view)
+    blocks += _predictor_blocks(view)
+    blocks += _layer_blocks(view, {d.name: d for d in drawn})
     return blocks
 
 
-def _energy_blocks(run: pd.DataFrame) -> list:
+def _run_blocks(view: RunView) -> list:
+    header = view.header
+    suites = ", ".join(f"{s.name} ({s.sha256[:8]})" for s in header.suites)
+    return [
+        Para(
+            f"Run `{header.run_id}` started {header.started_at} on host `{header.host}`: "
+            f"{header.os}, Python {header.python}, torch {header.torch}, BLAS {header.blas}"
+            + (f", CUDA {header.cuda}, cuDNN {header.cudnn}" if header.cuda else "")
+            + (f"; {count(header.threads, 'thread')}" if header.threads else "")
+            + (f"; allocator: {header.allocator}" if header.allocator else "")
+            + f"; suites {suites}. Command: `{' '.join(header.command)}`."
+        )
+    ]
+
+
+def _family_blocks(view: RunView) -> list:
+    with_trust, with_energy = has_trust(view), has_energy(view.workloads)
+    blocks: list = [Heading(2, "Results by family")]
+    if view.distributed:
+        blocks.append(Para("Each rank's records folded into their median; the spread across ranks is above."))
+    for family, rows in view.workloads.groupby("family", sort=False):
+        if family == "comm":
+            continue
+        blocks.append(Heading(3, family))
+        columns = ["workload", "dtype", "FLOPs (all)", "time (median)", "IQR", "achieved", "% peak", "% roofline"]
+        columns += ["bound", *(["FLOP/J"] if with_energy else []), *(["trust"] if with_trust else []), "warnings"]
+        blocks.append(Table(columns, _family_rows(view, rows, with_trust, with_energy)))
+    return blocks
+
+
+def _energy_blocks(view: RunView) -> list:
     """Energy: where it came from, or why there is none; the device's joules per FLOP and per byte."""
     from flopbench.analysis import energy_roofline
 
+    run = view.workloads
     if "energy_source" not in run.columns or run["energy_source"].isna().all():
         return []
     blocks: list = [Heading(2, "Energy")]
@@ -335,7 +299,7 @@ def _energy_blocks(run: pd.DataFrame) -> list:
         f"Energy from {sources}: the device's average power during each workload's measurement windows times its"
         " median call (idle draw included). FLOP/J is in the tables above."
     )
-    fit = energy_roofline(run)
+    fit = energy_roofline(view)
     if fit:
         text += (
             f" Fitted over the run (energy roofline, E = FLOPs x e_flop + bytes x e_byte): {fit[0] * 1e12:.3g} pJ per"
@@ -345,12 +309,12 @@ def _energy_blocks(run: pd.DataFrame) -> list:
     return blocks + [Para(text + "".join(f" Note: {n}." for n in notes))]
 
 
-def _mfu_blocks(run: pd.DataFrame) -> list:
+def _mfu_blocks(view: RunView) -> list:
     """Each model's MFU under the three FLOP conventions, each named (formulas.FLOP_CONVENTIONS)."""
     from flopbench.analysis import mfu_conventions
     from flopbench.formulas import FLOP_CONVENTIONS
 
-    table = mfu_conventions(run)
+    table = mfu_conventions(view)
     if table.empty:
         return []
     return [
@@ -368,11 +332,11 @@ def _mfu_blocks(run: pd.DataFrame) -> list:
     ]
 
 
-def _predictor_blocks(run: pd.DataFrame) -> list:
+def _predictor_blocks(view: RunView) -> list:
     """How well FLOPs, the roofline and the fitted roofline predict this run's times (flopbench.predict)."""
     from flopbench.predict import in_words, leave_one_out, points
 
-    found = points(run)
+    found = points(view)
     if len(found.frame) < 3:
         return []
     evaluation = leave_one_out(found)
@@ -417,12 +381,10 @@ def _predictor_blocks(run: pd.DataFrame) -> list:
 LAYERS_IN_REPORT = 10  # rows of a profiled model's table: its slowest layers
 
 
-def _layer_blocks(run: pd.DataFrame, figures: dict[str, Path]) -> list:
+def _layer_blocks(view: RunView, figures: dict[str, Drawn]) -> list:
     """Where the time goes in each model profiled layer by layer (run --per-layer): its slowest layers' time beside
     their FLOPs and the layer-wise roofline, and the split of its time into what FLOPs cover and what they do not."""
-    from flopbench.plots import layer_figure_name
-
-    records = profiled(per_workload(run))
+    records = profiled(view)
     if records.empty:
         return []
     blocks: list = [Heading(2, "Where the time goes, layer by layer")]
@@ -435,7 +397,7 @@ def _layer_blocks(run: pd.DataFrame, figures: dict[str, Path]) -> list:
         )
     )
     for _, record in records.iterrows():
-        table = layer_times(record["layers"], record.get("peak_flops_per_s"), record.get("bandwidth_bytes_per_s"))
+        table = layer_times(record["layers"], view.roofline, record["peak_key"])
         blocks.append(Heading(3, f"{record['name']} ({record['dtype']})"))
         blocks.append(Para(time_split(record["profile"])))
         blocks.append(
@@ -465,17 +427,12 @@ def _layer_blocks(run: pd.DataFrame, figures: dict[str, Path]) -> list:
         )
         name = layer_figure_name(record)
         if name in figures:
-            blocks.append(
-                Figure(
-                    figures[name],
-                    f"{record['name']}: share of time against share of FLOPs per layer,"
-                    " and each layer on the roofline.",
-                )
-            )
+            blocks.append(Figure(figures[name]))
     return blocks
 
 
-def _distributed_blocks(header: Header, run: pd.DataFrame) -> list:
+def _distributed_blocks(view: RunView) -> list:
+    header, run = view.header, view.frame
     info = header.distributed
     world_size = info.world_size if info else run["world_size"].max()
     blocks: list = [Heading(2, f"{world_size} devices ({info.backend if info else '?'})")]
@@ -485,7 +442,7 @@ def _distributed_blocks(header: Header, run: pd.DataFrame) -> list:
             [[r.rank, r.host, r.device.name, r.threads] for r in (info.ranks if info else [])],
         )
     )
-    spread = rank_spread(run)
+    spread = rank_spread(view)
     if not spread.empty:
         blocks.append(Heading(3, "Spread across devices"))
         blocks.append(
@@ -511,7 +468,7 @@ def _distributed_blocks(header: Header, run: pd.DataFrame) -> list:
                 ],
             )
         )
-    comm = collectives(run)
+    comm = collectives(view)
     if not comm.empty:
         blocks.append(Heading(3, "Collectives"))
         blocks.append(
@@ -561,7 +518,9 @@ def to_markdown(blocks: list, out: Path) -> str:
             lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in b.rows]
             lines.append("")
         elif isinstance(b, Figure):
-            lines += [f"![{b.caption}]({b.path.relative_to(out)})", "", f"*{b.caption}*", ""]
+            assert b.path is not None, "figures are saved before the report is rendered (write_report)"
+            caption = b.drawn.caption
+            lines += [f"![{caption}]({b.path.relative_to(out)})", "", f"*{caption}*", ""]
     return "\n".join(lines)
 
 
@@ -586,11 +545,13 @@ def to_html(blocks: list, title: str) -> str:
             rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in b.rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Figure):
+            assert b.path is not None, "figures are saved before the report is rendered (write_report)"
             kind = "svg+xml" if b.path.suffix == ".svg" else "png"
             data = base64.b64encode(b.path.read_bytes()).decode()
+            caption = html.escape(b.drawn.caption)
             body.append(
-                f'<figure><img src="data:image/{kind};base64,{data}" alt="{html.escape(b.caption)}">'
-                f"<figcaption>{html.escape(b.caption)}</figcaption></figure>"
+                f'<figure><img src="data:image/{kind};base64,{data}" alt="{caption}">'
+                f"<figcaption>{caption}</figcaption></figure>"
             )
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}"
@@ -609,21 +570,22 @@ def write_report(
 ) -> tuple[Path, Path]:
     """report.md (figures beside it) and report.html (self-contained) for every run in `paths`. What the readers
     repaired or skipped goes to on_note (and into the report)."""
-    sources = read_runs(paths)
-    for source in sources:
-        for note in source.notes:
-            on_note(note)
-    by_file = {str(source.path): source for source in sources}
-    frame = frame_of(sources)
-    if frame.empty:
+    from flopbench.outputs import output_dir, write_text
+    from flopbench.plots import save
+
+    views = [view for view in load_views(paths, on_note) if view.records]
+    if not views:
         raise FlopbenchError(f"{', '.join(map(str, paths))}: no records to report; run a suite first")
-    out.mkdir(parents=True, exist_ok=True)
-    blocks: list = []
-    for run in runs(frame):
-        source = by_file[run["file"].iloc[0]]
-        prefix = f"{source.path.stem}_" if len(paths) > 1 else ""
-        blocks += run_blocks(source, run, out, prefix, fmt)
+    blocks = [(view, run_blocks(view)) for view in views]
+    output_dir(out, "--out")
+    for view, run in blocks:  # the report's one place that writes figures: each once, beside the Markdown
+        prefix = f"{view.path.stem}_" if len(paths) > 1 else ""
+        figures = [b for b in run if isinstance(b, Figure)]
+        written = save([b.drawn for b in figures], out, fmt, prefix)
+        for block in figures:
+            block.path = written[block.drawn.name]
+    everything = [b for _, run in blocks for b in run]
     md, page = out / "report.md", out / "report.html"
-    md.write_text(to_markdown(blocks, out))
-    page.write_text(to_html(blocks, f"flopbench report: {', '.join(p.name for p in paths)}"))
+    write_text(md, to_markdown(everything, out))
+    write_text(page, to_html(everything, f"flopbench report: {', '.join(p.name for p in paths)}"))
     return md, page

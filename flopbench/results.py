@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from flopbench.errors import FlopbenchError
-from flopbench.interference import run_speed
 from flopbench.interop import PytestBenchmarkReader
 from flopbench.schema import (
     LINE_TYPES,
@@ -247,17 +246,11 @@ def frame_of(runs: list[Run]) -> pd.DataFrame:
     for run in runs:
         header = run.header
         device = header.device
-        measured_bandwidth = header.ceilings.get("bandwidth")
-        speed = run_speed(run.records, (header.quiet_check or {}).get("canary_baseline_s"))
         common = {column: getattr(header, field) for field, column in HEADER_COLUMNS.items()}
         common.update(
             device_name=device.name if device else None,
             device_label=device.label if device else None,
-            device_bandwidth_bytes_per_s=device.bandwidth.value if device else None,
-            device_bandwidth_source=device.bandwidth.source if device else None,
-            measured_bandwidth_bytes_per_s=measured_bandwidth.value if measured_bandwidth else None,
             file=str(run.path),
-            canary_median_s=speed.median_s if speed else None,
         )
         for record in run.records:
             data = record.model_dump(exclude={"type"})
@@ -278,7 +271,10 @@ def export_csv(frame: pd.DataFrame, path: str | Path) -> None:
     out = frame.copy()
     for column in out.columns[out.dtypes == "object"]:
         out[column] = out[column].map(lambda v: json.dumps(v, default=str) if isinstance(v, (list, tuple, dict)) else v)
-    out.to_csv(path, index=False)
+    try:
+        out.to_csv(path, index=False)
+    except OSError as exc:
+        raise FlopbenchError(f"cannot write {path}: {exc.strerror or exc}; choose another file") from None
 
 
 # --- the writer ------------------------------------------------------------------------------------
@@ -328,18 +324,12 @@ class ResultsWriter:
     @classmethod
     def create(cls, path: Path, header: Header) -> ResultsWriter:
         """A new file (never an existing one), locked, with the header written."""
+        from flopbench.outputs import output_dir
+
         path = Path(path)
         if path.is_dir():
             raise FlopbenchError(f"{path} is a directory; give a file name, e.g. --out {path / 'run.jsonl'}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise FlopbenchError(
-                f"cannot create {path}: Not a directory (a file is in the way:"
-                f" {next(p for p in path.parents if p.is_file())}); choose another --out"
-            ) from None
-        except OSError as exc:
-            raise _open_error(path, exc, creating=True) from None
+        output_dir(path.parent, "--out")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except OSError as exc:

@@ -23,48 +23,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from flopbench.units import si
+from flopbench.fields import UNITS, D, F, Peak  # noqa: F401 (Peak and UNITS: re-exported, the schema's vocabulary)
+from flopbench.roofline import Roofline
 
-SCHEMA_VERSION = 3
-
-
-# The units a field may have; "" is a label or a structure, "1" a dimensionless ratio.
-UNITS = ("", "1", "s", "FLOP", "MAC", "B", "FLOP/B", "FLOP/s", "B/s", "J", "W", "FLOP/J", "J/B", "Hz", "CPU")
-
-
-def F(unit: str, doc: str, default: Any = ..., **kwargs: Any) -> Any:  # noqa: N802 (reads like a declaration)
-    """A documented field: its unit (one of UNITS) and what it means. Required unless a default is given."""
-    assert unit in UNITS, unit
-    if "default_factory" in kwargs:
-        return Field(description=doc, json_schema_extra={"unit": unit}, **kwargs)
-    return Field(default, description=doc, json_schema_extra={"unit": unit}, **kwargs)
-
-
-def D(unit: str, doc: str, **kwargs: Any) -> Any:  # noqa: N802
-    """The same, for a dataclass field's Annotated[...] (where the default is the dataclass's own)."""
-    assert unit in UNITS, unit
-    return Field(description=doc, json_schema_extra={"unit": unit}, **kwargs)
+SCHEMA_VERSION = 4
 
 
 # --- peaks and devices (frozen dataclasses: the device code builds them; pydantic validates them) ------------
-
-
-@dataclass(frozen=True)
-class Peak:
-    """A peak FLOP/s (or OP/s, or bytes/s) with its provenance."""
-
-    value: Annotated[
-        float | None, D("FLOP/s", "FLOP/s (OP/s for int8) or, for bandwidth, B/s; null when unknown", gt=0)
-    ]
-    source: Annotated[str, D("", "user, spec, derived, measured or unknown")]
-    detail: Annotated[str, D("", "where exactly it comes from, in words")]
-
-    @property
-    def known(self) -> bool:
-        return self.value is not None
-
-    def describe(self, unit: str = "FLOP/s") -> str:
-        return f"{si(self.value, unit)} ({self.source}: {self.detail})" if self.known else f"unknown ({self.detail})"
 
 
 @dataclass(frozen=True)
@@ -131,11 +96,15 @@ class SuiteRef(Line):
 
 
 class RunSettings(Line):
-    """What was measured and how: the options that change the numbers."""
+    """What was measured and how: the options that change the numbers. The runner reads its options from here (the
+    one settings type of a run, written into its header)."""
 
     min_time_s: float = F("s", "minimum seconds of timed samples per workload (and per round)", gt=0)
     max_time_s: float = F("s", "at most this many seconds of samples per workload and round", gt=0)
     target_rel_iqr: float | None = F("1", "sampling continues until IQR / median is under this (or max_time_s)", None)
+    warmup_s: float = F("s", "warm-up per workload and round before its samples, at least", 0.025, ge=0)
+    min_samples: int = F("", "samples per workload and round, at least", 5, ge=1)
+    max_samples: int = F("", "samples per workload and round, at most", 10_000, ge=1)
     tf32: bool = F("", "TF32 allowed for float32 contractions on CUDA", False)
     cuda_graph: bool = F("", "CUDA workloads timed as CUDA-graph replays", False)
     dtype: str | None = F("", "the --dtype override, or null: each workload's own dtype", None)
@@ -159,6 +128,24 @@ class RunSettings(Line):
     )
     time_budget_s: float | None = F("s", "the run's time budget: workloads that would not fit are skipped", None, gt=0)
     per_layer: bool = F("", "model workloads were also profiled layer by layer (--per-layer)", False)
+    cache: Literal["warm", "cold"] = F(
+        "",
+        "warm: calls back to back, data left in the caches; cold: the caches evicted before every timed call",
+        "warm",
+    )
+
+    def budget(self) -> Any:
+        """The timer's budget (flopbench.timing.Budget) these settings give."""
+        from flopbench.timing import Budget
+
+        return Budget(
+            min_time_s=self.min_time_s,
+            max_time_s=self.max_time_s,
+            warmup_s=self.warmup_s,
+            min_samples=self.min_samples,
+            target_rel_iqr=self.target_rel_iqr if self.target_rel_iqr is not None else 0.05,
+            max_samples=self.max_samples,
+        )
 
 
 class RankInfo(Line):
@@ -212,6 +199,12 @@ class Header(Line):
         "", "measured ceilings per peak key (and `bandwidth`) used by the run", default_factory=dict
     )
     ceilings_measured_at: str | None = F("", "when those ceilings were measured (ISO 8601)", None)
+    roofline: Roofline | None = F(
+        "",
+        "the device's roofs (flopbench.roofline): compute per peak key, bandwidth per memory level, the per-call"
+        " floor, each with its source; null in files before schema 4 (built from device and ceilings when read)",
+        None,
+    )
     command: list[str] = F("", "the command line", default_factory=list)
     suites: list[SuiteRef] = F("", "the suites run, with their hashes", default_factory=list)
     settings: RunSettings | None = F("", "what was measured and how", None)
@@ -339,11 +332,16 @@ class Round(Line):
     window_s: float | None = F("s", "that window's length: the timer's whole call, warm-up included", None, ge=0)
 
 
-class Record(Line):
-    """One workload of one run on one device (rank): what it is, what it costs, and what was measured."""
+class Part(BaseModel):
+    """A typed piece of a record, built by the one step that owns it (the runner's steps, an op's figures). Unknown
+    fields are an error here: a misspelt key fails where it is made, never lands in a file."""
 
-    type: Literal["record"] = "record"
-    # what it is
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class WorkloadPart(Part):
+    """What the workload is."""
+
     name: str = F("", "the workload's name, unique in its suite")
     op: str = F("", "the op (matmul, conv2d, attention, model, ...) or `callable` for a pytest-benchmark function")
     family: str = F("", "matmul, conv, attention, elementwise, model, comm, or custom")
@@ -352,14 +350,22 @@ class Record(Line):
     identity: str = F("", "op, parameters and dtype as JSON: what makes two records the same measurement")
     group: str = F("", "the suite entry it came from (its name, or `op #N`)", "")
     swept: list[str] = F("", "that entry's sweep axes; tied keys joined by `=`", default_factory=list)
-    # what it costs (docs/flops.md)
+
+
+class CountsPart(Part):
+    """What one call costs (docs/flops.md)."""
+
     core_flops: int = F("FLOP", "core FLOPs of one call: the contractions' multiply-accumulates x 2", ge=0)
     macs: int = F("MAC", "multiply-accumulates of one call: core_flops / 2", ge=0)
     elementwise_flops: int = F("FLOP", "elementwise FLOPs of one call: bias, activations, softmax, norms", ge=0)
     total_flops: int = F("FLOP", "core_flops + elementwise_flops: what achieved FLOP/s and intensity count", ge=0)
     bytes: int = F("B", "compulsory memory traffic of one call: inputs read once, outputs written once", ge=0)
     intensity: float | None = F("FLOP/B", "total_flops / bytes; null without bytes", None)
-    # where it ran
+
+
+class WherePart(Part):
+    """Where and when it ran."""
+
     device: str | None = F("", "the torch device (cpu, cuda:0)", None)
     device_label: str | None = F("", "the device with its name", None)
     device_name: str | None = F("", "the device's name", None)
@@ -369,19 +375,42 @@ class Record(Line):
     tf32: bool = F("", "TF32 was allowed", False)
     started_at: str | None = F("", "when its measurement started (ISO 8601)", None)
     wall_s: float | None = F("s", "wall time spent on it: check, build, warm-up and samples", None, ge=0)
-    # the outcome
+
+
+class OutcomePart(Part):
+    """Whether it was measured, and what was found before timing."""
+
     status: Literal["ok", "skipped", "failed"] = F(
         "", "ok: measured; skipped: not attempted (reason says why); failed: an error or a failed output check"
     )
     reason: str | None = F("", "why it was skipped or failed", None)
+    cause: str | None = F(
+        "",
+        "why it was skipped, as a code (flopbench.admission.Cause): memory, unsupported, max_call_s, sweep_stopped,"
+        " time_budget, interrupted; failed: check_failed, check_error, build_error, run_error",
+        None,
+    )
     warnings: list[str] = F(
         "", "what a reader of the figure must know (noisy, above the peak, ...)", default_factory=list
     )
     check_error: float | None = F("1", "normwise relative error of the output check against a float64 reference", None)
     check_tolerance: float | None = F("1", "the largest error the check accepts for this dtype", None)
-    # the samples
+    predicted_call_s: float | None = F(
+        "s",
+        "before running: the least one call can take on the roofline (FLOPs / compute roof, bytes / bandwidth roof)",
+        None,
+        ge=0,
+    )
+    one_call_s: float | None = F(
+        "s", "skipped for its cost: the time its one (warm-up) call took, when it ran", None, gt=0
+    )
+
+
+class TimingPart(Part):
+    """The samples and the figure (flopbench.summary): the median of round medians, the spread of pooled samples."""
+
     samples_s: list[Annotated[float, Field(gt=0)]] = F(
-        "s", "raw samples: per-call seconds of each timed block", default_factory=list
+        "s", "raw samples of every round, pooled: per-call seconds of each timed block", default_factory=list
     )
     calls_per_sample: int | None = F("", "calls in each timed block", None, ge=1)
     timer: str | None = F("", "perf_counter, cuda_events, cuda_graph, collective or pytest-benchmark", None)
@@ -399,11 +428,25 @@ class Record(Line):
         None,
         ge=0,
     )
-    # rates
+    rounds: list[Round] = F(
+        "", "every round's samples and interference; time_s is the median of their medians", default_factory=list
+    )
+    round_spread: float | None = F("1", "(slowest - fastest round median) / time_s", None, ge=0)
+    stable: bool | None = F("", "the rounds agree within the stability threshold (null with one round)", None)
+
+
+class RatesPart(Part):
+    """Achieved rates: counts over the figure."""
+
     core_flops_per_s: float | None = F("FLOP/s", "core_flops / time_s", None, ge=0)
     total_flops_per_s: float | None = F("FLOP/s", "total_flops / time_s: achieved FLOP/s", None, ge=0)
     bytes_per_s: float | None = F("B/s", "bytes / time_s; null without bytes", None, ge=0)
-    # against the device
+
+
+class Placement(RatesPart):
+    """Against the device (flopbench.roofline): utilization of the peak, and the place on the roofline of the memory
+    level the working set lives in, with the DRAM placement beside it."""
+
     peak_key: str | None = F(
         "", "the peak that judges it: its dtype's, or tf32 for float32 contractions with TF32", None
     )
@@ -411,35 +454,84 @@ class Record(Line):
     peak_source: str | None = F("", "spec, derived, measured, user or unknown", None)
     peak_detail: str | None = F("", "where the peak comes from, in words", None)
     utilization: float | None = F("1", "total_flops_per_s / peak_flops_per_s", None, ge=0)
-    mfu: float | None = F("1", "models: core_flops_per_s / peak_flops_per_s (model FLOP utilization)", None, ge=0)
     ceiling_flops_per_s: float | None = F("FLOP/s", "the measured ceiling of the peak key, where measured", None, gt=0)
     ceiling_utilization: float | None = F("1", "total_flops_per_s / ceiling_flops_per_s", None, ge=0)
-    bandwidth_bytes_per_s: float | None = F(
-        "B/s", "the bandwidth roof: the peak where known, else the measured ceiling", None, gt=0
+    working_set_bytes: int | None = F(
+        "B", "the distinct bytes one call touches (its compulsory bytes, or more where the op says so)", None, ge=0
     )
-    bandwidth_source: str | None = F("", "where the bandwidth roof comes from", None)
+    level: str | None = F(
+        "", "the memory level whose roof judges it: the smallest that holds its working set (L2, L3, DRAM)", None
+    )
+    bandwidth_bytes_per_s: float | None = F("B/s", "that level's bandwidth roof", None, gt=0)
+    bandwidth_source: str | None = F("", "where that bandwidth roof comes from", None)
     roofline_flops_per_s: float | None = F(
-        "FLOP/s", "min(compute roof, intensity x bandwidth roof); 0 for work without arithmetic (copy)", None, ge=0
+        "FLOP/s",
+        "attainable under that level's roof: min(compute roof, intensity x bandwidth); 0 for work without arithmetic",
+        None,
+        ge=0,
     )
     roofline_efficiency: float | None = F(
         "1", "total_flops_per_s / roofline_flops_per_s; bytes_per_s / bandwidth for memory-bound work", None, ge=0
     )
-    ridge_intensity: float | None = F("FLOP/B", "compute roof / bandwidth roof", None, gt=0)
-    bound: Literal["memory", "compute"] | None = F("", "memory if intensity < ridge_intensity, else compute", None)
-    # collectives (family comm), as nccl-tests reports them
+    ridge_intensity: float | None = F("FLOP/B", "compute roof / that level's bandwidth roof", None, gt=0)
+    bound: Literal["memory", "compute", "overhead"] | None = F(
+        "",
+        "memory if intensity < ridge_intensity, else compute; overhead when the per-call floor is more than half of"
+        " the time",
+        None,
+    )
+    overhead_s: float | None = F("s", "the per-call floor the overhead regime was judged against", None, ge=0)
+    dram_bandwidth_bytes_per_s: float | None = F("B/s", "the DRAM bandwidth roof", None, gt=0)
+    dram_roofline_flops_per_s: float | None = F("FLOP/s", "attainable under the DRAM roof", None, ge=0)
+    dram_roofline_efficiency: float | None = F("1", "the same efficiency against the DRAM roof", None, ge=0)
+    dram_bound: Literal["memory", "compute"] | None = F("", "memory or compute against the DRAM roof", None)
+
+
+class CollectiveFigures(Part):
+    """Collectives (family comm), as nccl-tests reports them."""
+
     message_bytes: int | None = F("B", "collectives: message size S", None, ge=0)
     algbw_bytes_per_s: float | None = F("B/s", "collectives: algorithm bandwidth S / time_s", None, ge=0)
     bus_factor: float | None = F(
         "1", "collectives: the ring's traffic factor (2(n-1)/n for all_reduce, ...)", None, ge=0
     )
-    busbw_bytes_per_s: float | None = F("B/s", "collectives: algbw_bytes_per_s x bus_factor", None, ge=0)
-    # models
+    busbw_bytes_per_s: float | None = F("B/s", "collectives: algorithm bandwidth x bus_factor", None, ge=0)
+
+
+class ModelFigures(Part):
+    """Models: what a whole network's figure means beyond the placement."""
+
+    mfu: float | None = F("1", "models: core_flops_per_s / peak_flops_per_s (model FLOP utilization)", None, ge=0)
+
+
+class ModelFields(Part):
+    """Models: the layers and conventions, known before timing; the profile, measured after (--per-layer)."""
+
     layers: list[Layer] | None = F(
         "",
         "models: every layer's calls with their costs at the run's dtype, so that"
         " the layer-wise roofline is read from the file, never recomputed",
         None,
     )
+    layers_source: str | None = F(
+        "",
+        "models: how `layers` was obtained (`flopbench run`, or `flopbench upgrade`"
+        " with the counter of that version for files written before schema 3)",
+        None,
+    )
+    flop_convention: str | None = F("", "models: how core_flops (and so mfu) count a model", None)
+    convention_flops: dict[str, int] | None = F(
+        "FLOP",
+        "transformers: the step's contraction FLOPs under other conventions (palm: 6N + 12LHQT; full_square: causal"
+        " attention over the full square), to quote MFU under them",
+        None,
+    )
+    profile: LayerProfile | None = F("", "models measured with --per-layer: how their time splits", None)
+
+
+class EnergyPart(Part):
+    """Energy per call, where the hardware tells it (flopbench.energy)."""
+
     energy_source: str | None = F(
         "",
         "where the energy comes from: nvml energy counter, nvml power samples, rapl package, or unknown",
@@ -450,42 +542,57 @@ class Record(Line):
     joules_per_call: float | None = F("J", "power_w x time_s: one call's energy, idle draw included", None, ge=0)
     flops_per_joule: float | None = F("FLOP/J", "total_flops / joules_per_call", None, ge=0)
     joules_per_byte: float | None = F("J/B", "joules_per_call / bytes", None, ge=0)
-    flop_convention: str | None = F("", "models: how core_flops (and so mfu) count a model", None)
-    convention_flops: dict[str, int] | None = F(
-        "FLOP",
-        "transformers: the step's contraction FLOPs under other conventions (palm: 6N + 12LHQT; full_square: causal"
-        " attention over the full square), to quote MFU under them",
-        None,
-    )
-    profile: LayerProfile | None = F("", "models measured with --per-layer: how their time splits", None)
-    layers_source: str | None = F(
-        "",
-        "models: how `layers` was obtained (`flopbench run`, or `flopbench upgrade`"
-        " with the counter of that version for files written before schema 3)",
-        None,
-    )
-    gpu: dict[str, Any] | None = F(
-        "", "CUDA: NVML readings (clocks, temperature, power, throttling) before and after the measurement", None
-    )
-    # trust: interference, rounds, budgets
-    rounds: list[Round] = F(
-        "", "every round's samples and interference; time_s is the median of their medians", default_factory=list
-    )
-    round_spread: float | None = F("1", "(slowest - fastest round median) / time_s", None, ge=0)
-    stable: bool | None = F("", "the rounds agree within the stability threshold (null with one round)", None)
+
+
+class TrustPart(Part):
+    """What the machine was doing while it was measured."""
+
     disturbed: bool = F("", "some round's measurement was disturbed by other work on the machine", False)
     interference: Interference | None = F(
         "", "the most disturbed round's interference (every round's is in rounds)", None
     )
-    predicted_call_s: float | None = F(
-        "s",
-        "before running: the least one call can take on the roofline (FLOPs / compute roof, bytes / bandwidth roof)",
-        None,
-        ge=0,
+    gpu: dict[str, Any] | None = F(
+        "", "CUDA: NVML readings (clocks, temperature, power, throttling) before and after the measurement", None
     )
-    one_call_s: float | None = F(
-        "s", "skipped for its cost: the time its one (warm-up) call took, when it ran", None, gt=0
-    )
+
+
+class _RecordLine(Part):
+    type: Literal["record"] = "record"
+
+
+# The parts in reverse: pydantic orders a model's fields from its last base to its first, so a file's record reads
+# what it is, what it costs, where, the outcome, the timing, the placement, then the rest.
+class Record(
+    Line,
+    TrustPart,
+    EnergyPart,
+    ModelFields,
+    ModelFigures,
+    CollectiveFigures,
+    Placement,
+    TimingPart,
+    OutcomePart,
+    WherePart,
+    CountsPart,
+    WorkloadPart,
+    _RecordLine,
+):
+    """One workload of one run on one device (rank): what it is, what it costs, and what was measured. Built from
+    typed parts (Record.build); read back from files, unknown fields are kept."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, validate_assignment=False)
+
+    @classmethod
+    def build(cls, *parts: Part) -> Record:
+        """A record from its parts: the write path. A later part's field replaces an earlier one's; every field must
+        be a record's (a part is typed, so it cannot carry another)."""
+        values: dict[str, Any] = {}
+        for part in parts:
+            values.update({name: getattr(part, name) for name in part.model_fields_set | _required(part)})
+        unknown = set(values) - set(cls.model_fields)
+        if unknown:  # a Part subclass that is no base of Record
+            raise ValueError(f"record fields unknown to the schema: {', '.join(sorted(unknown))}")
+        return cls(**values)
 
     @model_validator(mode="after")
     def _consistent(self) -> Record:
@@ -504,6 +611,10 @@ class Record(Line):
     @property
     def measured(self) -> bool:
         return self.status == "ok"
+
+
+def _required(part: Part) -> set[str]:
+    return {name for name, info in type(part).model_fields.items() if info.is_required()}
 
 
 # --- marks -----------------------------------------------------------------------------------------
@@ -623,8 +734,28 @@ def _v2_to_v3(header: Raw, records: list[Raw]) -> tuple[Raw, list[Raw]]:
     return header, migrated
 
 
+def _v3_to_v4(header: Raw, records: list[Raw]) -> tuple[Raw, list[Raw]]:
+    """Version 4 places a record against the roof of the memory level its working set lives in, with the DRAM
+    placement beside it, and the header holds the roofline. Before it the one roof was DRAM's: an old record's
+    placement is its DRAM placement, at level DRAM, its working set its compulsory bytes."""
+    migrated = []
+    for r in records:
+        r = {"working_set_bytes": r.get("bytes"), **r}
+        if r.get("bound") is not None:
+            r = {
+                "level": "DRAM",
+                "dram_bandwidth_bytes_per_s": r.get("bandwidth_bytes_per_s"),
+                "dram_roofline_flops_per_s": r.get("roofline_flops_per_s"),
+                "dram_roofline_efficiency": r.get("roofline_efficiency"),
+                "dram_bound": r.get("bound"),
+                **r,
+            }
+        migrated.append(r)
+    return header, migrated
+
+
 # Migrations from version v to v + 1, applied in order to (header, records) of older files.
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 # --- the generated documents -----------------------------------------------------------------------

@@ -3,6 +3,7 @@ judged against (device, threads, measured ceilings) and the one constructor of a
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import uuid
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flopbench.interference import usable_cpus
+from flopbench.roofline import Level, Roofline, SweepPoint
 from flopbench.schema import Device, DistributedInfo, Header, Peak, RunSettings, SuiteRef
 
 
@@ -21,6 +23,8 @@ def default_threads() -> int:
 
 @dataclass
 class Machine:
+    """What a run is judged against: the device, its threads, and its roofs (peaks and measured ceilings)."""
+
     device: Device
     threads: int
     ceilings: dict[str, Peak]
@@ -28,6 +32,13 @@ class Machine:
     canary_reference_s: float | None = None  # the interference canary on this machine when it was quiet
     ceilings_disturbed: str | None = None  # why the machine was busy while the ceilings were measured
     canary_run_reference_s: float | None = None  # the median canary of the quietest earlier run on this machine
+    levels: tuple[Level, ...] = ()  # measured cache levels (flopbench.measure), beside DRAM
+    overhead_s: float | None = None  # the measured per-call floor
+    sweep: tuple[SweepPoint, ...] = ()  # the working-set sweep the levels were read from
+
+    @functools.cached_property
+    def roofline(self) -> Roofline:
+        return Roofline.build(self.device, self.ceilings, self.levels, self.overhead_s, self.sweep, self.threads)
 
 
 def now_iso() -> str:
@@ -59,6 +70,7 @@ def make_header(
         device=machine.device,
         ceilings=machine.ceilings,
         ceilings_measured_at=machine.ceilings_measured_at,
+        roofline=machine.roofline,
         command=list(sys.argv if command is None else command),
         suites=[SuiteRef(name=s.name, path=str(s.path), sha256=s.sha256, description=s.description) for s in suites],
         settings=settings,

@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from flopbench.errors import FlopbenchError
-
 NAME = "calibrate"
 HELP = "fit a device's efficiencies per family and dtype and its per-call overhead: calibrate RESULTS -o device.json"
 DESCRIPTION = (
@@ -34,7 +32,10 @@ def main(args: argparse.Namespace) -> int:
     source = one_device(args.results, "calibrate")
     evaluation = leave_one_out(source)
     assert evaluation.fit is not None
-    header = read_run(args.results[0]).header
+    from flopbench.view import view_of
+
+    view = view_of(read_run(args.results[0]))
+    header, roofline = view.header, view.roofline
     device = header.device
     frame = source.frame
     fitted_families = {f: next(s for s in scores if s.name == "fitted") for f, scores in evaluation.families.items()}
@@ -51,10 +52,8 @@ def main(args: argparse.Namespace) -> int:
         },
         "runs": [str(p) for p in args.results],
         "roofs": {
-            "compute": {
-                d: float(v) for d, v in frame["ceiling"].fillna(frame["peak"]).groupby(frame["dtype"]).median().items()
-            },
-            "bandwidth": float(frame["measured_bandwidth"].fillna(frame["peak_bandwidth"]).median()),
+            "compute": {d: _measured_first(roofline.roof(d)) for d in sorted(set(frame["dtype"]))},
+            "bandwidth": _measured_first(roofline.memory),
             "source": "the measured ceilings (the peak where a dtype had none)",
         },
         **calibration(evaluation.fit),
@@ -64,14 +63,17 @@ def main(args: argparse.Namespace) -> int:
             "per_family": {f: s.as_json() for f, s in fitted_families.items()},
         },
     }
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=2) + "\n")
-    except OSError as exc:
-        raise FlopbenchError(f"-o {args.out}: cannot write it ({exc.strerror}); choose another path") from None
+    from flopbench.outputs import output_file, write_text
+
+    write_text(output_file(args.out, "-o", replace=True), json.dumps(out, indent=2) + "\n", "-o")
     fitted = out["errors"]["fitted"]
     info(
         f"flopbench: {len(out['efficiencies'])} efficiencies and a {evaluation.fit.overhead_s * 1e6:.3g} us overhead"
         f" for {source.label} (leave-one-out median error {fitted['median_factor']:.2f}x) -> {args.out}"
     )
     return 0
+
+
+def _measured_first(roof) -> float | None:
+    """A roof's measured ceiling, or its peak where none was measured (a ComputeRoof or a Level)."""
+    return roof.ceiling.value if roof.ceiling is not None and roof.ceiling.known else roof.peak.value

@@ -49,6 +49,14 @@ def load_frame(paths):
     return load_results(paths, on_note=warn)
 
 
+def load_views(paths):
+    """A view of each results file for a command (flopbench.view): what the readers repaired or skipped is printed
+    as warnings."""
+    from flopbench.view import load_views as load
+
+    return load(paths, on_note=warn)
+
+
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when there is one)")
     parser.add_argument(
@@ -150,21 +158,22 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
 def measure_now(device: Device, threads: int, max_call_s: float | None = None) -> CacheEntry:
     """Measure this machine's ceilings, watching it: an entry measured while it was busy says so."""
     from flopbench import measure
+    from flopbench.admission import DEFAULT_MAX_CALL_S
     from flopbench.interference import make_monitor
-    from flopbench.runner import DEFAULT_MAX_CALL_S, Runner, Settings, torch_settings
+    from flopbench.roofline import Roofline
+    from flopbench.runner import Runner, torch_settings
 
     cap = max_call_s or DEFAULT_MAX_CALL_S.get(device.type)
     with torch_settings(device.type, threads, False):
         monitor = make_monitor(device, threads)
         quiet = monitor.start_run()
-        runner = Runner(
-            Settings(device, threads, budget=measure.CEILING_BUDGET, max_call_s=cap),
-            on_record=lambda record: None,
-            monitor=monitor,
-        )
+        runners: dict[bool, Runner] = {}
 
         def time_workload(workload, tf32):
-            runner.settings.tf32 = tf32
+            settings = measure.CEILING_SETTINGS.model_copy(update={"max_call_s": cap, "tf32": tf32})
+            runner = runners.get(tf32) or runners.setdefault(
+                tf32, Runner(device, Roofline.build(device), settings, lambda record: None, monitor=monitor)
+            )
             with torch_settings(device.type, threads, tf32):
                 record = runner.run_one(workload)
             if record.status != "ok" or not record.time_s:

@@ -35,17 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from flopbench.analysis import compare
-    from flopbench.commands.common import load_frame
+    from flopbench.commands.common import load_views
 
     if len(args.results) < 2:
         raise FlopbenchError("compare needs at least two results files: the baseline, then the others")
-    frame = load_frame(args.results)
-    if frame.empty or frame["run_id"].nunique() < 2:
-        raise FlopbenchError(
-            "compare needs records from at least two different runs; these files hold "
-            f"{frame['run_id'].nunique() if not frame.empty else 0}"
-        )
-    result = compare(frame)
+    views = [view for view in load_views(args.results) if view.records]
+    runs = {view.header.run_id for view in views}
+    if len(runs) < 2:
+        raise FlopbenchError(f"compare needs records from at least two different runs; these files hold {len(runs)}")
+    result = compare(views)
     table, summary = result.table, result.summary
     if table.empty:
         raise FlopbenchError(
@@ -64,9 +62,10 @@ def main(args: argparse.Namespace) -> int:
     else:
         print_tables(result, args.format)
     if args.out:
+        from flopbench.outputs import output_dir
         from flopbench.plots import SAVE_DPI, comparison
 
-        args.out.mkdir(parents=True, exist_ok=True)
+        output_dir(args.out, "--out")
         table.to_csv(args.out / "compare.csv", index=False)
         summary.to_csv(args.out / "compare_summary.csv", index=False)
         fig = comparison(result)

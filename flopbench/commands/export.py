@@ -26,13 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.output.exists():
-        raise FlopbenchError(f"{args.output} exists; choose another -o FILE")
+    from flopbench.outputs import output_file, write_text
+
     if args.format == "csv":
         from flopbench.commands.common import load_frame
         from flopbench.results import export_csv
 
-        export_csv(load_frame(args.results), args.output)
+        frame = load_frame(args.results)
+        export_csv(frame, output_file(args.output, "-o"))
         print(args.output)
         return 0
     if len(args.results) != 1:
@@ -43,7 +44,6 @@ def main(args: argparse.Namespace) -> int:
     document, notes = to_pytest_benchmark(read_run(args.results[0]))
     for note in notes:
         print(f"flopbench: {note}", file=sys.stderr)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=1, default=str))
+    write_text(output_file(args.output, "-o"), json.dumps(document, indent=1, default=str), "-o")
     print(f"{args.output}: {len(document['benchmarks'])} benchmarks")
     return 0

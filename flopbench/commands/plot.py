@@ -28,21 +28,21 @@ def default_out(paths: list[Path], suffix: str = "") -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from flopbench.analysis import runs
-    from flopbench.commands.common import load_frame
-    from flopbench.plots import save_figures
+    from flopbench.commands.common import load_views
+    from flopbench.outputs import output_dir
+    from flopbench.plots import draw_figures, save
 
-    frame = load_frame(args.results)
-    if frame.empty:
+    views = [view for view in load_views(args.results) if view.records]
+    if not views:
         print(f"flopbench: {', '.join(map(str, args.results))} holds no records; nothing to draw")
         return 0
-    out = args.out or default_out(args.results)
+    out = output_dir(args.out or default_out(args.results), "--out")
     written: list[Path] = []
-    for run in runs(frame):
-        prefix = f"{Path(run['file'].iloc[0]).stem}_" if len(args.results) > 1 else ""
-        figures = save_figures(run, out, args.format, prefix)
+    for view in views:
+        prefix = f"{view.path.stem}_" if len(args.results) > 1 else ""
+        figures = save(draw_figures(view), out, args.format, prefix)
         if not figures:
-            print(f"flopbench: {run['file'].iloc[0]} has no measured workload to draw")
+            print(f"flopbench: {view.path} has no measured workload to draw")
         written += figures.values()
     for path in written:
         print(path)

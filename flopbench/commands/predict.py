@@ -40,19 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def one_device(paths: list[Path], what: str):
     """The points of files that hold one device's runs; an error naming the devices otherwise."""
-    from flopbench.commands.common import load_frame
+    from flopbench.commands.common import load_views
     from flopbench.predict import points
 
-    frame = load_frame(paths)
-    if frame.empty:
+    views = load_views(paths)
+    if not any(view.records for view in views):
         raise FlopbenchError(f"{what}: no records in {', '.join(map(str, paths))}")
-    devices = sorted(set(frame["device_label"].astype(str) + " / " + frame["threads"].astype(str) + " threads"))
+    devices = sorted({view.label for view in views if view.records})
     if len(devices) > 1:
         raise FlopbenchError(
             f"{what}: the files hold runs of {len(devices)} devices ({'; '.join(devices)}); give one device's runs,"
             f" and the other with --target"
         )
-    found = points(frame)
+    found = points([view for view in views if view.records])
     if len(found.frame) < 3:
         raise FlopbenchError(
             f"{what}: {len(found.frame)} measured workloads with FLOPs and a peak; a predictor needs 3 at least"
@@ -60,7 +60,8 @@ def one_device(paths: list[Path], what: str):
     return found
 
 
-def device_spec(name: str) -> tuple[str, dict[str, float], float | None]:
+def device_spec(name: str) -> tuple[str, Any]:
+    """A datasheet device of peaks.toml, by key or name: (its name, its roofline)."""
     from flopbench.device import match_gpu_spec, peak_tables, spec_peaks
     from flopbench.errors import did_you_mean
 
@@ -73,8 +74,11 @@ def device_spec(name: str) -> tuple[str, dict[str, float], float | None]:
         raise FlopbenchError(
             f"--device-spec {name!r}: not in peaks.toml{did_you_mean(name, table)}; known: {', '.join(table)}"
         )
+    from flopbench.roofline import MEMORY, ComputeRoof, Level, Roofline
+
     peaks, bandwidth = spec_peaks(entry)
-    return entry["name"], {k: p.value for k, p in peaks.items() if p.value}, bandwidth.value
+    compute = {key: ComputeRoof(key, peak) for key, peak in peaks.items() if peak.known}
+    return entry["name"], Roofline(compute, (Level(MEMORY, None, bandwidth),))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -83,8 +87,8 @@ def main(args: argparse.Namespace) -> int:
     source = one_device(args.results, "predict")
     own = leave_one_out(source)
     if args.device_spec:
-        device, peaks, bandwidth = device_spec(args.device_spec)
-        table = what_if(source, peaks, bandwidth, device)
+        device, roofline = device_spec(args.device_spec)
+        table = what_if(source, roofline, device)
         if table.empty:
             raise FlopbenchError(f"--device-spec {args.device_spec!r}: {device} has no peak for these dtypes")
         return _print_what_if(args, own, table, device)

@@ -37,29 +37,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def peak_and_bandwidth(machine: Any, dtype: str) -> tuple[float | None, float | None, str]:
-    """The roofs a layer's predicted time uses, as a run places records: the peak where known, else the measured
-    ceiling; with a sentence saying where they come from."""
+def roofs_in_words(machine: Any, dtype: str) -> str:
+    """Where the roofs of the layer-wise roofline come from (flopbench.roofline's rule), in a sentence."""
     from flopbench.units import si
 
-    device = machine.device
-    peak = device.peak(dtype)
-    compute = peak if peak.value else machine.ceilings.get(dtype)
-    bandwidth = device.bandwidth if device.bandwidth.value else machine.ceilings.get("bandwidth")
-    if not (compute and compute.value and bandwidth and bandwidth.value):
+    compute, bandwidth = machine.roofline.roof(dtype).roof, machine.roofline.memory.roof
+    if not (compute.known and bandwidth.known):
         return (
-            None,
-            None,
-            (
-                "no layer-wise roofline: no compute peak or bandwidth is known;"
-                " pass --peak and --bandwidth, or --measure"
-            ),
+            "no layer-wise roofline: no compute peak or bandwidth is known; pass --peak and --bandwidth, or --measure"
         )
-    where = (
+    return (
         f"{dtype} {si(compute.value, 'FLOP/s')} ({compute.source}), bandwidth {si(bandwidth.value, 'B/s')}"
         f" ({bandwidth.source})"
     )
-    return compute.value, bandwidth.value, where
 
 
 def main(args: argparse.Namespace) -> int:
@@ -90,20 +80,20 @@ def main(args: argparse.Namespace) -> int:
         raise FlopbenchError(
             f"{args.factory} failed on inputs of shape {shapes}: {first_line(exc)}; check --input"
         ) from None
-    peak, bandwidth, roofs = peak_and_bandwidth(machine, args.dtype)
+    roofs = roofs_in_words(machine, args.dtype)
     measured = profile_model(
         model,
         inputs,
         dtype=args.dtype,
         train=args.train,
-        peak=peak,
-        bandwidth=bandwidth,
+        roofline=machine.roofline,
+        key=args.dtype,
         iterations=args.iterations,
         counted=counted,
         name=args.factory,
     )
     layers, split = to_record(measured, counted, args.dtype)
-    frame = layer_times([dump(layer) for layer in layers], peak, bandwidth)
+    frame = layer_times([dump(layer) for layer in layers], machine.roofline, args.dtype)
     if args.format == "json":
         print(
             json.dumps(
@@ -113,8 +103,8 @@ def main(args: argparse.Namespace) -> int:
                     "threads": machine.threads,
                     "dtype": args.dtype,
                     "train": args.train,
-                    "peak_flops_per_s": peak,
-                    "bandwidth_bytes_per_s": bandwidth,
+                    "peak_flops_per_s": machine.roofline.roof(args.dtype).roof.value,
+                    "bandwidth_bytes_per_s": machine.roofline.memory.roof.value,
                     "profile": dump(split),
                     "remainder_s": split.remainder_s,
                     "layers": json.loads(frame.to_json(orient="records")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from flopbench.schema import Footer, Record, RunSettings
     from flopbench.session import Machine
     from flopbench.suite import Suite
-    from flopbench.timing import Budget
     from flopbench.workloads import Workload
 
 # A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
@@ -229,25 +229,16 @@ def default_path(machine: Machine, suites: list[Suite]) -> Path:
     return Path("results") / f"{time.strftime('%Y%m%d-%H%M%S')}_{socket.gethostname()}_{slug}_{names}.jsonl"
 
 
-def budget_for(args: argparse.Namespace) -> Budget:
-    from flopbench.timing import Budget
+def run_settings(args: argparse.Namespace) -> RunSettings:
+    """The run's one settings object: what the runner reads and the header records."""
+    from flopbench.schema import RunSettings
 
     min_time = args.min_time or (0.05 if args.quick else 0.2)
-    return Budget(
+    return RunSettings(
         min_time_s=min_time,
         max_time_s=ROUND_CAP * min_time,
         warmup_s=min(0.025, min_time / 4),
         target_rel_iqr=0.10 if args.quick else 0.05,
-    )
-
-
-def run_settings(args: argparse.Namespace, budget: Budget) -> RunSettings:
-    from flopbench.schema import RunSettings
-
-    return RunSettings(
-        min_time_s=budget.min_time_s,
-        max_time_s=budget.max_time_s,
-        target_rel_iqr=budget.target_rel_iqr,
         tf32=args.tf32,
         cuda_graph=args.cuda_graph,
         dtype=args.dtype,
@@ -311,7 +302,6 @@ SUMMARY_FIELDS = (
 def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "table") -> None:
     """The run's records on stdout: a table (or markdown), or their key fields as JSON or CSV (raw numbers)."""
     from flopbench.console import console, print_table
-    from flopbench.units import seconds, si
 
     if fmt in ("json", "csv"):
         data = [r.model_dump(mode="json", include=set(SUMMARY_FIELDS)) for r in records]
@@ -324,57 +314,17 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
             writer.writeheader()
             writer.writerows({**row, "warnings": "; ".join(row["warnings"])} for row in data)
         return
-
-    def pct(value: float | None) -> str:
-        return f"{value:.1%}" if value is not None else "-"
-
-    rows = []
-    for r in records:
-        name = r.name + (f" @{r.rank}" if r.world_size > 1 else "")
-        if r.status == "ok" and r.time_s and r.message_bytes is not None:
-            rows.append(
-                [
-                    name,
-                    r.dtype,
-                    seconds(r.time_s),
-                    f"{(r.time_iqr_s or 0) / r.time_s:.0%}",
-                    "-",
-                    si(r.algbw_bytes_per_s, "B/s"),
-                    "-",
-                    "-",
-                    "-",
-                    f"bus {si(r.busbw_bytes_per_s, 'B/s')}; " + "; ".join(r.warnings),
-                ]
-            )
-        elif r.status == "ok" and r.time_s:
-            rows.append(
-                [
-                    name,
-                    r.dtype,
-                    seconds(r.time_s),
-                    f"{(r.time_iqr_s or 0) / r.time_s:.0%}",
-                    si(r.total_flops_per_s, "FLOP/s"),
-                    si(r.bytes_per_s, "B/s"),
-                    pct(r.utilization),
-                    pct(r.roofline_efficiency),
-                    r.bound or "-",
-                    "; ".join(r.warnings),
-                ]
-            )
-        else:
-            rows.append([name, r.dtype, "-", "-", "-", "-", "-", "-", "-", f"{r.status}: {r.reason}"])
-    device = machine.device
-    used = sorted({r.peak_key for r in records if r.peak_key})
-    peaks = ", ".join(f"{k} {device.peak(k).describe()}" for k in used)
-    bandwidth = device.bandwidth if device.bandwidth.known else machine.ceilings.get("bandwidth")
+    roofline = machine.roofline
+    peaks = ", ".join(roofline.describe(k) for k in sorted({r.peak_key for r in records if r.peak_key}))
     caption = (
-        f"time: median of the samples; IQR/median beside it. Peaks: {peaks or 'none'}. Bandwidth roof:"
-        f" {bandwidth.describe('B/s') if bandwidth else 'unknown'}."
+        f"time: median of the samples; IQR/median beside it. Peaks: {peaks or 'none'}. Bandwidth roofs: "
+        + "; ".join(f"{level.name} {level.roof.describe('B/s')}" for level in roofline.levels if level.roof.known)
+        + ". % roofline is against the roof of the level each working set lives in."
     )
     print_table(
-        f"{device.label}, {count(machine.threads, 'thread')}",
+        f"{machine.device.label}, {count(machine.threads, 'thread')}",
         ["workload", "dtype", "time", "IQR", "achieved", "bandwidth", "% peak", "% roofline", "bound", "notes"],
-        rows,
+        [_summary_row(r) for r in records],
         numeric=["time", "IQR", "achieved", "bandwidth", "% peak", "% roofline"],
         caption=caption,
         fmt=fmt,
@@ -383,6 +333,34 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
     counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
     text = f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed. Results: {path}"
     console().print(text) if fmt == "table" else print(text)
+
+
+def _summary_row(r: Record) -> list[str]:
+    from flopbench.units import seconds, si
+
+    def pct(value: float | None) -> str:
+        return f"{value:.1%}" if value is not None else "-"
+
+    name = r.name + (f" @{r.rank}" if r.world_size > 1 else "")
+    if r.status != "ok" or not r.time_s:
+        return [name, r.dtype, "-", "-", "-", "-", "-", "-", "-", f"{r.status}: {r.reason}"]
+    spread = f"{(r.time_iqr_s or 0) / r.time_s:.0%}"
+    if r.message_bytes is not None:
+        notes = f"bus {si(r.busbw_bytes_per_s, 'B/s')}; " + "; ".join(r.warnings)
+        return [name, r.dtype, seconds(r.time_s), spread, "-", si(r.algbw_bytes_per_s, "B/s"), "-", "-", "-", notes]
+    bound = f"{r.bound} ({r.level})" if r.bound and r.level and r.level != "DRAM" else r.bound or "-"
+    return [
+        name,
+        r.dtype,
+        seconds(r.time_s),
+        spread,
+        si(r.total_flops_per_s, "FLOP/s"),
+        si(r.bytes_per_s, "B/s"),
+        pct(r.utilization),
+        pct(r.roofline_efficiency),
+        bound,
+        "; ".join(r.warnings),
+    ]
 
 
 # --- the session: one function for single-device and distributed runs ------------------------------
@@ -439,145 +417,205 @@ def open_output(
 
 def main(args: argparse.Namespace) -> int:
     workloads, suites = select(args)
-    budget = budget_for(args)
+    settings = run_settings(args)
     if args.resume and args.out:
         raise FlopbenchError("--resume FILE appends to FILE; give --resume or --out, not both")
     if args.resume and not args.resume.is_file():
         raise FlopbenchError(f"--resume {args.resume}: no such file")
     if args.distributed:
-        return run_distributed(args, workloads, suites, budget)
-    return run_session(args, workloads, suites, budget)
+        return run_distributed(args, workloads, suites, settings)
+    return run_session(args, workloads, suites, settings)
+
+
+@dataclass
+class Watch:
+    """The machine as the run starts: its monitor, what the header records of the quiet check, the first sample."""
+
+    monitor: Any
+    quiet_check: dict[str, Any]
+    at_start: Any  # flopbench.schema.Interference
+
+
+def watch_machine(machine: Machine) -> Watch:
+    from flopbench.interference import make_monitor
+    from flopbench.policy import QUIET_SAMPLE_S
+    from flopbench.schema import dump
+
+    monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s, machine.canary_run_reference_s)
+    quiet = monitor.start_run()
+    at_start = monitor.sample(QUIET_SAMPLE_S)
+    quiet["interference"] = dump(at_start)
+    if machine.ceilings_disturbed:
+        quiet["ceilings_disturbed"] = machine.ceilings_disturbed
+    return Watch(monitor, quiet, at_start)
 
 
 def run_session(
     args: argparse.Namespace,
     workloads: list[Workload],
     suites: list[Suite],
-    budget: Budget,
+    settings: RunSettings,
     context: Context | None = None,
 ) -> int:
     """Measure `workloads` on this process's device and write them (rank 0 writes every rank's records)."""
-    from flopbench.interference import make_monitor
-    from flopbench.results import ResultsWriteError, resume_command
-    from flopbench.runner import DEFAULT_MAX_CALL_S, QUIET_SAMPLE_S, Runner, Settings, torch_settings
-    from flopbench.schema import DistributedInfo, RankInfo, dump
+    from flopbench.admission import DEFAULT_MAX_CALL_S
+    from flopbench.runner import torch_settings
 
     kind = "cuda" if args.device.startswith("cuda") else "cpu" if args.device == "cpu" else None
     machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
     max_call_s = args.max_call_s or DEFAULT_MAX_CALL_S.get(kind or machine.device.type)
-    settings_line = run_settings(args, budget).model_copy(update={"max_call_s": max_call_s})
+    settings = settings.model_copy(update={"max_call_s": max_call_s})
+    lead = context is None or context.rank == 0
+    with torch_settings(machine.device.type, machine.threads, settings.tf32):
+        watch = watch_machine(machine)
+        output = open_lead_output(args, machine, suites, settings, watch.quiet_check, context)
+        here = [w for w in workloads if w.runs_on(machine.device.type)]
+        todo = [w for w in here if not output or w.identity not in output.done]
+        if output is not None:
+            announce(args, machine, output, todo, len(workloads) - len(here), watch, context)
+        runner, interrupted = measure(args, machine, settings, todo, output, watch, context)
+    if not lead or output is None:
+        return 0
+    return conclude(args, machine, output, runner, watch, len(todo), interrupted)
+
+
+def open_lead_output(
+    args: argparse.Namespace,
+    machine: Machine,
+    suites: list[Suite],
+    settings: RunSettings,
+    quiet_check: dict[str, Any],
+    context: Context | None,
+) -> Output | None:
+    """Rank 0 (or the only process) opens the results file; every rank learns whether it could."""
+    import socket
+
+    from flopbench.schema import DistributedInfo, RankInfo
+
     distributed = None
     if context is not None:
-        import socket
-
         ranks = context.all_gather(
             RankInfo(rank=context.rank, host=socket.gethostname(), threads=machine.threads, device=machine.device)
         )
         distributed = DistributedInfo(world_size=context.world_size, backend=context.backend, ranks=ranks)
-    lead = context is None or context.rank == 0
-    err = sys.stderr
-    with torch_settings(machine.device.type, machine.threads, args.tf32):
-        monitor = make_monitor(
-            machine.device, machine.threads, machine.canary_reference_s, machine.canary_run_reference_s
-        )
-        quiet = monitor.start_run()
-        at_start = monitor.sample(QUIET_SAMPLE_S)
-        quiet["interference"] = dump(at_start)
-        if machine.ceilings_disturbed:
-            quiet["ceilings_disturbed"] = machine.ceilings_disturbed
-        output = None
-        failure: str | None = None
-        if lead:
-            try:
-                output = open_output(args, machine, suites, settings_line, distributed, quiet)
-            except FlopbenchError as exc:
-                failure = str(exc)
-        if context is not None:  # every rank learns whether rank 0 could open the file
-            failure = context.all_gather(failure)[0]
-        if failure:
-            raise FlopbenchError(failure)
-        here = [w for w in workloads if w.runs_on(machine.device.type)]
-        todo = [w for w in here if not output or w.identity not in output.done]
-        if lead:
-            assert output is not None
-            elsewhere = len(workloads) - len(here)
-            ranks_text = f" on {context.world_size} ranks ({context.backend})" if context else ""
-            info(
-                f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
-                f" {machine.device.label}, {count(machine.threads, 'thread')}{ranks_text} -> {output.path}"
-                + (f" ({elsewhere} are for other devices)" if elsewhere else "")
-            )
-            if at_start.busy:
-                print(f"flopbench: warning: at the start, {'; '.join(at_start.reasons)}", file=err)
-        settings = Settings(
-            machine.device,
-            machine.threads,
-            budget,
-            tf32=args.tf32,
-            cuda_graph=args.cuda_graph,
-            ceilings=machine.ceilings,
-            world_size=context.world_size if context else 1,
-            rounds=args.rounds,
-            on_busy=args.on_busy,
-            max_call_s=max_call_s,
-            time_budget_s=args.time_budget,
-            per_layer=args.per_layer,
-        )
-        started = time.perf_counter()
-        interrupted = False
+    output, failure = None, None
+    if context is None or context.rank == 0:
+        try:
+            output = open_output(args, machine, suites, settings, distributed, quiet_check)
+        except FlopbenchError as exc:
+            failure = str(exc)
+    if context is not None:  # every rank learns whether rank 0 could open the file
+        failure = context.all_gather(failure)[0]
+    if failure:
+        raise FlopbenchError(failure)
+    return output
 
-        def write(record: Record) -> None:
-            assert output is not None and output.writer is not None
+
+def announce(
+    args: argparse.Namespace,
+    machine: Machine,
+    output: Output,
+    todo: list[Workload],
+    elsewhere: int,
+    watch: Watch,
+    context: Context | None,
+) -> None:
+    ranks_text = f" on {context.world_size} ranks ({context.backend})" if context else ""
+    info(
+        f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
+        f" {machine.device.label}, {count(machine.threads, 'thread')}{ranks_text} -> {output.path}"
+        + (f" ({elsewhere} are for other devices)" if elsewhere else "")
+    )
+    if watch.at_start.busy:
+        print(f"flopbench: warning: at the start, {'; '.join(watch.at_start.reasons)}", file=sys.stderr)
+
+
+def measure(
+    args: argparse.Namespace,
+    machine: Machine,
+    settings: RunSettings,
+    todo: list[Workload],
+    output: Output | None,
+    watch: Watch,
+    context: Context | None,
+) -> tuple[Any, bool]:
+    """Run the workloads, writing each record as it comes, and the footer; (the runner, whether Ctrl-C stopped it)."""
+    from flopbench.results import ResultsWriteError, resume_command
+    from flopbench.runner import Runner
+
+    started = time.perf_counter()
+    interrupted = False
+    progress = _Progress(todo, settings, machine) if context is None else None
+
+    def write(record: Record) -> None:
+        if output is not None and output.writer is not None:
             output.writer.record(record)
             output.records.append(record)
+        if progress is not None:
+            progress.done(line(record))
+        elif output is not None:
+            info(line(record))
 
-        runner = Runner(settings, on_record=write, monitor=monitor)
-        try:
-            if context is None:
-                with _Progress(todo, settings) as progress:
-
-                    def write_and_show(record: Record) -> None:
-                        write(record)
-                        progress.done(line(record))
-
-                    runner.on_record = write_and_show
-                    try:
-                        runner.run(todo, before=progress.step)
-                    except KeyboardInterrupt:
-                        interrupted = True
-            else:
-                from flopbench.distributed import CollectiveTimer, run_ranks
-
-                runner.agree = context.agree
-                runner.collective_timer = CollectiveTimer(context, budget, machine.device.type)
-
-                def write_and_say(record: Record) -> None:
-                    write(record)
-                    info(line(record))
-
+    try:
+        if context is None:
+            runner = Runner(machine.device, machine.roofline, settings, write, monitor=watch.monitor)
+            with progress or contextlib.nullcontext():
                 try:
-                    run_ranks(context, runner, todo, write_and_say)
-                except RuntimeError as exc:  # a rank died or stopped answering: the others give up, with a reason
-                    kept = f"; what was measured is in {output.path}" if output else ""
-                    raise FlopbenchError(
-                        f"the distributed run stopped on rank {context.rank}: {first_line(exc)}{kept}"
-                    ) from None
-            if output and output.writer:
-                output.writer.mark(footer(output.records, runner, time.perf_counter() - started, interrupted))
-        except ResultsWriteError as exc:
-            raise FlopbenchError(f"{exc}; continue with: {resume_command(sys.argv, exc.path)}") from None
-        finally:
-            if output and output.writer:
-                output.writer.close()
-    if not lead or output is None:
-        return 0
+                    runner.run(todo, before=progress.step if progress else lambda w: None)
+                except KeyboardInterrupt:
+                    interrupted = True
+        else:
+            runner = _distributed_runner(machine, settings, write, watch, context)
+            _run_ranks(context, runner, todo, output)
+        if output and output.writer:
+            output.writer.mark(footer(output.records, runner, time.perf_counter() - started, interrupted))
+    except ResultsWriteError as exc:
+        raise FlopbenchError(f"{exc}; continue with: {resume_command(sys.argv, exc.path)}") from None
+    finally:
+        if output and output.writer:
+            output.writer.close()
+    return runner, interrupted
+
+
+def _distributed_runner(machine: Machine, settings: RunSettings, write: Any, watch: Watch, context: Context) -> Any:
+    from flopbench.distributed import CollectiveTimer, emit_to_rank0
+    from flopbench.runner import Runner
+
+    return Runner(
+        machine.device,
+        machine.roofline,
+        settings,
+        emit_to_rank0(context, write),
+        world_size=context.world_size,
+        monitor=watch.monitor,
+        agree=context.agree,
+        collective_timer=CollectiveTimer(context, settings.budget(), machine.device.type),
+    )
+
+
+def _run_ranks(context: Context, runner: Any, todo: list[Workload], output: Output | None) -> None:
+    from flopbench.distributed import run_ranks
+
+    try:
+        run_ranks(context, runner, todo)
+    except RuntimeError as exc:  # a rank died or stopped answering: the others give up, with a reason
+        kept = f"; what was measured is in {output.path}" if output else ""
+        raise FlopbenchError(f"the distributed run stopped on rank {context.rank}: {first_line(exc)}{kept}") from None
+
+
+def conclude(
+    args: argparse.Namespace, machine: Machine, output: Output, runner: Any, watch: Watch, todo: int, interrupted: bool
+) -> int:
+    """What a finished (or interrupted) run tells: the table, the trust notes, the report; the exit status."""
+    from flopbench.results import resume_command
+
     assert output.path is not None
     if output.records:
-        learn_quiet_canary(output.records, machine, monitor)
+        learn_quiet_canary(output.records, machine, watch.monitor)
         summary(output.records, machine, output.path, args.format)
         for note in trust_notes(output.records, runner):
             if note.startswith("warning: "):
-                print(f"flopbench: {note}", file=err)
+                print(f"flopbench: {note}", file=sys.stderr)
             else:
                 info(f"flopbench: {note}")
     if args.report and output.records:
@@ -588,9 +626,9 @@ def run_session(
         info(f"Report: {page} (and {md}, figures beside it)")
     if interrupted:
         print(
-            f"flopbench: interrupted after {len(output.records)} of {len(todo)} workloads; what was measured is in"
+            f"flopbench: interrupted after {len(output.records)} of {todo} workloads; what was measured is in"
             f" {output.path}; continue with {resume_command(sys.argv, output.path)}",
-            file=err,
+            file=sys.stderr,
         )
         return 130
     return 0
@@ -609,7 +647,7 @@ def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool)
         interrupted=interrupted,
         disturbed=sum(r.disturbed for r in records),
         unstable=sum(r.stable is False for r in records),
-        skipped_for_time=sum(_for_time(r) for r in records),
+        skipped_for_time=len(skipped_for_time(records)),
         max_canary_slowdown=speed.max_slowdown if speed else None,
         median_canary_slowdown=speed.median_slowdown if speed else None,
         stale_ceilings=list(runner.stale.values()),
@@ -636,16 +674,18 @@ def learn_quiet_canary(records: list[Record], machine: Machine, monitor: Any) ->
         )
 
 
-def _for_time(record: Record) -> bool:
-    return (
-        record.status == "skipped"
-        and bool(record.reason)
-        and any(text in (record.reason or "") for text in ("--max-call-s", "--time-budget", "stopped growing"))
-    )
+def skipped_for_time(records: list[Record]) -> list[Record]:
+    """The records skipped for their cost (--max-call-s, --time-budget, a sweep that stopped growing)."""
+    from flopbench.admission import Cause
+
+    causes = {c.value for c in Cause if c.for_time}
+    return [r for r in records if r.status == "skipped" and r.cause in causes]
 
 
 def trust_notes(records: list[Record], runner: Any) -> list[str]:
     """What a reader of the run's figures must know about the machine, in a few sentences."""
+    from flopbench.interference import run_speed
+
     notes = list(runner.notes)
     disturbed = [r for r in records if r.disturbed]
     unstable = [r for r in records if r.stable is False]
@@ -660,13 +700,11 @@ def trust_notes(records: list[Record], runner: Any) -> list[str]:
             f"warning: {len(unstable)} of {len(records)} records are unstable (their rounds disagree by more"
             f" than 5%): " + ", ".join(r.name for r in unstable[:8]) + (" ..." if len(unstable) > 8 else "")
         )
-    from flopbench.interference import run_speed
-
     monitor = getattr(runner, "monitor", None)
     speed = run_speed(records, getattr(monitor, "baseline_s", None), getattr(monitor, "run_reference_s", None))
     if speed is not None and (speed.slow or speed.fast):
         notes.append(f"warning: {speed.sentence()}")
-    skipped = [r for r in records if _for_time(r)]
+    skipped = skipped_for_time(records)
     if skipped:
         notes.append(
             f"{len(skipped)} workloads were skipped for their cost: "
@@ -677,7 +715,9 @@ def trust_notes(records: list[Record], runner: Any) -> list[str]:
     return notes
 
 
-def run_distributed(args: argparse.Namespace, workloads: list[Workload], suites: list[Suite], budget: Budget) -> int:
+def run_distributed(
+    args: argparse.Namespace, workloads: list[Workload], suites: list[Suite], settings: RunSettings
+) -> int:
     """One rank of `torchrun ... flopbench run --distributed`: its own device, in step with the others."""
     import torch
 
@@ -692,7 +732,7 @@ def run_distributed(args: argparse.Namespace, workloads: list[Workload], suites:
         if args.device in ("auto", "cuda"):  # one GPU per rank on each node, by local rank
             args.device = f"cuda:{context.local_rank}" if kind == "cuda" else "cpu"
         args.threads = args.threads or max(1, default_threads() // context.local_world_size)
-        return run_session(args, workloads, suites, budget, context)
+        return run_session(args, workloads, suites, settings, context)
     finally:
         context.close()
 
@@ -701,12 +741,13 @@ class _Progress:
     """A live bar with the current workload and the ETA on a terminal (predicted from each workload's roofline cost,
     corrected by how long the run has really taken); one line per record either way."""
 
-    def __init__(self, workloads: list[Workload], settings: Any):
-        from flopbench.runner import predicted_call_s, round_cost_s
+    def __init__(self, workloads: list[Workload], settings: RunSettings, machine: Machine):
+        from flopbench.admission import Admission, round_cost_s
 
-        self.settings = settings
+        admission = Admission(machine.device, machine.roofline, settings, time.perf_counter, time.perf_counter())
+        budget = settings.budget()
         self.cost = {
-            w.identity: round_cost_s(predicted_call_s(w, settings), settings.budget) + 0.05 for w in workloads
+            w.identity: round_cost_s(admission.predicted_call_s(w), budget) + 0.05 for w in workloads
         }  # + building and checking
         self.total_s = sum(self.cost.values()) * settings.rounds
         self.records = len(workloads)

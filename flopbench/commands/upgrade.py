@@ -68,7 +68,11 @@ def _layers_of(record, version: str) -> dict:
 
     workload = make_workload("model", record.params, dtype=record.dtype)
     fields = workload.spec.record_fields(workload.p, workload.dtype)
-    return {**fields, "layers_source": f"flopbench upgrade {version}: counted with that version's counter"}
+    assert fields is not None  # a model's
+    return {
+        **{key: getattr(fields, key) for key in fields.model_fields_set},
+        "layers_source": f"flopbench upgrade {version}: counted with that version's counter",
+    }
 
 
 def _conventions_of(record) -> dict:
@@ -78,7 +82,8 @@ def _conventions_of(record) -> dict:
 
     workload = make_workload("model", record.params, dtype=record.dtype)
     fields = workload.spec.record_fields(workload.p, workload.dtype)
-    return {key: fields[key] for key in ("flop_convention", "convention_flops")}
+    assert fields is not None  # a model's
+    return {key: getattr(fields, key) for key in ("flop_convention", "convention_flops")}
 
 
 def main(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from flopbench.models.counter import RULES, ZERO, LayerCounts, count_layers
+from flopbench.roofline import Roofline
 
 LAYER, CALL = "flopbench.layer::", "flopbench.call::"
 BACKWARD = "(backward pass)"
@@ -182,14 +183,15 @@ def profile_model(
     *,
     dtype: str = "float32",
     train: bool = False,
-    peak: float | None = None,
-    bandwidth: float | None = None,
+    roofline: Roofline | None = None,
+    key: str | None = None,
     iterations: int = 5,
     counted: LayerCounts | None = None,
     name: str | None = None,
 ) -> ModelProfile:
     """Profile `model(*inputs)` (a training step with train=True) on the inputs' device; see the module's doc.
-    `counted` are its per-layer counts if already known (else counted now, on the same model)."""
+    `counted` are its per-layer counts if already known (else counted now, on the same model); `roofline` and `key`
+    (the peak key, by default the dtype) give each layer its layer-wise roofline time."""
     from flopbench import formulas
 
     device = inputs[0].device
@@ -251,9 +253,12 @@ def profile_model(
     for path, group in rows.items():
         seen.add(path)
         costs = [cost for row in group for _, cost, _ in row.costs]
-        predicted = None
-        if peak and bandwidth:
-            predicted = sum(max((c.flops + c.elementwise_flops) / peak, c.bytes * scale / bandwidth) for c in costs)
+        on_roofline = (
+            roofline.calls_time_s([(c.flops + c.elementwise_flops, c.bytes * scale) for c in costs], key or dtype)
+            if roofline is not None
+            else None
+        )
+        predicted = on_roofline[0] if on_roofline else None
         layers.append(
             LayerTime(
                 path,

@@ -11,13 +11,16 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flopbench import formulas
 from flopbench.errors import SpecError, did_you_mean
 
 if TYPE_CHECKING:
     import torch
+
+    from flopbench.roofline import Roofline
+    from flopbench.schema import Part, Placement
 
 DTYPES = tuple(formulas.DTYPE_BYTES)
 DEFAULT_DTYPE = "float32"
@@ -333,14 +336,21 @@ class Op:
 
     # Every rank calls it in lockstep (collectives): the runner agrees on failures before entering it.
     collective: ClassVar[bool] = False
+    # Placed on the device's roofline (flopbench.roofline); a collective moves data between devices, not through one.
+    placed: ClassVar[bool] = True
 
-    def derive(self, counts: Counts, judge: Judge) -> dict[str, Any]:
-        """Record fields derived from one measured time: achieved rates and roofline placement by default."""
-        return judge.place(counts)
+    def figures(self, counts: Counts, judged: Judged) -> Part | None:
+        """What its figure means beyond the rates and the placement, as a typed record part (a model's MFU, a
+        collective's bus bandwidth); None for most ops."""
+        return None
 
-    def record_fields(self, p: Mapping[str, Any], dtype: str) -> dict[str, Any]:
-        """Fields of the record beyond the counts, known before timing (a model's layers)."""
-        return {}
+    def record_fields(self, p: Mapping[str, Any], dtype: str) -> Part | None:
+        """A record part known before timing (a model's layers and FLOP conventions), or None."""
+        return None
+
+    def working_set(self, p: Mapping[str, Any], dtype: str) -> int | None:
+        """The distinct bytes one call touches, where more than its compulsory bytes (None: those)."""
+        return None
 
     # The dtypes it runs in (float8 and int8 only for the ops that have kernels for them).
     dtypes: ClassVar[tuple[str, ...]] = formulas.FLOAT_DTYPES
@@ -381,24 +391,20 @@ class Op:
             total += sum(v.numel() for v in values if isinstance(v, torch.Tensor) and v.is_floating_point())
         return total * DTYPE_BYTES[dtype]
 
-    def profile(
-        self, p: Mapping[str, Any], dtype: str, device: str, peak: float | None, bandwidth: float | None
-    ) -> dict[str, Any]:
-        """Record fields from measuring where the time goes inside (run --per-layer): a model's layers with their
+    def profile(self, p: Mapping[str, Any], dtype: str, device: str, roofline: Roofline, key: str) -> Part | None:
+        """A record part from measuring where the time goes inside (run --per-layer): a model's layers with their
         measured times, and how its time splits. Ops without parts have none."""
-        return {}
+        return None
 
 
-class Judge(Protocol):
-    """The runner's view of the device for one measured time (flopbench.runner.Judge)."""
+@dataclass(frozen=True)
+class Judged:
+    """What an op's figures() sees of one measured workload: its figure, the run's ranks, and its placement on the
+    device's roofline (None for ops that are not placed)."""
 
-    @property
-    def time_s(self) -> float: ...
-
-    @property
-    def world_size(self) -> int: ...
-
-    def place(self, counts: Counts) -> dict[str, Any]: ...
+    time_s: float
+    world_size: int = 1
+    placement: Placement | None = None
 
 
 # --- the registry ----------------------------------------------------------------------------

@@ -46,6 +46,7 @@ def _contribution(rank: int, numel: int, dtype: torch.dtype, device) -> torch.Te
 class Collective(Op):
     family = "comm"
     collective = True
+    placed = False
     trainable = False
 
     def __init__(self, name: str, doc: str):
@@ -57,20 +58,16 @@ class Collective(Op):
         # No arithmetic is attributed to a collective; its bytes are the message size S of nccl-tests.
         return Counts(flops=0, elementwise_flops=0, bytes=p["numel"] * formulas.DTYPE_BYTES[dtype])
 
-    def derive(self, counts, judge):
+    def figures(self, counts, judged):
         """nccl-tests' algorithm and bus bandwidth: S / time, and that times the ring's traffic factor. A collective
         is not placed on a roofline: it moves data between devices, not through one device's memory."""
-        algbw = counts.bytes / judge.time_s
-        factor = BUS_FACTOR[self.name](judge.world_size)
-        return {
-            "core_flops_per_s": 0.0,
-            "total_flops_per_s": 0.0,
-            "bytes_per_s": algbw,
-            "message_bytes": counts.bytes,
-            "algbw_bytes_per_s": algbw,
-            "bus_factor": factor,
-            "busbw_bytes_per_s": algbw * factor,
-        }
+        from flopbench.schema import CollectiveFigures
+
+        algbw = counts.bytes / judged.time_s
+        factor = BUS_FACTOR[self.name](judged.world_size)
+        return CollectiveFigures(
+            message_bytes=counts.bytes, algbw_bytes_per_s=algbw, bus_factor=factor, busbw_bytes_per_s=algbw * factor
+        )
 
     def _per_rank(self, p) -> int:
         rank, n = _group()

@@ -127,25 +127,27 @@ class Model(Op):
         """A model's training step is its own workload (train = true): counted layer by layer (docs/flops.md)."""
         return self.counts({**p, "train": True}, dtype)
 
-    def derive(self, counts, judge):
+    def figures(self, counts, judged):
         """Model FLOP utilization beside the usual placement: the contractions only, forward (and backward when
         training), over the peak."""
-        out = judge.place(counts)
-        peak = out["peak_flops_per_s"]
-        out["mfu"] = counts.flops / judge.time_s / peak if peak else None
-        return out
+        from flopbench.schema import ModelFigures
+
+        peak = judged.placement.peak_flops_per_s if judged.placement else None
+        return ModelFigures(mfu=counts.flops / judged.time_s / peak if peak else None)
 
     def record_fields(self, p, dtype):
         """Every layer's calls with their costs, so that views read the layer-wise roofline from the record; the FLOP
         convention, and the same step's FLOPs under the other conventions MFU is quoted in."""
-        return {
-            "layers": model_layers(p, dtype),
-            "layers_source": "flopbench run",
-            "flop_convention": formulas.FLOP_CONVENTIONS["flopbench"],
-            "convention_flops": convention_flops(p),
-        }
+        from flopbench.schema import ModelFields
 
-    def profile(self, p, dtype, device, peak, bandwidth):
+        return ModelFields(
+            layers=model_layers(p, dtype),
+            layers_source="flopbench run",
+            flop_convention=formulas.FLOP_CONVENTIONS["flopbench"],
+            convention_flops=convention_flops(p),
+        )
+
+    def profile(self, p, dtype, device, roofline, key):
         """The model's layers with their measured times (flopbench.models.profile), and how its time splits."""
         import torch
 
@@ -160,13 +162,15 @@ class Model(Op):
             [t["x"]],
             dtype=dtype,
             train=p["train"],
-            peak=peak,
-            bandwidth=bandwidth,
+            roofline=roofline,
+            key=key,
             counted=counted,
             name=p["model"],
         )
         layers, split = to_record(measured, counted, dtype)
-        return {"layers": layers, "profile": split}
+        from flopbench.schema import ModelFields
+
+        return ModelFields(layers=layers, profile=split)
 
     def inputs(self, p, dtype, device, generator):
         import torch
