@@ -19,6 +19,7 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,9 +27,10 @@ from torch.utils.benchmark import Timer
 
 from flopbench.device import describe
 from flopbench.measure import Timed, measure_ceilings, stream_numel
-from flopbench.runner import Runner, Settings, make_timer
+from flopbench.roofline import Roofline
+from flopbench.runner import Runner, make_timer
+from flopbench.schema import RunSettings
 from flopbench.suite import load_suite
-from flopbench.timing import Budget
 from flopbench.workloads import make_workload
 
 TIMER_WORKLOADS = [
@@ -51,7 +53,7 @@ def table(title, header, rows):
 
 
 def timer_fidelity(device, settings, rounds, min_time):
-    ours_timer = make_timer(settings)
+    ours_timer = make_timer(device, settings.run)
     rows = []
     for op, params in TIMER_WORKLOADS:
         w = make_workload(op, params)
@@ -100,7 +102,7 @@ def triton_fidelity(device, settings):
     fn = w.build(device.torch_device)
     rows = []
     for _ in range(3):
-        ours = make_timer(settings).measure(fn).median_s
+        ours = make_timer(device, settings.run).measure(fn).median_s
         theirs = do_bench(fn, return_mode="median") / 1e3
         rows.append(
             [
@@ -145,9 +147,8 @@ def numpy_triad(n):
 
 
 def ceilings(device, settings):
-    runner = Runner(
-        Settings(device, settings.threads, budget=Budget(min_time_s=0.1, max_time_s=1.0)), on_record=lambda r: None
-    )
+    short = RunSettings(min_time_s=0.1, max_time_s=1.0)
+    runner = Runner(device, Roofline.build(device), short, lambda r: None)
 
     def time_workload(workload, tf32):
         r = runner.run_one(workload)
@@ -190,7 +191,7 @@ def ceilings(device, settings):
 def overhead(device, settings):
     suite = load_suite("quick")
     records = []
-    runner = Runner(Settings(device, settings.threads, budget=Budget()), on_record=records.append)
+    runner = Runner(device, Roofline.build(device), RunSettings(min_time_s=0.2, max_time_s=1.0), records.append)
     start = time.perf_counter()
     runner.run([w for w in suite.workloads if w.runs_on(device.type)])
     wall = time.perf_counter() - start
@@ -203,6 +204,12 @@ def overhead(device, settings):
     )
 
 
+@dataclass(frozen=True)
+class Bench:
+    threads: int
+    run: RunSettings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
@@ -212,7 +219,7 @@ def main() -> int:
     args = parser.parse_args()
     threads = torch.get_num_threads()
     device = describe(args.device, threads)
-    settings = Settings(device, threads, budget=Budget(min_time_s=args.min_time))
+    settings = Bench(threads, RunSettings(min_time_s=args.min_time, max_time_s=5 * args.min_time))
     print(f"# flopbench fidelity on {device.label}, torch {torch.__version__}, {threads} threads")
     if "timer" not in args.skip:
         timer_fidelity(device, settings, args.rounds, args.min_time)

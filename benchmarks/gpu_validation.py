@@ -33,8 +33,8 @@ def gemm_comparison(out: Path) -> dict:
     import torch
 
     from flopbench.device import describe
-    from flopbench.runner import Settings, make_timer
-    from flopbench.timing import Budget
+    from flopbench.runner import make_timer
+    from flopbench.schema import RunSettings
 
     device = describe("cuda")
     a = torch.randn(N, N, device="cuda", dtype=torch.bfloat16)
@@ -45,7 +45,7 @@ def gemm_comparison(out: Path) -> dict:
         return torch.matmul(a, b, out=c)
 
     flops = 2 * N**3
-    timer = make_timer(Settings(device, threads=1, budget=Budget(min_time_s=1.0, max_time_s=3.0)))
+    timer = make_timer(device, RunSettings(min_time_s=1.0, max_time_s=3.0))
     ours = timer.measure(fn).median_s
     result = {
         "n": N,

@@ -141,10 +141,12 @@ class Admission:
         return peak_key(workload, self.device.type, self.settings.tf32)
 
     def predicted_call_s(self, workload: Workload) -> float | None:
-        """The least one call can take on the roofline (a collective's bytes cross links, not memory)."""
+        """The least one call can take on the roofline of what this machine was measured to reach (the measured
+        ceilings; the peaks where nothing was measured): a dtype without native units runs far under its peak, and
+        its ceiling says so before a call of minutes is tried. A collective's bytes cross links, not memory."""
         counts = workload.counts
         traffic = 0 if workload.spec.collective else counts.bytes
-        return self.roofline.least_time_s(counts.total_flops, traffic, self.key(workload))
+        return self.roofline.least_time_s(counts.total_flops, traffic, self.key(workload), source="measured")
 
     def plan(self, workload: Workload, call_s: float | None) -> Skip | None:
         """Before running: unsupported here, over --max-call-s, past a stopped sweep, or over the --time-budget."""

@@ -283,10 +283,10 @@ def layer_times(layers: list[dict], roofline: Roofline, key: str | None) -> pd.D
     return frame.sort_values("time_s", ascending=False, ignore_index=True)
 
 
-def mfu_conventions(view: RunView) -> pd.DataFrame:
-    """Model FLOP utilization of each measured model under flopbench's count and, for transformers, under PaLM's
-    formula and the full-square causal count (record convention_flops): the same time over the same peak."""
-    run = view.workloads
+def mfu_conventions(run: pd.DataFrame) -> pd.DataFrame:
+    """Model FLOP utilization of each measured model (a run's workloads, RunView.workloads) under flopbench's count
+    and, for transformers, under PaLM's formula and the full-square causal count (record convention_flops): the same
+    time over the same peak."""
     if "mfu" not in run.columns:
         return pd.DataFrame()
     models = run[(run["status"] == "ok") & run["mfu"].notna()]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from flopbench.schema import CountsPart, OutcomePart, Part, RatesPart, Record, WherePart, WorkloadPart
+from flopbench.schema import CountsPart, OutcomePart, Part, Placement, RatesPart, Record, WherePart, WorkloadPart
 from flopbench.workloads.base import Counts, Judged
 
 if TYPE_CHECKING:
@@ -81,8 +81,9 @@ def derive(
         placed = roofline.place(
             counts.total_flops, counts.flops, counts.bytes, key, time_s, working_set=working_set, cache=cache
         )
-        parts: list[Part] = [placed.placement]
-        warnings, placement = list(placed.warnings), placed.placement
+        placement = Placement(**placed.values)
+        parts: list[Part] = [placement]
+        warnings = list(placed.warnings)
     else:
         parts = [
             RatesPart(

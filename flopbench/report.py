@@ -314,7 +314,7 @@ def _mfu_blocks(view: RunView) -> list:
     from flopbench.analysis import mfu_conventions
     from flopbench.formulas import FLOP_CONVENTIONS
 
-    table = mfu_conventions(view)
+    table = mfu_conventions(view.workloads)
     if table.empty:
         return []
     return [

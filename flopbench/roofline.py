@@ -311,9 +311,10 @@ def cache_sizes(device: Device, threads: int | None = None) -> list[Level]:
 
 @dataclass(frozen=True)
 class Placed:
-    """A placement and the warnings that go with it."""
+    """A placement (the fields of flopbench.schema.Placement, which the record builder makes of them) and the
+    warnings that go with it."""
 
-    placement: Placement
+    values: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
 
 
@@ -327,8 +328,6 @@ def _place(
     working_set: int | None,
     cache: str,
 ) -> Placed:
-    from flopbench.schema import Placement
-
     compute = roofline.roof(key)
     peak, roof = compute.peak, compute.roof
     total_per_s = total_flops / time_s
@@ -381,7 +380,7 @@ def _place(
             f" ({peak.value / 1e12:.3g} TFLOP/s): {ABOVE_PEAK_WHY.get(peak.source, 'the peak is too low')}"
             f" (set the right one with --peak {key}=FLOPS)"
         )
-    return Placed(Placement(**values), warnings)
+    return Placed(values, warnings)
 
 
 def _why_above(roofline: Roofline, level: Level, working_set: int) -> str:

@@ -1,4 +1,5 @@
 import os
+import subprocess
 
 import matplotlib
 import pytest
@@ -16,6 +17,27 @@ def own_ceilings_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("ceilings-cache")))
         yield
+
+
+@pytest.fixture
+def in_process(capsys, monkeypatch, tmp_path):
+    """flopbench's main() in this process, for commands that only read files: what a subprocess would return, without
+    its seconds of start-up. An exception main() lets through fails the test, as a traceback would."""
+    from flopbench.cli import main
+
+    monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+    def call(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return call
 
 
 # Reproducible property tests in CI: the same generated shapes on every run.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flopbench import records
 from flopbench.results import ResultsWriter
-from flopbench.runner import Settings, derive, workload_fields
-from flopbench.schema import Device, Header, Peak, Record, SuiteRef
+from flopbench.roofline import Roofline
+from flopbench.schema import Device, Header, OutcomePart, Peak, Record, SuiteRef
+from flopbench.summary import timing_part
 from flopbench.timing import Measurement
-from flopbench.workloads import make_workload
+from flopbench.workloads import Workload, make_workload
 
 
 def fake_device(name="Test CPU", float32=100e9, bfloat16=400e9, bandwidth=10e9, kind="cpu"):
@@ -53,9 +55,10 @@ def write_run(
     torch_version: str = "2.5.0",
     run_id: str | None = None,
     efficiency: float = 0.5,
+    **header_fields,
 ) -> Path:
     """A results file for `device`; each workload takes times[name], or 50% of its roofline bound."""
-    settings = Settings(device, threads)
+    roofline = Roofline.build(device, threads=threads)
     header = Header(
         run_id=run_id or path.stem,
         started_at="2026-01-01T00:00:00+0000",
@@ -65,23 +68,29 @@ def write_run(
         device=device,
         suites=[SuiteRef(name="fake", path="fake.toml", sha256="0" * 64)],
         command=["flopbench", "run"],
+        roofline=roofline,
+        **header_fields,
     )
     writer = ResultsWriter.create(path, header)
     for w in workloads():
         seconds = (times or {}).get(w.name) or time_at_roofline(w, device, efficiency)
-        m = Measurement((seconds,) * 5, 1, "perf_counter", 1e-9)
-        writer.record(
-            Record(
-                **workload_fields(w),
-                device="cpu",
-                rank=0,
-                world_size=1,
-                host="testhost",
-                status="ok",
-                reason=None,
-                tf32=False,
-                **derive(w, m, settings),
-            )
-        )
+        writer.record(measured_record(w, seconds, device, roofline))
     writer.close()
     return path
+
+
+def measured_record(w: Workload, seconds: float, device: Device, roofline: Roofline, samples: int = 5) -> Record:
+    """The record the runner's builder makes of `w` measured at `seconds` a call."""
+    m = Measurement((seconds,) * samples, 1, "perf_counter", 1e-9)
+    derived = records.derive(w.counts, w.dtype, seconds, roofline, op=w.spec)
+    where = records.where_part(device).model_copy(update={"host": "testhost", "started_at": None})
+    return records.build(
+        records.workload_part(w),
+        records.counts_part(w.counts),
+        where,
+        w.spec.record_fields(w.p, w.dtype),
+        timing_part(m),
+        *derived.parts,
+        outcome=OutcomePart(status="ok"),
+        warnings=[*m.warnings(), *derived.warnings],
+    )

@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 
 from flopbench.analysis import cause, compare, contrasts, study
-from flopbench.results import load_results
+from flopbench.view import load_view, load_views
 from tests.fakes import fake_device, workloads, write_run
 
 
 @pytest.fixture
 def run(tmp_path):
-    return load_results(write_run(tmp_path / "a.jsonl", fake_device()))
+    return load_view(write_run(tmp_path / "a.jsonl", fake_device()))
 
 
 def test_spearman_is_one_when_time_grows_with_flops(tmp_path):
     device = fake_device()
     ws = [w for w in workloads() if w.counts.total_flops]
     times = {w.name: w.counts.total_flops / 1e9 for w in ws}  # the same FLOP/s everywhere
-    s = study(load_results(write_run(tmp_path / "a.jsonl", device, times)))
+    s = study(load_view(write_run(tmp_path / "a.jsonl", device, times)))
     assert s.spearman == pytest.approx(1.0)
     assert s.spread == pytest.approx(1.0)
 
@@ -28,7 +28,7 @@ def test_spearman_and_spread_by_hand(tmp_path):
     ws = [w for w in workloads() if w.counts.total_flops]
     rng = np.random.default_rng(1)
     times = {w.name: float(t) for w, t in zip(ws, rng.uniform(1e-4, 1e-2, len(ws)))}
-    frame = load_results(write_run(tmp_path / "a.jsonl", fake_device(), times))
+    frame = load_view(write_run(tmp_path / "a.jsonl", fake_device(), times))
     s = study(frame)
     flops = np.array([w.counts.total_flops for w in ws], dtype=float)
     t = np.array([times[w.name] for w in ws])
@@ -84,7 +84,7 @@ def test_compare_speedups_on_a_hand_made_pair(tmp_path):
     }
     a = write_run(tmp_path / "a.jsonl", fake_device(), base_times)
     b = write_run(tmp_path / "b.jsonl", fast_device, b_times)
-    result = compare(load_results([a, b]))
+    result = compare(load_views([a, b]))
     assert list(result.runs["run"]) == ["A", "B"]
     assert list(result.runs["device"]) == ["cpu (Test CPU)", "cpu (Fast CPU)"]
     table = result.table.set_index("name")
@@ -106,7 +106,7 @@ def test_compare_speedups_on_a_hand_made_pair(tmp_path):
 def test_compare_names_what_differs(tmp_path):
     a = write_run(tmp_path / "a.jsonl", fake_device(), threads=1, torch_version="2.5.0")
     b = write_run(tmp_path / "b.jsonl", fake_device(), threads=8, torch_version="2.6.0")
-    warnings = compare(load_results([a, b])).warnings
+    warnings = compare(load_views([a, b])).warnings
     assert any("threads: A: 1; B: 8" in w for w in warnings)
     assert any("torch version: A: 2.5.0; B: 2.6.0" in w for w in warnings)
 
@@ -119,9 +119,9 @@ def test_a_run_of_other_families_has_no_contrasts_to_draw_but_a_study(tmp_path):
     original = fakes.WORKLOADS
     fakes.WORKLOADS = only_attention
     try:
-        frame = load_results(write_run(tmp_path / "a.jsonl", fake_device()))
+        frame = load_view(write_run(tmp_path / "a.jsonl", fake_device()))
     finally:
         fakes.WORKLOADS = original
-    assert "kernel" not in frame and "k" not in frame
+    assert "kernel" not in frame.frame and "k" not in frame.frame
     s = study(frame)
     assert [c.title for c in s.contrasts] == ["short against long attention sequences"]

@@ -6,21 +6,7 @@ import sys
 
 import pytest
 
-
-def flopbench(*args, cwd=None, check=False):
-    result = subprocess.run([sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, cwd=cwd)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
-    return result
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+from tests.helpers import assert_one_line_error, flopbench
 
 
 def test_count_one_workload_as_json():

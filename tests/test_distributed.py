@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 import torch.multiprocessing as mp
 
-from flopbench.analysis import collectives, compare, per_workload, rank_spread
-from flopbench.results import load_results, read_run
-from flopbench.runner import Settings, derive
-from flopbench.timing import Measurement
+from flopbench import records
+from flopbench.analysis import collectives, compare, rank_spread
+from flopbench.results import read_run
+from flopbench.roofline import Roofline
+from flopbench.view import load_view, load_views
 from flopbench.workloads import make_workload
 from tests.fakes import fake_device, write_run
 
@@ -97,9 +98,9 @@ def test_torchrun_two_ranks_gathers_every_record(tmp_path):
         assert r.algbw_bytes_per_s == pytest.approx(r.message_bytes / r.time_s)
         assert r.busbw_bytes_per_s == pytest.approx(r.algbw_bytes_per_s * factors[r.op])
         assert r.check_error <= r.check_tolerance  # every rank's result checked against all ranks' data
-    frame = load_results(out)
-    assert set(frame["rank"]) == {0, 1}
-    assert len(rank_spread(frame)) == 1 and len(collectives(frame)) == 5
+    view = load_view(out)
+    assert set(view.frame["rank"]) == {0, 1}
+    assert len(rank_spread(view)) == 1 and len(collectives(view)) == 5
     report = subprocess.run([sys.executable, "-m", "flopbench", "report", str(out)], capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     md = (tmp_path / "run" / "report.md").read_text()
@@ -124,9 +125,10 @@ def _rank(rank, world, port, out, scenario):
         MASTER_PORT=str(port),
     )
     from flopbench.device import describe
-    from flopbench.distributed import CollectiveTimer, Context, run_ranks
-    from flopbench.runner import Runner, Settings
-    from flopbench.timing import Budget
+    from flopbench.distributed import CollectiveTimer, Context, emit_to_rank0, run_ranks
+    from flopbench.roofline import Roofline
+    from flopbench.runner import Runner
+    from flopbench.schema import RunSettings
     from flopbench.workloads import OPS
 
     context = Context.init("gloo", 8.0, "cpu")
@@ -136,23 +138,27 @@ def _rank(rank, world, port, out, scenario):
         OPS["all_reduce"].inputs = lambda *a: (_ for _ in ()).throw(MemoryError("simulated out of memory"))
     if rank == 1 and scenario == "rank dies":
         os._exit(3)
-    budget = Budget(min_time_s=0.01, max_time_s=0.1)
-    settings = Settings(describe("cpu", 1), 1, budget, world_size=world)
+    settings = RunSettings(min_time_s=0.01, max_time_s=0.1)
+    cpu = describe("cpu", 1)
+    records = []
     runner = Runner(
+        cpu,
+        Roofline.build(cpu),
         settings,
-        on_record=lambda r: None,
+        emit_to_rank0(context, lambda record: records.append(record.model_dump(mode="json"))),
+        world_size=world,
         agree=context.agree,
-        collective_timer=CollectiveTimer(context, budget, "cpu"),
+        collective_timer=CollectiveTimer(context, settings.budget(), "cpu"),
     )
     workloads = [
         make_workload("matmul", {"m": 32, "n": 32, "k": 32}),
         make_workload("all_reduce", {"numel": 256}),
         make_workload("softmax", {"rows": 4, "cols": 32}),
     ]
-    records, error = [], None
+    error = None
     started = time.time()
     try:
-        run_ranks(context, runner, workloads, lambda record: records.append(record.model_dump(mode="json")))
+        run_ranks(context, runner, workloads)
     except RuntimeError as exc:
         error = str(exc)
     if rank == 0:
@@ -206,10 +212,11 @@ def test_a_rank_that_dies_stops_the_others_with_an_error_naming_it(tmp_path):
 
 
 def test_collective_rates_by_hand():
-    m = Measurement((1e-3,) * 5, 1, "collective", 1e-9)
-    settings = Settings(fake_device(), 1, world_size=4)
+    roofline = Roofline.build(fake_device())
     for op, factor in [("all_reduce", 2 * 3 / 4), ("all_gather", 3 / 4), ("reduce_scatter", 3 / 4), ("broadcast", 1.0)]:
-        rates = derive(make_workload(op, {"numel": 1 << 20}, dtype="bfloat16"), m, settings)
+        w = make_workload(op, {"numel": 1 << 20}, dtype="bfloat16")
+        derived = records.derive(w.counts, w.dtype, 1e-3, roofline, op=w.spec, world_size=4)
+        rates = {k: v for part in derived.parts for k, v in part.model_dump().items()}
         assert rates.get("bound") is None and rates.get("roofline_flops_per_s") is None  # not on a roofline
         assert rates["message_bytes"] == 2 * (1 << 20)
         assert rates["algbw_bytes_per_s"] == pytest.approx(2 * (1 << 20) / 1e-3)
@@ -242,17 +249,17 @@ def _two_rank_run(path, device, slow_rank_factor=1.0):
 
 
 def test_spread_names_the_slowest_rank(tmp_path):
-    frame = load_results(_two_rank_run(tmp_path / "two.jsonl", fake_device(), slow_rank_factor=1.25))
-    spread = rank_spread(frame)
+    view = load_view(_two_rank_run(tmp_path / "two.jsonl", fake_device(), slow_rank_factor=1.25))
+    spread = rank_spread(view)
     assert (spread["slowest_rank"] == 1).all()
     assert spread["spread"].tolist() == pytest.approx([1.25] * len(spread))
-    assert len(per_workload(frame)) == len(frame) / 2
+    assert len(view.workloads) == len(view.frame) / 2
 
 
 def test_compare_runs_with_different_device_counts(tmp_path):
     single = write_run(tmp_path / "one.jsonl", fake_device())
     double = _two_rank_run(tmp_path / "two.jsonl", fake_device(), slow_rank_factor=3.0)
-    result = compare(load_results([single, double]))
+    result = compare(load_views([single, double]))
     assert list(result.runs["devices"]) == [1, 2]
     # Each run's ranks are folded into their median: (1x + 3x) / 2 = 2x the single run's time.
     assert result.table["speedup[B]"].tolist() == pytest.approx([0.5] * len(result.table))

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from flopbench.energy import NoMeter, NvmlMeter, RaplMeter, Reading, make_meter, per_call, rapl_zones
-from flopbench.runner import Runner, Settings
 from flopbench.workloads import make_workload
-from tests.test_runner import FixedTimer, device
+from tests.helpers import FixedTimer, device, runner
 
 
 class FakeNvml:
@@ -126,24 +125,15 @@ class ConstantMeter:
 def test_records_carry_energy_or_its_absence():
     gemm = make_workload("matmul", {"m": 64, "n": 64, "k": 64})
     records = []
-    Runner(
-        Settings(device(), threads=1, rounds=2),
-        timer=FixedTimer(1e-3),
-        on_record=records.append,
-        meter=ConstantMeter(40.0),
-    ).run([gemm])
+    runner(device(), rounds=2, timer=FixedTimer(1e-3), on_record=records.append, meter=ConstantMeter(40.0)).run([gemm])
     (record,) = records
     assert record.energy_source == "rapl package" and record.power_w == pytest.approx(40.0)
     assert record.joules_per_call == pytest.approx(0.04)
     assert record.flops_per_joule == pytest.approx(2 * 64**3 / 0.04)
     assert [r.joules for r in record.rounds] == [20.0, 20.0]
     records.clear()
-    Runner(
-        Settings(device(), threads=1),
-        timer=FixedTimer(1e-3),
-        on_record=records.append,
-        meter=NoMeter("no /sys/class/powercap"),
-    ).run([gemm])
+    meter = NoMeter("no /sys/class/powercap")
+    runner(device(), timer=FixedTimer(1e-3), on_record=records.append, meter=meter).run([gemm])
     assert records[0].energy_source == "unknown" and records[0].energy_note == "no /sys/class/powercap"
 
 
@@ -151,7 +141,7 @@ def test_report_and_compare_show_energy(tmp_path):
     import json
 
     from tests.fakes import fake_device, write_run
-    from tests.test_cli import flopbench
+    from tests.helpers import flopbench
 
     paths = []
     for name, watts in (("a", 100.0), ("b", 50.0)):

@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from flopbench import formulas
 from flopbench.workloads import make_workload
-from flopbench.workloads.conv import SPATIAL
+from tests.helpers import conv_params
 
 META = torch.device("meta")
 
@@ -44,37 +44,6 @@ def test_matmul_and_batched_matmul(m, n, k, batch):
 def test_linear(tokens, i, o, bias):
     w = make_workload("linear", dict(tokens=tokens, in_features=i, out_features=o, bias=bias))
     assert torch_count(w)[0] == w.counts.flops
-
-
-@st.composite
-def conv_params(draw, ndim):
-    groups = draw(st.integers(1, 4))
-    kernel = [draw(st.integers(1, 7)) for _ in range(ndim)]
-    dilation = [draw(st.integers(1, 3)) for _ in range(ndim)]
-    padding_style = draw(st.sampled_from(["ints", "int", "same", "valid"]))
-    stride = [1] * ndim if padding_style == "same" else [draw(st.integers(1, 3)) for _ in range(ndim)]
-    padding = {
-        "ints": [draw(st.integers(0, 3)) for _ in range(ndim)],
-        "int": draw(st.integers(0, 3)),
-        "same": "same",
-        "valid": "valid",
-    }[padding_style]
-    pads = padding if isinstance(padding, list) else [padding if isinstance(padding, int) else 0] * ndim
-    params = dict(
-        batch=draw(st.integers(1, 4)),
-        in_channels=groups * draw(small),
-        out_channels=groups * draw(small),
-        kernel=kernel,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        bias=draw(st.booleans()),
-    )
-    for name, k, d, pad in zip(SPATIAL[ndim], kernel, dilation, pads):
-        # At least the kernel's span (so the convolution is valid), up to a realistic size.
-        params[name] = max(1, d * (k - 1) + 1 - 2 * pad) + draw(st.integers(0, 40 if ndim < 3 else 12))
-    return params
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])

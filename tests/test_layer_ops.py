@@ -288,7 +288,7 @@ def test_training_bytes_by_hand():
 
 
 def test_count_train_on_the_command_line():
-    from tests.test_cli import flopbench
+    from tests.helpers import flopbench
 
     result = flopbench(
         "count",

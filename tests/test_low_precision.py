@@ -6,11 +6,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from flopbench.device import cpu_flops_per_cycle
 from flopbench.errors import SpecError
-from flopbench.runner import unsupported
+from flopbench.admission import unsupported
 from flopbench.schema import Device, Peak
 from flopbench.workloads import make_workload
 from flopbench.workloads.check import check_output
-from tests.test_cli import flopbench
+from tests.helpers import flopbench
 
 
 def test_low_precision_counts_by_hand():

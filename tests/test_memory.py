@@ -104,36 +104,17 @@ def test_the_timer_counts_page_faults_of_the_timed_calls_only():
     assert m.page_faults_per_call == 10 and m.warnings() == []  # 40 KiB a call: no warning
 
 
-def test_compare_warns_when_two_runs_kept_freed_memory_differently_not_when_one_did_not_record_it():
-    import pandas as pd
+def test_compare_warns_when_two_runs_kept_freed_memory_differently_not_when_one_did_not_record_it(tmp_path):
+    from flopbench.view import load_views
+    from tests.fakes import fake_device, write_run
 
     def run(label, allocator):
-        return {
-            "run_id": label,
-            "file": f"{label}.jsonl",
-            "device_label": "cpu",
-            "host": "h",
-            "threads": 2,
-            "torch": "2.13.0",
-            "world_size": 1,
-            "status": "ok",
-            "identity": "gemm",
-            "name": "gemm",
-            "family": "matmul",
-            "dtype": "float32",
-            "total_flops": 2e9,
-            "time_s": 0.01,
-            "total_flops_per_s": 2e11,
-            "peak_flops_per_s": 3e11,
-            "tf32": False,
-            "allocator": allocator,
-            "run_started_at": label,
-        }
+        return write_run(tmp_path / f"{label}.jsonl", fake_device(), allocator=allocator)
 
     kept, plain = memory.KEPT, "glibc as the environment sets it (MALLOC_TRIM_THRESHOLD_=131072)"
-    differ = compare(pd.DataFrame([run("a", kept), run("b", plain)])).warnings
+    differ = compare(load_views([run("a", kept), run("b", plain)])).warnings
     assert any("the runs differ in what the C allocator did with freed memory" in w and plain in w for w in differ)
-    unknown = compare(pd.DataFrame([run("a", None), run("b", kept)])).warnings
+    unknown = compare(load_views([run("c", None), run("d", kept)])).warnings
     assert not any("allocator" in w for w in unknown)
 
 
@@ -182,10 +163,10 @@ def test_on_this_glibc_a_kept_call_takes_no_page_faults_and_release_hands_the_me
 
 def test_a_record_carries_each_rounds_page_faults_and_the_memory_goes_back_after_its_last_round(monkeypatch):
     from flopbench import runner as runner_module
-    from flopbench.runner import Runner, Settings
     from flopbench.schema import Device, Peak
     from flopbench.timing import Measurement
     from flopbench.workloads import make_workload
+    from tests.helpers import runner
 
     faults = iter([5260.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     released = []
@@ -197,7 +178,7 @@ def test_a_record_carries_each_rounds_page_faults_and_the_memory_goes_back_after
     monkeypatch.setattr(runner_module, "release", lambda: released.append(len(records)))
     cpu = Device("cpu", None, "Test CPU", {}, {"float32": Peak(100e9, "derived", "test")}, Peak(10e9, "spec", "test"))
     records: list = []
-    r = Runner(Settings(cpu, 1, rounds=3), on_record=records.append, timer=Timer())
+    r = runner(cpu, rounds=3, on_record=records.append, timer=Timer())
     a, b = (make_workload("matmul", {"m": n, "n": n, "k": n}) for n in (8, 12))
     r.run([a, b])
     first = next(x for x in records if x.name == a.name)

@@ -16,7 +16,7 @@ from flopbench.models.counter import count_layers
 from flopbench.workloads import make_workload
 from flopbench.workloads.check import check_output
 from flopbench.workloads.model import layer_counts
-from tests.test_cli import assert_one_line_error, flopbench
+from tests.helpers import assert_one_line_error, flopbench
 
 
 def counted(model, **params):
@@ -272,7 +272,8 @@ def test_count_per_layer_for_a_suite_model():
 
 
 def test_layerwise_roofline_time_by_hand():
-    from flopbench.analysis import layerwise_roofline
+    from flopbench.roofline import Roofline
+    from flopbench.schema import Device, Peak
 
     layers = count_layers(nn.Sequential(nn.Linear(64, 32), nn.ReLU()), (torch.randn(8, 64),))
     linear, relu = (r.costs[0][1] for r in layers.rows if r.costs)
@@ -283,7 +284,9 @@ def test_layerwise_roofline_time_by_hand():
         {"calls": [{"core_flops": c.flops, "elementwise_flops": c.elementwise_flops, "bytes": c.bytes}]}
         for c in (linear, relu)
     ]
-    total, memory = layerwise_roofline(stored, peak, bandwidth)
+    cpu = Device("cpu", None, "CPU", {}, {"float32": Peak(peak, "spec", "x")}, Peak(bandwidth, "spec", "x"))
+    calls = [(c["core_flops"] + c["elementwise_flops"], c["bytes"]) for layer in stored for c in layer["calls"]]
+    total, memory = Roofline.build(cpu).calls_time_s(calls, "float32")
     expected = [max((c.flops + c.elementwise_flops) / peak, c.bytes / bandwidth) for c in (linear, relu)]
     assert total == pytest.approx(sum(expected))
     assert memory == pytest.approx(
@@ -304,7 +307,7 @@ def test_model_records_carry_their_layers_at_the_run_dtype():
 
 def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):
     from flopbench.analysis import contrasts
-    from flopbench.results import load_results
+    from flopbench.view import load_view
     from tests import fakes
 
     models = [("model", {"model": "mobilenet_v2"}, "m", ()), ("model", {"model": "resnet50"}, "r", ())]
@@ -313,9 +316,7 @@ def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):
     try:
         device = fakes.fake_device(float32=300e9, bandwidth=50e9)
         # Measured like the reference machine: MobileNet-V2 takes 0.3x ResNet-50's time for 0.076x its FLOPs.
-        frame = load_results(
-            fakes.write_run(tmp_path / "a.jsonl", device, {"mobilenet_v2": 13.8e-3, "resnet50": 45.4e-3})
-        )
+        frame = load_view(fakes.write_run(tmp_path / "a.jsonl", device, {"mobilenet_v2": 13.8e-3, "resnet50": 45.4e-3}))
     finally:
         fakes.WORKLOADS = original
     (contrast,) = contrasts(frame)

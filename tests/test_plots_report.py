@@ -7,10 +7,10 @@ import matplotlib.pyplot as plt
 import pytest
 
 from flopbench import plots
-from flopbench.analysis import compare, measured, study
-from flopbench.results import load_results
+from flopbench.analysis import compare, study
+from flopbench.view import load_view, load_views
 from tests.fakes import fake_device, workloads, write_run
-from tests.test_cli import assert_one_line_error, flopbench
+from tests.helpers import assert_one_line_error, flopbench
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def results(tmp_path):
 
 @pytest.fixture
 def run(results):
-    return load_results(results)
+    return load_view(results)
 
 
 def test_roofline_figure(run):
@@ -30,7 +30,7 @@ def test_roofline_figure(run):
     assert ax.get_xlabel().startswith("Arithmetic intensity (FLOP/byte")
     assert ax.get_ylabel().startswith("Achieved FLOP/s")
     assert "cpu (Test CPU)" in ax.get_title() and "float32" in ax.get_title()
-    ok = measured(run)
+    ok = run.measured
     assert len(ax.collections) == ok.groupby(["family", "dtype"]).ngroups  # one scatter per family and dtype
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert {"matmul", "conv", "attention", "elementwise", "float32"} <= set(legend)
@@ -47,7 +47,7 @@ def test_flops_vs_latency_names_the_least_efficient(run):
     assert ax.get_xlabel() == "FLOPs per call (core + elementwise)"
     assert ax.get_ylabel() == "Median time per call"
     labels = [t.get_text() for t in ax.texts]
-    lowest = measured(run).nsmallest(3, "utilization")["name"]
+    lowest = run.measured.nsmallest(3, "utilization")["name"]
     assert len(labels) == 3 and all(any(name in label for label in labels) for name in lowest)
     plt.close(fig)
 
@@ -65,7 +65,7 @@ def test_sweeps_have_a_panel_per_swept_entry(run):
 def test_utilization_has_a_row_per_measured_workload(run):
     fig = plots.utilization(run)
     ax = fig.axes[0]
-    assert len(ax.get_yticklabels()) == len(measured(run))
+    assert len(ax.get_yticklabels()) == len(run.measured)
     assert "% (solid: of the dtype's peak" in ax.get_xlabel()
     assert "float32: 100 GFLOP/s (spec)" in ax.get_title()
     plt.close(fig)
@@ -74,7 +74,7 @@ def test_utilization_has_a_row_per_measured_workload(run):
 def test_comparison_figure(tmp_path):
     a = write_run(tmp_path / "a.jsonl", fake_device())
     b = write_run(tmp_path / "b.jsonl", fake_device("Fast CPU", float32=200e9))
-    result = compare(load_results([a, b]))
+    result = compare(load_views([a, b]))
     fig = plots.comparison(result)
     ax = fig.axes[0]
     assert len(ax.patches) == len(result.table)
@@ -231,7 +231,7 @@ def test_compare_warns_when_a_run_was_disturbed_or_unstable(tmp_path):
     b_plain = write_run(tmp_path / "b_plain.jsonl", fake_device(), run_id="b")
     names = [w.name for w in workloads()]
     b = _with_trust(b_plain, tmp_path / "b.jsonl", busy=names[:2], unstable=names[2:3])
-    result = compare(load_results([a, b]))
+    result = compare(load_views([a, b]))
     assert any(
         w.startswith(
             "run B: 2 of the compared workloads were measured while the machine was disturbed and 1 are unstable"
@@ -271,7 +271,7 @@ def test_compare_says_when_the_machine_itself_ran_at_another_speed(tmp_path):
     a = _with_trust(a_plain, tmp_path / "a.jsonl", canary=0.0, baseline_s=1.00e-3)
     near = _with_trust(b_plain, tmp_path / "near.jsonl", canary=0.0, baseline_s=1.04e-3)
     slower = _with_trust(b_plain, tmp_path / "slower.jsonl", canary=0.02, baseline_s=1.06e-3)  # 8.1% in all
-    assert not [w for w in compare(load_results([a, near])).warnings if "canary" in w]
-    (warning,) = [w for w in compare(load_results([a, slower])).warnings if "canary" in w]
+    assert not [w for w in compare(load_views([a, near])).warnings if "canary" in w]
+    (warning,) = [w for w in compare(load_views([a, slower])).warnings if "canary" in w]
     assert warning.startswith("the canary ran 8% slower in run B than in run A on the same device and threads")
     assert "speedups within about 8% may be the machine's" in warning

@@ -10,7 +10,7 @@ import pytest
 
 from flopbench.predict import PREDICTORS, Points, across, factors, fit, leave_one_out, roofline_measured_s, what_if
 from tests.fakes import fake_device, write_run
-from tests.test_cli import assert_one_line_error, flopbench
+from tests.helpers import assert_one_line_error, flopbench
 
 EFFICIENCY = {
     ("matmul", "float32"): 0.7,
@@ -30,7 +30,7 @@ def synthetic(compute=100e9, bfloat16=400e9, bandwidth=10e9, overhead=OVERHEAD, 
             flops = float(10 ** rng.uniform(4, 10))
             intensity = 0.1 if family == "elementwise" else float(10 ** rng.uniform(0, 2.5))
             peak = bfloat16 if dtype == "bfloat16" else compute
-            roof = max(flops / peak, flops / intensity / bandwidth)
+            roof = max(flops / peak, flops / intensity / bandwidth)  # the synthetic machine's truth, by hand
             rows.append(
                 {
                     "identity": f"{family}-{dtype}-{i}",
@@ -41,9 +41,12 @@ def synthetic(compute=100e9, bfloat16=400e9, bandwidth=10e9, overhead=OVERHEAD, 
                     "bytes": flops / intensity,
                     "time_s": overhead + roof / e,
                     "peak": peak,
-                    "peak_bandwidth": bandwidth,
                     "ceiling": peak,
-                    "measured_bandwidth": bandwidth,
+                    "peak_bandwidth_known": True,
+                    "roofline_peak_s": roof,
+                    "roofline_measured_s": roof,
+                    "roofline_cache_s": roof,
+                    "memory_bound": flops / intensity / bandwidth > flops / peak,
                 }
             )
     return Points(pd.DataFrame(rows), "synthetic")
@@ -94,7 +97,14 @@ def test_across_machines_uses_only_the_targets_roofs():
 
 
 def test_what_if_is_labelled_a_prediction():
-    table = what_if(synthetic(), {"float32": 1e12, "bfloat16": 4e12}, 1e12, "Some GPU")
+    from flopbench.roofline import MEMORY, ComputeRoof, Level, Roofline
+    from flopbench.schema import Peak
+
+    gpu = Roofline(
+        {k: ComputeRoof(k, Peak(v, "spec", "sheet")) for k, v in {"float32": 1e12, "bfloat16": 4e12}.items()},
+        (Level(MEMORY, None, Peak(1e12, "spec", "sheet")),),
+    )
+    table = what_if(synthetic(), gpu, "Some GPU")
     assert (table["label"] == "prediction").all() and (table["device"] == "Some GPU").all()
     # Efficiencies under 1 and an overhead: the fitted time is longer than the datasheet roofline's.
     assert (table["predicted_fitted_s"] > table["predicted_roofline_s"]).all()

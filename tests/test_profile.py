@@ -14,11 +14,10 @@ from flopbench.analysis import layer_times, time_split
 from flopbench.models.counter import count_layers
 from flopbench.models.profile import BACKWARD, CALL, LAYER, OUTSIDE, _attribute, profile_model, to_record
 from flopbench.results import load_results
-from flopbench.runner import Runner, Settings
+from flopbench.roofline import Roofline
 from flopbench.schema import LayerProfile, Record
 from flopbench.workloads import make_workload
-from tests.test_cli import assert_one_line_error, flopbench
-from tests.test_runner import FixedTimer, device
+from tests.helpers import FixedTimer, assert_one_line_error, device, flopbench, runner
 
 
 def event(name, self_us, parent=None):
@@ -108,7 +107,8 @@ def test_layer_times_by_hand():
         {"path": "c", "type": "Block", "time_s": 0.0, "calls": []},
         {"path": "old", "type": "Linear", "calls": []},  # not profiled: no time, not shown
     ]
-    table = layer_times(layers, peak=100e9, bandwidth=10e9).set_index("path")
+    roofline = Roofline.build(device(bandwidth=10e9))  # float32 100 GFLOP/s
+    table = layer_times(layers, roofline, "float32").set_index("path")
     assert list(table.index) == ["a", "b", "c"]
     assert table.loc["a", "predicted_s"] == pytest.approx(2e-3) and table.loc["a", "bound"] == "compute"
     assert table.loc["b", "predicted_s"] == pytest.approx(8e-4) and table.loc["b", "bound"] == "memory"
@@ -118,7 +118,7 @@ def test_layer_times_by_hand():
     assert table.loc["a", "flops_per_s"] == pytest.approx(200e6 / 3e-3)
     assert table.loc["a", "over_roofline"] == pytest.approx(1.5)
     assert table["time_share"].sum() == pytest.approx(1)
-    unplaced = layer_times(layers, peak=None, bandwidth=None)
+    unplaced = layer_times(layers, Roofline.build(device(bandwidth=None)), "float32")
     assert unplaced["predicted_s"].isna().all() and (unplaced["bound"] == "").all()
 
 
@@ -147,8 +147,7 @@ def test_the_runner_profiles_models_and_a_failed_profile_costs_only_a_warning(mo
     model = make_workload("model", {"model": "resnet18", "batch": 1, "image_size": 32})
     gemm = make_workload("matmul", {"m": 32, "n": 32, "k": 32})
     records: list[Record] = []
-    settings = Settings(device(), threads=1, per_layer=True)
-    Runner(settings, timer=FixedTimer(1e-3), on_record=records.append).run([model, gemm])
+    runner(device(), per_layer=True, timer=FixedTimer(1e-3), on_record=records.append).run([model, gemm])
     profiled, plain = records
     assert profiled.profile is not None and profiled.profile.whole_s > 0
     assert all(layer.time_s is not None for layer in profiled.layers)
@@ -160,7 +159,7 @@ def test_the_runner_profiles_models_and_a_failed_profile_costs_only_a_warning(mo
 
     monkeypatch.setattr(type(model.spec), "profile", broken)
     records.clear()
-    Runner(settings, timer=FixedTimer(1e-3), on_record=records.append).run([model])
+    runner(device(), per_layer=True, timer=FixedTimer(1e-3), on_record=records.append).run([model])
     (record,) = records
     assert record.status == "ok" and record.time_s == 1e-3 and record.profile is None
     assert any("--per-layer: the profile failed: RuntimeError: profiler unavailable" in w for w in record.warnings)

@@ -18,8 +18,9 @@ from flopbench.measure import CacheEntry, machine_identity, save
 from flopbench.plots import save_figures
 from flopbench.results import load_results
 from flopbench.schema import Peak
+from flopbench.view import load_view
 from tests.fakes import fake_device, write_run
-from tests.test_cli import assert_one_line_error, flopbench
+from tests.helpers import assert_one_line_error, flopbench
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -219,8 +220,8 @@ def test_export_import_round_trip_keeps_every_workload_and_figure(tmp_path):
         "seq_len",
     ):
         assert before[column].astype(str).tolist() == after[column].astype(str).tolist(), column
-    figures_before = save_figures(before, tmp_path / "a")
-    figures_after = save_figures(after, tmp_path / "b")
+    figures_before = save_figures(load_view(run), tmp_path / "a")
+    figures_after = save_figures(load_view(exported), tmp_path / "b")
     assert (
         sorted(figures_before)
         == sorted(figures_after)

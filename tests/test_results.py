@@ -12,51 +12,12 @@ import pytest
 from flopbench import schema
 from flopbench.errors import FlopbenchError
 from flopbench.results import ResultsWriter, export_csv, load_results, read_run
-from flopbench.schema import Device, Footer, Header, Peak, Record
+from flopbench.schema import Device, Footer, Peak
+from tests.helpers import GPU, header, record
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference"
 DATA = Path(__file__).resolve().parent / "data"
-
-GPU = Device("cuda", 0, "NVIDIA H100 80GB HBM3", {}, {}, Peak(3.35e12, "spec", "sheet"))
-
-
-def header(**extra) -> Header:
-    return Header(
-        **{
-            "run_id": "abc",
-            "started_at": "2026-01-01T00:00:00",
-            "host": "box",
-            "torch": "2.5",
-            "threads": 4,
-            "device": GPU,
-            **extra,
-        }
-    )
-
-
-def record(name, time_s=1e-3, **extra) -> Record:
-    fields = dict(
-        name=name,
-        op="matmul",
-        family="matmul",
-        dtype="float32",
-        params={"m": 8, "n": 4, "k": 2},
-        identity=name,
-        core_flops=128,
-        macs=64,
-        elementwise_flops=0,
-        total_flops=128,
-        bytes=224,
-        intensity=128 / 224,
-        status="ok",
-        time_s=time_s,
-        total_flops_per_s=128 / time_s,
-        core_flops_per_s=128 / time_s,
-        samples_s=[time_s, time_s],
-    )
-    fields.update(extra)
-    return Record(**fields)
 
 
 def write(path, records, head=None):

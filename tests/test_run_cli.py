@@ -11,8 +11,7 @@ import time
 import pytest
 
 from flopbench.results import load_results, read_run
-from tests.test_cli import assert_one_line_error
-from tests.test_faults import ctrl_c_as_in_a_terminal
+from tests.helpers import assert_one_line_error, ctrl_c_as_in_a_terminal
 
 TINY = """
 name = "tiny"

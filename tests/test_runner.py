@@ -1,41 +1,27 @@
 """The runner's metrics (checked by hand), and its records for workloads that fail or cannot run."""
 
 import pytest
-import torch
 
+from flopbench import records
 from flopbench import runner as runner_module
-from flopbench.runner import Runner, Settings, derive, peak_key
+from flopbench.admission import Cause, peak_key
+from flopbench.roofline import Roofline
 from flopbench.schema import Device, Peak
-from flopbench.timing import Measurement
 from flopbench.workloads import make_workload
-
-PEAKS = {"float32": Peak(100e9, "spec", "test sheet"), "bfloat16": Peak(400e9, "derived", "test arithmetic")}
-
-
-def device(bandwidth=10e9, peaks=PEAKS):
-    bw = Peak(bandwidth, "spec", "test sheet") if bandwidth else Peak(None, "unknown", "none")
-    return Device("cpu", None, "Test CPU", {}, dict(peaks), bw)
+from tests.helpers import FixedTimer, device, runner
 
 
-def measured(seconds, samples=5):
-    return Measurement((seconds,) * samples, 1, "perf_counter", 1e-9)
-
-
-class FixedTimer:
-    """Every workload takes the same time: the runner's bookkeeping is what is tested."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-
-    def measure(self, fn, max_call_s=None):
-        fn()
-        return measured(self.seconds)
+def derive(workload, seconds, dev=None, ceilings=None):
+    """The placement fields (and warnings) of `workload` measured at `seconds` a call on `dev`."""
+    roofline = Roofline.build(dev or device(), ceilings)
+    derived = records.derive(workload.counts, workload.dtype, seconds, roofline, op=workload.spec)
+    out = {k: v for part in derived.parts for k, v in part.model_dump().items()}
+    return {**out, "time_s": seconds, "warnings": derived.warnings}
 
 
 def test_compute_bound_metrics_by_hand():
     w = make_workload("matmul", dict(m=256, n=256, k=256))  # intensity 256/6 = 42.7 FLOP/byte
-    settings = Settings(device(), threads=1, ceilings={"float32": Peak(80e9, "measured", "gemm")})
-    out = derive(w, measured(1e-3), settings)
+    out = derive(w, 1e-3, ceilings={"float32": Peak(80e9, "measured", "gemm")})
     flops = 2 * 256**3
     assert out["time_s"] == 1e-3
     assert out["total_flops_per_s"] == pytest.approx(flops / 1e-3)
@@ -52,7 +38,7 @@ def test_compute_bound_metrics_by_hand():
 
 def test_memory_bound_metrics_by_hand():
     w = make_workload("elementwise", dict(kind="add", numel=1_000_000))  # 1/12 FLOP per byte
-    out = derive(w, measured(2e-3), Settings(device(), threads=1))
+    out = derive(w, 2e-3)
     assert out["bound"] == "memory"
     assert out["roofline_flops_per_s"] == pytest.approx(1 / 12 * 10e9)
     # Efficiency against the slanted roof: achieved bandwidth over the bandwidth roof.
@@ -62,30 +48,35 @@ def test_memory_bound_metrics_by_hand():
 
 def test_copy_has_no_flops_but_a_roofline_efficiency():
     w = make_workload("elementwise", dict(kind="copy", numel=1_000_000))
-    out = derive(w, measured(1e-3), Settings(device(), threads=1))
+    out = derive(w, 1e-3)
     assert out["total_flops_per_s"] == 0 and out["bound"] == "memory"
     assert out["roofline_efficiency"] == pytest.approx(8e6 / 1e-3 / 10e9)
 
 
 def test_faster_than_the_peak_or_the_bandwidth_is_called_out():
     gemm = make_workload("matmul", dict(m=1000, n=1000, k=1000))
-    out = derive(gemm, measured(2e9 / 200e9), Settings(device(), threads=1))
+    out = derive(gemm, 2e9 / 200e9)
     assert any(
         "above the spec float32 peak" in w and "datasheet" in w and "--peak float32=" in w for w in out["warnings"]
     )
     # A derived peak points at its factors (a base clock read where the CPU boosts), not at the datasheet.
     derived = device(peaks={"float32": Peak(100e9, "derived", "2 cores x 32 FLOP/cycle x 1.56 GHz")})
-    out = derive(gemm, measured(2e9 / 200e9), Settings(derived, threads=1))
+    out = derive(gemm, 2e9 / 200e9, derived)
     (above,) = [w for w in out["warnings"] if "above the derived float32 peak" in w]
     assert "base clock" in above and "datasheet" not in above
-    copy = make_workload("elementwise", dict(kind="copy", numel=1_000_000))
-    out = derive(copy, measured(8e6 / 20e9), Settings(device(), threads=1))
-    assert any("stays in a cache" in w for w in out["warnings"])
+    # Above the DRAM roof, the reason comes from the working set and the caches the OS reports.
+    copy = make_workload("elementwise", dict(kind="copy", numel=1_000_000))  # 8 MB
+    cached = device(facts={"l3_bytes": 16 << 20, "l3_instances": 1})
+    (above,) = [w for w in derive(copy, 8e6 / 20e9, cached)["warnings"] if "above the spec DRAM bandwidth" in w]
+    assert "stays in a cache: its 8 MB fit in L3 (16.8 MB), whose roof is not measured" in above
+    big = make_workload("elementwise", dict(kind="copy", numel=100_000_000))  # 800 MB, far past every cache
+    (above,) = [w for w in derive(big, 8e8 / 20e9, cached)["warnings"] if "above the spec DRAM bandwidth" in w]
+    assert "the DRAM ceiling is low" in above
 
 
 def test_no_bandwidth_means_no_roofline_and_a_warning_that_says_how_to_get_one():
     w = make_workload("matmul", dict(m=64, n=64, k=64))
-    out = derive(w, measured(1e-4), Settings(device(bandwidth=None), threads=1))
+    out = derive(w, 1e-4, device(bandwidth=None))
     assert out["bound"] is None and out["roofline_flops_per_s"] is None
     assert out["utilization"] is not None
     assert any("no roofline" in w and "--measure" in w for w in out["warnings"])
@@ -93,35 +84,31 @@ def test_no_bandwidth_means_no_roofline_and_a_warning_that_says_how_to_get_one()
 
 def test_measured_ceilings_fill_in_for_unknown_roofs():
     w = make_workload("matmul", dict(m=256, n=256, k=256))  # 42.7 FLOP/byte, above the ridge at 20
-    settings = Settings(device(bandwidth=None), threads=1, ceilings={"bandwidth": Peak(5e9, "measured", "stream")})
-    out = derive(w, measured(1e-4), settings)
+    out = derive(w, 1e-4, device(bandwidth=None), {"bandwidth": Peak(5e9, "measured", "stream")})
     assert out["bandwidth_source"] == "measured" and out["bound"] == "compute"
     assert out["ridge_intensity"] == pytest.approx(100e9 / 5e9)
 
 
 def test_unknown_dtype_peak_gives_no_utilization():
     w = make_workload("matmul", dict(m=64, n=64, k=64), dtype="float64")
-    out = derive(w, measured(1e-4), Settings(device(), threads=1))
+    out = derive(w, 1e-4)
     assert out["utilization"] is None and out["peak_source"] == "unknown"
 
 
 def test_tf32_peak_only_for_float32_contractions_on_cuda():
     cuda = Device("cuda", 0, "Fake GPU", {}, {}, Peak(1e12, "spec", "x"))
     gemm = make_workload("matmul", dict(m=64, n=64, k=64))
-    assert peak_key(gemm, Settings(cuda, threads=1, tf32=True)) == "tf32"
-    assert peak_key(gemm, Settings(cuda, threads=1, tf32=False)) == "float32"
-    assert peak_key(gemm, Settings(device(), threads=1, tf32=True)) == "float32"  # not on a CPU
+    assert peak_key(gemm, cuda.type, True) == "tf32"
+    assert peak_key(gemm, cuda.type, False) == "float32"
+    assert peak_key(gemm, device().type, True) == "float32"  # not on a CPU
     relu = make_workload("elementwise", dict(kind="relu", numel=64))
-    assert peak_key(relu, Settings(cuda, threads=1, tf32=True)) == "float32"  # no contraction
+    assert peak_key(relu, cuda.type, True) == "float32"  # no contraction
     bf16 = make_workload("matmul", dict(m=64, n=64, k=64), dtype="bfloat16")
-    assert peak_key(bf16, Settings(cuda, threads=1, tf32=True)) == "bfloat16"
+    assert peak_key(bf16, cuda.type, True) == "bfloat16"
 
 
 def run_one(workload, seconds=1e-3):
-    runner = Runner(
-        Settings(device(), threads=torch.get_num_threads()), on_record=lambda r: None, timer=FixedTimer(seconds)
-    )
-    return runner.run_one(workload)
+    return runner(timer=FixedTimer(seconds)).run_one(workload)
 
 
 def test_an_ok_record_keeps_raw_samples_counts_and_check():
@@ -141,10 +128,10 @@ def test_a_wrong_kernel_fails_its_check_and_is_never_timed(monkeypatch):
     real = w.spec.forward
     monkeypatch.setattr(w.spec, "forward", lambda p, t: real(p, t) * 0)
     timer = FixedTimer(1e-3)
-    timer.measure = lambda fn: pytest.fail("a workload that failed its check was timed")
-    runner = Runner(Settings(device(), threads=1), on_record=lambda r: None, timer=timer)
-    record = runner.run_one(w)
-    assert record.status == "failed" and "output check FAILED" in record.reason
+    timer.measure = lambda fn, max_call_s=None: pytest.fail("a workload that failed its check was timed")
+    record = runner(timer=timer).run_one(w)
+    assert record.status == "failed" and record.cause == Cause.CHECK_FAILED
+    assert "output check FAILED" in record.reason
     assert record.time_s is None and record.samples_s == []
 
 
@@ -156,21 +143,20 @@ def test_an_unsupported_kernel_is_recorded_as_failed(monkeypatch):
 
     monkeypatch.setattr(w.spec, "forward", unsupported)
     record = run_one(w)
-    assert record.status == "failed"
+    assert record.status == "failed" and record.cause == Cause.CHECK_ERROR
     assert record.reason == "output check could not run: RuntimeError: \"addmm_impl_cpu_\" not implemented for 'Half'"
 
 
 def test_a_workload_too_big_for_memory_is_skipped(monkeypatch):
     monkeypatch.setattr(runner_module, "available_memory", lambda d: 1_000_000)
     record = run_one(make_workload("matmul", dict(m=1024, n=1024, k=1024)))
-    assert record.status == "skipped" and "GiB is free" in record.reason
+    assert record.status == "skipped" and record.cause == Cause.MEMORY and "GiB is free" in record.reason
 
 
 def test_run_hands_each_record_over_as_it_is_made():
     seen = []
-    runner = Runner(Settings(device(), threads=1), on_record=seen.append, timer=FixedTimer(1e-3))
     names = []
-    runner.run(
+    runner(on_record=seen.append).run(
         [make_workload("matmul", dict(m=8, n=8, k=8)), make_workload("softmax", dict(rows=4, cols=8))],
         before=lambda w: names.append((w.name, len(seen))),
     )

@@ -5,12 +5,14 @@ import dataclasses
 
 import pytest
 
-from flopbench import measure
+from flopbench import measure, policy, schedule
 from flopbench import runner as runner_module
-from flopbench.runner import Runner, Settings, predicted_call_s, rotated
+from flopbench.admission import Cause
+from flopbench.schedule import rotated
 from flopbench.schema import Device, Interference, Peak
 from flopbench.timing import CallTooSlow, CpuTimer, Measurement
 from flopbench.workloads import make_workload
+from tests.helpers import runner
 
 QUIET = Interference(window_s=1.0, usable_cpus=2, threads=2, other_cpus=0.0, busy=False)
 BUSY = Interference(
@@ -23,9 +25,10 @@ BUSY = Interference(
 )
 
 
-def device(isa="avx2 fma", bf16=None):
+def device(isa="avx2 fma", bf16=None, facts=None):
     peaks = {"float32": Peak(100e9, "derived", "test"), "bfloat16": Peak(bf16 or 100e9, "derived", "test")}
-    return Device("cpu", None, "Test CPU", {"isa": isa, "llc_bytes": 1 << 20}, peaks, Peak(10e9, "spec", "test"))
+    facts = {"isa": isa, "llc_bytes": 1 << 20, **(facts or {})}
+    return Device("cpu", None, "Test CPU", facts, peaks, Peak(10e9, "spec", "test"))
 
 
 class Clock:
@@ -72,12 +75,13 @@ class ScriptedMonitor:
         return self.samples.pop(0) if self.samples else QUIET
 
 
-def make(settings, times=None, verdicts=(), samples=(), too_slow=None, default=1e-3):
+def make(options, times=None, verdicts=(), samples=(), too_slow=None, default=1e-3, dev=None):
+    """A runner on the test device with these run settings (and `ceilings`), its timer, monitor and records."""
     clock = Clock()
     timer = ScriptedTimer(clock, times, default, too_slow)
     monitor = ScriptedMonitor(clock, verdicts, samples)
     records = []
-    r = Runner(settings, on_record=records.append, timer=timer, monitor=monitor, clock=clock)
+    r = runner(dev or device(), on_record=records.append, timer=timer, monitor=monitor, clock=clock, **options)
     return r, timer, monitor, records
 
 
@@ -98,7 +102,7 @@ def mm(n, dtype="float32", group="", swept=()):
 def test_rounds_rotate_and_the_figure_is_the_median_of_round_medians():
     a, b, c = mm(8), mm(12), mm(16)
     r, timer, _, records = make(
-        Settings(device(), 1, rounds=3), times={a.name: [1e-3, 5e-3, 1.02e-3]}
+        dict(rounds=3), times={a.name: [1e-3, 5e-3, 1.02e-3]}
     )  # a transient disturbance moves one round
     run(r, timer, [a, b, c])
     assert timer.measured == [a.name, b.name, c.name, b.name, c.name, a.name, c.name, a.name, b.name]
@@ -120,7 +124,7 @@ def test_rotation_puts_each_workload_at_another_place_every_round():
 
 def test_an_interrupted_run_keeps_the_rounds_it_has():
     a, b = mm(8), mm(12)
-    r, timer, _, records = make(Settings(device(), 1, rounds=3))
+    r, timer, _, records = make(dict(rounds=3))
     calls = []
 
     def before(w):
@@ -132,7 +136,7 @@ def test_an_interrupted_run_keeps_the_rounds_it_has():
     with pytest.raises(KeyboardInterrupt):
         r.run([a, b], before=before)
     assert {x.name: len(x.rounds) for x in records} == {a.name: 2, b.name: 1}
-    assert any("of 3 rounds (the run was interrupted)" in w for x in records for w in x.warnings)
+    assert any("of 3 rounds: the run was interrupted" in w for x in records for w in x.warnings)
 
 
 def count_builds(monkeypatch):
@@ -151,22 +155,22 @@ def count_builds(monkeypatch):
 def test_inputs_are_built_once_and_kept_for_later_rounds_within_the_memory_share(monkeypatch):
     a, b, c = mm(8), mm(12), mm(16)
     built = count_builds(monkeypatch)
-    free = (a.counts.bytes + b.counts.bytes) / runner_module.KEEP_SHARE  # room for a's and b's inputs, not c's too
+    free = (a.counts.bytes + b.counts.bytes) / schedule.KEEP_SHARE  # room for a's and b's inputs, not c's too
     monkeypatch.setattr(runner_module, "available_memory", lambda device: free)
-    r, timer, _, records = make(Settings(device(), 1, rounds=3))
+    r, timer, _, records = make(dict(rounds=3))
     run(r, timer, [a, b, c])
     assert built.count(a.name) == built.count(b.name) == 1  # kept: one build for three rounds
     assert built.count(c.name) == 3  # over the share: built again each round
     assert len(records) == 3 and all(len(x.rounds) == 3 for x in records)
-    assert r._kept == {}  # each workload's inputs went with its last round
+    assert r.kept._kept == {}  # each workload's inputs went with its last round
 
 
 def test_kept_inputs_give_way_to_a_workload_that_needs_the_room(monkeypatch):
     small, big = mm(8), mm(64)
     built = count_builds(monkeypatch)
-    r, timer, _, records = make(Settings(device(), 1, rounds=2))
+    r, timer, _, records = make(dict(rounds=2))
     # the small one's kept inputs are what fills the memory: while they are kept, the big one does not fit
-    monkeypatch.setattr(runner_module, "available_memory", lambda device: big.counts.bytes * (1 if r._kept else 10))
+    monkeypatch.setattr(runner_module, "available_memory", lambda d: big.counts.bytes * (1 if r.kept._kept else 10))
     run(r, timer, [small, big])
     assert all(x.status == "ok" for x in records)  # the big one was measured, not skipped as too big
     assert built.count(small.name) == 2  # its inputs gave way, so its second round built them again
@@ -175,7 +179,7 @@ def test_kept_inputs_give_way_to_a_workload_that_needs_the_room(monkeypatch):
 def test_a_workload_that_ends_early_lets_its_kept_inputs_go(monkeypatch):
     a = mm(8)
     count_builds(monkeypatch)
-    r, timer, _, records = make(Settings(device(), 1, rounds=3, max_call_s=1.0))
+    r, timer, _, records = make(dict(rounds=3, max_call_s=1.0))
     real, kept = timer.measure, []
 
     def measure(fn, max_call_s=None):
@@ -185,7 +189,7 @@ def test_a_workload_that_ends_early_lets_its_kept_inputs_go(monkeypatch):
 
     def before(w):
         timer.current = w.name
-        kept.append(set(r._kept))
+        kept.append(set(r.kept._kept))
 
     timer.measure = measure
     r.run([a], before=before)
@@ -198,7 +202,7 @@ def test_a_workload_that_ends_early_lets_its_kept_inputs_go(monkeypatch):
 
 def test_warn_records_and_flags_a_disturbed_measurement():
     a = mm(8)
-    r, timer, _, records = make(Settings(device(), 1, on_busy="warn"), verdicts=[BUSY])
+    r, timer, _, records = make(dict(on_busy="warn"), verdicts=[BUSY])
     run(r, timer, [a])
     (record,) = records
     assert record.disturbed and record.interference.other_cpus == 0.9 and timer.measured == [a.name]
@@ -207,9 +211,7 @@ def test_warn_records_and_flags_a_disturbed_measurement():
 
 def test_retry_measures_again_and_keeps_the_undisturbed_one():
     a = mm(8)
-    r, timer, _, records = make(
-        Settings(device(), 1, on_busy="retry"), times={a.name: [3e-3, 1e-3]}, verdicts=[BUSY, QUIET]
-    )
+    r, timer, _, records = make(dict(on_busy="retry"), times={a.name: [3e-3, 1e-3]}, verdicts=[BUSY, QUIET])
     run(r, timer, [a])
     (record,) = records
     assert not record.disturbed and record.time_s == 1e-3 and timer.measured == [a.name, a.name]
@@ -218,29 +220,29 @@ def test_retry_measures_again_and_keeps_the_undisturbed_one():
 
 def test_retry_is_bounded_and_stops_on_a_machine_that_stays_busy():
     workloads = [mm(8 + i) for i in range(5)]
-    r, timer, _, records = make(Settings(device(), 1, on_busy="retry"), verdicts=[BUSY] * 100)
+    r, timer, _, records = make(dict(on_busy="retry"), verdicts=[BUSY] * 100)
     run(r, timer, workloads)
     per = [timer.measured.count(w.name) for w in workloads]
     assert per == [3, 3, 3, 1, 1]  # 1 + MAX_RETRIES each, until PERSISTENT in a row stayed busy: then once each
     assert all(x.disturbed for x in records)
-    assert r.notes and "stayed busy through 3 measurements in a row" in r.notes[0] and r.policy == "warn"
+    assert r.notes and "stayed busy through 3 measurements in a row" in r.notes[0] and r.measurer.mode == "warn"
 
 
 def test_wait_waits_for_a_quiet_machine_then_measures():
     a = mm(8)
-    r, timer, monitor, records = make(Settings(device(), 1, on_busy="wait"), samples=[BUSY, BUSY, QUIET])
+    r, timer, monitor, records = make(dict(on_busy="wait"), samples=[BUSY, BUSY, QUIET])
     run(r, timer, [a])
     (record,) = records
-    assert record.rounds[0].waited_s == pytest.approx(3 * runner_module.QUIET_SAMPLE_S)
+    assert record.rounds[0].waited_s == pytest.approx(3 * policy.QUIET_SAMPLE_S)
     assert not record.disturbed and timer.measured == [a.name]
 
 
 def test_wait_is_bounded():
     a = mm(8)
-    r, timer, _, records = make(Settings(device(), 1, on_busy="wait"), samples=[BUSY] * 1000, verdicts=[BUSY])
+    r, timer, _, records = make(dict(on_busy="wait"), samples=[BUSY] * 1000, verdicts=[BUSY])
     run(r, timer, [a])
     (record,) = records
-    assert record.rounds[0].waited_s == pytest.approx(runner_module.WAIT_S)
+    assert record.rounds[0].waited_s == pytest.approx(policy.WAIT_S)
     assert record.disturbed  # measured anyway, flagged
 
 
@@ -249,30 +251,27 @@ def test_wait_is_bounded():
 
 def test_a_call_predicted_over_the_cap_is_skipped_without_running():
     big = mm(2048, "bfloat16")
-    settings = Settings(device(), 1, ceilings={"bfloat16": Peak(0.3e9, "measured", "gemm")}, max_call_s=2.0)
-    assert predicted_call_s(big, settings) == pytest.approx(2 * 2048**3 / 0.3e9)
+    settings = dict(ceilings={"bfloat16": Peak(0.3e9, "measured", "gemm")}, max_call_s=2.0)
     r, timer, _, records = make(settings)
+    assert r.admission.predicted_call_s(big) == pytest.approx(2 * 2048**3 / 0.3e9)
     run(r, timer, [big])
     (record,) = records
-    assert record.status == "skipped" and timer.measured == []
+    assert record.status == "skipped" and record.cause == Cause.MAX_CALL and timer.measured == []
     assert record.reason.startswith("one call would take at least 57.3 s, over --max-call-s 2")
-    assert (
-        "bfloat16 runs at 300 MFLOP/s here, 0.3% of the derived peak: this CPU has no native bfloat16" in record.reason
-    )
+    why = "bfloat16 runs at 300 MFLOP/s here, 0.3% of the derived peak: this CPU has no native bfloat16"
+    assert why in record.reason
 
 
 def test_native_bfloat16_is_not_blamed():
-    settings = Settings(
-        device(isa="avx512f avx512_bf16"), 1, ceilings={"bfloat16": Peak(0.3e9, "measured", "x")}, max_call_s=2.0
-    )
-    r, timer, _, records = make(settings)
+    settings = dict(ceilings={"bfloat16": Peak(0.3e9, "measured", "x")}, max_call_s=2.0)
+    r, timer, _, records = make(settings, dev=device(isa="avx512f avx512_bf16"))
     run(r, timer, [mm(2048, "bfloat16")])
     assert "no native" not in records[0].reason
 
 
 def test_a_first_call_over_the_cap_skips_it_and_stops_its_sweep():
     sweep = [mm(n, "bfloat16", group="square", swept=("m=n=k",)) for n in (64, 128, 256)]
-    r, timer, _, records = make(Settings(device(), 1, max_call_s=2.0), too_slow={sweep[1].name: 7.5})
+    r, timer, _, records = make(dict(max_call_s=2.0), too_slow={sweep[1].name: 7.5})
     run(r, timer, sweep)
     status = {x.name: (x.status, x.reason) for x in records}
     assert status[sweep[0].name][0] == "ok"
@@ -283,16 +282,17 @@ def test_a_first_call_over_the_cap_skips_it_and_stops_its_sweep():
         "skipped",
         "the sweep square stopped growing: a smaller point already exceeded --max-call-s 2",
     )
+    assert [x.cause for x in records[1:]] == [Cause.MAX_CALL, Cause.SWEEP_STOPPED]
     assert sweep[2].name not in timer.measured
 
 
 def test_the_time_budget_skips_what_would_not_fit():
     workloads = [mm(8 + i) for i in range(6)]
-    r, timer, _, records = make(Settings(device(), 1, time_budget_s=0.7))  # each measurement advances 0.2 s
+    r, timer, _, records = make(dict(time_budget_s=0.7))  # each measurement advances 0.2 s
     run(r, timer, workloads)
     statuses = [x.status for x in records]
     assert statuses.count("ok") >= 2 and statuses[-1] == "skipped"
-    assert "the --time-budget of 0.7 s" in records[-1].reason
+    assert "the --time-budget of 0.7 s" in records[-1].reason and records[-1].cause == Cause.TIME_BUDGET
 
 
 def test_the_cpu_timer_lets_one_slow_first_call_pass_but_not_two():
@@ -313,19 +313,22 @@ def test_the_cpu_timer_lets_one_slow_first_call_pass_but_not_two():
 
 def test_a_run_that_beats_a_cached_ceiling_says_it_is_stale():
     a = mm(512)
-    settings = Settings(device(), 1, ceilings={"float32": Peak(100e9, "measured", "gemm")})
-    r, timer, _, records = make(settings, default=2 * 512**3 / 120e9)  # 120 GFLOP/s, 20% above the ceiling
+    settings = dict(ceilings={"float32": Peak(100e9, "measured", "gemm")})
+    fast = device(bf16=None)  # peaks 100 GFLOP/s too: the ceiling is what a record beats
+    r, timer, _, records = make(settings, default=2 * 512**3 / 120e9, dev=fast)  # 120 GFLOP/s: 20% above it
     run(r, timer, [a])
-    assert (
-        "the cached float32 ceiling is stale" in records[0].warnings[-1]
-        and "flopbench peak --measure" in records[0].warnings[-1]
-    )
+    (stale,) = [w for w in records[0].warnings if "stale" in w]
+    assert "20% above the cached float32 ceiling (100 GFLOP/s): it is stale" in stale and "peak --measure" in stale
     assert "float32" in r.stale
     near, near_timer, _, near_records = make(settings, default=2 * 512**3 / 103e9)  # within 5%: noise, not staleness
     run(near, near_timer, [a])
     assert not near.stale and not any("stale" in w for w in near_records[0].warnings)
-    small, small_timer, _, _ = make(settings, default=2 * 64**3 / 120e9)  # smaller than the ceiling's sweep: no sign
-    run(small, small_timer, [mm(64)])
+    # Memory-bound work whose working set may stay in a cache says nothing of the DRAM ceiling.
+    copy = make_workload("elementwise", {"kind": "copy", "numel": 1 << 16})  # 512 KiB, inside the 1 MiB cache
+    cached = {"ceilings": {"bandwidth": Peak(5e9, "measured", "stream")}}
+    small, small_timer, _, _ = make(cached, default=copy.counts.bytes / 20e9, dev=device(facts={"l3_bytes": 1 << 20}))
+    small_timer.current = copy.name
+    small.run([copy])
     assert not small.stale
 
 
@@ -428,7 +431,7 @@ def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_
 
     slow = QUIET.model_copy(update={"canary_slowdown": 0.08, "canary_threshold": 0.15})
     workloads = [mm(8), mm(12), mm(16)]
-    r, timer, monitor, records = make(Settings(device(), 1, rounds=3), verdicts=[slow] * 9)
+    r, timer, monitor, records = make(dict(rounds=3), verdicts=[slow] * 9)
     monitor.baseline_s, monitor.run_reference_s = 2.0e-3, 2.0e-3  # the quietest earlier run: 2 ms
     run(r, timer, workloads)
     assert not any(x.disturbed for x in records)  # each window alone is under the canary's 15%
@@ -437,7 +440,7 @@ def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_
     (note,) = [n for n in trust_notes(records, r) if "canary" in n]
     assert note.startswith("warning: the canary's median over the run's 9 measurements was 2.16 ms, +8.0% from")
     steady = QUIET.model_copy(update={"canary_slowdown": 0.01, "canary_threshold": 0.15})
-    r, timer, monitor, records = make(Settings(device(), 1, rounds=3), verdicts=[steady] * 9)
+    r, timer, monitor, records = make(dict(rounds=3), verdicts=[steady] * 9)
     monitor.baseline_s, monitor.run_reference_s = 2.0e-3, 2.0e-3
     run(r, timer, workloads)
     assert not [n for n in trust_notes(records, r) if "canary" in n]

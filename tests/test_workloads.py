@@ -168,7 +168,7 @@ def test_unknown_op_and_dtype():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests.test_flop_counter import conv_params  # noqa: E402
+from tests.helpers import conv_params  # noqa: E402
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])

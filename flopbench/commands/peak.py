@@ -90,7 +90,9 @@ def print_tables(machine: Machine, fmt: str = "table") -> None:
         )
     for note in (*device.notes, *ceiling_notes(machine)):
         print_text(f"[yellow]note:[/yellow] {escape(note)}", fmt)
-    bandwidth = device.bandwidth if device.bandwidth.known else ceilings.get("bandwidth")
+    from flopbench.roofline import ridge
+
+    roofline = machine.roofline
     rows = []
     for key in (*PEAK_KEYS, "bandwidth"):
         peak = device.bandwidth if key == "bandwidth" else device.peaks.get(key)
@@ -99,8 +101,8 @@ def print_tables(machine: Machine, fmt: str = "table") -> None:
             continue
         unit = "B/s" if key == "bandwidth" else "OP/s" if key == "int8" else "FLOP/s"
         peak_value = peak.value if peak is not None else None
-        roof = peak_value or (ceiling.value if ceiling else None)
-        ridge = f"{roof / bandwidth.value:.3g}" if key != "bandwidth" and roof and bandwidth and bandwidth.value else ""
+        point = ridge(roofline.roof(key).roof, roofline.memory.roof) if key != "bandwidth" else None
+        ridge_text = f"{point:.3g}" if point else ""
         rows.append(
             [
                 key,
@@ -108,7 +110,7 @@ def print_tables(machine: Machine, fmt: str = "table") -> None:
                 peak.source if peak else "-",
                 si(ceiling.value, unit) if ceiling else "-",
                 f"{ceiling.value / peak_value:.0%}" if ceiling and ceiling.value and peak_value else "",
-                ridge,
+                ridge_text,
                 peak.detail if peak else ceiling.detail if ceiling else "",
             ]
         )
@@ -123,8 +125,8 @@ def print_tables(machine: Machine, fmt: str = "table") -> None:
         ["", "peak", "source", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte", "detail"],
         [row[:5] + [age(machine.ceilings_measured_at) if row[3] != "-" else ""] + row[5:] for row in rows],
         numeric=["peak", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte"],
-        caption=f"Ceilings {when}. Ridge point = compute roof / bandwidth roof (peaks where known, else"
-        f" measured ceilings); below it a workload is memory-bound.",
+        caption=f"Ceilings {when}. Ridge point = compute roof / DRAM bandwidth roof (the higher of peak and measured"
+        f" ceiling; a user-given value wins); below it a workload is memory-bound.",
         fmt=fmt,
     )
 

@@ -1,0 +1,159 @@
+"""Helpers the tests share: the CLI in a subprocess, its one-line errors, a test device and timer, a runner on
+them, and results lines built by hand. Test files import from here (or from tests/fakes.py), never from each other."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from hypothesis import strategies as st
+
+from flopbench.roofline import Roofline
+from flopbench.runner import Runner
+from flopbench.schema import Device, Header, Peak, Record, RunSettings
+from flopbench.timing import Measurement
+from flopbench.workloads.conv import SPATIAL
+
+# --- the command line ------------------------------------------------------------------------------------------------
+
+
+def flopbench(*args, cwd=None, check=False, env=None, timeout=None):
+    result = subprocess.run(
+        [sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
+    return result
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """The child's Ctrl-C at its default, as in a terminal: a test suite started in the background (`make test &`)
+    ignores SIGINT, every child inherits that, and flopbench rightly keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# --- a device, a timer, a runner -------------------------------------------------------------------------------------
+
+PEAKS = {"float32": Peak(100e9, "spec", "test sheet"), "bfloat16": Peak(400e9, "derived", "test arithmetic")}
+
+
+def device(bandwidth=10e9, peaks=PEAKS, facts=None, name="Test CPU"):
+    bw = Peak(bandwidth, "spec", "test sheet") if bandwidth else Peak(None, "unknown", "none")
+    return Device("cpu", None, name, dict(facts or {}), dict(peaks), bw)
+
+
+def measured(seconds, samples=5):
+    return Measurement((seconds,) * samples, 1, "perf_counter", 1e-9)
+
+
+class FixedTimer:
+    """Every workload takes the same time: the runner's bookkeeping is what is tested."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def measure(self, fn, max_call_s=None):
+        fn()
+        return measured(self.seconds)
+
+
+def settings(**options) -> RunSettings:
+    """Run settings for a test: a short budget unless given."""
+    return RunSettings(**{"min_time_s": 0.2, "max_time_s": 1.0, **options})
+
+
+def runner(dev=None, ceilings=None, on_record=lambda r: None, timer=None, threads=1, **options) -> Runner:
+    """A Runner on `dev` (the test CPU by default) with the given ceilings and settings."""
+    dev = dev or device()
+    roofline = Roofline.build(dev, ceilings, threads=threads)
+    kwargs = {k: options.pop(k) for k in ("monitor", "clock", "meter", "world_size", "agree") if k in options}
+    return Runner(dev, roofline, settings(**options), on_record, timer=timer or FixedTimer(1e-3), **kwargs)
+
+
+# --- results lines by hand -------------------------------------------------------------------------------------------
+
+GPU = Device("cuda", 0, "NVIDIA H100 80GB HBM3", {}, {}, Peak(3.35e12, "spec", "sheet"))
+
+
+def header(**extra) -> Header:
+    return Header(
+        **{
+            "run_id": "abc",
+            "started_at": "2026-01-01T00:00:00",
+            "host": "box",
+            "torch": "2.5",
+            "threads": 4,
+            "device": GPU,
+            **extra,
+        }
+    )
+
+
+def record(name, time_s=1e-3, **extra) -> Record:
+    fields = dict(
+        name=name,
+        op="matmul",
+        family="matmul",
+        dtype="float32",
+        params={"m": 8, "n": 4, "k": 2},
+        identity=name,
+        core_flops=128,
+        macs=64,
+        elementwise_flops=0,
+        total_flops=128,
+        bytes=224,
+        intensity=128 / 224,
+        status="ok",
+        time_s=time_s,
+        total_flops_per_s=128 / time_s,
+        core_flops_per_s=128 / time_s,
+        samples_s=[time_s, time_s],
+    )
+    fields.update(extra)
+    return Record(**fields)
+
+
+# --- shapes ----------------------------------------------------------------------------------------------------------
+
+small = st.integers(1, 8)
+
+
+@st.composite
+def conv_params(draw, ndim):
+    groups = draw(st.integers(1, 4))
+    kernel = [draw(st.integers(1, 7)) for _ in range(ndim)]
+    dilation = [draw(st.integers(1, 3)) for _ in range(ndim)]
+    padding_style = draw(st.sampled_from(["ints", "int", "same", "valid"]))
+    stride = [1] * ndim if padding_style == "same" else [draw(st.integers(1, 3)) for _ in range(ndim)]
+    padding = {
+        "ints": [draw(st.integers(0, 3)) for _ in range(ndim)],
+        "int": draw(st.integers(0, 3)),
+        "same": "same",
+        "valid": "valid",
+    }[padding_style]
+    pads = padding if isinstance(padding, list) else [padding if isinstance(padding, int) else 0] * ndim
+    params = dict(
+        batch=draw(st.integers(1, 4)),
+        in_channels=groups * draw(small),
+        out_channels=groups * draw(small),
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=draw(st.booleans()),
+    )
+    for name, k, d, pad in zip(SPATIAL[ndim], kernel, dilation, pads):
+        # At least the kernel's span (so the convolution is valid), up to a realistic size.
+        params[name] = max(1, d * (k - 1) + 1 - 2 * pad) + draw(st.integers(0, 40 if ndim < 3 else 12))
+    return params

@@ -1,0 +1,154 @@
+"""The shape of the code, checked: one home for the roofline, short functions where the runner and the views live,
+records built only from typed parts, figures that always carry a caption."""
+
+import ast
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from flopbench import records
+from flopbench.roofline import Roofline
+from flopbench.schema import CollectiveFigures, OutcomePart, Part, Record
+from flopbench.summary import timing_part
+from flopbench.workloads import OPS, make_workload
+from tests.conftest import EXAMPLES
+from tests.helpers import device, measured
+
+PACKAGE = Path(__file__).resolve().parent.parent / "flopbench"
+
+
+def _modules():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _mentions_bandwidth(node: ast.AST) -> bool:
+    for sub in ast.walk(node):
+        name = sub.id if isinstance(sub, ast.Name) else sub.attr if isinstance(sub, ast.Attribute) else ""
+        if "bandwidth" in name.lower():
+            return True
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and "bandwidth" in sub.value:
+            return True
+    return False
+
+
+def test_only_the_roofline_divides_by_a_bandwidth():
+    """Which roof applies and max(FLOPs / peak, bytes / bandwidth) live in flopbench/roofline.py alone: a module that
+    divides by a bandwidth is placing a workload (or a roof) on its own."""
+    found = []
+    for path in _modules():
+        if path.name == "roofline.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and _mentions_bandwidth(node.right):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert found == [], f"divisions by a bandwidth outside roofline.py: {found}"
+
+
+def test_the_check_sees_a_division_by_a_bandwidth():
+    tree = ast.parse("t = traffic / level.bandwidth_bytes_per_s\nu = flops / peak")
+    divisions = [n for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
+    assert [_mentions_bandwidth(d.right) for d in divisions] == [True, False]
+
+
+LONG = 80
+SHORT_MODULES = ("runner.py", "commands/run.py", "report.py", "plots.py")
+
+
+@pytest.mark.parametrize("module", SHORT_MODULES)
+def test_no_function_is_over_80_lines(module):
+    """Each part small enough to read at once; argparse declarations (add_arguments) aside."""
+    tree = ast.parse((PACKAGE / module).read_text())
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name != "add_arguments"
+        and node.end_lineno - node.lineno + 1 > LONG
+    ]
+    assert long == []
+
+
+# --- records from typed parts ---------------------------------------------------------------------------------------
+
+
+def test_every_part_is_a_record_base():
+    """A record is its parts: each field of each part is a record field, declared once (in the part)."""
+    parts = [cls for cls in Part.__subclasses__() if cls.__name__ != "_RecordLine"]
+    parts += [sub for cls in parts for sub in cls.__subclasses__() if sub is not Record]
+    assert {cls.__name__ for cls in parts} >= {"WorkloadPart", "TimingPart", "Placement", "CollectiveFigures"}
+    for cls in parts:
+        assert issubclass(Record, cls), cls.__name__
+
+
+@pytest.mark.parametrize("op", sorted(set(OPS) - {"all_reduce", "all_gather", "reduce_scatter", "broadcast"}))
+def test_every_ops_figures_build_a_record(op):
+    """Each op's own parts (before timing, and from a measured time) go into a record through the one builder."""
+    workload = make_workload(op, EXAMPLES[op])
+    derived = records.derive(workload.counts, workload.dtype, 1e-3, Roofline.build(device()), op=workload.spec)
+    record = records.build(
+        records.workload_part(workload),
+        records.counts_part(workload.counts),
+        workload.spec.record_fields(workload.p, workload.dtype),
+        timing_part(measured(1e-3)),
+        *derived.parts,
+        outcome=OutcomePart(status="ok"),
+    )
+    assert record.name == workload.name and record.time_s == 1e-3 and record.model_extra == {}
+
+
+def test_a_collectives_figures_build_a_record():
+    workload = make_workload("all_reduce", {"numel": 1024})
+    derived = records.derive(
+        workload.counts, workload.dtype, 1e-3, Roofline.build(device()), op=workload.spec, world_size=2
+    )
+    assert {type(p).__name__ for p in derived.parts} == {"RatesPart", "CollectiveFigures"}
+
+
+def test_a_misspelt_field_fails_where_it_is_made_never_in_a_file():
+    with pytest.raises(ValidationError, match="busbw_byte_per_s"):
+        CollectiveFigures(busbw_byte_per_s=1.0)  # an op's figures with a misspelt key
+
+    class Misspelt(Part):  # a part the record does not have as a base
+        bus_bandwith: float = 1.0
+
+    with pytest.raises(ValueError, match="record fields unknown to the schema: bus_bandwith"):
+        Record.build(records.workload_part(make_workload("matmul", EXAMPLES["matmul"])), Misspelt(bus_bandwith=2.0))
+
+
+def test_the_read_path_keeps_unknown_fields():
+    fields = {
+        "name": "a",
+        "op": "matmul",
+        "family": "matmul",
+        "dtype": "float32",
+        "identity": "a",
+        "core_flops": 2,
+        "macs": 1,
+        "elementwise_flops": 0,
+        "total_flops": 2,
+        "bytes": 12,
+        "status": "skipped",
+        "from_a_newer_flopbench": 7,
+    }
+    assert Record.model_validate(fields).model_extra == {"from_a_newer_flopbench": 7}
+
+
+# --- figures ---------------------------------------------------------------------------------------------------------
+
+
+def test_every_figure_has_a_caption():
+    from flopbench.plots import FIGURES
+
+    assert FIGURES and all(spec.caption.strip() and spec.caption.endswith(".") for spec in FIGURES)
+    assert len({spec.name for spec in FIGURES}) == len(FIGURES)
+
+
+def test_a_drawn_figure_carries_its_caption(tmp_path):
+    from flopbench.plots import draw_figures
+    from flopbench.view import load_view
+    from tests.fakes import fake_device, write_run
+
+    drawn = draw_figures(load_view(write_run(tmp_path / "a.jsonl", fake_device())))
+    assert [d.name for d in drawn] == ["roofline", "flops_vs_latency", "sweeps", "utilization", "predictors"]
+    assert all(d.caption for d in drawn)
