@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from flopbench.admission import unsupported
 from flopbench.device import cpu_flops_per_cycle
 from flopbench.errors import SpecError
-from flopbench.admission import unsupported
 from flopbench.schema import Device, Peak
 from flopbench.workloads import make_workload
 from flopbench.workloads.check import check_output
