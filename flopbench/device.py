@@ -22,6 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from flopbench.clock import Clock
 from flopbench.errors import FlopbenchError
 from flopbench.formulas import PEAK_KEYS
 from flopbench.schema import Device, Peak
@@ -68,10 +69,19 @@ def parse_device(text: str) -> tuple[str, int | None]:
     return "cuda", index_int
 
 
-def describe(device: str = "auto", threads: int | None = None) -> Device:
-    """The device; on a CPU, its peaks are those of the cores `threads` threads can use (all by default)."""
+def describe(device: str = "auto", threads: int | None = None, clock: Clock | None = None) -> Device:
+    """The device; on a CPU, its peaks are those of the cores `threads` threads can use (all by default), derived
+    from the measured sustained `clock` where one is given (flopbench.clock)."""
     kind, index = parse_device(device)
-    return describe_cpu(threads) if kind == "cpu" else describe_cuda(index or 0)
+    return describe_cpu(threads, clock) if kind == "cpu" else describe_cuda(index or 0)
+
+
+def clock_unknown(device: Device) -> bool:
+    """Whether a CPU's derived peaks rest on a nominal clock (no cpufreq range: a VM, or the model name's base
+    clock), so that the sustained clock is worth measuring (flopbench.clock)."""
+    return device.type == "cpu" and not str(device.facts.get("frequency_source", "")).startswith(
+        ("maximum frequency from cpufreq", "sustained clock measured")
+    )
 
 
 # --- CPUs ----------------------------------------------------------------------------------------
@@ -204,7 +214,7 @@ def _cpu_info() -> dict[str, Any]:
     return cpuinfo.get_cpu_info()  # slow (about a second): once per process
 
 
-def describe_cpu(threads: int | None = None) -> Device:
+def describe_cpu(threads: int | None = None, clock: Clock | None = None) -> Device:
     info = _cpu_info()
     flags = set(info.get("flags", []))
     vendor = info.get("vendor_id_raw", "")
@@ -212,7 +222,12 @@ def describe_cpu(threads: int | None = None) -> Device:
     cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
     physical = _physical_cores(cpus)
     virtual = "hypervisor" in flags
-    frequency, frequency_source = _cpu_frequency(info)
+    nominal, nominal_source = _cpu_frequency(info)
+    frequency, frequency_source = nominal, nominal_source
+    if clock is not None and clock.hz and not nominal_source.startswith("maximum frequency from cpufreq"):
+        frequency, frequency_source = clock.hz, clock.how
+    elif clock is not None and not clock.hz:
+        frequency_source = f"{nominal_source}; {clock.how}"
     uarch = _match_uarch(vendor, family, model)
     isa = [
         f
@@ -251,6 +266,7 @@ def describe_cpu(threads: int | None = None) -> Device:
         "physical_cores": physical,
         "frequency_hz": frequency,
         "frequency_source": frequency_source,
+        "nominal_frequency_hz": nominal,
         "llc_bytes": _last_level_cache() or info.get("l3_cache_size"),
         **cache_levels(cpus),
         "virtual_machine": virtual,

@@ -1,8 +1,15 @@
 """Measured ceilings: what this machine actually reaches, beside the peaks it is said to have.
 
 - compute, per dtype: the best of a short sweep of large square GEMMs (flopbench's own matmul workload);
-- bandwidth: the better of a STREAM copy and triad over arrays at least 4x the last-level cache (CPU) or
-  far larger than the L2 (GPU), bytes counted as STREAM counts them (each array read or written once).
+- bandwidth (DRAM): the better of a STREAM copy and triad over arrays at least 4x the last-level cache (CPU) or
+  far larger than the L2 (GPU), bytes counted as STREAM counts them (each array read or written once);
+- a bandwidth per cache level: a sweep of torch copies over working sets growing by a factor of 2 from well inside
+  L1 to 4x the last-level cache, the total traffic of each point held about constant (ERT's way), each point the
+  best of its rounds; a level's ceiling is the best of the points inside its size range (the cache sizes the OS
+  reports), away from its edges. A level whose calls are mostly the per-call floor (L1 on a CPU: a torch call
+  costs about a microsecond) is left unmeasured, and says so;
+- the per-call floor: an empty-sized call (a one-element copy) through the run's timer;
+- the sustained clock, where the OS gives no clock range (flopbench.clock): the derived CPU peaks use it.
 
 Ceilings are cached per machine, keyed on what identifies its hardware and software (machine_identity), with their
 date, and reused by later runs until re-measured. The cache lives in $FLOPBENCH_CACHE_DIR, default
@@ -23,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flopbench.errors import first_line
+from flopbench.roofline import Level, SweepPoint, cache_sizes
 from flopbench.schema import Device, Peak, RunSettings, validation_text
 from flopbench.workloads import Workload, make_workload
 
@@ -34,7 +42,8 @@ CEILING_SETTINGS = RunSettings(min_time_s=0.1, max_time_s=1.0, warmup_s=0.05, mi
 
 
 # 3: the canary's copy is sized from the last-level cache, so a version 2 quiet canary reference is another canary's
-CACHE_VERSION = 3
+# 4: the cache levels, the per-call floor and the measured clock are part of an entry
+CACHE_VERSION = 4
 
 
 class CacheEntry(BaseModel):
@@ -48,6 +57,11 @@ class CacheEntry(BaseModel):
     canary_s: float | None = None  # the interference canary's time on this machine, quiet (its reference)
     run_canary_s: float | None = None  # the median canary between workloads of the quietest run on this machine
     disturbed_runs: int = 0  # measurements in a row that were disturbed: after REFUSE_DISTURBED, kept (flagged)
+    levels: list[Level] = []  # bandwidth per cache level, measured or said why not (flopbench.roofline.Level)
+    sweep: list[SweepPoint] = []  # the working-set sweep the levels were read from
+    overhead_s: float | None = None  # the per-call floor through the run's timer
+    clock_hz: float | None = None  # the sustained clock (flopbench.clock), where it was measured
+    clock_how: str | None = None  # how it was found, or why it was not
 
 
 REFUSE_DISTURBED = 2  # a disturbed entry is measured again until this many measurements in a row were disturbed
@@ -297,3 +311,77 @@ def measure_ceilings(
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --- the working-set sweep: a bandwidth per cache level -------------------------------------------------------------
+
+SWEEP_SMALLEST = 4 * 2**10  # bytes: well inside any L1
+SWEEP_TRAFFIC = 256 * 2**20  # bytes each point moves, about (ERT holds the traffic per point constant)
+SWEEP_ROUNDS = 3  # each point is the best of this many
+OVERHEAD_SHARE = 1 / 3  # a level whose calls are under 3x the per-call floor is the floor's, not the cache's
+# A level holds the working sets the sweep still moved at this share of its ceiling: at its edge a cache holds the
+# working set with everything else that lives there (on a 32 MiB-L3 Zen 3 VM, a 16 MiB copy ran at 99.5 GB/s, a
+# 32 MiB one at 44.5 GB/s, against an L3 ceiling of 112 GB/s and DRAM's 38).
+PLATEAU_SHARE = 0.75
+
+
+def sweep_sizes(device: Device, threads: int | None = None) -> list[int]:
+    """Working sets (bytes a copy touches, source and destination) from SWEEP_SMALLEST to 4x the last-level cache,
+    growing by a factor of 2; on a GPU, from well inside its L2 to 4x it."""
+    caches = cache_sizes(device, threads)
+    largest = max((level.capacity_bytes or 0 for level in caches), default=0) or 32 * 2**20
+    sizes, size = [], SWEEP_SMALLEST
+    while size <= 4 * largest:
+        sizes.append(size)
+        size *= 2
+    return sizes
+
+
+def read_levels(
+    device: Device, points: list[SweepPoint], overhead_s: float | None, threads: int | None = None
+) -> list[Level]:
+    """Each cache level's ceiling from the sweep: the best point inside its range, from twice the level below to
+    half its own size (the edges straddle two levels), or the whole range where that holds no point."""
+    levels, below = [], 0
+    for cache in cache_sizes(device, threads):
+        size = cache.capacity_bytes or 0
+        inside = [p for p in points if 2 * below < p.working_set_bytes <= size / 2]
+        inside = inside or [p for p in points if below < p.working_set_bytes <= size]
+        below = size
+        if not inside:
+            levels.append(Level(cache.name, size, cache.peak, None, f"{cache.note}; no sweep point inside it"))
+            continue
+        best = max(inside, key=lambda p: p.bytes_per_s)
+        if overhead_s and best.call_s * OVERHEAD_SHARE < overhead_s:
+            note = (
+                f"{cache.note}; not measured: a call on a working set this small takes {best.call_s * 1e6:.2g} us,"
+                f" and the per-call floor is {overhead_s * 1e6:.2g} us of it (the figure would be the overhead's)"
+            )
+            levels.append(Level(cache.name, size, cache.peak, None, note))
+            continue
+        detail = (
+            f"best torch copy of the working-set sweep inside {cache.name} ({len(inside)} point"
+            f"{'s' * (len(inside) > 1)}): {best.working_set_bytes // 1024} KiB"
+        )
+        plateau = [
+            p.working_set_bytes
+            for p in points
+            if p.working_set_bytes <= size and p.bytes_per_s >= PLATEAU_SHARE * best.bytes_per_s
+        ]
+        ceiling = Peak(best.bytes_per_s, "measured", detail)
+        levels.append(Level(cache.name, size, cache.peak, ceiling, cache.note, max(plateau, default=None)))
+    return levels
+
+
+def measure_sweep(
+    sizes: list[int], time_copy: Callable[[int, int], float], on_step: Callable[[str], None] = lambda text: None
+) -> list[SweepPoint]:
+    """Each working set's bandwidth, the best of SWEEP_ROUNDS: `time_copy(working_set, calls)` times that many calls
+    of a copy touching `working_set` bytes and returns seconds."""
+    points = []
+    for size in sizes:
+        calls = max(1, SWEEP_TRAFFIC // size)
+        seconds = min(time_copy(size, calls) for _ in range(SWEEP_ROUNDS))
+        points.append(SweepPoint(size, size * calls / seconds, seconds / calls))
+    on_step(f"bandwidth sweep: {len(points)} working sets, {sizes[0] // 1024} KiB to {sizes[-1] // 2**20} MiB")
+    return points

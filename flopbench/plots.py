@@ -25,7 +25,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter, FuncFormatter
 
 from flopbench.analysis import collectives, layer_times, profiled, rank_spread
-from flopbench.roofline import ridge
+from flopbench.roofline import Roofline, ridge
 from flopbench.units import si
 
 if TYPE_CHECKING:
@@ -165,65 +165,88 @@ def _log_flops_axis(axis, low: float, high: float) -> None:
         axis.set_minor_formatter(FuncFormatter(lambda *_: ""))
 
 
+LEVEL_COLORS = {"L1": "tab:cyan", "L2": "tab:blue", "L3": "tab:green", "LLC": "tab:green", "DRAM": "0.2"}
+
+
 @styled
 def roofline(view: RunView) -> Figure | None:
-    """Achieved FLOP/s against arithmetic intensity, under the device's roofs: the peak roof (datasheet or
-    derived compute, datasheet bandwidth where known) solid, the measured ceilings dashed."""
+    """Achieved FLOP/s against arithmetic intensity, under the device's roofs: each peak key's compute roof (the
+    peak solid, the measured ceiling dashed) and a bandwidth roof per memory level (L2, L3, DRAM: measured ones where
+    the sweep measured them); each workload joined by a thin line to the roof of the level its data lives in."""
     ok = view.measured
     if ok.empty:
         return None
     fig = _figure(figsize=(13, 7))
     ax = fig.subplots()
     roofs = view.roofline
-    memory = roofs.memory
     lo = min(ok["intensity"].min(), 0.05) / 2
     hi = max(ok["intensity"].max(), 100) * 2
-    roof_handles = []
-    for key in sorted(set(ok["peak_key"].dropna())):
-        color = ROOF_COLORS.get(key, "tab:gray")
-        compute = roofs.roof(key)
-        lines = []
-        if compute.peak.known:  # the peak, over the datasheet bandwidth or else the measured one
-            bandwidth = memory.peak if memory.peak.known else memory.ceiling
-            bw_label = f"{si(bandwidth.value, 'B/s')} {bandwidth.source}" if bandwidth and bandwidth.known else ""
-            label = f"{key} peak {si(compute.peak.value, 'FLOP/s')} ({compute.peak.source})"
-            lines.append((compute.peak, bandwidth, "-", label + (f", {bw_label}" if bw_label else "")))
-        if compute.ceiling and memory.ceiling:
-            label = f"{key} measured {si(compute.ceiling.value, 'FLOP/s')}, {si(memory.ceiling.value, 'B/s')}"
-            lines.append((compute.ceiling, memory.ceiling, "--", label))
-        for top, bandwidth, style, label in lines:
-            roof_handles.append(_draw_roof(ax, lo, hi, top, bandwidth, style, color))
-            roof_handles[-1].set_label(label)
+    keys = sorted(set(ok["peak_key"].dropna()))
+    handles = [h for key in keys for h in _compute_roofs(ax, roofs.roof(key), lo, hi)]
+    main = max(keys, key=lambda k: (ok["peak_key"] == k).sum()) if keys else None
+    top = roofs.roof(main).roof if main else None
+    if top is not None and top.known:
+        measured_levels = [level for level in roofs.levels if level.roof.known]
+        for i, level in enumerate(measured_levels):  # each ridge's label a line lower than the last: none collide
+            handles.append(_level_roof(ax, level, top, lo, hi, i))
+    _own_roofs(ax, ok)
     _points(ax, ok, "intensity", "total_flops_per_s")
     _roofline_axes(ax, lo, hi)
     ax.set_xlabel("Arithmetic intensity (FLOP/byte: all FLOPs over compulsory bytes)")
     ax.set_ylabel("Achieved FLOP/s (median time)")
-    ax.set_title(_title(view, "Roofline: memory-bound left of the ridge, compute-bound right of it"))
-    _point_legends(ax, ok, roof_handles, loc="upper left", outside=True)
+    ax.set_title(_title(view, "Roofline: a roof per memory level; each workload judged by the level its data lives in"))
+    _point_legends(ax, ok, handles, loc="upper left", outside=True)
     _name_zero_flop_workloads(ax, view.workloads)
     return fig
 
 
-def _draw_roof(ax, lo: float, hi: float, compute, bandwidth, style: str, color: str) -> Line2D:
-    """One roof, min(compute, intensity x bandwidth), with its ridge marked and labelled."""
+def _compute_roofs(ax, roof, lo: float, hi: float) -> list[Line2D]:
+    """A peak key's compute roofs, flat: the peak solid, the measured ceiling dashed."""
+    color = ROOF_COLORS.get(roof.key, "tab:gray")
+    handles = []
+    for value, style, label in (
+        (roof.peak, "-", f"{roof.key} peak {si(roof.peak.value, 'FLOP/s')} ({roof.peak.source})"),
+        (roof.ceiling, "--", f"{roof.key} measured {si(roof.ceiling.value, 'FLOP/s')}" if roof.ceiling else ""),
+    ):
+        if value is not None and value.known:
+            ax.plot([lo, hi], [value.value, value.value], style, color=color, lw=1.6, zorder=2)
+            handles.append(Line2D([], [], ls=style, color=color, label=label))
+    return handles
+
+
+def _level_roof(ax, level, top, lo: float, hi: float, row: int = 0) -> Line2D:
+    """One memory level's slanted roof up to the compute roof, its ridge marked and labelled."""
+    color = LEVEL_COLORS.get(level.name, "tab:gray")
+    style = "-." if level.name == "DRAM" else ":"
+    bandwidth = level.roof
     x = np.geomspace(lo, hi, 400)
-    known = bandwidth is not None and bandwidth.known
-    y = np.minimum(compute.value, x * bandwidth.value) if known else np.full_like(x, compute.value)
-    ax.plot(x, y, style, color=color, lw=1.6, zorder=2)
-    point = ridge(compute, bandwidth) if known else None
-    if point:
-        ax.plot([point], [compute.value], marker="|", markersize=14, color=color, zorder=2)
-        # Peak ridges labelled left of the ridge, measured ones right of it and below: no collisions.
+    ax.plot(x, np.minimum(top.value, x * bandwidth.value), style, color=color, lw=1.6, zorder=2)
+    point = ridge(top, bandwidth)
+    if point and lo < point < hi:
+        ax.plot([point], [top.value], marker="|", markersize=14, color=color, zorder=2)
         ax.annotate(
-            f"ridge {point:.3g}",
-            (point, compute.value),
+            f"{level.name} ridge {point:.3g}",
+            (point, top.value),
             textcoords="offset points",
-            xytext=(-8, 5) if style == "-" else (6, -13),
-            ha="right" if style == "-" else "left",
+            xytext=(6, -13 - 11 * row),
             fontsize=8,
             color=color,
         )
-    return Line2D([], [], ls=style, color=color)
+    label = f"{level.name} {si(bandwidth.value, 'B/s')} ({bandwidth.source})"
+    return Line2D([], [], ls=style, color=color, label=label)
+
+
+def _own_roofs(ax, ok: pd.DataFrame) -> None:
+    """Each workload joined to the roof that judges it (its level's, at its intensity): the distance is its gap."""
+    if "roofline_flops_per_s" not in ok:
+        return
+    for _, r in ok.iterrows():
+        roof = r.get("roofline_flops_per_s")
+        if roof and roof == roof and r["intensity"] == r["intensity"]:
+            level = r.get("level") if isinstance(r.get("level"), str) else "DRAM"
+            color = LEVEL_COLORS.get(level, "0.5")
+            ax.plot([r["intensity"]] * 2, [r["total_flops_per_s"], roof], color=color, lw=0.8, alpha=0.6, zorder=2)
+            ax.plot([r["intensity"]], [roof], marker="_", markersize=8, color=color, zorder=2)
 
 
 def _name_zero_flop_workloads(ax, rows: pd.DataFrame) -> None:
@@ -244,6 +267,49 @@ def _name_zero_flop_workloads(ax, rows: pd.DataFrame) -> None:
         fontsize=8,
         color="0.3",
     )
+
+
+@styled
+def bandwidth_sweep(roofs: Roofline, label: str = "") -> Figure | None:
+    """The working-set sweep `flopbench peak --measure` read the memory levels from: achieved bandwidth of a torch
+    copy against the bytes it touches, the cache sizes marked, each level's ceiling drawn over its range."""
+    if not roofs.sweep:
+        return None
+    fig = _figure(figsize=(11, 6))
+    ax = fig.subplots()
+    sizes = [p.working_set_bytes for p in roofs.sweep]
+    ax.plot(sizes, [p.bytes_per_s for p in roofs.sweep], "o-", color="black", lw=1.2, zorder=3, label="torch copy")
+    below = min(sizes) / 2
+    for level in roofs.levels:
+        color = LEVEL_COLORS.get(level.name, "tab:gray")
+        right = level.capacity_bytes or max(sizes) * 2
+        if level.capacity_bytes:
+            ax.axvline(level.capacity_bytes, color=color, ls=":", lw=1)
+            ax.annotate(
+                f"{level.name} {_binary_bytes(level.capacity_bytes)}",
+                (level.capacity_bytes, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(-4, -12),
+                textcoords="offset points",
+                ha="right",
+                fontsize=8,
+                color=color,
+            )
+        if level.ceiling is not None and level.ceiling.value:
+            text = f"{level.name} ceiling {si(level.ceiling.value, 'B/s')}"
+            ax.plot([max(below, min(sizes)), right], [level.ceiling.value] * 2, color=color, lw=2, label=text)
+        elif "not measured" in level.note:
+            ax.plot([], [], color=color, lw=2, label=f"{level.name}: not measured (calls are the per-call floor)")
+        below = level.capacity_bytes or below
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(_binary_bytes))
+    ax.yaxis.set_major_formatter(EngFormatter(unit="B/s"))
+    ax.set_xlabel("Working set (bytes a copy touches: source and destination)")
+    ax.set_ylabel("Bandwidth (bytes read and written per second; best of rounds)")
+    ax.set_title(f"Bandwidth against working set: a ceiling per memory level\n{label}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    return fig
 
 
 @styled
@@ -547,8 +613,8 @@ def predictors(view: RunView) -> Figure | None:
         return None
     evaluation = leave_one_out(found)
     table = evaluation.table()
-    fig = _figure(figsize=(12, 10))
-    axes = fig.subplots(2, 2, sharex=True, sharey=True).ravel()
+    fig = _figure(figsize=(16, 10))
+    axes = fig.subplots(2, 3, sharex=True, sharey=True).ravel()
     measured_s = table["time_s"]
     values = np.concatenate([measured_s.to_numpy()] + [table[f"{n}_s"].to_numpy() for n in PREDICTORS])
     lo, hi = np.nanmin(values[values > 0]) / 2, np.nanmax(values) * 2
@@ -576,9 +642,13 @@ def predictors(view: RunView) -> Figure | None:
         ax.set_ylim(lo, hi)
         ax.xaxis.set_major_formatter(EngFormatter(unit="s"))
         ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
-    for ax in axes[2:]:
+    for ax in axes[len(PREDICTORS) :]:
+        ax.set_visible(False)
+    for ax in axes[3:]:
         ax.set_xlabel("measured time (median)")
-    for ax in axes[::2]:
+    axes[2].xaxis.set_tick_params(labelbottom=True)  # above a hidden panel: its ticks are its own
+    axes[2].set_xlabel("measured time (median)")
+    for ax in axes[::3]:
         ax.set_ylabel("predicted time (leave-one-out)")
     axes[0].legend(loc="upper left", fontsize=8)
     fig.suptitle(_title(view, "Latency predicted from FLOPs, the roofline and a fitted roofline (grey: within 2x)"))
@@ -718,6 +788,11 @@ FIGURES = (
         "energy_roofline",
         energy_roofline,
         "FLOP per joule against arithmetic intensity, under the fitted energy roofline.",
+    ),
+    FigureSpec(
+        "bandwidth_sweep",
+        lambda view: bandwidth_sweep(view.roofline, view.label),
+        "Bandwidth of a torch copy against its working set, with the cache sizes and each level's ceiling.",
     ),
     FigureSpec("spread", spread, "Achieved FLOP/s of every rank, running together."),
     FigureSpec("collectives", collective_bandwidth, "Bus bandwidth of each collective against message size."),

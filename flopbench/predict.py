@@ -1,13 +1,18 @@
 """How far off is a prediction of latency from FLOPs, and how much better does the roofline do?
 
-Four predictors of a workload's median time, each judged on measured runs:
+Five predictors of a workload's median time, each judged on measured runs:
 
 - `flops`: time = c x FLOPs, one constant c per device and dtype (peak key), fitted on the run;
 - `roofline-peak`: max(FLOPs / peak, bytes / bandwidth) from the datasheet or derived peaks (a device without a
   datasheet bandwidth, a CPU, uses the measured one: said in the notes);
-- `roofline-measured`: the same from the measured ceilings (the peak where none was measured);
+- `roofline-dram`: the same from the measured ceilings (the peak where none was measured), DRAM's bandwidth for
+  every workload;
+- `roofline-measured`: the cache-aware roofline of the measured ceilings: the bandwidth of the level the working set
+  lives in, and never under the measured per-call floor (the same as roofline-dram where no level was measured);
 - `fitted`: overhead + roofline / efficiency, one efficiency per (family, dtype) and one per-call overhead, fitted
-  by least squares on log times over the measured-ceiling roofline.
+  by least squares on log times over the cache-aware measured roofline.
+
+Every roofline time is the roofline's own (flopbench.roofline): nothing here divides by a bandwidth.
 
 On one run every predictor is judged leave-one-out: a workload's prediction never uses its own time (all its
 records, when several runs are pooled). A fitted group whose only workload is the one left out falls back to one
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
     from flopbench.roofline import Roofline
     from flopbench.view import RunView
 
-PREDICTORS = ("flops", "roofline-peak", "roofline-measured", "fitted")
+PREDICTORS = ("flops", "roofline-peak", "roofline-dram", "roofline-measured", "fitted")
 WITHIN = (1.25, 2.0)
 
 
@@ -41,8 +46,8 @@ WITHIN = (1.25, 2.0)
 @dataclass
 class Points:
     """The workloads runs measured, as the predictors see them: one row per workload (identity), the median over
-    pooled records, with the times each roofline gives it (flopbench.roofline: roofline_peak_s, roofline_measured_s)
-    and its compute roofs (peak, ceiling)."""
+    pooled records, with the times each roofline gives it (flopbench.roofline: roofline_peak_s, roofline_measured_s
+    on DRAM, roofline_cache_s cache-aware) and its compute roofs (peak, ceiling)."""
 
     frame: pd.DataFrame
     label: str
@@ -119,7 +124,13 @@ def roofline_peak_s(frame: pd.DataFrame) -> np.ndarray:
 
 
 def roofline_measured_s(frame: pd.DataFrame) -> np.ndarray:
+    """The DRAM-only roofline of the measured ceilings."""
     return frame["roofline_measured_s"].to_numpy(dtype=float)
+
+
+def roofline_cache_s(frame: pd.DataFrame) -> np.ndarray:
+    """The cache-aware roofline of the measured ceilings (the level the working set lives in, the per-call floor)."""
+    return frame["roofline_cache_s"].to_numpy(dtype=float)
 
 
 # --- the fitted predictor -----------------------------------------------------------------------------------------
@@ -267,7 +278,7 @@ def leave_one_out(points_: Points) -> Evaluation:
     points_ = Points(frame, points_.label, points_.excluded, points_.notes)
     if len(frame) < 3:
         raise ValueError(f"{len(frame)} workloads with FLOPs and a peak: too few to judge a predictor (3 at least)")
-    roof = roofline_measured_s(frame)
+    roof = roofline_cache_s(frame)
     flops_s, fitted_s = np.empty(len(frame)), np.empty(len(frame))
     for i in range(len(frame)):
         rest = frame.index != i
@@ -285,6 +296,7 @@ def leave_one_out(points_: Points) -> Evaluation:
     predicted = {
         "flops": flops_s,
         "roofline-peak": roofline_peak_s(frame),
+        "roofline-dram": roofline_measured_s(frame),
         "roofline-measured": roof,
         "fitted": fitted_s,
     }
@@ -299,7 +311,7 @@ def across(source: Points, target: Points) -> Evaluation:
     """Fit `flops` and `fitted` on `source`, predict `target`'s workloads from its roofs (its times unused)."""
     a = source.frame.reset_index(drop=True)
     b = target.frame.reset_index(drop=True)
-    model = fit(a, roofline_measured_s(a))
+    model = fit(a, roofline_cache_s(a))
     constant = _flops_constant(a)
     roof_a = _compute_roof(a).groupby(a["dtype"]).median()
     roof_b = _compute_roof(b)
@@ -318,8 +330,9 @@ def across(source: Points, target: Points) -> Evaluation:
     predicted = {
         "flops": flops_s[keep],
         "roofline-peak": roofline_peak_s(b),
-        "roofline-measured": roofline_measured_s(b),
-        "fitted": model.predict(b, roofline_measured_s(b)),
+        "roofline-dram": roofline_measured_s(b),
+        "roofline-measured": roofline_cache_s(b),
+        "fitted": model.predict(b, roofline_cache_s(b)),
     }
     points_b = Points(b, target.label, target.excluded, notes)
     return _scored(points_b, predicted, model, f"fitted on {source.label}, predicting {target.label}")
@@ -329,7 +342,7 @@ def what_if(source: Points, target: Roofline, device: str) -> pd.DataFrame:
     """A prediction, never a measurement: the source run's workloads on a device known only by its datasheet
     (its roofline: peaks per dtype, bandwidth), from the fit on the source and from the datasheet roofline."""
     a = source.frame.reset_index(drop=True)
-    model = fit(a, roofline_measured_s(a))
+    model = fit(a, roofline_cache_s(a))
     constant = _flops_constant(a)
     roof_a = _compute_roof(a).groupby(a["dtype"]).median()
     rows = []
@@ -364,14 +377,15 @@ def calibration(model: Fit) -> dict[str, Any]:
             {"family": f, "dtype": d, "efficiency": e, "workloads": model.workloads[(f, d)]}
             for (f, d), e in model.efficiency.items()
         ],
-        "model": "time = overhead_s + max(FLOPs / compute ceiling, bytes / bandwidth ceiling) / efficiency",
+        "model": "time = overhead_s + max(FLOPs / compute ceiling, bytes / bandwidth ceiling of the level the"
+        " working set lives in, the per-call floor) / efficiency",
     }
 
 
 def in_words(evaluation: Evaluation) -> str:
     """One paragraph on what FLOPs miss on this machine, from the scores."""
     s = {x.name: x for x in evaluation.scores}
-    flops, peak, measured, fitted = (s[n] for n in PREDICTORS)
+    flops, peak, dram, measured, fitted = (s[n] for n in PREDICTORS)
     fit_ = evaluation.fit
     worst_family = max(evaluation.families.items(), key=lambda kv: kv[1][0].median_factor)
     frame = evaluation.points.frame
@@ -388,8 +402,14 @@ def in_words(evaluation: Evaluation) -> str:
         f" {flops.median_factor:.2f} ({flops.within_2x:.0%} of {flops.workloads} workloads within 2x; worst"
         f" {flops.worst_name}, {flops.worst_factor:.1f}x).",
         f"The roofline from the peaks is off by {peak.median_factor:.2f}, from the measured ceilings by"
-        f" {measured.median_factor:.2f}: knowing that a workload is memory-bound, and what the machine reaches, is"
-        f" worth {'more' if measured.median_factor < flops.median_factor else 'less'} than a FLOP count here.",
+        f" {dram.median_factor:.2f} with DRAM's bandwidth for every workload"
+        + (
+            f" and by {measured.median_factor:.2f} with the bandwidth of the cache level each working set lives in"
+            if measured.median_factor != dram.median_factor
+            else ""
+        )
+        + f": knowing that a workload is memory-bound, and what the machine reaches, is worth"
+        f" {'more' if measured.median_factor < flops.median_factor else 'less'} than a FLOP count here.",
         f"With one efficiency per family and dtype and a fixed overhead of {fit_.overhead_s * 1e6:.3g} us per call"
         f" (fitted, leave-one-out) the median factor is {fitted.median_factor:.2f}"
         f" ({fitted.within_1_25x:.0%} within 1.25x)."

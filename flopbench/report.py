@@ -130,12 +130,82 @@ def _family_rows(view: RunView, rows: pd.DataFrame, with_trust: bool, with_energ
                 si(r["total_flops_per_s"], "FLOP/s"),
                 _pct(r["utilization"]),
                 _pct(r["roofline_efficiency"]),
-                r["bound"] or "-",
+                bound_text(r),
                 *extra,
                 "; ".join(r["warnings"]) or "",
             ]
         )
     return out
+
+
+def bound_text(r: pd.Series | Record) -> str:
+    """compute, memory (with the cache level its data lives in, when not DRAM), or overhead."""
+    bound, level = r["bound"] if isinstance(r, pd.Series) else r.bound, _get(r, "level")
+    if not isinstance(bound, str):
+        return "-"
+    return f"{bound} ({level})" if bound == "memory" and isinstance(level, str) and level != "DRAM" else bound
+
+
+def _get(r: pd.Series | Record, key: str) -> Any:
+    return r.get(key) if isinstance(r, pd.Series) else getattr(r, key, None)
+
+
+def above_own_roof(view: RunView) -> list[Record]:
+    """Measured records faster than the roof of their own level by more than the tolerance: each a defect to explain
+    (a stale ceiling, a count of bytes that is too high, a working set that stays closer than its level)."""
+    from flopbench.roofline import ABOVE_PEAK
+
+    return [
+        r
+        for r in view.records
+        if r.status == "ok" and r.roofline_efficiency is not None and r.roofline_efficiency > ABOVE_PEAK
+    ]
+
+
+def _placement_blocks(view: RunView) -> list:
+    """Where each workload's data lives and the roof that judged it, in words; only for runs whose roofline has
+    more than DRAM (cache levels measured) or a per-call floor."""
+    roofs = view.roofline
+    if not (any(level.roof.known for level in roofs.caches) or roofs.overhead_s):
+        return []
+    rows: list[list[Any]] = []
+    said: list[str] = []
+    dram = roofs.memory.roof
+    for r in view.records:
+        if r.status != "ok" or r.bound is None or r.working_set_bytes is None:
+            continue
+        rows.append(
+            [
+                r.name,
+                si(r.working_set_bytes, "B"),
+                r.level or "-",
+                si(r.bandwidth_bytes_per_s, "B/s"),
+                bound_text(r),
+                _pct(r.roofline_efficiency),
+                r.dram_bound or "-",
+                _pct(r.dram_roofline_efficiency),
+            ]
+        )
+        if r.level not in (None, "DRAM") and r.bound == "memory" and len(said) < 4:
+            said.append(
+                f"{r.name}: its {si(r.working_set_bytes, 'B')} working set fits in {r.level}: judged against"
+                f" {r.level}'s {si(r.bandwidth_bytes_per_s, 'B/s')}, not DRAM's {si(dram.value, 'B/s')}"
+                f" ({_pct(r.roofline_efficiency)} of it, where DRAM's roof would read"
+                f" {_pct(r.dram_roofline_efficiency)})."
+            )
+        elif r.bound == "overhead" and len(said) < 4 and r.time_s:
+            said.append(
+                f"{r.name}: a call of {seconds(r.time_s)}, of which the per-call floor is"
+                f" {seconds(roofs.overhead_s)}: overhead-bound, whatever its FLOPs and bytes."
+            )
+    text = (
+        "Each workload is judged against the roof of the memory level its data lives in: the smallest measured level"
+        " that holds its working set (the distinct bytes one call touches), or DRAM when the caches were evicted"
+        f" before every call; a call whose per-call floor ({seconds(roofs.overhead_s)}) is more than half of it is"
+        " overhead-bound. The DRAM placement is beside it."
+    )
+    columns = ["workload", "working set", "level", "its bandwidth", "bound", "% of its roof", "DRAM: bound", "% DRAM"]
+    return [Heading(2, "Where each workload's data lives"), Para(text), Table(columns, rows), *(Para(t) for t in said)]
 
 
 def _trust_blocks(view: RunView) -> list:
@@ -172,6 +242,16 @@ def _trust_blocks(view: RunView) -> list:
         f" and **{trust_.unstable}** are unstable; the trust column says which, and why."
     )
     text += trust_.stale
+    above = above_own_roof(view)
+    if above:
+        names = ", ".join(
+            f"{r.name} ({_pct(r.roofline_efficiency)} of its {r.level or 'DRAM'} roof)" for r in above[:6]
+        )
+        text.append(
+            f"**{len(above)} measured workload{'s' * (len(above) > 1)} ran above {'their' if len(above) > 1 else 'its'}"
+            f" own roof**, each a defect to explain (a stale or low ceiling, a working set that stays closer than its"
+            f" level): {names}{' ...' if len(above) > 6 else ''}."
+        )
     return [Heading(2, "Trust: the machine during the run"), Para(" ".join(text))]
 
 
@@ -239,6 +319,7 @@ def run_blocks(view: RunView) -> list:
     if has_trust(view):
         blocks += _trust_blocks(view)
     blocks += _family_blocks(view)
+    blocks += _placement_blocks(view)
     drawn = draw_figures(view)
     single = [d for d in drawn if not d.name.startswith("layers_")]
     if single:
@@ -340,7 +421,7 @@ def _predictor_blocks(view: RunView) -> list:
     if len(found.frame) < 3:
         return []
     evaluation = leave_one_out(found)
-    blocks: list = [Heading(2, "How well do FLOPs predict latency? Four predictors")]
+    blocks: list = [Heading(2, "How well do FLOPs predict latency? Five predictors")]
     blocks.append(Para(in_words(evaluation)))
     blocks.append(
         Table(
@@ -368,9 +449,11 @@ def _predictor_blocks(view: RunView) -> list:
         notes.append("not judged: " + "; ".join(f"{k} ({v})" for k, v in evaluation.points.excluded.items()))
     blocks.append(
         Para(
-            "flops: time proportional to FLOPs (one constant per dtype); roofline-peak and roofline-measured:"
-            " max(FLOPs / compute roof, bytes / bandwidth) from the peaks and from the measured ceilings; fitted: an"
-            " efficiency per family and dtype and a per-call overhead. Every prediction is leave-one-out; error ="
+            "flops: time proportional to FLOPs (one constant per dtype); roofline-peak and roofline-dram:"
+            " max(FLOPs / compute roof, bytes / DRAM bandwidth) from the peaks and from the measured ceilings;"
+            " roofline-measured: the same with the bandwidth of the cache level each working set lives in, never under"
+            " the per-call floor (where levels were measured); fitted: an efficiency per family and dtype and a"
+            " per-call overhead over that roofline. Every prediction is leave-one-out; error ="
             " exp|log(predicted / measured)|. `flopbench predict` prints these, `--target` another machine's."
             + "".join(f" Note: {n}." for n in notes)
         )

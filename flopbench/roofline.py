@@ -78,13 +78,22 @@ class Level:
     peak: Annotated[Peak, D("B/s", "the datasheet or derived bandwidth (unknown for caches)")]
     ceiling: Annotated[Peak | None, D("B/s", "the measured bandwidth, where measured")] = None
     note: Annotated[str, D("", "what to keep in mind: why it was not measured, where its size comes from")] = ""
+    plateau_bytes: Annotated[
+        int | None,
+        D(
+            "B",
+            "the largest working set the sweep saw at 3/4 of this level's ceiling or more: the level holds working sets"
+            " up to it (null: its capacity)",
+        ),
+    ] = None
 
     @property
     def roof(self) -> Peak:
         return judge(self.peak, self.ceiling)
 
     def holds(self, working_set: float) -> bool:
-        return self.capacity_bytes is None or working_set <= self.capacity_bytes
+        limit = self.plateau_bytes or self.capacity_bytes
+        return limit is None or working_set <= limit
 
 
 @dataclass(frozen=True)

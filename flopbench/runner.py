@@ -33,7 +33,7 @@ from flopbench.roofline import Roofline
 from flopbench.schedule import KeptInputs, Step, steps
 from flopbench.schema import Device, OutcomePart, Record, Round, RunSettings
 from flopbench.summary import energy_part, summarize
-from flopbench.timing import CallTooSlow, CpuTimer, CudaTimer, Measurement, TorchCuda
+from flopbench.timing import CallTooSlow, CpuTimer, CudaTimer, Evictor, Measurement, TorchCuda
 from flopbench.workloads import Workload
 
 
@@ -58,9 +58,13 @@ def torch_settings(device_type: str, threads: int, tf32: bool) -> Iterator[None]
 
 
 def make_timer(device: Device, settings: RunSettings) -> Any:
+    """The run's timer: CUDA events (or graphs) on a GPU, perf_counter blocks on a CPU; with cold caches, each timed
+    call follows an eviction of the caches (the L2 flush on a GPU, a buffer twice the last-level cache on a CPU)."""
+    cold = settings.cache == "cold"
     if device.type == "cuda":
-        return CudaTimer(TorchCuda(device.torch_device), settings.budget(), use_graph=settings.cuda_graph)
-    return CpuTimer(settings.budget())
+        return CudaTimer(TorchCuda(device.torch_device), settings.budget(), use_graph=settings.cuda_graph, cold=cold)
+    evict = Evictor(int(device.facts.get("llc_bytes") or 0)) if cold else None
+    return CpuTimer(settings.budget(), evict=evict)
 
 
 @dataclass

@@ -157,7 +157,26 @@ def measure_clock(clock: Callable[[], float], reads: int = 2000) -> float:
     return float(np.median(deltas)) if deltas else 1e-9
 
 
+class Evictor:
+    """Cold caches on a CPU: writes a buffer of twice the last-level cache, so that what a call touched before is gone
+    from every cache level (its lines evicted by the buffer's) before the next timed call."""
+
+    def __init__(self, llc_bytes: int):
+        import torch
+
+        self.bytes = 2 * max(llc_bytes, 8 * 2**20)
+        self._buffer = torch.empty(self.bytes // 4, dtype=torch.float32)
+        self._value = 0.0
+
+    def __call__(self) -> None:
+        self._value += 1.0
+        self._buffer.fill_(self._value)  # a write of every line: the buffer's lines replace the workload's
+
+
 class CpuTimer:
+    """Blocks of back-to-back calls (warm caches); with `evict`, one call per sample and the caches evicted before each,
+    outside the timed window (cold caches: a layer as it runs inside a network)."""
+
     name = "perf_counter"
 
     def __init__(
@@ -166,11 +185,13 @@ class CpuTimer:
         clock: Callable[[], float] = time.perf_counter,
         resolution_s: float | None = None,
         faults: Callable[[], int] | None = None,
+        evict: Callable[[], None] | None = None,
     ):
         self.budget = budget or Budget()
         self.clock = clock
         self.faults = faults or page_faults  # the process's page faults so far, read around the timed samples
         self.resolution_s = resolution_s if resolution_s is not None else measure_clock(clock)
+        self.evict = evict
 
     def _block(self, fn: Callable[[], Any], calls: int) -> float:
         clock = self.clock
@@ -195,6 +216,8 @@ class CpuTimer:
             spent += self._block(fn, 1)
             calls += 1
             clean = 0 if took_memory(self.faults() - faults) else clean + 1
+        if self.evict is not None:
+            return self._cold(fn)
         per_call = spent / calls
         # Block size: the clock's cost (about one resolution) must be under 1e-4 of a block, and a block
         # lasts about 1/20 of the minimum time: long enough to average out scheduler noise, short enough
@@ -212,6 +235,26 @@ class CpuTimer:
         return Measurement(
             tuple(samples), number, self.name, self.resolution_s, page_faults_per_call=faults / (len(samples) * number)
         )
+
+    def _cold(self, fn: Callable[[], Any]) -> Measurement:
+        """One call per sample, the caches evicted before each (not timed). The budget counts wall time too: an
+        eviction costs milliseconds, so a short call stops at max_time_s of wall time, with its samples."""
+        assert self.evict is not None
+        budget, sampled = self.budget, 0.0
+        samples: list[float] = []
+        started, faults, evictions = self.clock(), self.faults(), 0
+        while not budget.done(samples, sampled):
+            if len(samples) >= max(3, budget.min_samples) and self.clock() - started > budget.max_time_s:
+                break
+            before = self.faults()
+            self.evict()
+            evictions += self.faults() - before
+            sample = self._block(fn, 1)
+            samples.append(sample)
+            sampled += sample
+        faults = self.faults() - faults - evictions
+        notes = ("cold: the caches were evicted before each timed call",)
+        return Measurement(tuple(samples), 1, self.name, self.resolution_s, notes, faults / len(samples))
 
 
 # --- CUDA ------------------------------------------------------------------------------------
@@ -278,6 +321,7 @@ class CudaTimer:
     ops: CudaOps
     budget: Budget = field(default_factory=Budget)
     use_graph: bool = False
+    cold: bool = True  # the L2 flushed before each sample (warm: calls back to back, nothing flushed)
     resolution_s: float = TorchCuda.EVENT_RESOLUTION_S
     batch: int = 10  # samples queued between synchronizations
     clock: Callable[[], float] = time.perf_counter  # wall clock, for the warm-up and budget only

@@ -35,8 +35,8 @@ def test_roofline_figure(run):
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert {"matmul", "conv", "attention", "elementwise", "float32"} <= set(legend)
     assert any("float32 peak 100 GFLOP/s (spec)" in t for t in legend)
-    ridges = [t.get_text() for t in ax.texts if t.get_text().startswith("ridge")]
-    assert ridges == ["ridge 10"]  # 100 GFLOP/s over 10 GB/s
+    ridges = [t.get_text() for t in ax.texts if t.get_text().startswith("DRAM ridge")]
+    assert ridges == ["DRAM ridge 10"]  # 100 GFLOP/s over 10 GB/s
     assert any("not shown (0 FLOPs): elementwise-copy" in t.get_text() for t in ax.texts)
     plt.close(fig)
 
@@ -116,7 +116,7 @@ def test_report_holds_the_device_the_tables_the_figures_and_the_study(results, r
         "sweeps.png",
         "utilization.png",
     ]
-    assert "## How well do FLOPs predict latency? Four predictors" in md and "| fitted |" in md
+    assert "## How well do FLOPs predict latency? Five predictors" in md and "| fitted |" in md
     assert all((out / f).exists() for f in figures)
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 5  # self-contained

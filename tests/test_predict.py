@@ -135,7 +135,7 @@ def test_predict_json_contract(two_runs):
     assert "matmul" in data["families"]
     assert data["excluded"] == {"elementwise-copy-n4194304": "0 FLOPs: a FLOP count cannot predict its time"}
     target = json.loads(flopbench("predict", str(slow), "--target", str(fast), "--format", "json").stdout)["target"]
-    assert target["evaluation"].startswith("fitted on cpu (Slow CPU)") and len(target["predictors"]) == 4
+    assert target["evaluation"].startswith("fitted on cpu (Slow CPU)") and len(target["predictors"]) == len(PREDICTORS)
     table = flopbench("predict", str(slow), "--target", str(fast))
     assert table.returncode == 0 and "predicting cpu (Fast CPU)" in table.stdout.replace("\n", " ")
 

@@ -7,7 +7,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flopbench.console import info
 from flopbench.errors import FlopbenchError, did_you_mean
@@ -15,6 +15,7 @@ from flopbench.formulas import PEAK_KEYS
 from flopbench.units import count
 
 if TYPE_CHECKING:
+    from flopbench.clock import Clock
     from flopbench.measure import CacheEntry
     from flopbench.schema import Device
     from flopbench.session import Machine
@@ -108,7 +109,8 @@ def parse_peaks(items: list[str]) -> dict[str, float]:
 def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_call_s: float | None = None) -> Machine:
     """The device with user overrides, the thread count, and the ceilings: cached, or measured now when --measure
     asks, when no bandwidth is known from any source (measure_if_needed), or when the cached ones were measured on
-    a busy machine (they are refused)."""
+    a busy machine (they are refused). A CPU without a clock range gets its derived peaks from the measured
+    sustained clock (flopbench.clock), cached with the ceilings."""
     from flopbench import measure
     from flopbench.device import describe
     from flopbench.session import Machine, default_threads
@@ -129,15 +131,16 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
         warn(note)
     refused = cached if action == "measure" and cached and cached.disturbed else None
     if action == "use" and cached:
-        return Machine(
-            device, threads, cached.ceilings, cached.measured_at, cached.canary_s, cached.disturbed, cached.run_canary_s
-        )
+        return machine_of(_clocked(args, device, threads, cached), threads, cached)
     if action == "measure":
         info(
             f"flopbench: measuring the compute and bandwidth ceilings of {device.label} with {count(threads, 'thread')}"
             f" (once; cached in {measure.cache_dir()})"
         )
+        clock = _measure_clock(device, threads)
+        device = _clocked(args, device, threads, clock)
         entry = measure.merged(refused, measure_now(device, threads, max_call_s))
+        entry = entry.model_copy(update={"clock_hz": clock.hz, "clock_how": clock.how} if clock else {})
         measure.save(entry)
         if entry.disturbed:
             again = (
@@ -149,10 +152,50 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
                 f"the machine was busy while its ceilings were measured ({entry.disturbed}); they are used for this"
                 f" run, flagged, and {again}"
             )
-        return Machine(
-            device, threads, entry.ceilings, entry.measured_at, entry.canary_s, entry.disturbed, entry.run_canary_s
-        )
+        return machine_of(device, threads, entry)
     return Machine(device, threads, {}, None)
+
+
+def machine_of(device: Device, threads: int, entry: CacheEntry) -> Machine:
+    from flopbench.session import Machine
+
+    return Machine(
+        device,
+        threads,
+        entry.ceilings,
+        entry.measured_at,
+        entry.canary_s,
+        entry.disturbed,
+        entry.run_canary_s,
+        tuple(entry.levels),
+        entry.overhead_s,
+        tuple(entry.sweep),
+    )
+
+
+def _measure_clock(device: Device, threads: int) -> Clock | None:
+    """The sustained clock, where the OS gives no clock range (flopbench.device.clock_unknown)."""
+    from flopbench import clock, measure
+    from flopbench.device import clock_unknown
+
+    if not clock_unknown(device):
+        return None
+    info("  the sustained clock (no clock range from the OS)")
+    return clock.measure(threads, measure.cache_dir())
+
+
+def _clocked(args: argparse.Namespace, device: Device, threads: int, found: Any) -> Device:
+    """The device described again with a measured clock (a Clock, or a cache entry that holds one); as it was
+    without one."""
+    from flopbench.clock import Clock
+    from flopbench.device import clock_unknown, describe
+
+    clock = found if isinstance(found, Clock) or found is None else None
+    if clock is None and found is not None and (found.clock_hz or found.clock_how):
+        clock = Clock(found.clock_hz, found.clock_how or "")
+    if clock is None or not clock_unknown(device):
+        return device
+    return describe(args.device, threads, clock).with_user_values(parse_peaks(args.peak), args.bandwidth)
 
 
 def measure_now(device: Device, threads: int, max_call_s: float | None = None) -> CacheEntry:
@@ -161,7 +204,7 @@ def measure_now(device: Device, threads: int, max_call_s: float | None = None) -
     from flopbench.admission import DEFAULT_MAX_CALL_S
     from flopbench.interference import make_monitor
     from flopbench.roofline import Roofline
-    from flopbench.runner import Runner, torch_settings
+    from flopbench.runner import Runner, make_timer, torch_settings
 
     cap = max_call_s or DEFAULT_MAX_CALL_S.get(device.type)
     with torch_settings(device.type, threads, False):
@@ -181,9 +224,13 @@ def measure_now(device: Device, threads: int, max_call_s: float | None = None) -
             reasons = record.interference.reasons if record.interference and record.interference.busy else []
             return measure.Timed(record.time_s, record.total_flops_per_s or 0.0, record.bytes_per_s or 0.0, reasons)
 
-        ceilings, disturbed = measure.measure_ceilings(
-            device, time_workload, max_call_s=cap, on_step=lambda text: info(f"  {text}")
-        )
+        def step(text: str) -> None:
+            info(f"  {text}")
+
+        ceilings, disturbed = measure.measure_ceilings(device, time_workload, max_call_s=cap, on_step=step)
+        copies = CopyTimer(device)
+        overhead = make_timer(device, measure.CEILING_SETTINGS).measure(copies.floor).median_s
+        sweep = measure.measure_sweep(measure.sweep_sizes(device, threads), copies.time, step)
     return measure.CacheEntry(
         identity=measure.machine_identity(device, threads),
         measured_at=measure.now(),
@@ -191,4 +238,47 @@ def measure_now(device: Device, threads: int, max_call_s: float | None = None) -
         disturbed=disturbed,
         disturbed_runs=1 if disturbed else 0,
         canary_s=None if disturbed else quiet.get("canary_start_s"),
+        levels=measure.read_levels(device, sweep, overhead, threads),
+        sweep=sweep,
+        overhead_s=overhead,
     )
+
+
+class CopyTimer:
+    """Torch copies on the device, for the working-set sweep and the per-call floor: `time(working_set, calls)`
+    seconds for `calls` copies of working_set / 2 bytes (source and destination together touch working_set)."""
+
+    def __init__(self, device: Device):
+        import torch
+
+        self.torch, self.device = torch, torch.device(device.torch_device)
+        self._tensors: dict[int, tuple[Any, Any]] = {}
+        self.tiny = self._pair(8)
+
+    def _pair(self, working_set: int) -> tuple[Any, Any]:
+        if working_set not in self._tensors:
+            self._tensors.clear()  # one size at a time: the sweep's largest would otherwise all stay allocated
+            numel = max(1, working_set // 8)  # float32: source and destination, 4 bytes each per element
+            src = self.torch.rand(numel, device=self.device)
+            self._tensors[working_set] = (src, self.torch.empty_like(src))
+        return self._tensors[working_set]
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    def floor(self) -> None:
+        """One call that moves (almost) nothing: the per-call floor, through the run's timer."""
+        self.tiny[1].copy_(self.tiny[0])
+
+    def time(self, working_set: int, calls: int) -> float:
+        import time
+
+        src, dst = self._pair(working_set)
+        dst.copy_(src)  # warm: the pages touched, the caches filled
+        self._sync()
+        start = time.perf_counter()
+        for _ in range(calls):
+            dst.copy_(src)
+        self._sync()
+        return time.perf_counter() - start

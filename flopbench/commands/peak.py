@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flopbench.commands.common import add_device_arguments, resolve_machine
 from flopbench.console import TABLE_FORMATS
+from flopbench.errors import FlopbenchError
 from flopbench.formulas import PEAK_KEYS
 
 if TYPE_CHECKING:
@@ -28,6 +30,13 @@ IMPORTS = ("numpy", "torch")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_arguments(parser)
     parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE",
+        help="draw the bandwidth sweep (bandwidth against working set, cache sizes marked, each level's ceiling)"
+        " to FILE",
+    )
+    parser.add_argument(
         "--format",
         choices=TABLE_FORMATS,
         default="table",
@@ -44,6 +53,7 @@ def as_json(machine: Machine) -> dict:
         "ceilings": dump(machine.ceilings),
         "ceilings_measured_at": machine.ceilings_measured_at,
         "ceilings_disturbed": machine.ceilings_disturbed,
+        "roofline": dump(machine.roofline),
     }
 
 
@@ -69,10 +79,10 @@ def ceiling_notes(machine: Machine) -> list[str]:
 def print_tables(machine: Machine, fmt: str = "table") -> None:
     from rich.markup import escape
 
-    from flopbench.console import print_table, print_text
+    from flopbench.console import print_text
     from flopbench.units import si
 
-    device, ceilings = machine.device, machine.ceilings
+    device = machine.device
     facts = device.facts
     if device.type == "cpu":
         print_text(
@@ -90,43 +100,81 @@ def print_tables(machine: Machine, fmt: str = "table") -> None:
         )
     for note in (*device.notes, *ceiling_notes(machine)):
         print_text(f"[yellow]note:[/yellow] {escape(note)}", fmt)
-    from flopbench.roofline import ridge
+    _compute_table(machine, fmt)
+    _levels_table(machine, fmt)
 
-    roofline = machine.roofline
-    rows = []
-    for key in (*PEAK_KEYS, "bandwidth"):
-        peak = device.bandwidth if key == "bandwidth" else device.peaks.get(key)
-        ceiling = ceilings.get(key)
+
+def _when(machine: Machine) -> str:
+    if not machine.ceilings_measured_at:
+        return "not measured: --measure"
+    when = f"measured {machine.ceilings_measured_at} ({age(machine.ceilings_measured_at)} ago)"
+    if machine.ceilings_disturbed:
+        when += f", while the machine was busy ({machine.ceilings_disturbed}); runs measure them again"
+    return when
+
+
+def _compute_table(machine: Machine, fmt: str) -> None:
+    from flopbench.console import print_table
+    from flopbench.roofline import ridge
+    from flopbench.units import si
+
+    roofline, rows = machine.roofline, []
+    for key in PEAK_KEYS:
+        peak, ceiling = machine.device.peaks.get(key), machine.ceilings.get(key)
         if peak is None and ceiling is None:
             continue
-        unit = "B/s" if key == "bandwidth" else "OP/s" if key == "int8" else "FLOP/s"
-        peak_value = peak.value if peak is not None else None
-        point = ridge(roofline.roof(key).roof, roofline.memory.roof) if key != "bandwidth" else None
-        ridge_text = f"{point:.3g}" if point else ""
+        unit = "OP/s" if key == "int8" else "FLOP/s"
+        point = ridge(roofline.roof(key).roof, roofline.memory.roof)
         rows.append(
             [
                 key,
-                si(peak_value, unit) if peak_value else "unknown",
+                si(peak.value, unit) if peak and peak.value else "unknown",
                 peak.source if peak else "-",
                 si(ceiling.value, unit) if ceiling else "-",
-                f"{ceiling.value / peak_value:.0%}" if ceiling and ceiling.value and peak_value else "",
-                ridge_text,
+                f"{ceiling.value / peak.value:.0%}" if ceiling and ceiling.value and peak and peak.value else "",
+                age(machine.ceilings_measured_at) if ceiling else "",
+                f"{point:.3g}" if point else "",
                 peak.detail if peak else ceiling.detail if ceiling else "",
             ]
         )
-    if machine.ceilings_measured_at:
-        when = f"measured {machine.ceilings_measured_at} ({age(machine.ceilings_measured_at)} ago)"
-        if machine.ceilings_disturbed:
-            when += f", while the machine was busy ({machine.ceilings_disturbed}); runs measure them again"
-    else:
-        when = "not measured: --measure"
     print_table(
         None,
         ["", "peak", "source", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte", "detail"],
-        [row[:5] + [age(machine.ceilings_measured_at) if row[3] != "-" else ""] + row[5:] for row in rows],
+        rows,
         numeric=["peak", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte"],
-        caption=f"Ceilings {when}. Ridge point = compute roof / DRAM bandwidth roof (the higher of peak and measured"
-        f" ceiling; a user-given value wins); below it a workload is memory-bound.",
+        caption=f"Ceilings {_when(machine)}. Ridge point = compute roof / DRAM bandwidth roof (the higher of peak and"
+        f" measured ceiling; a user-given value wins); below it a workload is memory-bound.",
+        fmt=fmt,
+    )
+
+
+def _levels_table(machine: Machine, fmt: str) -> None:
+    from flopbench.console import print_table
+    from flopbench.units import seconds, si
+
+    roofline = machine.roofline
+    rows = [
+        [
+            level.name,
+            si(level.capacity_bytes, "B") if level.capacity_bytes else "-",
+            si(level.peak.value, "B/s") if level.peak.known else "unknown",
+            si(level.ceiling.value, "B/s") if level.ceiling and level.ceiling.known else "-",
+            "; ".join(x for x in (level.ceiling.detail if level.ceiling else "", level.note) if x) or level.peak.detail,
+        ]
+        for level in roofline.levels
+    ]
+    floor = (
+        f"The per-call floor (a one-element copy through the run's timer) is {seconds(roofline.overhead_s)}: a call"
+        f" near it is overhead-bound."
+        if roofline.overhead_s
+        else "The per-call floor is not measured (--measure)."
+    )
+    print_table(
+        "Memory levels: a workload is judged against the roof of the smallest level that holds its working set",
+        ["level", "holds", "peak", "measured", "detail"],
+        rows,
+        numeric=["holds", "peak", "measured"],
+        caption=floor,
         fmt=fmt,
     )
 
@@ -138,9 +186,8 @@ def print_csv(machine: Machine) -> None:
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["key", "peak", "source", "detail", "ceiling", "ceiling_measured_at"])
-    for key in (*PEAK_KEYS, "bandwidth"):
-        peak = machine.device.bandwidth if key == "bandwidth" else machine.device.peaks.get(key)
-        ceiling = machine.ceilings.get(key)
+    for key in PEAK_KEYS:
+        peak, ceiling = machine.device.peaks.get(key), machine.ceilings.get(key)
         if peak is None and ceiling is None:
             continue
         writer.writerow(
@@ -149,6 +196,18 @@ def print_csv(machine: Machine) -> None:
                 peak.value if peak else "",
                 peak.source if peak else "",
                 peak.detail if peak else "",
+                ceiling.value if ceiling else "",
+                machine.ceilings_measured_at if ceiling else "",
+            ]
+        )
+    for level in machine.roofline.levels:  # bandwidth:L2, ..., bandwidth:DRAM
+        ceiling = level.ceiling if level.ceiling and level.ceiling.known else None
+        writer.writerow(
+            [
+                f"bandwidth:{level.name}",
+                level.peak.value or "",
+                level.peak.source,
+                level.peak.detail,
                 ceiling.value if ceiling else "",
                 machine.ceilings_measured_at if ceiling else "",
             ]
@@ -176,6 +235,14 @@ def age(iso: str | None) -> str:
 
 def main(args: argparse.Namespace) -> int:
     machine = resolve_machine(args, measure_if_needed=False)
+    if args.plot:
+        from flopbench.outputs import output_file
+        from flopbench.plots import SAVE_DPI, bandwidth_sweep
+
+        figure = bandwidth_sweep(machine.roofline, machine.device.label)
+        if figure is None:
+            raise FlopbenchError("--plot: no bandwidth sweep is measured for this machine yet; add --measure")
+        figure.savefig(output_file(args.plot, "--plot", replace=True), bbox_inches="tight", dpi=SAVE_DPI)
     if args.format == "json":
         print(json.dumps(as_json(machine), indent=2))
     elif args.format == "csv":

@@ -14,8 +14,9 @@ from flopbench.errors import FlopbenchError
 NAME = "predict"
 HELP = "judge latency predictors (FLOPs, roofline, fitted roofline) on runs; predict another machine"
 DESCRIPTION = (
-    "Four predictors of each workload's time, judged leave-one-out on RESULTS (one device; several files of it are"
-    " pooled): flops (time proportional to FLOPs), roofline-peak, roofline-measured and fitted (an efficiency per"
+    "Five predictors of each workload's time, judged leave-one-out on RESULTS (one device; several files of it are"
+    " pooled): flops (time proportional to FLOPs), roofline-peak, roofline-dram, roofline-measured (cache-aware) and"
+    " fitted (an efficiency per"
     " family and dtype and a per-call overhead). Errors are factors: median, share within 1.25x and 2x, the worst."
     " --target fits on RESULTS and predicts another run from its roofs; --device-spec predicts a device from"
     " peaks.toml without running it (a prediction, labelled so)."

@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time CUDA workloads as graph replays (no launch overhead; for tiny kernels)",
     )
+    parser.add_argument(
+        "--cache",
+        choices=["warm", "cold"],
+        help="warm: calls back to back, a workload's data left in the caches (placed against the level that holds"
+        " it); cold: the caches evicted before every timed call, as a layer runs inside a network (placed against"
+        " DRAM). Default: warm on a CPU, cold on a GPU (the L2 flushed, as triton's do_bench does)",
+    )
     trust = parser.add_argument_group("trust on a shared machine")
     trust.add_argument(
         "--rounds",
@@ -250,6 +257,7 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         max_call_s=args.max_call_s,
         time_budget_s=args.time_budget,
         per_layer=args.per_layer,
+        cache=args.cache or "warm",
     )
 
 
@@ -464,7 +472,8 @@ def run_session(
     kind = "cuda" if args.device.startswith("cuda") else "cpu" if args.device == "cpu" else None
     machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
     max_call_s = args.max_call_s or DEFAULT_MAX_CALL_S.get(kind or machine.device.type)
-    settings = settings.model_copy(update={"max_call_s": max_call_s})
+    cache = args.cache or ("cold" if machine.device.type == "cuda" else "warm")
+    settings = settings.model_copy(update={"max_call_s": max_call_s, "cache": cache})
     lead = context is None or context.rank == 0
     with torch_settings(machine.device.type, machine.threads, settings.tf32):
         watch = watch_machine(machine)

@@ -1,0 +1,134 @@
+"""The clock the cores sustain, measured: what a derived CPU peak multiplies by where the OS gives no clock range.
+
+A VM without cpufreq reports only a nominal clock (/proc/cpuinfo's, or the model name's base clock), and its cores
+boost above it: a derived peak from it is too low, and real GEMMs read "above the peak". So flopbench times a
+dependent chain of integer adds, one per cycle on every x86-64 and AArch64 core (an add's latency is one cycle), on
+every core it may use at once, and reads the clock off it: cycles = adds. The chain is a few lines of C compiled at
+first use with the machine's C compiler (torch.compile needs one too) and kept in the cache directory; where no
+compiler is found, the nominal clock stays, and the peak says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ADDS = 100  # dependent adds per loop iteration: the loop's own counter and branch run beside them
+REPEATS = 3  # the clock is the best of this many all-core measurements
+MEASURE_S = 0.2  # seconds of adds per thread and repeat
+
+_ASM = {
+    "x86_64": '"addq $1, %0\\n\\t"',
+    "amd64": '"addq $1, %0\\n\\t"',
+    "aarch64": '"add %0, %0, #1\\n\\t"',
+    "arm64": '"add %0, %0, #1\\n\\t"',
+}
+
+SOURCE = """
+#include <stdint.h>
+#include <time.h>
+
+/* Seconds for `iterations` x ADDS dependent adds: each add waits for the one before, one per cycle. */
+double chain_seconds(long iterations) {{
+    struct timespec start, end;
+    uint64_t x = 0;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (long i = 0; i < iterations; i++) {{
+        __asm__ volatile({adds} : "+r"(x));
+    }}
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    return (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) * 1e-9 + (double)(x & 0) ;
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A measured sustained clock, or why there is none."""
+
+    hz: float | None
+    how: str  # how it was found, in words (or why it was not)
+
+
+def source() -> str | None:
+    """The C source of the chain for this machine's architecture; None where no add is known to it."""
+    add = _ASM.get(platform.machine().lower())
+    return SOURCE.format(adds=" ".join([add] * ADDS)) if add else None
+
+
+def compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def library(cache: Path) -> tuple[ctypes.CDLL | None, str]:
+    """The compiled chain (built once into `cache`), or None and why."""
+    text = source()
+    if text is None:
+        return None, f"no dependent-add chain for a {platform.machine()} CPU"
+    cc = compiler()
+    if cc is None:
+        return None, "no C compiler (cc, gcc or clang) to build the clock probe"
+    digest = hashlib.sha256((text + cc).encode()).hexdigest()[:16]
+    built = cache / f"clock-{digest}.so"
+    if not built.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        c_file = cache / f"clock-{digest}.c"
+        c_file.write_text(text)
+        tmp = built.with_name(f".{built.name}.{os.getpid()}")
+        result = subprocess.run(
+            [cc, "-O1", "-shared", "-fPIC", "-o", str(tmp), str(c_file)], capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            first = (result.stderr.strip().splitlines() or ["failed"])[0][:160]
+            return None, f"the clock probe did not compile with {cc}: {first}"
+        tmp.replace(built)
+    lib = ctypes.CDLL(str(built))
+    lib.chain_seconds.argtypes = [ctypes.c_long]
+    lib.chain_seconds.restype = ctypes.c_double
+    return lib, f"built with {Path(cc).name}"
+
+
+def _all_cores(lib: ctypes.CDLL, iterations: int, threads: int) -> float:
+    """The median thread's adds per second, `threads` threads running the chain at once."""
+    rates: list[float] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        seconds = lib.chain_seconds(iterations)
+        with lock:
+            rates.append(iterations * ADDS / seconds)
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return statistics.median(rates)
+
+
+def measure(threads: int, cache: Path) -> Clock:
+    """The sustained clock with `threads` cores busy: each thread runs the chain at once (ctypes lets go of the GIL),
+    the median thread's rate is a repeat's clock, the best repeat is the figure."""
+    lib, how = library(cache)
+    if lib is None:
+        return Clock(None, how)
+    per = lib.chain_seconds(1000) / 1000  # warm, and a first estimate of one iteration
+    iterations = max(1000, int(MEASURE_S / max(per, 1e-9)))
+    best = 0.0
+    for _ in range(REPEATS):
+        best = max(best, _all_cores(lib, iterations, threads))
+        time.sleep(0.01)
+    how = f"sustained clock measured: a dependent chain of adds on {threads} core{'s' * (threads > 1)} at once ({how})"
+    return Clock(best, how)
