@@ -154,7 +154,7 @@ def ceilings(device, settings):
         r = runner.run_one(workload)
         return Timed(r.time_s, r.total_flops_per_s or 0.0, r.bytes_per_s or 0.0)
 
-    measured, _ = measure_ceilings(device, time_workload)
+    measured = measure_ceilings(device, time_workload).ceilings
     sizes = (256, 512, 1024, 2048, 3072, 4096) if device.type == "cpu" else (4096, 8192, 12288, 16384)
     sweep = best_matmul(device, settings.threads, sizes, 0.3)
     rows = [

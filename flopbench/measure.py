@@ -30,13 +30,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flopbench.errors import first_line
-from flopbench.roofline import Level, SweepPoint, cache_sizes
+from flopbench.roofline import OVERHEAD_SHARE, Level, SweepPoint, cache_sizes
 from flopbench.schema import Device, Peak, RunSettings, validation_text
 from flopbench.workloads import Workload, make_workload
 
 CPU_SIZES = (512, 1024, 2048, 4096)
 GPU_SIZES = (2048, 4096, 8192, 16384)
 GROW_CALL_S = 1.0  # a dtype's GEMM sweep does not grow to a size whose call is predicted to take longer
+# The other kernels of a dtype (oneDNN's GEMM, a convolution) stop growing sooner: their rate has levelled off by
+# then, and `peak --measure` stays under a minute on 2 cores.
+GROW_OTHER_S = 0.25
 # How each ceiling workload is timed: a short budget, one round (measure_ceilings runs its own rounds).
 CEILING_SETTINGS = RunSettings(min_time_s=0.1, max_time_s=1.0, warmup_s=0.05, min_samples=3, on_busy="warn")
 
@@ -44,6 +47,18 @@ CEILING_SETTINGS = RunSettings(min_time_s=0.1, max_time_s=1.0, warmup_s=0.05, mi
 # 3: the canary's copy is sized from the last-level cache, so a version 2 quiet canary reference is another canary's
 # 4: the cache levels, the per-call floor and the measured clock are part of an entry
 CACHE_VERSION = 4
+
+
+class KernelRate(BaseModel):
+    """The best rate one kernel reached for one ceiling key, kept in the cache beside the ceiling itself."""
+
+    model_config = ConfigDict(extra="allow")
+    kernel: str
+    library: str
+    workload: str
+    flops_per_s: float
+    default: bool = False
+    disturbed: list[str] = []  # why the machine was not quiet during the kept measurement
 
 
 class CacheEntry(BaseModel):
@@ -62,6 +77,7 @@ class CacheEntry(BaseModel):
     overhead_s: float | None = None  # the per-call floor through the run's timer
     clock_hz: float | None = None  # the sustained clock (flopbench.clock), where it was measured
     clock_how: str | None = None  # how it was found, or why it was not
+    kernels: dict[str, list[KernelRate]] = {}  # per key, every compute kernel's best rate (the ceiling: the best)
 
 
 REFUSE_DISTURBED = 2  # a disturbed entry is measured again until this many measurements in a row were disturbed
@@ -101,12 +117,20 @@ def merged(old: CacheEntry | None, new: CacheEntry) -> CacheEntry:
     for key, peak in old.ceilings.items():
         if key not in ceilings or (peak.value or 0) > (ceilings[key].value or 0):
             ceilings[key] = peak
+    kernels = {key: list(rates) for key, rates in new.kernels.items()}
+    for key, rates in old.kernels.items():  # each kernel's best of both, too
+        mine = {r.kernel: r for r in kernels.get(key, [])}
+        for rate in rates:
+            if rate.kernel not in mine or rate.flops_per_s > mine[rate.kernel].flops_per_s:
+                mine[rate.kernel] = rate
+        kernels[key] = list(mine.values())
     runs = old.disturbed_runs + 1 if new.disturbed else 0
     canaries = [c for c in (new.canary_s, old.canary_s) if c]
     run_canaries = [c for c in (new.run_canary_s, old.run_canary_s) if c]
     return new.model_copy(
         update={
             "ceilings": ceilings,
+            "kernels": kernels,
             "disturbed_runs": runs,
             "canary_s": min(canaries) if canaries else None,
             "run_canary_s": min(run_canaries) if run_canaries else None,
@@ -204,22 +228,78 @@ def learn_canary(device: Device, threads: int, field: str, seconds: float) -> bo
     return True
 
 
-def ceiling_workloads(device: Device) -> dict[str, list[Workload]]:
-    """Per ceiling key, the workloads to try, smallest first."""
+@dataclass(frozen=True)
+class Kernel:
+    """One compute-bound kernel a ceiling may come from: what it is, the library that runs it, its workloads (a
+    sweep, smallest first: it stops growing before a call too long)."""
+
+    name: str  # gemm, gemm-as-1x1-conv, conv3x3
+    library: str  # MKL, OpenBLAS, oneDNN, cuBLAS, cuDNN, ATen
+    workloads: list[Workload]
+    default: bool = False  # torch.matmul's own path: the one most code takes
+
+
+def _blas(device: Device) -> str:
+    if device.type == "cuda":
+        return "cuBLAS"
+    from flopbench.environment import environment
+
+    blas = str(environment().get("blas") or "BLAS")
+    return "MKL" if "mkl" in blas.lower() else "OpenBLAS" if "openblas" in blas.lower() else blas
+
+
+def _conv_library(device: Device, dtype: str) -> str:
+    """Who runs a convolution: cuDNN on CUDA; oneDNN on a CPU for the dtypes it has kernels for, else ATen's own."""
+    if device.type == "cuda":
+        return "cuDNN"
+    import torch
+
+    onednn = torch.backends.mkldnn.is_available() and dtype in ("float32", "bfloat16", "float16")
+    return "oneDNN" if onednn else "ATen"
+
+
+def compute_kernels(device: Device, dtype: str) -> list[Kernel]:
+    """The kernels a dtype's ceiling is the best of: the GEMM through torch's default BLAS, on a CPU the same GEMM
+    through oneDNN (a 1x1 convolution over an image of s x s positions, s channels in and out: 2 s^3 FLOPs), and a
+    large 3x3 convolution (ResNet's 64 channels at 56 x 56; cuDNN or oneDNN)."""
     sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
+    gemm = [make_workload("matmul", {"m": s, "n": s, "k": s}, dtype=dtype) for s in sizes]
+    kernels = [Kernel("gemm", _blas(device), gemm, default=True)]
+    if device.type == "cpu":
+        onednn = [
+            make_workload(
+                "pointwise_conv2d",
+                {"batch": 1, "in_channels": s, "out_channels": s, "height": s // 32, "width": 32, "bias": False},
+                dtype=dtype,
+            )
+            for s in sizes
+        ]
+        kernels.append(Kernel("gemm-as-1x1-conv", _conv_library(device, dtype), onednn))
+    batches = (32, 128) if device.type == "cuda" else (8, 32)
+    conv = [
+        make_workload(
+            "conv2d",
+            {"batch": b, "in_channels": 64, "out_channels": 64, "height": 56, "width": 56, "kernel": 3, "padding": 1},
+            dtype=dtype,
+        )
+        for b in batches
+    ]
+    kernels.append(Kernel("conv3x3", _conv_library(device, dtype), conv))
+    return kernels
+
+
+def ceiling_workloads(device: Device) -> dict[str, list[Kernel]]:
+    """Per ceiling key, the kernels to try (each its workloads, smallest first)."""
     dtypes = [k for k in ("float64", "float32", "bfloat16", "float16") if k in device.peaks] or ["float32"]
-    plan: dict[str, list[Workload]] = {
-        dtype: [make_workload("matmul", {"m": s, "n": s, "k": s}, dtype=dtype) for s in sizes] for dtype in dtypes
-    }
+    plan: dict[str, list[Kernel]] = {dtype: compute_kernels(device, dtype) for dtype in dtypes}
     if device.type == "cuda" and "tf32" in device.peaks:
         plan["tf32"] = plan["float32"]
     # Two array sizes and two kernels: memory bandwidth on a shared machine varies from moment to moment,
     # and the ceiling is the best it reaches.
     numel = stream_numel(device)
     streams = (numel, 2 * numel) if 3 * 2 * numel * 4 <= _stream_memory(device) else (numel,)
-    plan["bandwidth"] = [
-        make_workload("elementwise", {"kind": kind, "numel": n}) for n in streams for kind in ("copy", "triad")
-    ]
+    stream = [make_workload("elementwise", {"kind": kind, "numel": n}) for n in streams for kind in ("copy", "triad")]
+    plan["bandwidth"] = [Kernel("stream", "ATen", stream, default=True)]
     return plan
 
 
@@ -255,58 +335,108 @@ class Timed:
         return self.bytes_per_s if key == "bandwidth" else self.flops_per_s
 
 
+@dataclass
+class Ceilings:
+    """What measure_ceilings found: per key the ceiling (the best kernel's rate), every kernel's best, and why the
+    machine was not quiet during a kept measurement (None when every kept one was quiet)."""
+
+    ceilings: dict[str, Peak]
+    kernels: dict[str, list[KernelRate]]
+    disturbed: str | None
+
+
 def measure_ceilings(
     device: Device,
     time_workload: Callable[[Workload, bool], Timed],
     on_step: Callable[[str], None] = lambda text: None,
     max_call_s: float | None = None,
     rounds: int = 2,
-) -> tuple[dict[str, Peak], str | None]:
-    """Measure every ceiling: (ceilings, why the machine was disturbed while they were measured, or None).
+) -> Ceilings:
+    """Measure every ceiling: each key's kernels, each kernel's best workload, the best kernel kept.
 
-    Round 1 sweeps each key's sizes, smallest first; the sweep stops growing before a size whose predicted call
-    (the last call's time scaled by the FLOPs) exceeds GROW_CALL_S or max_call_s, so a slow dtype never runs the
-    call that would blow the budget. Later rounds measure each key's best size again; the best of all is kept, so a
-    moment of interference cannot set the ceiling."""
-    plan = ceiling_workloads(device)
-    best: dict[str, tuple[Timed, Workload]] = {}
-    disturbed: list[str] = []
+    Round 1 sweeps each kernel's sizes, smallest first; a sweep stops growing before a size whose predicted call (the
+    last call's time scaled by the FLOPs) exceeds GROW_CALL_S or max_call_s, and a kernel whose first call would
+    (predicted from the key's best rate so far) is not tried. Later rounds measure each kernel's best size again;
+    the best of all is kept, so a moment of interference cannot set a ceiling. Only the kept measurement's
+    disturbance counts: a disturbed round that lost to a quiet one changes nothing."""
     grow_s = min(GROW_CALL_S, max_call_s) if max_call_s else GROW_CALL_S
+    best: dict[tuple[str, str], tuple[Timed, Workload]] = {}  # (key, kernel) -> its best measurement
+    plan = ceiling_workloads(device)
 
-    def measure(key: str, workload: Workload) -> Timed | None:
-        on_step(f"ceiling {key}: {workload.name}")
+    def measure(key: str, kernel: Kernel, workload: Workload) -> Timed | None:
+        on_step(f"ceiling {key}: {kernel.name} ({kernel.library}) {workload.name}")
         try:
             timed = time_workload(workload, key == "tf32")
         except (RuntimeError, MemoryError) as exc:  # out of memory or unsupported: the sweep ends here
             on_step(f"ceiling {key}: {workload.name} failed ({first_line(exc, 80)})")
             return None
-        disturbed.extend(f"{workload.name}: {reason}" for reason in timed.disturbed)
-        if key not in best or timed.rate(key) > best[key][0].rate(key):
-            best[key] = (timed, workload)
+        held = best.get((key, kernel.name))
+        if held is None or timed.rate(key) > held[0].rate(key):
+            best[(key, kernel.name)] = (timed, workload)
         return timed
 
-    for key, workloads in plan.items():
-        for index, workload in enumerate(workloads):
-            timed = measure(key, workload)
-            if timed is None:
-                break
-            following = workloads[index + 1] if index + 1 < len(workloads) else None
-            if (
-                key != "bandwidth"
-                and following is not None
-                and timed.time_s * following.counts.total_flops / workload.counts.total_flops > grow_s
-            ):
-                break
+    for key, kernels in plan.items():
+        for kernel in kernels:
+            _sweep(key, kernel, measure, grow_s if kernel.default else min(grow_s, GROW_OTHER_S), _best_rate(best, key))
     for _ in range(1, rounds):
-        for key, (_, workload) in list(best.items()):
-            measure(key, workload)
-    ceilings = {}
-    for key, (timed, workload) in best.items():
-        if timed.rate(key) > 0:
-            what = "STREAM copy and triad" if key == "bandwidth" else "square GEMMs"
-            ceilings[key] = Peak(timed.rate(key), "measured", f"best of {what} in {rounds} rounds: {workload.name}")
-    reason = "; ".join(dict.fromkeys(disturbed)) or None
-    return ceilings, reason
+        for (key, name), (_, workload) in list(best.items()):
+            measure(key, next(k for k in plan[key] if k.name == name), workload)
+    return _ceilings(plan, best, rounds)
+
+
+def _best_rate(best: dict[tuple[str, str], tuple[Timed, Workload]], key: str) -> Callable[[], float]:
+    return lambda: max((t.rate(key) for (k, _), (t, _) in best.items() if k == key), default=0.0)
+
+
+def _sweep(key: str, kernel: Kernel, measure: Callable, grow_s: float, best_rate: Callable[[], float]) -> None:
+    """One kernel's sizes, smallest first, stopping before a call predicted over grow_s."""
+    for index, workload in enumerate(kernel.workloads):
+        rate = best_rate()
+        if key != "bandwidth" and index == 0 and rate and workload.counts.total_flops / rate > grow_s:
+            return  # even its smallest size would take too long at the best rate this key has reached
+        timed = measure(key, kernel, workload)
+        if timed is None:
+            return
+        following = kernel.workloads[index + 1] if index + 1 < len(kernel.workloads) else None
+        if (
+            key != "bandwidth"
+            and following is not None
+            and timed.time_s * following.counts.total_flops / workload.counts.total_flops > grow_s
+        ):
+            return
+
+
+def _ceilings(plan: dict[str, list[Kernel]], best: dict, rounds: int) -> Ceilings:
+    ceilings: dict[str, Peak] = {}
+    kernels: dict[str, list[KernelRate]] = {}
+    disturbed: list[str] = []
+    for key, candidates in plan.items():
+        found = [(kernel, *best[(key, kernel.name)]) for kernel in candidates if (key, kernel.name) in best]
+        kernels[key] = [
+            KernelRate(
+                kernel=kernel.name,
+                library=kernel.library,
+                workload=workload.name,
+                flops_per_s=timed.rate(key),
+                default=kernel.default,
+                disturbed=timed.disturbed,
+            )
+            for kernel, timed, workload in found
+        ]
+        if not found:
+            continue
+        kernel, timed, workload = max(found, key=lambda item: item[1].rate(key))
+        if timed.rate(key) <= 0:
+            continue
+        if key == "bandwidth":
+            detail = f"best of STREAM copy and triad in {rounds} rounds: {workload.name}"
+        else:
+            detail = (
+                f"best of {len(found)} kernels in {rounds} rounds: {kernel.name} ({kernel.library}), {workload.name}"
+            )
+        ceilings[key] = Peak(timed.rate(key), "measured", detail)
+        disturbed.extend(f"{workload.name}: {reason}" for reason in timed.disturbed)
+    return Ceilings(ceilings, kernels, "; ".join(dict.fromkeys(disturbed)) or None)
 
 
 def now() -> str:
@@ -318,7 +448,6 @@ def now() -> str:
 SWEEP_SMALLEST = 4 * 2**10  # bytes: well inside any L1
 SWEEP_TRAFFIC = 256 * 2**20  # bytes each point moves, about (ERT holds the traffic per point constant)
 SWEEP_ROUNDS = 3  # each point is the best of this many
-OVERHEAD_SHARE = 1 / 3  # a level whose calls are under 3x the per-call floor is the floor's, not the cache's
 # A level holds the working sets the sweep still moved at this share of its ceiling: at its edge a cache holds the
 # working set with everything else that lives there (on a 32 MiB-L3 Zen 3 VM, a 16 MiB copy ran at 99.5 GB/s, a
 # 32 MiB one at 44.5 GB/s, against an L3 ceiling of 112 GB/s and DRAM's 38).
@@ -340,19 +469,21 @@ def sweep_sizes(device: Device, threads: int | None = None) -> list[int]:
 def read_levels(
     device: Device, points: list[SweepPoint], overhead_s: float | None, threads: int | None = None
 ) -> list[Level]:
-    """Each cache level's ceiling from the sweep: the best point inside its range, from twice the level below to
-    half its own size (the edges straddle two levels), or the whole range where that holds no point."""
+    """Each cache level's ceiling from the sweep: the best point inside its range, from twice the level below (the
+    lower edge still holds the level below's plateau) up to its own size, or the whole range where that holds no
+    point. A level whose best call is mostly the per-call floor (more than OVERHEAD_SHARE of it, the roofline's
+    overhead-bound regime) is left unmeasured: the figure would be the floor's."""
     levels, below = [], 0
     for cache in cache_sizes(device, threads):
         size = cache.capacity_bytes or 0
-        inside = [p for p in points if 2 * below < p.working_set_bytes <= size / 2]
+        inside = [p for p in points if 2 * below < p.working_set_bytes <= size]
         inside = inside or [p for p in points if below < p.working_set_bytes <= size]
         below = size
         if not inside:
             levels.append(Level(cache.name, size, cache.peak, None, f"{cache.note}; no sweep point inside it"))
             continue
         best = max(inside, key=lambda p: p.bytes_per_s)
-        if overhead_s and best.call_s * OVERHEAD_SHARE < overhead_s:
+        if overhead_s and overhead_s > OVERHEAD_SHARE * best.call_s:
             note = (
                 f"{cache.note}; not measured: a call on a working set this small takes {best.call_s * 1e6:.2g} us,"
                 f" and the per-call floor is {overhead_s * 1e6:.2g} us of it (the figure would be the overhead's)"

@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flopbench.interference import usable_cpus
@@ -35,6 +35,7 @@ class Machine:
     levels: tuple[Level, ...] = ()  # measured cache levels (flopbench.measure), beside DRAM
     overhead_s: float | None = None  # the measured per-call floor
     sweep: tuple[SweepPoint, ...] = ()  # the working-set sweep the levels were read from
+    kernels: dict[str, list[Any]] = field(default_factory=dict)  # per key, each compute kernel's best (KernelRate)
 
     @functools.cached_property
     def roofline(self) -> Roofline:

@@ -72,10 +72,12 @@ def settings(**options) -> RunSettings:
     return RunSettings(**{"min_time_s": 0.2, "max_time_s": 1.0, **options})
 
 
-def runner(dev=None, ceilings=None, on_record=lambda r: None, timer=None, threads=1, **options) -> Runner:
-    """A Runner on `dev` (the test CPU by default) with the given ceilings and settings."""
+def runner(
+    dev=None, ceilings=None, on_record=lambda r: None, timer=None, threads=1, levels=(), overhead_s=None, **options
+) -> Runner:
+    """A Runner on `dev` (the test CPU by default) with the given ceilings, cache levels and settings."""
     dev = dev or device()
-    roofline = Roofline.build(dev, ceilings, threads=threads)
+    roofline = Roofline.build(dev, ceilings, tuple(levels), overhead_s, threads=threads)
     kwargs = {k: options.pop(k) for k in ("monitor", "clock", "meter", "world_size", "agree") if k in options}
     return Runner(dev, roofline, settings(**options), on_record, timer=timer or FixedTimer(1e-3), **kwargs)
 

@@ -170,6 +170,7 @@ def machine_of(device: Device, threads: int, entry: CacheEntry) -> Machine:
         tuple(entry.levels),
         entry.overhead_s,
         tuple(entry.sweep),
+        dict(entry.kernels),
     )
 
 
@@ -227,17 +228,18 @@ def measure_now(device: Device, threads: int, max_call_s: float | None = None) -
         def step(text: str) -> None:
             info(f"  {text}")
 
-        ceilings, disturbed = measure.measure_ceilings(device, time_workload, max_call_s=cap, on_step=step)
+        found = measure.measure_ceilings(device, time_workload, max_call_s=cap, on_step=step)
         copies = CopyTimer(device)
         overhead = make_timer(device, measure.CEILING_SETTINGS).measure(copies.floor).median_s
         sweep = measure.measure_sweep(measure.sweep_sizes(device, threads), copies.time, step)
     return measure.CacheEntry(
         identity=measure.machine_identity(device, threads),
         measured_at=measure.now(),
-        ceilings=ceilings,
-        disturbed=disturbed,
-        disturbed_runs=1 if disturbed else 0,
-        canary_s=None if disturbed else quiet.get("canary_start_s"),
+        ceilings=found.ceilings,
+        kernels=found.kernels,
+        disturbed=found.disturbed,
+        disturbed_runs=1 if found.disturbed else 0,
+        canary_s=None if found.disturbed else quiet.get("canary_start_s"),
         levels=measure.read_levels(device, sweep, overhead, threads),
         sweep=sweep,
         overhead_s=overhead,

@@ -54,6 +54,8 @@ def as_json(machine: Machine) -> dict:
         "ceilings_measured_at": machine.ceilings_measured_at,
         "ceilings_disturbed": machine.ceilings_disturbed,
         "roofline": dump(machine.roofline),
+        "kernels": {key: [r.model_dump() for r in rates] for key, rates in machine.kernels.items()},
+        "library_gap": library_gap(machine),
     }
 
 
@@ -101,6 +103,7 @@ def print_tables(machine: Machine, fmt: str = "table") -> None:
     for note in (*device.notes, *ceiling_notes(machine)):
         print_text(f"[yellow]note:[/yellow] {escape(note)}", fmt)
     _compute_table(machine, fmt)
+    _kernels_table(machine, fmt)
     _levels_table(machine, fmt)
 
 
@@ -146,6 +149,60 @@ def _compute_table(machine: Machine, fmt: str) -> None:
         f" measured ceiling; a user-given value wins); below it a workload is memory-bound.",
         fmt=fmt,
     )
+
+
+def library_gap(machine: Machine) -> list[str]:
+    """Where torch.matmul's library reaches much less than the best kernel of a dtype, in words."""
+    notes = []
+    where = "CPU" if machine.device.type == "cpu" else "GPU"
+    for key, rates in machine.kernels.items():
+        default = next((r for r in rates if r.default), None)
+        best = max(rates, key=lambda r: r.flops_per_s, default=None)
+        if default is None or best is None or best is default or not best.flops_per_s:
+            continue
+        share = default.flops_per_s / best.flops_per_s
+        if share < LIBRARY_GAP:
+            notes.append(
+                f"torch.matmul ({default.library}) reaches {share:.0%} of the best {key} rate on this {where};"
+                f" {best.library} reaches it ({best.kernel}: {best.workload})"
+            )
+    return notes
+
+
+LIBRARY_GAP = 0.8  # a default GEMM under this share of the best kernel is worth saying
+
+
+def _kernels_table(machine: Machine, fmt: str) -> None:
+    from flopbench.console import print_table, print_text
+    from flopbench.units import si
+
+    rows = []
+    for key, rates in machine.kernels.items():
+        if key == "bandwidth" or not rates:
+            continue
+        best = max(r.flops_per_s for r in rates)
+        for r in sorted(rates, key=lambda r: -r.flops_per_s):
+            rows.append(
+                [
+                    key,
+                    f"{r.kernel}{' (torch.matmul)' if r.default else ''}",
+                    r.library,
+                    si(r.flops_per_s, "FLOP/s"),
+                    f"{r.flops_per_s / best:.0%}" if best else "",
+                    r.workload,
+                ]
+            )
+    if not rows:
+        return
+    print_table(
+        "Compute ceilings by kernel: each dtype's ceiling is the best of them",
+        ["", "kernel", "library", "best rate", "of the best", "workload"],
+        rows,
+        numeric=["best rate", "of the best"],
+        fmt=fmt,
+    )
+    for note in library_gap(machine):
+        print_text(f"note: {note}", fmt)
 
 
 def _levels_table(machine: Machine, fmt: str) -> None:
