@@ -102,7 +102,7 @@ def test_each_level_is_the_best_point_of_its_range_and_l1_is_left_to_the_floor()
     # 4K..32K: the floor's (2 us calls); 64K..1M: L2 ~90 GB/s; 2M..32M: L3 ~120 GB/s; beyond: DRAM.
     rates = [2, 4, 8, 16, 60, 80, 85, 90, 88, 110, 120, 118, 115, 40, 30, 28]
     points = sweep(rates)
-    levels = measure.read_levels(cpu(), points, overhead_s=2e-6, threads=2)
+    levels = measure.read_levels(cpu(), points, overhead_s=1e-6, threads=2)
     by = {level.name: level for level in levels}
     assert by["L1"].ceiling is None and "per-call floor" in by["L1"].note
     assert by["L2"].ceiling.value == pytest.approx(90e9) and "512 KiB" in by["L2"].ceiling.detail
