@@ -150,7 +150,11 @@ class Admission:
 
     def plan(self, workload: Workload, call_s: float | None) -> Skip | None:
         """Before running: unsupported here, over --max-call-s, past a stopped sweep, or over the --time-budget."""
-        if reason := unsupported(workload, self.device):
+        from flopbench.impls import unavailable
+
+        if reason := unsupported(workload, self.device) or unavailable(
+            workload.impl, workload.spec, self.device.type, workload.dtype
+        ):
             return Skip(Cause.UNSUPPORTED, reason)
         if workload.spec.collective:
             return None  # every rank must enter a collective: its budget is not decided alone

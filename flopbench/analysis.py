@@ -574,3 +574,66 @@ def _setting_warnings(groups, labels, ok, common, views) -> list[str]:
     if dropped:
         warnings.append(f"{dropped} measured records have no counterpart in every run and are left out")
     return warnings
+
+
+# --- implementations: the same FLOPs, different latency -------------------------------------------------------------
+
+
+def base_identity(row: pd.Series) -> str:
+    """A workload's identity without its implementation: what its implementations share."""
+    import json
+
+    return json.dumps([row["op"], row["params"], row["dtype"]], sort_keys=True)
+
+
+def implementations(view: RunView) -> pd.DataFrame:
+    """Per workload measured under more than one implementation, one row per implementation: its time, rate, place
+    on its roofline, speedup over eager, compile time and the break-even number of calls (compile time over the time
+    saved per call), and why in words where the bytes or the kernel say it."""
+    ok = view.workloads[view.workloads["status"] == "ok"] if len(view.workloads) else view.workloads
+    if ok.empty or "impl" not in ok:
+        return pd.DataFrame()
+    ok = ok.assign(base=ok.apply(base_identity, axis=1))
+    rows = []
+    for _, group in ok.groupby("base", sort=False):
+        if group["impl"].nunique() < 2:
+            continue
+        eager = group[group["impl"] == "eager"]
+        eager_s = float(eager["time_s"].iloc[0]) if len(eager) else math.nan
+        for _, r in group.sort_values("impl", key=lambda impl: impl != "eager", kind="stable").iterrows():
+            rows.append(_impl_row(r, eager_s))
+    return pd.DataFrame(rows)
+
+
+def _impl_row(r: pd.Series, eager_s: float) -> dict[str, Any]:
+    compile_s = r.get("compile_s")
+    compile_s = float(compile_s) if compile_s == compile_s and compile_s is not None else math.nan
+    saved = eager_s - float(r["time_s"])
+    break_even = compile_s / saved if saved > 0 and compile_s == compile_s else math.nan
+    return {
+        "name": r["name"],
+        "impl": r["impl"],
+        "family": r["family"],
+        "time_s": float(r["time_s"]),
+        "total_flops_per_s": r["total_flops_per_s"],
+        "roofline_efficiency": r.get("roofline_efficiency"),
+        "speedup": eager_s / float(r["time_s"]) if eager_s == eager_s else math.nan,
+        "compile_s": compile_s,
+        "compile_cache": r.get("compile_cache"),
+        "break_even_calls": break_even,
+        "why": _impl_why(r, eager_s),
+    }
+
+
+def _impl_why(r: pd.Series, eager_s: float) -> str:
+    """Why this implementation's time differs, where the record says it: the bytes fusion saves, the SDPA kernel."""
+    eager_bytes, traffic = r.get("eager_bytes"), r.get("bytes")
+    fused = eager_bytes == eager_bytes and eager_bytes and traffic
+    if r["impl"] == "eager" and fused:
+        return f"eager moves {eager_bytes / traffic:.1f}x the compulsory bytes (its intermediates)"
+    if r["impl"] != "eager" and fused and eager_s == eager_s and float(r["time_s"]) < eager_s:
+        return f"fusion: eager moves {eager_bytes / traffic:.1f}x the compulsory bytes"
+    backend = r.get("attention_backend")
+    if isinstance(backend, str):
+        return f"SDPA ran its {backend} kernel"
+    return ""

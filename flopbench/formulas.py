@@ -243,3 +243,41 @@ def masked_attention_flops(batch: int, layers: int, heads: int, head_dim: int, s
     masked = seq_len * seq_len - attention_pairs(seq_len, seq_len, causal=True)
     forward = 4 * batch * layers * heads * masked * head_dim
     return forward * (3 if train else 1)
+
+
+# --- fusion chains: the same FLOPs, two byte counts (docs/flops.md, "Fusion chains") ----------------------------------
+# Elements each chain moves: compulsory (inputs read once, the output written once) and eager (op by op, every
+# intermediate written by one op and read by the next). Multiply by the dtype's size.
+
+
+def ln_gelu_residual(rows: int, cols: int) -> tuple[int, int, int, int]:
+    """y = gelu(layer_norm(x) * gamma + beta) + x over rows x cols: (elementwise FLOPs, compulsory elements, eager
+    elements, distinct elements an eager call touches). FLOPs per element: layer norm's 7 (its normalization and the
+    affine scale and shift) + GELU's 5 + the residual add's 1; 4 per row (mean, variance, eps, rsqrt). Eager: layer_norm
+    reads x, writes t1 and its per-row mean and rstd; * gamma, + beta and gelu each read and write a rows x cols tensor
+    (and gamma, beta); + x reads two and writes one: 11 rc + 2c + 2r."""
+    n = rows * cols
+    flops = norm_flops("layernorm", rows, cols) + (ELEMENTWISE_FLOPS["gelu"] + ELEMENTWISE_FLOPS["residual"]) * n
+    return flops, 2 * n + 2 * cols, 11 * n + 2 * cols + 2 * rows, 6 * n + 2 * cols + 2 * rows
+
+
+def linear_bias_gelu(tokens: int, in_features: int, out_features: int) -> tuple[int, int, int, int, int]:
+    """y = gelu(x @ W^T + b): (core FLOPs, elementwise FLOPs, compulsory elements, eager elements, distinct elements an
+    eager call touches). The product, then the bias add (1 per output) and GELU (5 per output) op by op: the product
+    writes t x o, the add reads it and b and writes t x o, gelu reads and writes t x o."""
+    t, i, o = tokens, in_features, out_features
+    core = matmul_flops(t, o, i)
+    elementwise = (ELEMENTWISE_FLOPS["bias"] + ELEMENTWISE_FLOPS["gelu"]) * t * o
+    compulsory = t * i + o * i + o + t * o
+    return core, elementwise, compulsory, compulsory + 4 * t * o, compulsory + 2 * t * o
+
+
+def attention_by_hand(batch: int, heads: int, seq_len: int, head_dim: int) -> tuple[int, int, int, int, int]:
+    """softmax(Q K^T / sqrt(d)) V written op by op (not causal): (core FLOPs, elementwise FLOPs, compulsory elements,
+    eager elements, distinct elements an eager call touches). Q K^T writes the b h l^2 scores; the scale and the
+    softmax each read and write them; P V reads them and V: 4 bhld + 6 bhl^2."""
+    b, h, length, d = batch, heads, seq_len, head_dim
+    core = attention_flops(b, h, length, length, d, False)
+    elementwise = attention_elementwise_flops(b, h, length, length, False)
+    compulsory = 4 * b * h * length * d
+    return core, elementwise, compulsory, compulsory + 6 * b * h * length * length, compulsory + 3 * b * h * length**2

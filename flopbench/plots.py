@@ -37,6 +37,7 @@ FAMILY_COLORS = {
     "attention": "tab:green",
     "recurrent": "tab:olive",
     "elementwise": "tab:red",
+    "fusion": "tab:brown",
     "model": "tab:purple",
 }
 DTYPE_MARKERS = {"float32": "o", "bfloat16": "s", "float16": "^", "float64": "D"}
@@ -756,6 +757,48 @@ def layer_figure_name(record: pd.Series) -> str:
     return "layers_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in str(record["name"]))
 
 
+@styled
+def implementations(view: RunView) -> Figure | None:
+    """Per workload measured under several implementations: each one's speedup over eager (the same FLOPs), its
+    compile time written beside it."""
+    from flopbench.analysis import implementations as table_of
+
+    table = table_of(view)
+    if table.empty:
+        return None
+    table = table.iloc[::-1].reset_index(drop=True)
+    fig = _figure(figsize=(11, max(3.5, 0.32 * len(table) + 1.8)))
+    ax = fig.subplots()
+    colors = [FAMILY_COLORS.get(f, "tab:gray") for f in table["family"]]
+    ax.barh(range(len(table)), table["speedup"] - 1, left=1, color=colors, edgecolor="black", lw=0.4)
+    ax.axvline(1, color="black", lw=1)
+    for y, r in table.iterrows():
+        text = f" {r['speedup']:.2f}x"
+        if r["compile_s"] == r["compile_s"]:
+            pays = (
+                f", pays off after {r['break_even_calls']:,.0f} calls"
+                if r["break_even_calls"] == r["break_even_calls"]
+                else ", never pays off"
+            )
+            text += f" (compile {r['compile_s']:.3g} s{pays})"
+        ax.annotate(text, (max(r["speedup"], 1), y), fontsize=8, va="center")
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ax.set_xlim(low, high * 1.6)  # room for the notes
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_tick_params(which="minor", labelsize=7)
+    ax.set_yticks(
+        range(len(table)),
+        [f"{n} ({i})" if not n.endswith(i) else n for n, i in zip(table["name"], table["impl"])],
+        fontsize=8,
+    )
+    ax.set_xlabel("Speedup over eager (eager's time / this implementation's; the same FLOPs)")
+    ax.set_title(_title(view, "Same FLOPs, different latency: each implementation against eager"))
+    ax.grid(axis="y", visible=False)
+    return fig
+
+
 @dataclass(frozen=True)
 class FigureSpec:
     """A figure of a run: its name (the file's), how it is drawn, and the caption it is always shown with."""
@@ -788,6 +831,11 @@ FIGURES = (
         "energy_roofline",
         energy_roofline,
         "FLOP per joule against arithmetic intensity, under the fitted energy roofline.",
+    ),
+    FigureSpec(
+        "implementations",
+        implementations,
+        "Each implementation's speedup over eager for the same workload (the same FLOPs), with its compile time.",
     ),
     FigureSpec(
         "bandwidth_sweep",

@@ -104,7 +104,10 @@ def _point(view: RunView, identity: str, group: pd.DataFrame) -> tuple[dict[str,
     return {
         "identity": identity,
         "name": first["name"],
-        "family": first["family"],
+        # The implementation is part of the family: a compiled chain's efficiency is not its eager one's.
+        "family": first["family"]
+        if first.get("impl", "eager") in ("eager", None)
+        else f"{first['family']}/{first['impl']}",
         "dtype": key,
         "flops": flops,
         "bytes": traffic,
@@ -163,8 +166,9 @@ def fit(frame: pd.DataFrame, roof_s: np.ndarray) -> Fit:
     log_t = np.log(times)
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        overhead, efficiency = np.exp(theta[0]), np.exp(theta[1 + member])
-        return np.log(overhead + roof_s / efficiency) - log_t
+        with np.errstate(over="ignore"):  # a step far out in the search: its residual is large, not an error
+            overhead, efficiency = np.exp(theta[0]), np.exp(theta[1 + member])
+            return np.log(overhead + roof_s / efficiency) - log_t
 
     ratio = roof_s / times
     start = [math.log(max(times.min() / 10, 1e-9))] + [

@@ -26,6 +26,7 @@ class Observed:
     gpu_before: dict[str, Any] = field(default_factory=dict)
     gpu_after: dict[str, Any] = field(default_factory=dict)
     energy: Reading | None = None
+    recompiles: int = 0  # graphs dynamo compiled inside the window: a compiled workload recompiling while timed
 
 
 class Probe(Protocol):
@@ -70,6 +71,19 @@ class EnergyProbe:
         token = self.meter.start()
         yield
         observed.energy = self.meter.stop(token)
+
+
+class CompileProbe:
+    """Graphs compiled inside the window (dynamo's counter): only the measured workload runs there, so any is its own
+    recompilation, and its calls then include compilation."""
+
+    @contextlib.contextmanager
+    def watch(self, observed: Observed) -> Iterator[None]:
+        from flopbench.impls import graphs
+
+        before = graphs()
+        yield
+        observed.recompiles = graphs() - before
 
 
 @contextlib.contextmanager

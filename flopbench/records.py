@@ -29,6 +29,7 @@ def workload_part(workload: Workload) -> WorkloadPart:
         identity=workload.identity,
         group=workload.group,
         swept=list(workload.swept),
+        impl=workload.impl,
     )
 
 
@@ -40,6 +41,7 @@ def counts_part(counts: Counts) -> CountsPart:
         total_flops=counts.total_flops,
         bytes=counts.bytes,
         intensity=counts.intensity,
+        eager_bytes=counts.eager_bytes,
     )
 
 

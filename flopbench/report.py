@@ -162,6 +162,40 @@ def above_own_roof(view: RunView) -> list[Record]:
     ]
 
 
+def _impl_blocks(view: RunView) -> list:
+    """Same FLOPs, different latency: each workload measured under several implementations, side by side."""
+    from flopbench.analysis import implementations
+
+    table = implementations(view)
+    if table.empty:
+        return []
+    rows = [
+        [
+            r.name,
+            r.impl,
+            seconds(r.time_s),
+            si(r.total_flops_per_s, "FLOP/s"),
+            _pct(r.roofline_efficiency),
+            f"{r.speedup:.2f}x" if r.speedup == r.speedup else "-",
+            seconds(r.compile_s) + (f" ({r.compile_cache})" if isinstance(r.compile_cache, str) else "")
+            if r.compile_s == r.compile_s
+            else "-",
+            f"{r.break_even_calls:,.0f}" if r.break_even_calls == r.break_even_calls else "-",
+            r.why,
+        ]
+        for r in table.itertuples()
+    ]
+    text = (
+        "Each workload below ran under more than one implementation: the same FLOPs and compulsory bytes (its counts"
+        " belong to the op), a different time (it belongs to the implementation). Speedup is eager's time over this"
+        " one's; a compiled implementation's first call (compilation included) is its compile time, never a sample;"
+        " break-even is the number of calls after which compiling has paid for itself (compile time over the time"
+        " saved per call)."
+    )
+    columns = ["workload", "impl", "time", "achieved", "% roofline", "speedup", "compile", "break-even", "why"]
+    return [Heading(2, "Same FLOPs, different latency"), Para(text), Table(columns, rows)]
+
+
 def _placement_blocks(view: RunView) -> list:
     """Where each workload's data lives and the roof that judged it, in words; only for runs whose roofline has
     more than DRAM (cache levels measured) or a per-call floor."""
@@ -319,6 +353,7 @@ def run_blocks(view: RunView) -> list:
     if has_trust(view):
         blocks += _trust_blocks(view)
     blocks += _family_blocks(view)
+    blocks += _impl_blocks(view)
     blocks += _placement_blocks(view)
     drawn = draw_figures(view)
     single = [d for d in drawn if not d.name.startswith("layers_")]

@@ -26,12 +26,13 @@ from flopbench.admission import Admission, Cause, Skip, memory_skip
 from flopbench.device import Nvml, available_memory
 from flopbench.energy import Reading, make_meter
 from flopbench.errors import first_line
+from flopbench.impls import IMPLS
 from flopbench.memory import keep_freed_memory, release
 from flopbench.policy import BusyPolicy, Measured, Measurer
-from flopbench.probes import EnergyProbe, GpuStateProbe, InterferenceProbe
+from flopbench.probes import CompileProbe, EnergyProbe, GpuStateProbe, InterferenceProbe
 from flopbench.roofline import Roofline
 from flopbench.schedule import KeptInputs, Step, steps
-from flopbench.schema import Device, OutcomePart, Record, Round, RunSettings
+from flopbench.schema import Device, ImplFigures, OutcomePart, Record, Round, RunSettings
 from flopbench.summary import energy_part, summarize
 from flopbench.timing import CallTooSlow, CpuTimer, CudaTimer, Evictor, Measurement, TorchCuda
 from flopbench.workloads import Workload
@@ -76,6 +77,9 @@ class _State:
     where: Any  # flopbench.schema.WherePart
     outcome: Skip | None = None  # why it ends without (more) rounds
     check: tuple[float | None, float | None] = (None, None)  # output check: (error, tolerance)
+    impl: dict[str, Any] = field(default_factory=dict)  # flopbench.schema.ImplFigures' fields
+    compiled: bool = False  # a compiled implementation: compiled once, before its rounds
+    recompiles: int = 0  # graphs it compiled again while timed
     predicted_call_s: float | None = None
     rounds: list[Round] = field(default_factory=list)
     measurements: list[Measurement] = field(default_factory=list)
@@ -124,6 +128,7 @@ class Runner:
         probes: list[Any] = [InterferenceProbe(monitor)] if monitor is not None else []
         probes += [GpuStateProbe(nvml)] if nvml is not None and nvml.available else []
         probes.append(EnergyProbe(self.meter))
+        probes.append(CompileProbe())
         policy = BusyPolicy(settings.on_busy)
         self.measurer = Measurer(timer or make_timer(device, settings), probes, policy, monitor, clock)
         self.admission = Admission(device, roofline, settings, clock, clock())
@@ -171,11 +176,16 @@ class Runner:
     def _prepare(self, workload: Workload) -> _State:
         where = records.where_part(self.device, self.world_size, self.settings.tf32)
         state = _State(workload, self.clock(), where)
-        with self.torch.no_grad():
-            state.outcome = self._check(state)
+        state.predicted_call_s = self.admission.predicted_call_s(workload)
+        state.outcome = self.admission.plan(workload, state.predicted_call_s)
         if state.outcome is None:
-            state.predicted_call_s = self.admission.predicted_call_s(workload)
-            state.outcome = self.admission.plan(workload, state.predicted_call_s)
+            with self.torch.no_grad():
+                state.outcome = self._check(state) if not IMPLS[workload.impl].compiled else self._compile(state)
+            if state.outcome is None and workload.op == "attention" and not IMPLS[workload.impl].compiled:
+                state.impl["attention_backend"] = self._attention_backend(workload)
+        elif state.outcome.cause is not Cause.UNSUPPORTED:  # checked before it is skipped for its cost, as always
+            with self.torch.no_grad():
+                state.outcome = self._check(state) or state.outcome
         return state
 
     def _check(self, state: _State) -> Skip | None:
@@ -203,8 +213,52 @@ class Runner:
             state.check = (check.error if math.isfinite(check.error) else None, check.tolerance)
             failure = None if check.ok else check.describe()
         if reason := step(failure):
+            if check is None and workload.impl != "eager":  # torch cannot run this implementation here: its reason
+                return Skip(
+                    Cause.UNSUPPORTED, f"{workload.impl}: {reason.removeprefix('output check could not run: ')}"
+                )
             return Skip(Cause.CHECK_FAILED if check is not None else Cause.CHECK_ERROR, reason)
         return None
+
+    def _compile(self, state: _State) -> Skip | None:
+        """A compiled implementation: built at full size, its first call (which compiles) timed apart as compile_s,
+        its output checked, and the compiled callable kept for every round (compiling again would cost as much)."""
+        from flopbench.impls import callable_for, first_call
+        from flopbench.workloads.check import compare
+
+        workload = state.workload
+        if reason := (memory_skip(workload, self.device, available_memory(self.device)) or None):
+            return reason
+        try:
+            p, tensors = workload.inputs_for(self.device.torch_device)
+            fn = callable_for(workload.spec, workload.impl, p, tensors)
+            compiled = first_call(fn, self.clock, self._sync)
+        except Exception as exc:  # torch cannot compile or run it here: skipped, with its reason in one line
+            return Skip(Cause.UNSUPPORTED, f"{workload.impl}: {first_line(exc)}")
+        state.impl.update(compile_s=compiled.first_call_s, compile_cache=compiled.cache)
+        state.compiled = True
+        self.kept.keep(workload.identity, fn, workload.counts.bytes)
+        if isinstance(compiled.output, self.torch.Tensor):
+            check = compare(workload, p, tensors, compiled.output, self.torch.device(self.device.torch_device))
+        else:  # a training step returns nothing: its forward pass, compiled at the check's small size
+            return self._check(state)
+        state.check = (check.error if math.isfinite(check.error) else None, check.tolerance)
+        return None if check.ok else Skip(Cause.CHECK_FAILED, check.describe())
+
+    def _attention_backend(self, workload: Workload) -> str | None:
+        """Which SDPA kernel this attention workload runs (its small version, under its implementation)."""
+        from flopbench.impls import callable_for, sdpa_backend
+
+        try:
+            p, tensors = workload.inputs_for(self.device.torch_device, small=True)
+            with self.torch.no_grad():
+                return sdpa_backend(callable_for(workload.spec, workload.impl, p, tensors, timed=False))
+        except Exception:  # noqa: BLE001 - which kernel ran is a detail; its absence costs the record nothing
+            return None
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device.torch_device)
 
     def _round(self, state: _State, step: Step) -> None:
         """One round of one workload: built (or its kept inputs), measured under the policy, its round kept."""
@@ -276,6 +330,7 @@ class Runner:
         )
         if energy is not None:
             state.readings.append(energy)
+        state.recompiles += observed.recompiles
 
     def _finish(self, state: _State, interrupted: bool = False) -> Record:
         """The workload's record: its figures from its rounds, or why it has none."""
@@ -288,6 +343,7 @@ class Runner:
         parts = [records.workload_part(workload), records.counts_part(workload.counts), where]
         parts.append(workload.spec.record_fields(workload.p, workload.dtype))
         if not state.rounds:
+            parts.append(ImplFigures(**state.impl))
             if skip is None:  # interrupted before its first round
                 skip = Skip(Cause.INTERRUPTED, "the run was interrupted before it was measured")
             ended = outcome.model_copy(update={"status": skip.status, "reason": skip.reason, "cause": skip.cause.value})
@@ -312,7 +368,7 @@ class Runner:
             self.roofline,
             op=op,
             world_size=self.world_size,
-            working_set=op.working_set(workload.p, workload.dtype),
+            working_set=op.working_set(workload.p, workload.dtype, workload.impl),
             cache=settings.cache,
         )
         warnings = [*summary.warnings, *derived.warnings]
@@ -327,9 +383,32 @@ class Runner:
         if isinstance(profile, str):
             warnings.append(profile)
             profile = None
+        impl = self._impl_figures(state, warnings)
         return records.build(
-            *parts, summary.timing, *derived.parts, energy, summary.trust, profile, outcome=outcome, warnings=warnings
+            *parts,
+            summary.timing,
+            *derived.parts,
+            impl,
+            energy,
+            summary.trust,
+            profile,
+            outcome=outcome,
+            warnings=warnings,
         )
+
+    @staticmethod
+    def _impl_figures(state: _State, warnings: list[str]) -> ImplFigures:
+        """compile_s and its cache, the recompilations while timed (warned), the attention backend."""
+        figures = dict(state.impl)
+        if state.compiled:
+            recompiles = state.recompiles
+            figures["recompiles"] = recompiles
+            if recompiles:
+                warnings.append(
+                    f"{state.workload.impl}: recompiled {recompiles} time{'s' * (recompiles > 1)} while it was timed"
+                    " (a guard failed: a shape, a dtype or a global changed); those calls include compilation"
+                )
+        return ImplFigures(**figures)
 
     def _profile(self, workload: Workload) -> Any:
         """Where the time goes inside the workload (models; run --per-layer). A profile that fails costs the record

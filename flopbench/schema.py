@@ -108,6 +108,7 @@ class RunSettings(Line):
     tf32: bool = F("", "TF32 allowed for float32 contractions on CUDA", False)
     cuda_graph: bool = F("", "CUDA workloads timed as CUDA-graph replays", False)
     dtype: str | None = F("", "the --dtype override, or null: each workload's own dtype", None)
+    impl: str | None = F("", "the --impl override, or null: each workload's own implementation", None)
     only: str | None = F("", "the --only regular expression, or null", None)
     train: bool = F("", "model workloads timed as training steps (--train)", False)
     large: bool = F("", "suite entries marked large were included (--large)", False)
@@ -350,6 +351,12 @@ class WorkloadPart(Part):
     identity: str = F("", "op, parameters and dtype as JSON: what makes two records the same measurement")
     group: str = F("", "the suite entry it came from (its name, or `op #N`)", "")
     swept: list[str] = F("", "that entry's sweep axes; tied keys joined by `=`", default_factory=list)
+    impl: str = F(
+        "",
+        "how it ran (flopbench.impls): eager (op by op), compile, compile-max-autotune, compile-reduce-overhead,"
+        " sdpa-math/flash/efficient/cudnn, flex, channels-last, onednn; part of its identity, not of its counts",
+        "eager",
+    )
 
 
 class CountsPart(Part):
@@ -361,6 +368,13 @@ class CountsPart(Part):
     total_flops: int = F("FLOP", "core_flops + elementwise_flops: what achieved FLOP/s and intensity count", ge=0)
     bytes: int = F("B", "compulsory memory traffic of one call: inputs read once, outputs written once", ge=0)
     intensity: float | None = F("FLOP/B", "total_flops / bytes; null without bytes", None)
+    eager_bytes: int | None = F(
+        "B",
+        "fusion chains: the traffic of running it op by op, every intermediate written and read again (null: the"
+        " compulsory bytes)",
+        None,
+        ge=0,
+    )
 
 
 class WherePart(Part):
@@ -529,6 +543,21 @@ class ModelFields(Part):
     profile: LayerProfile | None = F("", "models measured with --per-layer: how their time splits", None)
 
 
+class ImplFigures(Part):
+    """What its implementation cost beyond the steady state (flopbench.impls)."""
+
+    compile_s: float | None = F(
+        "s", "compiled implementations: the first call, compilation included (never a sample)", None, ge=0
+    )
+    compile_cache: str | None = F(
+        "", "compiled: cold (compiled from scratch) or warm (inductor's cache had it); null: not told", None
+    )
+    recompiles: int | None = F("", "compiled: graphs compiled again while it was timed (warned)", None, ge=0)
+    attention_backend: str | None = F(
+        "", "attention: the scaled_dot_product_attention kernel that ran (flash, efficient, cudnn, math)", None
+    )
+
+
 class EnergyPart(Part):
     """Energy per call, where the hardware tells it (flopbench.energy)."""
 
@@ -566,6 +595,7 @@ class Record(
     Line,
     TrustPart,
     EnergyPart,
+    ImplFigures,
     ModelFields,
     ModelFigures,
     CollectiveFigures,

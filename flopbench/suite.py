@@ -9,6 +9,7 @@
     op = "matmul"
     name = "square"                      # optional; generated from the parameters otherwise
     k = 1024
+    impl = "compile"                     # optional: how it runs (flopbench.impls; eager by default), sweepable
     devices = ["cuda"]                   # optional: run only on these device types
     large = true                         # optional: run only with `flopbench run --large`
     [workload.sweep]                     # optional: the cartesian product of these lists
@@ -157,7 +158,7 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> t
     op = get_op(entry["op"]) if isinstance(entry["op"], str) else None
     if op is None:
         raise SpecError("op", f"expected an op name (a string), got {entry['op']!r}")
-    accepted = set(op.keys) | {"dtype"}
+    accepted = set(op.keys) | {"dtype", "impl"}
 
     sweep = entry.get("sweep", {})
     if not isinstance(sweep, dict):
@@ -209,13 +210,14 @@ def _expand(entry: dict[str, Any], defaults: Mapping[str, Any], index: int) -> t
         point = {key: value for (keys, _), value in zip(axes, combo) for key in keys}
         raw = {**base, **point}
         dtype = raw.pop("dtype", DEFAULT_DTYPE)
+        impl = raw.pop("impl", "eager")
         try:
-            workload = make_workload(op.name, raw, dtype=dtype, devices=tuple(devices))
+            workload = make_workload(op.name, raw, dtype=dtype, devices=tuple(devices), impl=impl)
         except SpecError as exc:
             where = ", ".join(f"{k}={v}" for k, v in point.items())
             raise SpecError(exc.key, f"{exc.message}" + (f" (at sweep point {where})" if point else "")) from None
         if name:
-            suffix = sweep_suffix(op, workload.p, point, workload.dtype)
+            suffix = sweep_suffix(op, workload.p, point, workload.dtype, workload.impl)
             workload = replace(workload, name=f"{name}-{suffix}" if suffix else name)
         workloads.append(
             replace(
@@ -246,9 +248,10 @@ def single_workload(op: str, assignments: list[str]) -> Workload:
             raise FlopbenchError(f"command line: '{item}' is not key=value; write e.g. batch=8 or kernel=[3,5]")
         raw[key.strip()] = parse_value(text.strip())
     dtype = raw.pop("dtype", DEFAULT_DTYPE)
+    impl = raw.pop("impl", "eager")
     name = raw.pop("name", None)
     try:
-        return make_workload(op, raw, dtype=dtype, name=name)
+        return make_workload(op, raw, dtype=dtype, name=name, impl=impl)
     except SpecError as exc:
         raise FlopbenchError(f"command line ({op}): {exc}") from None
 

@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suites", nargs="+", metavar="SUITE", help="suite files or shipped suite names")
     add_device_arguments(parser)
     parser.add_argument("--dtype", help="run every workload in these dtypes instead, e.g. float32,bfloat16")
+    parser.add_argument(
+        "--impl",
+        help="run every workload under these implementations instead, e.g. eager,compile,sdpa-flash (each where its op"
+        " runs under it: flopbench.impls)",
+    )
     parser.add_argument("--only", metavar="REGEX", help="run only the workloads whose name matches")
     parser.add_argument(
         "--out", type=Path, help="results file (default: results/<time>_<host>_<device>_<suites>.jsonl)"
@@ -173,6 +178,8 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
                     f" expected a comma-separated list of {', '.join(DTYPES)}"
                 )
         workloads = _with_dtypes(workloads, dtypes, args.dtype)
+    if args.impl:
+        workloads = _with_impls(workloads, [i.strip() for i in args.impl.split(",")], args.impl)
     if args.only:
         try:
             pattern = re.compile(args.only)
@@ -207,6 +214,43 @@ def _with_dtypes(workloads: list[Workload], dtypes: list[str], option: str) -> l
     return kept
 
 
+def _with_impls(workloads: list[Workload], impls: list[str], option: str) -> list[Workload]:
+    """Every workload under every --impl its op runs under; the others are left out, and the user told which."""
+    from flopbench.errors import SpecError
+    from flopbench.impls import IMPLS
+    from flopbench.workloads.base import check_impl
+
+    for impl in impls:
+        if impl not in IMPLS:
+            raise FlopbenchError(
+                f"--impl {option}: unknown implementation '{impl}'{did_you_mean(impl, IMPLS)}; expected a"
+                f" comma-separated list of {', '.join(IMPLS)}"
+            )
+    kept, left_out = [], []
+    for w in workloads:
+        for impl in impls:
+            try:
+                check_impl(w.spec, impl)
+            except SpecError as exc:
+                left_out.append(f"{w.name} as {impl} ({exc.message})")
+                continue
+            name = _strip_impl(w.name) + ("" if impl == "eager" else f"-{impl}")
+            kept.append(replace(w, impl=impl, name=name))
+    if left_out:
+        more = f"; and {len(left_out) - 3} more" if len(left_out) > 3 else ""
+        warn(f"--impl {option}: {len(left_out)} left out: " + "; ".join(left_out[:3]) + more)
+    return kept
+
+
+def _strip_impl(name: str) -> str:
+    from flopbench.impls import IMPLS
+
+    for impl in sorted(IMPLS, key=len, reverse=True):
+        if name.endswith(f"-{impl}"):
+            return name[: -len(impl) - 1]
+    return name
+
+
 def _training(workload: Workload) -> Workload:
     """A model workload as a training step; other workloads are left as they are."""
     from flopbench.workloads import make_workload
@@ -214,7 +258,11 @@ def _training(workload: Workload) -> Workload:
     if workload.op != "model" or workload.p["train"]:
         return workload
     trained = make_workload(
-        "model", {**workload.params_json, "train": True}, dtype=workload.dtype, name=f"{workload.name}-train"
+        "model",
+        {**workload.params_json, "train": True},
+        dtype=workload.dtype,
+        name=f"{workload.name}-train",
+        impl=workload.impl,
     )
     return replace(trained, group=workload.group, swept=workload.swept, devices=workload.devices)
 
@@ -249,6 +297,7 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         tf32=args.tf32,
         cuda_graph=args.cuda_graph,
         dtype=args.dtype,
+        impl=args.impl,
         only=args.only,
         train=args.train,
         large=args.large,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 class Attention(Op):
     name = "attention"
     family = "attention"
+    impls = (*Op.impls, "sdpa-math", "sdpa-flash", "sdpa-efficient", "sdpa-cudnn", "flex")
     doc = (
         "Scaled dot-product attention core, softmax(Q K^T / sqrt(d)) V. Core FLOPs = 2*batch*heads*pairs*(head_dim"
         " + head_dim_v) with pairs = seq_len*kv_seq_len, or only the unmasked pairs when causal (aligned top-left as"
@@ -98,6 +99,22 @@ class Attention(Op):
         if "mask" in t:
             return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], attn_mask=t["mask"], enable_gqa=gqa)
         return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], is_causal=p["causal"], enable_gqa=gqa)
+
+    def flex_call(self, p, t):
+        """FlexAttention on the same tensors: the causal mask as a block mask (aligned as the workload says)."""
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+        q, k, v = t["q"], t["k"], t["v"]
+        mask = None
+        if p["causal"]:
+            offset = p["kv_seq_len"] - p["seq_len"] if p["causal_alignment"] == "bottom_right" else 0
+
+            def causal(batch, head, query, key):
+                return query + offset >= key
+
+            mask = create_block_mask(causal, None, None, p["seq_len"], p["kv_seq_len"], device=str(q.device))
+        gqa = p["kv_heads"] != p["heads"]
+        return lambda: flex_attention(q, k, v, block_mask=mask, enable_gqa=gqa)
 
     def reference(self, p, t):
         from flopbench.workloads import reference as ref

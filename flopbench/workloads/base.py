@@ -236,11 +236,14 @@ class Counts:
 
     flops: core FLOPs of the contractions, 1 MAC = 2 FLOPs. elementwise_flops: everything else
     (bias, activations, softmax, norms), from formulas.ELEMENTWISE_FLOPS. bytes: compulsory traffic.
+    eager_bytes: the traffic of running it op by op, intermediates written and read again (a fusion chain's; None
+    where it is the compulsory traffic).
     """
 
     flops: int
     elementwise_flops: int
     bytes: int
+    eager_bytes: int | None = None
 
     @property
     def macs(self) -> int:
@@ -334,6 +337,17 @@ class Op:
         """Parameters of a small version of this workload, for the output check."""
         return dict(p)
 
+    # The implementations it runs under (flopbench.impls): eager, and torch.compile in its modes by default.
+    impls: tuple[str, ...] = ("eager", "compile", "compile-max-autotune", "compile-reduce-overhead")
+
+    def library_call(self, name: str, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any] | None:
+        """The call of a library implementation (flopbench.impls: onednn) on these tensors; ops without one None."""
+        return None
+
+    def flex_call(self, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any]:
+        """The FlexAttention call (attention ops only)."""
+        raise NotImplementedError(f"{self.name} has no FlexAttention form")
+
     # Every rank calls it in lockstep (collectives): the runner agrees on failures before entering it.
     collective: ClassVar[bool] = False
     # Placed on the device's roofline (flopbench.roofline); a collective moves data between devices, not through one.
@@ -348,8 +362,9 @@ class Op:
         """A record part known before timing (a model's layers and FLOP conventions), or None."""
         return None
 
-    def working_set(self, p: Mapping[str, Any], dtype: str) -> int | None:
-        """The distinct bytes one call touches, where more than its compulsory bytes (None: those)."""
+    def working_set(self, p: Mapping[str, Any], dtype: str, impl: str = "eager") -> int | None:
+        """The distinct bytes one call touches under implementation `impl`, where more than its compulsory bytes
+        (None: those): a fusion chain run eager touches its intermediates too."""
         return None
 
     # The dtypes it runs in (float8 and int8 only for the ops that have kernels for them).
@@ -450,6 +465,7 @@ class Workload:
     group: str = ""  # the suite entry it came from (its name, or "op #index"); not part of the identity
     swept: tuple[str, ...] = ()  # that entry's sweep axes, tied keys joined by "=" ("m=n=k", "dtype")
     large: bool = False  # a big configuration: run only when asked (flopbench run --large)
+    impl: str = "eager"  # how it runs (flopbench.impls): part of its identity, not of its counts
 
     @property
     def spec(self) -> Op:
@@ -473,20 +489,34 @@ class Workload:
 
     @property
     def identity(self) -> str:
-        """What makes two workloads the same measurement: op, parameters and dtype (not the name)."""
-        return json.dumps([self.op, self.params_json, self.dtype], sort_keys=True)
+        """What makes two workloads the same measurement: op, parameters, dtype and implementation (not the name).
+        An eager workload's identity is the one runs before implementations had: [op, parameters, dtype]."""
+        parts = [self.op, self.params_json, self.dtype] + ([self.impl] if self.impl != "eager" else [])
+        return json.dumps(parts, sort_keys=True)
+
+    def inputs_for(self, device: str | torch.device, seed: int = 0, small: bool = False) -> tuple[dict, Tensors]:
+        """(parameters, inputs) on `device`, laid out as the implementation wants them; small: the output check's
+        small version."""
+        import torch
+
+        from flopbench.impls import prepare
+
+        device = torch.device(device)
+        op = self.spec
+        p = op.normalize(op.small(self.p)) if small else self.p
+        generator = torch.Generator(device=device).manual_seed(seed)
+        return p, prepare(self.impl, op.inputs(p, torch_dtype(self.dtype), device, generator))
 
     def runs_on(self, device_type: str) -> bool:
         return not self.devices or device_type in self.devices
 
     def build(self, device: str | torch.device, seed: int = 0) -> Callable[[], Any]:
-        """A zero-argument function that runs the op on preallocated random inputs on `device`."""
-        import torch
+        """A zero-argument function that runs the op, under its implementation, on preallocated random inputs on
+        `device` (a compiled implementation compiles at its first call)."""
+        from flopbench.impls import callable_for
 
-        device = torch.device(device)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        p = self.p
-        return self.spec.timed(p, self.spec.inputs(p, torch_dtype(self.dtype), device, generator))
+        p, tensors = self.inputs_for(device, seed)
+        return callable_for(self.spec, self.impl, p, tensors)
 
     def tf32_applies(self, device_type: str, tf32: bool) -> bool:
         """TF32 only changes float32 contractions on CUDA."""
@@ -508,20 +538,37 @@ def check_dtype(op: Op, params: Mapping[str, Any], dtype: str) -> None:
     op.validate_dtype(params, dtype)
 
 
-def generated_name(op: Op, params: Mapping[str, Any], given: Mapping[str, Any], dtype: str) -> str:
-    """A readable name from the keys the user set (in schema order), e.g. matmul-m256-n256-k256."""
+def generated_name(op: Op, params: Mapping[str, Any], given: Mapping[str, Any], dtype: str, impl: str = "eager") -> str:
+    """A readable name from the keys the user set (in schema order), e.g. matmul-m256-n256-k256 (-bfloat16,
+    -compile: a dtype or implementation other than the default)."""
     first = params[op.named_by] if op.named_by else op.name
     parts = [first] + [p.label(params[p.name]) for p in op.params if p.name in given and p.name != op.named_by]
     if dtype != DEFAULT_DTYPE:
         parts.append(dtype)
+    if impl != "eager":
+        parts.append(impl)
     return "-".join(parts)
 
 
-def sweep_suffix(op: Op, params: Mapping[str, Any], swept: Mapping[str, Any], dtype: str) -> str:
-    parts = [op.param(k).label(params[k]) for k in swept if k != "dtype"]
+def sweep_suffix(op: Op, params: Mapping[str, Any], swept: Mapping[str, Any], dtype: str, impl: str = "eager") -> str:
+    parts = [op.param(k).label(params[k]) for k in swept if k not in ("dtype", "impl")]
     if "dtype" in swept:
         parts.append(dtype)
+    if "impl" in swept:
+        parts.append(impl)
     return "-".join(parts)
+
+
+def check_impl(op: Op, impl: Any) -> str:
+    """The implementation is one the op runs under (its own declaration); else SpecError on `impl`."""
+    from flopbench.impls import IMPLS
+
+    if not isinstance(impl, str) or impl not in IMPLS:
+        hint = did_you_mean(impl, IMPLS) if isinstance(impl, str) else ""
+        raise SpecError("impl", f"unknown implementation {impl!r}{hint}; known: {', '.join(IMPLS)}")
+    if impl not in op.impls:
+        raise SpecError("impl", f"{op.name} does not run as {impl}: it runs as {', '.join(op.impls)}")
+    return impl
 
 
 def make_workload(
@@ -531,6 +578,7 @@ def make_workload(
     dtype: Any = DEFAULT_DTYPE,
     name: str | None = None,
     devices: tuple[str, ...] = (),
+    impl: Any = "eager",
 ) -> Workload:
     """Validate raw keys (from a suite or the command line) into a Workload; errors are SpecError."""
     if not isinstance(op_name, str) or op_name not in OPS:
@@ -542,10 +590,12 @@ def make_workload(
     op = get_op(op_name)
     params = op.normalize(raw)
     check_dtype(op, params, dtype)
+    check_impl(op, impl)
     return Workload(
         op=op_name,
         params=tuple(params.items()),
         dtype=dtype,
-        name=name or generated_name(op, params, raw, dtype),
+        name=name or generated_name(op, params, raw, dtype, impl),
         devices=tuple(devices),
+        impl=impl,
     )

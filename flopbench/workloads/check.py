@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import torch
 
 from flopbench.errors import first_line
-from flopbench.workloads.base import torch_dtype
 
 if TYPE_CHECKING:
     from flopbench.workloads.base import Workload
@@ -80,26 +79,36 @@ def check_output(
 ) -> Check:
     """With `agree` (collectives in a distributed run), the ranks agree that all of them have their inputs
     before any enters the collective: one rank's failure then fails the check on every rank, none waits."""
+    from flopbench.impls import callable_for
+
     device = torch.device(device)
     op = workload.spec
-    small = op.normalize(op.small(workload.p))
-    generator = torch.Generator(device=device).manual_seed(1234)
     with torch.no_grad():
         if agree is None:
-            tensors = op.inputs(small, torch_dtype(workload.dtype), device, generator)
+            small, tensors = workload.inputs_for(device, seed=1234, small=True)
         else:
             try:
-                tensors, failure = op.inputs(small, torch_dtype(workload.dtype), device, generator), None
+                (small, tensors), failure = workload.inputs_for(device, seed=1234, small=True), None
             except Exception as exc:
                 tensors, failure = None, first_line(exc)
             if reason := agree(failure):
                 raise AgreedFailure(reason)
         assert tensors is not None  # made, or every rank raised AgreedFailure
-        out = op.forward(small, tensors).detach()
-        reference = op.reference(small, {k: _reference_copy(v) for k, v in tensors.items()})
-    error = _relative_error(out.to("cpu", torch.float64), reference)
+        out = callable_for(op, workload.impl, small, tensors, timed=False)()
+    return compare(workload, small, tensors, out, device, tf32)
+
+
+def compare(
+    workload: Workload, p: dict, tensors: dict, out: torch.Tensor, device: torch.device, tf32: bool = False
+) -> Check:
+    """An output of the workload (on `tensors`, parameters `p`) against the float64 reference of the op's definition."""
+    with torch.no_grad():
+        if out.is_mkldnn:  # a library implementation's own layout (flopbench.impls: onednn)
+            out = out.to_dense()
+        reference = workload.spec.reference(p, {k: _reference_copy(v) for k, v in tensors.items()})
+        error = _relative_error(out.detach().to("cpu", torch.float64), reference)
     key = "tf32" if workload.tf32_applies(device.type, tf32) else workload.dtype
-    return Check(error=error, tolerance=TOLERANCE[key], shape=small)
+    return Check(error=error, tolerance=TOLERANCE[key], shape=p)
 
 
 def _reference_copy(value):

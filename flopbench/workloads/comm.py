@@ -48,6 +48,7 @@ class Collective(Op):
     collective = True
     placed = False
     trainable = False
+    impls = ("eager",)
 
     def __init__(self, name: str, doc: str):
         self.name = name

@@ -103,11 +103,17 @@ def _small_spatial(p: dict[str, Any], ndim: int, minimum: int = 12) -> dict[str,
     return {name: min(p[name], max(minimum, span)) for name, span in zip(SPATIAL[ndim], spans)}
 
 
+# Implementations of 2-d convolutions: eager, compiled, and in channels_last memory format.
+CONV2D_IMPLS = (*Op.impls, "channels-last")
+
+
 class Conv(Op):
     family = "conv"
 
     def __init__(self, ndim: int):
         self.ndim = ndim
+        if ndim == 2:
+            self.impls = CONV2D_IMPLS
         self.name = f"conv{ndim}d"
         self.doc = (
             "Core FLOPs = 2*batch*out_channels*prod(output size)*(in_channels/groups)*prod(kernel); "
@@ -179,6 +185,7 @@ class Conv(Op):
 
 
 class _ConvVariant(Op):
+    impls = CONV2D_IMPLS
     """An op defined as a general conv2d with some keys fixed; counts and computation are conv2d's."""
 
     family = "conv"

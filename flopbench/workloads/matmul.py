@@ -26,6 +26,17 @@ class Matmul(Op):
         Int("batch", 1, doc="independent products (batch > 1 is a batched GEMM)", short="b"),
     )
     dtypes = formulas.FLOAT_DTYPES + formulas.LOW_PRECISION_DTYPES
+    impls = (*Op.impls, "onednn")
+
+    def library_call(self, name, p, t):
+        """onednn: C = A B as oneDNN's inner product of mkldnn tensors (A, and B transposed: the weight), laid out
+        once, outside the timed call; its output is an mkldnn tensor (to_dense() for the check)."""
+        import torch
+
+        if p["batch"] != 1 or t["a"].dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError("onednn: a 2-d product in float32 or bfloat16 has an mkldnn_linear form; this has none")
+        a, w = t["a"].to_mkldnn(), t["b"].t().contiguous().to_mkldnn()
+        return lambda: torch.ops.aten.mkldnn_linear(a, w, None)
 
     def validate_dtype(self, p, dtype):
         if dtype not in formulas.LOW_PRECISION_DTYPES:
@@ -100,6 +111,16 @@ class Matmul(Op):
 class Linear(Op):
     name = "linear"
     family = "matmul"
+    impls = (*Op.impls, "onednn")
+
+    def library_call(self, name, p, t):
+        """onednn: y = x W^T + b as oneDNN's inner product of mkldnn tensors, laid out once outside the timed call."""
+        import torch
+
+        x, w = t["x"].to_mkldnn(), t["w"].to_mkldnn()
+        b = t["b"].to_mkldnn() if "b" in t else None
+        return lambda: torch.ops.aten.mkldnn_linear(x, w, b)
+
     doc = "y = x W^T + b for `tokens` rows. Core FLOPs = 2*tokens*in*out; the bias add is elementwise."
     params = (
         Int("tokens", doc="rows of x (batch times sequence length)", short="t"),
