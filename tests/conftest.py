@@ -87,4 +87,7 @@ EXAMPLES = {
     "lstm": dict(batch=2, seq_len=5, input_size=6, hidden_size=8, layers=2, bidirectional=True),
     "gru": dict(batch=2, seq_len=4, input_size=5, hidden_size=7),
     "rnn": dict(batch=3, seq_len=4, input_size=5, hidden_size=6, bias=False),
+    "ln_gelu_residual": dict(rows=6, cols=40),
+    "linear_bias_gelu": dict(tokens=5, in_features=12, out_features=7),
+    "attention_by_hand": dict(batch=1, heads=2, seq_len=12, head_dim=8),
 }
