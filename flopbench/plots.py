@@ -470,9 +470,10 @@ def utilization(view: RunView) -> Figure | None:
 
 @styled
 def comparison(result) -> Figure:
-    """Speedup per workload over the baseline run, grouped by family, with each run's peak ratio."""
-    table, summary = result.table, result.summary
-    others = list(result.runs["run"])[1:]
+    """Speedup per workload over the baseline run with its confidence interval, grouped by family; a diamond at the
+    speedup the two devices' roofs predict for it."""
+    table = result.table
+    others = result.others
     ordered = table.sort_values(["family", "name"], ascending=[False, False])
     fig = _figure(figsize=(11, max(4.0, 0.26 * len(ordered) * len(others) + 2.0)))
     ax = fig.subplots()
@@ -480,10 +481,11 @@ def comparison(result) -> Figure:
     height = 0.8 / len(others)
     hatches = ["", "//", "..", "xx"]
     for i, run in enumerate(others):
+        at = y + (i - (len(others) - 1) / 2) * height
         speedup = ordered[f"speedup[{run}]"]
-        # Bars grow from 1x: right for faster, left for slower.
-        ax.barh(
-            y + (i - (len(others) - 1) / 2) * height,
+        low, high = ordered[f"speedup_low[{run}]"], ordered[f"speedup_high[{run}]"]
+        ax.barh(  # bars grow from 1x: right for faster, left for slower
+            at,
             speedup - 1,
             left=1,
             height=height,
@@ -492,32 +494,30 @@ def comparison(result) -> Figure:
             lw=0.4,
             hatch=hatches[i % len(hatches)],
         )
-        ratio = summary[(summary["run"] == run) & (summary["family"] == "all")]["peak_ratio"]
-        if len(ratio) and pd.notna(ratio.iloc[0]):
-            ax.axvline(ratio.iloc[0], ls="--", color="tab:purple", lw=1)
-            ax.annotate(
-                f" peak ratio {ratio.iloc[0]:.3g}x (run {run})",
-                (ratio.iloc[0], len(ordered) - 0.6),
-                fontsize=8,
-                color="tab:purple",
-                ha="left",
-            )
+        ax.errorbar(speedup, at, xerr=[speedup - low, high - speedup], fmt="none", ecolor="black", lw=0.9, capsize=2)
+        ax.scatter(ordered[f"roof_ratio[{run}]"], at, marker="D", s=18, color="tab:purple", zorder=4)
     ax.axvline(1, color="black", lw=1)
+    band = result.threshold
+    ax.axvspan(1 / (1 + band), 1 + band, color="0.9", zorder=0)
     ax.set_xscale("log")
-    low, high = ax.get_xlim()
+    low_x, high_x = ax.get_xlim()
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x" if high / low < 30 else ""))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x" if high_x / low_x < 30 else ""))
     ax.set_yticks(y, [_label(n, d) for n, d in zip(ordered["name"], ordered["dtype"])], fontsize=8)
-    base = result.runs.iloc[0]["run"]
-    ax.set_xlabel(f"Speedup over run {base} (run {base}'s time / the other run's time; > 1 is faster)")
+    base = result.baseline
+    ax.set_xlabel(
+        f"Speedup over run {base} with its {result.level:.0%} interval (grey band: ±{band:.0%}, the same;"
+        " diamond: what the roofs predict)"
+    )
     runs_text = "; ".join(
-        f"{r['run']}: {r['device']}, {r['threads']} thread{'s' * (int(r['threads']) != 1)}"
+        f"{r['run']}: {r['device']}, {r['threads']} thread{'s' * (int(r['threads'] or 1) != 1)}"
         for _, r in result.runs.iterrows()
     )
-    ax.set_title(f"Speedup per workload against the runs' peak ratio (dashed)\n{runs_text}")
-    handles = [
+    ax.set_title(f"Speedup per workload, with the speedup its roofline predicts\n{runs_text}")
+    handles: list[Any] = [
         Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f) for f in sorted(set(ordered["family"]))
     ]
+    handles.append(Line2D([], [], ls="", marker="D", color="tab:purple", label="roof ratio"))
     if len(others) > 1:
         handles += [
             Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=hatches[i % 4], label=f"run {run}")
@@ -525,6 +525,36 @@ def comparison(result) -> Figure:
         ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", visible=False)
+    return fig
+
+
+@styled
+def comparison_matrix(result) -> Figure | None:
+    """Machines x families: each run's geometric mean speedup over the baseline, coloured on a log scale, its
+    interval written in the cell (three runs or more)."""
+    if len(result.others) < 2:
+        return None
+    summary = result.summary
+    runs = result.others
+    families = ["all", *sorted(set(summary["family"]) - {"all"})]
+    values = np.full((len(runs), len(families)), np.nan)
+    for r in summary.itertuples():
+        values[runs.index(r.run), families.index(r.family)] = math.log2(r.geomean_speedup)
+    fig = _figure(figsize=(1.6 * len(families) + 3, 0.7 * len(runs) + 2))
+    ax = fig.subplots()
+    limit = max(np.nanmax(np.abs(values)), 0.1)
+    image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    for r in summary.itertuples():
+        text = f"{r.geomean_speedup:.2f}x\n({r.geomean_low:.2f}-{r.geomean_high:.2f})"
+        ax.text(families.index(r.family), runs.index(r.run), text, ha="center", va="center", fontsize=8)
+    devices = dict(zip(result.runs["run"], result.runs["device"]))
+    ax.set_xticks(range(len(families)), families)
+    ax.set_yticks(range(len(runs)), [f"{run}: {devices.get(run, '')}" for run in runs], fontsize=8)
+    ax.grid(False)
+    fig.colorbar(image, ax=ax, label=f"log2 speedup over run {result.baseline}")
+    ax.set_title(
+        f"Geometric mean speedup over run {result.baseline}: machines x families ({result.level:.0%} intervals)"
+    )
     return fig
 
 

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from flopbench.analysis import cause, compare, contrasts, study
+from flopbench.analysis import cause, contrasts, study
+from flopbench.comparison import compare
 from flopbench.view import load_view, load_views
 from tests.fakes import fake_device, workloads, write_run
 

@@ -14,7 +14,8 @@ import pytest
 import torch.multiprocessing as mp
 
 from flopbench import records
-from flopbench.analysis import collectives, compare, rank_spread
+from flopbench.analysis import collectives, rank_spread
+from flopbench.comparison import compare
 from flopbench.results import read_run
 from flopbench.roofline import Roofline
 from flopbench.view import load_view, load_views
@@ -241,6 +242,7 @@ def _two_rank_run(path, device, slow_rank_factor=1.0):
             scaled = dict(record, rank=rank, world_size=2, host="h0")
             if rank == 1:
                 scaled["time_s"] = record["time_s"] * slow_rank_factor
+                scaled["samples_s"] = [x * slow_rank_factor for x in record["samples_s"]]
                 for rate in ("total_flops_per_s", "core_flops_per_s"):
                     scaled[rate] = record[rate] / slow_rank_factor
             out.append(json.dumps(scaled))

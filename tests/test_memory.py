@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from flopbench import memory
-from flopbench.analysis import compare
+from flopbench.comparison import compare
 from flopbench.timing import Budget, CpuTimer
 
 
