@@ -89,8 +89,7 @@ def _with_rounds(path, out, factor=1.0, slow=(), spread=0.02, seed=0):
         scale = factor * (1.15 if r.name in slow else 1.0)
         times = [r.time_s * scale * math.exp(rng.normal(0, spread)) for _ in range(3)]
         rounds = [
-            Round(round=i, position=i, time_s=t, samples_s=[t] * 5, calls_per_sample=1)
-            for i, t in enumerate(times)
+            Round(round=i, position=i, time_s=t, samples_s=[t] * 5, calls_per_sample=1) for i, t in enumerate(times)
         ]
         time_s = float(np.median(times))
         writer.record(
