@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH)"
 	$(PY) -m pip install -e ".[dev]"
+	@$(PY) -c "import shutil, torch; shutil.which('nvidia-smi') and not torch.cuda.is_available() and print('flopbench: warning: nvidia-smi is here but torch', torch.__version__, 'sees no GPU (a driver older than its CUDA?): make bench will measure the CPU; install a matching wheel, e.g. make bench TORCH=...')"
 	touch $(STAMP)
 
 # The test command: lint and format check, type check, then the tests.

@@ -70,7 +70,7 @@ def repetitions(records: list[Record]) -> tuple[list[float], str]:
     medians = [float(np.median(times)) for _, times in sorted(by_round.items())]
     if len(medians) >= 2:
         return medians, "rounds"
-    samples = [list(r.samples_s) or ([r.time_s] if r.time_s else []) for r in records]
+    samples = [r.pooled_samples_s or ([r.time_s] if r.time_s else []) for r in records]
     length = min(len(s) for s in samples)
     return [float(np.median([s[i] for s in samples])) for i in range(length)], "samples"
 

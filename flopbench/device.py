@@ -13,7 +13,9 @@ import hashlib
 import os
 import platform
 import re
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +71,47 @@ def parse_device(text: str) -> tuple[str, int | None]:
     return "cuda", index_int
 
 
+def unseen_gpu(
+    which: Callable[[str], str | None] = shutil.which, exists: Callable[[str], bool] = os.path.exists
+) -> str | None:
+    """Why `--device auto` is about to choose the CPU on what looks like a GPU machine: a CUDA build of PyTorch (or
+    a driver, nvidia-smi) that sees no GPU, as when a newer CUDA wheel meets an older driver. None where no GPU is
+    in sight."""
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    built = torch.version.cuda
+    signs = [s for s, here in (("nvidia-smi", which("nvidia-smi")), ("/dev/nvidia0", exists("/dev/nvidia0"))) if here]
+    if not signs:
+        return None
+    build = (
+        f"this PyTorch ({torch.__version__}) was built for CUDA {built}"
+        if built
+        else (f"this PyTorch ({torch.__version__}) is a CPU build")
+    )
+    return (
+        f"--device auto: {' and '.join(signs)} {'are' if len(signs) > 1 else 'is'} here but {build} and sees no GPU"
+        " (a driver older than the wheel's CUDA?): measuring the CPU. `nvidia-smi` shows the driver's CUDA version;"
+        " install the matching torch wheel, or pass --device cpu to silence this"
+    )
+
+
+def select_device(text: str) -> tuple[str, int | None]:
+    """parse_device, and on CUDA that device made the current one (torch.cuda.set_device): events, graphs, streams,
+    synchronize() and NCCL without a device argument use the current device, cuda:0 unless told."""
+    kind, index = parse_device(text)
+    if kind == "cuda":
+        import torch
+
+        torch.cuda.set_device(index or 0)
+    return kind, index
+
+
 def describe(device: str = "auto", threads: int | None = None, clock: Clock | None = None) -> Device:
-    """The device; on a CPU, its peaks are those of the cores `threads` threads can use (all by default), derived
-    from the measured sustained `clock` where one is given (flopbench.clock)."""
-    kind, index = parse_device(device)
+    """The device (made the current one on CUDA); on a CPU, its peaks are those of the cores `threads` threads can
+    use (all by default), derived from the measured sustained `clock` where one is given (flopbench.clock)."""
+    kind, index = select_device(device)
     return describe_cpu(threads, clock) if kind == "cpu" else describe_cuda(index or 0)
 
 

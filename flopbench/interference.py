@@ -5,7 +5,10 @@ Around every measurement (a window), flopbench reads:
   (0.9 means other processes kept 0.9 of a CPU busy on average during the window);
 - steal time: the share of CPU time the hypervisor gave to other guests;
 - the 1-minute load average, and this process's involuntary context switches (it was preempted);
-- on CUDA: other compute processes on the GPU and its utilization just before (NVML).
+- on CUDA: other compute processes on the GPU (NVML), never flopbench's own (this process, the processes that started
+  it, and its children: a script that launched the run may hold a context of its own), and the GPU's utilization
+  just before only when another process is there (NVML's utilization covers the last 1/6 to 1 s of the whole device,
+  flopbench's own previous workload and canary included: alone, it would call every measurement busy).
 And it times a canary before and after: a short fixed kernel (a small GEMM and a copy) whose speed against the
 machine's baseline shows slowdowns that the guest cannot see: a host's other tenant on a sibling hyperthread, a
 clock that dropped, a tenant thrashing the shared cache. Its baseline is the faster of the run's start and the
@@ -22,6 +25,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from flopbench.schema import Interference
@@ -41,7 +45,6 @@ CANARY_NOISE_MULTIPLE = 5
 # from their median down to their lower quartile): interference only slows, so a slowdown widens it little until it
 # holds half of the run's windows, and a run that slow is told by its median canary (RunSpeed).
 WINDOW_NOISE_MIN = 8
-GPU_BUSY_UTILIZATION = 10  # percent, just before the measurement, from a process other than this one
 # A whole run is slow when its canaries ran a median of more than 5% slower than the machine's quietest: a drift
 # too small for one window's canary to be sure of (its threshold is 15%), but the median of a run's windows is.
 # (docs/methodology.md, section 3, gives what it was measured against.)
@@ -182,12 +185,51 @@ class GpuProbe(Protocol):
 
 
 class NvmlProbe:
-    def __init__(self, nvml: Any):
+    def __init__(self, nvml: Any, own: Callable[[], set[int]] | None = None):
         self.nvml = nvml  # flopbench.device.Nvml
+        self.own = own or own_processes
 
     def others(self) -> tuple[int, float | None]:
-        processes = self.nvml.compute_processes()
-        return sum(1 for pid in processes if pid != os.getpid()), self.nvml.utilization()
+        """Compute processes on the GPU that are not flopbench's own, and the GPU's utilization when there are any.
+        Where NVML's PIDs are not this process's (a container's PID namespace: none of ours is listed, though this
+        process holds a context), one listed process is taken to be this one."""
+        pids = self.nvml.compute_processes()
+        own = self.own()
+        if pids and not own.intersection(pids):
+            count = len(pids) - 1
+        else:
+            count = sum(1 for pid in pids if pid not in own)
+        return count, (self.nvml.utilization() if count else None)
+
+
+def own_processes(proc: Path = Path("/proc")) -> set[int]:
+    """This process, its ancestors and its descendants (from /proc; this process alone where there is none)."""
+    me = os.getpid()
+    parents: dict[int, int] = {}
+    try:
+        entries = [e for e in proc.iterdir() if e.name.isdigit()]
+    except OSError:
+        return {me}
+    for entry in entries:
+        try:
+            stat = (entry / "stat").read_text()
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])  # the name may hold spaces and ')'
+        except (OSError, ValueError, IndexError):
+            continue
+    own, pid = {me}, me
+    while parents.get(pid, 0) > 1:
+        pid = parents[pid]
+        own.add(pid)
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    stack = [me]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in own:
+                own.add(child)
+                stack.append(child)
+    return own
 
 
 @dataclass
@@ -322,9 +364,8 @@ def judge(
         reasons.append(f"the machine ran {slowdown:.0%} slower than at its quietest (canary)")
     gpu_others, gpu_utilization = gpu if gpu else (None, None)
     if gpu_others:
-        reasons.append(f"{gpu_others} other process{'es' * (gpu_others > 1)} computed on the GPU")
-    elif gpu_utilization is not None and gpu_utilization > GPU_BUSY_UTILIZATION:
-        reasons.append(f"the GPU was {gpu_utilization:.0f}% busy just before this measurement")
+        busy = f" (the GPU {gpu_utilization:.0f}% busy just before)" if gpu_utilization is not None else ""
+        reasons.append(f"{gpu_others} other process{'es' * (gpu_others > 1)} computed on the GPU{busy}")
     return Interference(
         window_s=wall,
         usable_cpus=usable_cpus,

@@ -51,7 +51,7 @@ def to_pytest_benchmark(run: Run) -> tuple[dict[str, Any], list[str]]:
     settings = header.settings
     benchmarks = []
     for record in run.records:
-        if record.status != "ok" or not record.samples_s:
+        if record.status != "ok" or not record.pooled_samples_s:
             notes.append(f"{record.name}: {record.status} ({record.reason}); no timing to export")
             continue
         benchmarks.append(
@@ -70,7 +70,7 @@ def to_pytest_benchmark(run: Run) -> tuple[dict[str, Any], list[str]]:
                     "warmup": True,
                     "disable_gc": False,
                 },
-                "stats": _stats(record.samples_s, record.calls_per_sample or 1),
+                "stats": _stats(record.pooled_samples_s, record.calls_per_sample or 1),
             }
         )
     device = header.device

@@ -24,7 +24,7 @@ from typing import Any
 from flopbench import records
 from flopbench.admission import Admission, Cause, Skip, memory_skip
 from flopbench.device import Nvml, available_memory
-from flopbench.energy import Reading, make_meter
+from flopbench.energy import MIN_INTERVALS, Reading, make_meter
 from flopbench.errors import first_line
 from flopbench.impls import IMPLS
 from flopbench.memory import keep_freed_memory, release
@@ -36,6 +36,9 @@ from flopbench.schema import Device, ImplFigures, OutcomePart, Record, Round, Ru
 from flopbench.summary import energy_part, summarize
 from flopbench.timing import CallTooSlow, CpuTimer, CudaTimer, Evictor, Measurement, TorchCuda
 from flopbench.workloads import Workload
+
+# At least this long, energy is metered over back-to-back calls when the timer flushes between them (cold caches).
+ENERGY_WINDOW_S = 0.1
 
 
 @contextlib.contextmanager
@@ -127,7 +130,10 @@ class Runner:
         self.meter = meter if meter is not None else make_meter(device.type, nvml)
         probes: list[Any] = [InterferenceProbe(monitor)] if monitor is not None else []
         probes += [GpuStateProbe(nvml)] if nvml is not None and nvml.available else []
-        probes.append(EnergyProbe(self.meter))
+        # A cold timer flushes the caches before every call: metered around its samples, a short kernel would be
+        # charged the flushes' energy. Its energy is metered apart then, over back-to-back calls (_energy_window).
+        self.energy_apart = settings.cache == "cold"
+        probes += [] if self.energy_apart else [EnergyProbe(self.meter)]
         probes.append(CompileProbe())
         policy = BusyPolicy(settings.on_busy)
         self.measurer = Measurer(timer or make_timer(device, settings), probes, policy, monitor, clock)
@@ -256,6 +262,22 @@ class Runner:
         except Exception:  # noqa: BLE001 - which kernel ran is a detail; its absence costs the record nothing
             return None
 
+    def _energy_window(self, fn: Callable[[], Any], call_s: float) -> Any:
+        """Energy over back-to-back calls, nothing flushed between: ENERGY_WINDOW_S at least, and enough updates of
+        the meter's counter to be read from it (flopbench.energy). Its average power times the call's time is the
+        record's energy per call."""
+        if getattr(self.meter, "reason", ""):
+            return None  # no meter: the record says why
+        window = max(ENERGY_WINDOW_S, MIN_INTERVALS * getattr(self.meter, "interval_s", 0.0))
+        calls = max(1, math.ceil(window / call_s)) if call_s > 0 else 1
+        with self.torch.no_grad():
+            self._sync()
+            token = self.meter.start()
+            for _ in range(calls):
+                fn()
+            self._sync()
+            return self.meter.stop(token)
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device.torch_device)
@@ -278,6 +300,8 @@ class Runner:
             state.outcome = self.admission.too_slow(workload, exc.seconds, measured=True)
         except Exception as exc:
             state.outcome = Skip(Cause.RUN_ERROR, first_line(exc))
+        if measured is not None and self.energy_apart and not collective:
+            measured.observed.energy = self._energy_window(fn, measured.measurement.median_s)
         del fn
         if measured is None:
             self.kept.drop(workload.identity)
@@ -383,7 +407,7 @@ class Runner:
         if isinstance(profile, str):
             warnings.append(profile)
             profile = None
-        impl = self._impl_figures(state, warnings)
+        impl = self._impl_figures(state, warnings, self.device.type)
         return records.build(
             *parts,
             summary.timing,
@@ -397,9 +421,15 @@ class Runner:
         )
 
     @staticmethod
-    def _impl_figures(state: _State, warnings: list[str]) -> ImplFigures:
-        """compile_s and its cache, the recompilations while timed (warned), the attention backend."""
+    def _impl_figures(state: _State, warnings: list[str], device_type: str) -> ImplFigures:
+        """compile_s and its cache, the recompilations while timed (warned), the attention backend (warned when a GPU
+        fell back to the math kernel: its time is then the unfused path's, not attention's on that GPU)."""
         figures = dict(state.impl)
+        if device_type == "cuda" and figures.get("attention_backend") == "math" and state.workload.impl == "eager":
+            warnings.append(
+                f"SDPA ran its math kernel (unfused) in {state.workload.dtype}: no fused kernel takes this dtype or"
+                " these heads here (float32, or grouped-query heads); the bfloat16 entries time the fused kernels"
+            )
         if state.compiled:
             recompiles = state.recompiles
             figures["recompiles"] = recompiles

@@ -424,7 +424,10 @@ class TimingPart(Part):
     """The samples and the figure (flopbench.summary): the median of round medians, the spread of pooled samples."""
 
     samples_s: list[Annotated[float, Field(gt=0)]] = F(
-        "s", "raw samples of every round, pooled: per-call seconds of each timed block", default_factory=list
+        "s",
+        "raw samples (per-call seconds of each timed block) of a record without rounds; a run keeps each round's in"
+        " rounds[].samples_s, once (Record.pooled_samples_s pools them; older files hold both)",
+        default_factory=list,
     )
     calls_per_sample: int | None = F("", "calls in each timed block", None, ge=1)
     timer: str | None = F("", "perf_counter, cuda_events, cuda_graph, collective or pytest-benchmark", None)
@@ -641,6 +644,11 @@ class Record(
     @property
     def measured(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def pooled_samples_s(self) -> list[float]:
+        """Every raw sample: samples_s where the record has its own, else its rounds' pooled."""
+        return list(self.samples_s) or [s for r in self.rounds for s in r.samples_s]
 
 
 def _required(part: Part) -> set[str]:

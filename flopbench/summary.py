@@ -92,6 +92,7 @@ def summarize(
         figure,
         timed_s=sum(m.timed_s for m in measurements),
         rounds=list(rounds),
+        samples_s=[],  # each sample is kept once, in its round
         round_spread=spread,
         stable=None if spread is None else spread <= UNSTABLE_SPREAD,
     )

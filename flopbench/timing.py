@@ -266,11 +266,13 @@ class CudaOps(Protocol):
     def event(self) -> Any: ...  # .record(), .elapsed_time(end) in milliseconds
     def synchronize(self) -> None: ...
     def flush_l2(self) -> None: ...
-    def graph(self, fn: Callable[[], Any], calls: int) -> Callable[[], None]: ...
+    def graph(self, fn: Callable[[], Any] | None, calls: int, flush: bool) -> Callable[[], None]: ...
 
 
 class TorchCuda:
-    """CudaOps on a real device. The L2 flush writes a buffer twice the L2 size (at least 64 MiB)."""
+    """CudaOps on a real device. The L2 flush reads a buffer twice the L2 size (at least 64 MiB) into a sum: reading
+    evicts the workload's lines (its dirty ones written back then, inside the flush) and leaves only clean lines
+    behind, where a flush that writes (zero_()) would leave dirty lines to be written back in the next timed call."""
 
     EVENT_RESOLUTION_S = 0.5e-6  # CUDA documents event timing "with a resolution of around 0.5 microseconds"
 
@@ -282,7 +284,8 @@ class TorchCuda:
         props = torch.cuda.get_device_properties(self.device)
         l2 = getattr(props, "L2_cache_size", 0) or 50 * 2**20
         self.flush_bytes = max(2 * l2, 64 * 2**20)
-        self._flush = torch.empty(self.flush_bytes, dtype=torch.int8, device=self.device)
+        self._flush = torch.ones(self.flush_bytes // 4, dtype=torch.int32, device=self.device)
+        self._sink = torch.zeros((), dtype=torch.int32, device=self.device)
 
     def event(self):
         return self.torch.cuda.Event(enable_timing=True)
@@ -291,31 +294,43 @@ class TorchCuda:
         self.torch.cuda.synchronize(self.device)
 
     def flush_l2(self) -> None:
-        self._flush.zero_()
+        self.torch.sum(self._flush, 0, dtype=self.torch.int32, out=self._sink)  # reads every line, writes one value
 
-    def graph(self, fn, calls):
+    def graph(self, fn, calls, flush):
+        """A replay of `calls` calls captured in a CUDA graph, each after an L2 flush when `flush` (flushes alone when
+        `fn` is None: the part CudaTimer subtracts)."""
         torch = self.torch
+        parts = ([self.flush_l2] if flush else []) + ([fn] if fn is not None else [])
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):  # warm-up on a side stream, as CUDA graph capture requires
             for _ in range(3):
-                fn()
+                for part in parts:
+                    part()
         torch.cuda.current_stream(self.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             for _ in range(calls):
-                fn()
+                for part in parts:
+                    part()
         return graph.replay
+
+
+# At most this many samples per measurement on a GPU: a 10 us kernel would otherwise fill the budget's 10,000 (about
+# 1.4 MB a record); a thousand give its median to well under 1% and stay small in a results file.
+MAX_CUDA_SAMPLES = 1000
 
 
 @dataclass
 class CudaTimer:
-    """Samples of `calls` back-to-back calls between two CUDA events, L2 flushed before each sample.
+    """Samples of `calls` back-to-back calls between two CUDA events; cold (the default), the L2 flushed before each.
 
-    A flush before the start event also keeps the GPU busy while the CPU queues the timed calls, so a
-    sample does not include the gap of a slow launch. Kernels shorter than 20 event resolutions are
-    called several times per sample (the L2 is then warm after the first) or, with use_graph, replayed
-    from a CUDA graph of those calls, which removes launch overhead as well.
+    A flush before the start event also keeps the GPU busy while the CPU queues the timed calls, so a sample does not
+    include the gap of a slow launch. Kernels shorter than 20 event resolutions are called several times per sample
+    (the L2 is then warm after the first) or, with use_graph, replayed from a CUDA graph: cold, a graph of flush and
+    call pairs, less a graph of the flushes alone replayed beside it, so every call meets a flushed L2 (a graph of
+    calls alone would time the L2: a working set under the L2's size reads above the memory's roof); warm, a graph
+    of the calls alone. At most MAX_CUDA_SAMPLES samples per measurement.
     """
 
     ops: CudaOps
@@ -330,11 +345,13 @@ class CudaTimer:
     def name(self) -> str:
         return "cuda_graph" if self.use_graph else "cuda_events"
 
-    def _samples(self, run: Callable[[], Any], count: int) -> list[float]:
-        """Queue `count` flushed samples, synchronize once, return each sample's seconds."""
+    def _samples(self, run: Callable[[], Any], count: int, flush: bool | None = None) -> list[float]:
+        """Queue `count` samples (each after a flush: when cold, unless `flush` says), synchronize once, return each
+        sample's seconds."""
         pairs = []
         for _ in range(count):
-            self.ops.flush_l2()
+            if self.cold if flush is None else flush:
+                self.ops.flush_l2()
             start, end = self.ops.event(), self.ops.event()
             start.record()
             run()
@@ -361,23 +378,41 @@ class CudaTimer:
     def measure(self, fn: Callable[[], Any], max_call_s: float | None = None) -> Measurement:
         per_call = self._warmup(fn, max_call_s)
         calls = _calls_for(MIN_RESOLUTIONS * self.resolution_s, per_call)
-        notes: list[str] = []
-        run: Callable[[], Any]
+        budget = Budget(**{**vars(self.budget), "max_samples": min(self.budget.max_samples, MAX_CUDA_SAMPLES)})
         if self.use_graph:
-            calls = max(calls, 10)
-            run = self.ops.graph(fn, calls)
-        elif calls > 1:
+            return self._graphed(fn, max(calls, 10), budget)
+        notes: list[str] = []
+        run: Callable[[], Any] = fn
+        if calls > 1:
             run = lambda: [fn() for _ in range(calls)]  # noqa: E731
-            notes.append(
-                f"{calls} calls per sample: the L2 is flushed before the first only; "
-                f"--cuda-graph times tiny kernels without launch gaps"
-            )
-        else:
-            run = fn
+            if self.cold:
+                notes.append(
+                    f"{calls} calls per sample: the L2 is flushed before the first only; "
+                    f"--cuda-graph times tiny kernels without launch gaps, each call after a flush"
+                )
         samples: list[float] = []
         sampled = 0.0
-        while not self.budget.done(samples, sampled):
+        while not budget.done(samples, sampled):
             block = self._samples(run, self.batch)
             samples += [b / calls for b in block]
             sampled += sum(block)
         return Measurement(tuple(samples), calls, self.name, self.resolution_s, tuple(notes))
+
+    def _graphed(self, fn: Callable[[], Any], calls: int, budget: Budget) -> Measurement:
+        """Graph replays of `calls` calls; cold, of flush and call pairs, each sample less the median replay of the
+        flushes alone in the same batch."""
+        run = self.ops.graph(fn, calls, self.cold)
+        flushes = self.ops.graph(None, calls, True) if self.cold else None
+        samples: list[float] = []
+        sampled, dropped = 0.0, 0
+        while not budget.done(samples, sampled) and dropped <= budget.max_samples:
+            block = self._samples(run, self.batch, flush=False)  # the graphs flush inside
+            alone = float(np.median(self._samples(flushes, self.batch, flush=False))) if flushes else 0.0
+            kept = [(b - alone) / calls for b in block if b > alone]
+            dropped += len(block) - len(kept)
+            samples += kept
+            sampled += sum(kept) * calls
+        if not samples:
+            raise RuntimeError("under a CUDA graph the calls took no measurable time beside the L2 flushes alone")
+        notes = (f"{dropped} graph samples no longer than the flushes alone: dropped",) if dropped else ()
+        return Measurement(tuple(samples), calls, self.name, self.resolution_s, notes)

@@ -93,10 +93,57 @@ def test_other_gpu_work_makes_it_busy():
     probe = FakeProbe()
     start, end = window(probe, 1.0)
     busy = judge(start, end, None, None, None, CANARY_SLOWDOWN, (1, 60.0), 2, 2)
-    assert busy.busy and busy.reasons == ["1 other process computed on the GPU"] and busy.gpu_processes == 1
-    utilization = judge(start, end, None, None, None, CANARY_SLOWDOWN, (0, 40.0), 2, 2)
-    assert utilization.reasons == ["the GPU was 40% busy just before this measurement"]
-    assert not judge(start, end, None, None, None, CANARY_SLOWDOWN, (0, 0.0), 2, 2).busy
+    assert busy.busy and busy.gpu_processes == 1
+    assert busy.reasons == ["1 other process computed on the GPU (the GPU 60% busy just before)"]
+    # utilization alone is flopbench's own last workload or canary: NVML averages the whole device over up to 1 s
+    assert not judge(start, end, None, None, None, CANARY_SLOWDOWN, (0, 40.0), 2, 2).busy
+    assert not judge(start, end, None, None, None, CANARY_SLOWDOWN, (0, None), 2, 2).busy
+
+
+class FakeNvml:
+    def __init__(self, pids, utilization=95.0):
+        self.pids, self.util, self.asked = pids, utilization, 0
+
+    def compute_processes(self):
+        return list(self.pids)
+
+    def utilization(self):
+        self.asked += 1
+        return self.util
+
+
+def test_flopbench_own_gpu_processes_are_not_others():
+    """NVML lists every context on the device: this process's, and a parent's (the validation script keeps one open
+    while its child runs). Neither is interference, and the device's utilization (flopbench's own last kernels) is
+    not read unless someone else is there."""
+    import os
+
+    from flopbench.interference import NvmlProbe
+
+    own = {os.getpid(), os.getppid()}
+    alone = NvmlProbe(FakeNvml([os.getpid(), os.getppid()]), own=lambda: own)
+    assert alone.others() == (0, None) and alone.nvml.asked == 0
+    shared = NvmlProbe(FakeNvml([os.getpid(), 999_999]), own=lambda: own)
+    assert shared.others() == (1, 95.0)
+    # a container: NVML's PIDs are the host's, none of them ours; one of them is this process
+    namespaced = NvmlProbe(FakeNvml([123_456]), own=lambda: own)
+    assert namespaced.others() == (0, None)
+    assert NvmlProbe(FakeNvml([123_456, 123_457]), own=lambda: own).others() == (1, 95.0)
+
+
+def test_own_processes_are_this_one_its_ancestors_and_its_descendants(tmp_path):
+    import os
+
+    from flopbench.interference import own_processes
+
+    me = os.getpid()
+    tree = {1: 0, 50: 1, 60: 50, me: 60, 70: me, 71: 70, 80: 1, 81: 80}  # 80, 81: someone else's
+    for pid, parent in tree.items():
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (a (weird) name) S {parent} 1 1 0 -1\n")
+    assert own_processes(tmp_path) == {me, 60, 50, 70, 71}
+    assert own_processes(tmp_path / "missing") == {me}
+    assert me in own_processes() and os.getppid() in own_processes()
 
 
 def test_without_proc_stat_only_the_canary_judges():

@@ -33,6 +33,15 @@ def test_float8_counts_as_pytorchs_counter_and_int8_by_hand():
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float8"])
+def test_low_precision_b_operands_are_column_major(dtype):
+    """cuBLASLt's int8 and float8 kernels take B column-major; a row-major B is copied first, inside the timed call."""
+    w = make_workload("matmul", dict(m=32, n=48, k=64), dtype=dtype)
+    torch_dtype = torch.int8 if dtype == "int8" else torch.float8_e4m3fn
+    b = w.spec.inputs(w.p, torch_dtype, torch.device("cpu"), torch.Generator())["b"]
+    assert b.shape == (64, 48) and b.stride() == (1, 64)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float8"])
 def test_low_precision_products_pass_their_output_check(dtype):
     check = check_output(make_workload("matmul", dict(m=96, n=64, k=128), dtype=dtype), "cpu")
     assert check.ok, check.describe()

@@ -116,7 +116,7 @@ def test_an_ok_record_keeps_raw_samples_counts_and_check():
         make_workload("conv2d", dict(batch=1, in_channels=3, out_channels=8, height=16, width=16, kernel=3))
     )
     assert record.status == "ok" and record.reason is None
-    assert record.samples_s == [1e-3] * 5 and record.calls_per_sample == 1
+    assert record.pooled_samples_s == [1e-3] * 5 and record.samples_s == [] and record.calls_per_sample == 1
     assert record.check_error <= record.check_tolerance
     assert record.params["kernel"] == [3, 3] and record.family == "conv"
     assert record.core_flops == 2 * 8 * 14 * 14 * 3 * 9

@@ -156,16 +156,24 @@ class FakeEvent:
 
 
 class FakeGpu:
-    """GPU time advances as kernels 'run'; a graph replay skips the per-launch overhead."""
+    """GPU time advances as kernels 'run'; a graph replay skips the per-launch overhead. A kernel whose data is still
+    in the L2 (it ran last and nothing flushed since) takes warm_s instead of kernel_s."""
 
-    def __init__(self, kernel_s, launch_s=0.0, flush_s=20e-6):
+    def __init__(self, kernel_s, launch_s=0.0, flush_s=20e-6, warm_s=None):
         self.now = 0.0
         self.kernel_s, self.launch_s, self.flush_s = kernel_s, launch_s, flush_s
+        self.warm_s = kernel_s if warm_s is None else warm_s
         self.flushes = self.syncs = self.graphs = 0
         self.sync_times = []
+        self.l2_warm = False
+
+    def _kernel(self):
+        self.now += self.warm_s if self.l2_warm else self.kernel_s
+        self.l2_warm = True
 
     def fn(self):
-        self.now += self.launch_s + self.kernel_s
+        self.now += self.launch_s
+        self._kernel()
 
     def event(self):
         return FakeEvent(self)
@@ -180,12 +188,17 @@ class FakeGpu:
     def flush_l2(self):
         self.flushes += 1
         self.now += self.flush_s
+        self.l2_warm = False
 
-    def graph(self, fn, calls):
+    def graph(self, fn, calls, flush):
         self.graphs += 1
 
         def replay():
-            self.now += calls * self.kernel_s
+            for _ in range(calls):
+                if flush:
+                    self.flush_l2()
+                if fn is not None:
+                    self._kernel()
 
         return replay
 
@@ -238,6 +251,53 @@ def test_cuda_graph_mode_removes_launch_overhead():
     assert plain.median_s == pytest.approx(7e-6)  # launch-bound
     graphed = cuda_timer(gpu, use_graph=True).measure(gpu.fn)
     assert graphed.timer == "cuda_graph"
-    assert gpu.graphs == 1
+    assert gpu.graphs == 2  # flush and call pairs, and the flushes alone
     assert graphed.calls_per_sample >= 10
     assert graphed.median_s == pytest.approx(2e-6)
+
+
+def test_cold_cuda_graphs_flush_before_every_call_and_subtract_the_flushes():
+    """A graph of calls alone times the L2 (each call finds the last one's data there): a 10 us kernel that runs in
+    4 us from the L2 would read 4 us. Flush and call pairs, less the flushes alone, read the cold 10 us."""
+    gpu = FakeGpu(kernel_s=10e-6, warm_s=4e-6, launch_s=5e-6)
+    m = cuda_timer(gpu, use_graph=True).measure(gpu.fn)
+    assert gpu.graphs == 2  # the pairs, and the flushes alone
+    assert m.median_s == pytest.approx(10e-6, rel=1e-6)
+    warm = cuda_timer(FakeGpu(kernel_s=10e-6, warm_s=4e-6), use_graph=True, cold=False)
+    assert warm.measure(warm.ops.fn).median_s == pytest.approx(4e-6, rel=1e-6)  # warm: the L2, as asked
+
+
+def test_warm_cuda_timing_flushes_nothing():
+    gpu = FakeGpu(kernel_s=1e-3, warm_s=0.5e-3)
+    m = cuda_timer(gpu, cold=False).measure(gpu.fn)
+    assert gpu.flushes == 0
+    assert m.median_s == pytest.approx(0.5e-3)
+
+
+def test_cuda_samples_are_capped_for_fast_kernels():
+    """A 10 us kernel under run's default budget (0.2 s of samples, at most 10,000) would take 10,000 samples a round;
+    a thousand are plenty, and keep a record small."""
+    from flopbench.timing import MAX_CUDA_SAMPLES
+
+    gpu = FakeGpu(kernel_s=10e-6)
+    timer = cuda_timer(gpu)
+    timer.budget = Budget(min_time_s=0.2, max_time_s=1.0, warmup_s=0.01, max_samples=10_000)
+    m = timer.measure(gpu.fn)
+    assert MAX_CUDA_SAMPLES == 1000 and len(m.samples_s) <= MAX_CUDA_SAMPLES
+    assert len(m.samples_s) >= MAX_CUDA_SAMPLES - timer.batch  # stopped by the cap, not by time
+
+
+def test_the_torch_l2_flush_reads_rather_than_writes():
+    """zero_() over the flush buffer leaves dirty lines that are written back inside the next timed call; the flush
+    reads it into a sum instead (checked on the CPU, where TorchCuda's flush is plain torch)."""
+    import torch
+
+    from flopbench.timing import TorchCuda
+
+    ops = TorchCuda.__new__(TorchCuda)
+    ops.torch = torch
+    ops._flush = torch.ones(1024, dtype=torch.int32)
+    ops._sink = torch.zeros((), dtype=torch.int32)
+    before = ops._flush.clone()
+    ops.flush_l2()
+    assert torch.equal(ops._flush, before) and int(ops._sink) == 1024  # read whole, written nowhere but the sum

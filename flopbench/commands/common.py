@@ -112,7 +112,7 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
     a busy machine (they are refused). A CPU without a clock range gets its derived peaks from the measured
     sustained clock (flopbench.clock), cached with the ceilings."""
     from flopbench import measure
-    from flopbench.device import describe
+    from flopbench.device import describe, unseen_gpu
     from flopbench.session import Machine, default_threads
 
     usable = default_threads()
@@ -122,6 +122,8 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
             f"--threads {threads} is more than the {usable} CPUs this process may use; threads beyond them share"
             f" cores, and the peak counts only the cores"
         )
+    if args.device == "auto" and (unseen := unseen_gpu()):
+        warn(unseen)
     device = describe(args.device, threads).with_user_values(parse_peaks(args.peak), args.bandwidth)
     cached = measure.load_cached(device, threads, warn=warn)
     action, note = measure.ceiling_decision(

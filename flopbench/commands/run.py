@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import sys
 import time
@@ -779,16 +780,19 @@ def run_distributed(
     """One rank of `torchrun ... flopbench run --distributed`: its own device, in step with the others."""
     import torch
 
+    from flopbench.device import select_device
     from flopbench.distributed import Context
     from flopbench.session import default_threads
 
     if args.resume:
         raise FlopbenchError("--resume does not combine with --distributed; start a new distributed run")
     kind = "cuda" if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    if args.device in ("auto", "cuda"):  # one GPU per rank on each node, by local rank
+        args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if kind == "cuda" else "cpu"
+    if kind == "cuda":
+        select_device(args.device)  # this rank's GPU current before NCCL starts on it
     context = Context.init(args.backend, args.dist_timeout, kind)
     try:
-        if args.device in ("auto", "cuda"):  # one GPU per rank on each node, by local rank
-            args.device = f"cuda:{context.local_rank}" if kind == "cuda" else "cpu"
         args.threads = args.threads or max(1, default_threads() // context.local_world_size)
         return run_session(args, workloads, suites, settings, context)
     finally:

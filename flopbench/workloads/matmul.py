@@ -67,10 +67,10 @@ class Matmul(Op):
         from flopbench.workloads.check import randn, weight
 
         b, m, n, k = p["batch"], p["m"], p["n"], p["k"]
-        if dtype == torch.int8:
+        if dtype == torch.int8:  # B column-major, the layout cuBLASLt's int8 kernels want (row-major is copied first)
             return {
                 "a": torch.randint(-8, 8, (m, k), dtype=torch.int8, device=device, generator=generator),
-                "b": torch.randint(-8, 8, (k, n), dtype=torch.int8, device=device, generator=generator),
+                "b": torch.randint(-8, 8, (n, k), dtype=torch.int8, device=device, generator=generator).t(),
                 "out": torch.empty((m, n), dtype=torch.int32, device=device),
             }
         if dtype == torch.float8_e4m3fn:  # B column-major, as _scaled_mm needs; unit scales
@@ -94,7 +94,12 @@ class Matmul(Op):
         if a.dtype == torch.int8:
             return torch._int_mm(a, b, out=t["out"])
         if a.dtype == torch.float8_e4m3fn:
-            return torch._scaled_mm(a, b, t["scale"], t["scale"], out_dtype=torch.bfloat16, out=t["out"])
+            # use_fast_accum=False, torch's default: partial sums promoted to fp32 as they go, the accurate mode (and
+            # the one inference and training gradients use); fast accumulation keeps them in the tensor cores'
+            # narrower accumulator a while longer: faster on Hopper, less exact. docs/flops.md, "Low precision".
+            return torch._scaled_mm(
+                a, b, t["scale"], t["scale"], out_dtype=torch.bfloat16, out=t["out"], use_fast_accum=False
+            )
         return torch.matmul(a, b, out=t["out"])
 
     def reference(self, p, t):
