@@ -275,7 +275,7 @@ def _trust_blocks(view: RunView) -> list:
         f"**{trust_.disturbed} of {trust_.measured}** measured workloads were disturbed by other work on the machine"
         f" and **{trust_.unstable}** are unstable; the trust column says which, and why."
     )
-    text += trust_.stale
+    text += [f"{note[0].upper()}{note[1:].rstrip('.')}." for note in trust_.stale if note]  # each a sentence
     above = above_own_roof(view)
     if above:
         names = ", ".join(

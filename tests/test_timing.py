@@ -164,7 +164,7 @@ class FakeGpu:
         self.kernel_s, self.launch_s, self.flush_s = kernel_s, launch_s, flush_s
         self.warm_s = kernel_s if warm_s is None else warm_s
         self.flushes = self.syncs = self.graphs = 0
-        self.sync_times = []
+        self.last_sync = -1.0
         self.l2_warm = False
 
     def _kernel(self):
@@ -180,10 +180,10 @@ class FakeGpu:
 
     def synchronize(self):
         self.syncs += 1
-        self.sync_times.append(self.now)
+        self.last_sync = self.now  # GPU time only moves forward
 
     def synced_after(self, event):
-        return any(t >= event.t for t in self.sync_times)
+        return self.last_sync >= event.t
 
     def flush_l2(self):
         self.flushes += 1

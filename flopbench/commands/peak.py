@@ -241,6 +241,8 @@ def print_csv(machine: Machine) -> None:
     import csv
     import sys
 
+    from flopbench.roofline import MEMORY
+
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["key", "peak", "source", "detail", "ceiling", "ceiling_measured_at"])
     for key in PEAK_KEYS:
@@ -257,11 +259,11 @@ def print_csv(machine: Machine) -> None:
                 machine.ceilings_measured_at if ceiling else "",
             ]
         )
-    for level in machine.roofline.levels:  # bandwidth:L2, ..., bandwidth:DRAM
+    for level in machine.roofline.levels:  # bandwidth:L1, ..., and main memory's as plain `bandwidth` (--bandwidth)
         ceiling = level.ceiling if level.ceiling and level.ceiling.known else None
         writer.writerow(
             [
-                f"bandwidth:{level.name}",
+                "bandwidth" if level.name == MEMORY else f"bandwidth:{level.name}",
                 level.peak.value or "",
                 level.peak.source,
                 level.peak.detail,
