@@ -23,6 +23,8 @@ from typing import Any
 from flopbench.errors import FlopbenchError
 from flopbench.timing import Budget, Measurement
 
+CLOSE_BARRIER_S = 10.0  # at most this long to wait for the other ranks when leaving
+
 
 @dataclass
 class Context:
@@ -85,10 +87,21 @@ class Context:
         return "; ".join(reasons) or None
 
     def close(self) -> None:
+        """Leave the group while the interpreter is whole. Gloo's worker threads drop the last reference to a
+        finished collective's tensors, which needs the GIL: alive during interpreter shutdown, they abort the
+        process (SIGABRT). So: wait until every rank is here (no collective still in flight; a broken group is
+        skipped after a short wait), destroy the group, and drop this context's own reference to it, so its
+        threads are joined now rather than at exit."""
         import torch.distributed as dist
 
         if dist.is_initialized():
+            try:
+                timeout = dt.timedelta(seconds=min(self.timeout_s, CLOSE_BARRIER_S))
+                dist.monitored_barrier(group=self.control, timeout=timeout, wait_all_ranks=True)
+            except RuntimeError:
+                pass  # a rank is gone: nothing is in flight with it, so leave anyway
             dist.destroy_process_group()
+        self.control = None
 
 
 class CollectiveTimer:
