@@ -35,6 +35,10 @@ from flopbench.schema import Device, Peak, RunSettings, validation_text
 from flopbench.workloads import Workload, make_workload
 
 CPU_SIZES = (512, 1024, 2048, 4096)
+# A CPU's GEMM sweep starts smaller: a dtype the CPU converts (bfloat16 or float16 without native arithmetic) runs
+# at about 1 GFLOP/s, cannot grow past 512, and may be fastest at the small sizes a suite also runs, which would
+# otherwise read above a ceiling measured only at 512. The extra sizes cost a fraction of a second per dtype.
+CPU_GEMM_SIZES = (128, 256, *CPU_SIZES)
 GPU_SIZES = (2048, 4096, 8192, 16384)
 GROW_CALL_S = 1.0  # a dtype's GEMM sweep does not grow to a size whose call is predicted to take longer
 # The other kernels of a dtype (oneDNN's GEMM, a convolution) stop growing sooner: their rate has levelled off by
@@ -263,7 +267,8 @@ def compute_kernels(device: Device, dtype: str) -> list[Kernel]:
     through oneDNN (a 1x1 convolution over an image of s x s positions, s channels in and out: 2 s^3 FLOPs), and a
     large 3x3 convolution (ResNet's 64 channels at 56 x 56; cuDNN or oneDNN)."""
     sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
-    gemm = [make_workload("matmul", {"m": s, "n": s, "k": s}, dtype=dtype) for s in sizes]
+    gemm_sizes = GPU_SIZES if device.type == "cuda" else CPU_GEMM_SIZES
+    gemm = [make_workload("matmul", {"m": s, "n": s, "k": s}, dtype=dtype) for s in gemm_sizes]
     kernels = [Kernel("gemm", _blas(device), gemm, default=True)]
     if device.type == "cpu":
         onednn = [
