@@ -184,8 +184,14 @@ def compare(
     table = pd.DataFrame({"name": base["name"], "family": base["family"], "dtype": base["dtype"], "impl": base["impl"]})
     table["total_flops"] = base["total_flops"]
     for label, g in zip(labels, groups):
-        table[f"time_s[{label}]"] = g.loc[common, "time_s"]
-        table[f"total_flops_per_s[{label}]"] = g.loc[common, "total_flops_per_s"]
+        # The time a speedup divides, so that time A / time B is the speedup shown: the geometric mean of the
+        # repetitions (round medians), where the run's own table quotes their median.
+        times = [
+            _geomean(pd.Series(repeats)) if repeats else time
+            for (repeats, _), time in zip(g.loc[common, "repeats"], g.loc[common, "time_s"])
+        ]
+        table[f"time_s[{label}]"] = times
+        table[f"total_flops_per_s[{label}]"] = base["total_flops"] / pd.Series(times, index=common)
     for label, g, view in zip(labels, groups, views):
         if label != base_label:
             _speedups(table, label, base, g.loc[common], (views[baseline], view), threshold, level)

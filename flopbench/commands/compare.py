@@ -204,7 +204,8 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
         rows,
         numeric=[c for c in columns if c.startswith(("time", "roof ratio"))],
         caption=f"Verdicts against ±{result.threshold:.0%}: faster or slower when the whole interval lies beyond it,"
-        " same when it lies inside, unsure when it straddles a bound. Intervals: Welch's t on the logarithms of the"
+        " same when it lies inside, unsure when it straddles a bound. Time: the geometric mean of the workload's"
+        " round medians (the run's own table quotes their median). Intervals: Welch's t on the logarithms of the"
         " round medians (the samples of a one-round record, marked *). Roof ratio: the speedup the two devices'"
         " roofs predict at the workload's intensity and working set.",
         fmt=fmt,
