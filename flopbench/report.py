@@ -620,7 +620,7 @@ def compare_blocks(views: list[RunView]) -> list:
     """The runs compared (flopbench.comparison): each family's geometric mean speedup with its interval against the
     roofs' ratio, and in words which workloads beat or miss the speedup their roofline predicts, and why that is
     plausible."""
-    from flopbench.comparison import compare
+    from flopbench.comparison import Ratio, compare
     from flopbench.plots import Drawn, comparison
 
     result = compare(views)
@@ -636,7 +636,7 @@ def compare_blocks(views: list[RunView]) -> list:
             r.run,
             r.family,
             r.workloads,
-            f"{r.geomean_speedup:.3g}x ({r.geomean_low:.3g}-{r.geomean_high:.3g})",
+            Ratio(r.geomean_speedup, r.geomean_low, r.geomean_high, "").text(),
             f"{r.roof_ratio:.3g}x" if r.roof_ratio == r.roof_ratio else "-",
         ]
         for r in result.summary.itertuples()
@@ -677,11 +677,9 @@ def _roof_words(result: Any, label: str, views: list[RunView]) -> list[str]:
 
 def _why_off_roof(row: pd.Series, a: RunView, b: RunView) -> str:
     """A plausible reason a workload's speedup is not its roofs': where each run placed it."""
-    records = [view.record(next(r.identity for r in view.records if r.name == row["name"])) for view in (a, b)]
-    if not all(records):
+    ra, rb = (next((r for r in v.records if (r.name, r.impl) == (row["name"], row["impl"])), None) for v in (a, b))
+    if ra is None or rb is None:
         return ""
-    ra, rb = records
-    assert ra is not None and rb is not None
     if ra.bound != rb.bound:
         return f"it is {ra.bound}-bound on one and {rb.bound}-bound on the other"
     if ra.bound == "overhead":

@@ -213,14 +213,16 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
 
 
 def _ratio_text(r, label: str) -> str:
-    value, low, high = r[f"speedup[{label}]"], r[f"speedup_low[{label}]"], r[f"speedup_high[{label}]"]
-    if value != value:
+    from flopbench.comparison import Ratio
+
+    ratio = Ratio(r[f"speedup[{label}]"], r[f"speedup_low[{label}]"], r[f"speedup_high[{label}]"], "")
+    if ratio.value != ratio.value:
         return "-"
-    mark = "*" if r[f"interval_from[{label}]"] == "samples" else ""
-    return f"{value:.3g}x ({low:.3g}-{high:.3g}){mark}"
+    return ratio.text() + ("*" if r[f"interval_from[{label}]"] == "samples" else "")
 
 
 def _families_table(result: Comparison, fmt: str) -> None:
+    from flopbench.comparison import Ratio
     from flopbench.console import print_table
 
     summary = result.summary
@@ -231,7 +233,7 @@ def _families_table(result: Comparison, fmt: str) -> None:
             r["run"],
             r["family"],
             r["workloads"],
-            f"{r['geomean_speedup']:.3g}x ({r['geomean_low']:.3g}-{r['geomean_high']:.3g})",
+            Ratio(r["geomean_speedup"], r["geomean_low"], r["geomean_high"], "").text(),
             f"{r['roof_ratio']:.3g}x" if r["roof_ratio"] == r["roof_ratio"] else "-",
             f"{r['peak_ratio']:.3g}x" if r["peak_ratio"] == r["peak_ratio"] else "-",
         ]
