@@ -1,4 +1,4 @@
-"""What keeping freed memory changes (flopbench.memory): each CPU workload of a suite timed alone in a fresh process,
+"""What keeping freed memory changes (flopbench.measuring.memory): each CPU workload of a suite timed alone in a fresh process,
 with glibc as it is and with freed memory kept for the next call, the two taking turns; per workload the median
 call, the page faults per call, and the ratio of the two medians.
 
@@ -20,7 +20,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WARMUP_S = 0.2  # untimed calls first: lazy initialization, and the kept heap's first growth (flopbench.memory)
+WARMUP_S = (
+    0.2  # untimed calls first: lazy initialization, and the kept heap's first growth (flopbench.measuring.memory)
+)
 
 
 def child(suite: str, name: str, keep: bool, seconds: float) -> None:
@@ -29,8 +31,8 @@ def child(suite: str, name: str, keep: bool, seconds: float) -> None:
 
     import torch
 
-    from flopbench.memory import keep_freed_memory, page_faults
-    from flopbench.suite import load_suite
+    from flopbench.measuring.memory import keep_freed_memory, page_faults
+    from flopbench.workloads.suite import load_suite
 
     if keep:
         keep_freed_memory()
@@ -61,8 +63,8 @@ def main() -> int:
     if args.child:
         child(args.suite, args.child[0], args.child[1] == "kept", args.seconds)
         return 0
-    from flopbench.memory import _libc
-    from flopbench.suite import load_suite
+    from flopbench.measuring.memory import _libc
+    from flopbench.workloads.suite import load_suite
 
     if _libc() is None:
         sys.exit("this benchmark compares glibc's two ways; this process has no glibc")

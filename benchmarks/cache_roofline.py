@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from flopbench.commands.common import resolve_machine  # noqa: E402
-from flopbench.predict import leave_one_out, points  # noqa: E402
-from flopbench.roofline import ABOVE_PEAK  # noqa: E402
+from flopbench.machine.roofline import ABOVE_PEAK  # noqa: E402
+from flopbench.reading.predict import leave_one_out, points  # noqa: E402
+from flopbench.reading.view import load_view  # noqa: E402
 from flopbench.units import si  # noqa: E402
-from flopbench.view import load_view  # noqa: E402
 
 
 def direct_copy(working_set: int, seconds: float = 0.05, repeats: int = 5) -> float:

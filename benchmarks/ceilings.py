@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from flopbench.commands.common import measure_now  # noqa: E402
-from flopbench.device import describe  # noqa: E402
-from flopbench.session import default_threads  # noqa: E402
+from flopbench.machine.device import describe  # noqa: E402
+from flopbench.machine.resolve import default_threads  # noqa: E402
 from flopbench.units import si  # noqa: E402
 
 
@@ -130,7 +130,7 @@ def fresh(times: int) -> None:
 
 
 def above_ceiling(path: Path) -> None:
-    from flopbench.results import read_run
+    from flopbench.results.files import read_run
 
     print(f"\n## 3. Records of {path.name} above their measured ceiling by more than 5%\n")
     run = read_run(path)

@@ -35,9 +35,9 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flopbench.comparison import compare  # noqa: E402
-from flopbench.results import ResultsWriter, read_run  # noqa: E402
-from flopbench.view import load_views  # noqa: E402
+from flopbench.reading.comparison import compare  # noqa: E402
+from flopbench.reading.view import load_views  # noqa: E402
+from flopbench.results.files import ResultsWriter, read_run  # noqa: E402
 
 SLOWDOWN = 1.15
 THRESHOLD = "5%"

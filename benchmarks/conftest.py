@@ -3,14 +3,14 @@
 Choose the suites with --flopbench-suite quick,matmul (or FLOPBENCH_SUITE) and the device with --flopbench-device.
 """
 
-from flopbench.device import parse_device
-from flopbench.pytest_plugin import suites_option
+from flopbench.machine.device import parse_device
+from flopbench.measuring.pytest_plugin import suites_option
 
 
 def pytest_generate_tests(metafunc):
     if "workload" not in metafunc.fixturenames:
         return
-    from flopbench.suite import load_suite
+    from flopbench.workloads.suite import load_suite
 
     device = metafunc.config.getoption("flopbench_device") or "auto"
     kind = parse_device(device)[0]

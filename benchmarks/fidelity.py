@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch.utils.benchmark import Timer
 
-from flopbench.device import describe
-from flopbench.measure import Timed, measure_ceilings, stream_numel
-from flopbench.roofline import Roofline
-from flopbench.runner import Runner, make_timer
-from flopbench.schema import RunSettings
-from flopbench.suite import load_suite
+from flopbench.machine.device import describe
+from flopbench.machine.roofline import Roofline
+from flopbench.measuring.ceilings import Timed, measure_ceilings, stream_numel
+from flopbench.measuring.runner import Runner, make_timer
+from flopbench.results.schema import RunSettings
 from flopbench.workloads import make_workload
+from flopbench.workloads.suite import load_suite
 
 TIMER_WORKLOADS = [
     ("matmul", dict(m=16, n=16, k=16)),  # a few microseconds

@@ -122,9 +122,9 @@ def environment(out: Path, dry: bool) -> None:
 def gemm(out: Path, dry: bool) -> None:
     import torch
 
-    from flopbench.device import describe
-    from flopbench.runner import make_timer
-    from flopbench.schema import RunSettings
+    from flopbench.machine.device import describe
+    from flopbench.measuring.runner import make_timer
+    from flopbench.results.schema import RunSettings
 
     n, device_name = (512, "cpu") if dry else (8192, "cuda")
     dtype = torch.float32 if dry else torch.bfloat16
@@ -184,7 +184,7 @@ class NvmlSampler:
     only: this process opens no CUDA context, so the steps' processes are the only ones on the GPU."""
 
     def __init__(self, path: Path):
-        from flopbench.device import Nvml
+        from flopbench.machine.device import Nvml
 
         self.nvml, self.path, self.stop = Nvml(0), path, threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)

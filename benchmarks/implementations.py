@@ -21,13 +21,13 @@ from torch.utils.benchmark import Timer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flopbench.device import describe  # noqa: E402
-from flopbench.impls import IMPLS, unavailable  # noqa: E402
-from flopbench.memory import keep_freed_memory  # noqa: E402
-from flopbench.runner import make_timer  # noqa: E402
-from flopbench.schema import RunSettings  # noqa: E402
-from flopbench.suite import load_suite  # noqa: E402
+from flopbench.machine.device import describe  # noqa: E402
+from flopbench.measuring.memory import keep_freed_memory  # noqa: E402
+from flopbench.measuring.runner import make_timer  # noqa: E402
+from flopbench.results.schema import RunSettings  # noqa: E402
 from flopbench.units import seconds  # noqa: E402
+from flopbench.workloads.impls import IMPLS, unavailable  # noqa: E402
+from flopbench.workloads.suite import load_suite  # noqa: E402
 
 
 def main() -> int:

@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument("--keep", metavar="DIR", help="keep the two runs' results files in DIR")
     parser.add_argument("extra", nargs="*", help="options for flopbench run (after --)")
     args = parser.parse_args()
-    from flopbench.results import read_run
+    from flopbench.results.files import read_run
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FLOPBENCH_CACHE_DIR": os.environ.get("FLOPBENCH_CACHE_DIR", str(Path(tmp) / "cache"))}

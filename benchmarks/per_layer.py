@@ -28,11 +28,11 @@ def main() -> int:
 
     import torch
 
-    from flopbench.models.profile import profile_model
-    from flopbench.session import default_threads
+    from flopbench.machine.resolve import default_threads
     from flopbench.units import seconds
     from flopbench.workloads import make_workload
-    from flopbench.workloads.model import layer_counts
+    from flopbench.workloads.models.profile import profile_model
+    from flopbench.workloads.ops.model import layer_counts
 
     torch.set_num_threads(default_threads())
     device = torch.device(args.device)

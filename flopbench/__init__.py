@@ -12,7 +12,7 @@ __all__ = ["__version__", "load_results"]
 def __getattr__(name: str) -> object:
     """`flopbench.load_results`, imported when first used: `import flopbench` stays instant (and torch-free)."""
     if name == "load_results":
-        from flopbench.results import load_results
+        from flopbench.results.files import load_results
 
         return load_results
     raise AttributeError(f"module 'flopbench' has no attribute {name!r}")

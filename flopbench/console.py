@@ -39,6 +39,11 @@ def info(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+def warn(text: str) -> None:
+    """A warning on stderr: always printed, --quiet or not."""
+    print(f"flopbench: warning: {text}", file=sys.stderr, flush=True)
+
+
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 

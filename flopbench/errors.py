@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class FlopbenchError(Exception):
@@ -33,3 +34,12 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     """`Type: first line of the message` of an exception, for a one-line reason (an empty message is the type)."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__
+
+
+def validation_text(exc: Any) -> str:
+    """The first defect of a pydantic ValidationError, as `where: what` (and how many more there are)."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the line"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"

@@ -1,5 +1,5 @@
-"""Documented fields: every value a results file holds carries its unit and meaning (flopbench.schema), and a peak
-carries its provenance. Kept apart from the schema so that the roofline (flopbench.roofline), which the schema's
+"""Documented fields: every value a results file holds carries its unit and meaning (flopbench.results.schema), and a peak
+carries its provenance. Kept apart from the schema so that the roofline (flopbench.machine.roofline), which the schema's
 header holds, can use them too."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from flopbench.units import si
 
@@ -45,3 +45,10 @@ class Peak:
 
     def describe(self, unit: str = "FLOP/s") -> str:
         return f"{si(self.value, unit)} ({self.source}: {self.detail})" if self.known else f"unknown ({self.detail})"
+
+
+class Part(BaseModel):
+    """A typed piece of a record, built by the one step that owns it (the runner's steps, the roofline's placement, an
+    op's figures). Unknown fields are an error here: a misspelt key fails where it is made, never lands in a file."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -23,7 +23,7 @@ LOW_PRECISION_OUTPUT = {"int8": "int32", "float8": "bfloat16"}
 LOW_PRECISION_OUTPUT_BYTES = {"int8": 4, "float8": 2}
 
 # The keys a device has peaks for: FLOP/s per dtype (OP/s for int8), and TF32 for float32 contractions on tensor
-# cores (flopbench.device, flopbench.schema).
+# cores (flopbench.machine.device, flopbench.results.schema).
 PEAK_KEYS = ("float64", "float32", "tf32", "float16", "bfloat16", "float8", "int8")
 
 # FLOPs per element. A transcendental (exp, tanh, erf) counts as one operation, as the Keras
@@ -47,7 +47,7 @@ ELEMENTWISE_FLOPS = {
     "softmax": 5,  # max, subtract, exp, sum, divide
     "layernorm": 7,  # sum, subtract mean, square, sum, multiply by 1/std, multiply gamma, add beta
     "rmsnorm": 4,  # square, sum, multiply by 1/rms, multiply gamma
-    # Also met inside models (flopbench.models.counter):
+    # Also met inside models (flopbench.workloads.models.counter):
     "neg": 1,
     "abs": 1,
     "sqrt": 1,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flopbench import records
-from flopbench.results import ResultsWriter
-from flopbench.roofline import Roofline
-from flopbench.schema import Device, Header, OutcomePart, Peak, Record, SuiteRef
-from flopbench.summary import timing_part
-from flopbench.timing import Measurement
+from flopbench.machine.roofline import Roofline
+from flopbench.measuring import records
+from flopbench.measuring.summary import timing_part
+from flopbench.measuring.timing import Measurement
+from flopbench.results.files import ResultsWriter
+from flopbench.results.schema import Device, Header, OutcomePart, Peak, Record, SuiteRef
 from flopbench.workloads import Workload, make_workload
 
 

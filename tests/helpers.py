@@ -9,11 +9,11 @@ import sys
 
 from hypothesis import strategies as st
 
-from flopbench.roofline import Roofline
-from flopbench.runner import Runner
-from flopbench.schema import Device, Header, Peak, Record, RunSettings
-from flopbench.timing import Measurement
-from flopbench.workloads.conv import SPATIAL
+from flopbench.machine.roofline import Roofline
+from flopbench.measuring.runner import Runner
+from flopbench.measuring.timing import Measurement
+from flopbench.results.schema import Device, Header, Peak, Record, RunSettings
+from flopbench.workloads.ops.conv import SPATIAL
 
 # --- the command line ------------------------------------------------------------------------------------------------
 

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from flopbench.analysis import cause, contrasts, study
-from flopbench.comparison import compare
-from flopbench.view import load_view, load_views
+from flopbench.reading.analysis import cause, contrasts, study
+from flopbench.reading.comparison import compare
+from flopbench.reading.view import load_view, load_views
 from tests.fakes import fake_device, workloads, write_run
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from flopbench import records
-from flopbench.roofline import Roofline
-from flopbench.schema import CollectiveFigures, OutcomePart, Part, Record
-from flopbench.summary import timing_part
+from flopbench.machine.roofline import Roofline
+from flopbench.measuring import records
+from flopbench.measuring.summary import timing_part
+from flopbench.results.schema import CollectiveFigures, OutcomePart, Part, Record
 from flopbench.workloads import OPS, make_workload
 from tests.conftest import EXAMPLES
 from tests.helpers import device, measured
@@ -138,15 +138,15 @@ def test_the_read_path_keeps_unknown_fields():
 
 
 def test_every_figure_has_a_caption():
-    from flopbench.plots import FIGURES
+    from flopbench.reading.plots import FIGURES
 
     assert FIGURES and all(spec.caption.strip() and spec.caption.endswith(".") for spec in FIGURES)
     assert len({spec.name for spec in FIGURES}) == len(FIGURES)
 
 
 def test_a_drawn_figure_carries_its_caption(tmp_path):
-    from flopbench.plots import draw_figures
-    from flopbench.view import load_view
+    from flopbench.reading.plots import draw_figures
+    from flopbench.reading.view import load_view
     from tests.fakes import fake_device, write_run
 
     drawn = draw_figures(load_view(write_run(tmp_path / "a.jsonl", fake_device())))

@@ -1,4 +1,4 @@
-"""Comparing runs with confidence (flopbench.comparison): the intervals' coverage on synthetic round medians of known
+"""Comparing runs with confidence (flopbench.reading.comparison): the intervals' coverage on synthetic round medians of known
 distributions, every verdict, the family geometric mean, the CI gate, --best-impl and many machines."""
 
 import json
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from flopbench.comparison import Ratio, compare, geomean, repetitions, speedup
-from flopbench.view import load_views
+from flopbench.reading.comparison import Ratio, compare, geomean, repetitions, speedup
+from flopbench.reading.view import load_views
 from tests.fakes import fake_device, workloads, write_run
 from tests.helpers import flopbench
 
@@ -79,8 +79,8 @@ def test_one_round_falls_back_on_its_samples():
 def _with_rounds(path, out, factor=1.0, slow=(), spread=0.02, seed=0):
     """The run at `path` with three rounds per record, scattered by `spread`, every time times `factor` (and the
     workloads named in `slow` 15% slower again)."""
-    from flopbench.results import ResultsWriter, read_run
-    from flopbench.schema import Round
+    from flopbench.results.files import ResultsWriter, read_run
+    from flopbench.results.schema import Round
 
     rng = np.random.default_rng(seed)
     run = read_run(path)
@@ -163,7 +163,7 @@ def test_the_roofs_predict_the_bandwidth_ratio_for_memory_bound_work(tmp_path):
 
 
 def test_many_machines_make_a_matrix_and_a_heat_map(pair, tmp_path):
-    from flopbench.plots import comparison_matrix
+    from flopbench.reading.plots import comparison_matrix
 
     a, b, planted, _ = pair
     result = compare(load_views([a, b, planted]), baseline=1)
@@ -179,7 +179,7 @@ def test_many_machines_make_a_matrix_and_a_heat_map(pair, tmp_path):
 
 def test_best_impl_compares_each_runs_fastest_implementation(tmp_path):
     """A run that measured a workload two ways is compared by its faster way; by identity, only like with like."""
-    from flopbench.results import ResultsWriter, read_run
+    from flopbench.results.files import ResultsWriter, read_run
 
     a = write_run(tmp_path / "a.jsonl", fake_device())
     run = read_run(a)

@@ -9,7 +9,7 @@ from torch.nn.attention.bias import causal_lower_right
 from torch.utils.flop_counter import FlopCounterMode
 
 from flopbench import formulas
-from flopbench.models.counter import count_layers
+from flopbench.workloads.models.counter import count_layers
 
 
 def torch_count(model, inputs):

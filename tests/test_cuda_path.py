@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from flopbench.interference import Monitor, NvmlProbe
-from flopbench.roofline import Roofline
-from flopbench.runner import Runner
-from flopbench.schema import Device, Peak
-from flopbench.suite import load_suite
-from flopbench.timing import MAX_CUDA_SAMPLES, CudaTimer
+from flopbench.machine.roofline import Roofline
+from flopbench.measuring.interference import Monitor, NvmlProbe
+from flopbench.measuring.runner import Runner
+from flopbench.measuring.timing import MAX_CUDA_SAMPLES, Budget, CudaTimer
+from flopbench.results.schema import Device, Peak
 from flopbench.workloads import Workload
+from flopbench.workloads.suite import load_suite
 from tests.helpers import settings
 from tests.test_interference import FakeCanary, FakeNvml, FakeProbe
 from tests.test_timing import FakeGpu
@@ -58,11 +58,11 @@ def test_a_default_suite_run_on_a_fake_gpu_is_small_and_not_busy_because_of_itse
 
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: None)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
-    monkeypatch.setattr("flopbench.runner.available_memory", lambda device: 64 * 2**30)
+    monkeypatch.setattr("flopbench.measuring.runner.available_memory", lambda device: 64 * 2**30)
     monkeypatch.setattr(Workload, "build", lambda self, device, seed=0: lambda: None)  # the fake kernels run
     gpu = FakeGpu(kernel_s=10e-6, launch_s=3e-6)
     clock = FakeClock(gpu)
-    timer = TenMicrosecondKernels(gpu, settings().budget(), clock=clock)
+    timer = TenMicrosecondKernels(gpu, Budget.of(settings()), clock=clock)
     nvml = FakeNvml([os.getpid(), os.getppid()], utilization=100.0)
     monitor = Monitor(FakeProbe(), usable_cpus=2, threads=2, canary=FakeCanary([1e-3]), gpu=NvmlProbe(nvml))
     monitor.start_run()
@@ -97,7 +97,7 @@ def test_a_cuda_device_is_made_current(monkeypatch):
     """Events, graphs, streams and synchronize() without a device use the current one: cuda:0 unless set."""
     import torch
 
-    from flopbench.device import select_device
+    from flopbench.machine.device import select_device
 
     current = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -114,7 +114,7 @@ def test_each_rank_makes_its_gpu_current_before_nccl_starts(monkeypatch):
     import torch
 
     from flopbench.commands import run as run_command
-    from flopbench.distributed import Context
+    from flopbench.measuring.distributed import Context
 
     events = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -137,8 +137,8 @@ def test_each_rank_makes_its_gpu_current_before_nccl_starts(monkeypatch):
 def test_a_gpu_roofline_uses_the_gpus_l2_and_cold_records_meet_hbm():
     """The CPU's last-level cache never enters a GPU run: the GPU's L2 is its cache, and cold (a GPU's default), every
     working set is placed against the memory's roof."""
-    from flopbench import records
-    from flopbench.roofline import MEMORY
+    from flopbench.machine.roofline import MEMORY
+    from flopbench.measuring import records
     from flopbench.workloads import make_workload
 
     roofline = Roofline.build(H100)
@@ -216,7 +216,7 @@ def test_auto_says_loudly_when_a_gpu_machine_gets_the_cpu(monkeypatch):
     """A CUDA wheel newer than the driver sees no GPU; `--device auto` then measures the CPU, and must say so."""
     import torch
 
-    from flopbench.device import unseen_gpu
+    from flopbench.machine.device import unseen_gpu
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.version, "cuda", "13.0")

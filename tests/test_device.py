@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from flopbench import device as dev
 from flopbench.errors import FlopbenchError
+from flopbench.machine import device as dev
 
 # torch.cuda.get_device_name() strings as drivers report them -> the datasheet entry they must hit.
 GPU_NAMES = {
@@ -145,7 +145,7 @@ def test_device_json_holds_every_peak_with_its_source_and_round_trips():
 
     from pydantic import TypeAdapter
 
-    from flopbench.schema import Device, dump
+    from flopbench.results.schema import Device, dump
 
     d = dev.describe("cpu").with_user_values({"float32": 1e12}, 5e10)
     data = json.loads(json.dumps(dump(d)))
@@ -240,7 +240,7 @@ def fake_pynvml(**functions):
 def test_nvml_tells_other_processes_on_the_gpu_and_its_utilization():
     import os
 
-    from flopbench.interference import NvmlProbe
+    from flopbench.measuring.interference import NvmlProbe
 
     nvml = fake_pynvml(
         nvmlDeviceGetComputeRunningProcesses=lambda h: [SimpleNamespace(pid=os.getpid()), SimpleNamespace(pid=4242)],

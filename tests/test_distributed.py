@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import torch.multiprocessing as mp
 
-from flopbench import records
-from flopbench.analysis import collectives, rank_spread
-from flopbench.comparison import compare
-from flopbench.results import read_run
-from flopbench.roofline import Roofline
-from flopbench.view import load_view, load_views
+from flopbench.machine.roofline import Roofline
+from flopbench.measuring import records
+from flopbench.reading.analysis import collectives, rank_spread
+from flopbench.reading.comparison import compare
+from flopbench.reading.view import load_view, load_views
+from flopbench.results.files import read_run
 from flopbench.workloads import make_workload
 from tests.fakes import fake_device, write_run
 
@@ -125,11 +125,12 @@ def _rank(rank, world, port, out, scenario):
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
     )
-    from flopbench.device import describe
-    from flopbench.distributed import CollectiveTimer, Context, emit_to_rank0, run_ranks
-    from flopbench.roofline import Roofline
-    from flopbench.runner import Runner
-    from flopbench.schema import RunSettings
+    from flopbench.machine.device import describe
+    from flopbench.machine.roofline import Roofline
+    from flopbench.measuring.distributed import CollectiveTimer
+    from flopbench.measuring.runner import Runner
+    from flopbench.measuring.timing import Budget, Context, emit_to_rank0, run_ranks
+    from flopbench.results.schema import RunSettings
     from flopbench.workloads import OPS
 
     context = Context.init("gloo", 8.0, "cpu")
@@ -149,7 +150,7 @@ def _rank(rank, world, port, out, scenario):
         emit_to_rank0(context, lambda record: records.append(record.model_dump(mode="json"))),
         world_size=world,
         agree=context.agree,
-        collective_timer=CollectiveTimer(context, settings.budget(), "cpu"),
+        collective_timer=CollectiveTimer(context, Budget.of(settings), "cpu"),
     )
     workloads = [
         make_workload("matmul", {"m": 32, "n": 32, "k": 32}),

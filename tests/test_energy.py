@@ -1,4 +1,4 @@
-"""Energy per call (flopbench.energy): NVML's counter and its update interval, power sampling where the counter is
+"""Energy per call (flopbench.measuring.energy): NVML's counter and its update interval, power sampling where the counter is
 missing or too coarse, RAPL from a powercap tree, and `unknown` with the reason; the record, report and compare."""
 
 import time
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flopbench.energy import NoMeter, NvmlMeter, RaplMeter, Reading, make_meter, per_call, rapl_zones
+from flopbench.measuring.energy import NoMeter, NvmlMeter, RaplMeter, Reading, make_meter, per_call, rapl_zones
 from flopbench.workloads import make_workload
 from tests.helpers import FixedTimer, device, runner
 

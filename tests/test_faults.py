@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from flopbench.results import ResultsWriteError, ResultsWriter, read_run
+from flopbench.results.files import ResultsWriteError, ResultsWriter, read_run
 from tests.helpers import assert_one_line_error, ctrl_c_as_in_a_terminal
 
 

@@ -55,7 +55,7 @@ def test_conv_with_stride_padding_dilation_groups(ndim, data):
     assert flops == w.counts.flops
     # The output size flopbench derives is the one PyTorch produces.
     p = w.p
-    from flopbench.workloads.conv import conv_out_size
+    from flopbench.workloads.ops.conv import conv_out_size
 
     assert shape == (p["batch"], p["out_channels"], *conv_out_size(p, ndim))
 

@@ -1,4 +1,4 @@
-"""Implementations (flopbench.impls): the same counts under every one, compile time apart from the samples, the
+"""Implementations (flopbench.workloads.impls): the same counts under every one, compile time apart from the samples, the
 budget judged after compilation, recompilations warned, skips with torch's reason; fusion chains counted by hand.
 The compile tests use a fake compiler: no real compilation, except one small one at the end."""
 
@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
-from flopbench import formulas, impls
-from flopbench.admission import Cause
+from flopbench import formulas
 from flopbench.errors import FlopbenchError, SpecError
-from flopbench.workloads import OPS, make_workload
+from flopbench.measuring.admission import Cause
+from flopbench.workloads import OPS, impls, make_workload
 from tests.conftest import EXAMPLES
 from tests.helpers import FixedTimer, device, runner
 
@@ -218,7 +218,7 @@ def test_an_eager_chain_touches_its_intermediates_and_a_compiled_one_only_its_da
 
 
 def test_a_suite_sweeps_implementations_like_any_key(tmp_path):
-    from flopbench.suite import load_suite
+    from flopbench.workloads.suite import load_suite
 
     path = tmp_path / "s.toml"
     path.write_text(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flopbench.interference import BUSY_OTHER_CPUS, CANARY_SLOWDOWN, Monitor, Snapshot, SystemProbe, judge
+from flopbench.measuring.interference import BUSY_OTHER_CPUS, CANARY_SLOWDOWN, Monitor, Snapshot, SystemProbe, judge
 
 
 class FakeClock:
@@ -118,7 +118,7 @@ def test_flopbench_own_gpu_processes_are_not_others():
     not read unless someone else is there."""
     import os
 
-    from flopbench.interference import NvmlProbe
+    from flopbench.measuring.interference import NvmlProbe
 
     own = {os.getpid(), os.getppid()}
     alone = NvmlProbe(FakeNvml([os.getpid(), os.getppid()]), own=lambda: own)
@@ -134,7 +134,7 @@ def test_flopbench_own_gpu_processes_are_not_others():
 def test_own_processes_are_this_one_its_ancestors_and_its_descendants(tmp_path):
     import os
 
-    from flopbench.interference import own_processes
+    from flopbench.measuring.interference import own_processes
 
     me = os.getpid()
     tree = {1: 0, 50: 1, 60: 50, me: 60, 70: me, 71: 70, 80: 1, 81: 80}  # 80, 81: someone else's
@@ -201,7 +201,7 @@ def test_one_stray_canary_at_the_start_does_not_blind_the_run():
 
 
 def test_the_canary_between_workloads_sets_its_own_noise_and_slow_windows_cannot_widen_it():
-    from flopbench.interference import WINDOW_NOISE_MIN
+    from flopbench.measuring.interference import WINDOW_NOISE_MIN
 
     # Five back to back at the start agree within 1%; between workloads the canary spreads 0-40% over them (what the
     # last workload left behind); then a lasting 2.5x slowdown sets in.
@@ -262,7 +262,7 @@ def test_sample_watches_the_machine_without_running_anything():
 def test_the_canary_copy_is_sized_from_the_last_level_cache():
     from types import SimpleNamespace
 
-    from flopbench.interference import MIB, TorchCanary, canary_copy_bytes
+    from flopbench.measuring.interference import MIB, TorchCanary, canary_copy_bytes
 
     def cpu(llc):
         return SimpleNamespace(type="cpu", facts={"llc_bytes": llc})
@@ -278,7 +278,7 @@ def test_the_canary_copy_is_sized_from_the_last_level_cache():
 def test_the_torch_canary_measures_the_steady_machine_not_the_state_a_workload_left(monkeypatch):
     """A part that runs 1.5x slower for its first 4 ms of work after the machine sat idle or a workload evicted its
     data (what a 2-vCPU guest showed at one thread): the canary's figure is still the steady one."""
-    import flopbench.interference as interference
+    import flopbench.measuring.interference as interference
 
     clock = FakeClock()
     monkeypatch.setattr(interference.time, "perf_counter", clock)
@@ -305,7 +305,7 @@ def test_the_torch_canary_measures_the_steady_machine_not_the_state_a_workload_l
 def test_a_run_is_slow_when_its_median_canary_is_over_5_percent_above_the_quietest_earlier_runs():
     from types import SimpleNamespace
 
-    from flopbench.interference import run_speed
+    from flopbench.measuring.interference import run_speed
 
     def records(*slowdowns):
         rounds = [SimpleNamespace(interference=SimpleNamespace(canary_slowdown=x)) for x in slowdowns]

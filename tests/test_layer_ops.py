@@ -10,9 +10,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.models.counter import count_layers
 from flopbench.workloads import make_workload
 from flopbench.workloads.check import check_output
+from flopbench.workloads.models.counter import count_layers
 from tests.conftest import EXAMPLES
 
 

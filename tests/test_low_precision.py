@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from flopbench.admission import unsupported
-from flopbench.device import cpu_flops_per_cycle
 from flopbench.errors import SpecError
-from flopbench.schema import Device, Peak
+from flopbench.machine.device import cpu_flops_per_cycle
+from flopbench.measuring.admission import unsupported
+from flopbench.results.schema import Device, Peak
 from flopbench.workloads import make_workload
 from flopbench.workloads.check import check_output
 from tests.helpers import flopbench
@@ -111,7 +111,7 @@ def test_run_dtype_leaves_out_the_ops_without_that_dtype(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "--dtype int8: 1 left out: elementwise-add-n4096 in int8 (elementwise does not run in int8" in result.stderr
-    from flopbench.results import read_run
+    from flopbench.results.files import read_run
 
     (record,) = read_run(out).records
     assert record.dtype == "int8" and record.status == "ok" and record.check_error == 0

@@ -1,4 +1,4 @@
-"""Freed memory kept for the next call on a CPU (flopbench.memory): the policy on a fake glibc, the user's own
+"""Freed memory kept for the next call on a CPU (flopbench.measuring.memory): the policy on a fake glibc, the user's own
 choice left alone, page faults counted per timed call, and the real effect on this machine's glibc."""
 
 import subprocess
@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from flopbench import memory
-from flopbench.comparison import compare
-from flopbench.timing import Budget, CpuTimer
+from flopbench.measuring import memory
+from flopbench.measuring.timing import Budget, CpuTimer
+from flopbench.reading.comparison import compare
 
 
 class FakeLibc:
@@ -105,7 +105,7 @@ def test_the_timer_counts_page_faults_of_the_timed_calls_only():
 
 
 def test_compare_warns_when_two_runs_kept_freed_memory_differently_not_when_one_did_not_record_it(tmp_path):
-    from flopbench.view import load_views
+    from flopbench.reading.view import load_views
     from tests.fakes import fake_device, write_run
 
     def run(label, allocator):
@@ -121,7 +121,7 @@ def test_compare_warns_when_two_runs_kept_freed_memory_differently_not_when_one_
 REAL = textwrap.dedent(
     """
     import resource, torch
-    from flopbench import memory
+    from flopbench.measuring import memory
 
     def faults():
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -162,9 +162,9 @@ def test_on_this_glibc_a_kept_call_takes_no_page_faults_and_release_hands_the_me
 
 
 def test_a_record_carries_each_rounds_page_faults_and_the_memory_goes_back_after_its_last_round(monkeypatch):
-    from flopbench import runner as runner_module
-    from flopbench.schema import Device, Peak
-    from flopbench.timing import Measurement
+    from flopbench.measuring import runner as runner_module
+    from flopbench.measuring.timing import Measurement
+    from flopbench.results.schema import Device, Peak
     from flopbench.workloads import make_workload
     from tests.helpers import runner
 

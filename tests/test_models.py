@@ -11,11 +11,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.models import MODELS
-from flopbench.models.counter import count_layers
 from flopbench.workloads import make_workload
 from flopbench.workloads.check import check_output
-from flopbench.workloads.model import layer_counts
+from flopbench.workloads.models import MODELS
+from flopbench.workloads.models.counter import count_layers
+from flopbench.workloads.ops.model import layer_counts
 from tests.helpers import assert_one_line_error, flopbench
 
 
@@ -105,7 +105,7 @@ def test_causal_difference_is_exactly_the_masked_pairs():
 
 
 def test_pytorchs_counter_sees_zero_for_the_fused_attention_of_inference():
-    from flopbench.models.vision import vit_b_16
+    from flopbench.workloads.models.vision import vit_b_16
 
     model = vit_b_16(32).eval()
     x = torch.randn(1, 3, 32, 32)
@@ -272,8 +272,8 @@ def test_count_per_layer_for_a_suite_model():
 
 
 def test_layerwise_roofline_time_by_hand():
-    from flopbench.roofline import Roofline
-    from flopbench.schema import Device, Peak
+    from flopbench.machine.roofline import Roofline
+    from flopbench.results.schema import Device, Peak
 
     layers = count_layers(nn.Sequential(nn.Linear(64, 32), nn.ReLU()), (torch.randn(8, 64),))
     linear, relu = (r.costs[0][1] for r in layers.rows if r.costs)
@@ -296,7 +296,7 @@ def test_layerwise_roofline_time_by_hand():
 
 
 def test_model_records_carry_their_layers_at_the_run_dtype():
-    from flopbench.workloads.model import model_layers
+    from flopbench.workloads.ops.model import model_layers
 
     p = make_workload("model", {"model": "thop_mlp", "batch": 2}).p
     f32, bf16 = model_layers(p, "float32"), model_layers(p, "bfloat16")
@@ -306,8 +306,8 @@ def test_model_records_carry_their_layers_at_the_run_dtype():
 
 
 def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):
-    from flopbench.analysis import contrasts
-    from flopbench.view import load_view
+    from flopbench.reading.analysis import contrasts
+    from flopbench.reading.view import load_view
     from tests import fakes
 
     models = [("model", {"model": "mobilenet_v2"}, "m", ()), ("model", {"model": "resnet50"}, "r", ())]
@@ -331,7 +331,7 @@ def test_mobilenet_against_resnet_is_explained_layer_by_layer(tmp_path):
 
 
 def test_convention_flops_of_a_transformer_by_hand():
-    from flopbench.workloads.model import convention_flops
+    from flopbench.workloads.ops.model import convention_flops
 
     w = make_workload("model", {"model": "gpt2_small", "seq_len": 16, "layers": 2, "batch": 2})
     p = w.p
@@ -354,7 +354,7 @@ def test_convention_flops_of_a_transformer_by_hand():
 def test_mfu_is_quoted_under_each_convention():
     import pandas as pd
 
-    from flopbench.analysis import mfu_conventions
+    from flopbench.reading.analysis import mfu_conventions
 
     run = pd.DataFrame(
         [

@@ -55,7 +55,7 @@ def test_the_wheel_runs_from_another_directory(installed):
     elsewhere = tmp / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import flopbench.suite as s; print(s.__file__)"],
+        [str(venv / "bin" / "python"), "-c", "import flopbench.workloads.suite as s; print(s.__file__)"],
         capture_output=True,
         text=True,
         cwd=elsewhere,

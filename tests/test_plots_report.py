@@ -6,10 +6,10 @@ import re
 import matplotlib.pyplot as plt
 import pytest
 
-from flopbench import plots
-from flopbench.analysis import study
-from flopbench.comparison import compare
-from flopbench.view import load_view, load_views
+from flopbench.reading import plots
+from flopbench.reading.analysis import study
+from flopbench.reading.comparison import compare
+from flopbench.reading.view import load_view, load_views
 from tests.fakes import fake_device, workloads, write_run
 from tests.helpers import assert_one_line_error, flopbench
 
@@ -149,8 +149,8 @@ def test_compare_errors(tmp_path):
 def _with_trust(path, out, busy=(), unstable=(), canary=0.01, baseline_s=1e-3, run_reference_s=None):
     """The run at `path` as a 3-round run in which some workloads were disturbed or unstable, and every quiet window's
     canary ran `canary` slower than the baseline."""
-    from flopbench.results import ResultsWriter, read_run
-    from flopbench.schema import Interference, Round
+    from flopbench.results.files import ResultsWriter, read_run
+    from flopbench.results.schema import Interference, Round
 
     run = read_run(path)
     quiet = Interference(
@@ -212,7 +212,7 @@ def _with_trust(path, out, busy=(), unstable=(), canary=0.01, baseline_s=1e-3, r
 
 
 def test_the_report_says_how_far_each_figure_can_be_trusted(tmp_path):
-    from flopbench.report import write_report
+    from flopbench.reading.report import write_report
 
     plain = write_run(tmp_path / "plain.jsonl", fake_device())
     names = [w.name for w in workloads()]
@@ -250,7 +250,7 @@ def test_shares_near_a_threshold_keep_a_decimal_and_counts_their_number():
 
 
 def test_a_run_whose_canary_ran_slow_throughout_is_called_slow_in_the_report(tmp_path):
-    from flopbench.report import _trust_blocks, to_markdown
+    from flopbench.reading.report import _trust_blocks, to_markdown
 
     plain = write_run(tmp_path / "plain.jsonl", fake_device())
 

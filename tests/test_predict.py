@@ -1,4 +1,4 @@
-"""Latency predictors (flopbench.predict, predict, calibrate): fitted on synthetic times generated from a chosen
+"""Latency predictors (flopbench.reading.predict, predict, calibrate): fitted on synthetic times generated from a chosen
 roofline, efficiency and overhead, the fit recovers them; leave-one-out never lets a workload predict itself; across
 machines only the target's roofs are used."""
 
@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flopbench.predict import PREDICTORS, Points, across, factors, fit, leave_one_out, roofline_measured_s, what_if
+from flopbench.reading.predict import (
+    PREDICTORS,
+    Points,
+    across,
+    factors,
+    fit,
+    leave_one_out,
+    roofline_measured_s,
+    what_if,
+)
 from tests.fakes import fake_device, write_run
 from tests.helpers import assert_one_line_error, flopbench
 
@@ -97,8 +106,8 @@ def test_across_machines_uses_only_the_targets_roofs():
 
 
 def test_what_if_is_labelled_a_prediction():
-    from flopbench.roofline import MEMORY, ComputeRoof, Level, Roofline
-    from flopbench.schema import Peak
+    from flopbench.machine.roofline import MEMORY, ComputeRoof, Level, Roofline
+    from flopbench.results.schema import Peak
 
     gpu = Roofline(
         {k: ComputeRoof(k, Peak(v, "spec", "sheet")) for k, v in {"float32": 1e12, "bfloat16": 4e12}.items()},

@@ -1,4 +1,4 @@
-"""Per-layer profiling: where a model's time goes, joined with its counts (flopbench.models.profile, run --per-layer,
+"""Per-layer profiling: where a model's time goes, joined with its counts (flopbench.workloads.models.profile, run --per-layer,
 profile-model, the report's section). Timing accuracy is a benchmark's (benchmarks/per_layer.py); these check that
 the time is attributed where it belongs and that the parts add up."""
 
@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from flopbench.analysis import layer_times, time_split
-from flopbench.models.counter import count_layers
-from flopbench.models.profile import BACKWARD, CALL, LAYER, OUTSIDE, _attribute, profile_model, to_record
-from flopbench.results import load_results
-from flopbench.roofline import Roofline
-from flopbench.schema import LayerProfile, Record
+from flopbench.machine.roofline import Roofline
+from flopbench.reading.analysis import layer_times, time_split
+from flopbench.results.files import load_results
+from flopbench.results.schema import LayerProfile, Record
 from flopbench.workloads import make_workload
+from flopbench.workloads.models.counter import count_layers
+from flopbench.workloads.models.profile import BACKWARD, CALL, LAYER, OUTSIDE, _attribute, profile_model, to_record
 from tests.helpers import FixedTimer, assert_one_line_error, device, flopbench, runner
 
 

@@ -13,12 +13,12 @@ import pytest
 # extension cannot be imported a second time in one process (a fixture importing it first would do exactly that).
 import torch  # noqa: F401
 
-from flopbench.device import describe
-from flopbench.measure import CacheEntry, machine_identity, save
-from flopbench.plots import save_figures
-from flopbench.results import load_results
-from flopbench.schema import Peak
-from flopbench.view import load_view
+from flopbench.machine.cache import CacheEntry, machine_identity, save
+from flopbench.machine.device import describe
+from flopbench.reading.plots import save_figures
+from flopbench.reading.view import load_view
+from flopbench.results.files import load_results
+from flopbench.results.schema import Peak
 from tests.fakes import fake_device, write_run
 from tests.helpers import assert_one_line_error, flopbench
 

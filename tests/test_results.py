@@ -3,16 +3,17 @@ migrated, upgraded, exported; the committed reference runs render exactly their 
 
 import json
 import re
+import runpy
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from flopbench import schema
 from flopbench.errors import FlopbenchError
-from flopbench.results import ResultsWriter, export_csv, load_results, read_run
-from flopbench.schema import Device, Footer, Peak
+from flopbench.results import docs, migrations, schema
+from flopbench.results.files import ResultsWriter, export_csv, load_results, read_run
+from flopbench.results.schema import Device, Footer, Peak
 from tests.helpers import GPU, header, record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def test_names_say_core_or_total_and_each_rate_divides_its_own_count():
 
 
 def test_the_schema_documents_every_field_with_a_unit_and_a_meaning():
-    defs = schema.json_schema()["$defs"]
+    defs = docs.json_schema()["$defs"]
     for name in ("Header", "Record", "Footer", "Resume", "Peak", "Device"):
         for field, prop in defs[name]["properties"].items():
             if field == "type":
@@ -65,10 +66,11 @@ def test_the_schema_documents_every_field_with_a_unit_and_a_meaning():
 
 
 def test_generated_documents_are_up_to_date():
-    """docs/results.md and the shipped JSON Schema are generated from the models: `python -m flopbench.schema`."""
-    assert (ROOT / "docs" / "results.md").read_text() == schema.markdown()
-    shipped = json.loads((ROOT / "flopbench" / "results.schema.json").read_text())
-    assert shipped == json.loads(json.dumps(schema.json_schema()))
+    """docs/results.md and the shipped JSON Schema are generated from the models: `python docs/generate.py`."""
+    generate = runpy.run_path(str(ROOT / "docs" / "generate.py"))
+    assert (ROOT / "docs" / "results.md").read_text() == generate["results_markdown"]()
+    shipped = (ROOT / "flopbench" / "results" / "results.schema.json").read_text()
+    assert shipped == generate["results_json_schema"]()
 
 
 def test_each_record_is_on_disk_before_the_next_is_written(tmp_path):
@@ -183,9 +185,9 @@ def test_schema_1_files_are_migrated_to_single_rank_runs_with_v3_names(tmp_path)
 def test_migrations_chain_step_by_step(tmp_path, monkeypatch):
     calls = []
     for version in (1, 2):
-        real = schema.MIGRATIONS[version]
+        real = migrations.MIGRATIONS[version]
         monkeypatch.setitem(
-            schema.MIGRATIONS, version, lambda h, rs, v=version, real=real: (calls.append(v), real(h, rs))[1]
+            migrations.MIGRATIONS, version, lambda h, rs, v=version, real=real: (calls.append(v), real(h, rs))[1]
         )
     raw = record("a").model_dump(mode="json", exclude={"type", "core_flops_per_s"})
     raw["flops"], raw["flops_per_s"] = raw.pop("core_flops"), raw.pop("total_flops_per_s")
@@ -246,7 +248,7 @@ def _tables(markdown: str) -> list[str]:
 
 @pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.jsonl")), ids=lambda p: p.stem.split("_")[-1])
 def test_every_reference_run_loads_and_renders_its_committed_report(tmp_path, path):
-    from flopbench.report import write_report
+    from flopbench.reading.report import write_report
 
     run = read_run(path)
     assert run.notes == [] and run.records and run.header.schema_version == schema.SCHEMA_VERSION
@@ -258,7 +260,7 @@ def test_every_reference_run_loads_and_renders_its_committed_report(tmp_path, pa
 def test_old_files_render_the_same_tables_after_migration_and_upgrade(tmp_path):
     """The original schema-1 models run, read as it was written, then upgraded: the committed report's tables."""
     from flopbench.commands.upgrade import upgrade
-    from flopbench.report import write_report
+    from flopbench.reading.report import write_report
 
     committed = _tables((REFERENCE / "2026-11-22_cpu-amd-epyc-zen5-2vcpu-kvm_models" / "report.md").read_text())
     old = shutil.copy(DATA / "v1_models.jsonl", tmp_path / "models.jsonl")

@@ -1,11 +1,12 @@
-"""The roofline (flopbench.roofline) by hand: which source judges, the level a working set lives in, the three
-regimes, the cache levels read off a sweep (flopbench.measure), the clock and cold caches."""
+"""The roofline (flopbench.machine.roofline) by hand: which source judges, the level a working set lives in, the three
+regimes, the cache levels read off a sweep (flopbench.measuring.ceilings), the clock and cold caches."""
 
 import pytest
 
-from flopbench import measure
-from flopbench.roofline import MEMORY, ComputeRoof, Level, Roofline, SweepPoint, cache_sizes, judge
-from flopbench.schema import Device, Peak
+from flopbench.machine import cache
+from flopbench.machine.roofline import MEMORY, ComputeRoof, Level, Roofline, SweepPoint, cache_sizes, judge
+from flopbench.measuring import ceilings as measure
+from flopbench.results.schema import Device, Peak
 from tests.helpers import device
 
 KIB, MIB = 2**10, 2**20
@@ -57,20 +58,20 @@ def test_placement_against_its_own_level_with_the_dram_placement_beside_it():
     roofs = Roofline.build(cpu(), {"bandwidth": Peak(30e9, "measured", "stream")}, measured_levels(), threads=2)
     # An add over 4 MiB in all: 1/12 FLOP per byte, living in L3.
     placed = roofs.place(total_flops=350_000, core_flops=0, traffic=4_200_000, key="float32", time_s=70e-6)
-    p = placed.values
-    assert (p["level"], p["bound"], p["bandwidth_bytes_per_s"]) == ("L3", "memory", 120e9)
-    assert p["roofline_efficiency"] == pytest.approx(4.2e6 / 70e-6 / 120e9)  # 50% of L3's roof
-    assert p["dram_bound"] == "memory" and p["dram_roofline_efficiency"] == pytest.approx(4.2e6 / 70e-6 / 30e9)
-    assert p["working_set_bytes"] == 4_200_000 and placed.warnings == []
+    p = placed.placement
+    assert (p.level, p.bound, p.bandwidth_bytes_per_s) == ("L3", "memory", 120e9)
+    assert p.roofline_efficiency == pytest.approx(4.2e6 / 70e-6 / 120e9)  # 50% of L3's roof
+    assert p.dram_bound == "memory" and p.dram_roofline_efficiency == pytest.approx(4.2e6 / 70e-6 / 30e9)
+    assert p.working_set_bytes == 4_200_000 and placed.warnings == ()
 
 
 def test_three_regimes_overhead_when_the_floor_is_most_of_a_call():
     levels = measured_levels()
     roofs = Roofline.build(cpu(), {"bandwidth": Peak(30e9, "measured", "stream")}, levels, overhead_s=2e-6, threads=2)
-    tiny = roofs.place(total_flops=2_000, core_flops=2_000, traffic=3_000, key="float32", time_s=3e-6).values
-    assert tiny["bound"] == "overhead" and tiny["overhead_s"] == 2e-6
-    gemm = roofs.place(2 * 512**3, 2 * 512**3, 3 * 512 * 512 * 4, "float32", 2 * 512**3 / 80e9).values
-    assert gemm["bound"] == "compute"
+    tiny = roofs.place(total_flops=2_000, core_flops=2_000, traffic=3_000, key="float32", time_s=3e-6).placement
+    assert tiny.bound == "overhead" and tiny.overhead_s == 2e-6
+    gemm = roofs.place(2 * 512**3, 2 * 512**3, 3 * 512 * 512 * 4, "float32", 2 * 512**3 / 80e9).placement
+    assert gemm.bound == "compute"
 
 
 def test_above_its_own_roof_is_called_out_with_the_reason():
@@ -165,8 +166,8 @@ def test_a_default_library_far_under_the_best_is_said():
     from flopbench.commands.peak import library_gap
 
     rates = [
-        measure.KernelRate(kernel="gemm", library="MKL", workload="mm", flops_per_s=207e9, default=True),
-        measure.KernelRate(kernel="gemm-as-1x1-conv", library="oneDNN", workload="pw", flops_per_s=405e9),
+        cache.KernelRate(kernel="gemm", library="MKL", workload="mm", flops_per_s=207e9, default=True),
+        cache.KernelRate(kernel="gemm-as-1x1-conv", library="oneDNN", workload="pw", flops_per_s=405e9),
     ]
     machine = SimpleNamespace(kernels={"float32": rates}, device=SimpleNamespace(type="cpu"))
     (note,) = library_gap(machine)
@@ -177,8 +178,8 @@ def test_a_default_library_far_under_the_best_is_said():
 
 
 def test_a_measured_clock_derives_the_cpu_peaks(monkeypatch):
-    from flopbench.clock import Clock
-    from flopbench.device import clock_unknown, describe_cpu
+    from flopbench.machine.clock import Clock
+    from flopbench.machine.device import clock_unknown, describe_cpu
 
     nominal = describe_cpu(2)
     if not clock_unknown(nominal):
@@ -191,7 +192,7 @@ def test_a_measured_clock_derives_the_cpu_peaks(monkeypatch):
 
 
 def test_without_a_compiler_the_nominal_clock_stays_and_says_why(monkeypatch, tmp_path):
-    from flopbench import clock
+    from flopbench.machine import clock
 
     monkeypatch.setattr(clock, "compiler", lambda: None)
     found = clock.measure(1, tmp_path)
@@ -199,7 +200,7 @@ def test_without_a_compiler_the_nominal_clock_stays_and_says_why(monkeypatch, tm
 
 
 def test_the_clock_probe_counts_cycles(tmp_path):
-    from flopbench import clock
+    from flopbench.machine import clock
 
     if clock.source() is None or clock.compiler() is None:
         pytest.skip("no clock probe for this machine")
@@ -213,7 +214,7 @@ def test_the_clock_probe_counts_cycles(tmp_path):
 
 
 def test_cold_evicts_before_every_timed_call_outside_the_window():
-    from flopbench.timing import Budget, CpuTimer
+    from flopbench.measuring.timing import Budget, CpuTimer
 
     events, now = [], [0.0]
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from flopbench.results import load_results, read_run
+from flopbench.results.files import load_results, read_run
 from tests.helpers import assert_one_line_error, ctrl_c_as_in_a_terminal
 
 TINY = """

@@ -2,11 +2,11 @@
 
 import pytest
 
-from flopbench import records
-from flopbench import runner as runner_module
-from flopbench.admission import Cause, peak_key
-from flopbench.roofline import Roofline
-from flopbench.schema import Device, Peak
+from flopbench.machine.roofline import Roofline
+from flopbench.measuring import records
+from flopbench.measuring import runner as runner_module
+from flopbench.measuring.admission import Cause, peak_key
+from flopbench.results.schema import Device, Peak
 from flopbench.workloads import make_workload
 from tests.helpers import FixedTimer, device, runner
 

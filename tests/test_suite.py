@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from flopbench.errors import FlopbenchError
-from flopbench.suite import available_suites, load_suite, parse_value, single_workload
+from flopbench.workloads.suite import available_suites, load_suite, parse_value, single_workload
 
 
 def write(tmp_path, text, name="s.toml"):

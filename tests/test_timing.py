@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from flopbench.timing import WARMUP_FAULT_CAP, Budget, CpuTimer, CudaTimer, Measurement
+from flopbench.measuring.timing import WARMUP_FAULT_CAP, Budget, CpuTimer, CudaTimer, Measurement
 
 
 class FakeClock:
@@ -277,7 +277,7 @@ def test_warm_cuda_timing_flushes_nothing():
 def test_cuda_samples_are_capped_for_fast_kernels():
     """A 10 us kernel under run's default budget (0.2 s of samples, at most 10,000) would take 10,000 samples a round;
     a thousand are plenty, and keep a record small."""
-    from flopbench.timing import MAX_CUDA_SAMPLES
+    from flopbench.measuring.timing import MAX_CUDA_SAMPLES
 
     gpu = FakeGpu(kernel_s=10e-6)
     timer = cuda_timer(gpu)
@@ -292,7 +292,7 @@ def test_the_torch_l2_flush_reads_rather_than_writes():
     reads it into a sum instead (checked on the CPU, where TorchCuda's flush is plain torch)."""
     import torch
 
-    from flopbench.timing import TorchCuda
+    from flopbench.measuring.timing import TorchCuda
 
     ops = TorchCuda.__new__(TorchCuda)
     ops.torch = torch

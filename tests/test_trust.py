@@ -5,12 +5,14 @@ import dataclasses
 
 import pytest
 
-from flopbench import measure, policy, schedule
-from flopbench import runner as runner_module
-from flopbench.admission import Cause
-from flopbench.schedule import rotated
-from flopbench.schema import Device, Interference, Peak
-from flopbench.timing import CallTooSlow, CpuTimer, Measurement
+from flopbench.machine import cache
+from flopbench.measuring import ceilings as measure
+from flopbench.measuring import policy, schedule
+from flopbench.measuring import runner as runner_module
+from flopbench.measuring.admission import Cause
+from flopbench.measuring.schedule import rotated
+from flopbench.measuring.timing import CallTooSlow, CpuTimer, Measurement
+from flopbench.results.schema import Device, Interference, Peak
 from flopbench.workloads import make_workload
 from tests.helpers import runner
 
@@ -390,48 +392,48 @@ def test_the_cache_key_is_the_hardware_and_software_never_the_host(monkeypatch):
         "physical_cores": 2,
     }
     a = Device("cpu", None, "AMD EPYC", facts, {}, Peak(None, "unknown", "x"))
-    key = measure.cache_key(measure.machine_identity(a, 2))
+    key = cache.cache_key(cache.machine_identity(a, 2))
     monkeypatch.setattr("socket.gethostname", lambda: "another-host")
     monkeypatch.setattr("platform.node", lambda: "another-host")
-    assert measure.cache_key(measure.machine_identity(a, 2)) == key
+    assert cache.cache_key(cache.machine_identity(a, 2)) == key
     for change in ({"model": 17}, {"stepping": 2}, {"flags_sha256": "def"}, {"logical_cpus": 4}):
         other = dataclasses.replace(a, facts={**facts, **change})
-        assert measure.cache_key(measure.machine_identity(other, 2)) != key, change
-    assert measure.cache_key(measure.machine_identity(a, 1)) != key  # threads
+        assert cache.cache_key(cache.machine_identity(other, 2)) != key, change
+    assert cache.cache_key(cache.machine_identity(a, 1)) != key  # threads
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert measure.cache_key(measure.machine_identity(a, 2)) != key  # capped kernels are other software
+    assert cache.cache_key(cache.machine_identity(a, 2)) != key  # capped kernels are other software
 
 
 def test_a_busy_entry_is_refused_then_kept_if_the_machine_stays_busy():
-    entry = measure.CacheEntry(
+    entry = cache.CacheEntry(
         identity={},
         measured_at="t",
         ceilings={"float32": Peak(80e9, "measured", "x")},
         disturbed="busy",
         disturbed_runs=1,
     )
-    action, note = measure.ceiling_decision(entry, measure=False, measure_if_needed=True, bandwidth_known=False)
+    action, note = cache.ceiling_decision(entry, measure=False, measure_if_needed=True, bandwidth_known=False)
     assert action == "measure" and "refused and measured again" in note
-    again = measure.merged(
+    again = cache.merged(
         entry,
-        measure.CacheEntry(
+        cache.CacheEntry(
             identity={}, measured_at="t2", disturbed="busy", ceilings={"float32": Peak(70e9, "measured", "y")}
         ),
     )
     assert again.disturbed_runs == 2 and again.ceilings["float32"].value == 80e9  # the best of both is kept
-    action, note = measure.ceiling_decision(again, measure=False, measure_if_needed=True, bandwidth_known=False)
+    action, note = cache.ceiling_decision(again, measure=False, measure_if_needed=True, bandwidth_known=False)
     assert action == "use" and "flagged" in note
-    quiet = measure.merged(again, measure.CacheEntry(identity={}, measured_at="t3", ceilings={}))
+    quiet = cache.merged(again, cache.CacheEntry(identity={}, measured_at="t3", ceilings={}))
     assert quiet.disturbed_runs == 0
     # The quiet canary reference is the faster of the two measurements, like the ceilings.
-    faster = measure.merged(
+    faster = cache.merged(
         quiet.model_copy(update={"canary_s": 2.0e-3}),
-        measure.CacheEntry(identity={}, measured_at="t4", ceilings={}, canary_s=2.6e-3),
+        cache.CacheEntry(identity={}, measured_at="t4", ceilings={}, canary_s=2.6e-3),
     )
     assert faster.canary_s == 2.0e-3
-    none_new = measure.merged(faster, measure.CacheEntry(identity={}, measured_at="t5", ceilings={}))
+    none_new = cache.merged(faster, cache.CacheEntry(identity={}, measured_at="t5", ceilings={}))
     assert none_new.canary_s == 2.0e-3
-    assert measure.ceiling_decision(None, measure=False, measure_if_needed=True, bandwidth_known=True) == ("none", None)
+    assert cache.ceiling_decision(None, measure=False, measure_if_needed=True, bandwidth_known=True) == ("none", None)
 
 
 # --- the whole run ----------------------------------------------------------------------------------------------------
@@ -474,16 +476,16 @@ def test_a_run_teaches_the_cache_its_median_canary_when_it_is_the_quietest_yet(t
 
     fast = records(-0.20, -0.25, -0.22)  # a median 22% under the baseline: 2.34 ms
     learn_quiet_canary(fast, machine, monitor)
-    assert measure.load_cached(cpu, 1) is None  # no cached entry: nothing to teach
-    entry = measure.CacheEntry(identity=measure.machine_identity(cpu, 1), measured_at="t", ceilings={}, canary_s=3.0e-3)
-    measure.save(entry)
+    assert cache.load_cached(cpu, 1) is None  # no cached entry: nothing to teach
+    entry = cache.CacheEntry(identity=cache.machine_identity(cpu, 1), measured_at="t", ceilings={}, canary_s=3.0e-3)
+    cache.save(entry)
     learn_quiet_canary(records(0.01, -0.02, 0.0), machine, monitor)  # an ordinary run: 3 ms
-    cached = measure.load_cached(cpu, 1)
+    cached = cache.load_cached(cpu, 1)
     assert cached.canary_s == 3.0e-3 and cached.run_canary_s == pytest.approx(3.0e-3)  # the first run's median
     learn_quiet_canary(records(0.10, 0.12, 0.11), machine, monitor)  # a slower run teaches nothing
-    assert measure.load_cached(cpu, 1).run_canary_s == pytest.approx(3.0e-3)
+    assert cache.load_cached(cpu, 1).run_canary_s == pytest.approx(3.0e-3)
     learn_quiet_canary(fast, machine, monitor)  # faster than its baseline: both references move
-    cached = measure.load_cached(cpu, 1)
+    cached = cache.load_cached(cpu, 1)
     assert cached.canary_s == pytest.approx(2.34e-3) and cached.run_canary_s == pytest.approx(2.34e-3)
-    assert not measure.learn_canary(cpu, 1, "canary_s", 2.5e-3)  # slower than what the cache holds: kept
-    assert measure.load_cached(cpu, 1).canary_s == pytest.approx(2.34e-3)
+    assert not cache.learn_canary(cpu, 1, "canary_s", 2.5e-3)  # slower than what the cache holds: kept
+    assert cache.load_cached(cpu, 1).canary_s == pytest.approx(2.34e-3)

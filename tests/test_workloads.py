@@ -7,7 +7,7 @@ from flopbench import formulas
 from flopbench.errors import SpecError
 from flopbench.workloads import OPS, make_workload
 from flopbench.workloads.check import check_output
-from flopbench.workloads.elementwise import kernels
+from flopbench.workloads.ops.elementwise import kernels
 from tests.conftest import EXAMPLES
 
 # Collectives run only across processes: tests/test_distributed.py covers them.

@@ -26,13 +26,13 @@ def main(args: argparse.Namespace) -> int:
     from flopbench import __version__
     from flopbench.commands.predict import one_device
     from flopbench.console import info
-    from flopbench.predict import calibration, leave_one_out
-    from flopbench.results import read_run
+    from flopbench.reading.predict import calibration, leave_one_out
+    from flopbench.results.files import read_run
 
     source = one_device(args.results, "calibrate")
     evaluation = leave_one_out(source)
     assert evaluation.fit is not None
-    from flopbench.view import view_of
+    from flopbench.reading.view import view_of
 
     view = view_of(read_run(args.results[0]))
     header, roofline = view.header, view.roofline

@@ -13,7 +13,7 @@ from flopbench.console import TABLE_FORMATS
 from flopbench.errors import FlopbenchError
 
 if TYPE_CHECKING:
-    from flopbench.comparison import Comparison
+    from flopbench.reading.comparison import Comparison
 
 NAME = "compare"
 HELP = "compare runs: speedups with intervals and verdicts, geometric means per family, roof ratios; a CI gate"
@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def baseline_index(choice: str | None, paths: list[Path]) -> int:
-    from flopbench.comparison import labels_for
+    from flopbench.reading.comparison import labels_for
 
     if choice is None:
         return 0
@@ -100,7 +100,7 @@ def baseline_index(choice: str | None, paths: list[Path]) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from flopbench.commands.common import load_views
-    from flopbench.comparison import as_json, compare
+    from flopbench.reading.comparison import as_json, compare
 
     if len(args.results) < 2:
         raise FlopbenchError("compare needs at least two results files: the baseline, then the others")
@@ -145,7 +145,7 @@ def gate(result: Comparison, fail_slower: float | None) -> int:
 
 def write_files(result: Comparison, out: Path) -> None:
     from flopbench.outputs import output_dir
-    from flopbench.plots import SAVE_DPI, comparison, comparison_matrix
+    from flopbench.reading.plots import SAVE_DPI, comparison, comparison_matrix
 
     output_dir(out, "--out")
     result.table.to_csv(out / "compare.csv", index=False)
@@ -213,7 +213,7 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
 
 
 def _ratio_text(r, label: str) -> str:
-    from flopbench.comparison import Ratio
+    from flopbench.reading.comparison import Ratio
 
     ratio = Ratio(r[f"speedup[{label}]"], r[f"speedup_low[{label}]"], r[f"speedup_high[{label}]"], "")
     if ratio.value != ratio.value:
@@ -222,8 +222,8 @@ def _ratio_text(r, label: str) -> str:
 
 
 def _families_table(result: Comparison, fmt: str) -> None:
-    from flopbench.comparison import Ratio
     from flopbench.console import print_table
+    from flopbench.reading.comparison import Ratio
 
     summary = result.summary
     energy = summary["geomean_energy_ratio"].notna().any()

@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def workloads_from_targets(targets: list[str]):
     """`SUITE [SUITE...]` or `OP key=value ...`: the workloads, in order."""
-    from flopbench.suite import load_suite, shipped_suites, single_workload
     from flopbench.workloads import OPS
+    from flopbench.workloads.suite import load_suite, shipped_suites, single_workload
 
     first, rest = targets[0], targets[1:]
     assignments = [t for t in rest if "=" in t]
@@ -194,7 +194,7 @@ def print_layers(
 
 
 def main(args: argparse.Namespace) -> int:
-    from flopbench.workloads.model import layer_counts
+    from flopbench.workloads.ops.model import layer_counts
 
     workloads = workloads_from_targets(args.targets)
     table = rows(workloads, train=args.train)
@@ -249,7 +249,7 @@ def main(args: argparse.Namespace) -> int:
         )
         if args.per_layer:
             models = [w for w in workloads if w.op == "model"]
-            from flopbench.models import MODELS
+            from flopbench.workloads.models import MODELS
 
             for w in models:
                 published = MODELS[w.p["model"]].published_macs

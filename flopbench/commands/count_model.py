@@ -12,7 +12,7 @@ from flopbench.console import TABLE_FORMATS
 from flopbench.errors import FlopbenchError, first_line
 
 if TYPE_CHECKING:
-    from flopbench.models.counter import LayerCounts
+    from flopbench.workloads.models.counter import LayerCounts
 
 NAME = "count-model"
 HELP = "count any nn.Module layer by layer: flopbench count-model package.module:factory --input 1,3,224,224"
@@ -91,7 +91,7 @@ def build(factory, target: str, device):
 def make_inputs(args, device):
     import torch
 
-    from flopbench.models.counter import parse_shape
+    from flopbench.workloads.models.counter import parse_shape
 
     if args.input_factory:
         if args.input:
@@ -125,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
     import json
 
     from flopbench.commands.count import print_layers
-    from flopbench.models.counter import count_layers
+    from flopbench.workloads.models.counter import count_layers
 
     factory = load(args.factory, "factory")
     counted: LayerCounts | None = None

@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.format == "csv":
         from flopbench.commands.common import load_frame
-        from flopbench.results import export_csv
+        from flopbench.results.files import export_csv
 
         frame = load_frame(args.results)
         export_csv(frame, output_file(args.output, "-o"))
@@ -38,8 +38,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if len(args.results) != 1:
         raise FlopbenchError("a pytest-benchmark file holds one run (one machine): export one results file at a time")
-    from flopbench.interop import to_pytest_benchmark
-    from flopbench.results import read_run
+    from flopbench.results.files import read_run
+    from flopbench.results.interop import to_pytest_benchmark
 
     document, notes = to_pytest_benchmark(read_run(args.results[0]))
     for note in notes:

@@ -14,7 +14,7 @@ from flopbench.errors import FlopbenchError
 from flopbench.formulas import PEAK_KEYS
 
 if TYPE_CHECKING:
-    from flopbench.session import Machine
+    from flopbench.machine.resolve import Machine
 
 NAME = "peak"
 HELP = "show the device's peak FLOP/s and bandwidth, with their sources; --measure measures ceilings"
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def as_json(machine: Machine) -> dict:
-    from flopbench.schema import dump
+    from flopbench.results.schema import dump
 
     return {
         "device": dump(machine.device),
@@ -118,7 +118,7 @@ def _when(machine: Machine) -> str:
 
 def _compute_table(machine: Machine, fmt: str) -> None:
     from flopbench.console import print_table
-    from flopbench.roofline import ridge
+    from flopbench.machine.roofline import ridge
     from flopbench.units import si
 
     roofline, rows = machine.roofline, []
@@ -241,7 +241,7 @@ def print_csv(machine: Machine) -> None:
     import csv
     import sys
 
-    from flopbench.roofline import MEMORY
+    from flopbench.machine.roofline import MEMORY
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["key", "peak", "source", "detail", "ceiling", "ceiling_measured_at"])
@@ -296,7 +296,7 @@ def main(args: argparse.Namespace) -> int:
     machine = resolve_machine(args, measure_if_needed=False)
     if args.plot:
         from flopbench.outputs import output_file
-        from flopbench.plots import SAVE_DPI, bandwidth_sweep
+        from flopbench.reading.plots import SAVE_DPI, bandwidth_sweep
 
         figure = bandwidth_sweep(machine.roofline, machine.device.label)
         if figure is None:

@@ -30,7 +30,7 @@ def default_out(paths: list[Path], suffix: str = "") -> Path:
 def main(args: argparse.Namespace) -> int:
     from flopbench.commands.common import load_views
     from flopbench.outputs import output_dir
-    from flopbench.plots import draw_figures, save
+    from flopbench.reading.plots import draw_figures, save
 
     views = [view for view in load_views(args.results) if view.records]
     if not views:

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def one_device(paths: list[Path], what: str):
     """The points of files that hold one device's runs; an error naming the devices otherwise."""
     from flopbench.commands.common import load_views
-    from flopbench.predict import points
+    from flopbench.reading.predict import points
 
     views = load_views(paths)
     if not any(view.records for view in views):
@@ -63,8 +63,8 @@ def one_device(paths: list[Path], what: str):
 
 def device_spec(name: str) -> tuple[str, Any]:
     """A datasheet device of peaks.toml, by key or name: (its name, its roofline)."""
-    from flopbench.device import match_gpu_spec, peak_tables, spec_peaks
     from flopbench.errors import did_you_mean
+    from flopbench.machine.device import match_gpu_spec, peak_tables, spec_peaks
 
     table = peak_tables()["gpu"]
     entry = table.get(name) or match_gpu_spec(name)
@@ -75,7 +75,7 @@ def device_spec(name: str) -> tuple[str, Any]:
         raise FlopbenchError(
             f"--device-spec {name!r}: not in peaks.toml{did_you_mean(name, table)}; known: {', '.join(table)}"
         )
-    from flopbench.roofline import MEMORY, ComputeRoof, Level, Roofline
+    from flopbench.machine.roofline import MEMORY, ComputeRoof, Level, Roofline
 
     peaks, bandwidth = spec_peaks(entry)
     compute = {key: ComputeRoof(key, peak) for key, peak in peaks.items() if peak.known}
@@ -83,7 +83,7 @@ def device_spec(name: str) -> tuple[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from flopbench.predict import across, leave_one_out, what_if
+    from flopbench.reading.predict import across, leave_one_out, what_if
 
     source = one_device(args.results, "predict")
     own = leave_one_out(source)
@@ -110,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _print_scores(evaluation: Any, fmt: str) -> None:
     from flopbench.console import print_table, print_text
-    from flopbench.predict import PREDICTORS, in_words
+    from flopbench.reading.predict import PREDICTORS, in_words
 
     def row(family, s):
         worst = f"{s.worst_name} ({s.worst_factor:.1f}x)"

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def roofs_in_words(machine: Any, dtype: str) -> str:
-    """Where the roofs of the layer-wise roofline come from (flopbench.roofline's rule), in a sentence."""
+    """Where the roofs of the layer-wise roofline come from (flopbench.machine.roofline's rule), in a sentence."""
     from flopbench.units import si
 
     compute, bandwidth = machine.roofline.roof(dtype).roof, machine.roofline.memory.roof
@@ -56,12 +56,12 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from flopbench import formulas
-    from flopbench.analysis import layer_times
     from flopbench.commands.common import resolve_machine
     from flopbench.commands.count_model import build, load, make_inputs
-    from flopbench.models.counter import count_layers
-    from flopbench.models.profile import profile_model, to_record
-    from flopbench.schema import dump
+    from flopbench.reading.analysis import layer_times
+    from flopbench.results.schema import dump
+    from flopbench.workloads.models.counter import count_layers
+    from flopbench.workloads.models.profile import profile_model, to_record
 
     if args.dtype not in formulas.DTYPE_BYTES or args.dtype.startswith(("int", "float8")):
         choices = ", ".join(d for d in formulas.DTYPE_BYTES if not d.startswith(("int", "float8")))
@@ -121,8 +121,8 @@ def main(args: argparse.Namespace) -> int:
 
 def print_profile(model: str, device: str, frame: Any, split: Any, roofs: str, fmt: str) -> None:
     """The slowest layers and the split of the model's time (table or markdown)."""
-    from flopbench.analysis import time_split
     from flopbench.console import print_table, print_text
+    from flopbench.reading.analysis import time_split
     from flopbench.units import seconds, si
 
     def ratio(value: float) -> str:

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from flopbench.commands.common import warn
-    from flopbench.report import write_report
+    from flopbench.reading.report import write_report
 
     md, page = write_report(args.results, args.out or default_out(args.results), args.format, on_note=warn)
     print(f"{md}\n{page}")

@@ -19,12 +19,12 @@ from flopbench.errors import FlopbenchError, did_you_mean, first_line
 from flopbench.units import count
 
 if TYPE_CHECKING:
-    from flopbench.distributed import Context
-    from flopbench.results import ResultsWriter
-    from flopbench.schema import Footer, Record, RunSettings
-    from flopbench.session import Machine
-    from flopbench.suite import Suite
+    from flopbench.machine.resolve import Machine
+    from flopbench.measuring.distributed import Context
+    from flopbench.results.files import ResultsWriter
+    from flopbench.results.schema import Footer, Record, RunSettings
     from flopbench.workloads import Workload
+    from flopbench.workloads.suite import Suite
 
 # A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
 # default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--impl",
         help="run every workload under these implementations instead, e.g. eager,compile,sdpa-flash (each where its op"
-        " runs under it: flopbench.impls)",
+        " runs under it: flopbench.workloads.impls)",
     )
     parser.add_argument("--only", metavar="REGEX", help="run only the workloads whose name matches")
     parser.add_argument(
@@ -163,8 +163,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
-    from flopbench.suite import load_suite
     from flopbench.workloads import DTYPES
+    from flopbench.workloads.suite import load_suite
 
     suites = [load_suite(s) for s in args.suites]
     workloads = [w for suite in suites for w in suite.workloads if args.large or not w.large]
@@ -218,8 +218,8 @@ def _with_dtypes(workloads: list[Workload], dtypes: list[str], option: str) -> l
 def _with_impls(workloads: list[Workload], impls: list[str], option: str) -> list[Workload]:
     """Every workload under every --impl its op runs under; the others are left out, and the user told which."""
     from flopbench.errors import SpecError
-    from flopbench.impls import IMPLS
     from flopbench.workloads.base import check_impl
+    from flopbench.workloads.impls import IMPLS
 
     for impl in impls:
         if impl not in IMPLS:
@@ -244,7 +244,7 @@ def _with_impls(workloads: list[Workload], impls: list[str], option: str) -> lis
 
 
 def _strip_impl(name: str) -> str:
-    from flopbench.impls import IMPLS
+    from flopbench.workloads.impls import IMPLS
 
     for impl in sorted(IMPLS, key=len, reverse=True):
         if name.endswith(f"-{impl}"):
@@ -287,7 +287,7 @@ def default_path(machine: Machine, suites: list[Suite]) -> Path:
 
 def run_settings(args: argparse.Namespace) -> RunSettings:
     """The run's one settings object: what the runner reads and the header records."""
-    from flopbench.schema import RunSettings
+    from flopbench.results.schema import RunSettings
 
     min_time = args.min_time or (0.05 if args.quick else 0.2)
     return RunSettings(
@@ -443,9 +443,9 @@ def open_output(
     quiet_check: dict[str, Any] | None = None,
 ) -> Output:
     """Create the results file, or reopen a resumed one after checking that it is the same run."""
-    from flopbench.results import ResultsWriter
-    from flopbench.schema import Resume
-    from flopbench.session import make_header, now_iso, resume_differences
+    from flopbench.measuring.header import make_header, now_iso, resume_differences
+    from flopbench.results.files import ResultsWriter
+    from flopbench.results.schema import Resume
 
     header = make_header(machine, suites=suites, settings=settings, distributed=distributed, quiet_check=quiet_check)
     if args.resume:
@@ -491,13 +491,13 @@ class Watch:
 
     monitor: Any
     quiet_check: dict[str, Any]
-    at_start: Any  # flopbench.schema.Interference
+    at_start: Any  # flopbench.results.schema.Interference
 
 
 def watch_machine(machine: Machine) -> Watch:
-    from flopbench.interference import make_monitor
-    from flopbench.policy import QUIET_SAMPLE_S
-    from flopbench.schema import dump
+    from flopbench.measuring.interference import make_monitor
+    from flopbench.measuring.policy import QUIET_SAMPLE_S
+    from flopbench.results.schema import dump
 
     monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s, machine.canary_run_reference_s)
     quiet = monitor.start_run()
@@ -516,8 +516,8 @@ def run_session(
     context: Context | None = None,
 ) -> int:
     """Measure `workloads` on this process's device and write them (rank 0 writes every rank's records)."""
-    from flopbench.admission import DEFAULT_MAX_CALL_S
-    from flopbench.runner import torch_settings
+    from flopbench.measuring.admission import DEFAULT_MAX_CALL_S
+    from flopbench.measuring.runner import torch_settings
 
     kind = "cuda" if args.device.startswith("cuda") else "cpu" if args.device == "cpu" else None
     machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
@@ -549,7 +549,7 @@ def open_lead_output(
     """Rank 0 (or the only process) opens the results file; every rank learns whether it could."""
     import socket
 
-    from flopbench.schema import DistributedInfo, RankInfo
+    from flopbench.results.schema import DistributedInfo, RankInfo
 
     distributed = None
     if context is not None:
@@ -599,8 +599,8 @@ def measure(
     context: Context | None,
 ) -> tuple[Any, bool]:
     """Run the workloads, writing each record as it comes, and the footer; (the runner, whether Ctrl-C stopped it)."""
-    from flopbench.results import ResultsWriteError, resume_command
-    from flopbench.runner import Runner
+    from flopbench.measuring.runner import Runner
+    from flopbench.results.files import ResultsWriteError, resume_command
 
     started = time.perf_counter()
     interrupted = False
@@ -637,8 +637,9 @@ def measure(
 
 
 def _distributed_runner(machine: Machine, settings: RunSettings, write: Any, watch: Watch, context: Context) -> Any:
-    from flopbench.distributed import CollectiveTimer, emit_to_rank0
-    from flopbench.runner import Runner
+    from flopbench.measuring.distributed import CollectiveTimer, emit_to_rank0
+    from flopbench.measuring.runner import Runner
+    from flopbench.measuring.timing import Budget
 
     return Runner(
         machine.device,
@@ -648,12 +649,12 @@ def _distributed_runner(machine: Machine, settings: RunSettings, write: Any, wat
         world_size=context.world_size,
         monitor=watch.monitor,
         agree=context.agree,
-        collective_timer=CollectiveTimer(context, settings.budget(), machine.device.type),
+        collective_timer=CollectiveTimer(context, Budget.of(settings), machine.device.type),
     )
 
 
 def _run_ranks(context: Context, runner: Any, todo: list[Workload], output: Output | None) -> None:
-    from flopbench.distributed import run_ranks
+    from flopbench.measuring.distributed import run_ranks
 
     try:
         run_ranks(context, runner, todo)
@@ -666,7 +667,7 @@ def conclude(
     args: argparse.Namespace, machine: Machine, output: Output, runner: Any, watch: Watch, todo: int, interrupted: bool
 ) -> int:
     """What a finished (or interrupted) run tells: the table, the trust notes, the report; the exit status."""
-    from flopbench.results import resume_command
+    from flopbench.results.files import resume_command
 
     assert output.path is not None
     if output.records:
@@ -679,7 +680,7 @@ def conclude(
                 info(f"flopbench: {note}")
     if args.report and output.records:
         from flopbench.commands.plot import default_out
-        from flopbench.report import write_report
+        from flopbench.reading.report import write_report
 
         md, page = write_report([output.path], default_out([output.path]), on_note=warn)
         info(f"Report: {page} (and {md}, figures beside it)")
@@ -694,9 +695,9 @@ def conclude(
 
 
 def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool) -> Footer:
-    from flopbench.interference import run_speed
-    from flopbench.schema import Footer
-    from flopbench.session import now_iso
+    from flopbench.measuring.header import now_iso
+    from flopbench.measuring.interference import run_speed
+    from flopbench.results.schema import Footer
 
     speed = run_speed(records, None)
     return Footer(
@@ -718,15 +719,15 @@ def learn_quiet_canary(records: list[Record], machine: Machine, monitor: Any) ->
     when it is faster (later runs are called slow against it). A run whose canaries ran a median more than RUN_SLOW
     faster than their baseline saw the machine quieter than its cached quiet reference: that reference becomes the
     run's median canary, so later runs judge their windows against it."""
-    from flopbench import measure
-    from flopbench.interference import run_speed
+    from flopbench.machine import cache
+    from flopbench.measuring.interference import run_speed
     from flopbench.units import seconds
 
     speed = run_speed(records, monitor.baseline_s)
     if speed is None or speed.median_s is None:
         return
-    measure.learn_canary(machine.device, machine.threads, "run_canary_s", speed.median_s)
-    if speed.fast and measure.learn_canary(machine.device, machine.threads, "canary_s", speed.median_s):
+    cache.learn_canary(machine.device, machine.threads, "run_canary_s", speed.median_s)
+    if speed.fast and cache.learn_canary(machine.device, machine.threads, "canary_s", speed.median_s):
         info(
             f"flopbench: this machine's cached quiet canary is now this run's median canary,"
             f" {seconds(speed.median_s)} (it was taken on a slower machine)"
@@ -735,7 +736,7 @@ def learn_quiet_canary(records: list[Record], machine: Machine, monitor: Any) ->
 
 def skipped_for_time(records: list[Record]) -> list[Record]:
     """The records skipped for their cost (--max-call-s, --time-budget, a sweep that stopped growing)."""
-    from flopbench.admission import Cause
+    from flopbench.measuring.admission import Cause
 
     causes = {c.value for c in Cause if c.for_time}
     return [r for r in records if r.status == "skipped" and r.cause in causes]
@@ -743,7 +744,7 @@ def skipped_for_time(records: list[Record]) -> list[Record]:
 
 def trust_notes(records: list[Record], runner: Any) -> list[str]:
     """What a reader of the run's figures must know about the machine, in a few sentences."""
-    from flopbench.interference import run_speed
+    from flopbench.measuring.interference import run_speed
 
     notes = list(runner.notes)
     disturbed = [r for r in records if r.disturbed]
@@ -780,9 +781,9 @@ def run_distributed(
     """One rank of `torchrun ... flopbench run --distributed`: its own device, in step with the others."""
     import torch
 
-    from flopbench.device import select_device
-    from flopbench.distributed import Context
-    from flopbench.session import default_threads
+    from flopbench.machine.device import select_device
+    from flopbench.machine.resolve import default_threads
+    from flopbench.measuring.distributed import Context
 
     if args.resume:
         raise FlopbenchError("--resume does not combine with --distributed; start a new distributed run")
@@ -804,10 +805,11 @@ class _Progress:
     corrected by how long the run has really taken); one line per record either way."""
 
     def __init__(self, workloads: list[Workload], settings: RunSettings, machine: Machine):
-        from flopbench.admission import Admission, round_cost_s
+        from flopbench.measuring.admission import Admission, round_cost_s
+        from flopbench.measuring.timing import Budget
 
         admission = Admission(machine.device, machine.roofline, settings, time.perf_counter, time.perf_counter())
-        budget = settings.budget()
+        budget = Budget.of(settings)
         self.cost = {
             w.identity: round_cost_s(admission.predicted_call_s(w), budget) + 0.05 for w in workloads
         }  # + building and checking

@@ -1,21 +1,19 @@
-"""The workloads: every op, registered by its module, in the order the CLI lists them."""
+"""The workloads: every op (one module per family under flopbench/workloads/ops, each registering its ops when
+imported), the implementations they run under, the output check and the suites.
+
+Importing this package registers every op module it finds under ops/: a new op is its module and a test example
+(docs/extending.md), never an edit here.
+"""
 
 from __future__ import annotations
 
-# noqa below: they register, in this order
-from flopbench.workloads import (  # noqa: F401
-    attention,
-    comm,
-    conv,
-    elementwise,
-    fusion,
-    matmul,
-    model,
-    norm,
-    recurrent,
-)
-from flopbench.workloads.base import DTYPES, OPS, Counts, Op, Workload, get_op, make_workload
+import importlib
+import pkgutil
 
-FAMILIES = ("matmul", "conv", "attention", "recurrent", "elementwise", "fusion", "model", "comm")
+from flopbench.workloads import ops
+from flopbench.workloads.base import DTYPES, OPS, Counts, Op, Workload, families, get_op, make_workload
 
-__all__ = ["DTYPES", "FAMILIES", "OPS", "Counts", "Op", "Workload", "get_op", "make_workload"]
+for _module in sorted(m.name for m in pkgutil.iter_modules(ops.__path__)):
+    importlib.import_module(f"{ops.__name__}.{_module}")
+
+__all__ = ["DTYPES", "OPS", "Counts", "Op", "Workload", "families", "get_op", "make_workload"]

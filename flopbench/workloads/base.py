@@ -19,8 +19,8 @@ from flopbench.errors import SpecError, did_you_mean
 if TYPE_CHECKING:
     import torch
 
-    from flopbench.roofline import Roofline
-    from flopbench.schema import Part, Placement
+    from flopbench.machine.roofline import Roofline
+    from flopbench.results.schema import Part, Placement
 
 DTYPES = tuple(formulas.DTYPE_BYTES)
 DEFAULT_DTYPE = "float32"
@@ -337,11 +337,11 @@ class Op:
         """Parameters of a small version of this workload, for the output check."""
         return dict(p)
 
-    # The implementations it runs under (flopbench.impls): eager, and torch.compile in its modes by default.
+    # The implementations it runs under (flopbench.workloads.impls): eager, and torch.compile in its modes by default.
     impls: tuple[str, ...] = ("eager", "compile", "compile-max-autotune", "compile-reduce-overhead")
 
     def library_call(self, name: str, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any] | None:
-        """The call of a library implementation (flopbench.impls: onednn) on these tensors; ops without one None."""
+        """The call of a library implementation (flopbench.workloads.impls: onednn) on these tensors; ops without one None."""
         return None
 
     def flex_call(self, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any]:
@@ -350,7 +350,7 @@ class Op:
 
     # Every rank calls it in lockstep (collectives): the runner agrees on failures before entering it.
     collective: ClassVar[bool] = False
-    # Placed on the device's roofline (flopbench.roofline); a collective moves data between devices, not through one.
+    # Placed on the device's roofline (flopbench.machine.roofline); a collective moves data between devices, not through one.
     placed: ClassVar[bool] = True
 
     def figures(self, counts: Counts, judged: Judged) -> Part | None:
@@ -439,6 +439,11 @@ def register(*ops: Op) -> tuple[Op, ...]:
     return ops
 
 
+def families() -> tuple[str, ...]:
+    """Every family of the registered ops, in the order their ops were registered."""
+    return tuple(dict.fromkeys(op.family for op in OPS.values()))
+
+
 def get_op(name: str) -> Op:
     try:
         return OPS[name]
@@ -465,7 +470,7 @@ class Workload:
     group: str = ""  # the suite entry it came from (its name, or "op #index"); not part of the identity
     swept: tuple[str, ...] = ()  # that entry's sweep axes, tied keys joined by "=" ("m=n=k", "dtype")
     large: bool = False  # a big configuration: run only when asked (flopbench run --large)
-    impl: str = "eager"  # how it runs (flopbench.impls): part of its identity, not of its counts
+    impl: str = "eager"  # how it runs (flopbench.workloads.impls): part of its identity, not of its counts
 
     @property
     def spec(self) -> Op:
@@ -499,7 +504,7 @@ class Workload:
         small version."""
         import torch
 
-        from flopbench.impls import prepare
+        from flopbench.workloads.impls import prepare
 
         device = torch.device(device)
         op = self.spec
@@ -513,7 +518,7 @@ class Workload:
     def build(self, device: str | torch.device, seed: int = 0) -> Callable[[], Any]:
         """A zero-argument function that runs the op, under its implementation, on preallocated random inputs on
         `device` (a compiled implementation compiles at its first call)."""
-        from flopbench.impls import callable_for
+        from flopbench.workloads.impls import callable_for
 
         p, tensors = self.inputs_for(device, seed)
         return callable_for(self.spec, self.impl, p, tensors)
@@ -561,7 +566,7 @@ def sweep_suffix(op: Op, params: Mapping[str, Any], swept: Mapping[str, Any], dt
 
 def check_impl(op: Op, impl: Any) -> str:
     """The implementation is one the op runs under (its own declaration); else SpecError on `impl`."""
-    from flopbench.impls import IMPLS
+    from flopbench.workloads.impls import IMPLS
 
     if not isinstance(impl, str) or impl not in IMPLS:
         hint = did_you_mean(impl, IMPLS) if isinstance(impl, str) else ""

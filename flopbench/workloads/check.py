@@ -79,7 +79,7 @@ def check_output(
 ) -> Check:
     """With `agree` (collectives in a distributed run), the ranks agree that all of them have their inputs
     before any enters the collective: one rank's failure then fails the check on every rank, none waits."""
-    from flopbench.impls import callable_for
+    from flopbench.workloads.impls import callable_for
 
     device = torch.device(device)
     op = workload.spec
@@ -103,7 +103,7 @@ def compare(
 ) -> Check:
     """An output of the workload (on `tensors`, parameters `p`) against the float64 reference of the op's definition."""
     with torch.no_grad():
-        if out.is_mkldnn:  # a library implementation's own layout (flopbench.impls: onednn)
+        if out.is_mkldnn:  # a library implementation's own layout (flopbench.workloads.impls: onednn)
             out = out.to_dense()
         reference = workload.spec.reference(p, {k: _reference_copy(v) for k, v in tensors.items()})
         error = _relative_error(out.detach().to("cpu", torch.float64), reference)
