@@ -1,5 +1,5 @@
-"""What keeping freed memory changes (flopbench.measuring.memory): each CPU workload of a suite timed alone in a fresh process,
-with glibc as it is and with freed memory kept for the next call, the two taking turns; per workload the median
+"""What keeping freed memory changes (flopbench.measuring.memory): each CPU workload of a suite timed alone in a fresh
+process, with glibc as it is and with freed memory kept for the next call, the two taking turns; per workload the median
 call, the page faults per call, and the ratio of the two medians.
 
 A workload whose calls allocate (a convolution's output, oneDNN's reordered copies) pays page faults with glibc as it

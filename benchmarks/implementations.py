@@ -26,7 +26,7 @@ from flopbench.measuring.memory import keep_freed_memory  # noqa: E402
 from flopbench.measuring.runner import make_timer  # noqa: E402
 from flopbench.results.schema import RunSettings  # noqa: E402
 from flopbench.units import seconds  # noqa: E402
-from flopbench.workloads.impls import IMPLS, unavailable  # noqa: E402
+from flopbench.workloads.impls import IMPLS  # noqa: E402
 from flopbench.workloads.suite import load_suite  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main() -> int:
     for workload in suite.workloads:
         if not workload.runs_on("cpu") or (args.only and not re.search(args.only, workload.name)):
             continue
-        if reason := unavailable(workload.impl, workload.spec, "cpu", workload.dtype):
+        if reason := IMPLS[workload.impl].unavailable(workload.spec, "cpu", workload.dtype):
             print(f"| {workload.name} | {workload.impl} | - | skipped: {reason} | | | |")
             continue
         try:

@@ -10,11 +10,11 @@ Targets (issue 12): every workload's medians within 5% of each other, or flagged
 Then, unless --no-floor, the machine's own floor: after each flopbench run, a plain process as long as that run
 took (the two share the machine's state of the moment) times the same workloads in the gentlest way there is: inputs
 built once, the workloads taking turns every FLOOR_SLOT_S, each one's figure the median of its turns' medians over the
-whole process, no canary, no checks, freed memory kept for the next call as flopbench keeps it (flopbench.measuring.memory).
-Whatever spread those show is the machine's, not the harness's: the column "floor" beside flopbench's spread says how
-much of a miss flopbench could have avoided. (On a 2-vCPU AMD EPYC Zen 3 KVM guest, 2026-12-02, five such 15 s
-processes left 0 of 10 workloads within 5%: a 512^3 GEMM 6.9% apart, a depthwise conv 54%; that conv's calls were then
-8 ms with page faults or 0.8 ms without, by chance, before freed memory was kept.)
+whole process, no canary, no checks, freed memory kept for the next call as flopbench keeps it
+(flopbench.measuring.memory). Whatever spread those show is the machine's, not the harness's: the column "floor" beside
+flopbench's spread says how much of a miss flopbench could have avoided. (On a 2-vCPU AMD EPYC Zen 3 KVM guest,
+2026-12-02, five such 15 s processes left 0 of 10 workloads within 5%: a 512^3 GEMM 6.9% apart, a depthwise conv 54%;
+that conv's calls were then 8 ms with page faults or 0.8 ms without, by chance, before freed memory was kept.)
 
     .venv/bin/python benchmarks/stability.py [--suite benchmarks/suites/steady.toml] [--runs 3] [-- RUN OPTIONS]
 """
@@ -87,8 +87,8 @@ def main() -> int:
         return 0
     import time
 
-    from flopbench.measuring.interference import run_speed
     from flopbench.results.files import read_run
+    from flopbench.results.trust import run_speed
 
     runs, speeds, seconds, threads = [], [], [], 1
     floors: list[dict[str, float]] = []

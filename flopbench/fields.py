@@ -1,6 +1,6 @@
-"""Documented fields: every value a results file holds carries its unit and meaning (flopbench.results.schema), and a peak
-carries its provenance. Kept apart from the schema so that the roofline (flopbench.machine.roofline), which the schema's
-header holds, can use them too."""
+"""Documented fields: every value a results file holds carries its unit and meaning (flopbench.results.schema), a
+peak carries its provenance, and a record is built from typed parts. Kept apart from the schema so that the machine
+(flopbench.machine: the device, the roofline and its placements, which the schema's lines hold) can use them too."""
 
 from __future__ import annotations
 

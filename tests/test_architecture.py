@@ -1,5 +1,6 @@
-"""The shape of the code, checked: one home for the roofline, short functions where the runner and the views live,
-records built only from typed parts, figures that always carry a caption."""
+"""The shape of the code, checked: packages whose imports point down and never circle, no borrowed private names, one
+home for the roofline, short functions everywhere, records built only from typed parts, figures that always carry a
+caption."""
 
 import ast
 from pathlib import Path
@@ -51,17 +52,136 @@ def test_the_check_sees_a_division_by_a_bandwidth():
     assert [_mentions_bandwidth(d.right) for d in divisions] == [True, False]
 
 
+# --- the house: packages whose imports point down ------------------------------------------------------------------
+
+# Each package's floor: a module may import its own package and the floors below, never above. The base modules
+# (errors, units, console, fields, outputs, formulas) import only each other; the measuring and reading halves share a
+# floor and never import each other (reading reads results files; it never measures).
+BASE = {"errors", "units", "console", "fields", "outputs", "formulas"}
+FLOORS = {"base": 0, "machine": 1, "results": 2, "workloads": 3, "measuring": 4, "reading": 4, "commands": 5, "top": 6}
+MAX_TOP_MODULES = 10
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _room(module: str) -> str:
+    """The package a module belongs to: machine, results, ..., base for the base modules, top for the rest."""
+    parts = module.split(".")
+    if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()):
+        return parts[1]
+    return "base" if len(parts) == 2 and parts[1] in BASE else "top"
+
+
+def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, module, names) of every flopbench import in a file: at the top, inside functions, under TYPE_CHECKING."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flopbench"):
+            for alias in node.names:  # `from package import module` imports the module; else names of the module
+                where = PACKAGE.parent / Path(*node.module.split("."), alias.name)
+                if where.with_suffix(".py").exists() or where.is_dir():
+                    found.append((node.lineno, f"{node.module}.{alias.name}", []))
+                else:
+                    found.append((node.lineno, node.module, [alias.name]))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, []) for a in node.names if a.name.startswith("flopbench")]
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in _modules():
+        module = _module_name(path)
+        graph[module] = {target for _, target, _ in _imports(path) if target != module}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle a depth-first walk of the import graph closes, as the modules around it."""
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state and target in graph:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return cycles
+
+
+def test_no_import_cycles():
+    """No module reaches itself through the imports of others (type-only imports counted too): each room can be read
+    and tested from its floor down."""
+    assert _cycles(_graph()) == []
+
+
+def test_the_check_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_imports_point_down():
+    """Every import goes to the importer's own package or a floor below it: the measuring and reading halves share
+    one floor and never import each other."""
+    wrong = []
+    for path in _modules():
+        module = _module_name(path)
+        room = _room(module)
+        for line, target, _ in _imports(path):
+            there = _room(target)
+            if there == room or target == "flopbench":
+                continue
+            if FLOORS[there] >= FLOORS[room]:
+                wrong.append(f"{module}:{line} ({room}) imports {target} ({there})")
+    assert wrong == []
+
+
+def test_reading_never_imports_measuring():
+    found = [
+        f"{_module_name(path)}:{line} imports {target}"
+        for path in (PACKAGE / "reading").rglob("*.py")
+        for line, target, _ in _imports(path)
+        if _room(target) == "measuring"
+    ]
+    assert found == []
+
+
+def test_no_module_imports_another_modules_private_name():
+    found = [
+        f"{_module_name(path)}:{line} imports {target}.{name}"
+        for path in _modules()
+        for line, target, names in _imports(path)
+        for name in names
+        if name.startswith("_") and not name.startswith("__") and target != _module_name(path)
+    ]
+    assert found == []
+
+
+def test_at_most_ten_modules_stand_directly_in_the_package():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= MAX_TOP_MODULES, top
+
+
 LONG = 80
-SHORT_MODULES = ("runner.py", "commands/run.py", "report.py", "plots.py")
 
 
-@pytest.mark.parametrize("module", SHORT_MODULES)
-def test_no_function_is_over_80_lines(module):
-    """Each part small enough to read at once; argparse declarations (add_arguments) aside."""
-    tree = ast.parse((PACKAGE / module).read_text())
+def test_no_function_is_over_80_lines():
+    """Each part small enough to read at once, everywhere in the package; argparse declarations (add_arguments)
+    aside."""
     long = [
-        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for node in ast.walk(tree)
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in _modules()
+        for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and node.name != "add_arguments"
         and node.end_lineno - node.lineno + 1 > LONG

@@ -1,5 +1,5 @@
-"""Comparing runs with confidence (flopbench.reading.comparison): the intervals' coverage on synthetic round medians of known
-distributions, every verdict, the family geometric mean, the CI gate, --best-impl and many machines."""
+"""Comparing runs with confidence (flopbench.reading.comparison): the intervals' coverage on synthetic round medians of
+known distributions, every verdict, the family geometric mean, the CI gate, --best-impl and many machines."""
 
 import json
 import math

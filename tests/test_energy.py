@@ -1,5 +1,6 @@
-"""Energy per call (flopbench.measuring.energy): NVML's counter and its update interval, power sampling where the counter is
-missing or too coarse, RAPL from a powercap tree, and `unknown` with the reason; the record, report and compare."""
+"""Energy per call (flopbench.measuring.energy): NVML's counter and its update interval, power sampling where the
+counter is missing or too coarse, RAPL from a powercap tree, and `unknown` with the reason; the record, report and
+compare."""
 
 import time
 from pathlib import Path

@@ -1,5 +1,5 @@
-"""Implementations (flopbench.workloads.impls): the same counts under every one, compile time apart from the samples, the
-budget judged after compilation, recompilations warned, skips with torch's reason; fusion chains counted by hand.
+"""Implementations (flopbench.workloads.impls): the same counts under every one, compile time apart from the samples,
+the budget judged after compilation, recompilations warned, skips with torch's reason; fusion chains counted by hand.
 The compile tests use a fake compiler: no real compilation, except one small one at the end."""
 
 import textwrap
@@ -246,7 +246,7 @@ def test_a_suite_sweeps_implementations_like_any_key(tmp_path):
 def test_run_impl_expands_each_workload_where_its_op_runs_under_it(capsys):
     from argparse import Namespace
 
-    from flopbench.commands.run import select
+    from flopbench.commands.run.select import select
 
     args = Namespace(suites=["quick"], large=False, train=False, dtype=None, impl="eager,sdpa-flash", only=None)
     workloads, _ = select(args)
@@ -274,8 +274,8 @@ def test_one_real_compile_of_a_small_chain(tmp_path, monkeypatch):
 
 
 def test_device_unavailability_is_known_before_a_call():
-    assert impls.unavailable("sdpa-cudnn", OPS["attention"], "cpu", "float32")
-    assert impls.unavailable("onednn", OPS["matmul"], "cpu", "float64")
-    assert impls.unavailable("onednn", OPS["matmul"], "cuda", "float32")
-    assert impls.unavailable("compile", OPS["matmul"], "cpu", "float32") is None
+    assert impls.IMPLS["sdpa-cudnn"].unavailable(OPS["attention"], "cpu", "float32")
+    assert impls.IMPLS["onednn"].unavailable(OPS["matmul"], "cpu", "float64")
+    assert impls.IMPLS["onednn"].unavailable(OPS["matmul"], "cuda", "float32")
+    assert impls.IMPLS["compile"].unavailable(OPS["matmul"], "cpu", "float32") is None
     assert device().type == "cpu"

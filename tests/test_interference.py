@@ -2,7 +2,8 @@
 
 import pytest
 
-from flopbench.measuring.interference import BUSY_OTHER_CPUS, CANARY_SLOWDOWN, Monitor, Snapshot, SystemProbe, judge
+from flopbench.measuring.interference import Monitor, Snapshot, SystemProbe, judge
+from flopbench.results.trust import BUSY_OTHER_CPUS, CANARY_SLOWDOWN
 
 
 class FakeClock:
@@ -305,7 +306,7 @@ def test_the_torch_canary_measures_the_steady_machine_not_the_state_a_workload_l
 def test_a_run_is_slow_when_its_median_canary_is_over_5_percent_above_the_quietest_earlier_runs():
     from types import SimpleNamespace
 
-    from flopbench.measuring.interference import run_speed
+    from flopbench.results.trust import run_speed
 
     def records(*slowdowns):
         rounds = [SimpleNamespace(interference=SimpleNamespace(canary_slowdown=x)) for x in slowdowns]

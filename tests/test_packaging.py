@@ -107,5 +107,9 @@ def test_the_sdist_carries_the_package_data(installed):
 
     _, sdist, _ = installed
     names = tarfile.open(sdist).getnames()
-    for needed in ("flopbench/suites/quick.toml", "flopbench/peaks.toml", "flopbench/results.schema.json"):
+    for needed in (
+        "flopbench/suites/quick.toml",
+        "flopbench/machine/peaks.toml",
+        "flopbench/results/results.schema.json",
+    ):
         assert any(name.endswith(needed) for name in names), needed

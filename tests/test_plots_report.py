@@ -250,13 +250,14 @@ def test_shares_near_a_threshold_keep_a_decimal_and_counts_their_number():
 
 
 def test_a_run_whose_canary_ran_slow_throughout_is_called_slow_in_the_report(tmp_path):
-    from flopbench.reading.report import _trust_blocks, to_markdown
+    from flopbench.reading.report.document import to_markdown
+    from flopbench.reading.report.run import trust_blocks
 
     plain = write_run(tmp_path / "plain.jsonl", fake_device())
 
     def report(name, canary, reference):  # the report's trust section alone: its figures are not the point here
         run = _with_trust(plain, tmp_path / f"{name}.jsonl", canary=canary, run_reference_s=reference)
-        return to_markdown(_trust_blocks(load_view(run)), tmp_path)
+        return to_markdown(trust_blocks(load_view(run)), tmp_path)
 
     steady = report("steady", 0.01, 1e-3)
     assert "+1.0% from the quietest earlier run on this machine (1 ms)" in steady

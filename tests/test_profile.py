@@ -1,6 +1,6 @@
-"""Per-layer profiling: where a model's time goes, joined with its counts (flopbench.workloads.models.profile, run --per-layer,
-profile-model, the report's section). Timing accuracy is a benchmark's (benchmarks/per_layer.py); these check that
-the time is attributed where it belongs and that the parts add up."""
+"""Per-layer profiling: where a model's time goes, joined with its counts (flopbench.workloads.models.profile, run
+--per-layer, profile-model, the report's section). Timing accuracy is a benchmark's (benchmarks/per_layer.py); these
+check that the time is attributed where it belongs and that the parts add up."""
 
 import json
 import textwrap

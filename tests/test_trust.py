@@ -440,7 +440,7 @@ def test_a_busy_entry_is_refused_then_kept_if_the_machine_stays_busy():
 
 
 def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_footer():
-    from flopbench.commands.run import footer, trust_notes
+    from flopbench.commands.run.notes import footer, trust_notes
 
     slow = QUIET.model_copy(update={"canary_slowdown": 0.08, "canary_threshold": 0.15})
     workloads = [mm(8), mm(12), mm(16)]
@@ -463,7 +463,7 @@ def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_
 def test_a_run_teaches_the_cache_its_median_canary_when_it_is_the_quietest_yet(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from flopbench.commands.run import learn_quiet_canary
+    from flopbench.commands.run.notes import learn_quiet_canary
 
     monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path))
     cpu = device()

@@ -42,11 +42,21 @@ def load_frame(paths):
 
 
 def load_views(paths):
-    """A view of each results file for a command (flopbench.reading.view): what the readers repaired or skipped is printed
-    as warnings."""
+    """A view of each results file for a command (flopbench.reading.view): what the readers repaired or skipped is
+    printed as warnings."""
     from flopbench.reading.view import load_views as load
 
     return load(paths, on_note=warn)
+
+
+TABLE_HELP = "table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)"
+
+
+def add_format_argument(parser: argparse.ArgumentParser, help: str = TABLE_HELP) -> None:
+    """--format of a command that prints tables (flopbench.console.TABLE_FORMATS)."""
+    from flopbench.console import TABLE_FORMATS
+
+    parser.add_argument("--format", choices=TABLE_FORMATS, default="table", help=help)
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flopbench.console import TABLE_FORMATS
+from flopbench.commands.common import add_format_argument
 from flopbench.errors import FlopbenchError
 
 if TYPE_CHECKING:
@@ -74,12 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, help="also write compare.csv, compare_summary.csv and the figures into this directory"
     )
-    parser.add_argument(
-        "--format",
-        choices=TABLE_FORMATS,
-        default="table",
-        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
-    )
+    add_format_argument(parser)
 
 
 def baseline_index(choice: str | None, paths: list[Path]) -> int:
@@ -145,16 +140,12 @@ def gate(result: Comparison, fail_slower: float | None) -> int:
 
 def write_files(result: Comparison, out: Path) -> None:
     from flopbench.outputs import output_dir
-    from flopbench.reading.plots import SAVE_DPI, comparison, comparison_matrix
+    from flopbench.reading.plots import draw_comparison, save
 
     output_dir(out, "--out")
     result.table.to_csv(out / "compare.csv", index=False)
     result.summary.to_csv(out / "compare_summary.csv", index=False)
-    written = [out / "compare.csv", out / "compare_summary.csv"]
-    for name, figure in (("comparison", comparison(result)), ("compare_matrix", comparison_matrix(result))):
-        if figure is not None:
-            figure.savefig(out / f"{name}.png", bbox_inches="tight", dpi=SAVE_DPI)
-            written.append(out / f"{name}.png")
+    written = [out / "compare.csv", out / "compare_summary.csv", *save(draw_comparison(result), out).values()]
     print("wrote " + ", ".join(map(str, written)))
 
 

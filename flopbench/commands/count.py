@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from flopbench import formulas
-from flopbench.console import TABLE_FORMATS
+from flopbench.commands.common import add_format_argument
 from flopbench.errors import FlopbenchError, did_you_mean
 
 NAME = "count"
@@ -27,12 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SUITE|OP",
         help="suite files or shipped suite names; or an op name followed by key=value pairs",
     )
-    parser.add_argument(
-        "--format",
-        choices=TABLE_FORMATS,
-        default="table",
-        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
-    )
+    add_format_argument(parser)
     parser.add_argument(
         "--train",
         action="store_true",

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from flopbench.console import TABLE_FORMATS
+from flopbench.commands.common import add_format_argument
 from flopbench.errors import FlopbenchError, first_line
 
 if TYPE_CHECKING:
@@ -40,12 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a function returning the input tensor (or a tuple of them), instead of --input",
     )
     parser.add_argument("--train", action="store_true", help="also count the backward pass of a training step")
-    parser.add_argument(
-        "--format",
-        choices=TABLE_FORMATS,
-        default="table",
-        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
-    )
+    add_format_argument(parser)
 
 
 def load(target: str, what: str):

@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flopbench.commands.common import add_device_arguments, resolve_machine
-from flopbench.console import TABLE_FORMATS
+from flopbench.commands.common import add_device_arguments, add_format_argument, resolve_machine
 from flopbench.errors import FlopbenchError
 from flopbench.formulas import PEAK_KEYS
 
@@ -36,12 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="draw the bandwidth sweep (bandwidth against working set, cache sizes marked, each level's ceiling)"
         " to FILE",
     )
-    parser.add_argument(
-        "--format",
-        choices=TABLE_FORMATS,
-        default="table",
-        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)",
-    )
+    add_format_argument(parser)
 
 
 def as_json(machine: Machine) -> dict:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flopbench.console import TABLE_FORMATS
+from flopbench.commands.common import add_format_argument
 from flopbench.errors import FlopbenchError
 
 NAME = "predict"
@@ -31,11 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--device-spec", metavar="NAME", help="a device of peaks.toml to predict, e.g. h100_sxm or 'H100 SXM'"
     )
-    parser.add_argument(
-        "--format",
-        choices=TABLE_FORMATS,
-        default="table",
-        help="table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers, per workload)",
+    add_format_argument(
+        parser,
+        "table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers, per workload)",
     )
 
 

@@ -295,14 +295,57 @@ def _cpu_info() -> dict[str, Any]:
     return cpuinfo.get_cpu_info()  # slow (about a second): once per process
 
 
+ISA_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx512_vnni",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "amx_fp16",
+    "amx_fp8",
+    "avx10_2",
+    "asimd",
+    "sve",
+)
+
+
 def describe_cpu(threads: int | None = None, clock: Clock | None = None) -> Device:
+    """The CPU this process may use: its facts, and its peaks per dtype derived for the cores `threads` threads reach
+    (at the measured sustained `clock` where one is given and the OS gives no clock range)."""
     info = _cpu_info()
     flags = set(info.get("flags", []))
+    cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    facts = cpu_facts(info, flags, cpus, clock)
+    notes = []
+    if facts["virtual_machine"]:
+        notes.append(
+            "virtual machine: the topology is the hypervisor's; logical CPUs may share physical cores,"
+            " which would halve the peak per CPU"
+        )
+    # Threads beyond the physical cores share FMA units (SMT), so the peak counts cores, not threads.
+    cores = min(threads or len(cpus), facts["physical_cores"] or len(cpus))
+    facts["peak_cores"] = cores
+    uarch = _match_uarch(facts["vendor"], facts["family"], facts["model"])
+    frequency = facts["frequency_hz"]
+    peaks = cpu_peaks(uarch, flags, cores, frequency, facts["frequency_source"]) if frequency else {}
+    if info.get("arch") not in ("X86_64", "X86_32"):
+        peaks = {}
+    name = info.get("brand_raw") or platform.processor() or "CPU"
+    return Device("cpu", None, name, facts, peaks, UNKNOWN_BANDWIDTH, tuple(notes))
+
+
+def cpu_facts(info: dict[str, Any], flags: set[str], cpus: set[int], clock: Clock | None) -> dict[str, Any]:
+    """What the CPU is, as flat facts: vendor, family and model, ISA, CPUs and cores, the clock behind its peaks (and
+    where it comes from), caches, memory."""
     vendor = info.get("vendor_id_raw", "")
     family, model = info.get("family"), info.get("model")
-    cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
-    physical = _physical_cores(cpus)
-    virtual = "hypervisor" in flags
     nominal, nominal_source = _cpu_frequency(info)
     frequency, frequency_source = nominal, nominal_source
     if clock is not None and clock.hz and not nominal_source.startswith("maximum frequency from cpufreq"):
@@ -310,30 +353,7 @@ def describe_cpu(threads: int | None = None, clock: Clock | None = None) -> Devi
     elif clock is not None and not clock.hz:
         frequency_source = f"{nominal_source}; {clock.how}"
     uarch = _match_uarch(vendor, family, model)
-    isa = [
-        f
-        for f in (
-            "sse4_2",
-            "avx",
-            "avx2",
-            "fma",
-            "avx512f",
-            "avx512_bf16",
-            "avx512_fp16",
-            "avx512_vnni",
-            "avx_vnni",
-            "amx_tile",
-            "amx_bf16",
-            "amx_int8",
-            "amx_fp16",
-            "amx_fp8",
-            "avx10_2",
-            "asimd",
-            "sve",
-        )
-        if f in flags
-    ]
-    facts = {
+    return {
         "vendor": vendor,
         "model_name": info.get("brand_raw", ""),
         "family": family,
@@ -342,55 +362,50 @@ def describe_cpu(threads: int | None = None, clock: Clock | None = None) -> Devi
         "flags_sha256": hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:16],
         "microarchitecture": uarch["name"] if uarch else "unknown",
         "arch": info.get("arch", platform.machine()),
-        "isa": " ".join(isa),
+        "isa": " ".join(f for f in ISA_FLAGS if f in flags),
         "logical_cpus": len(cpus),
-        "physical_cores": physical,
+        "physical_cores": _physical_cores(cpus),
         "frequency_hz": frequency,
         "frequency_source": frequency_source,
         "nominal_frequency_hz": nominal,
         "llc_bytes": _last_level_cache() or info.get("l3_cache_size"),
         **cache_levels(cpus),
-        "virtual_machine": virtual,
+        "virtual_machine": "hypervisor" in flags,
         "memory_bytes": _memory_bytes(),
     }
-    notes = []
-    if virtual:
-        notes.append(
-            "virtual machine: the topology is the hypervisor's; logical CPUs may share physical cores,"
-            " which would halve the peak per CPU"
-        )
-    # Threads beyond the physical cores share FMA units (SMT), so the peak counts cores, not threads.
-    cores = min(threads or len(cpus), physical or len(cpus))
-    facts["peak_cores"] = cores
+
+
+def cpu_peaks(
+    uarch: dict[str, Any] | None, flags: set[str], cores: int, frequency: float, frequency_source: str
+) -> dict[str, Peak]:
+    """Each dtype's derived peak: cores x FLOPs per cycle x clock, with how each factor was found."""
+    rates, how = cpu_flops_per_cycle(uarch, flags)
     peaks: dict[str, Peak] = {}
-    if info.get("arch") in ("X86_64", "X86_32") and frequency:
-        rates, how = cpu_flops_per_cycle(uarch, flags)
-        if "int8" in rates:  # OP/s; where no int8 units are known, no peak: int8 has no float32 fallback to bound it
-            peaks["int8"] = Peak(
-                cores * rates["int8"] * frequency,
-                "derived",
-                f"{cores} core{'s' * (cores > 1)} x {rates['int8']} OP/cycle"
-                f" ({'AMX-INT8' if 'amx_int8' in flags else 'VNNI: 4 int8 multiply-adds per 32-bit lane'}) x"
-                f" {frequency / 1e9:.3g} GHz ({frequency_source})",
+    if "int8" in rates:  # OP/s; where no int8 units are known, no peak: int8 has no float32 fallback to bound it
+        peaks["int8"] = Peak(
+            cores * rates["int8"] * frequency,
+            "derived",
+            f"{cores} core{'s' * (cores > 1)} x {rates['int8']} OP/cycle"
+            f" ({'AMX-INT8' if 'amx_int8' in flags else 'VNNI: 4 int8 multiply-adds per 32-bit lane'}) x"
+            f" {frequency / 1e9:.3g} GHz ({frequency_source})",
+        )
+    for key in ("float64", "float32", "bfloat16", "float16"):
+        if key in rates:
+            unit = how
+            if key == "bfloat16" and "amx_bf16" in flags and not uarch:
+                unit = "AMX-BF16, as the first CPUs with the amx_bf16 flag (Sapphire Rapids) have it"
+            detail = (
+                f"{cores} core{'s' * (cores > 1)} x {rates[key]} FLOP/cycle ({unit}) x"
+                f" {frequency / 1e9:.3g} GHz ({frequency_source})"
             )
-        for key in ("float64", "float32", "bfloat16", "float16"):
-            if key in rates:
-                unit = how
-                if key == "bfloat16" and "amx_bf16" in flags and not uarch:
-                    unit = "AMX-BF16, as the first CPUs with the amx_bf16 flag (Sapphire Rapids) have it"
-                detail = (
-                    f"{cores} core{'s' * (cores > 1)} x {rates[key]} FLOP/cycle ({unit}) x"
-                    f" {frequency / 1e9:.3g} GHz ({frequency_source})"
-                )
-            else:
-                rates[key] = rates["float32"]
-                detail = (
-                    f"no native {key} arithmetic: converted to float32, so at best the float32 rate,"
-                    f" {cores} x {rates[key]} FLOP/cycle x {frequency / 1e9:.3g} GHz"
-                )
-            peaks[key] = Peak(cores * rates[key] * frequency, "derived", detail)
-    name = info.get("brand_raw") or platform.processor() or "CPU"
-    return Device("cpu", None, name, facts, peaks, UNKNOWN_BANDWIDTH, tuple(notes))
+        else:
+            rates[key] = rates["float32"]
+            detail = (
+                f"no native {key} arithmetic: converted to float32, so at best the float32 rate,"
+                f" {cores} x {rates[key]} FLOP/cycle x {frequency / 1e9:.3g} GHz"
+            )
+        peaks[key] = Peak(cores * rates[key] * frequency, "derived", detail)
+    return peaks
 
 
 def _memory_bytes() -> int | None:

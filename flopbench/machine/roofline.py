@@ -53,8 +53,8 @@ class RatesPart(Part):
 
 
 class Placement(RatesPart):
-    """Against the device (flopbench.machine.roofline): utilization of the peak, and the place on the roofline of the memory
-    level the working set lives in, with the DRAM placement beside it."""
+    """Against the device (flopbench.machine.roofline): utilization of the peak, and the place on the roofline of the
+    memory level the working set lives in, with the DRAM placement beside it."""
 
     peak_key: str | None = F(
         "", "the peak that judges it: its dtype's, or tf32 for float32 contractions with TF32", None

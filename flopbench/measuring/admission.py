@@ -151,10 +151,11 @@ class Admission:
 
     def plan(self, workload: Workload, call_s: float | None) -> Skip | None:
         """Before running: unsupported here, over --max-call-s, past a stopped sweep, or over the --time-budget."""
-        from flopbench.workloads.impls import unavailable
+        from flopbench.workloads.impls import IMPLS
 
-        if reason := unsupported(workload, self.device) or unavailable(
-            workload.impl, workload.spec, self.device.type, workload.dtype
+        impl = IMPLS[workload.impl]
+        if reason := unsupported(workload, self.device) or impl.unavailable(
+            workload.spec, self.device.type, workload.dtype
         ):
             return Skip(Cause.UNSUPPORTED, reason)
         if workload.spec.collective:

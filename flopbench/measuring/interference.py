@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from flopbench.machine.resolve import usable_cpus
 from flopbench.results.schema import Interference
+from flopbench.results.trust import CANARY_SLOWDOWN, disturbances
 
-# A measurement is disturbed when, during its window:
-BUSY_OTHER_CPUS = 0.25  # other processes kept more than a quarter of a CPU busy (an idle VM's daemons: ~0.01)
-BUSY_STEAL = 0.05  # the hypervisor took more than 5% of this VM's CPU time
-CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline (or 5x its own noise, if larger)
+# When a measurement is disturbed is flopbench.results.trust's rule (disturbances): the readings below meet it there.
 # The canary's noise is the interquartile range of the run's first canaries over their median: one stray canary at
 # the start cannot set it (their full range did: one canary 30% off made the threshold 91% and blinded the run). For
 # normal noise 5 IQRs are about 6.7 standard deviations, so a quiet machine is not called slow by chance.
@@ -45,10 +44,6 @@ CANARY_NOISE_MULTIPLE = 5
 # from their median down to their lower quartile): interference only slows, so a slowdown widens it little until it
 # holds half of the run's windows, and a run that slow is told by its median canary (RunSpeed).
 WINDOW_NOISE_MIN = 8
-# A whole run is slow when its canaries ran a median of more than 5% slower than the machine's quietest: a drift
-# too small for one window's canary to be sure of (its threshold is 15%), but the median of a run's windows is.
-# (docs/methodology.md, section 3, gives what it was measured against.)
-RUN_SLOW = 0.05
 
 
 @dataclass(frozen=True)
@@ -353,19 +348,9 @@ def judge(
         steal = (end.steal_s - start.steal_s) / (end.total_s - start.total_s)
     canaries = [c for c in (canary_before, canary_after) if c is not None]
     slowdown = max(canaries) / baseline_s - 1 if canaries and baseline_s else None
-    reasons = []
-    if other is not None and other > BUSY_OTHER_CPUS:
-        reasons.append(
-            f"the machine was busy: other processes used {other:.1f} of {usable_cpus} CPUs during this measurement"
-        )
-    if steal is not None and steal > BUSY_STEAL:
-        reasons.append(f"the hypervisor gave {steal:.0%} of this VM's CPU time to other guests (steal)")
-    if slowdown is not None and slowdown > canary_threshold:
-        reasons.append(f"the machine ran {slowdown:.0%} slower than at its quietest (canary)")
     gpu_others, gpu_utilization = gpu if gpu else (None, None)
-    if gpu_others:
-        busy = f" (the GPU {gpu_utilization:.0f}% busy just before)" if gpu_utilization is not None else ""
-        reasons.append(f"{gpu_others} other process{'es' * (gpu_others > 1)} computed on the GPU{busy}")
+    found = disturbances(other, steal, slowdown, canary_threshold, gpu_others, gpu_utilization, usable_cpus)
+    reasons = [d.reason for d in found]
     return Interference(
         window_s=wall,
         usable_cpus=usable_cpus,
@@ -381,11 +366,6 @@ def judge(
         busy=bool(reasons),
         reasons=reasons,
     )
-
-
-def usable_cpus() -> int:
-    """Every CPU this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def make_monitor(
@@ -408,67 +388,3 @@ def make_monitor(
         reference_canary_s=reference_canary_s,
         run_reference_s=run_reference_s,
     )
-
-
-@dataclass(frozen=True)
-class RunSpeed:
-    """The machine's speed over a whole run, from its windows' canaries. Against the run's baseline (five canaries back
-    to back at its start, or the cached quiet reference) they say whether that baseline was itself slow; against
-    the median canary of the quietest earlier run on this machine (reference_s) whether this whole run was slow.
-    The two differ in kind: a canary between workloads reads slower than one back to back (WINDOW_NOISE_MIN's
-    comment), so only medians of windows are compared with each other."""
-
-    windows: int
-    median_slowdown: float  # the windows' median canary against the run's baseline
-    max_slowdown: float
-    median_s: float | None  # the windows' median canary in seconds; None without the baseline
-    reference_s: float | None = None  # the quietest earlier run's median canary on this machine, if any
-
-    @property
-    def slow(self) -> bool:
-        return bool(self.median_s and self.reference_s and self.median_s > self.reference_s * (1 + RUN_SLOW))
-
-    @property
-    def fast(self) -> bool:
-        """The run's canaries beat their baseline: the baseline was taken on a slowed machine."""
-        return self.median_slowdown < -RUN_SLOW
-
-    def sentence(self) -> str:
-        from flopbench.units import seconds
-
-        if self.fast:
-            return (
-                f"the canary ran a median {-self.median_slowdown:.1%} faster than its baseline (the faster of the"
-                f" run's start and the machine's cached quiet reference) over the run's {self.windows} measurements:"
-                f" that baseline was taken on a slowed machine, so slowdowns during this run read smaller than they"
-                f" were"
-            )
-        if self.median_s is None:
-            return f"the canary ran a median {self.median_slowdown:+.1%} from its baseline over {self.windows} windows"
-        text = f"the canary's median over the run's {self.windows} measurements was {seconds(self.median_s)}"
-        if not self.reference_s:
-            return text + ", the first such figure on this machine (later runs are judged against the quietest one)"
-        change = self.median_s / self.reference_s - 1
-        text += f", {change:+.1%} from the quietest earlier run on this machine ({seconds(self.reference_s)})"
-        if self.slow:
-            text += (
-                ": the machine was slower for the whole run (another tenant, its clocks), so its figures may read"
-                " about that much slow"
-            )
-        return text
-
-
-def run_speed(records: Any, baseline_s: float | None, reference_s: float | None = None) -> RunSpeed | None:
-    """The RunSpeed of a run's records (schema Records), or None when no window timed the canary. reference_s: the
-    median canary of the quietest earlier run on this machine (its cache's run_canary_s)."""
-    slowdowns = [
-        r.interference.canary_slowdown
-        for record in records
-        for r in record.rounds
-        if r.interference is not None and r.interference.canary_slowdown is not None
-    ]
-    if not slowdowns:
-        return None
-    median = statistics.median(slowdowns)
-    median_s = baseline_s * (1 + median) if baseline_s else None
-    return RunSpeed(len(slowdowns), median, max(slowdowns), median_s, reference_s)

@@ -2,9 +2,10 @@
 
 The runner keeps its probes in one list and enters them all around every measurement (pyperf's hooks): the
 interference monitor (the OS and a canary: flopbench.measuring.interference), the GPU's state (NVML clocks, temperature,
-throttling: flopbench.machine.device.Nvml) and the energy meter (flopbench.measuring.energy). Each fills its part of the window's
-`Observed`; a probe whose window ended in an exception records nothing. Page faults are counted by the CPU timer
-itself, around its timed samples only (flopbench.measuring.timing), not around the whole window that holds the warm-up.
+throttling: flopbench.machine.device.Nvml) and the energy meter (flopbench.measuring.energy). Each fills its part of the
+window's `Observed`; a probe whose window ended in an exception records nothing. Page faults are counted by the CPU
+timer itself, around its timed samples only (flopbench.measuring.timing), not around the whole window that holds the
+warm-up.
 """
 
 from __future__ import annotations

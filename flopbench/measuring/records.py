@@ -1,6 +1,7 @@
-"""The one record builder: `flopbench run` (flopbench.measuring.runner) and the pytest plugin make their records here, from
-typed parts (flopbench.results.schema.Part): what the workload is, what it costs, where it ran, its outcome, its timing, its
-placement on the device's roofline (flopbench.machine.roofline), the op's own figures, its energy and its trust."""
+"""The one record builder: `flopbench run` (flopbench.measuring.runner) and the pytest plugin make their records here,
+from typed parts (flopbench.results.schema.Part): what the workload is, what it costs, where it ran, its outcome, its
+timing, its placement on the device's roofline (flopbench.machine.roofline), the op's own figures, its energy and its
+trust."""
 
 from __future__ import annotations
 

@@ -3,13 +3,13 @@ measurement, and hand its record on. A workload that cannot run is recorded with
 run goes on.
 
 The runner orchestrates; each part is its own module, small enough to read at once and tested alone:
-- flopbench.measuring.schedule: rounds, the rotated order, inputs kept between rounds;
-- flopbench.measuring.admission: memory, dtype support, the predicted cost against --max-call-s and --time-budget (a `Skip`
-  with a typed cause);
-- flopbench.measuring.probes and flopbench.measuring.policy: the probes entered around each measurement (interference, GPU state,
-  energy) and the busy-machine policy (--on-busy) the timer runs under;
-- flopbench.measuring.summary: rounds -> the record's timing, trust and energy (pure);
-- flopbench.measuring.records: the one record builder, with the placement from flopbench.machine.roofline and the op's own figures.
+- schedule: rounds, the rotated order, inputs kept between rounds;
+- admission: memory, dtype support, the predicted cost against --max-call-s and --time-budget (a `Skip` with a typed
+  cause);
+- probes and policy: the probes entered around each measurement (interference, GPU state, energy) and the busy-machine
+  policy (--on-busy) the timer runs under;
+- summary: rounds -> the record's timing, trust and energy (pure);
+- records: the one record builder, with the placement from flopbench.machine.roofline and the op's own figures.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ ENERGY_WINDOW_S = 0.1
 @contextlib.contextmanager
 def torch_settings(device_type: str, threads: int, tf32: bool) -> Iterator[None]:
     """Torch's thread count and TF32 flags as a run needs them, restored afterwards (the caller's world as found).
-    On a CPU, freed memory is kept for the next call from then on, for the rest of the process (flopbench.measuring.memory)."""
+    On a CPU, freed memory is kept for the next call from then on, for the rest of the process
+    (flopbench.measuring.memory)."""
     import torch
 
     if device_type == "cpu":
@@ -98,9 +99,9 @@ class Runner:
     """Runs workloads in rounds; `on_record` receives each record the moment it is complete. The caller holds
     torch_settings() around the run.
 
-    `monitor` (flopbench.measuring.interference.Monitor) watches the machine around each measurement; without one, nothing is
-    judged. In a distributed run, collectives need every rank in step: `agree` turns one rank's failure into every
-    rank's before a collective is entered, and `collective_timer` times them in lockstep.
+    `monitor` (flopbench.measuring.interference.Monitor) watches the machine around each measurement; without one,
+    nothing is judged. In a distributed run, collectives need every rank in step: `agree` turns one rank's failure into
+    every rank's before a collective is entered, and `collective_timer` times them in lockstep.
     """
 
     def __init__(
@@ -126,7 +127,8 @@ class Runner:
         self.collective_timer = collective_timer
         self.monitor = monitor
         nvml = Nvml(device.index or 0) if device.type == "cuda" else None
-        # Energy around each measurement window (flopbench.measuring.energy): NVML on CUDA, RAPL on a CPU, or the reason why not.
+        # Energy around each measurement window (flopbench.measuring.energy): NVML on CUDA, RAPL on a CPU, or the reason
+        # why not.
         self.meter = meter if meter is not None else make_meter(device.type, nvml)
         probes: list[Any] = [InterferenceProbe(monitor)] if monitor is not None else []
         probes += [GpuStateProbe(nvml)] if nvml is not None and nvml.available else []
@@ -187,7 +189,7 @@ class Runner:
         if state.outcome is None:
             with self.torch.no_grad():
                 state.outcome = self._check(state) if not IMPLS[workload.impl].compiled else self._compile(state)
-            if state.outcome is None and workload.op == "attention" and not IMPLS[workload.impl].compiled:
+            if state.outcome is None and workload.spec.sdpa and not IMPLS[workload.impl].compiled:
                 state.impl["attention_backend"] = self._attention_backend(workload)
         elif state.outcome.cause is not Cause.UNSUPPORTED:  # checked before it is skipped for its cost, as always
             with self.torch.no_grad():
@@ -230,14 +232,14 @@ class Runner:
         """A compiled implementation: built at full size, its first call (which compiles) timed apart as compile_s,
         its output checked, and the compiled callable kept for every round (compiling again would cost as much)."""
         from flopbench.workloads.check import compare
-        from flopbench.workloads.impls import callable_for, first_call
+        from flopbench.workloads.impls import first_call
 
         workload = state.workload
         if reason := (memory_skip(workload, self.device, available_memory(self.device)) or None):
             return reason
         try:
             p, tensors = workload.inputs_for(self.device.torch_device)
-            fn = callable_for(workload.spec, workload.impl, p, tensors)
+            fn = IMPLS[workload.impl].callable(workload.spec, p, tensors)
             compiled = first_call(fn, self.clock, self._sync)
         except Exception as exc:  # torch cannot compile or run it here: skipped, with its reason in one line
             return Skip(Cause.UNSUPPORTED, f"{workload.impl}: {first_line(exc)}")
@@ -253,19 +255,19 @@ class Runner:
 
     def _attention_backend(self, workload: Workload) -> str | None:
         """Which SDPA kernel this attention workload runs (its small version, under its implementation)."""
-        from flopbench.workloads.impls import callable_for, sdpa_backend
+        from flopbench.workloads.impls import sdpa_backend
 
         try:
             p, tensors = workload.inputs_for(self.device.torch_device, small=True)
             with self.torch.no_grad():
-                return sdpa_backend(callable_for(workload.spec, workload.impl, p, tensors, timed=False))
+                return sdpa_backend(IMPLS[workload.impl].callable(workload.spec, p, tensors, timed=False))
         except Exception:  # noqa: BLE001 - which kernel ran is a detail; its absence costs the record nothing
             return None
 
     def _energy_window(self, fn: Callable[[], Any], call_s: float) -> Any:
         """Energy over back-to-back calls, nothing flushed between: ENERGY_WINDOW_S at least, and enough updates of
-        the meter's counter to be read from it (flopbench.measuring.energy). Its average power times the call's time is the
-        record's energy per call."""
+        the meter's counter to be read from it (flopbench.measuring.energy). Its average power times the call's time is
+        the record's energy per call."""
         if getattr(self.meter, "reason", ""):
             return None  # no meter: the record says why
         window = max(ENERGY_WINDOW_S, MIN_INTERVALS * getattr(self.meter, "interval_s", 0.0))

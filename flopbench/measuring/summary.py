@@ -2,7 +2,8 @@
 
 Its time is the median of its round medians, so a disturbance of a few seconds moves one round, never the figure;
 its spread (IQR, CV) is that of the samples of every round pooled; rounds whose medians span more than
-UNSTABLE_SPREAD of the figure flag it unstable. Nothing here times, reads the machine or imports torch.
+UNSTABLE_SPREAD (flopbench.results.trust) of the figure flag it unstable. Nothing here times, reads the machine or
+imports torch.
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ from typing import Any
 
 from flopbench.machine.device import throttle_warnings
 from flopbench.measuring.energy import Reading, per_call
-from flopbench.measuring.interference import RunSpeed
 from flopbench.measuring.timing import Measurement
-from flopbench.results.schema import EnergyPart, Interference, Record, Round, TimingPart, TrustPart
-from flopbench.units import percent
-
-UNSTABLE_SPREAD = 0.05  # rounds whose medians span more than 5% of the figure: the figure is unstable
+from flopbench.results.schema import EnergyPart, Interference, Round, TimingPart, TrustPart
+from flopbench.results.trust import unstable, unstable_text
 
 
 @dataclass(frozen=True)
@@ -83,10 +81,8 @@ def summarize(
     figure = statistics.median(medians)
     warnings = all_samples.warnings()
     spread = (max(medians) - min(medians)) / figure if len(rounds) > 1 else None
-    if spread is not None and spread > UNSTABLE_SPREAD:
-        warnings.append(
-            f"unstable: its {len(rounds)} rounds span {percent(spread)} of the median (more than {UNSTABLE_SPREAD:.0%})"
-        )
+    if spread is not None and unstable(spread):
+        warnings.append(unstable_text(len(rounds), spread))
     timing = timing_part(
         all_samples,
         figure,
@@ -94,7 +90,7 @@ def summarize(
         rounds=list(rounds),
         samples_s=[],  # each sample is kept once, in its round
         round_spread=spread,
-        stable=None if spread is None else spread <= UNSTABLE_SPREAD,
+        stable=None if spread is None else not unstable(spread),
     )
     trust, trust_warnings = trust_part(rounds)
     warnings += trust_warnings
@@ -132,38 +128,3 @@ def energy_part(readings: Sequence[Reading], time_s: float, flops: float, traffi
         "; ".join(dict.fromkeys(r.note for r in metered if r.note)),
     )
     return EnergyPart(**per_call(combined, time_s, flops, traffic))
-
-
-@dataclass(frozen=True)
-class RunTrust:
-    """How far a whole run's figures can be trusted, from its typed records (and its header's quiet check and its
-    footers, when read back): counted once, here, for the run's end, its footer, the report and compare."""
-
-    records: int
-    measured: int
-    disturbed: int
-    unstable: int
-    speed: RunSpeed | None = None
-    at_start: Interference | None = None
-    quiet_check: dict[str, Any] = field(default_factory=dict)
-    stale: tuple[str, ...] = ()
-
-    @classmethod
-    def of(
-        cls, records: Sequence[Record], quiet_check: dict[str, Any] | None = None, stale: Sequence[str] = ()
-    ) -> RunTrust:
-        from flopbench.measuring.interference import run_speed
-
-        quiet = dict(quiet_check or {})
-        ok = [r for r in records if r.status == "ok"]
-        at_start = quiet.get("interference")
-        return cls(
-            records=len(records),
-            measured=len(ok),
-            disturbed=sum(r.disturbed for r in ok),
-            unstable=sum(r.stable is False for r in ok),
-            speed=run_speed(records, quiet.get("canary_baseline_s"), quiet.get("canary_run_reference_s")),
-            at_start=Interference.model_validate(at_start) if isinstance(at_start, dict) else at_start,
-            quiet_check=quiet,
-            stale=tuple(stale),
-        )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from flopbench.reading.view import collective_rows, placed_rows
 from flopbench.units import seconds, si
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ OVERHEAD_S = 50e-6  # a call this short is dominated by fixed per-call costs on 
 def rank_spread(view: RunView) -> pd.DataFrame:
     """Per workload of a distributed run: achieved FLOP/s on the slowest, median and fastest rank."""
     run = view.frame
-    ok = run[(run["status"] == "ok") & (run["family"] != "comm") & (run["total_flops"] > 0)]
+    ok = run[(run["status"] == "ok") & placed_rows(run) & (run["total_flops"] > 0)]
     rows = []
     for _, rows_of in ok.groupby("identity", sort=False):
         rates = rows_of.set_index("rank")["total_flops_per_s"]
@@ -51,7 +52,7 @@ def rank_spread(view: RunView) -> pd.DataFrame:
 def collectives(view: RunView) -> pd.DataFrame:
     """Collectives of a run: a collective ends when its slowest rank does, so its time is the slowest rank's."""
     run = view.frame
-    comm = run[(run["status"] == "ok") & (run["family"] == "comm")]
+    comm = run[(run["status"] == "ok") & collective_rows(run)]
     rows = []
     for _, rows_of in comm.groupby("identity", sort=False):
         first = rows_of.iloc[0]
@@ -315,8 +316,8 @@ def profiled(view: RunView) -> pd.DataFrame:
 
 
 def time_split(split: Any) -> str:
-    """A profiled model's measured time in words (a flopbench.results.schema.LayerProfile or its dict): its counted calls,
-    data movement, calls without a formula, ops outside every layer, and what the step has beyond its ops."""
+    """A profiled model's measured time in words (a flopbench.results.schema.LayerProfile or its dict): its counted
+    calls, data movement, calls without a formula, ops outside every layer, and what the step has beyond its ops."""
     if isinstance(split, dict):
         from flopbench.results.schema import LayerProfile
 

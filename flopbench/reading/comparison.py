@@ -332,7 +332,7 @@ def _legend(views: list[RunView], labels: list[str]) -> pd.DataFrame:
 def _machine_speed_warnings(labels: list[str], views: list[RunView], base: str) -> list[str]:
     """Runs on one machine (same device and threads) whose canaries ran at different speeds: the machine itself was
     faster in one, by more than a whole run is allowed to drift (RUN_SLOW)."""
-    from flopbench.measuring.interference import RUN_SLOW
+    from flopbench.results.trust import RUN_SLOW
 
     def canary(view: RunView) -> float | None:
         speed = view.trust.speed

@@ -26,11 +26,14 @@ from matplotlib.ticker import EngFormatter, FuncFormatter
 
 from flopbench.machine.roofline import Roofline, ridge
 from flopbench.reading.analysis import collectives, layer_times, profiled, rank_spread
+from flopbench.reading.view import placed_rows
 from flopbench.units import si
 
 if TYPE_CHECKING:
     from flopbench.reading.view import RunView
 
+# The families' colours, kept as they were drawn; a family an op module adds takes the next unused colour of the
+# palette (family_color), so a new family never needs an edit here. Anything else (a pytest-benchmark callable) is gray.
 FAMILY_COLORS = {
     "matmul": "tab:blue",
     "conv": "tab:orange",
@@ -40,6 +43,31 @@ FAMILY_COLORS = {
     "fusion": "tab:brown",
     "model": "tab:purple",
 }
+PALETTE = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+)
+
+
+@functools.cache
+def family_color(family: str) -> str:
+    """A family's colour in every figure."""
+    if family in FAMILY_COLORS:
+        return FAMILY_COLORS[family]
+    from flopbench.workloads import families
+
+    known = [f for f in families() if f not in FAMILY_COLORS]
+    spare = [c for c in PALETTE if c not in FAMILY_COLORS.values()]
+    return spare[known.index(family) % len(spare)] if family in known and spare else "tab:gray"
+
+
 DTYPE_MARKERS = {"float32": "o", "bfloat16": "s", "float16": "^", "float64": "D"}
 ROOF_COLORS = {
     "float64": "0.45",
@@ -98,7 +126,7 @@ def _points(ax, ok: pd.DataFrame, x: str, y: str) -> None:
         ax.scatter(
             rows[x],
             rows[y],
-            c=FAMILY_COLORS.get(family, "tab:gray"),
+            c=family_color(family),
             marker=DTYPE_MARKERS.get(dtype, "x"),
             s=46,
             edgecolors="black",
@@ -115,7 +143,7 @@ def _point_legends(ax, ok: pd.DataFrame, extra: list | None = None, loc="lower r
             ls="",
             marker="o",
             markersize=8,
-            markerfacecolor=FAMILY_COLORS.get(f, "tab:gray"),
+            markerfacecolor=family_color(f),
             markeredgecolor="black",
             label=f,
         )
@@ -253,7 +281,7 @@ def _own_roofs(ax, ok: pd.DataFrame) -> None:
 def _name_zero_flop_workloads(ax, rows: pd.DataFrame) -> None:
     """Kernels without arithmetic (copy) cannot sit on a log axis of FLOP/s: name them and their bandwidth.
     Collectives are not placed on a roofline at all; they have their own figure."""
-    zero = rows[(rows["status"] == "ok") & (rows["total_flops"] == 0) & (rows["family"] != "comm")]
+    zero = rows[(rows["status"] == "ok") & (rows["total_flops"] == 0) & placed_rows(rows)]
     if not len(zero):
         return
     names = [f"{r['name']} {si(r['bytes_per_s'], 'B/s')}" for _, r in zero.head(3).iterrows()]
@@ -439,7 +467,7 @@ def utilization(view: RunView) -> Figure | None:
     fig = _figure(figsize=(11, max(4.0, 0.26 * len(ok) + 1.6)))
     ax = fig.subplots()
     y = np.arange(len(ok))
-    colors = [FAMILY_COLORS.get(f, "tab:gray") for f in ok["family"]]
+    colors = [family_color(f) for f in ok["family"]]
     ax.barh(y + 0.2, 100 * ok["utilization"].fillna(0), height=0.4, color=colors, edgecolor="black", lw=0.4)
     ax.barh(
         y - 0.2,
@@ -458,9 +486,7 @@ def utilization(view: RunView) -> Figure | None:
     sources = ", ".join(f"{k}: {si(p.value, 'FLOP/s')} ({p.source})" for k, p in peaks if p.known)
     ax.set_title(_title(view, f"Utilization. Peaks: {sources}"))
     ax.legend(
-        handles=[
-            Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f) for f in sorted(set(ok["family"]))
-        ],
+        handles=[Rectangle((0, 0), 1, 1, color=family_color(f), label=f) for f in sorted(set(ok["family"]))],
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
     )
@@ -489,7 +515,7 @@ def comparison(result) -> Figure:
             speedup - 1,
             left=1,
             height=height,
-            color=[FAMILY_COLORS.get(f, "tab:gray") for f in ordered["family"]],
+            color=[family_color(f) for f in ordered["family"]],
             edgecolor="black",
             lw=0.4,
             hatch=hatches[i % len(hatches)],
@@ -515,7 +541,7 @@ def comparison(result) -> Figure:
     )
     ax.set_title(f"Speedup per workload, with the speedup its roofline predicts\n{runs_text}")
     handles: list[Any] = [
-        Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, "tab:gray"), label=f) for f in sorted(set(ordered["family"]))
+        Rectangle((0, 0), 1, 1, color=family_color(f), label=f) for f in sorted(set(ordered["family"]))
     ]
     handles.append(Line2D([], [], ls="", marker="D", color="tab:purple", label="roof ratio"))
     if len(others) > 1:
@@ -635,8 +661,8 @@ def collective_bandwidth(view: RunView) -> Figure | None:
 
 @styled
 def predictors(view: RunView) -> Figure | None:
-    """Each latency predictor's time against the measured one (leave-one-out, flopbench.reading.predict), log-log, one panel
-    per predictor: on the diagonal a perfect prediction; the band is within 2x."""
+    """Each latency predictor's time against the measured one (leave-one-out, flopbench.reading.predict), log-log, one
+    panel per predictor: on the diagonal a perfect prediction; the band is within 2x."""
     from flopbench.reading.predict import PREDICTORS, leave_one_out, points
 
     found = points(view)
@@ -659,7 +685,7 @@ def predictors(view: RunView) -> Figure | None:
                 rows["time_s"],
                 rows[f"{name}_s"],
                 s=28,
-                color=FAMILY_COLORS.get(family, "tab:gray"),
+                color=family_color(family),
                 edgecolors="black",
                 linewidths=0.4,
                 label=family,
@@ -799,7 +825,7 @@ def implementations(view: RunView) -> Figure | None:
     table = table.iloc[::-1].reset_index(drop=True)
     fig = _figure(figsize=(11, max(3.5, 0.32 * len(table) + 1.8)))
     ax = fig.subplots()
-    colors = [FAMILY_COLORS.get(f, "tab:gray") for f in table["family"]]
+    colors = [family_color(f) for f in table["family"]]
     ax.barh(range(len(table)), table["speedup"] - 1, left=1, color=colors, edgecolor="black", lw=0.4)
     ax.axvline(1, color="black", lw=1)
     for y, r in table.iterrows():
@@ -831,22 +857,31 @@ def implementations(view: RunView) -> Figure | None:
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A figure of a run: its name (the file's), how it is drawn, and the caption it is always shown with."""
+    """A figure: its name (the file's), how it is drawn from what it shows (a run's view, or a comparison of runs),
+    and the caption it is always shown with. `each`: one figure per item of a run (a profiled model's layers), named
+    after the item, its caption formatted with the item's name."""
 
     name: str
-    draw: Callable[[RunView], Figure | None]
+    draw: Callable[..., Figure | None]
     caption: str
+    each: Callable[[RunView], list[tuple[str, Any]]] | None = None  # (its name, what draw takes beside the view)
 
 
 @dataclass(frozen=True)
 class Drawn:
-    """A figure drawn for one run, not yet written anywhere."""
+    """A figure drawn, not yet written anywhere."""
 
     name: str
     figure: Figure
     caption: str
+    spec: str = ""  # the FigureSpec that drew it (its name); a figure drawn for each item shares its spec's
 
 
+def _profiled_models(view: RunView) -> list[tuple[str, Any]]:
+    return [(layer_figure_name(record), record) for _, record in profiled(view).iterrows()]
+
+
+# Every figure of a run, in the order the report shows them.
 FIGURES = (
     FigureSpec("roofline", roofline, "Roofline: each workload at its arithmetic intensity and achieved FLOP/s."),
     FigureSpec("flops_vs_latency", flops_vs_latency, "FLOPs against latency, with the line each peak would give."),
@@ -874,18 +909,38 @@ FIGURES = (
     ),
     FigureSpec("spread", spread, "Achieved FLOP/s of every rank, running together."),
     FigureSpec("collectives", collective_bandwidth, "Bus bandwidth of each collective against message size."),
+    FigureSpec(
+        "layers",
+        lambda record, view: layer_profile(record, view),
+        "{name}: share of time against share of FLOPs per layer, and each layer on the roofline.",
+        each=_profiled_models,
+    ),
+)
+# The figures of runs compared (flopbench.reading.comparison).
+COMPARISON_FIGURES = (
+    FigureSpec("comparison", comparison, "Speedup per workload with its interval, and what the roofs predict."),
+    FigureSpec("compare_matrix", comparison_matrix, "Each run's geometric mean speedup per family, with its interval."),
 )
 
 
 def draw_figures(view: RunView) -> list[Drawn]:
     """Every figure of one run that has something to draw, with its caption (a distributed run's ranks folded into
-    their median for the single-device figures, drawn one by one in `spread`), and one per model profiled layer by
-    layer."""
-    drawn = [Drawn(spec.name, figure, spec.caption) for spec in FIGURES if (figure := spec.draw(view)) is not None]
-    for _, record in profiled(view).iterrows():
-        caption = f"{record['name']}: share of time against share of FLOPs per layer, and each layer on the roofline."
-        drawn.append(Drawn(layer_figure_name(record), layer_profile(record, view), caption))
+    their median for the single-device figures, drawn one by one in `spread`)."""
+    drawn = []
+    for spec in FIGURES:
+        if spec.each is None:
+            if (figure := spec.draw(view)) is not None:
+                drawn.append(Drawn(spec.name, figure, spec.caption, spec.name))
+            continue
+        for name, item in spec.each(view):
+            if (figure := spec.draw(item, view)) is not None:
+                drawn.append(Drawn(name, figure, spec.caption.format(name=item["name"]), spec.name))
     return drawn
+
+
+def draw_comparison(result: Any) -> list[Drawn]:
+    """The figures of a comparison that have something to draw, with their captions."""
+    return [Drawn(s.name, f, s.caption, s.name) for s in COMPARISON_FIGURES if (f := s.draw(result)) is not None]
 
 
 def save(drawn: list[Drawn], out: Path, fmt: str = "png", prefix: str = "") -> dict[str, Path]:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from flopbench.reading.view import placed_rows
+
 if TYPE_CHECKING:
     from flopbench.machine.roofline import Roofline
     from flopbench.reading.view import RunView
@@ -46,8 +48,8 @@ WITHIN = (1.25, 2.0)
 @dataclass
 class Points:
     """The workloads runs measured, as the predictors see them: one row per workload (identity), the median over
-    pooled records, with the times each roofline gives it (flopbench.machine.roofline: roofline_peak_s, roofline_measured_s
-    on DRAM, roofline_cache_s cache-aware) and its compute roofs (peak, ceiling)."""
+    pooled records, with the times each roofline gives it (flopbench.machine.roofline: roofline_peak_s,
+    roofline_measured_s on DRAM, roofline_cache_s cache-aware) and its compute roofs (peak, ceiling)."""
 
     frame: pd.DataFrame
     label: str
@@ -69,7 +71,7 @@ def points(views: RunView | list[RunView]) -> Points:
     rows, excluded = [], {}
     for view in views:
         frame = view.workloads
-        ok = frame[(frame["status"] == "ok") & (frame["family"] != "comm") & frame["time_s"].notna()]
+        ok = frame[(frame["status"] == "ok") & placed_rows(frame) & frame["time_s"].notna()]
         for identity, group in ok.groupby("identity", sort=False):
             row, why = _point(view, identity, group)
             if why:

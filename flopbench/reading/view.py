@@ -2,8 +2,8 @@
 
 A RunView holds the typed run (header, records, notes, footers), its records as a DataFrame (one row per record and
 rank), the per-workload frame computed once (a distributed run's ranks folded into their median), the device's roofs
-(flopbench.machine.roofline: the header's, or built from its device and ceilings for files before schema 4) and the run's
-trust summary (flopbench.measuring.summary.RunTrust). Nothing downstream recomputes any of them.
+(flopbench.machine.roofline: the header's, or built from its device and ceilings for files before schema 4) and the
+run's trust summary (flopbench.results.trust.RunTrust). Nothing downstream recomputes any of them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from flopbench.fields import Peak
 from flopbench.machine.roofline import MEMORY, Level, Roofline
-from flopbench.measuring.summary import RunTrust
+from flopbench.results.trust import RunTrust
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +73,12 @@ class RunView:
         return rows[(rows["status"] == "ok") & (rows["total_flops"] > 0)] if len(rows) else rows
 
     @cached_property
+    def placed(self) -> pd.DataFrame:
+        """The measured workloads placed on the device's roofline (flopbench.workloads.placed: not the collectives)."""
+        rows = self.measured
+        return rows[placed_rows(rows)] if len(rows) else rows
+
+    @cached_property
     def roofline(self) -> Roofline:
         header = self.header
         if header.roofline is not None:
@@ -105,6 +111,20 @@ class RunView:
     def record(self, identity: str) -> Record | None:
         """The first record of a workload (rank 0's in a distributed run)."""
         return next((r for r in self.records if r.identity == identity), None)
+
+
+def placed_rows(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of a frame are records of ops placed on the roofline (the op's own rule)."""
+    from flopbench.workloads import placed
+
+    return frame["op"].map(placed).astype(bool)
+
+
+def collective_rows(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of a frame are records of collectives."""
+    from flopbench.workloads import collective
+
+    return frame["op"].map(collective).astype(bool)
 
 
 def per_workload(frame: pd.DataFrame) -> pd.DataFrame:

@@ -287,7 +287,7 @@ class WorkloadPart(Part):
 
     name: str = F("", "the workload's name, unique in its suite")
     op: str = F("", "the op (matmul, conv2d, attention, model, ...) or `callable` for a pytest-benchmark function")
-    family: str = F("", "matmul, conv, attention, elementwise, model, comm, or custom")
+    family: str = F("", "the op's family (flopbench.workloads.families()), or custom for a pytest-benchmark callable")
     params: dict[str, Any] = F("", "the op's validated parameters", default_factory=dict)
     dtype: str = F("", "the dtype it ran in")
     identity: str = F("", "op, parameters and dtype as JSON: what makes two records the same measurement")
@@ -295,8 +295,8 @@ class WorkloadPart(Part):
     swept: list[str] = F("", "that entry's sweep axes; tied keys joined by `=`", default_factory=list)
     impl: str = F(
         "",
-        "how it ran (flopbench.workloads.impls): eager (op by op), compile, compile-max-autotune, compile-reduce-overhead,"
-        " sdpa-math/flash/efficient/cudnn, flex, channels-last, onednn; part of its identity, not of its counts",
+        "how it ran: an implementation of flopbench.workloads.impls (docs/results.md lists them); part of its"
+        " identity, not of its counts",
         "eager",
     )
 

@@ -11,9 +11,20 @@ import importlib
 import pkgutil
 
 from flopbench.workloads import ops
-from flopbench.workloads.base import DTYPES, OPS, Counts, Op, Workload, families, get_op, make_workload
+from flopbench.workloads.base import (
+    DTYPES,
+    OPS,
+    Counts,
+    Op,
+    Workload,
+    collective,
+    families,
+    get_op,
+    make_workload,
+    placed,
+)
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(ops.__path__)):
     importlib.import_module(f"{ops.__name__}.{_module}")
 
-__all__ = ["DTYPES", "OPS", "Counts", "Op", "Workload", "families", "get_op", "make_workload"]
+__all__ = ["DTYPES", "OPS", "Counts", "Op", "Workload", "collective", "families", "get_op", "make_workload", "placed"]

@@ -15,216 +15,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from flopbench import formulas
 from flopbench.errors import SpecError, did_you_mean
+from flopbench.workloads.impls import DEFAULT_IMPLS, IMPLS
+from flopbench.workloads.params import REQUIRED, Param
 
 if TYPE_CHECKING:
     import torch
 
-    from flopbench.machine.roofline import Roofline
-    from flopbench.results.schema import Part, Placement
+    from flopbench.fields import Part
+    from flopbench.machine.roofline import Placement, Roofline
 
 DTYPES = tuple(formulas.DTYPE_BYTES)
 DEFAULT_DTYPE = "float32"
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "required"
-
-
-REQUIRED: Any = _Required()
-
-
-def _type_name(value: object) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-# --- parameter kinds -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Param:
-    """One key of an op. `default=None` means "derived from other keys" (see the op's doc)."""
-
-    name: str
-    default: Any = REQUIRED
-    doc: str = ""
-    short: str = ""  # used in generated workload names
-
-    def parse(self, value: Any) -> Any:
-        raise NotImplementedError
-
-    @property
-    def allowed(self) -> str:
-        raise NotImplementedError
-
-    def fail(self, value: Any) -> SpecError:
-        return SpecError(self.name, f"expected {self.allowed}, got {value!r} ({_type_name(value)})")
-
-    def label(self, value: Any) -> str:
-        """The value as it appears in a generated name."""
-        return f"{self.short or self.name}{value}"
-
-
-def _as_int(value: Any) -> int | None:
-    """An int from an int or a whole float (TOML and the CLI write 1e6 as a float); else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-@dataclass(frozen=True)
-class Int(Param):
-    minimum: int = 1
-
-    @property
-    def allowed(self) -> str:
-        return f"an integer >= {self.minimum}"
-
-    def parse(self, value: Any) -> int:
-        number = _as_int(value)
-        if number is None or number < self.minimum:
-            raise self.fail(value)
-        return number
-
-
-@dataclass(frozen=True)
-class Bool(Param):
-    allowed = "true or false"
-
-    def parse(self, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(value)
-        return value
-
-    def label(self, value: bool) -> str:
-        return (self.short or self.name) if value else f"no{self.short or self.name}"
-
-
-@dataclass(frozen=True)
-class Choice(Param):
-    choices: tuple[str, ...] = ()
-
-    @property
-    def allowed(self) -> str:
-        return "one of " + ", ".join(self.choices)
-
-    def parse(self, value: Any) -> str:
-        if not isinstance(value, str):
-            raise self.fail(value)
-        if value not in self.choices:
-            raise SpecError(
-                self.name, f"unknown value {value!r}{did_you_mean(value, self.choices)}; expected {self.allowed}"
-            )
-        return value
-
-    def label(self, value: str) -> str:
-        return value
-
-
-@dataclass(frozen=True)
-class Dims(Param):
-    """A per-spatial-dimension key: one int for every dimension, or a list with one int per dimension."""
-
-    ndim: int = 2
-    minimum: int = 1
-
-    @property
-    def allowed(self) -> str:
-        return (
-            f"an integer >= {self.minimum} or a list of {self.ndim} such integers"
-            if self.ndim > 1
-            else f"an integer >= {self.minimum}"
-        )
-
-    def parse(self, value: Any) -> tuple[int, ...]:
-        if isinstance(value, (list, tuple)):
-            numbers = [_as_int(v) for v in value]
-            if len(value) != self.ndim or any(n is None or n < self.minimum for n in numbers):
-                raise self.fail(value)
-            return tuple(numbers)  # type: ignore[arg-type]
-        number = _as_int(value)
-        if number is None or number < self.minimum:
-            raise self.fail(value)
-        return (number,) * self.ndim
-
-    def label(self, value: tuple[int, ...]) -> str:
-        text = str(value[0]) if len(set(value)) == 1 else "x".join(map(str, value))
-        return f"{self.short or self.name}{text}"
-
-
-@dataclass(frozen=True)
-class Padding(Dims):
-    minimum: int = 0
-
-    @property
-    def allowed(self) -> str:
-        return f'{super().allowed}, or "same" or "valid"'
-
-    def parse(self, value: Any) -> tuple[int, ...] | str:  # type: ignore[override]  # a Dims, or "same"/"valid"
-        if isinstance(value, str):
-            if value not in ("same", "valid"):
-                raise SpecError(
-                    self.name,
-                    f"unknown value {value!r}{did_you_mean(value, ['same', 'valid'])}; expected {self.allowed}",
-                )
-            return value
-        return super().parse(value)
-
-    def label(self, value: tuple[int, ...] | str) -> str:
-        return f"{self.short or self.name}{value}" if isinstance(value, str) else super().label(value)
-
-
-@dataclass(frozen=True)
-class IntList(Param):
-    min_length: int = 1
-
-    @property
-    def allowed(self) -> str:
-        return f"a list of at least {self.min_length} integers >= 1"
-
-    def parse(self, value: Any) -> tuple[int, ...]:
-        if not isinstance(value, (list, tuple)) or len(value) < self.min_length:
-            raise self.fail(value)
-        numbers = [_as_int(v) for v in value]
-        if any(n is None or n < 1 for n in numbers):
-            raise self.fail(value)
-        return tuple(numbers)  # type: ignore[arg-type]
-
-    def label(self, value: tuple[int, ...]) -> str:
-        return "x".join(map(str, value))
-
-
-@dataclass(frozen=True)
-class ChoiceList(Param):
-    choices: tuple[str, ...] = ()
-
-    @property
-    def allowed(self) -> str:
-        return "a list of " + ", ".join(self.choices)
-
-    def parse(self, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise self.fail(value)
-        for v in value:
-            if v not in self.choices:
-                raise SpecError(
-                    self.name, f"unknown value {v!r}{did_you_mean(v, self.choices)}; expected {self.allowed}"
-                )
-        return tuple(value)
-
-    def label(self, value: tuple[str, ...]) -> str:
-        return "+".join(value)
 
 
 # --- counts ----------------------------------------------------------------------------------
@@ -337,20 +138,28 @@ class Op:
         """Parameters of a small version of this workload, for the output check."""
         return dict(p)
 
-    # The implementations it runs under (flopbench.workloads.impls): eager, and torch.compile in its modes by default.
-    impls: tuple[str, ...] = ("eager", "compile", "compile-max-autotune", "compile-reduce-overhead")
+    # The implementations it runs under (flopbench.workloads.impls): eager and torch.compile's modes unless it says
+    # otherwise; an @implementation method adds its own.
+    impls: tuple[str, ...] = DEFAULT_IMPLS
+    forms: ClassVar[dict[str, Callable[..., Callable[[], Any]]]] = {}  # impl -> the op's own call for it
 
-    def library_call(self, name: str, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any] | None:
-        """The call of a library implementation (flopbench.workloads.impls: onednn) on these tensors; ops without one None."""
-        return None
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.forms = {**cls.forms, **{m.implements: m for m in vars(cls).values() if hasattr(m, "implements")}}
+        cls.impls = tuple(dict.fromkeys((*cls.impls, *cls.forms)))
 
-    def flex_call(self, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any]:
-        """The FlexAttention call (attention ops only)."""
-        raise NotImplementedError(f"{self.name} has no FlexAttention form")
+    def form(self, impl: str, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any] | None:
+        """Its own call under implementation `impl` on these tensors (an @implementation method), or None: the
+        implementation wraps the op's call as written."""
+        method = self.forms.get(impl)
+        return method(self, p, t) if method is not None else None
 
+    # Its call is one scaled_dot_product_attention: which SDPA kernel ran is recorded.
+    sdpa: ClassVar[bool] = False
     # Every rank calls it in lockstep (collectives): the runner agrees on failures before entering it.
     collective: ClassVar[bool] = False
-    # Placed on the device's roofline (flopbench.machine.roofline); a collective moves data between devices, not through one.
+    # Placed on the device's roofline (flopbench.machine.roofline); a collective moves data between devices, not through
+    # one.
     placed: ClassVar[bool] = True
 
     def figures(self, counts: Counts, judged: Judged) -> Part | None:
@@ -412,6 +221,17 @@ class Op:
         return None
 
 
+def implementation(name: str) -> Callable[[Callable[..., Callable[[], Any]]], Callable[..., Callable[[], Any]]]:
+    """Marks an op's method as its own call under implementation `name`: method(self, p, t) returns the callable (the
+    op then runs under `name`, in its impls)."""
+
+    def mark(method: Callable[..., Callable[[], Any]]) -> Callable[..., Callable[[], Any]]:
+        method.implements = name  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
 @dataclass(frozen=True)
 class Judged:
     """What an op's figures() sees of one measured workload: its figure, the run's ranks, and its placement on the
@@ -442,6 +262,19 @@ def register(*ops: Op) -> tuple[Op, ...]:
 def families() -> tuple[str, ...]:
     """Every family of the registered ops, in the order their ops were registered."""
     return tuple(dict.fromkeys(op.family for op in OPS.values()))
+
+
+def placed(op_name: str) -> bool:
+    """Whether records of this op are placed on the device's roofline: its Op.placed (an op flopbench does not know,
+    such as a pytest-benchmark callable, is placed like any)."""
+    op = OPS.get(op_name)
+    return op.placed if op is not None else True
+
+
+def collective(op_name: str) -> bool:
+    """Whether this op is a collective (every rank calls it in lockstep; its records have their own figures)."""
+    op = OPS.get(op_name)
+    return op is not None and op.collective
 
 
 def get_op(name: str) -> Op:
@@ -504,13 +337,11 @@ class Workload:
         small version."""
         import torch
 
-        from flopbench.workloads.impls import prepare
-
         device = torch.device(device)
         op = self.spec
         p = op.normalize(op.small(self.p)) if small else self.p
         generator = torch.Generator(device=device).manual_seed(seed)
-        return p, prepare(self.impl, op.inputs(p, torch_dtype(self.dtype), device, generator))
+        return p, IMPLS[self.impl].prepare(op.inputs(p, torch_dtype(self.dtype), device, generator))
 
     def runs_on(self, device_type: str) -> bool:
         return not self.devices or device_type in self.devices
@@ -518,10 +349,8 @@ class Workload:
     def build(self, device: str | torch.device, seed: int = 0) -> Callable[[], Any]:
         """A zero-argument function that runs the op, under its implementation, on preallocated random inputs on
         `device` (a compiled implementation compiles at its first call)."""
-        from flopbench.workloads.impls import callable_for
-
         p, tensors = self.inputs_for(device, seed)
-        return callable_for(self.spec, self.impl, p, tensors)
+        return IMPLS[self.impl].callable(self.spec, p, tensors)
 
     def tf32_applies(self, device_type: str, tf32: bool) -> bool:
         """TF32 only changes float32 contractions on CUDA."""
@@ -566,8 +395,6 @@ def sweep_suffix(op: Op, params: Mapping[str, Any], swept: Mapping[str, Any], dt
 
 def check_impl(op: Op, impl: Any) -> str:
     """The implementation is one the op runs under (its own declaration); else SpecError on `impl`."""
-    from flopbench.workloads.impls import IMPLS
-
     if not isinstance(impl, str) or impl not in IMPLS:
         hint = did_you_mean(impl, IMPLS) if isinstance(impl, str) else ""
         raise SpecError("impl", f"unknown implementation {impl!r}{hint}; known: {', '.join(IMPLS)}")

@@ -79,7 +79,7 @@ def check_output(
 ) -> Check:
     """With `agree` (collectives in a distributed run), the ranks agree that all of them have their inputs
     before any enters the collective: one rank's failure then fails the check on every rank, none waits."""
-    from flopbench.workloads.impls import callable_for
+    from flopbench.workloads.impls import IMPLS
 
     device = torch.device(device)
     op = workload.spec
@@ -94,7 +94,7 @@ def check_output(
             if reason := agree(failure):
                 raise AgreedFailure(reason)
         assert tensors is not None  # made, or every rank raised AgreedFailure
-        out = callable_for(op, workload.impl, small, tensors, timed=False)()
+        out = IMPLS[workload.impl].callable(op, small, tensors, timed=False)()
     return compare(workload, small, tensors, out, device, tf32)
 
 

@@ -689,8 +689,8 @@ def parse_shape(text: str) -> tuple[tuple[int, ...], torch.dtype]:
 
 
 def record_layers(counted: LayerCounts, dtype: str) -> list[Any]:
-    """The counts as a record's layers (flopbench.results.schema.Layer): every module with all its calls in the pass (a module
-    called more than once has them all), their FLOPs and compulsory bytes at `dtype`. The counter counts float32
+    """The counts as a record's layers (flopbench.results.schema.Layer): every module with all its calls in the pass (a
+    module called more than once has them all), their FLOPs and compulsory bytes at `dtype`. The counter counts float32
     bytes; integer inputs such as token ids keep their float32-sized count."""
     from flopbench import formulas
     from flopbench.results.schema import Call, Layer

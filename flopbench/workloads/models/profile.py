@@ -5,10 +5,10 @@ call (a TorchFunctionMode: F.linear, conv2d, add, ...). Every profiled op's own 
 the time of the kernels it launched) goes to the innermost module and the innermost functional call around it; the
 ranges' own cost is the profiler's and is left out. A layer's time is then the sum of its ops' times, per forward.
 
-Joined with the per-layer counts (flopbench.workloads.models.counter), each layer gets its share of the time beside its share of
-the FLOPs, its achieved FLOP/s and utilization, its bound and roofline efficiency, and the time a layer-wise roofline
-predicts for it. The whole model is timed separately, without profiler or hooks; what its time has beyond the ops'
-times is named (Python and dispatch between ops), never hidden. Time in calls flopbench has no formula for is
+Joined with the per-layer counts (flopbench.workloads.models.counter), each layer gets its share of the time beside its
+share of the FLOPs, its achieved FLOP/s and utilization, its bound and roofline efficiency, and the time a layer-wise
+roofline predicts for it. The whole model is timed separately, without profiler or hooks; what its time has beyond the
+ops' times is named (Python and dispatch between ops), never hidden. Time in calls flopbench has no formula for is
 reported by call; time in calls that are 0 FLOPs by definition (views, copies, concatenation) apart from both.
 
 In a training step the backward pass runs outside the forward's module calls: its ops are one part of their own.
@@ -192,10 +192,7 @@ def profile_model(
     """Profile `model(*inputs)` (a training step with train=True) on the inputs' device; see the module's doc.
     `counted` are its per-layer counts if already known (else counted now, on the same model); `roofline` and `key`
     (the peak key, by default the dtype) give each layer its layer-wise roofline time."""
-    from flopbench import formulas
-
     device = inputs[0].device
-    cuda = device.type == "cuda"
     if counted is None:
         counted = count_layers(model, inputs, train=train, name=name)
     model.train(train)
@@ -210,83 +207,10 @@ def profile_model(
                 first.float().sum().backward()
         return out
 
-    for _ in range(2):  # warm: allocator, oneDNN primitives, cuBLAS heuristics
-        step()
-    # Rounds interleave the plain step (timed alone) and a profiled step, so that a moment of interference on a shared
-    # machine moves one round of both, not one side of the comparison; each figure is the median over rounds.
-    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
-    wholes: list[float] = []
-    layer_rounds: list[dict[str, float]] = []
-    call_rounds: list[dict[str, float]] = []
-    for _ in range(iterations):
-        wholes.append(_time_alone(step, device, runs=3))
-        handles = _module_ranges(model)
-        try:
-            with _quiet_stderr():
-                prof = torch.profiler.profile(activities=activities)
-                prof.__enter__()
-            try:
-                with _CallRanges():
-                    step()
-                if cuda:
-                    torch.cuda.synchronize(device)
-            finally:
-                with _quiet_stderr():
-                    prof.__exit__(None, None, None)
-        finally:
-            for handle in handles:
-                handle.remove()
-        by_layer_r, by_call_r = _attribute(prof.events(), cuda, 1)
-        layer_rounds.append(by_layer_r)
-        call_rounds.append(by_call_r)
-    # The round whose ops' total is the median: its layers and calls (a per-layer median of rounds would not add up).
-    totals = [sum(r.values()) for r in layer_rounds]
-    middle = sorted(range(iterations), key=lambda i: totals[i])[iterations // 2]
-    whole = statistics.median(wholes)
-    by_layer, by_call = layer_rounds[middle], call_rounds[middle]
-
-    scale = formulas.DTYPE_BYTES[dtype] / 4  # the counter counts float32 bytes
-    layers, seen = [], set()
-    rows: dict[str, list[Any]] = defaultdict(list)
-    for row in counted.rows:
-        rows[row.path].append(row)
-    for path, group in rows.items():
-        seen.add(path)
-        costs = [cost for row in group for _, cost, _ in row.costs]
-        on_roofline = (
-            roofline.calls_time_s([(c.flops + c.elementwise_flops, c.bytes * scale) for c in costs], key or dtype)
-            if roofline is not None
-            else None
-        )
-        predicted = on_roofline[0] if on_roofline else None
-        layers.append(
-            LayerTime(
-                path,
-                group[0].type,
-                list(dict.fromkeys(n for row in group for n, _, _ in row.costs)),
-                sum(c.flops for c in costs),
-                sum(c.elementwise_flops for c in costs),
-                sum(c.bytes * scale for c in costs),
-                by_layer.get(path, 0.0),
-                predicted,
-            )
-        )
-    # Modules the counter kept no row for (no calls of their own) but whose ops took time: kept, with 0 FLOPs.
-    types = {path or type(model).__name__: type(module).__name__ for path, module in model.named_modules()}
-    for path, seconds in by_layer.items():
-        if path not in seen and path != OUTSIDE:
-            layers.append(LayerTime(path, types.get(path, ""), [], 0, 0, 0.0, seconds))
+    whole, by_layer, by_call = _profiled_rounds(model, step, device, iterations)
+    layers = _layer_times(model, counted, by_layer, dtype, roofline, key)
     outside = by_layer.get(OUTSIDE, 0.0)
-    without, movement, counted_s = {}, 0.0, 0.0
-    for call, seconds in by_call.items():
-        if call == OUTSIDE:
-            continue
-        if call in RULES:
-            counted_s += seconds
-        elif call in ZERO:
-            movement += seconds
-        else:
-            without[call] = seconds
+    without, movement, counted_s = _call_split(by_call)
     notes = []
     ops = sum(by_layer.values())
     if ops > TOO_SHORT * whole:
@@ -314,9 +238,110 @@ def profile_model(
     )
 
 
+def _profiled_rounds(
+    model: nn.Module, step: Callable[[], Any], device: torch.device, iterations: int
+) -> tuple[float, dict[str, float], dict[str, float]]:
+    """(the plain step's median time, its ops' time per layer, per functional call) of the median round.
+
+    Rounds interleave the plain step (timed alone) and a profiled step, so that a moment of interference on a shared
+    machine moves one round of both, not one side of the comparison."""
+    cuda = device.type == "cuda"
+    for _ in range(2):  # warm: allocator, oneDNN primitives, cuBLAS heuristics
+        step()
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+    wholes: list[float] = []
+    layer_rounds: list[dict[str, float]] = []
+    call_rounds: list[dict[str, float]] = []
+    for _ in range(iterations):
+        wholes.append(_time_alone(step, device, runs=3))
+        handles = _module_ranges(model)
+        try:
+            with _quiet_stderr():
+                prof = torch.profiler.profile(activities=activities)
+                prof.__enter__()
+            try:
+                with _CallRanges():
+                    step()
+                if cuda:
+                    torch.cuda.synchronize(device)
+            finally:
+                with _quiet_stderr():
+                    prof.__exit__(None, None, None)
+        finally:
+            for handle in handles:
+                handle.remove()
+        by_layer, by_call = _attribute(prof.events(), cuda, 1)
+        layer_rounds.append(by_layer)
+        call_rounds.append(by_call)
+    # The round whose ops' total is the median: its layers and calls (a per-layer median of rounds would not add up).
+    totals = [sum(r.values()) for r in layer_rounds]
+    middle = sorted(range(iterations), key=lambda i: totals[i])[iterations // 2]
+    return statistics.median(wholes), layer_rounds[middle], call_rounds[middle]
+
+
+def _layer_times(
+    model: nn.Module,
+    counted: LayerCounts,
+    by_layer: dict[str, float],
+    dtype: str,
+    roofline: Roofline | None,
+    key: str | None,
+) -> list[LayerTime]:
+    """Each counted layer with its measured time and its layer-wise roofline time; then the modules the counter kept
+    no row for (no calls of their own) whose ops took time, with 0 FLOPs."""
+    from flopbench import formulas
+
+    scale = formulas.DTYPE_BYTES[dtype] / 4  # the counter counts float32 bytes
+    layers, seen = [], set()
+    rows: dict[str, list[Any]] = defaultdict(list)
+    for row in counted.rows:
+        rows[row.path].append(row)
+    for path, group in rows.items():
+        seen.add(path)
+        costs = [cost for row in group for _, cost, _ in row.costs]
+        on_roofline = (
+            roofline.calls_time_s([(c.flops + c.elementwise_flops, c.bytes * scale) for c in costs], key or dtype)
+            if roofline is not None
+            else None
+        )
+        layers.append(
+            LayerTime(
+                path,
+                group[0].type,
+                list(dict.fromkeys(n for row in group for n, _, _ in row.costs)),
+                sum(c.flops for c in costs),
+                sum(c.elementwise_flops for c in costs),
+                sum(c.bytes * scale for c in costs),
+                by_layer.get(path, 0.0),
+                on_roofline[0] if on_roofline else None,
+            )
+        )
+    types = {path or type(model).__name__: type(module).__name__ for path, module in model.named_modules()}
+    for path, seconds in by_layer.items():
+        if path not in seen and path != OUTSIDE:
+            layers.append(LayerTime(path, types.get(path, ""), [], 0, 0, 0.0, seconds))
+    return layers
+
+
+def _call_split(by_call: dict[str, float]) -> tuple[dict[str, float], float, float]:
+    """The ops' time by kind of functional call: (per call without a formula, moving data only, counted calls)."""
+    without, movement, counted_s = {}, 0.0, 0.0
+    for call, seconds in by_call.items():
+        if call == OUTSIDE:
+            continue
+        if call in RULES:
+            counted_s += seconds
+        elif call in ZERO:
+            movement += seconds
+        else:
+            without[call] = seconds
+    return without, movement, counted_s
+
+
 def to_record(measured: ModelProfile, counted: LayerCounts, dtype: str) -> tuple[list[Any], Any]:
     """A profile as record fields: the counted layers (counter.record_layers) each with its measured time, the
-    modules that took time without calls of their own after them, and the split (flopbench.results.schema.LayerProfile)."""
+    modules that took time without calls of their own after them, and the split
+    (flopbench.results.schema.LayerProfile)."""
     from flopbench.results.schema import Layer, LayerProfile
     from flopbench.workloads.models.counter import record_layers
 

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads.base import Bool, Choice, Counts, Int, Op, register
+from flopbench.workloads.base import Counts, Op, implementation, register
+from flopbench.workloads.params import Bool, Choice, Int
 
 if TYPE_CHECKING:
     import torch
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 class Attention(Op):
     name = "attention"
     family = "attention"
-    impls = (*Op.impls, "sdpa-math", "sdpa-flash", "sdpa-efficient", "sdpa-cudnn", "flex")
+    impls = (*Op.impls, "sdpa-math", "sdpa-flash", "sdpa-efficient", "sdpa-cudnn")
+    sdpa = True
     doc = (
         "Scaled dot-product attention core, softmax(Q K^T / sqrt(d)) V. Core FLOPs = 2*batch*heads*pairs*(head_dim"
         " + head_dim_v) with pairs = seq_len*kv_seq_len, or only the unmasked pairs when causal (aligned top-left as"
@@ -100,7 +102,8 @@ class Attention(Op):
             return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], attn_mask=t["mask"], enable_gqa=gqa)
         return ref.LIBRARY.sdpa(t["q"], t["k"], t["v"], is_causal=p["causal"], enable_gqa=gqa)
 
-    def flex_call(self, p, t):
+    @implementation("flex")
+    def flex(self, p, t):
         """FlexAttention on the same tensors: the causal mask as a block mask (aligned as the workload says)."""
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 

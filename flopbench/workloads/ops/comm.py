@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flopbench import formulas
-from flopbench.workloads.base import Counts, Int, Op, register
+from flopbench.workloads.base import Counts, Op, register
+from flopbench.workloads.params import Int
 
 if TYPE_CHECKING:
     import torch

@@ -7,7 +7,8 @@ from typing import Any
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads.base import Bool, Counts, Dims, Int, Op, Padding, register
+from flopbench.workloads.base import Counts, Op, register
+from flopbench.workloads.params import Bool, Dims, Int, Padding
 
 SPATIAL = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _SHORT = {"length": "l", "height": "h", "width": "w", "depth": "d"}

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from flopbench import formulas
-from flopbench.workloads.base import Choice, Counts, Int, Op, register
+from flopbench.workloads.base import Counts, Op, register
+from flopbench.workloads.params import Choice, Int
 
 TRIAD_SCALAR = 3.0
 

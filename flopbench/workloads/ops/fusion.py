@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 
 from flopbench import formulas
-from flopbench.workloads.base import Counts, Int, Op, register
+from flopbench.workloads.base import Counts, Op, register
+from flopbench.workloads.params import Int
 
 EPS = 1e-5
 

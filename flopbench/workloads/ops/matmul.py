@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads.base import Bool, ChoiceList, Counts, Int, IntList, Op, register
+from flopbench.workloads.base import Counts, Op, implementation, register
+from flopbench.workloads.params import Bool, ChoiceList, Int, IntList
 
 if TYPE_CHECKING:
     from flopbench.workloads import reference as ref
@@ -26,10 +27,10 @@ class Matmul(Op):
         Int("batch", 1, doc="independent products (batch > 1 is a batched GEMM)", short="b"),
     )
     dtypes = formulas.FLOAT_DTYPES + formulas.LOW_PRECISION_DTYPES
-    impls = (*Op.impls, "onednn")
 
-    def library_call(self, name, p, t):
-        """onednn: C = A B as oneDNN's inner product of mkldnn tensors (A, and B transposed: the weight), laid out
+    @implementation("onednn")
+    def onednn(self, p, t):
+        """C = A B as oneDNN's inner product of mkldnn tensors (A, and B transposed: the weight), laid out
         once, outside the timed call; its output is an mkldnn tensor (to_dense() for the check)."""
         import torch
 
@@ -116,10 +117,10 @@ class Matmul(Op):
 class Linear(Op):
     name = "linear"
     family = "matmul"
-    impls = (*Op.impls, "onednn")
 
-    def library_call(self, name, p, t):
-        """onednn: y = x W^T + b as oneDNN's inner product of mkldnn tensors, laid out once outside the timed call."""
+    @implementation("onednn")
+    def onednn(self, p, t):
+        """y = x W^T + b as oneDNN's inner product of mkldnn tensors, laid out once outside the timed call."""
         import torch
 
         x, w = t["x"].to_mkldnn(), t["w"].to_mkldnn()

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads.base import Bool, Choice, Counts, Int, Op, register
+from flopbench.workloads.base import Counts, Op, register
 from flopbench.workloads.models import MODELS
+from flopbench.workloads.params import Bool, Choice, Int
 
 if TYPE_CHECKING:
     from flopbench.results.schema import Layer
@@ -148,7 +149,8 @@ class Model(Op):
         )
 
     def profile(self, p, dtype, device, roofline, key):
-        """The model's layers with their measured times (flopbench.workloads.models.profile), and how its time splits."""
+        """The model's layers with their measured times (flopbench.workloads.models.profile), and how its time
+        splits."""
         import torch
 
         from flopbench.workloads.base import torch_dtype

@@ -10,7 +10,8 @@ import math
 
 from flopbench import formulas
 from flopbench.errors import SpecError
-from flopbench.workloads.base import Bool, Choice, Counts, Int, Op, register
+from flopbench.workloads.base import Counts, Op, register
+from flopbench.workloads.params import Bool, Choice, Int
 
 EPS = 1e-5
 

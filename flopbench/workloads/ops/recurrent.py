@@ -8,7 +8,8 @@ the formulas the model counter uses for the same calls inside a network.
 from __future__ import annotations
 
 from flopbench import formulas
-from flopbench.workloads.base import Bool, Counts, Int, Op, register
+from flopbench.workloads.base import Counts, Op, register
+from flopbench.workloads.params import Bool, Int
 
 MODULES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 

@@ -1,54 +1,25 @@
-"""The report: device and peaks with provenance, a table per family, the figures, and the FLOPs-versus-
-latency study, for each run given. One document model, written as Markdown (figures beside it) and as a
-self-contained HTML file (figures embedded)."""
+"""The report of one run, as blocks: the device and its peaks, trust, the tables per family, implementations, where
+each workload's data lives, the figures, the FLOPs-versus-latency study, energy, MFU, the predictors, the layers of
+profiled models, and a distributed run's ranks."""
 
 from __future__ import annotations
 
-import base64
-import html
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from flopbench.errors import FlopbenchError
 from flopbench.formulas import PEAK_KEYS
 from flopbench.reading.analysis import Study, collectives, layer_times, profiled, rank_spread, study, time_split
 from flopbench.reading.plots import Drawn, draw_figures, layer_figure_name
-from flopbench.reading.view import RunView, load_views
+from flopbench.reading.report.document import Figure, Heading, Para, Table
+from flopbench.reading.view import RunView, collective_rows
 from flopbench.results.schema import Header, Record
+from flopbench.results.trust import UNSTABLE_SPREAD, disturbances_of
 from flopbench.units import count, percent, seconds, si
 
 
-@dataclass
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass
-class Para:
-    text: str
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list[Any]]
-
-
-@dataclass
-class Figure:
-    """A figure in the report: drawn, not yet written (the writer saves it once, beside the Markdown)."""
-
-    drawn: Drawn
-    path: Path | None = None  # where the writer saved it
-
-
-def _pct(value) -> str:
+def pct(value) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
 
 
@@ -84,16 +55,8 @@ def trust(record: Record | None) -> str:
     if record is None or record.status != "ok":
         return "-"
     notes = []
-    interference = record.interference
-    if record.disturbed and interference is not None:
-        if (interference.other_cpus or 0) > 0.25:
-            notes.append(f"busy {interference.other_cpus:.1f} CPU")
-        if interference.steal and interference.steal > 0.05:
-            notes.append(f"steal {interference.steal:.0%}")
-        if interference.canary_slowdown and interference.canary_slowdown > (interference.canary_threshold or 0.15):
-            notes.append(f"canary +{interference.canary_slowdown:.0%}")
-        if interference.gpu_processes:
-            notes.append("GPU shared")
+    if record.disturbed and record.interference is not None:
+        notes += [d.short for d in disturbances_of(record.interference)]
     if record.stable is False and record.round_spread is not None:
         notes.append(f"unstable {percent(record.round_spread)}")
     spread = (
@@ -128,8 +91,8 @@ def _family_rows(view: RunView, rows: pd.DataFrame, with_trust: bool, with_energ
                 seconds(r["time_s"]),
                 f"{r['time_iqr_s'] / r['time_s']:.0%}",
                 si(r["total_flops_per_s"], "FLOP/s"),
-                _pct(r["utilization"]),
-                _pct(r["roofline_efficiency"]),
+                pct(r["utilization"]),
+                pct(r["roofline_efficiency"]),
                 bound_text(r),
                 *extra,
                 "; ".join(r["warnings"]) or "",
@@ -175,7 +138,7 @@ def _impl_blocks(view: RunView) -> list:
             r.impl,
             seconds(r.time_s),
             si(r.total_flops_per_s, "FLOP/s"),
-            _pct(r.roofline_efficiency),
+            pct(r.roofline_efficiency),
             f"{r.speedup:.2f}x" if r.speedup == r.speedup else "-",
             seconds(r.compile_s) + (f" ({r.compile_cache})" if isinstance(r.compile_cache, str) else "")
             if r.compile_s == r.compile_s
@@ -215,17 +178,17 @@ def _placement_blocks(view: RunView) -> list:
                 r.level or "-",
                 si(r.bandwidth_bytes_per_s, "B/s"),
                 bound_text(r),
-                _pct(r.roofline_efficiency),
+                pct(r.roofline_efficiency),
                 r.dram_bound or "-",
-                _pct(r.dram_roofline_efficiency),
+                pct(r.dram_roofline_efficiency),
             ]
         )
         if r.level not in (None, "DRAM") and r.bound == "memory" and len(said) < 4:
             said.append(
                 f"{r.name}: its {si(r.working_set_bytes, 'B')} working set fits in {r.level}: judged against"
                 f" {r.level}'s {si(r.bandwidth_bytes_per_s, 'B/s')}, not DRAM's {si(dram.value, 'B/s')}"
-                f" ({_pct(r.roofline_efficiency)} of it, where DRAM's roof would read"
-                f" {_pct(r.dram_roofline_efficiency)})."
+                f" ({pct(r.roofline_efficiency)} of it, where DRAM's roof would read"
+                f" {pct(r.dram_roofline_efficiency)})."
             )
         elif r.bound == "overhead" and len(said) < 4 and r.time_s:
             said.append(
@@ -242,15 +205,15 @@ def _placement_blocks(view: RunView) -> list:
     return [Heading(2, "Where each workload's data lives"), Para(text), Table(columns, rows), *(Para(t) for t in said)]
 
 
-def _trust_blocks(view: RunView) -> list:
+def trust_blocks(view: RunView) -> list:
     """How far the run's figures can be trusted: the machine at the start, and what disturbed it during the run."""
     settings, trust_ = view.header.settings, view.trust
     text = []
     if settings is not None and settings.rounds > 1:
         text.append(
             f"Each workload was measured in {settings.rounds} rounds, the order rotated from round to round;"
-            f" its time is the median of its round medians, and rounds that span more than 5% flag it"
-            f" unstable. Disturbed measurements: --on-busy {settings.on_busy}."
+            f" its time is the median of its round medians, and rounds that span more than {UNSTABLE_SPREAD:.0%}"
+            f" flag it unstable. Disturbed measurements: --on-busy {settings.on_busy}."
         )
     quiet = trust_.quiet_check
     if quiet.get("canary_baseline_s"):
@@ -278,9 +241,7 @@ def _trust_blocks(view: RunView) -> list:
     text += [f"{note[0].upper()}{note[1:].rstrip('.')}." for note in trust_.stale if note]  # each a sentence
     above = above_own_roof(view)
     if above:
-        names = ", ".join(
-            f"{r.name} ({_pct(r.roofline_efficiency)} of its {r.level or 'DRAM'} roof)" for r in above[:6]
-        )
+        names = ", ".join(f"{r.name} ({pct(r.roofline_efficiency)} of its {r.level or 'DRAM'} roof)" for r in above[:6])
         text.append(
             f"**{len(above)} measured workload{'s' * (len(above) > 1)} ran above {'their' if len(above) > 1 else 'its'}"
             f" own roof**, each a defect to explain (a stale or low ceiling, a working set that stays closer than its"
@@ -351,12 +312,12 @@ def run_blocks(view: RunView) -> list:
     if view.distributed:
         blocks += _distributed_blocks(view)
     if has_trust(view):
-        blocks += _trust_blocks(view)
+        blocks += trust_blocks(view)
     blocks += _family_blocks(view)
     blocks += _impl_blocks(view)
     blocks += _placement_blocks(view)
     drawn = draw_figures(view)
-    single = [d for d in drawn if not d.name.startswith("layers_")]
+    single = [d for d in drawn if d.spec != "layers"]
     if single:
         blocks += [Heading(2, "Figures"), *(Figure(d) for d in single)]
     s = study(view)
@@ -389,9 +350,7 @@ def _family_blocks(view: RunView) -> list:
     blocks: list = [Heading(2, "Results by family")]
     if view.distributed:
         blocks.append(Para("Each rank's records folded into their median; the spread across ranks is above."))
-    for family, rows in view.workloads.groupby("family", sort=False):
-        if family == "comm":
-            continue
+    for family, rows in view.workloads[~collective_rows(view.workloads)].groupby("family", sort=False):
         blocks.append(Heading(3, family))
         columns = ["workload", "dtype", "FLOPs (all)", "time (median)", "IQR", "achieved", "% peak", "% roofline"]
         columns += ["bound", *(["FLOP/J"] if with_energy else []), *(["trust"] if with_trust else []), "warnings"]
@@ -437,7 +396,7 @@ def _mfu_blocks(view: RunView) -> list:
         Heading(2, "Model FLOP utilization, under three conventions"),
         Table(
             ["model", "dtype", "MFU (flopbench)", "MFU (PaLM 6N + 12LHQT)", "MFU (full-square causal)"],
-            [[r.name, r.dtype, _pct(r.mfu), _pct(r.mfu_palm), _pct(r.mfu_full_square)] for r in table.itertuples()],
+            [[r.name, r.dtype, pct(r.mfu), pct(r.mfu_palm), pct(r.mfu_full_square)] for r in table.itertuples()],
         ),
         Para(
             "The same measured time over the same peak; only the FLOP count differs. "
@@ -465,8 +424,8 @@ def _predictor_blocks(view: RunView) -> list:
                 [
                     s.name,
                     f"{s.median_factor:.2f}x",
-                    _pct(s.within_1_25x),
-                    _pct(s.within_2x),
+                    pct(s.within_1_25x),
+                    pct(s.within_2x),
                     f"{s.worst_name} ({s.worst_factor:.1f}x)",
                 ]
                 for s in evaluation.scores
@@ -526,8 +485,8 @@ def _layer_blocks(view: RunView, figures: dict[str, Drawn]) -> list:
                         r.path,
                         r.type,
                         seconds(r.time_s),
-                        _pct(r.time_share),
-                        _pct(r.flop_share),
+                        pct(r.time_share),
+                        pct(r.flop_share),
                         si(r.flops_per_s, "FLOP/s") if r.flops_per_s == r.flops_per_s else "-",
                         f"{r.over_roofline:.2f}x" if r.over_roofline == r.over_roofline else "-",
                         r.bound or "-",
@@ -614,181 +573,3 @@ def _distributed_blocks(view: RunView) -> list:
             )
         )
     return blocks
-
-
-def compare_blocks(views: list[RunView]) -> list:
-    """The runs compared (flopbench.reading.comparison): each family's geometric mean speedup with its interval against the
-    roofs' ratio, and in words which workloads beat or miss the speedup their roofline predicts, and why that is
-    plausible."""
-    from flopbench.reading.comparison import Ratio, compare
-    from flopbench.reading.plots import Drawn, comparison
-
-    result = compare(views)
-    if result.table.empty:
-        return []
-    base = result.baseline
-    legend = "; ".join(
-        f"{r['run']}: {r['device']}, {r['threads']} threads ({Path(r['file']).name})" for _, r in result.runs.iterrows()
-    )
-    blocks: list = [Heading(1, "Compared"), Para(f"Runs {legend}. Baseline: run {base}.")]
-    rows = [
-        [
-            r.run,
-            r.family,
-            r.workloads,
-            Ratio(r.geomean_speedup, r.geomean_low, r.geomean_high, "").text(),
-            f"{r.roof_ratio:.3g}x" if r.roof_ratio == r.roof_ratio else "-",
-        ]
-        for r in result.summary.itertuples()
-    ]
-    blocks.append(Table(["run", "family", "workloads", f"geomean speedup ({result.level:.0%})", "roof ratio"], rows))
-    for label in result.others:
-        blocks += [Para(text) for text in _roof_words(result, label, views)]
-    drawn = Drawn(
-        "comparison", comparison(result), "Speedup per workload with its interval, and what the roofs predict."
-    )
-    return [*blocks, Figure(drawn), *(Para(f"Note: {w}.") for w in result.warnings)]
-
-
-def _roof_words(result: Any, label: str, views: list[RunView]) -> list[str]:
-    """Which workloads beat or miss their roof ratio by more than a quarter, and the plausible reason, from where each
-    run placed them."""
-    table = result.table
-    verdicts = table[f"verdict[{label}]"].value_counts().to_dict()
-    counts = ", ".join(f"{verdicts.get(v, 0)} {v}" for v in ("faster", "slower", "same", "unsure"))
-    text = [
-        f"Run {label} against run {result.baseline}: {counts} (against ±{result.threshold:.0%}, {result.level:.0%}"
-        f" intervals). A workload follows its roof ratio when its speedup is what the two devices' roofs predict at"
-        f" its intensity and working set: the bandwidths' ratio for memory-bound work, the compute roofs' for"
-        f" compute-bound."
-    ]
-    base_view, other_view = views[result.labels.index(result.baseline)], views[result.labels.index(label)]
-    off = table[(table[f"vs_roof[{label}]"] > 1.25) | (table[f"vs_roof[{label}]"] < 0.8)]
-    for _, r in off.sort_values(f"vs_roof[{label}]").iterrows():
-        ratio = r[f"vs_roof[{label}]"]
-        beat = "beats" if ratio > 1 else "misses"
-        why = _why_off_roof(r, base_view, other_view)
-        text.append(
-            f"{r['name']} {beat} its roof ratio: {r[f'speedup[{label}]']:.3g}x measured against"
-            f" {r[f'roof_ratio[{label}]']:.3g}x predicted ({ratio:.2f} of it){': ' + why if why else ''}."
-        )
-    return text[:9]
-
-
-def _why_off_roof(row: pd.Series, a: RunView, b: RunView) -> str:
-    """A plausible reason a workload's speedup is not its roofs': where each run placed it."""
-    ra, rb = (next((r for r in v.records if (r.name, r.impl) == (row["name"], row["impl"])), None) for v in (a, b))
-    if ra is None or rb is None:
-        return ""
-    if ra.bound != rb.bound:
-        return f"it is {ra.bound}-bound on one and {rb.bound}-bound on the other"
-    if ra.bound == "overhead":
-        return "it is overhead-bound on both: per-call costs, not roofs, set its time"
-    above = [(view, r) for view, r in ((a, ra), (b, rb)) if (r.roofline_efficiency or 0) > 1.05]
-    if above:
-        view, r = above[0]
-        return (
-            f"it runs above its {r.level or 'DRAM'} roof on {view.label} ({_pct(r.roofline_efficiency)}): its working"
-            f" set stays closer than that level there, which its roof does not see"
-        )
-    if ra.roofline_efficiency and rb.roofline_efficiency:
-        return (
-            f"it reaches {_pct(ra.roofline_efficiency)} of its roof on one and {_pct(rb.roofline_efficiency)} on the"
-            " other: the kernel or library, not the roof, differs"
-        )
-    return ""
-
-
-# --- rendering ---------------------------------------------------------------------------------------
-
-
-def _md_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(blocks: list, out: Path) -> str:
-    lines: list[str] = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            lines += ["#" * b.level + " " + b.text, ""]
-        elif isinstance(b, Para):
-            lines += [b.text, ""]
-        elif isinstance(b, Table):
-            lines.append("| " + " | ".join(map(_md_cell, b.header)) + " |")
-            lines.append("|" + "---|" * len(b.header))
-            lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in b.rows]
-            lines.append("")
-        elif isinstance(b, Figure):
-            assert b.path is not None, "figures are saved before the report is rendered (write_report)"
-            caption = b.drawn.caption
-            lines += [f"![{caption}]({b.path.relative_to(out)})", "", f"*{caption}*", ""]
-    return "\n".join(lines)
-
-
-def _inline(text: str) -> str:
-    """The little Markdown the report uses inline: **bold** and `code`."""
-    escaped = html.escape(text)
-    for marker, tag in (("**", "strong"), ("`", "code")):
-        parts = escaped.split(marker)
-        escaped = "".join(p if i % 2 == 0 else f"<{tag}>{p}</{tag}>" for i, p in enumerate(parts))
-    return escaped
-
-
-def to_html(blocks: list, title: str) -> str:
-    body: list[str] = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            body.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
-        elif isinstance(b, Para):
-            body.append(f"<p>{_inline(b.text)}</p>")
-        elif isinstance(b, Table):
-            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in b.header)
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in b.rows)
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif isinstance(b, Figure):
-            assert b.path is not None, "figures are saved before the report is rendered (write_report)"
-            kind = "svg+xml" if b.path.suffix == ".svg" else "png"
-            data = base64.b64encode(b.path.read_bytes()).decode()
-            caption = html.escape(b.drawn.caption)
-            body.append(
-                f'<figure><img src="data:image/{kind};base64,{data}" alt="{caption}">'
-                f"<figcaption>{caption}</figcaption></figure>"
-            )
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0;font-size:.85em}th,td{border:1px solid #ccc;"
-        "padding:.25em .5em;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
-        "figcaption{font-style:italic;color:#555}code{background:#f3f3f3;padding:0 .2em}"
-    )
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
-    )
-
-
-def write_report(
-    paths: list[Path], out: Path, fmt: str = "png", on_note: Callable[[str], None] = lambda note: None
-) -> tuple[Path, Path]:
-    """report.md (figures beside it) and report.html (self-contained) for every run in `paths`. What the readers
-    repaired or skipped goes to on_note (and into the report)."""
-    from flopbench.outputs import output_dir, write_text
-    from flopbench.reading.plots import save
-
-    views = [view for view in load_views(paths, on_note) if view.records]
-    if not views:
-        raise FlopbenchError(f"{', '.join(map(str, paths))}: no records to report; run a suite first")
-    blocks = [(view, run_blocks(view)) for view in views]
-    if len({view.header.run_id for view in views}) > 1:
-        blocks.append((views[0], compare_blocks(views)))
-    output_dir(out, "--out")
-    for view, run in blocks:  # the report's one place that writes figures: each once, beside the Markdown
-        prefix = f"{view.path.stem}_" if len(paths) > 1 else ""
-        figures = [b for b in run if isinstance(b, Figure)]
-        written = save([b.drawn for b in figures], out, fmt, prefix)
-        for block in figures:
-            block.path = written[block.drawn.name]
-    everything = [b for _, run in blocks for b in run]
-    md, page = out / "report.md", out / "report.html"
-    write_text(md, to_markdown(everything, out))
-    write_text(page, to_html(everything, f"flopbench report: {', '.join(p.name for p in paths)}"))
-    return md, page

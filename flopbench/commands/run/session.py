@@ -1,0 +1,234 @@
+"""One run, single-device or one rank of a distributed one: the machine resolved and watched, the file opened, the
+workloads measured and written as they come, and what the run tells at its end."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flopbench.commands.common import resolve_machine, warn
+from flopbench.commands.run.notes import footer, learn_quiet_canary, trust_notes
+from flopbench.commands.run.output import Output, open_lead_output
+from flopbench.commands.run.progress import Progress
+from flopbench.commands.run.table import line, summary
+from flopbench.console import info
+from flopbench.errors import FlopbenchError, first_line
+from flopbench.units import count
+
+if TYPE_CHECKING:
+    from flopbench.machine.resolve import Machine
+    from flopbench.measuring.distributed import Context
+    from flopbench.results.schema import Record, RunSettings
+    from flopbench.workloads import Workload
+    from flopbench.workloads.suite import Suite
+
+# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
+# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
+# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
+
+
+@dataclass
+class Watch:
+    """The machine as the run starts: its monitor, what the header records of the quiet check, the first sample."""
+
+    monitor: Any
+    quiet_check: dict[str, Any]
+    at_start: Any  # flopbench.results.schema.Interference
+
+
+def watch_machine(machine: Machine) -> Watch:
+    from flopbench.measuring.interference import make_monitor
+    from flopbench.measuring.policy import QUIET_SAMPLE_S
+    from flopbench.results.schema import dump
+
+    monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s, machine.canary_run_reference_s)
+    quiet = monitor.start_run()
+    at_start = monitor.sample(QUIET_SAMPLE_S)
+    quiet["interference"] = dump(at_start)
+    if machine.ceilings_disturbed:
+        quiet["ceilings_disturbed"] = machine.ceilings_disturbed
+    return Watch(monitor, quiet, at_start)
+
+
+def run_session(
+    args: argparse.Namespace,
+    workloads: list[Workload],
+    suites: list[Suite],
+    settings: RunSettings,
+    context: Context | None = None,
+) -> int:
+    """Measure `workloads` on this process's device and write them (rank 0 writes every rank's records)."""
+    from flopbench.measuring.admission import DEFAULT_MAX_CALL_S
+    from flopbench.measuring.runner import torch_settings
+
+    kind = "cuda" if args.device.startswith("cuda") else "cpu" if args.device == "cpu" else None
+    machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
+    max_call_s = args.max_call_s or DEFAULT_MAX_CALL_S.get(kind or machine.device.type)
+    cache = args.cache or ("cold" if machine.device.type == "cuda" else "warm")
+    settings = settings.model_copy(update={"max_call_s": max_call_s, "cache": cache})
+    lead = context is None or context.rank == 0
+    with torch_settings(machine.device.type, machine.threads, settings.tf32):
+        watch = watch_machine(machine)
+        output = open_lead_output(args, machine, suites, settings, watch.quiet_check, context)
+        here = [w for w in workloads if w.runs_on(machine.device.type)]
+        todo = [w for w in here if not output or w.identity not in output.done]
+        if output is not None:
+            announce(args, machine, output, todo, len(workloads) - len(here), watch, context)
+        runner, interrupted = measure(args, machine, settings, todo, output, watch, context)
+    if not lead or output is None:
+        return 0
+    return conclude(args, machine, output, runner, watch, len(todo), interrupted)
+
+
+def announce(
+    args: argparse.Namespace,
+    machine: Machine,
+    output: Output,
+    todo: list[Workload],
+    elsewhere: int,
+    watch: Watch,
+    context: Context | None,
+) -> None:
+    ranks_text = f" on {context.world_size} ranks ({context.backend})" if context else ""
+    info(
+        f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
+        f" {machine.device.label}, {count(machine.threads, 'thread')}{ranks_text} -> {output.path}"
+        + (f" ({elsewhere} are for other devices)" if elsewhere else "")
+    )
+    if watch.at_start.busy:
+        print(f"flopbench: warning: at the start, {'; '.join(watch.at_start.reasons)}", file=sys.stderr)
+
+
+def measure(
+    args: argparse.Namespace,
+    machine: Machine,
+    settings: RunSettings,
+    todo: list[Workload],
+    output: Output | None,
+    watch: Watch,
+    context: Context | None,
+) -> tuple[Any, bool]:
+    """Run the workloads, writing each record as it comes, and the footer; (the runner, whether Ctrl-C stopped it)."""
+    from flopbench.measuring.runner import Runner
+    from flopbench.results.files import ResultsWriteError, resume_command
+
+    started = time.perf_counter()
+    interrupted = False
+    progress = Progress(todo, settings, machine) if context is None else None
+
+    def write(record: Record) -> None:
+        if output is not None and output.writer is not None:
+            output.writer.record(record)
+            output.records.append(record)
+        if progress is not None:
+            progress.done(line(record))
+        elif output is not None:
+            info(line(record))
+
+    try:
+        if context is None:
+            runner = Runner(machine.device, machine.roofline, settings, write, monitor=watch.monitor)
+            with progress or contextlib.nullcontext():
+                try:
+                    runner.run(todo, before=progress.step if progress else lambda w: None)
+                except KeyboardInterrupt:
+                    interrupted = True
+        else:
+            runner = _distributed_runner(machine, settings, write, watch, context)
+            _run_ranks(context, runner, todo, output)
+        if output and output.writer:
+            output.writer.mark(footer(output.records, runner, time.perf_counter() - started, interrupted))
+    except ResultsWriteError as exc:
+        raise FlopbenchError(f"{exc}; continue with: {resume_command(sys.argv, exc.path)}") from None
+    finally:
+        if output and output.writer:
+            output.writer.close()
+    return runner, interrupted
+
+
+def _distributed_runner(machine: Machine, settings: RunSettings, write: Any, watch: Watch, context: Context) -> Any:
+    from flopbench.measuring.distributed import CollectiveTimer, emit_to_rank0
+    from flopbench.measuring.runner import Runner
+    from flopbench.measuring.timing import Budget
+
+    return Runner(
+        machine.device,
+        machine.roofline,
+        settings,
+        emit_to_rank0(context, write),
+        world_size=context.world_size,
+        monitor=watch.monitor,
+        agree=context.agree,
+        collective_timer=CollectiveTimer(context, Budget.of(settings), machine.device.type),
+    )
+
+
+def _run_ranks(context: Context, runner: Any, todo: list[Workload], output: Output | None) -> None:
+    from flopbench.measuring.distributed import run_ranks
+
+    try:
+        run_ranks(context, runner, todo)
+    except RuntimeError as exc:  # a rank died or stopped answering: the others give up, with a reason
+        kept = f"; what was measured is in {output.path}" if output else ""
+        raise FlopbenchError(f"the distributed run stopped on rank {context.rank}: {first_line(exc)}{kept}") from None
+
+
+def conclude(
+    args: argparse.Namespace, machine: Machine, output: Output, runner: Any, watch: Watch, todo: int, interrupted: bool
+) -> int:
+    """What a finished (or interrupted) run tells: the table, the trust notes, the report; the exit status."""
+    from flopbench.results.files import resume_command
+
+    assert output.path is not None
+    if output.records:
+        learn_quiet_canary(output.records, machine, watch.monitor)
+        summary(output.records, machine, output.path, args.format)
+        for note in trust_notes(output.records, runner):
+            if note.startswith("warning: "):
+                print(f"flopbench: {note}", file=sys.stderr)
+            else:
+                info(f"flopbench: {note}")
+    if args.report and output.records:
+        from flopbench.commands.plot import default_out
+        from flopbench.reading.report import write_report
+
+        md, page = write_report([output.path], default_out([output.path]), on_note=warn)
+        info(f"Report: {page} (and {md}, figures beside it)")
+    if interrupted:
+        print(
+            f"flopbench: interrupted after {len(output.records)} of {todo} workloads; what was measured is in"
+            f" {output.path}; continue with {resume_command(sys.argv, output.path)}",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def run_distributed(
+    args: argparse.Namespace, workloads: list[Workload], suites: list[Suite], settings: RunSettings
+) -> int:
+    """One rank of `torchrun ... flopbench run --distributed`: its own device, in step with the others."""
+    import torch
+
+    from flopbench.machine.device import select_device
+    from flopbench.machine.resolve import default_threads
+    from flopbench.measuring.distributed import Context
+
+    if args.resume:
+        raise FlopbenchError("--resume does not combine with --distributed; start a new distributed run")
+    kind = "cuda" if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    if args.device in ("auto", "cuda"):  # one GPU per rank on each node, by local rank
+        args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if kind == "cuda" else "cpu"
+    if kind == "cuda":
+        select_device(args.device)  # this rank's GPU current before NCCL starts on it
+    context = Context.init(args.backend, args.dist_timeout, kind)
+    try:
+        args.threads = args.threads or max(1, default_threads() // context.local_world_size)
+        return run_session(args, workloads, suites, settings, context)
+    finally:
+        context.close()

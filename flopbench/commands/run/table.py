@@ -1,0 +1,125 @@
+"""What a run prints: a line per record as it is measured, and the summary table (or markdown, JSON, CSV) at the end."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flopbench.units import count
+
+if TYPE_CHECKING:
+    from flopbench.machine.resolve import Machine
+    from flopbench.results.schema import Record
+
+# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
+# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
+# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
+
+
+def line(record: Record) -> str:
+    from flopbench.units import seconds, si
+
+    name = record.name + (f" @ rank {record.rank}" if record.world_size > 1 else "")
+    if record.status != "ok":
+        return f"{record.status:>7}  {name}: {record.reason}"
+    if record.message_bytes is not None:
+        return (
+            f"     ok  {name}: {seconds(record.time_s)}, {si(record.message_bytes, 'B')}, algorithm"
+            f" {si(record.algbw_bytes_per_s, 'B/s')}, bus {si(record.busbw_bytes_per_s, 'B/s')}"
+        )
+    peak = f"{record.utilization:6.1%} of {record.peak_source} peak" if record.utilization is not None else ""
+    bound = f"{record.bound}-bound" if record.bound else ""
+    count = len(record.warnings)
+    flag = f"  ({count} warning{'s' * (count > 1)})" if count else ""
+    return (
+        f"     ok  {name}: {seconds(record.time_s)}, {si(record.total_flops_per_s, 'FLOP/s')},"
+        f" {si(record.bytes_per_s, 'B/s')}, {peak} {bound}{flag}"
+    )
+
+
+SUMMARY_FIELDS = (
+    "name",
+    "dtype",
+    "rank",
+    "status",
+    "reason",
+    "time_s",
+    "time_iqr_s",
+    "total_flops_per_s",
+    "bytes_per_s",
+    "utilization",
+    "roofline_efficiency",
+    "bound",
+    "peak_key",
+    "peak_source",
+    "disturbed",
+    "stable",
+    "round_spread",
+    "warnings",
+)
+
+
+def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "table") -> None:
+    """The run's records on stdout: a table (or markdown), or their key fields as JSON or CSV (raw numbers)."""
+    from flopbench.console import console, print_table
+
+    if fmt in ("json", "csv"):
+        data = [r.model_dump(mode="json", include=set(SUMMARY_FIELDS)) for r in records]
+        if fmt == "json":
+            print(json.dumps({"results": str(path), "records": data}, indent=1))
+        else:
+            import csv
+
+            writer = csv.DictWriter(sys.stdout, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({**row, "warnings": "; ".join(row["warnings"])} for row in data)
+        return
+    roofline = machine.roofline
+    peaks = ", ".join(roofline.describe(k) for k in sorted({r.peak_key for r in records if r.peak_key}))
+    caption = (
+        f"time: median of the samples; IQR/median beside it. Peaks: {peaks or 'none'}. Bandwidth roofs: "
+        + "; ".join(f"{level.name} {level.roof.describe('B/s')}" for level in roofline.levels if level.roof.known)
+        + ". % roofline is against the roof of the level each working set lives in."
+    )
+    print_table(
+        f"{machine.device.label}, {count(machine.threads, 'thread')}",
+        ["workload", "dtype", "time", "IQR", "achieved", "bandwidth", "% peak", "% roofline", "bound", "notes"],
+        [_summary_row(r) for r in records],
+        numeric=["time", "IQR", "achieved", "bandwidth", "% peak", "% roofline"],
+        caption=caption,
+        fmt=fmt,
+        styles={"notes": "yellow"},
+    )
+    counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
+    text = f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed. Results: {path}"
+    console().print(text) if fmt == "table" else print(text)
+
+
+def _summary_row(r: Record) -> list[str]:
+    from flopbench.units import seconds, si
+
+    def pct(value: float | None) -> str:
+        return f"{value:.1%}" if value is not None else "-"
+
+    name = r.name + (f" @{r.rank}" if r.world_size > 1 else "")
+    if r.status != "ok" or not r.time_s:
+        return [name, r.dtype, "-", "-", "-", "-", "-", "-", "-", f"{r.status}: {r.reason}"]
+    spread = f"{(r.time_iqr_s or 0) / r.time_s:.0%}"
+    if r.message_bytes is not None:
+        notes = f"bus {si(r.busbw_bytes_per_s, 'B/s')}; " + "; ".join(r.warnings)
+        return [name, r.dtype, seconds(r.time_s), spread, "-", si(r.algbw_bytes_per_s, "B/s"), "-", "-", "-", notes]
+    bound = f"{r.bound} ({r.level})" if r.bound and r.level and r.level != "DRAM" else r.bound or "-"
+    return [
+        name,
+        r.dtype,
+        seconds(r.time_s),
+        spread,
+        si(r.total_flops_per_s, "FLOP/s"),
+        si(r.bytes_per_s, "B/s"),
+        pct(r.utilization),
+        pct(r.roofline_efficiency),
+        bound,
+        "; ".join(r.warnings),
+    ]

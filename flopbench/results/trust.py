@@ -1,0 +1,211 @@
+"""Trust: the rules that say how far a record's figure, and a whole run's, can be trusted, written once.
+
+A record's trust fields (`busy` and `reasons` of each round's interference, `disturbed`, `stable`) and a footer's
+counts mean what these rules say: the measuring half judges with them (flopbench.measuring.interference,
+flopbench.measuring.summary), the reading half reads with them (the report's trust column, compare's warnings), and
+nothing else holds a threshold. docs/methodology.md (section 3) gives what each was measured against.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flopbench.units import percent, seconds
+
+if TYPE_CHECKING:
+    from flopbench.results.schema import Interference, Record
+
+# A measurement is disturbed when, during its window:
+BUSY_OTHER_CPUS = 0.25  # other processes kept more than a quarter of a CPU busy (an idle VM's daemons: ~0.01)
+BUSY_STEAL = 0.05  # the hypervisor took more than 5% of this VM's CPU time
+CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline (or 5x its own noise, if larger)
+# A figure is unstable when its rounds' medians span more than this share of it.
+UNSTABLE_SPREAD = 0.05
+# A whole run is slow when its canaries ran a median of more than 5% slower than the machine's quietest run: a drift
+# too small for one window's canary to be sure of (its threshold is 15%), but the median of a run's windows is.
+RUN_SLOW = 0.05
+
+
+@dataclass(frozen=True)
+class Disturbance:
+    """One reason a window was disturbed: what a program counts, what a record says, what a table cell shows."""
+
+    code: str  # other_cpus, steal, canary, gpu
+    reason: str
+    short: str
+
+
+def disturbances(
+    other_cpus: float | None,
+    steal: float | None,
+    canary_slowdown: float | None,
+    canary_threshold: float | None,
+    gpu_processes: int | None,
+    gpu_utilization: float | None,
+    usable_cpus: int,
+) -> list[Disturbance]:
+    """Why a window with these readings was disturbed (empty: it was quiet). canary_threshold: the run's own (the
+    larger of CANARY_SLOWDOWN and its canary's noise); None: CANARY_SLOWDOWN."""
+    found = []
+    if other_cpus is not None and other_cpus > BUSY_OTHER_CPUS:
+        found.append(
+            Disturbance(
+                "other_cpus",
+                f"the machine was busy: other processes used {other_cpus:.1f} of {usable_cpus} CPUs during this"
+                " measurement",
+                f"busy {other_cpus:.1f} CPU",
+            )
+        )
+    if steal is not None and steal > BUSY_STEAL:
+        found.append(
+            Disturbance(
+                "steal",
+                f"the hypervisor gave {steal:.0%} of this VM's CPU time to other guests (steal)",
+                f"steal {steal:.0%}",
+            )
+        )
+    if canary_slowdown is not None and canary_slowdown > (canary_threshold or CANARY_SLOWDOWN):
+        found.append(
+            Disturbance(
+                "canary",
+                f"the machine ran {factor_text(canary_slowdown)} slower than at its quietest (canary)",
+                f"canary +{canary_slowdown:.0%}" if canary_slowdown <= 1 else f"canary {1 + canary_slowdown:.3g}x",
+            )
+        )
+    if gpu_processes:
+        busy = f" (the GPU {gpu_utilization:.0f}% busy just before)" if gpu_utilization is not None else ""
+        found.append(
+            Disturbance(
+                "gpu",
+                f"{gpu_processes} other process{'es' * (gpu_processes > 1)} computed on the GPU{busy}",
+                "GPU shared",
+            )
+        )
+    return found
+
+
+def factor_text(slowdown: float) -> str:
+    """A slowdown as a reader takes it in: '35%' up to 100%, then a factor ('106x' rather than '10485%')."""
+    return f"{slowdown:.0%}" if slowdown <= 1 else f"{1 + slowdown:.3g}x"
+
+
+def disturbances_of(interference: Interference) -> list[Disturbance]:
+    """The reasons of a recorded window, read from its own readings against the one rule."""
+    return disturbances(
+        interference.other_cpus,
+        interference.steal,
+        interference.canary_slowdown,
+        interference.canary_threshold,
+        interference.gpu_processes,
+        interference.gpu_utilization,
+        interference.usable_cpus,
+    )
+
+
+def unstable(spread: float | None) -> bool:
+    """Whether rounds spanning `spread` of the figure make it unstable (None: one round, no verdict)."""
+    return spread is not None and spread > UNSTABLE_SPREAD
+
+
+def unstable_text(rounds: int, spread: float) -> str:
+    return f"unstable: its {rounds} rounds span {percent(spread)} of the median (more than {UNSTABLE_SPREAD:.0%})"
+
+
+@dataclass(frozen=True)
+class RunSpeed:
+    """The machine's speed over a whole run, from its windows' canaries. Against the run's baseline (five canaries back
+    to back at its start, or the cached quiet reference) they say whether that baseline was itself slow; against
+    the median canary of the quietest earlier run on this machine (reference_s) whether this whole run was slow.
+    The two differ in kind: a canary between workloads reads slower than one back to back
+    (flopbench.measuring.interference), so only medians of windows are compared with each other."""
+
+    windows: int
+    median_slowdown: float  # the windows' median canary against the run's baseline
+    max_slowdown: float
+    median_s: float | None  # the windows' median canary in seconds; None without the baseline
+    reference_s: float | None = None  # the quietest earlier run's median canary on this machine, if any
+
+    @property
+    def slow(self) -> bool:
+        return bool(self.median_s and self.reference_s and self.median_s > self.reference_s * (1 + RUN_SLOW))
+
+    @property
+    def fast(self) -> bool:
+        """The run's canaries beat their baseline: the baseline was taken on a slowed machine."""
+        return self.median_slowdown < -RUN_SLOW
+
+    def sentence(self) -> str:
+        if self.fast:
+            return (
+                f"the canary ran a median {-self.median_slowdown:.1%} faster than its baseline (the faster of the"
+                f" run's start and the machine's cached quiet reference) over the run's {self.windows} measurements:"
+                f" that baseline was taken on a slowed machine, so slowdowns during this run read smaller than they"
+                f" were"
+            )
+        if self.median_s is None:
+            return f"the canary ran a median {self.median_slowdown:+.1%} from its baseline over {self.windows} windows"
+        text = f"the canary's median over the run's {self.windows} measurements was {seconds(self.median_s)}"
+        if not self.reference_s:
+            return text + ", the first such figure on this machine (later runs are judged against the quietest one)"
+        change = self.median_s / self.reference_s - 1
+        text += f", {change:+.1%} from the quietest earlier run on this machine ({seconds(self.reference_s)})"
+        if self.slow:
+            text += (
+                ": the machine was slower for the whole run (another tenant, its clocks), so its figures may read"
+                " about that much slow"
+            )
+        return text
+
+
+def run_speed(records: Any, baseline_s: float | None, reference_s: float | None = None) -> RunSpeed | None:
+    """The RunSpeed of a run's records, or None when no window timed the canary. reference_s: the median canary of
+    the quietest earlier run on this machine (its ceilings cache's run_canary_s)."""
+    slowdowns = [
+        r.interference.canary_slowdown
+        for record in records
+        for r in record.rounds
+        if r.interference is not None and r.interference.canary_slowdown is not None
+    ]
+    if not slowdowns:
+        return None
+    median = statistics.median(slowdowns)
+    median_s = baseline_s * (1 + median) if baseline_s else None
+    return RunSpeed(len(slowdowns), median, max(slowdowns), median_s, reference_s)
+
+
+@dataclass(frozen=True)
+class RunTrust:
+    """How far a whole run's figures can be trusted, from its typed records (and its header's quiet check and its
+    footers, when read back): counted once, here, for the run's end, its footer, the report and compare."""
+
+    records: int
+    measured: int
+    disturbed: int
+    unstable: int
+    speed: RunSpeed | None = None
+    at_start: Interference | None = None
+    quiet_check: dict[str, Any] = field(default_factory=dict)
+    stale: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls, records: Sequence[Record], quiet_check: dict[str, Any] | None = None, stale: Sequence[str] = ()
+    ) -> RunTrust:
+        from flopbench.results.schema import Interference
+
+        quiet = dict(quiet_check or {})
+        ok = [r for r in records if r.status == "ok"]
+        at_start = quiet.get("interference")
+        return cls(
+            records=len(records),
+            measured=len(ok),
+            disturbed=sum(r.disturbed for r in ok),
+            unstable=sum(r.stable is False for r in ok),
+            speed=run_speed(records, quiet.get("canary_baseline_s"), quiet.get("canary_run_reference_s")),
+            at_start=Interference.model_validate(at_start) if isinstance(at_start, dict) else at_start,
+            quiet_check=quiet,
+            stale=tuple(stale),
+        )
