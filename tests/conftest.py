@@ -20,22 +20,14 @@ def own_ceilings_cache(tmp_path_factory):
 
 
 @pytest.fixture
-def in_process(capsys, monkeypatch, tmp_path):
-    """flopbench's main() in this process, for commands that only read files: what a subprocess would return, without
-    its seconds of start-up. An exception main() lets through fails the test, as a traceback would."""
-    from flopbench.cli import main
+def in_process(tmp_path):
+    """flopbench's main() in this process (tests.helpers.cli), in the test's own directory and ceilings cache."""
+    from tests.helpers import cli
 
-    monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "FLOPBENCH_CACHE_DIR": str(tmp_path / "cache")}
 
     def call(*args: str) -> subprocess.CompletedProcess:
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), code, out, err)
+        return cli(*args, cwd=tmp_path, env=env)
 
     return call
 

@@ -1,11 +1,16 @@
-"""Helpers the tests share: the CLI in a subprocess, its one-line errors, a test device and timer, a runner on
-them, and results lines built by hand. Test files import from here (or from tests/fakes.py), never from each other."""
+"""Helpers the tests share: the CLI in this process or in a subprocess, its one-line errors, a test device and timer,
+a runner on them, and results lines built by hand. Test files import from here (or from tests/fakes.py), never from
+each other."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from hypothesis import strategies as st
 
@@ -18,10 +23,56 @@ from flopbench.workloads.ops.conv import SPATIAL
 # --- the command line ------------------------------------------------------------------------------------------------
 
 
-def flopbench(*args, cwd=None, check=False, env=None, timeout=None):
+def flopbench(*args, cwd=None, check=False, env=None, timeout=None, process=False):
+    """The CLI: in this process (cli, below), or with process=True in a subprocess, as a user meets it, for what only
+    a process shows (start-up, signals, the interpreter's exit, limits, two processes at once)."""
+    if not process:
+        return cli(*args, cwd=cwd, check=check, env=env)
     result = subprocess.run(
         [sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
     )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
+    return result
+
+
+QUICK_QUIET_CHECK_S = 0.05  # in-process runs watch the machine this long before they start (a run: 0.5 s)
+
+
+def cli(*args, cwd=None, check=False, env=None) -> subprocess.CompletedProcess:
+    """The CLI in this process: main() with its own argv, working directory, environment, stdout and stderr, as a
+    subprocess would see them, without the seconds of a fresh interpreter and torch. An exception main() lets through
+    fails the test, as a traceback would. Modules a command imported from the working directory (a user's model) are
+    forgotten afterwards, so that another test's module of the same name is its own."""
+    from flopbench.cli import main
+    from flopbench.measuring import policy
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = (dict(os.environ), os.getcwd(), sys.argv, list(sys.path), set(sys.modules), policy.QUIET_SAMPLE_S)
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        if cwd is not None:
+            os.chdir(cwd)
+        here = Path.cwd()
+        sys.argv = ["flopbench", *map(str, args)]
+        policy.QUIET_SAMPLE_S = QUICK_QUIET_CHECK_S
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        environ, cwd_before, sys.argv, sys.path[:], modules, policy.QUIET_SAMPLE_S = saved
+        os.environ.clear()
+        os.environ.update(environ)
+        os.chdir(cwd_before)
+        for name in set(sys.modules) - modules:
+            where = getattr(sys.modules[name], "__file__", None) or ""
+            if where.startswith(str(here)):
+                del sys.modules[name]
+    result = subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}: {result.stderr}")
     return result

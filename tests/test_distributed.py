@@ -127,9 +127,9 @@ def _rank(rank, world, port, out, scenario):
     )
     from flopbench.machine.device import describe
     from flopbench.machine.roofline import Roofline
-    from flopbench.measuring.distributed import CollectiveTimer
+    from flopbench.measuring.distributed import CollectiveTimer, Context, emit_to_rank0, run_ranks
     from flopbench.measuring.runner import Runner
-    from flopbench.measuring.timing import Budget, Context, emit_to_rank0, run_ranks
+    from flopbench.measuring.timing import Budget
     from flopbench.results.schema import RunSettings
     from flopbench.workloads import OPS
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from flopbench.results.files import ResultsWriteError, ResultsWriter, read_run
-from tests.helpers import assert_one_line_error, ctrl_c_as_in_a_terminal
+from tests.helpers import assert_one_line_error, cli, ctrl_c_as_in_a_terminal
 
 
 def assert_run_ends_with_one_error(result, *fragments):
@@ -60,7 +60,11 @@ def env(tmp_path):
     return _env(tmp_path)
 
 
-def flopbench(*args, env, cwd, preexec_fn=None, timeout=300):
+def flopbench(*args, env, cwd, preexec_fn=None, timeout=300, process=False):
+    """The CLI in this process (tests.helpers.cli), or in a subprocess where only a process shows the fault: a file
+    size limit, a signal, the interpreter's own start-up (process=True, or a preexec_fn)."""
+    if not process and preexec_fn is None:
+        return cli(*args, env=env, cwd=cwd)
     return subprocess.run(
         [sys.executable, "-m", "flopbench", *args],
         capture_output=True,
@@ -296,7 +300,6 @@ def good_lines(tmp_path_factory):
 def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, in_process, good_lines, make, fragment):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(make(good_lines))
-    assert_one_line_error(flopbench("report", str(bad), env=env, cwd=tmp_path), fragment)  # as a user meets it
     for command in (
         ["report", str(bad)],
         ["plot", str(bad)],
@@ -332,6 +335,13 @@ def test_a_header_without_records(tmp_path, in_process, good_lines):
     bad.write_text(good_lines[0] + "\n")
     assert_one_line_error(in_process("report", str(bad)), "no records to report")
     assert in_process("plot", str(bad)).returncode == 0  # nothing to draw, and says so
+
+
+def test_a_damaged_header_as_a_user_meets_it(tmp_path, env, good_lines):
+    """The same one line from a real process (the tests above run main() in this one)."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("garbage" + "\n".join(good_lines))
+    assert_one_line_error(flopbench("report", str(bad), env=env, cwd=tmp_path, process=True), ":1: not JSON")
 
 
 @pytest.mark.parametrize(

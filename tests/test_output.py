@@ -5,11 +5,11 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from tests.helpers import cli
 
 TINY = """
 [[workload]]
@@ -28,9 +28,7 @@ def env(tmp_path):
 
 
 def flopbench(*args, env, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
-    )
+    return cli(*args, env=env, cwd=cwd)
 
 
 @pytest.fixture

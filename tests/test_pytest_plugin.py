@@ -15,7 +15,8 @@ import torch  # noqa: F401
 
 from flopbench.machine.cache import CacheEntry, machine_identity, save
 from flopbench.machine.device import describe
-from flopbench.reading.plots import save_figures
+from flopbench.measuring.pytest_plugin import _machine
+from flopbench.reading.plots import draw_figures
 from flopbench.reading.view import load_view
 from flopbench.results.files import load_results
 from flopbench.results.schema import Peak
@@ -53,6 +54,7 @@ FAST = [
 def cache(tmp_path, monkeypatch):
     """A measured bandwidth in the ceiling cache, so that benchmarks get a roofline."""
     monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    _machine.cache_clear()  # the sessions below run in this process: each resolves its machine from this cache
     threads = torch.get_num_threads()
     save(
         CacheEntry(
@@ -66,7 +68,7 @@ def cache(tmp_path, monkeypatch):
 
 def test_a_pytest_session_stores_flop_fields_in_extra_info(pytester, cache):
     pytester.makepyfile(TESTS)
-    result = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-json=out.json", *FAST)
+    result = pytester.runpytest("--flopbench-device", "cpu", "--benchmark-json=out.json", *FAST)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         ["*flopbench: achieved FLOP/s*", "benchmark*median*achieved*% peak*", "test_workload*FLOP/s*float32*(derived)"]
@@ -93,19 +95,20 @@ def test_a_callable_without_flops_is_a_clear_error(pytester):
         def test_bad(flops_benchmark):
             flops_benchmark(sum, [1, 2])
     """)
-    result = pytester.runpytest_subprocess("--flopbench-device", "cpu", *FAST)
+    result = pytester.runpytest("--flopbench-device", "cpu", *FAST)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*needs flops=*"])
 
 
+@pytest.mark.filterwarnings("ignore:Benchmark machine_info is different")  # each session's flopbench header is its own
 def test_benchmark_compare_and_compare_fail_keep_working(pytester, cache):
     pytester.makepyfile(TESTS)
     storage = f"--benchmark-storage=file://{pytester.path / 'store'}"
-    first = pytester.runpytest_subprocess("--flopbench-device", "cpu", "--benchmark-autosave", storage, *FAST)
+    first = pytester.runpytest("--flopbench-device", "cpu", "--benchmark-autosave", storage, *FAST)
     first.assert_outcomes(passed=3)
     # A threshold on the median (a mean of a few microsecond rounds is one preemption away from 1000x): no
     # real machine regresses a hundredfold between two runs a second apart, loaded or not.
-    second = pytester.runpytest_subprocess(
+    second = pytester.runpytest(
         "--flopbench-device", "cpu", "--benchmark-compare", storage, "--benchmark-compare-fail=median:10000%", *FAST
     )
     second.assert_outcomes(passed=3)
@@ -119,7 +122,7 @@ def test_benchmark_compare_and_compare_fail_keep_working(pytester, cache):
             {k: v / 1000 for k, v in bench["stats"].items() if k in ("min", "max", "mean", "median", "q1", "q3")}
         )
     saved.write_text(json.dumps(data))
-    failing = pytester.runpytest_subprocess(
+    failing = pytester.runpytest(
         "--flopbench-device", "cpu", "--benchmark-compare=0001", storage, "--benchmark-compare-fail=min:5%", *FAST
     )
     assert failing.ret != 0
@@ -220,12 +223,18 @@ def test_export_import_round_trip_keeps_every_workload_and_figure(tmp_path):
         "seq_len",
     ):
         assert before[column].astype(str).tolist() == after[column].astype(str).tolist(), column
-    figures_before = save_figures(load_view(run), tmp_path / "a")
-    figures_after = save_figures(load_view(exported), tmp_path / "b")
+    figures_before = [d.name for d in draw_figures(load_view(run))]
+    figures_after = [d.name for d in draw_figures(load_view(exported))]
     assert (
         sorted(figures_before)
         == sorted(figures_after)
-        == ["flops_vs_latency", "predictors", "roofline", "sweeps", "utilization"]
+        == [
+            "flops_vs_latency",
+            "predictors",
+            "roofline",
+            "sweeps",
+            "utilization",
+        ]
     )
 
 

@@ -91,9 +91,10 @@ def _count(name: str, value: Any) -> int:
 class FlopsBenchmark:
     """Call it like pytest-benchmark's `benchmark`, with a flopbench workload or a callable and its FLOPs."""
 
-    def __init__(self, benchmark, machine: Machine):
+    def __init__(self, benchmark, machine: Machine, measured: list[tuple[str, dict[str, Any]]] | None = None):
         self.benchmark = benchmark
         self.machine = machine
+        self.measured = measured if measured is not None else []  # its session's results, for the summary
         if machine.device.type == "cpu":  # as `flopbench run` times a CPU: freed memory kept for the next call
             from flopbench.measuring.memory import keep_freed_memory
 
@@ -144,7 +145,7 @@ class FlopsBenchmark:
                 record.model_dump(mode="json", exclude={"type", "samples_s", "calls_per_sample", "rounds"}),
                 flopbench_version=__version__,
             )
-            _MEASURED.append((self.benchmark.name, dict(self.extra_info)))
+            self.measured.append((self.benchmark.name, dict(self.extra_info)))
         return result
 
     def _describe(self, target, flops, traffic, elementwise_flops, dtype) -> tuple[Any, Any, Any, str]:
@@ -196,12 +197,19 @@ class FlopsBenchmark:
         )
 
 
-_MEASURED: list[tuple[str, dict[str, Any]]] = []  # this session's flops_benchmark results, for the summary
+# A session's flops_benchmark results, kept on its config: two sessions in one process (pytester, a notebook) each
+# summarize their own.
+MEASURED = pytest.StashKey[list[tuple[str, dict[str, Any]]]]()
+
+
+def _measured(config) -> list[tuple[str, dict[str, Any]]]:
+    return config.stash.setdefault(MEASURED, [])
 
 
 def pytest_terminal_summary(terminalreporter):
     """pytest-benchmark's tables show time; this one shows what the time means."""
-    if not _MEASURED:
+    measured = _measured(terminalreporter.config)
+    if not measured:
         return
     from flopbench.units import seconds, si
 
@@ -210,18 +218,17 @@ def pytest_terminal_summary(terminalreporter):
 
     write = terminalreporter.write_line
     terminalreporter.section("flopbench: achieved FLOP/s")
-    width = max(len(name) for name, _ in _MEASURED)
+    width = max(len(name) for name, _ in measured)
     write(f"{'benchmark':<{width}}  {'median':>9}  {'achieved':>13}  {'% peak':>7}  {'% roofline':>10}  bound    peak")
-    for name, info in _MEASURED:
+    for name, info in measured:
         write(
             f"{name:<{width}}  {seconds(info['time_s']):>9}  {si(info['total_flops_per_s'], 'FLOP/s'):>13}"
             f"  {pct(info['utilization']):>7}  {pct(info['roofline_efficiency']):>10}  {info['bound'] or '-':<7}"
             f"  {info['peak_key']} {si(info['peak_flops_per_s'], 'FLOP/s')} ({info['peak_source']})"
         )
-    _MEASURED.clear()
 
 
 @pytest.fixture
 def flops_benchmark(benchmark, request) -> FlopsBenchmark:
     """pytest-benchmark's `benchmark`, knowing FLOPs: see flopbench.measuring.pytest_plugin."""
-    return FlopsBenchmark(benchmark, _machine(_device_option(request.config)))
+    return FlopsBenchmark(benchmark, _machine(_device_option(request.config)), _measured(request.config))

@@ -41,7 +41,8 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(blocks: list, out: Path) -> str:
+def to_markdown(blocks: list, out: Path, figures: bool = True) -> str:
+    """The report as Markdown, its figures linked beside it (figures=False: the text alone, nothing drawn or saved)."""
     lines: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):
@@ -53,7 +54,7 @@ def to_markdown(blocks: list, out: Path) -> str:
             lines.append("|" + "---|" * len(b.header))
             lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in b.rows]
             lines.append("")
-        elif isinstance(b, Figure):
+        elif isinstance(b, Figure) and figures:
             assert b.path is not None, "figures are saved before the report is rendered (write_report)"
             caption = b.drawn.caption
             lines += [f"![{caption}]({b.path.relative_to(out)})", "", f"*{caption}*", ""]
