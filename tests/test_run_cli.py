@@ -1,4 +1,5 @@
-"""`flopbench run` and `flopbench peak` as a user runs them: real timing on tiny workloads (main() in this process; a\nreal process where a signal is the point)."""
+"""`flopbench run` and `flopbench peak` as a user runs them: real timing on tiny workloads (main() in this process; a
+real process where a signal is the point)."""
 
 import json
 import os

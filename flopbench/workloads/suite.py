@@ -9,7 +9,7 @@
     op = "matmul"
     name = "square"                      # optional; generated from the parameters otherwise
     k = 1024
-    impl = "compile"                     # optional: how it runs (flopbench.workloads.impls; eager by default), sweepable
+    impl = "compile"                     # optional: how it runs (flopbench.workloads.impls, eager by default)
     devices = ["cuda"]                   # optional: run only on these device types
     large = true                         # optional: run only with `flopbench run --large`
     [workload.sweep]                     # optional: the cartesian product of these lists
