@@ -74,6 +74,8 @@ class Op:
     doc: str = ""
     params: tuple[Param, ...] = ()
     named_by: ClassVar[str | None] = None  # a key whose value starts generated names instead of the op's name
+    # A small valid instance, built and run on a CPU in milliseconds: every op-wide test takes it (docs/extending.md).
+    example: dict[str, Any] = {}
 
     def param(self, key: str) -> Param:
         for p in self.params:

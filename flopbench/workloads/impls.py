@@ -175,6 +175,11 @@ IMPLS: dict[str, Impl] = {
         Compiled("compile", "torch.compile, default mode"),
         Compiled("compile-max-autotune", "torch.compile, mode max-autotune", mode="max-autotune"),
         Compiled(
+            "compile-max-autotune-no-cudagraphs",
+            "torch.compile, mode max-autotune-no-cudagraphs (autotuned kernels, launched one by one)",
+            mode="max-autotune-no-cudagraphs",
+        ),
+        Compiled(
             "compile-reduce-overhead",
             "torch.compile, mode reduce-overhead (CUDA graphs)",
             devices=("cuda",),
@@ -201,7 +206,13 @@ IMPLS: dict[str, Impl] = {
     )
 }
 # What every op runs under unless it says otherwise (Op.impls).
-DEFAULT_IMPLS = (EAGER, "compile", "compile-max-autotune", "compile-reduce-overhead")
+DEFAULT_IMPLS = (
+    EAGER,
+    "compile",
+    "compile-max-autotune",
+    "compile-max-autotune-no-cudagraphs",
+    "compile-reduce-overhead",
+)
 
 
 # Every compiled workload's callable is a closure of one of a few functions (an op's forward, say), so dynamo keeps

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 class Attention(Op):
     name = "attention"
+    example = dict(batch=2, heads=4, kv_heads=2, seq_len=20, kv_seq_len=24, head_dim=16, causal=True)
     family = "attention"
     impls = (*Op.impls, "sdpa-math", "sdpa-flash", "sdpa-efficient", "sdpa-cudnn")
     sdpa = True
@@ -148,6 +149,7 @@ def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
 
 class MHA(Op):
     name = "mha"
+    example = dict(batch=2, seq_len=12, d_model=32, heads=4)
     family = "attention"
     doc = (
         "Multi-head self-attention block: Q, K, V and output projections around the attention core. "
@@ -226,6 +228,7 @@ class MHA(Op):
 
 class FFN(Op):
     name = "ffn"
+    example = dict(batch=2, seq_len=6, d_model=16, gated=True)
     family = "attention"
     doc = (
         "Transformer feed-forward block: x W1 -> GELU -> W2 (4*B*L*d*d_ff FLOPs), or gated (SwiGLU: "
@@ -314,6 +317,7 @@ class FFN(Op):
 
 class TransformerLayer(Op):
     name = "transformer_layer"
+    example = dict(batch=1, seq_len=10, d_model=32, heads=4, causal=True)
     family = "attention"
     doc = (
         "Pre-norm transformer layer: x + MHA(LN(x)), then + FFN(LN(.)). Non-causal, d_ff = 4d: "

@@ -104,6 +104,31 @@ def _small_spatial(p: dict[str, Any], ndim: int, minimum: int = 12) -> dict[str,
     return {name: min(p[name], max(minimum, span)) for name, span in zip(SPATIAL[ndim], spans)}
 
 
+# Small instances the tests build, check, time and place, per spatial dimensions.
+CONV_EXAMPLES = {
+    1: dict(batch=2, in_channels=4, out_channels=6, length=30, kernel=5, stride=2, dilation=2, groups=2),
+    2: dict(batch=2, in_channels=3, out_channels=8, height=14, width=12, kernel=[3, 5], padding=1),
+    3: dict(batch=1, in_channels=2, out_channels=4, depth=5, height=6, width=7, kernel=3, padding="same"),
+}
+CONV_TRANSPOSE_EXAMPLES = {
+    1: dict(batch=2, in_channels=4, out_channels=6, length=9, kernel=4, stride=3, padding=1, groups=2),
+    2: dict(
+        batch=1,
+        in_channels=4,
+        out_channels=6,
+        height=7,
+        width=7,
+        kernel=3,
+        stride=2,
+        padding=1,
+        output_padding=1,
+        groups=2,
+    ),
+    3: dict(
+        batch=1, in_channels=2, out_channels=4, depth=3, height=4, width=5, kernel=[2, 3, 3], stride=2, output_padding=1
+    ),
+}
+
 # Implementations of 2-d convolutions: eager, compiled, and in channels_last memory format.
 CONV2D_IMPLS = (*Op.impls, "channels-last")
 
@@ -116,6 +141,7 @@ class Conv(Op):
         if ndim == 2:
             self.impls = CONV2D_IMPLS
         self.name = f"conv{ndim}d"
+        self.example = CONV_EXAMPLES[ndim]
         self.doc = (
             "Core FLOPs = 2*batch*out_channels*prod(output size)*(in_channels/groups)*prod(kernel); "
             "output size as PyTorch computes it."
@@ -213,6 +239,7 @@ class _ConvVariant(Op):
 
 class DepthwiseConv2d(_ConvVariant):
     name = "depthwise_conv2d"
+    example = dict(batch=2, channels=8, height=15, width=15, kernel=3, stride=2, padding=1)
     doc = "A conv2d with groups = in_channels = out_channels: 2*batch*channels*prod(output)*prod(kernel)."
     params = (
         Int("batch", short="b"),
@@ -232,6 +259,7 @@ class DepthwiseConv2d(_ConvVariant):
 
 class PointwiseConv2d(_ConvVariant):
     name = "pointwise_conv2d"
+    example = dict(batch=2, in_channels=8, out_channels=12, height=9, width=9)
     doc = "A 1x1 conv2d: 2*batch*in_channels*out_channels*prod(output size)."
     params = (
         Int("batch", short="b"),
@@ -258,6 +286,7 @@ class PointwiseConv2d(_ConvVariant):
 
 class SeparableConv2d(Op):
     name = "separable_conv2d"
+    example = dict(batch=1, in_channels=8, out_channels=16, height=12, width=12, kernel=3, padding=1)
     family = "conv"
     doc = (
         "A depthwise conv (kernel, stride, padding, dilation; no bias) then a pointwise 1x1 conv to "
@@ -347,6 +376,7 @@ class ConvTranspose(Op):
     def __init__(self, ndim: int):
         self.ndim = ndim
         self.name = f"conv_transpose{ndim}d"
+        self.example = CONV_TRANSPOSE_EXAMPLES[ndim]
         self.doc = (
             "Core FLOPs counted from the input size, as PyTorch's counter, fvcore and thop do: "
             "2*batch*in_channels*prod(input size)*(out_channels/groups)*prod(kernel)."

@@ -41,6 +41,7 @@ def kernels() -> dict[str, Callable[[dict[str, Any]], Any]]:
 
 class Elementwise(Op):
     name = "elementwise"
+    example = dict(kind="triad", numel=5000)
     family = "elementwise"
     doc = (
         "One elementwise kernel over numel elements: reads one tensor (two for add, sub, mul, div, "
@@ -95,6 +96,7 @@ class Elementwise(Op):
 
 class Softmax(Op):
     name = "softmax"
+    example = dict(rows=8, cols=100)
     family = "elementwise"
     doc = "Softmax over the last dimension of a rows x cols matrix: 5 FLOPs per element."
     params = (Int("rows", short="r"), Int("cols", short="c"))
@@ -132,6 +134,7 @@ class Softmax(Op):
 
 class LayerNorm(Op):
     name = "layernorm"
+    example = dict(rows=8, cols=100)
     family = "elementwise"
     doc = (
         "Layer norm over the last dimension of a rows x cols matrix, with weight and bias: "

@@ -26,6 +26,7 @@ def _bytes(elements: int, dtype: str) -> int:
 
 class LnGeluResidual(Op):
     name = "ln_gelu_residual"
+    example = dict(rows=6, cols=40)
     family = "fusion"
     doc = (
         "y = gelu(layer_norm(x) * gamma + beta) + x over a rows x cols matrix, op by op: 13 FLOPs per element and 4"
@@ -68,6 +69,7 @@ class LnGeluResidual(Op):
 
 class LinearBiasGelu(Op):
     name = "linear_bias_gelu"
+    example = dict(tokens=5, in_features=12, out_features=7)
     family = "fusion"
     doc = (
         "y = gelu(x @ W^T + b) for `tokens` rows, the product, the bias add and GELU op by op: core FLOPs"
@@ -121,6 +123,7 @@ class LinearBiasGelu(Op):
 
 class AttentionByHand(Op):
     name = "attention_by_hand"
+    example = dict(batch=1, heads=2, seq_len=12, head_dim=8)
     family = "fusion"
     doc = (
         "softmax(Q K^T / sqrt(d)) V written op by op (not causal), the scores materialized: the FLOPs of the attention"

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 class Matmul(Op):
     name = "matmul"
+    example = dict(m=33, n=17, k=40, batch=2)
     family = "matmul"
     doc = (
         "C[batch, m, n] = A[batch, m, k] @ B[batch, k, n]; n = 1 is a GEMV. FLOPs = 2*batch*m*n*k. In int8"
@@ -116,6 +117,7 @@ class Matmul(Op):
 
 class Linear(Op):
     name = "linear"
+    example = dict(tokens=9, in_features=24, out_features=12)
     family = "matmul"
 
     @implementation("onednn")
@@ -174,6 +176,7 @@ class Linear(Op):
 
 class MLP(Op):
     name = "mlp"
+    example = dict(batch=4, layers=[20, 16, 8], activations=["gelu", "softmax"])
     family = "matmul"
     doc = (
         "A stack of linear layers: layers = widths [in, hidden..., out]; activations[i] follows "

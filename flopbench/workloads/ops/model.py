@@ -71,6 +71,7 @@ def convention_flops(p: dict[str, Any]) -> dict[str, int] | None:
 
 class Model(Op):
     name = "model"
+    example = dict(model="keras_mlp", batch=2)
     family = "model"
     named_by = "model"
     doc = (

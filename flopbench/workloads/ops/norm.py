@@ -22,6 +22,7 @@ def _image(p) -> tuple[int, ...]:
 
 class RMSNorm(Op):
     name = "rmsnorm"
+    example = dict(rows=8, cols=100)
     family = "elementwise"
     doc = "RMS norm over the last dimension of a rows x cols matrix, with a weight: 4 FLOPs per element, 3 per row."
     params = (Int("rows", short="r"), Int("cols", short="c"))
@@ -57,6 +58,7 @@ class RMSNorm(Op):
 
 class BatchNorm(Op):
     name = "batchnorm"
+    example = dict(batch=2, channels=6, height=5, width=7)
     family = "elementwise"
     doc = (
         "Batch norm of a batch x channels x height x width tensor with weight and bias: in inference 2 FLOPs per"
@@ -116,6 +118,7 @@ class BatchNorm(Op):
 
 class GroupNorm(Op):
     name = "groupnorm"
+    example = dict(batch=2, channels=12, groups=3, height=5, width=4)
     family = "elementwise"
     doc = (
         "Group norm of a batch x channels x height x width tensor with weight and bias: layer norm over each group"
@@ -180,6 +183,7 @@ class GroupNorm(Op):
 
 class Pool2d(Op):
     name = "pool2d"
+    example = dict(kind="max", batch=2, channels=3, height=11, width=9, kernel=3, stride=2, padding=1)
     family = "elementwise"
     doc = (
         "Max or average pooling of a batch x channels x height x width tensor (square window, stride, padding):"
@@ -284,6 +288,7 @@ class Pool2d(Op):
 
 class Embedding(Op):
     name = "embedding"
+    example = dict(tokens=40, vocab=50, dim=16)
     family = "elementwise"
     doc = (
         "Embedding lookup of tokens ids in a vocab x dim table: 0 FLOPs; reads each id (int64) and the row it"

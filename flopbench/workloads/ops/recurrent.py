@@ -14,11 +14,20 @@ from flopbench.workloads.params import Bool, Int
 MODULES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
+# Small instances the tests build, check, time and place.
+EXAMPLES = {
+    "lstm": dict(batch=2, seq_len=5, input_size=6, hidden_size=8, layers=2, bidirectional=True),
+    "gru": dict(batch=2, seq_len=4, input_size=5, hidden_size=7),
+    "rnn": dict(batch=3, seq_len=4, input_size=5, hidden_size=6, bias=False),
+}
+
+
 class Recurrent(Op):
     family = "recurrent"
 
     def __init__(self, name: str):
         self.name = name
+        self.example = EXAMPLES[name]
         self.kind = "rnn_tanh" if name == "rnn" else name
         gates = formulas.RECURRENT_GATES[self.kind]
         self.doc = (
