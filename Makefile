@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m ruff check flopbench tests benchmarks
 	$(PY) -m ruff format --check flopbench tests benchmarks
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # Extra options for `make bench`, e.g. make bench BENCH_ARGS='--device cuda:1 --tf32'
 BENCH_ARGS ?=
