@@ -30,13 +30,12 @@ from typing import Any, Protocol
 
 from flopbench.machine.resolve import usable_cpus
 from flopbench.results.schema import Interference
-from flopbench.results.trust import CANARY_SLOWDOWN, disturbances
+from flopbench.results.trust import CANARY_NOISE_MULTIPLE, CANARY_SLOWDOWN, disturbances
 
 # When a measurement is disturbed is flopbench.results.trust's rule (disturbances): the readings below meet it there.
 # The canary's noise is the interquartile range of the run's first canaries over their median: one stray canary at
-# the start cannot set it (their full range did: one canary 30% off made the threshold 91% and blinded the run). For
-# normal noise 5 IQRs are about 6.7 standard deviations, so a quiet machine is not called slow by chance.
-CANARY_NOISE_MULTIPLE = 5
+# the start cannot set it (their full range did: one canary 30% off made the threshold 91% and blinded the run); the
+# threshold is CANARY_NOISE_MULTIPLE of it.
 # The canary between workloads is noisier than five back to back at the start: what the last workload left behind
 # moves it (on a 2-vCPU AMD EPYC VM, after a 64 MiB GEMV a median 40% slower than back to back, after a large GEMM 5%,
 # after a 0.3 s sleep 18%). So its noise is also taken from the run's windows, once there are this many, and the

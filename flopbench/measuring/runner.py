@@ -427,7 +427,8 @@ class Runner:
         """compile_s and its cache, the recompilations while timed (warned), the attention backend (warned when a GPU
         fell back to the math kernel: its time is then the unfused path's, not attention's on that GPU)."""
         figures = dict(state.impl)
-        if device_type == "cuda" and figures.get("attention_backend") == "math" and state.workload.impl == "eager":
+        impl = IMPLS[state.workload.impl]
+        if device_type == "cuda" and figures.get("attention_backend") == "math" and not impl.holds_sdpa:
             warnings.append(
                 f"SDPA ran its math kernel (unfused) in {state.workload.dtype}: no fused kernel takes this dtype or"
                 " these heads here (float32, or grouped-query heads); the bfloat16 entries time the fused kernels"

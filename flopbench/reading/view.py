@@ -3,7 +3,7 @@
 A RunView holds the typed run (header, records, notes, footers), its records as a DataFrame (one row per record and
 rank), the per-workload frame computed once (a distributed run's ranks folded into their median), the device's roofs
 (flopbench.machine.roofline: the header's, or built from its device and ceilings for files before schema 4) and the
-run's trust summary (flopbench.results.trust.RunTrust). Nothing downstream recomputes any of them.
+run's trust summary (flopbench.reading.trust.RunTrust). Nothing downstream recomputes any of them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from flopbench.fields import Peak
 from flopbench.machine.roofline import MEMORY, Level, Roofline
-from flopbench.results.trust import RunTrust
+from flopbench.reading.trust import RunTrust
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from flopbench.errors import validation_text
 from flopbench.fields import UNITS, F, Part, Peak  # noqa: F401 (Peak and UNITS: re-exported, the schema's vocabulary)
 from flopbench.machine.device import Device
-from flopbench.machine.roofline import Placement, Roofline
+from flopbench.machine.roofline import STALE_CEILING, Placement, Roofline
+from flopbench.results.trust import CANARY_NOISE_MULTIPLE, CANARY_SLOWDOWN
 
 SCHEMA_VERSION = 4
 
@@ -244,7 +245,8 @@ class Interference(Line):
     )
     canary_threshold: float | None = F(
         "1",
-        "the slowdown above which the canary calls the machine disturbed: 15%, or 5x the canary's own noise (its"
+        f"the slowdown above which the canary calls the machine disturbed: {CANARY_SLOWDOWN:.0%}, or"
+        f" {CANARY_NOISE_MULTIPLE}x the canary's own noise (its"
         " interquartile range over its median at the run's start, or the spread of the faster half of its canaries"
         " between workloads so far, whichever is larger)",
         None,
@@ -579,7 +581,7 @@ class Footer(Line):
     )
     stale_ceilings: list[str] = F(
         "",
-        "cached ceilings this run beat by more than 5% (refresh with flopbench peak --measure)",
+        f"cached ceilings this run beat by more than {STALE_CEILING - 1:.0%} (refresh with flopbench peak --measure)",
         default_factory=list,
     )
 

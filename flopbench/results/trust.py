@@ -3,25 +3,26 @@
 A record's trust fields (`busy` and `reasons` of each round's interference, `disturbed`, `stable`) and a footer's
 counts mean what these rules say: the measuring half judges with them (flopbench.measuring.interference,
 flopbench.measuring.summary), the reading half reads with them (the report's trust column, compare's warnings), and
-nothing else holds a threshold. docs/methodology.md (section 3) gives what each was measured against.
+nothing else holds a threshold. docs/methodology.md (section 3) gives what each was measured against. (A whole run's
+trust, counted from its records, is flopbench.reading.trust's.)
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from flopbench.units import percent, seconds
-
-if TYPE_CHECKING:
-    from flopbench.results.schema import Interference, Record
 
 # A measurement is disturbed when, during its window:
 BUSY_OTHER_CPUS = 0.25  # other processes kept more than a quarter of a CPU busy (an idle VM's daemons: ~0.01)
 BUSY_STEAL = 0.05  # the hypervisor took more than 5% of this VM's CPU time
 CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline (or 5x its own noise, if larger)
+# The canary's noise is the interquartile range of the run's first canaries over their median (flopbench.measuring.
+# interference says how): for normal noise 5 IQRs are about 6.7 standard deviations, so a quiet machine is not called
+# slow by chance.
+CANARY_NOISE_MULTIPLE = 5
 # A figure is unstable when its rounds' medians span more than this share of it.
 UNSTABLE_SPREAD = 0.05
 # A whole run is slow when its canaries ran a median of more than 5% slower than the machine's quietest run: a drift
@@ -92,8 +93,9 @@ def factor_text(slowdown: float) -> str:
     return f"{slowdown:.0%}" if slowdown <= 1 else f"{1 + slowdown:.3g}x"
 
 
-def disturbances_of(interference: Interference) -> list[Disturbance]:
-    """The reasons of a recorded window, read from its own readings against the one rule."""
+def disturbances_of(interference: Any) -> list[Disturbance]:
+    """The reasons of a recorded window (flopbench.results.schema.Interference), read from its own readings against
+    the one rule."""
     return disturbances(
         interference.other_cpus,
         interference.steal,
@@ -174,38 +176,3 @@ def run_speed(records: Any, baseline_s: float | None, reference_s: float | None 
     median = statistics.median(slowdowns)
     median_s = baseline_s * (1 + median) if baseline_s else None
     return RunSpeed(len(slowdowns), median, max(slowdowns), median_s, reference_s)
-
-
-@dataclass(frozen=True)
-class RunTrust:
-    """How far a whole run's figures can be trusted, from its typed records (and its header's quiet check and its
-    footers, when read back): counted once, here, for the run's end, its footer, the report and compare."""
-
-    records: int
-    measured: int
-    disturbed: int
-    unstable: int
-    speed: RunSpeed | None = None
-    at_start: Interference | None = None
-    quiet_check: dict[str, Any] = field(default_factory=dict)
-    stale: tuple[str, ...] = ()
-
-    @classmethod
-    def of(
-        cls, records: Sequence[Record], quiet_check: dict[str, Any] | None = None, stale: Sequence[str] = ()
-    ) -> RunTrust:
-        from flopbench.results.schema import Interference
-
-        quiet = dict(quiet_check or {})
-        ok = [r for r in records if r.status == "ok"]
-        at_start = quiet.get("interference")
-        return cls(
-            records=len(records),
-            measured=len(ok),
-            disturbed=sum(r.disturbed for r in ok),
-            unstable=sum(r.stable is False for r in ok),
-            speed=run_speed(records, quiet.get("canary_baseline_s"), quiet.get("canary_run_reference_s")),
-            at_start=Interference.model_validate(at_start) if isinstance(at_start, dict) else at_start,
-            quiet_check=quiet,
-            stale=tuple(stale),
-        )

@@ -57,6 +57,11 @@ class Impl:
         """Its first call compiles (timed apart as compile_s, never a sample)."""
         return False
 
+    @property
+    def holds_sdpa(self) -> bool:
+        """It holds scaled_dot_product_attention to one backend (which kernel runs is then its choice, not torch's)."""
+        return False
+
     def unavailable(self, op: Op, device_type: str, dtype: str) -> str | None:
         """Why torch cannot run it for this op here, in one line (None: it can, as far as is known before a call)."""
         if self.devices and device_type not in self.devices:
@@ -116,6 +121,10 @@ class SdpaBackend(Impl):
     (a few microseconds)."""
 
     backend: str = "MATH"
+
+    @property
+    def holds_sdpa(self) -> bool:
+        return True
 
     def wrap(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         from torch.nn.attention import SDPBackend, sdpa_kernel

@@ -105,12 +105,12 @@ def _small_spatial(p: dict[str, Any], ndim: int, minimum: int = 12) -> dict[str,
 
 
 # Small instances the tests build, check, time and place, per spatial dimensions.
-CONV_EXAMPLES = {
+CONV_EXAMPLES: dict[int, dict[str, Any]] = {
     1: dict(batch=2, in_channels=4, out_channels=6, length=30, kernel=5, stride=2, dilation=2, groups=2),
     2: dict(batch=2, in_channels=3, out_channels=8, height=14, width=12, kernel=[3, 5], padding=1),
     3: dict(batch=1, in_channels=2, out_channels=4, depth=5, height=6, width=7, kernel=3, padding="same"),
 }
-CONV_TRANSPOSE_EXAMPLES = {
+CONV_TRANSPOSE_EXAMPLES: dict[int, dict[str, Any]] = {
     1: dict(batch=2, in_channels=4, out_channels=6, length=9, kernel=4, stride=3, padding=1, groups=2),
     2: dict(
         batch=1,
