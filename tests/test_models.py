@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from flopbench import formulas
 from flopbench.errors import SpecError
+from flopbench.results import read_run
 from flopbench.workloads import make_workload
 from flopbench.workloads.check import check_output
 from flopbench.workloads.models import MODELS
@@ -212,6 +213,23 @@ def not_a_model():
 
 def broken():
     raise RuntimeError("no weights here")
+
+def classifier_for_32():
+    return nn.Sequential(nn.Conv2d(3, 1, 1), nn.Flatten(), nn.Linear(1024, 10))
+
+class DataDependent(nn.Module):
+    def __init__(self, features=8):
+        super().__init__()
+        self.lin = nn.Linear(features, features)
+    def forward(self, x):
+        keep = int((x > 0).sum().item()) % 3 + 1  # a value read from the data: the meta device has none
+        return self.lin(x)[:, :keep]
+
+def data_dependent():
+    return DataDependent()
+
+def data_dependent_and_huge():
+    return DataDependent(features=200_000)  # 160 GB of weights: built on the meta device, never for real
 """
 
 
@@ -260,6 +278,49 @@ def test_count_model_with_several_inputs_or_an_input_factory(user_dir):
 )
 def test_count_model_errors_are_one_line(user_dir, args, fragments):
     assert_one_line_error(flopbench("count-model", *args, cwd=user_dir), *fragments)
+
+
+def test_a_shape_error_at_a_huge_size_is_the_shape_error_and_nothing_is_allocated(user_dir):
+    """The meta device raises the model's own shape error as real tensors would: no fallback to allocating 6 TB."""
+    huge = ["mymodels:classifier_for_32", "--input", "100000,3,2240,2240"]
+    for command in ("count-model", "profile-model"):
+        result = flopbench(command, *huge, cwd=user_dir)
+        assert_one_line_error(result, "failed on inputs of shape 100000x3x2240x2240", "check --input")
+        assert "allocate" not in result.stderr and "GiB" not in result.stderr
+    assert flopbench("count-model", "mymodels:classifier_for_32", "--input", "1,3,32,32", cwd=user_dir).returncode == 0
+
+
+def test_only_the_meta_devices_own_failures_fall_back_to_real_tensors_and_only_if_they_fit(user_dir):
+    small = flopbench("count-model", "mymodels:data_dependent", "--input", "4,8", "--format", "json", cwd=user_dir)
+    assert small.returncode == 0, small.stderr
+    assert json.loads(small.stdout)["core_flops"] == 2 * 4 * 8 * 8
+    (note,) = small.stderr.strip().splitlines()  # which cause, said once
+    assert "on real CPU tensors" in note and "meta" in note and "item()" in note
+    for args in (
+        ["mymodels:data_dependent", "--input", "100000000000,8"],
+        ["mymodels:data_dependent_and_huge", "--input", "4,200000"],
+    ):
+        result = flopbench("count-model", *args, cwd=user_dir)
+        assert_one_line_error(result, "needs", "is free on cpu", "to count it on real tensors", "meta")
+
+
+def test_no_command_ends_in_a_traceback_on_an_input_too_large_to_allocate(user_dir, tmp_path):
+    """Every command that builds tensors from what the user gives refuses what would not fit, or skips it."""
+    suite = tmp_path / "huge.toml"
+    suite.write_text('[[workload]]\nop = "matmul"\nm = 1000000\nn = 1000000\nk = 64\n')
+    sweeps = [
+        (["count-model", "mymodels:data_dependent_and_huge", "--input", "1,200000"], 2),
+        (["profile-model", "mymodels:data_dependent_and_huge", "--input", "1,200000", "--bandwidth", "1e10"], 2),
+        (["profile-model", "mymodels:tiny", "--input", "100000000000,8", "--bandwidth", "1e10"], 2),
+        (["count", "matmul", "m=10000000", "n=10000000", "k=10000000"], 0),
+        (["count", "model", "model=resnet18", "batch=1000000", "--per-layer"], 0),
+        (["run", str(suite), "--bandwidth", "1e10", "--rounds", "1", "--out", str(tmp_path / "r.jsonl")], 0),
+    ]
+    for args, code in sweeps:
+        result = flopbench(*args, cwd=user_dir)
+        assert result.returncode == code and "Traceback" not in result.stderr, (args, result.stderr)
+    (skipped,) = read_run(tmp_path / "r.jsonl").records
+    assert skipped.status == "skipped" and skipped.cause == "memory" and "is free on cpu" in skipped.reason
 
 
 def test_count_per_layer_for_a_suite_model():

@@ -57,7 +57,15 @@ def main(args: argparse.Namespace) -> int:
 
     from flopbench import formulas
     from flopbench.commands.common import resolve_machine
-    from flopbench.commands.count_model import build, load, make_inputs
+    from flopbench.commands.count_model import (
+        build,
+        count_on_meta,
+        input_bytes,
+        load,
+        make_inputs,
+        refuse_if_too_big,
+        shapes_text,
+    )
     from flopbench.reading.analysis import layer_times
     from flopbench.results.schema import dump
     from flopbench.workloads.models.counter import count_layers
@@ -70,15 +78,20 @@ def main(args: argparse.Namespace) -> int:
     device = torch.device(machine.device.torch_device)
     factory = load(args.factory, "factory")
     dtype = getattr(torch, args.dtype)
+    # On the meta device first: a shape the model does not take is its own error, said before anything is allocated,
+    # and the model's parameters and inputs are known to fit (the run's rule) before they are built on the device.
+    _, built, _ = count_on_meta(args, factory, dtype)
+    inputs_size = input_bytes(args)
+    if built is not None or inputs_size is not None:
+        refuse_if_too_big((built or 0) + (inputs_size or 0), str(device), "for the model and its inputs")
     torch.set_num_threads(machine.threads)
     model = build(factory, args.factory, device).to(dtype)
     inputs = tuple(x.to(dtype) if x.is_floating_point() else x for x in make_inputs(args, device))
-    shapes = ", ".join("x".join(map(str, x.shape)) for x in inputs)
     try:
         counted = count_layers(model, inputs, train=args.train, name=args.factory)
     except Exception as exc:
         raise FlopbenchError(
-            f"{args.factory} failed on inputs of shape {shapes}: {first_line(exc)}; check --input"
+            f"{args.factory} failed on inputs of shape {shapes_text(args)}: {first_line(exc)}; check --input"
         ) from None
     roofs = roofs_in_words(machine, args.dtype)
     measured = profile_model(

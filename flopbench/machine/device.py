@@ -417,13 +417,37 @@ def _memory_bytes() -> int | None:
 
 def available_memory(device: Device) -> int | None:
     """Bytes a workload may still allocate on the device."""
-    if device.type == "cuda":
+    return free_memory(device.torch_device)
+
+
+def free_memory(torch_device: str) -> int | None:
+    """Bytes that may still be allocated on a torch device (cpu, cuda:N); None where nobody says."""
+    if torch_device.startswith("cuda"):
         import torch
 
-        return torch.cuda.mem_get_info(device.index)[0]
+        return torch.cuda.mem_get_info(torch.device(torch_device))[0]
     meminfo = _read("/proc/meminfo") or ""
     match = re.search(r"MemAvailable:\s+(\d+) kB", meminfo)
     return int(match.group(1)) * 1024 if match else None
+
+
+MEMORY_HEADROOM = 0.8  # what may take at most this share of the free memory: the rest is for what else runs
+
+
+def too_big(nbytes: float, free: int | None, where: str, what: str) -> str | None:
+    """The one rule for whether tensors fit before they are allocated (a workload's, a model's, its inputs): why not,
+    in words ("needs 5.6 TiB for inputs and outputs; 20.1 GiB is free on cpu"), or None when they fit or nobody
+    knows the free memory."""
+    if free is None or nbytes <= MEMORY_HEADROOM * free:
+        return None
+    return f"needs {_bytes_text(nbytes)} {what}; {_bytes_text(free)} is free on {where}"
+
+
+def _bytes_text(nbytes: float) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if nbytes >= size:
+            return f"{nbytes / size:.3g} {unit}"
+    return f"{nbytes / 2**10:.3g} KiB"
 
 
 # --- GPUs ----------------------------------------------------------------------------------------

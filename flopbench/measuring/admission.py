@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from flopbench.machine.device import too_big
 from flopbench.measuring.timing import Budget
 from flopbench.units import si
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from flopbench.results.schema import RunSettings
     from flopbench.workloads import Workload
 
-MEMORY_HEADROOM = 0.8  # skip a workload whose inputs and outputs need more than this share of free memory
 DEFAULT_MAX_CALL_S = {"cpu": 2.0, "cuda": 1.0}  # seconds: a single call beyond this is not worth its samples
 # float8 runs natively on CUDA from compute capability 8.9 (Ada, Hopper); CPUs with these flags have float8 units.
 FLOAT8_CUDA = (8, 9)
@@ -116,14 +116,9 @@ def unsupported(workload: Workload, device: Device) -> str:
 
 
 def memory_skip(workload: Workload, device: Device, free: int | None) -> Skip | None:
-    """Its inputs and outputs would not fit beside what else is on the device."""
-    if free is None or workload.counts.bytes <= MEMORY_HEADROOM * free:
-        return None
-    return Skip(
-        Cause.MEMORY,
-        f"needs {workload.counts.bytes / 2**30:.3g} GiB for inputs and outputs; {free / 2**30:.3g} GiB is free on"
-        f" {device.torch_device}",
-    )
+    """Its inputs and outputs would not fit beside what else is on the device (flopbench.machine.device.too_big)."""
+    reason = too_big(workload.counts.bytes, free, device.torch_device, "for inputs and outputs")
+    return Skip(Cause.MEMORY, reason) if reason else None
 
 
 class Admission:
