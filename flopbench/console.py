@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import sys
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,16 +41,44 @@ def info(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Nothing written to file descriptor 2 inside the block reaches the terminal: what C++ libraries print there
+    themselves (Kineto's 'profiler_start/stop' lines around a torch.profiler session)."""
+    try:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def warn(text: str) -> None:
     """A warning on stderr: always printed, --quiet or not."""
     print(f"flopbench: warning: {text}", file=sys.stderr, flush=True)
+
+
+def width(stream: Any) -> int | None:
+    """The columns a table may take on `stream`: the terminal's (None: rich asks it), an exported COLUMNS in a pipe,
+    else none to speak of (a file or a pipe keeps every cell whole)."""
+    if stream.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 100_000
 
 
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, width=None if stream.isatty() else 100_000, highlight=False, soft_wrap=False)
+    return Console(file=stream, width=width(stream), highlight=False, soft_wrap=False)
 
 
 def print_text(text: str, fmt: str = "table") -> None:
@@ -62,45 +92,155 @@ def print_text(text: str, fmt: str = "table") -> None:
         print(Text.from_markup(text).plain + "\n")
 
 
+Cell = object  # a cell: anything str() shows; in the notes column, a list of notes
+
+
 def print_table(
     title: str | None,
     columns: Sequence[str],
-    rows: Iterable[Sequence[object]],
+    rows: Iterable[Sequence[Cell]],
     *,
     numeric: Sequence[str] = (),
     caption: str | None = None,
     fmt: str = "table",
     styles: dict[str, str] | None = None,
+    notes: str | None = None,
+    wrap: Sequence[str] = (),
+    optional: Sequence[str] = (),
 ) -> None:
     """One table in `fmt` (table, markdown or csv; json output is each command's own). Cells are plain text (never
-    rich markup); `styles` colours whole columns on a terminal (warnings in yellow), which NO_COLOR turns off."""
-    cells = [[str(cell) for cell in row] for row in rows]
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(cells)
-        return
-    if fmt == "markdown":
+    rich markup); `styles` colours whole columns on a terminal (warnings in yellow), which NO_COLOR turns off.
 
-        def cell(text: str) -> str:
-            return text.replace("|", "\\|").replace("\n", " ")
-
-        lines = [f"**{cell(title)}**", ""] if title else []
-        lines.append("| " + " | ".join(cell(c) for c in columns) + " |")
-        lines.append("|" + "|".join("---:" if c in numeric else "---" for c in columns) + "|")
-        lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in cells]
-        if caption:
-            lines += ["", caption]
-        print("\n".join(lines) + "\n")
+    On a terminal a number is never cut: every column keeps its widest cell, but the `wrap` columns (names), which
+    fold. The `notes` column (long text: a row's warnings, a peak's detail; a cell may be a list of notes) moves under
+    the table as numbered notes, each said once however many rows share it. Where the terminal is still too narrow,
+    the `optional` columns are left out, in their order, and the table says which."""
+    cells = [[_cell(cell) for cell in row] for row in rows]
+    if fmt in ("csv", "markdown"):
+        _print_flat(title, columns, cells, numeric, caption, fmt)
         return
+    columns, cells, footnotes = _footnotes(list(columns), cells, notes)
+    keep = [i for i, name in enumerate(columns) if any(row[i] for row in cells) or not cells]  # no empty column
+    columns, cells = [columns[i] for i in keep], [[row[i] for i in keep] for row in cells]
+    out = console()
+    columns, cells, left_out = _fit(columns, cells, wrap, optional, out.width)
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
-    for name in columns:
+    if title:  # above the table, as wide as the terminal (a table's own title wraps at the table's width)
+        out.print(escape(title), style="italic")
+    table = Table()
+    for index, name in enumerate(columns):
+        folds = name in wrap
+        widest = max([len(name), *(len(row[index]) for row in cells)])
         table.add_column(
-            name, justify="right" if name in numeric else "left", no_wrap=True, style=(styles or {}).get(name)
+            name,
+            justify="right" if name in numeric else "left",
+            no_wrap=not folds,
+            overflow="fold" if folds else "ellipsis",
+            min_width=min(widest, WRAP_MIN) if folds else widest,
+            style=(styles or {}).get(name),
         )
     for row in cells:
         table.add_row(*(escape(cell) for cell in row))
-    console().print(table)
+    out.print(table)
+    for number, text in enumerate(footnotes, 1):
+        out.print(escape(f"[{number}] {text}"), style=(styles or {}).get(notes or ""))
+    said = [caption] if caption else []
+    if left_out:
+        said.append(
+            f"Left out at this width: {', '.join(left_out)} (a wider terminal or --format markdown shows them)."
+        )
+    if said:
+        out.print(escape(" ".join(said)), style="dim italic")
+
+
+WRAP_MIN = 12  # the narrowest a folding column (a name) gets
+
+
+def _cell(cell: Cell) -> Any:
+    return [str(c) for c in cell] if isinstance(cell, list | tuple) else str(cell)
+
+
+def _text(cell: Any) -> str:
+    return "; ".join(cell) if isinstance(cell, list) else cell
+
+
+def _print_flat(
+    title: str | None,
+    columns: Sequence[str],
+    cells: list[list[Any]],
+    numeric: Sequence[str],
+    caption: str | None,
+    fmt: str,
+) -> None:
+    rows = [[_text(cell) for cell in row] for row in cells]
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+
+    def md(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"**{md(title)}**", ""] if title else []
+    lines.append("| " + " | ".join(md(c) for c in columns) + " |")
+    lines.append("|" + "|".join("---:" if c in numeric else "---" for c in columns) + "|")
+    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
+    if caption:
+        lines += ["", caption]
+    print("\n".join(lines) + "\n")
+
+
+def _footnotes(
+    columns: list[str], cells: list[list[Any]], notes: str | None
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """The notes column as numbers pointing under the table: (columns, cells as text, the notes in order). Notes that
+    differ only in their numbers are one note, its numbers as ranges, with the count of rows it stands for."""
+    from flopbench.units import merged
+
+    if notes is None or notes not in columns:
+        return columns, [[_text(cell) for cell in row] for row in cells], []
+    index = columns.index(notes)
+    said = [
+        [t for t in (row[index] if isinstance(row[index], list) else [row[index]]) if t and t != "-"] for row in cells
+    ]
+    flat_texts = [text for texts in said for text in texts]
+    owner = [r for r, texts in enumerate(said) for _ in texts]
+    footnotes, refs = [], [[] for _ in cells]  # type: ignore[var-annotated]
+    for number, (text, members) in enumerate(merged(flat_texts), 1):
+        rows = sorted({owner[m] for m in members})
+        footnotes.append(text + (f" ({len(rows)} rows)" if len(rows) > 1 else ""))
+        for r in rows:
+            refs[r].append(number)
+    flat = [
+        [*(_text(cell) for cell in row[:index]), ",".join(map(str, refs[r])), *map(_text, row[index + 1 :])]
+        for r, row in enumerate(cells)
+    ]
+    return [*columns[:index], "note", *columns[index + 1 :]], flat, footnotes
+
+
+def _fit(
+    columns: list[str], cells: list[list[str]], wrap: Sequence[str], optional: Sequence[str], available: int
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """Leave out the optional columns, in their order, until the table's narrowest layout fits `available` columns:
+    (columns, cells, the names left out)."""
+    left_out: list[str] = []
+
+    def needed() -> int:
+        widths = []
+        for index, name in enumerate(columns):
+            widest = max([len(name), *(len(row[index]) for row in cells)])
+            widths.append(min(widest, WRAP_MIN) if name in wrap else widest)
+        return sum(widths) + 3 * len(columns) + 1  # a space either side of each cell, a rule between and around
+
+    for name in optional:
+        if needed() <= available:
+            break
+        if name in columns:
+            index = columns.index(name)
+            columns = columns[:index] + columns[index + 1 :]
+            cells = [row[:index] + row[index + 1 :] for row in cells]
+            left_out.append(name)
+    return columns, cells, left_out

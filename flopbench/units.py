@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 
 _PREFIXES = ["", "K", "M", "G", "T", "P", "E"]
 
@@ -39,3 +41,24 @@ def count(n: int, noun: str) -> str:
 def percent(fraction: float) -> str:
     """A share with the digits that keep it apart from a 5% or 10% threshold: '5.3%', '0.8%', '12%'."""
     return f"{fraction:.1%}" if abs(fraction) < 0.1 else f"{fraction:.0%}"
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+
+
+def merged(texts: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """Texts that differ only in their numbers, said once: each group's text with every number that varies written
+    as its range ('its 3 rounds span 6 to 45% of the median'), and the indices of its texts, in first-seen order."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, text in enumerate(texts):
+        groups.setdefault(tuple(_NUMBER.split(text)), []).append(index)
+    found = []
+    for parts, indices in groups.items():
+        numbers = [_NUMBER.findall(texts[i]) for i in indices]
+        out = [parts[0]]
+        for position, part in enumerate(parts[1:]):
+            values = [row[position] for row in numbers]
+            low, high = min(values, key=float), max(values, key=float)
+            out += [low if low == high else f"{low} to {high}", part]
+        found.append(("".join(out), indices))
+    return found

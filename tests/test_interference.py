@@ -61,7 +61,7 @@ def test_other_processes_make_it_busy_in_words():
     start, end = window(probe, 2.0, others=0.9, own_cpus=1.1)
     verdict = judge(start, end, None, None, None, CANARY_SLOWDOWN, None, usable_cpus=2, threads=2)
     assert verdict.busy and verdict.other_cpus == pytest.approx(0.9)
-    assert verdict.reasons == ["the machine was busy: other processes used 0.9 of 2 CPUs during this measurement"]
+    assert verdict.reasons == ["busy: other processes used 0.9 of 2 CPUs during this measurement"]
     assert verdict.involuntary_switches == 180
 
 
@@ -77,7 +77,7 @@ def test_steal_time_makes_it_busy():
     start, end = window(probe, 1.0, steal=0.2)
     verdict = judge(start, end, None, None, None, CANARY_SLOWDOWN, None, 2, 2)
     assert verdict.busy and verdict.steal == pytest.approx(0.2)
-    assert "the hypervisor gave 20% of this VM's CPU time to other guests (steal)" in verdict.reasons
+    assert "steal: the hypervisor gave 20% of this VM's CPU time to other guests" in verdict.reasons
 
 
 def test_the_canary_sees_what_the_guest_cannot():
@@ -86,7 +86,7 @@ def test_the_canary_sees_what_the_guest_cannot():
     verdict = judge(start, end, 1.0e-3, 1.35e-3, 1.0e-3, CANARY_SLOWDOWN, None, 2, 2)
     assert verdict.busy and verdict.other_cpus == 0
     assert verdict.canary_slowdown == pytest.approx(0.35)
-    assert verdict.reasons == ["the machine ran 35% slower than at its quietest (canary)"]
+    assert verdict.reasons == ["slow machine: the canary ran 35% slower than at its quietest"]
     assert not judge(start, end, 1.0e-3, 1.10e-3, 1.0e-3, CANARY_SLOWDOWN, None, 2, 2).busy
 
 
@@ -95,7 +95,7 @@ def test_other_gpu_work_makes_it_busy():
     start, end = window(probe, 1.0)
     busy = judge(start, end, None, None, None, CANARY_SLOWDOWN, (1, 60.0), 2, 2)
     assert busy.busy and busy.gpu_processes == 1
-    assert busy.reasons == ["1 other process computed on the GPU (the GPU 60% busy just before)"]
+    assert busy.reasons == ["GPU shared: 1 other process computed on it (the GPU 60% busy just before)"]
     # utilization alone is flopbench's own last workload or canary: NVML averages the whole device over up to 1 s
     assert not judge(start, end, None, None, None, CANARY_SLOWDOWN, (0, 40.0), 2, 2).busy
     assert not judge(start, end, None, None, None, CANARY_SLOWDOWN, (0, None), 2, 2).busy
@@ -198,7 +198,7 @@ def test_one_stray_canary_at_the_start_does_not_blind_the_run():
     window_ = monitor.begin()
     probe.advance(1.0)
     verdict = monitor.end(window_)
-    assert verdict.busy and verdict.reasons == ["the machine ran 30% slower than at its quietest (canary)"]
+    assert verdict.busy and verdict.reasons == ["slow machine: the canary ran 30% slower than at its quietest"]
 
 
 def test_the_canary_between_workloads_sets_its_own_noise_and_slow_windows_cannot_widen_it():

@@ -168,7 +168,7 @@ def _with_trust(path, out, busy=(), unstable=(), canary=0.01, baseline_s=1e-3, r
         threads=2,
         other_cpus=0.9,
         busy=True,
-        reasons=["the machine was busy: other processes used 0.9 of 2 CPUs during this measurement"],
+        reasons=["busy: other processes used 0.9 of 2 CPUs during this measurement"],
     )
     writer = ResultsWriter.create(
         out,

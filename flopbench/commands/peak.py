@@ -103,7 +103,7 @@ def print_tables(machine: Machine, fmt: str = "table") -> None:
 
 def _when(machine: Machine) -> str:
     if not machine.ceilings_measured_at:
-        return "not measured: --measure"
+        return "not measured (flopbench peak --measure)"
     when = f"measured {machine.ceilings_measured_at} ({age(machine.ceilings_measured_at)} ago)"
     if machine.ceilings_disturbed:
         when += f", while the machine was busy ({machine.ceilings_disturbed}); runs measure them again"
@@ -131,17 +131,20 @@ def _compute_table(machine: Machine, fmt: str) -> None:
                 f"{ceiling.value / peak.value:.0%}" if ceiling and ceiling.value and peak and peak.value else "",
                 age(machine.ceilings_measured_at) if ceiling else "",
                 f"{point:.3g}" if point else "",
-                peak.detail if peak else ceiling.detail if ceiling else "",
+                [x for x in (peak.detail if peak else "", ceiling.detail if ceiling else "") if x],
             ]
         )
     print_table(
         None,
-        ["", "peak", "source", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte", "detail"],
+        ["", "peak", "source", "ceiling", "of peak", "age", "ridge", "detail"],
         rows,
-        numeric=["peak", "measured ceiling", "ceiling/peak", "age", "ridge FLOP/byte"],
-        caption=f"Ceilings {_when(machine)}. Ridge point = compute roof / DRAM bandwidth roof (the higher of peak and"
-        f" measured ceiling; a user-given value wins); below it a workload is memory-bound.",
+        numeric=["peak", "ceiling", "of peak", "age", "ridge"],
+        caption=f"Peak: the device's (its source named; its detail in the notes). Ceiling: {_when(machine)}."
+        f" Ridge: compute roof / DRAM bandwidth roof in FLOP/byte (the higher of peak and ceiling; a user-given value"
+        f" wins); below it a workload is memory-bound.",
         fmt=fmt,
+        notes="detail",
+        optional=["age", "of peak", "source"],
     )
 
 
@@ -190,10 +193,12 @@ def _kernels_table(machine: Machine, fmt: str) -> None:
         return
     print_table(
         "Compute ceilings by kernel: each dtype's ceiling is the best of them",
-        ["", "kernel", "library", "best rate", "of the best", "workload"],
+        ["", "kernel", "library", "best rate", "of best", "workload"],
         rows,
-        numeric=["best rate", "of the best"],
+        numeric=["best rate", "of best"],
         fmt=fmt,
+        wrap=["workload", "kernel"],
+        optional=["library"],
     )
     for note in library_gap(machine):
         print_text(f"note: {note}", fmt)
@@ -210,7 +215,7 @@ def _levels_table(machine: Machine, fmt: str) -> None:
             si(level.capacity_bytes, "B") if level.capacity_bytes else "-",
             si(level.peak.value, "B/s") if level.peak.known else "unknown",
             si(level.ceiling.value, "B/s") if level.ceiling and level.ceiling.known else "-",
-            "; ".join(x for x in (level.ceiling.detail if level.ceiling else "", level.note) if x) or level.peak.detail,
+            [x for x in (level.ceiling.detail if level.ceiling else "", level.note) if x] or [level.peak.detail],
         ]
         for level in roofline.levels
     ]
@@ -227,6 +232,7 @@ def _levels_table(machine: Machine, fmt: str) -> None:
         numeric=["holds", "peak", "measured"],
         caption=floor,
         fmt=fmt,
+        notes="detail",
     )
 
 

@@ -568,7 +568,7 @@ def throttle_warnings(snapshot: dict[str, Any]) -> list[str]:
     found = [f"GPU throttled: {reason}" for reason in snapshot.get("throttle", [])]
     clock, top = snapshot.get("sm_clock_mhz"), snapshot.get("max_sm_clock_mhz")
     if clock and top and clock < 0.9 * top and not found:
-        found.append(f"GPU clock {clock} MHz is under 90% of its maximum {top} MHz")
+        found.append(f"GPU clock: {clock} MHz, under 90% of its maximum {top} MHz")
     return found
 
 

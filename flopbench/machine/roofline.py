@@ -297,7 +297,8 @@ class Roofline:
         if ceiling is None or not ceiling.value or achieved <= STALE_CEILING * ceiling.value:
             return None
         return key, (
-            f"reached {si(achieved, unit)}, {achieved / ceiling.value - 1:.0%} above the cached {key} ceiling"
+            f"stale ceiling: reached {si(achieved, unit)}, {achieved / ceiling.value - 1:.0%} above the cached {key}"
+            f" ceiling"
             f" ({si(ceiling.value, unit)}): it is stale; refresh it with flopbench peak --measure"
         )
 
@@ -436,7 +437,8 @@ def _warnings(
     peak = roofline.roof(key).peak
     if at_level and at_level.bound == "memory" and at_level.efficiency > ABOVE_PEAK:
         warnings.append(
-            f"achieved {si(placement.bytes_per_s, 'B/s')}, above the {level.roof.source} {level.name} bandwidth"
+            f"above its roof: achieved {si(placement.bytes_per_s, 'B/s')}, above the {level.roof.source} {level.name}"
+            f" bandwidth"
             f" ({si(level.roof.value, 'B/s')}): {_why_above(roofline, level, placement.working_set_bytes or 0)}"
         )
     elif not at_level and traffic:
@@ -444,7 +446,7 @@ def _warnings(
         warnings.append(f"no roofline: the {missing} is unknown (flopbench peak --measure, or --peak/--bandwidth)")
     if peak.value and achieved > ABOVE_PEAK * peak.value:
         warnings.append(
-            f"achieved {achieved / 1e12:.3g} TFLOP/s is above the {peak.source} {key} peak"
+            f"above the peak: achieved {achieved / 1e12:.3g} TFLOP/s is above the {peak.source} {key} peak"
             f" ({peak.value / 1e12:.3g} TFLOP/s): {ABOVE_PEAK_WHY.get(peak.source, 'the peak is too low')}"
             f" (set the right one with --peak {key}=FLOPS)"
         )

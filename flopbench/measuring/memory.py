@@ -114,6 +114,6 @@ def fault_warning(per_call: float | None) -> str | None:
     if per_call is None or not took_memory(per_call):
         return None
     return (
-        f"each call took {per_call:,.0f} page faults ({per_call * PAGE_BYTES / 2**20:.3g} MiB of memory fresh from"
-        " the OS): the figure includes the OS handing it out (docs/methodology.md, 'Memory')"
+        f"page faults: each call took {per_call:,.0f} page faults ({per_call * PAGE_BYTES / 2**20:.3g} MiB of memory"
+        " fresh from the OS): the figure includes the OS handing it out (docs/methodology.md, 'Memory')"
     )

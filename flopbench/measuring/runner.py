@@ -400,9 +400,8 @@ class Runner:
         warnings = [*summary.warnings, *derived.warnings]
         placement = derived.parts[0] if op.placed else None
         if placement is not None and (stale := self.roofline.stale(placement)):  # type: ignore[arg-type]
-            text = f"{workload.name} {stale[1]}"
-            warnings.append(text)
-            self.stale.setdefault(stale[0], text)
+            warnings.append(stale[1])
+            self.stale.setdefault(stale[0], f"{workload.name}: {stale[1]}")
         reason = getattr(self.meter, "reason", "")
         energy = energy_part(state.readings, summary.time_s, counts.total_flops, counts.bytes, reason)
         profile = self._profile(workload) if settings.per_layer else None
@@ -430,7 +429,7 @@ class Runner:
         impl = IMPLS[state.workload.impl]
         if device_type == "cuda" and figures.get("attention_backend") == "math" and not impl.holds_sdpa:
             warnings.append(
-                f"SDPA ran its math kernel (unfused) in {state.workload.dtype}: no fused kernel takes this dtype or"
+                f"SDPA math kernel: it ran unfused in {state.workload.dtype}: no fused kernel takes this dtype or"
                 " these heads here (float32, or grouped-query heads); the bfloat16 entries time the fused kernels"
             )
         if state.compiled:
@@ -438,7 +437,8 @@ class Runner:
             figures["recompiles"] = recompiles
             if recompiles:
                 warnings.append(
-                    f"{state.workload.impl}: recompiled {recompiles} time{'s' * (recompiles > 1)} while it was timed"
+                    f"recompiled: {state.workload.impl} compiled again {recompiles} time{'s' * (recompiles > 1)} while"
+                    " it was timed"
                     " (a guard failed: a shape, a dtype or a global changed); those calls include compilation"
                 )
         return ImplFigures(**figures)

@@ -95,7 +95,7 @@ def summarize(
     trust, trust_warnings = trust_part(rounds)
     warnings += trust_warnings
     if len(rounds) < planned_rounds:
-        warnings.append(f"{len(rounds)} of {planned_rounds} rounds{': ' + ended if ended else ''}")
+        warnings.append(f"fewer rounds: {len(rounds)} of {planned_rounds}{', ' + ended if ended else ''}")
     if gpu:
         trust = trust.model_copy(update={"gpu": gpu})
         warnings += throttle_warnings(gpu.get("after", {}))

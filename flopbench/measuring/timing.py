@@ -89,7 +89,7 @@ class Measurement:
         sample_s = self.median_s * self.calls_per_sample
         if sample_s < MIN_RESOLUTIONS * self.resolution_s:
             found.append(
-                f"a sample lasts {sample_s:.2e} s, under {MIN_RESOLUTIONS}x the timer resolution"
+                f"timer resolution: a sample lasts {sample_s:.2e} s, under {MIN_RESOLUTIONS}x the timer resolution"
                 f" ({self.resolution_s:.1e} s)"
             )
         return found

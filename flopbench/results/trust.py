@@ -55,8 +55,7 @@ def disturbances(
         found.append(
             Disturbance(
                 "other_cpus",
-                f"the machine was busy: other processes used {other_cpus:.1f} of {usable_cpus} CPUs during this"
-                " measurement",
+                f"busy: other processes used {other_cpus:.1f} of {usable_cpus} CPUs during this measurement",
                 f"busy {other_cpus:.1f} CPU",
             )
         )
@@ -64,7 +63,7 @@ def disturbances(
         found.append(
             Disturbance(
                 "steal",
-                f"the hypervisor gave {steal:.0%} of this VM's CPU time to other guests (steal)",
+                f"steal: the hypervisor gave {steal:.0%} of this VM's CPU time to other guests",
                 f"steal {steal:.0%}",
             )
         )
@@ -72,7 +71,7 @@ def disturbances(
         found.append(
             Disturbance(
                 "canary",
-                f"the machine ran {factor_text(canary_slowdown)} slower than at its quietest (canary)",
+                f"slow machine: the canary ran {factor_text(canary_slowdown)} slower than at its quietest",
                 f"canary +{canary_slowdown:.0%}" if canary_slowdown <= 1 else f"canary {1 + canary_slowdown:.3g}x",
             )
         )
@@ -81,7 +80,7 @@ def disturbances(
         found.append(
             Disturbance(
                 "gpu",
-                f"{gpu_processes} other process{'es' * (gpu_processes > 1)} computed on the GPU{busy}",
+                f"GPU shared: {gpu_processes} other process{'es' * (gpu_processes > 1)} computed on it{busy}",
                 "GPU shared",
             )
         )

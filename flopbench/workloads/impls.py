@@ -307,8 +307,16 @@ def sdpa_backend(fn: Callable[[], Any]) -> str | None:
     """Which scaled_dot_product_attention kernel a call ran (flash, the memory-efficient one, cuDNN's, or math)."""
     from torch.profiler import profile
 
-    with profile() as prof:
+    from flopbench.console import silenced_stderr
+
+    prof = profile()
+    with silenced_stderr():  # the profiler's own start and stop lines
+        prof.__enter__()
+    try:
         fn()
+    finally:
+        with silenced_stderr():
+            prof.__exit__(None, None, None)
     names = " ".join(event.name for event in prof.events())
     for marker, backend in SDPA_KERNELS:
         if marker in names:

@@ -13,10 +13,6 @@ if TYPE_CHECKING:
     from flopbench.machine.resolve import Machine
     from flopbench.results.schema import Record
 
-# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
-# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
-# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
-
 
 def line(record: Record) -> str:
     from flopbench.units import seconds, si
@@ -31,12 +27,17 @@ def line(record: Record) -> str:
         )
     peak = f"{record.utilization:6.1%} of {record.peak_source} peak" if record.utilization is not None else ""
     bound = f"{record.bound}-bound" if record.bound else ""
-    count = len(record.warnings)
-    flag = f"  ({count} warning{'s' * (count > 1)})" if count else ""
+    flag = f"  (warning: {warning_kinds(record.warnings)})" if record.warnings else ""
     return (
         f"     ok  {name}: {seconds(record.time_s)}, {si(record.total_flops_per_s, 'FLOP/s')},"
         f" {si(record.bytes_per_s, 'B/s')}, {peak} {bound}{flag}"
     )
+
+
+def warning_kinds(warnings: list[str]) -> str:
+    """What a record's warnings are about, a few words each ('unstable, noisy'): each warning says its kind before
+    its first colon; the whole warnings are in the summary's notes and the results file."""
+    return ", ".join(dict.fromkeys(text.split(":", 1)[0].strip() for text in warnings))
 
 
 SUMMARY_FIELDS = (
@@ -79,25 +80,30 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
     roofline = machine.roofline
     peaks = ", ".join(roofline.describe(k) for k in sorted({r.peak_key for r in records if r.peak_key}))
     caption = (
-        f"time: median of the samples; IQR/median beside it. Peaks: {peaks or 'none'}. Bandwidth roofs: "
+        "time: the median of the rounds' medians; ±: the samples' IQR over it. Peaks: "
+        + (peaks or "none")
+        + ". Bandwidth roofs: "
         + "; ".join(f"{level.name} {level.roof.describe('B/s')}" for level in roofline.levels if level.roof.known)
-        + ". % roofline is against the roof of the level each working set lives in."
+        + ". % roof: against the roof of the memory level each working set lives in."
     )
     print_table(
         f"{machine.device.label}, {count(machine.threads, 'thread')}",
-        ["workload", "dtype", "time", "IQR", "achieved", "bandwidth", "% peak", "% roofline", "bound", "notes"],
+        ["workload", "dtype", "time", "±", "achieved", "bandwidth", "% peak", "% roof", "bound", "notes"],
         [_summary_row(r) for r in records],
-        numeric=["time", "IQR", "achieved", "bandwidth", "% peak", "% roofline"],
+        numeric=["time", "±", "achieved", "bandwidth", "% peak", "% roof"],
         caption=caption,
         fmt=fmt,
         styles={"notes": "yellow"},
+        notes="notes",
+        wrap=["workload"],
+        optional=["±", "bandwidth", "% roof", "dtype"],
     )
     counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
     text = f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed. Results: {path}"
     console().print(text) if fmt == "table" else print(text)
 
 
-def _summary_row(r: Record) -> list[str]:
+def _summary_row(r: Record) -> list[object]:
     from flopbench.units import seconds, si
 
     def pct(value: float | None) -> str:
@@ -105,10 +111,10 @@ def _summary_row(r: Record) -> list[str]:
 
     name = r.name + (f" @{r.rank}" if r.world_size > 1 else "")
     if r.status != "ok" or not r.time_s:
-        return [name, r.dtype, "-", "-", "-", "-", "-", "-", "-", f"{r.status}: {r.reason}"]
+        return [name, r.dtype, "-", "-", "-", "-", "-", "-", "-", [f"{r.status}: {r.reason}"]]
     spread = f"{(r.time_iqr_s or 0) / r.time_s:.0%}"
     if r.message_bytes is not None:
-        notes = f"bus {si(r.busbw_bytes_per_s, 'B/s')}; " + "; ".join(r.warnings)
+        notes = [f"bus bandwidth {si(r.busbw_bytes_per_s, 'B/s')}", *r.warnings]
         return [name, r.dtype, seconds(r.time_s), spread, "-", si(r.algbw_bytes_per_s, "B/s"), "-", "-", "-", notes]
     bound = f"{r.bound} ({r.level})" if r.bound and r.level and r.level != "DRAM" else r.bound or "-"
     return [
@@ -121,5 +127,5 @@ def _summary_row(r: Record) -> list[str]:
         pct(r.utilization),
         pct(r.roofline_efficiency),
         bound,
-        "; ".join(r.warnings),
+        list(r.warnings),
     ]

@@ -16,11 +16,9 @@ In a training step the backward pass runs outside the forward's module calls: it
 
 from __future__ import annotations
 
-import contextlib
-import os
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +26,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from flopbench.console import silenced_stderr
 from flopbench.machine.roofline import Roofline
 from flopbench.workloads.models.counter import RULES, ZERO, LayerCounts, count_layers
 
@@ -80,23 +79,6 @@ class ModelProfile:
     @property
     def without_formula_share(self) -> float:
         return sum(self.without_formula_s.values()) / self.ops_s if self.ops_s else 0.0
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Kineto prints 'profiler_start/stop' lines on file descriptor 2 from C++; this keeps them off the terminal."""
-    try:
-        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        yield
-        return
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
 
 
 class _CallRanges(TorchFunctionMode):
@@ -256,7 +238,7 @@ def _profiled_rounds(
         wholes.append(_time_alone(step, device, runs=3))
         handles = _module_ranges(model)
         try:
-            with _quiet_stderr():
+            with silenced_stderr():
                 prof = torch.profiler.profile(activities=activities)
                 prof.__enter__()
             try:
@@ -265,7 +247,7 @@ def _profiled_rounds(
                 if cuda:
                     torch.cuda.synchronize(device)
             finally:
-                with _quiet_stderr():
+                with silenced_stderr():
                     prof.__exit__(None, None, None)
         finally:
             for handle in handles:
