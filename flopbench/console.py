@@ -123,7 +123,7 @@ def print_table(
     keep = [i for i, name in enumerate(columns) if any(row[i] for row in cells) or not cells]  # no empty column
     columns, cells = [columns[i] for i in keep], [[row[i] for i in keep] for row in cells]
     out = console()
-    columns, cells, left_out = _fit(columns, cells, wrap, optional, out.width)
+    columns, cells, left_out, wrap = _fit(columns, cells, wrap, optional, numeric, out.width)
     from rich.markup import escape
     from rich.table import Table
 
@@ -222,17 +222,24 @@ def _footnotes(
 
 
 def _fit(
-    columns: list[str], cells: list[list[str]], wrap: Sequence[str], optional: Sequence[str], available: int
-) -> tuple[list[str], list[list[str]], list[str]]:
-    """Leave out the optional columns, in their order, until the table's narrowest layout fits `available` columns:
-    (columns, cells, the names left out)."""
+    columns: list[str],
+    cells: list[list[str]],
+    wrap: Sequence[str],
+    optional: Sequence[str],
+    numeric: Sequence[str],
+    available: int,
+) -> tuple[list[str], list[list[str]], list[str], list[str]]:
+    """Leave out the optional columns, in their order, until the table's narrowest layout fits `available` columns;
+    if it still does not, every text column folds (a number never does): (columns, cells, the names left out, the
+    columns that fold)."""
     left_out: list[str] = []
+    folding = [name for name in columns if name in wrap]
 
     def needed() -> int:
         widths = []
         for index, name in enumerate(columns):
             widest = max([len(name), *(len(row[index]) for row in cells)])
-            widths.append(min(widest, WRAP_MIN) if name in wrap else widest)
+            widths.append(min(widest, WRAP_MIN) if name in folding else widest)
         return sum(widths) + 3 * len(columns) + 1  # a space either side of each cell, a rule between and around
 
     for name in optional:
@@ -243,4 +250,6 @@ def _fit(
             columns = columns[:index] + columns[index + 1 :]
             cells = [row[:index] + row[index + 1 :] for row in cells]
             left_out.append(name)
-    return columns, cells, left_out
+    if needed() > available:
+        folding = [name for name in columns if name not in numeric]
+    return columns, cells, left_out, folding

@@ -157,6 +157,8 @@ def print_tables(result: Comparison, fmt: str = "table") -> None:
         ["run", "device", "host", "threads", "torch", "file"],
         result.runs[["run", "device", "host", "threads", "torch", "file"]].values.tolist(),
         fmt=fmt,
+        wrap=["device", "file"],
+        optional=["host", "torch"],
     )
     _workloads_table(result, fmt)
     _families_table(result, fmt)
@@ -200,6 +202,8 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
         " round medians (the samples of a one-round record, marked *). Roof ratio: the speedup the two devices'"
         " roofs predict at the workload's intensity and working set.",
         fmt=fmt,
+        wrap=["workload"],
+        optional=["dtype", *(f"roof ratio {label}" for label in result.others)],
     )
 
 
@@ -249,4 +253,5 @@ def _families_table(result: Comparison, fmt: str) -> None:
         " Roof ratio: the geometric mean of the roofs' predicted speedups (bandwidth-bound work follows the"
         " bandwidths, compute-bound work the compute roofs); peak ratio: the compute peaks' alone.",
         fmt=fmt,
+        optional=["peak ratio", "FLOP/J ratio"],
     )

@@ -158,6 +158,9 @@ def print_layers(
         caption="FLOP/byte: the layer's FLOPs over its own compulsory traffic (float32), as if each layer ran"
         " alone: layers far below the device's ridge point are memory-bound inside the network.",
         fmt=fmt,
+        wrap=["module", "input", "output"],
+        notes="note",
+        optional=["input", "output", "PyTorch's counter", "%", "FLOP/byte", "type"],
     )
     print_text(
         f"[bold]{layers.model}[/bold]: {si(layers.macs, 'MAC')} = {si(layers.flops, 'FLOP')} core (1 MAC = 2"
@@ -224,7 +227,7 @@ def main(args: argparse.Namespace) -> int:
 
         print_table(
             None,
-            ["name", "dtype", "FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte", *training],
+            ["name", "dtype", "FLOPs", "MACs", "elementwise", "bytes", "FLOP/byte", *training],
             (
                 [
                     r["name"],
@@ -238,9 +241,11 @@ def main(args: argparse.Namespace) -> int:
                 ]
                 for r in table
             ),
-            numeric=["FLOPs", "MACs", "elementwise FLOPs", "bytes", "FLOP/byte", *training],
+            numeric=["FLOPs", "MACs", "elementwise", "bytes", "FLOP/byte", *training],
             caption=CONVENTION + (TRAINING if args.train else ""),
             fmt=args.format,
+            wrap=["name"],
+            optional=["dtype", "FLOP/byte"],
         )
         if args.per_layer:
             models = [w for w in workloads if w.op == "model"]

@@ -132,6 +132,8 @@ def _print_scores(evaluation: Any, fmt: str) -> None:
         caption=f"Predictors: {', '.join(PREDICTORS)} (flopbench predict --help). Error: exp|log(predicted /"
         " measured)|, 2x = twice or half the time.",
         fmt=fmt,
+        wrap=["worst"],
+        optional=["within 1.25x", "worst"],
     )
     for note in evaluation.points.notes:
         print_text(f"Note: {note}.", fmt)
@@ -168,7 +170,7 @@ def _print_what_if(args: argparse.Namespace, own: Any, table: Any, device: str) 
         [
             "workload",
             "dtype",
-            f"measured on {own.points.label}",
+            "measured here",
             "predicted: fitted",
             "predicted: roofline",
             "predicted: flops",
@@ -184,12 +186,15 @@ def _print_what_if(args: argparse.Namespace, own: Any, table: Any, device: str) 
             ]
             for r in table.itertuples()
         ),
-        numeric=[f"measured on {own.points.label}", "predicted: fitted", "predicted: roofline", "predicted: flops"],
-        caption=f"Predicted from {device}'s datasheet (peaks.toml) and the overhead and efficiencies fitted on the"
+        numeric=["measured here", "predicted: fitted", "predicted: roofline", "predicted: flops"],
+        caption=f"Measured here: on {own.points.label}. Predicted from {device}'s datasheet (peaks.toml) and the"
+        " overhead and efficiencies fitted on the"
         " source run;"
         f" the fit's own leave-one-out error there is a median {fitted.median_factor:.2f}x. Another device's"
         " efficiencies differ: treat these as a what-if, not a measurement.",
         fmt=args.format,
+        wrap=["workload"],
+        optional=["dtype", "predicted: flops"],
     )
     print_text(f"These are predictions for {device}, not measurements.", args.format)
     return 0

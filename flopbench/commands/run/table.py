@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flopbench.units import count
 
@@ -78,13 +78,17 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
             writer.writerows({**row, "warnings": "; ".join(row["warnings"])} for row in data)
         return
     roofline = machine.roofline
-    peaks = ", ".join(roofline.describe(k) for k in sorted({r.peak_key for r in records if r.peak_key}))
+    from flopbench.units import si
+
+    def roof(text: str, peak: Any, unit: str) -> str:
+        return f"{text} {si(peak.value, unit)} ({peak.source})"
+
+    peaks = [roof(k, roofline.roof(k).roof, "FLOP/s") for k in sorted({r.peak_key for r in records if r.peak_key})]
+    levels = [roof(level.name, level.roof, "B/s") for level in roofline.levels if level.roof.known]
     caption = (
-        "time: the median of the rounds' medians; ±: the samples' IQR over it. Peaks: "
-        + (peaks or "none")
-        + ". Bandwidth roofs: "
-        + "; ".join(f"{level.name} {level.roof.describe('B/s')}" for level in roofline.levels if level.roof.known)
-        + ". % roof: against the roof of the memory level each working set lives in."
+        f"time: the median of the rounds' medians; ±: the samples' IQR over it. Peaks: {', '.join(peaks) or 'none'};"
+        f" bandwidth roofs: {', '.join(levels) or 'none'} (where each comes from: flopbench peak). % roof: against the"
+        f" roof of the memory level each working set lives in."
     )
     print_table(
         f"{machine.device.label}, {count(machine.threads, 'thread')}",

@@ -1,0 +1,130 @@
+"""Tables as a terminal shows them: at 80, 120 and 200 columns no number is cut, no line runs past the width, and the
+numbers a command exists for are all there (the rest of the columns may be left out, and the table says so)."""
+
+import re
+import textwrap
+
+import pytest
+
+from tests.helpers import cli
+
+# A number as flopbench prints it, with its unit: 1.16 ms, 166 GFLOP/s, 86.3%, 1.2x.
+NUMBER = re.compile(
+    r"(?<![\w.])\d[\d.,]*(?:e[+-]?\d+)?(?: ?(?:[KMGTP]?(?:FLOP/s|OP/s|FLOP|MAC|B/s|B)|us|ms|ns|s)|%|x)?"
+)
+TINY = """
+name = "tiny"
+[[workload]]
+op = "matmul"
+name = "a-workload-with-a-rather-long-name-to-see-how-a-narrow-terminal-folds-it"
+m = 64
+n = 48
+k = 32
+[[workload]]
+op = "softmax"
+rows = 8
+cols = 64
+[[workload]]
+op = "elementwise"
+kind = "add"
+numel = 4096
+"""
+FAST = ["--device", "cpu", "--min-time", "0.01", "--bandwidth", "2e10", "--rounds", "2", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    where = tmp_path_factory.mktemp("terminal")
+    suite = where / "tiny.toml"
+    suite.write_text(textwrap.dedent(TINY))
+    paths = [where / "a.jsonl", where / "b.jsonl"]
+    for path in paths:
+        cli("run", str(suite), *FAST, "--out", str(path), "--quiet", cwd=where, check=True)
+    return where, suite, paths
+
+
+def commands(runs):
+    where, suite, (a, b) = runs
+    return {
+        "run": (["run", str(suite), *FAST, "--quiet"], ["time", "achieved", "% peak"]),
+        "peak": (["peak", "--device", "cpu", "--bandwidth", "9e10"], ["peak"]),
+        "count": (["count", str(suite)], ["FLOPs", "MACs", "bytes"]),
+        "compare": (["compare", str(a), str(b)], ["time A", "time B"]),
+        "predict": (["predict", str(a)], ["median error"]),
+    }
+
+
+def render(args, columns, where, tmp_path):
+    """A command's stdout at `columns`; a run's summary is rendered again from the same records at every width."""
+    if args[0] != "run":
+        return cli(*args, cwd=where, env=_env(columns), check=True).stdout
+    path = tmp_path / "run.jsonl"
+    if not path.exists():
+        cli(*args, "--out", str(path), cwd=where, env=_env(columns), check=True)
+    return _summary(path, columns)
+
+
+def _summary(path, columns):
+    import contextlib
+    import io
+    import os
+
+    from flopbench.commands.run.table import summary
+    from flopbench.machine.resolve import Machine
+    from flopbench.results import read_run
+
+    run = read_run(path)
+    machine = Machine(run.header.device, run.header.threads, run.header.ceilings, None)
+    out, saved = io.StringIO(), os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(columns)
+    try:
+        with contextlib.redirect_stdout(out):
+            summary(run.records, machine, path)
+    finally:
+        os.environ.pop("COLUMNS") if saved is None else os.environ.update(COLUMNS=saved)
+    return out.getvalue()
+
+
+def _env(columns):
+    import os
+
+    return {**{k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}, "COLUMNS": str(columns)}
+
+
+def _cells(text, header):
+    """The cells of the column named `header` in a rich table's text (rows between the header and the bottom rule)."""
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        cells = [c.strip() for c in line.split("┃")]
+        if header in cells:
+            index = cells.index(header)
+            found = []
+            for row in lines[start + 2 :]:
+                if not row.startswith("│"):
+                    break
+                found.append([c.strip() for c in row.split("│")][index])
+            return [cell for cell in found if cell]
+    return None
+
+
+@pytest.mark.parametrize("command", ["run", "peak", "count", "compare", "predict"])
+@pytest.mark.parametrize("columns", [80, 120, 200])
+def test_no_number_is_cut_at_any_width(runs, tmp_path, command, columns):
+    where = runs[0]
+    args, essential = commands(runs)[command]
+    narrow = render(args, columns, where, tmp_path)
+    whole = render(args, 100_000, where, tmp_path)
+    assert "…" not in narrow
+    assert all(len(line) <= columns for line in narrow.splitlines()), narrow
+    assert set(NUMBER.findall(narrow)) <= set(NUMBER.findall(whole)) | set(NUMBER.findall(whole.replace("\n", " ")))
+    for header in essential:  # the numbers the command exists for: every one, whole
+        cells = _cells(narrow, header)
+        assert cells, f"{command} at {columns} columns has no column {header!r}:\n{narrow}"
+        assert all(NUMBER.fullmatch(cell) or cell == "-" for cell in cells), (header, cells)
+
+
+def test_the_check_sees_a_cut_number():
+    assert not NUMBER.fullmatch("166 GFL")
+    assert NUMBER.fullmatch("166 GFLOP/s") and NUMBER.fullmatch("86.3%") and NUMBER.fullmatch("1.16 ms")
+    table = "┃ time ┃\n┡━━━━━━┩\n│ 1.16 │\n│ ms   │\n└──────┘"
+    assert _cells(table, "time") == ["1.16", "ms"]  # a folded number is two cells, and one of them no number
