@@ -102,11 +102,14 @@ def test_torchrun_two_ranks_gathers_every_record(tmp_path):
     view = load_view(out)
     assert set(view.frame["rank"]) == {0, 1}
     assert len(rank_spread(view)) == 1 and len(collectives(view)) == 5
-    report = subprocess.run([sys.executable, "-m", "flopbench", "report", str(out)], capture_output=True, text=True)
+    report = subprocess.run(
+        [sys.executable, "-m", "flopbench", "report", str(out)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert report.returncode == 0, report.stderr
-    md = (tmp_path / "run" / "report.md").read_text()
+    md = (tmp_path / "results" / "run" / "report.md").read_text()  # results/<its name>, wherever the file is
     assert "## 2 devices (gloo)" in md and "### Spread across devices" in md and "### Collectives" in md
-    assert (tmp_path / "run" / "spread.png").exists() and (tmp_path / "run" / "collectives.png").exists()
+    figures = tmp_path / "results" / "run"
+    assert (figures / "spread.png").exists() and (figures / "collectives.png").exists()
 
 
 def _free_port() -> int:

@@ -304,7 +304,7 @@ def test_a_damaged_header_is_one_line_for_every_reader(tmp_path, env, in_process
         ["report", str(bad)],
         ["plot", str(bad)],
         ["compare", str(bad), str(bad)],
-        ["export", str(bad), "--format", "csv", "-o", str(tmp_path / "x.csv")],
+        ["export", str(bad), "--to", "csv", "-o", str(tmp_path / "x.csv")],
     ):
         assert_one_line_error(in_process(*command), fragment)
 

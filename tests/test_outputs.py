@@ -8,8 +8,8 @@ from tests.helpers import assert_one_line_error
 
 # (command line with {run}, {other} and {out}, what it writes at {out}: a "file" or a "dir")
 WRITERS = [
-    (["export", "{run}", "--format", "csv", "-o", "{out}"], "file"),
-    (["export", "{run}", "--format", "pytest-benchmark", "-o", "{out}"], "file"),
+    (["export", "{run}", "--to", "csv", "-o", "{out}"], "file"),
+    (["export", "{run}", "--to", "pytest-benchmark", "-o", "{out}"], "file"),
     (["calibrate", "{run}", "-o", "{out}"], "file"),
     (["plot", "{run}", "--out", "{out}"], "dir"),
     (["report", "{run}", "--out", "{out}"], "dir"),
@@ -57,7 +57,7 @@ def test_the_held_out_cases(tmp_path, in_process, runs):
     """The two inputs that once ended in a traceback: a CSV into a directory that does not exist yet, and figures
     into a path that is a file."""
     csv = tmp_path / "missing_dir" / "out.csv"
-    assert in_process("export", str(runs[0]), "--format", "csv", "-o", str(csv)).returncode == 0 and csv.is_file()
+    assert in_process("export", str(runs[0]), "--to", "csv", "-o", str(csv)).returncode == 0 and csv.is_file()
     existing = tmp_path / "FILE"
     existing.write_text("")
     assert_one_line_error(in_process("plot", str(runs[0]), "--out", str(existing)), "is a file")

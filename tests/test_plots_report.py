@@ -90,7 +90,7 @@ def test_plot_command_writes_every_figure(results, tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["flops_vs_latency.png", "predictors.png", "roofline.png", "sweeps.png", "utilization.png"]
     assert all((out / n).read_bytes()[:4] == b"\x89PNG" for n in names)
-    svg = flopbench("plot", str(results), "--out", str(tmp_path / "svg"), "--format", "svg")
+    svg = flopbench("plot", str(results), "--out", str(tmp_path / "svg"), "--figure-format", "svg")
     assert svg.returncode == 0 and (tmp_path / "svg" / "roofline.svg").read_text().lstrip().startswith("<?xml")
 
 

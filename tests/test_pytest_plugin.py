@@ -187,7 +187,7 @@ def test_the_shipped_suites_run_as_pytest_benchmark_tests(tmp_path, cache):
 def test_export_is_read_by_pytest_benchmark_compare(tmp_path):
     run = write_run(tmp_path / "run.jsonl", fake_device())
     exported = tmp_path / "run.json"
-    result = flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(exported))
+    result = flopbench("export", str(run), "--to", "pytest-benchmark", "-o", str(exported))
     assert result.returncode == 0, result.stderr
     script = Path(sys.executable).with_name("pytest-benchmark")
     shown = subprocess.run([str(script), "compare", str(exported)], capture_output=True, text=True)
@@ -200,7 +200,7 @@ def test_export_is_read_by_pytest_benchmark_compare(tmp_path):
 def test_export_import_round_trip_keeps_every_workload_and_figure(tmp_path):
     run = write_run(tmp_path / "run.jsonl", fake_device())
     exported = tmp_path / "run.json"
-    assert flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(exported)).returncode == 0
+    assert flopbench("export", str(run), "--to", "pytest-benchmark", "-o", str(exported)).returncode == 0
     before, after = load_results(run), load_results(exported)
     for column in (
         "name",
@@ -242,7 +242,7 @@ def test_plot_and_compare_accept_pytest_benchmark_files(tmp_path):
     a = write_run(tmp_path / "a.jsonl", fake_device())
     b = write_run(tmp_path / "b.jsonl", fake_device("Fast CPU", float32=200e9), run_id="b")
     exported = tmp_path / "b.json"
-    flopbench("export", str(b), "--format", "pytest-benchmark", "-o", str(exported))
+    flopbench("export", str(b), "--to", "pytest-benchmark", "-o", str(exported))
     compared = flopbench("compare", str(a), str(exported), "--format", "json")
     assert compared.returncode == 0, compared.stderr
     assert len(json.loads(compared.stdout)["workloads"]) == len(load_results(a)[load_results(a)["total_flops"] > 0]) + 1
@@ -254,9 +254,9 @@ def test_export_errors(tmp_path):
     run = write_run(tmp_path / "run.jsonl", fake_device())
     taken = tmp_path / "taken.json"
     taken.write_text("{}")
-    assert_one_line_error(flopbench("export", str(run), "--format", "pytest-benchmark", "-o", str(taken)), "exists")
+    assert_one_line_error(flopbench("export", str(run), "--to", "pytest-benchmark", "-o", str(taken)), "exists")
     assert_one_line_error(
-        flopbench("export", str(run), str(run), "--format", "pytest-benchmark", "-o", str(tmp_path / "x.json")),
+        flopbench("export", str(run), str(run), "--to", "pytest-benchmark", "-o", str(tmp_path / "x.json")),
         "one results file at a time",
     )
     not_benchmarks = tmp_path / "other.json"
@@ -267,7 +267,7 @@ def test_export_errors(tmp_path):
 def test_csv_export(tmp_path):
     run = write_run(tmp_path / "run.jsonl", fake_device())
     out = tmp_path / "run.csv"
-    assert flopbench("export", str(run), "--format", "csv", "-o", str(out)).returncode == 0
+    assert flopbench("export", str(run), "--to", "csv", "-o", str(out)).returncode == 0
     import pandas as pd
 
     assert len(pd.read_csv(out)) == len(load_results(run))

@@ -247,4 +247,4 @@ def test_peak_table_names_every_source(tmp_path, env):
     result = flopbench("peak", "--device", "cpu", "--bandwidth", "9e10", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "bandwidth" in result.stdout and "user" in result.stdout
-    assert "not measured: --measure" in result.stdout
+    assert "not measured (flopbench peak --measure)" in result.stdout

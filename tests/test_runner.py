@@ -150,7 +150,7 @@ def test_an_unsupported_kernel_is_recorded_as_failed(monkeypatch):
 def test_a_workload_too_big_for_memory_is_skipped(monkeypatch):
     monkeypatch.setattr(runner_module, "available_memory", lambda d: 1_000_000)
     record = run_one(make_workload("matmul", dict(m=1024, n=1024, k=1024)))
-    assert record.status == "skipped" and record.cause == Cause.MEMORY and "GiB is free" in record.reason
+    assert record.status == "skipped" and record.cause == Cause.MEMORY and "KiB is free on cpu" in record.reason
 
 
 def test_run_hands_each_record_over_as_it_is_made():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flopbench.console import warn
@@ -50,6 +51,38 @@ def load_views(paths):
 
 
 TABLE_HELP = "table (fits the terminal; whole in a pipe), markdown, json or csv (raw numbers)"
+
+# One meaning per flag, in every command:
+# -o/--out  where the command writes: the one file it writes (run, export, calibrate), or the directory of the files it
+#           writes (plot, report, compare). By default everything goes under ./results: a run's file, and the
+#           figures and report of RESULTS in results/<its name>/ (never beside a file elsewhere: results/reference/
+#           holds committed runs).
+# --format  how a table is printed: table, markdown, json, csv.
+# --figure-format  png or svg, for the figures a command writes.
+RESULTS_DIR = Path("results")
+
+
+def default_out(paths: list[Path], suffix: str = "") -> Path:
+    """Where plot and report write by default: results/<the run's name>, or results/combined for several runs."""
+    return RESULTS_DIR / (paths[0].stem + suffix if len(paths) == 1 else f"combined{suffix}")
+
+
+def add_out_argument(parser: argparse.ArgumentParser, what: str, required: bool = False) -> None:
+    parser.add_argument("-o", "--out", type=Path, required=required, metavar="PATH", help=what)
+
+
+def add_figure_format_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--figure-format", choices=["png", "svg"], default="png", help="the figures' format (png)")
+    parser.add_argument(  # the flag's old name, before --format meant tables only
+        "--format", dest="figure_format_old", choices=["png", "svg"], help=argparse.SUPPRESS
+    )
+
+
+def figure_format(args: argparse.Namespace) -> str:
+    if args.figure_format_old:
+        warn(f"--format {args.figure_format_old} is now --figure-format {args.figure_format_old}")
+        return str(args.figure_format_old)
+    return str(args.figure_format)
 
 
 def add_format_argument(parser: argparse.ArgumentParser, help: str = TABLE_HELP) -> None:

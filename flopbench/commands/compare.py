@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flopbench.commands.common import add_format_argument
+from flopbench.commands.common import add_format_argument, add_out_argument
 from flopbench.errors import FlopbenchError
 
 if TYPE_CHECKING:
@@ -71,9 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compare each run's fastest implementation of each workload (op, parameters, dtype) instead",
     )
-    parser.add_argument(
-        "--out", type=Path, help="also write compare.csv, compare_summary.csv and the figures into this directory"
-    )
+    add_out_argument(parser, "also write compare.csv, compare_summary.csv and the figures into this directory")
     add_format_argument(parser)
 
 

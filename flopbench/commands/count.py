@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from flopbench import formulas
 from flopbench.commands.common import add_format_argument
-from flopbench.errors import FlopbenchError, did_you_mean
 
 NAME = "count"
 HELP = "count FLOPs, MACs and bytes of workloads (no timing)"
@@ -44,30 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def workloads_from_targets(targets: list[str]):
     """`SUITE [SUITE...]` or `OP key=value ...`: the workloads, in order."""
-    from flopbench.workloads import OPS
-    from flopbench.workloads.suite import load_suite, shipped_suites, single_workload
+    from flopbench.workloads.suite import from_targets
 
-    first, rest = targets[0], targets[1:]
-    assignments = [t for t in rest if "=" in t]
-    if first in OPS and (assignments or not shipped_suites().joinpath(f"{first}.toml").is_file()):
-        if len(assignments) != len(rest):
-            stray = next(t for t in rest if "=" not in t)
-            raise FlopbenchError(
-                f"command line: '{stray}' is not key=value; after an op name give its"
-                f" keys, e.g. {first} {' '.join(assignments[:1]) or 'm=64'}"
-            )
-        return [single_workload(first, rest)]
-    is_suite = shipped_suites().joinpath(f"{first}.toml").is_file() or Path(first).is_file()
-    if assignments and not is_suite:
-        raise FlopbenchError(
-            f"command line: unknown op '{first}'{did_you_mean(first, OPS)}; known ops: {', '.join(OPS)}"
-        )
-    if assignments:
-        raise FlopbenchError(
-            f"command line: '{assignments[0]}' follows a suite, not an op; key=value pairs"
-            f" describe one workload: OP key=value ..."
-        )
-    return [w for target in targets for w in load_suite(target).workloads]
+    return [w for suite in from_targets(targets) for w in suite.workloads]
 
 
 def rows(workloads, train: bool = False) -> list[dict]:

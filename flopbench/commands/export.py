@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from flopbench.commands.common import add_out_argument
 from flopbench.errors import FlopbenchError
 
 NAME = "export"
@@ -21,20 +22,32 @@ IMPORTS = ("numpy", "pandas")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS")
-    parser.add_argument("--format", choices=["pytest-benchmark", "csv"], required=True)
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    parser.add_argument(
+        "--to",
+        choices=["pytest-benchmark", "csv"],
+        help="a pytest-benchmark JSON file, or a CSV table (one row per record)",
+    )
+    parser.add_argument("--format", dest="to_old", choices=["pytest-benchmark", "csv"], help=argparse.SUPPRESS)
+    add_out_argument(parser, "the file to write", required=True)
+    parser.add_argument("--output", dest="out", type=Path, help=argparse.SUPPRESS)  # the flag's old name
 
 
 def main(args: argparse.Namespace) -> int:
+    from flopbench.commands.common import warn
     from flopbench.outputs import output_file, write_text
 
-    if args.format == "csv":
+    if args.to_old:
+        warn(f"--format {args.to_old} is now --to {args.to_old} (--format is for tables)")
+    kind = args.to or args.to_old
+    if kind is None:
+        raise FlopbenchError("export needs --to pytest-benchmark or --to csv")
+    if kind == "csv":
         from flopbench.commands.common import load_frame
         from flopbench.results.files import export_csv
 
         frame = load_frame(args.results)
-        export_csv(frame, output_file(args.output, "-o"))
-        print(args.output)
+        export_csv(frame, output_file(args.out, "-o"))
+        print(args.out)
         return 0
     if len(args.results) != 1:
         raise FlopbenchError("a pytest-benchmark file holds one run (one machine): export one results file at a time")
@@ -44,6 +57,6 @@ def main(args: argparse.Namespace) -> int:
     document, notes = to_pytest_benchmark(read_run(args.results[0]))
     for note in notes:
         print(f"flopbench: {note}", file=sys.stderr)
-    write_text(output_file(args.output, "-o"), json.dumps(document, indent=1, default=str), "-o")
-    print(f"{args.output}: {len(document['benchmarks'])} benchmarks")
+    write_text(output_file(args.out, "-o"), json.dumps(document, indent=1, default=str), "-o")
+    print(f"{args.out}: {len(document['benchmarks'])} benchmarks")
     return 0

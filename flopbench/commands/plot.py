@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from flopbench.commands.common import add_figure_format_argument, add_out_argument
+
 NAME = "plot"
 HELP = "draw the roofline, FLOPs-versus-latency, sweep and utilization figures of result files"
 DESCRIPTION = (
@@ -17,18 +19,12 @@ IMPORTS = ("numpy", "pandas", "matplotlib.figure")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results files (.jsonl)")
-    parser.add_argument(
-        "--out", type=Path, help="directory for the figures (default: beside the first file, named after it)"
-    )
-    parser.add_argument("--format", choices=["png", "svg"], default="png")
-
-
-def default_out(paths: list[Path], suffix: str = "") -> Path:
-    return paths[0].with_name(paths[0].stem + suffix) if len(paths) == 1 else paths[0].parent / f"combined{suffix}"
+    add_out_argument(parser, "directory for the figures (default: results/<the run's name>)")
+    add_figure_format_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    from flopbench.commands.common import load_views
+    from flopbench.commands.common import default_out, figure_format, load_views
     from flopbench.outputs import output_dir
     from flopbench.reading.plots import draw_figures, save
 
@@ -40,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
     written: list[Path] = []
     for view in views:
         prefix = f"{view.path.stem}_" if len(args.results) > 1 else ""
-        figures = save(draw_figures(view), out, args.format, prefix)
+        figures = save(draw_figures(view), out, figure_format(args), prefix)
         if not figures:
             print(f"flopbench: {view.path} has no measured workload to draw")
         written += figures.values()

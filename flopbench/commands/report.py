@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flopbench.commands.plot import default_out
+from flopbench.commands.common import add_figure_format_argument, add_out_argument
 
 NAME = "report"
 HELP = "write a report (Markdown and HTML): device and peaks, tables per family, figures, the FLOPs study"
@@ -19,14 +19,14 @@ IMPORTS = ("numpy", "pandas", "matplotlib.figure")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="results files (.jsonl)")
-    parser.add_argument("--out", type=Path, help="directory (default: beside the first file, named after it)")
-    parser.add_argument("--format", choices=["png", "svg"], default="png", help="format of the figures")
+    add_out_argument(parser, "directory for report.md, report.html and the figures (default: results/<the run's name>)")
+    add_figure_format_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    from flopbench.commands.common import warn
+    from flopbench.commands.common import default_out, figure_format, warn
     from flopbench.reading.report import write_report
 
-    md, page = write_report(args.results, args.out or default_out(args.results), args.format, on_note=warn)
+    md, page = write_report(args.results, args.out or default_out(args.results), figure_format(args), on_note=warn)
     print(f"{md}\n{page}")
     return 0

@@ -239,6 +239,34 @@ def _check_unique(workloads: list[Workload], path: Path) -> None:
         seen[w.name] = w
 
 
+def from_targets(targets: list[str]) -> list[Suite]:
+    """What a command line names: `SUITE [SUITE...]` (files or shipped names), or `OP key=value ...`, one workload,
+    as a suite of its own (its hash that of the command line, so that a resumed run names the same workload)."""
+    first, rest = targets[0], targets[1:]
+    assignments = [t for t in rest if "=" in t]
+    if first in OPS and (assignments or not shipped_suites().joinpath(f"{first}.toml").is_file()):
+        if len(assignments) != len(rest):
+            stray = next(t for t in rest if "=" not in t)
+            raise FlopbenchError(
+                f"command line: '{stray}' is not key=value; after an op name give its"
+                f" keys, e.g. {first} {' '.join(assignments[:1]) or 'm=64'}"
+            )
+        workload = single_workload(first, rest)
+        text = " ".join(targets)
+        return [Suite(Path(text), workload.name, text, (workload,), hashlib.sha256(text.encode()).hexdigest())]
+    is_suite = shipped_suites().joinpath(f"{first}.toml").is_file() or Path(first).is_file()
+    if assignments and not is_suite:
+        raise FlopbenchError(
+            f"command line: unknown op '{first}'{did_you_mean(first, OPS)}; known ops: {', '.join(OPS)}"
+        )
+    if assignments:
+        raise FlopbenchError(
+            f"command line: '{assignments[0]}' follows a suite, not an op; key=value pairs"
+            f" describe one workload: OP key=value ..."
+        )
+    return [load_suite(target) for target in targets]
+
+
 def single_workload(op: str, assignments: list[str]) -> Workload:
     """A workload from the command line: `conv2d batch=1 kernel=3 padding=same` (values are TOML)."""
     raw: dict[str, Any] = {}

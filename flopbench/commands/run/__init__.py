@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flopbench.commands.common import add_device_arguments, add_format_argument, positive
+from flopbench.commands.common import add_device_arguments, add_format_argument, add_out_argument, positive
 from flopbench.commands.run.select import run_settings, select
 from flopbench.commands.run.session import run_distributed, run_session
 from flopbench.errors import FlopbenchError
@@ -28,7 +28,13 @@ IMPORTS = ("numpy", "torch")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suites", nargs="+", metavar="SUITE", help="suite files or shipped suite names")
+    parser.add_argument(
+        "suites",
+        nargs="+",
+        metavar="SUITE",
+        help="suite files or shipped suite names, or one workload: OP key=value ... (e.g. matmul m=4096 n=4096"
+        " k=4096 dtype=bfloat16), as `flopbench count` takes it",
+    )
     add_device_arguments(parser)
     parser.add_argument("--dtype", help="run every workload in these dtypes instead, e.g. float32,bfloat16")
     parser.add_argument(
@@ -37,9 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " runs under it: flopbench.workloads.impls)",
     )
     parser.add_argument("--only", metavar="REGEX", help="run only the workloads whose name matches")
-    parser.add_argument(
-        "--out", type=Path, help="results file (default: results/<time>_<host>_<device>_<suites>.jsonl)"
-    )
+    add_out_argument(parser, "results file (default: results/<time>_<host>_<device>_<suites>.jsonl)")
     parser.add_argument(
         "--resume", type=Path, metavar="FILE", help="append to FILE, skipping the workloads it already holds"
     )

@@ -28,9 +28,9 @@ ROUND_CAP = 5
 
 def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
     from flopbench.workloads import DTYPES
-    from flopbench.workloads.suite import load_suite
+    from flopbench.workloads.suite import from_targets
 
-    suites = [load_suite(s) for s in args.suites]
+    suites = from_targets(args.suites)
     workloads = [w for suite in suites for w in suite.workloads if args.large or not w.large]
     if args.train:
         workloads = [_training(w) for w in workloads]

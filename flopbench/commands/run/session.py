@@ -194,10 +194,9 @@ def conclude(
             else:
                 info(f"flopbench: {note}")
     if args.report and output.records:
-        from flopbench.commands.plot import default_out
         from flopbench.reading.report import write_report
 
-        md, page = write_report([output.path], default_out([output.path]), on_note=warn)
+        md, page = write_report([output.path], output.path.with_name(output.path.stem), on_note=warn)
         info(f"Report: {page} (and {md}, figures beside it)")
     if interrupted:
         print(
