@@ -6,13 +6,18 @@ from __future__ import annotations
 # cli.interrupts_deferred), and an interrupt inside `typing`'s import was a traceback.
 __version__ = "0.2.0"
 
-__all__ = ["__version__", "load_results"]
+__all__ = ["__version__", "load_results", "measure"]
 
 
 def __getattr__(name: str) -> object:
-    """`flopbench.load_results`, imported when first used: `import flopbench` stays instant (and torch-free)."""
+    """`flopbench.load_results` and `flopbench.measure`, imported when first used: `import flopbench` stays instant
+    (and torch-free)."""
     if name == "load_results":
         from flopbench.results.files import load_results
 
         return load_results
+    if name == "measure":
+        from flopbench.measuring.api import measure
+
+        return measure
     raise AttributeError(f"module 'flopbench' has no attribute {name!r}")

@@ -162,3 +162,29 @@ def test_run_hands_each_record_over_as_it_is_made():
     )
     assert [r.name for r in seen] == ["matmul-m8-n8-k8", "softmax-r4-c8"]
     assert names == [("matmul-m8-n8-k8", 0), ("softmax-r4-c8", 1)]
+
+
+def test_a_users_function_is_measured_in_rounds_and_placed_by_its_declared_counts():
+    """flopbench.measure's path: the runner's rounds and record builder around any callable."""
+    from flopbench.measuring.api import describe_call
+    from tests.helpers import runner as make_runner
+
+    calls = []
+    what, counts = describe_call(lambda: calls.append(1), 2_000_000, 12_000, 0, "float32", "mine")
+    r = make_runner(timer=FixedTimer(1e-3), rounds=3)
+    record = r.run_callable(lambda: calls.append(1), what, counts, "float32")
+    assert record.status == "ok" and record.name == "mine" and record.op == "callable" and len(record.rounds) == 3
+    assert record.time_s == 1e-3 and record.total_flops_per_s == 2e9 and record.utilization == 2e9 / 100e9
+    assert record.bound is not None and calls  # placed on the test device's roofline; the function ran
+    failing = r.run_callable(lambda: 1 / 0, what, counts, "float32")
+    assert failing.status == "failed" and "ZeroDivisionError" in failing.reason
+
+
+def test_declared_counts_are_checked_before_anything_runs():
+    from flopbench.measuring.api import describe_call
+
+    for flops, fragment in ((None, "needs flops="), (-1, "flops=-1"), (1.5, "flops=1.5"), (float("nan"), "nan")):
+        with pytest.raises((TypeError, ValueError), match=fragment):
+            describe_call(print, flops, 0, 0, "float32", None)
+    with pytest.raises(ValueError, match="did you mean 'float32'"):
+        describe_call(print, 1, 0, 0, "float23", None)

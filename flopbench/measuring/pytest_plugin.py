@@ -15,7 +15,6 @@ the `pytest11` entry point.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -73,19 +72,6 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
     header = make_header(_machine(_device_option(config)), source="pytest-benchmark")
     machine_info["flopbench"] = header.model_dump(mode="json", exclude={"type"})
-
-
-def _count(name: str, value: Any) -> int:
-    """flops= and bytes= of the fixture: whole, finite, non-negative numbers, or a clear error."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-        or value != int(value)
-    ):
-        raise ValueError(f"flops_benchmark: {name}={value!r}: expected a whole number >= 0 of {name} per call")
-    return int(value)
 
 
 class FlopsBenchmark:
@@ -152,28 +138,18 @@ class FlopsBenchmark:
         """(what it is, its counts, its op or None, the peak key) of a workload, or of a callable and its FLOPs."""
         from flopbench.measuring import records
         from flopbench.measuring.admission import peak_key
-        from flopbench.results.schema import WorkloadPart
-        from flopbench.workloads import DTYPES, Counts, Workload
+        from flopbench.workloads import Workload
 
         if isinstance(target, Workload):
             key = peak_key(target, self.machine.device.type, False)
             return records.workload_part(target), target.counts, target.spec, key
-        if flops is None:
-            raise TypeError(
-                "flops_benchmark(fn, ...) needs flops=: the FLOPs one call performs (and bytes= for a roofline)"
-            )
-        if dtype not in DTYPES:
-            from flopbench.errors import did_you_mean
+        from flopbench.measuring.api import describe_call
 
-            raise ValueError(
-                f"flops_benchmark: dtype={dtype!r}{did_you_mean(str(dtype), DTYPES)}: expected one of"
-                f" {', '.join(DTYPES)}"
-            )
-        counts = Counts(
-            _count("flops", flops), _count("elementwise_flops", elementwise_flops), _count("bytes", traffic or 0)
-        )
-        name = getattr(target, "__name__", "callable")
-        return WorkloadPart(name=name, op="callable", family="custom", dtype=dtype, identity=name), counts, None, dtype
+        try:
+            what, counts = describe_call(target, flops, traffic, elementwise_flops, dtype, None)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"flops_benchmark(fn, ...): {exc}") from None
+        return what, counts, None, dtype
 
     def _record(self, described: tuple[Any, Any, Any, str], stats: Any) -> Record:
         """The record of what pytest-benchmark timed, made by flopbench's one record builder."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flopbench.errors import first_line
-from flopbench.machine.device import Nvml, available_memory
+from flopbench.machine.device import Device, Nvml, available_memory
 from flopbench.machine.roofline import Roofline
 from flopbench.measuring import records
 from flopbench.measuring.admission import Admission, Cause, Skip, memory_skip
@@ -33,8 +33,8 @@ from flopbench.measuring.probes import CompileProbe, EnergyProbe, GpuStateProbe,
 from flopbench.measuring.schedule import KeptInputs, Step, steps
 from flopbench.measuring.summary import energy_part, summarize
 from flopbench.measuring.timing import Budget, CallTooSlow, CpuTimer, CudaTimer, Evictor, Measurement, TorchCuda
-from flopbench.results.schema import Device, ImplFigures, OutcomePart, Record, Round, RunSettings
-from flopbench.workloads import Workload
+from flopbench.results.schema import ImplFigures, OutcomePart, Record, Round, RunSettings, WorkloadPart
+from flopbench.workloads import Counts, Workload
 from flopbench.workloads.impls import IMPLS
 
 # At least this long, energy is metered over back-to-back calls when the timer flushes between them (cold caches).
@@ -72,8 +72,19 @@ def make_timer(device: Device, settings: RunSettings) -> Any:
     return CpuTimer(Budget.of(settings), evict=evict)
 
 
+@dataclass(kw_only=True)
+class _Rounds:
+    """What the rounds of one measured thing took: their samples, energy, GPU state, recompilations."""
+
+    rounds: list[Round] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)  # energy over each round's measurement window
+    gpu: dict[str, Any] = field(default_factory=dict)
+    recompiles: int = 0  # graphs it compiled again while timed
+
+
 @dataclass
-class _State:
+class _State(_Rounds):
     """A workload while its rounds are measured."""
 
     workload: Workload
@@ -83,12 +94,7 @@ class _State:
     check: tuple[float | None, float | None] = (None, None)  # output check: (error, tolerance)
     impl: dict[str, Any] = field(default_factory=dict)  # flopbench.results.schema.ImplFigures' fields
     compiled: bool = False  # a compiled implementation: compiled once, before its rounds
-    recompiles: int = 0  # graphs it compiled again while timed
     predicted_call_s: float | None = None
-    rounds: list[Round] = field(default_factory=list)
-    measurements: list[Measurement] = field(default_factory=list)
-    readings: list[Reading] = field(default_factory=list)  # energy over each round's measurement window
-    gpu: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ended(self) -> bool:
@@ -178,6 +184,43 @@ class Runner:
             self._round(state, Step(r, 0, r == self.settings.rounds - 1))
         self.kept.drop(workload.identity)
         return self._finish(state)
+
+    def run_callable(self, fn: Callable[[], Any], what: WorkloadPart, counts: Counts, key: str) -> Record:
+        """A user's function (flopbench.measure), measured in rounds as a workload is, with the probes around each,
+        and placed by the counts it declares; there is nothing to check its output against. A call over
+        --max-call-s, or one that raises, ends it with the reason, as a workload's would."""
+        started, taken = self.clock(), _Rounds()
+        where = records.where_part(self.device, self.world_size, self.settings.tf32)
+        outcome: Skip | None = None
+        for r in range(self.settings.rounds):
+            try:
+                measured = self.measurer.measure(fn, self.settings.max_call_s)
+            except CallTooSlow as exc:
+                outcome = Skip(Cause.MAX_CALL, f"one call took {exc.seconds:.3g} s, over --max-call-s {exc.cap_s:g}")
+                break
+            except Exception as exc:  # the user's function raised: its error, in one line, on the record
+                outcome = Skip(Cause.RUN_ERROR, first_line(exc))
+                break
+            self._keep_round(taken, Step(r, 0, r == self.settings.rounds - 1), measured)
+        where = where.model_copy(update={"wall_s": self.clock() - started})
+        parts: list[Any] = [what, records.counts_part(counts), where]
+        if not taken.rounds:
+            skip = outcome or Skip(Cause.RUN_ERROR, "no round was measured")
+            ended = OutcomePart(status=skip.status, reason=skip.reason, cause=skip.cause.value)
+            return records.build(*parts, outcome=ended)
+        summary = summarize(taken.rounds, taken.measurements, self.settings.rounds, outcome.reason if outcome else "")
+        derived = records.derive(counts, key, summary.time_s, self.roofline, cache=self.settings.cache)
+        reason = getattr(self.meter, "reason", "")
+        energy = energy_part(taken.readings, summary.time_s, counts.total_flops, counts.bytes, reason)
+        return records.build(
+            *parts,
+            summary.timing,
+            *derived.parts,
+            energy,
+            summary.trust,
+            outcome=OutcomePart(status="ok"),
+            warnings=[*summary.warnings, *derived.warnings],
+        )
 
     # -- the steps --
 
@@ -333,7 +376,7 @@ class Runner:
         return fn
 
     @staticmethod
-    def _keep_round(state: _State, step: Step, measured: Measured) -> None:
+    def _keep_round(state: _Rounds, step: Step, measured: Measured) -> None:
         m, observed = measured.measurement, measured.observed
         if observed.gpu_after:
             state.gpu = {"before": observed.gpu_before, "after": observed.gpu_after}
