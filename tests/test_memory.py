@@ -96,8 +96,8 @@ def test_the_timer_counts_page_faults_of_the_timed_calls_only():
     m = timer.measure(fn)
     assert m.page_faults_per_call == 300
     assert m.warnings() == [
-        "page faults: each call took 300 page faults (1.17 MiB of memory fresh from the OS): the figure includes the OS handing"
-        " it out (docs/methodology.md, 'Memory')"
+        "page faults: each call took 300 page faults (1.17 MiB of memory fresh from the OS): the figure includes the"
+        " OS handing it out (docs/methodology.md, 'Memory')"
     ]
     quiet = CpuTimer(Budget(), clock=lambda: state["now"], resolution_s=1e-8, faults=lambda: state["calls"] * 10)
     m = quiet.measure(fn)
