@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
-_PREFIXES = ["", "K", "M", "G", "T", "P", "E"]
+_PREFIXES = ["", "k", "M", "G", "T", "P", "E"]  # SI: k for kilo, as the figures' axes write it
 
 
 def si(value: float | None, unit: str = "", digits: int = 3) -> str:
-    """`si(1.81e9, "FLOP")` -> '1.81 GFLOP'; three significant digits by default."""
+    """`si(1.81e9, "FLOP")` -> '1.81 GFLOP'; three significant digits by default, SI prefixes (k, M, G, ...)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if value == 0:
@@ -24,10 +25,10 @@ def si(value: float | None, unit: str = "", digits: int = 3) -> str:
 
 
 def seconds(value: float | None) -> str:
-    """A duration with the unit that keeps three significant digits: 12.3 us, 4.56 ms, 1.2 s."""
+    """A duration with the unit that keeps three significant digits: 12.3 µs, 4.56 ms, 1.2 s (as the figures' axes)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
         if abs(value) >= scale or unit == "ns":
             return f"{value / scale:.3g} {unit}"
     raise AssertionError("unreachable")
@@ -62,3 +63,8 @@ def merged(texts: Sequence[str]) -> list[tuple[str, list[int]]]:
             out += [low if low == high else f"{low} to {high}", part]
         found.append(("".join(out), indices))
     return found
+
+
+def natural_key(text: str) -> list[Any]:
+    """A sort key that orders the numbers inside names by value: m128 before m1024, l512 before l2048."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]

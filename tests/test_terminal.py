@@ -10,7 +10,7 @@ from tests.helpers import cli
 
 # A number as flopbench prints it, with its unit: 1.16 ms, 166 GFLOP/s, 86.3%, 1.2x.
 NUMBER = re.compile(
-    r"(?<![\w.])\d[\d.,]*(?:e[+-]?\d+)?(?: ?(?:[KMGTP]?(?:FLOP/s|OP/s|FLOP|MAC|B/s|B)|us|ms|ns|s)|%|x)?"
+    r"(?<![\w.])\d[\d.,]*(?:e[+-]?\d+)?(?: ?(?:[kKMGTP]?(?:FLOP/s|OP/s|FLOP|MAC|B/s|B)|µs|us|ms|ns|s)|%|x)?"
 )
 TINY = """
 name = "tiny"

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from flopbench.units import seconds
+
 NAME = "calibrate"
 HELP = "fit a device's efficiencies per family and dtype and its per-call overhead: calibrate RESULTS -o device.json"
 DESCRIPTION = (
@@ -68,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     write_text(output_file(args.out, "-o", replace=True), json.dumps(out, indent=2) + "\n", "-o")
     fitted = out["errors"]["fitted"]
     info(
-        f"flopbench: {len(out['efficiencies'])} efficiencies and a {evaluation.fit.overhead_s * 1e6:.3g} us overhead"
+        f"flopbench: {len(out['efficiencies'])} efficiencies and a {seconds(evaluation.fit.overhead_s)} overhead"
         f" for {source.label} (leave-one-out median error {fitted['median_factor']:.2f}x) -> {args.out}"
     )
     return 0

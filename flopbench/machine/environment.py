@@ -8,8 +8,6 @@ import socket
 import sys
 from typing import Any
 
-from flopbench import __version__
-
 
 def _blas(config: str) -> str | None:
     info = re.search(r"BLAS_INFO=(\w+)", config)
@@ -35,5 +33,4 @@ def environment() -> dict[str, Any]:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cuda": torch.version.cuda,
         "cudnn": cudnn,
-        "flopbench_version": __version__,
     }

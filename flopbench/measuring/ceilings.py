@@ -26,6 +26,7 @@ from flopbench.fields import Peak
 from flopbench.machine.cache import CacheEntry, KernelRate, machine_identity, now
 from flopbench.machine.roofline import Level, SweepPoint, cache_sizes
 from flopbench.results.schema import RunSettings
+from flopbench.units import seconds
 from flopbench.workloads import Workload, make_workload
 
 if TYPE_CHECKING:
@@ -303,8 +304,8 @@ def read_levels(
         best = max(inside, key=lambda p: p.bytes_per_s)
         if overhead_s and overhead_s > HIDDEN_SHARE * best.call_s:
             note = (
-                f"{cache.note}; not measured: a call on a working set this small takes {best.call_s * 1e6:.2g} us,"
-                f" and the per-call floor is {overhead_s * 1e6:.2g} us of it (the figure would be the overhead's)"
+                f"{cache.note}; not measured: a call on a working set this small takes {seconds(best.call_s)},"
+                f" and the per-call floor is {seconds(overhead_s)} of it (the figure would be the overhead's)"
             )
             levels.append(Level(cache.name, size, cache.peak, None, note))
             continue

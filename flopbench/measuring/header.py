@@ -31,6 +31,7 @@ def make_header(
 ) -> Header:
     """The header of a run on `machine`: the environment (host, OS, Python, torch, BLAS, CUDA), the device with its
     peaks, the ceilings, the suites with their hashes and the settings."""
+    from flopbench import __version__
     from flopbench.machine.environment import environment
     from flopbench.measuring.memory import allocator
 
@@ -39,6 +40,7 @@ def make_header(
         started_at=now_iso(),
         source=source,
         **environment(),
+        flopbench_version=__version__,
         allocator=allocator() if machine.device.type == "cpu" else None,
         threads=machine.threads,
         device=machine.device,

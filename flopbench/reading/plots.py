@@ -27,7 +27,7 @@ from matplotlib.ticker import EngFormatter, FuncFormatter
 from flopbench.machine.roofline import Roofline, ridge
 from flopbench.reading.analysis import collectives, layer_times, profiled, rank_spread
 from flopbench.reading.view import placed_rows
-from flopbench.units import si
+from flopbench.units import natural_key, si
 
 if TYPE_CHECKING:
     from flopbench.reading.view import RunView
@@ -218,7 +218,12 @@ def roofline(view: RunView) -> Figure | None:
         measured_levels = [level for level in roofs.levels if level.roof.known]
         for i, level in enumerate(measured_levels):  # each ridge's label a line lower than the last: none collide
             handles.append(_level_roof(ax, level, top, lo, hi, i))
-    _own_roofs(ax, ok)
+    if _own_roofs(ax, ok):
+        handles.append(
+            Line2D(
+                [], [], color="0.5", lw=0.8, marker="_", label="a workload's gap to the roof of its level (its colour)"
+            )
+        )
     _points(ax, ok, "intensity", "total_flops_per_s")
     _roofline_axes(ax, lo, hi)
     ax.set_xlabel("Arithmetic intensity (FLOP/byte: all FLOPs over compulsory bytes)")
@@ -265,10 +270,12 @@ def _level_roof(ax, level, top, lo: float, hi: float, row: int = 0) -> Line2D:
     return Line2D([], [], ls=style, color=color, label=label)
 
 
-def _own_roofs(ax, ok: pd.DataFrame) -> None:
-    """Each workload joined to the roof that judges it (its level's, at its intensity): the distance is its gap."""
+def _own_roofs(ax, ok: pd.DataFrame) -> bool:
+    """Each workload joined to the roof that judges it (its level's, at its intensity): the distance is its gap.
+    Whether any was drawn."""
     if "roofline_flops_per_s" not in ok:
-        return
+        return False
+    drawn = False
     for _, r in ok.iterrows():
         roof = r.get("roofline_flops_per_s")
         if roof and roof == roof and r["intensity"] == r["intensity"]:
@@ -276,6 +283,8 @@ def _own_roofs(ax, ok: pd.DataFrame) -> None:
             color = LEVEL_COLORS.get(level, "0.5")
             ax.plot([r["intensity"]] * 2, [r["total_flops_per_s"], roof], color=color, lw=0.8, alpha=0.6, zorder=2)
             ax.plot([r["intensity"]], [roof], marker="_", markersize=8, color=color, zorder=2)
+            drawn = True
+    return drawn
 
 
 def _name_zero_flop_workloads(ax, rows: pd.DataFrame) -> None:
@@ -359,19 +368,18 @@ def flops_vs_latency(view: RunView, label: int = 6) -> Figure | None:
             ax.plot(x, x / peak, "-", color=color, lw=1.2)
             handles.append(Line2D([], [], color=color, label=f"at the {key} peak ({si(peak, 'FLOP/s')})"))
     _points(ax, ok, "total_flops", "time_s")
-    if "utilization" in ok and ok["utilization"].notna().any():
-        named = ok.nsmallest(label, "utilization").sort_values("time_s")
-        for i, (_, r) in enumerate(named.iterrows()):  # alternate above and below: neighbours do not overlap
-            ax.annotate(
-                f"{r['name']} ({r['utilization']:.1%} of peak)",
-                (r["total_flops"], r["time_s"]),
-                textcoords="offset points",
-                xytext=(7, 5 if i % 2 else -11),
-                fontsize=8,
-                arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5},
-            )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if "utilization" in ok and ok["utilization"].notna().any():
+        named = ok.nsmallest(label, "utilization")
+        _labels(
+            ax,
+            [
+                (r["total_flops"], r["time_s"], f"{r['name']} ({r['utilization']:.1%} of peak)")
+                for _, r in named.iterrows()
+            ],
+            others=(ok["total_flops"], ok["time_s"]),
+        )
     ax.xaxis.set_major_formatter(EngFormatter(unit="FLOP"))
     ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
     ax.set_xlabel("FLOPs per call (core + elementwise)")
@@ -379,6 +387,23 @@ def flops_vs_latency(view: RunView, label: int = 6) -> Figure | None:
     ax.set_title(_title(view, "FLOPs against latency: distance above a line is time FLOPs do not explain"))
     _point_legends(ax, ok, handles, loc="upper left")
     return fig
+
+
+def _labels(ax, labels: list[tuple[float, float, str]], others: tuple[Any, Any] | None = None) -> None:
+    """Points named beside them, moved apart until no two labels (and no label and point) overlap (adjustText), each
+    joined to its point by a thin line."""
+    from adjustText import adjust_text
+
+    texts = [ax.text(x, y, text, fontsize=8) for x, y, text in labels]
+    if texts:
+        x, y = others if others is not None else (None, None)
+        adjust_text(
+            texts,
+            x=None if x is None else list(x),
+            y=None if y is None else list(y),
+            ax=ax,
+            arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5},
+        )
 
 
 def _sweep_axis(rows: pd.DataFrame) -> tuple[str, str, list[str]] | None:
@@ -463,7 +488,9 @@ def utilization(view: RunView) -> Figure | None:
     """Per workload, % of the dtype's peak and % of the roofline bound, grouped by family."""
     if view.measured.empty:
         return None
-    ok = view.measured.sort_values(["family", "name"], ascending=[False, False])
+    rows = view.measured
+    order = sorted(range(len(rows)), key=lambda i: (rows["family"].iloc[i], natural_key(rows["name"].iloc[i])))
+    ok = rows.iloc[order[::-1]]  # barh draws from the bottom: the first family and name at the top
     fig = _figure(figsize=(11, max(4.0, 0.26 * len(ok) + 1.6)))
     ax = fig.subplots()
     y = np.arange(len(ok))

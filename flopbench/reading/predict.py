@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from flopbench.reading.view import placed_rows
+from flopbench.units import seconds
 
 if TYPE_CHECKING:
     from flopbench.machine.roofline import Roofline
@@ -416,7 +417,7 @@ def in_words(evaluation: Evaluation) -> str:
         )
         + f": knowing that a workload is memory-bound, and what the machine reaches, is worth"
         f" {'more' if measured.median_factor < flops.median_factor else 'less'} than a FLOP count here.",
-        f"With one efficiency per family and dtype and a fixed overhead of {fit_.overhead_s * 1e6:.3g} us per call"
+        f"With one efficiency per family and dtype and a fixed overhead of {seconds(fit_.overhead_s)} per call"
         f" (fitted, leave-one-out) the median factor is {fitted.median_factor:.2f}"
         f" ({fitted.within_1_25x:.0%} within 1.25x)."
         if fit_

@@ -106,6 +106,19 @@ def disturbances_of(interference: Any) -> list[Disturbance]:
     )
 
 
+# The kinds of warning (the words before a warning's colon) that a record's trust already tells: its disturbances and
+# its unstable rounds. Files before the kinds were said first wrote the first two as sentences.
+TRUST_KINDS = ("busy", "steal", "slow machine", "GPU shared", "unstable", "the machine was busy")
+
+
+def said_by_trust(warning: str) -> bool:
+    """Whether a record's warning is one its trust (disturbed, stable) already tells, so that a table with a trust
+    column need not say it twice."""
+    kind = warning.split(":", 1)[0].strip()
+    old = ("slower than at its quietest (canary)", "of this VM's CPU time to other guests (steal)")
+    return kind in TRUST_KINDS or any(text in warning for text in old)
+
+
 def unstable(spread: float | None) -> bool:
     """Whether rounds spanning `spread` of the figure make it unstable (None: one round, no verdict)."""
     return spread is not None and spread > UNSTABLE_SPREAD

@@ -15,7 +15,7 @@ from flopbench.reading.plots import Drawn, draw_figures, layer_figure_name
 from flopbench.reading.report.document import Figure, Heading, Para, Table
 from flopbench.reading.view import RunView, collective_rows
 from flopbench.results.schema import Header, Record
-from flopbench.results.trust import UNSTABLE_SPREAD, disturbances_of
+from flopbench.results.trust import UNSTABLE_SPREAD, disturbances_of, said_by_trust
 from flopbench.units import count, percent, seconds, si
 
 
@@ -39,7 +39,7 @@ def _peak_rows(header: Header) -> list[list[Any]]:
                 value,
                 peak.source if peak else "-",
                 si(ceiling.value, unit) if ceiling else "-",
-                peak.detail if peak else ceiling.detail if ceiling else "",
+                peak.detail if peak and (peak.known or not ceiling) else ceiling.detail if ceiling else "",
             ]
         )
     return rows
@@ -95,7 +95,7 @@ def _family_rows(view: RunView, rows: pd.DataFrame, with_trust: bool, with_energ
                 pct(r["roofline_efficiency"]),
                 bound_text(r),
                 *extra,
-                "; ".join(r["warnings"]) or "",
+                "; ".join(w for w in r["warnings"] if not (with_trust and said_by_trust(w))),
             ]
         )
     return out

@@ -28,6 +28,7 @@ from torch.overrides import TorchFunctionMode
 
 from flopbench.console import silenced_stderr
 from flopbench.machine.roofline import Roofline
+from flopbench.units import seconds
 from flopbench.workloads.models.counter import RULES, ZERO, LayerCounts, count_layers
 
 LAYER, CALL = "flopbench.layer::", "flopbench.call::"
@@ -197,7 +198,7 @@ def profile_model(
     ops = sum(by_layer.values())
     if ops > TOO_SHORT * whole:
         notes.append(
-            f"the step ({whole * 1e6:.0f} us) is too short to profile faithfully: its profiled ops take"
+            f"the step ({seconds(whole)}) is too short to profile faithfully: its profiled ops take"
             f" {ops / whole:.1f}x as long, the profiler's own cost inside them; layer times are inflated, their shares"
             f" less so. A larger batch or input gives truer figures"
         )
@@ -299,24 +300,24 @@ def _layer_times(
             )
         )
     types = {path or type(model).__name__: type(module).__name__ for path, module in model.named_modules()}
-    for path, seconds in by_layer.items():
+    for path, time_s in by_layer.items():
         if path not in seen and path != OUTSIDE:
-            layers.append(LayerTime(path, types.get(path, ""), [], 0, 0, 0.0, seconds))
+            layers.append(LayerTime(path, types.get(path, ""), [], 0, 0, 0.0, time_s))
     return layers
 
 
 def _call_split(by_call: dict[str, float]) -> tuple[dict[str, float], float, float]:
     """The ops' time by kind of functional call: (per call without a formula, moving data only, counted calls)."""
     without, movement, counted_s = {}, 0.0, 0.0
-    for call, seconds in by_call.items():
+    for call, time_s in by_call.items():
         if call == OUTSIDE:
             continue
         if call in RULES:
-            counted_s += seconds
+            counted_s += time_s
         elif call in ZERO:
-            movement += seconds
+            movement += time_s
         else:
-            without[call] = seconds
+            without[call] = time_s
     return without, movement, counted_s
 
 
