@@ -107,19 +107,21 @@ def print_table(
     notes: str | None = None,
     wrap: Sequence[str] = (),
     optional: Sequence[str] = (),
+    merge_notes: bool = False,
 ) -> None:
     """One table in `fmt` (table, markdown or csv; json output is each command's own). Cells are plain text (never
     rich markup); `styles` colours whole columns on a terminal (warnings in yellow), which NO_COLOR turns off.
 
     On a terminal a number is never cut: every column keeps its widest cell, but the `wrap` columns (names), which
     fold. The `notes` column (long text: a row's warnings, a peak's detail; a cell may be a list of notes) moves under
-    the table as numbered notes, each said once however many rows share it. Where the terminal is still too narrow,
+    the table as numbered notes, each said once however many rows share it (with `merge_notes`, notes that differ only
+    in their numbers are one, the numbers as ranges: a run's warnings). Where the terminal is still too narrow,
     the `optional` columns are left out, in their order, and the table says which."""
     cells = [[_cell(cell) for cell in row] for row in rows]
     if fmt in ("csv", "markdown"):
         _print_flat(title, columns, cells, numeric, caption, fmt)
         return
-    columns, cells, footnotes = _footnotes(list(columns), cells, notes)
+    columns, cells, footnotes = _footnotes(list(columns), cells, notes, merge_notes)
     keep = [i for i, name in enumerate(columns) if any(row[i] for row in cells) or not cells]  # no empty column
     columns, cells = [columns[i] for i in keep], [[row[i] for i in keep] for row in cells]
     out = console()
@@ -194,10 +196,10 @@ def _print_flat(
 
 
 def _footnotes(
-    columns: list[str], cells: list[list[Any]], notes: str | None
+    columns: list[str], cells: list[list[Any]], notes: str | None, merge: bool = False
 ) -> tuple[list[str], list[list[str]], list[str]]:
-    """The notes column as numbers pointing under the table: (columns, cells as text, the notes in order). Notes that
-    differ only in their numbers are one note, its numbers as ranges, with the count of rows it stands for."""
+    """The notes column as numbers pointing under the table: (columns, cells as text, the notes in order), each note
+    once with the count of rows it stands for; with `merge`, notes that differ only in their numbers are one."""
     from flopbench.units import merged
 
     if notes is None or notes not in columns:
@@ -209,7 +211,8 @@ def _footnotes(
     flat_texts = [text for texts in said for text in texts]
     owner = [r for r, texts in enumerate(said) for _ in texts]
     footnotes, refs = [], [[] for _ in cells]  # type: ignore[var-annotated]
-    for number, (text, members) in enumerate(merged(flat_texts), 1):
+    groups = merged(flat_texts) if merge else _exact(flat_texts)
+    for number, (text, members) in enumerate(groups, 1):
         rows = sorted({owner[m] for m in members})
         footnotes.append(text + (f" ({len(rows)} rows)" if len(rows) > 1 else ""))
         for r in rows:
@@ -219,6 +222,13 @@ def _footnotes(
         for r, row in enumerate(cells)
     ]
     return [*columns[:index], "note", *columns[index + 1 :]], flat, footnotes
+
+
+def _exact(texts: list[str]) -> list[tuple[str, list[int]]]:
+    groups: dict[str, list[int]] = {}
+    for index, text in enumerate(texts):
+        groups.setdefault(text, []).append(index)
+    return list(groups.items())
 
 
 def _fit(

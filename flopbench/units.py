@@ -44,7 +44,7 @@ def percent(fraction: float) -> str:
     return f"{fraction:.1%}" if abs(fraction) < 0.1 else f"{fraction:.0%}"
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+_NUMBER = re.compile(r"(?<![\w.-])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")  # a number, not a name's digits (m256, float16)
 
 
 def merged(texts: Sequence[str]) -> list[tuple[str, list[int]]]:

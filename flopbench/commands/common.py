@@ -93,7 +93,11 @@ def add_format_argument(parser: argparse.ArgumentParser, help: str = TABLE_HELP)
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (CUDA when there is one)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:N, or auto (the default: CUDA when there is one, else the CPU)",
+    )
     parser.add_argument(
         "--threads",
         type=positive("--threads", maximum=4096, integer=True),
@@ -115,7 +119,8 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--measure",
         action="store_true",
-        help="measure the compute and bandwidth ceilings now (and cache them for this machine)",
+        help="measure the machine now (its clock, compute ceilings per kernel, a bandwidth per memory level, the"
+        " per-call floor) and cache it for this machine",
     )
 
 

@@ -19,8 +19,11 @@ NAME = "peak"
 HELP = "show the device's peak FLOP/s and bandwidth, with their sources; --measure measures ceilings"
 DESCRIPTION = (
     "Show the device, its peak FLOP/s per dtype and its peak memory bandwidth, each with its source (spec,"
-    " derived, measured or user), and the measured ceilings. --measure measures the ceilings now: the best"
-    " of a sweep of large GEMMs per dtype and a STREAM copy and triad; they are cached for later runs."
+    " derived, measured or user), and the measured ceilings. --measure measures them now and caches them for later"
+    " runs: the sustained clock (where the OS gives no clock range), the compute ceiling per dtype from the best of"
+    " several kernels (the GEMM through torch's BLAS, the same GEMM as a 1x1 convolution through oneDNN on a CPU, a"
+    " 3x3 convolution), the DRAM bandwidth (STREAM copy and triad), a bandwidth per cache level (a working-set sweep)"
+    " and the per-call floor."
 )
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "torch")
@@ -197,7 +200,8 @@ def _kernels_table(machine: Machine, fmt: str) -> None:
         rows,
         numeric=["best rate", "of best"],
         fmt=fmt,
-        wrap=["workload", "kernel"],
+        notes="workload",
+        wrap=["kernel"],
         optional=["library"],
     )
     for note in library_gap(machine):

@@ -99,6 +99,7 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
         fmt=fmt,
         styles={"notes": "yellow"},
         notes="notes",
+        merge_notes=True,
         wrap=["workload"],
         optional=["±", "bandwidth", "% roof", "dtype"],
     )
