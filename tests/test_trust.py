@@ -489,3 +489,28 @@ def test_a_run_teaches_the_cache_its_median_canary_when_it_is_the_quietest_yet(t
     assert cached.canary_s == pytest.approx(2.34e-3) and cached.run_canary_s == pytest.approx(2.34e-3)
     assert not cache.learn_canary(cpu, 1, "canary_s", 2.5e-3)  # slower than what the cache holds: kept
     assert cache.load_cached(cpu, 1).canary_s == pytest.approx(2.34e-3)
+
+
+def test_the_end_of_a_run_says_each_disturbance_once_with_its_range_and_the_records_it_concerns():
+    from flopbench.commands.run.notes import trust_notes
+
+    def slow(by):
+        return Interference(
+            window_s=1.0,
+            usable_cpus=2,
+            threads=2,
+            canary_slowdown=by,
+            busy=True,
+            reasons=[f"slow machine: the canary ran {by:.0%} slower than at its quietest"],
+        )
+
+    workloads = [mm(8), mm(12), mm(16)]
+    r, timer, monitor, records = make(dict(rounds=1), verdicts=[slow(0.35), BUSY, slow(0.8)])
+    run(r, timer, workloads)
+    notes = [n for n in trust_notes(records, r) if n.startswith("warning: disturbed")]
+    assert notes == [
+        "warning: disturbed, slow machine: the canary ran 35 to 80% slower than at its quietest: 2 of 3 records"
+        f" ({records[0].name}, {records[2].name})",
+        f"warning: disturbed, busy: other processes used 0.9 of 2 CPUs during this measurement: 1 of 3 records"
+        f" ({records[1].name})",
+    ]

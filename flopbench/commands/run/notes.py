@@ -67,16 +67,21 @@ def skipped_for_time(records: list[Record]) -> list[Record]:
 def trust_notes(records: list[Record], runner: Any) -> list[str]:
     """What a reader of the run's figures must know about the machine, in a few sentences."""
     from flopbench.results.trust import UNSTABLE_SPREAD, run_speed
+    from flopbench.units import merged
 
     notes = list(runner.notes)
     disturbed = [r for r in records if r.disturbed]
     unstable = [r for r in records if r.stable is False]
-    if disturbed:
-        reasons = dict.fromkeys(x for r in disturbed if r.interference for x in r.interference.reasons)
-        notes.append(
-            f"warning: {len(disturbed)} of {len(records)} records were measured while the machine was"
-            f" disturbed ({'; '.join(reasons)})"
-        )
+    if disturbed:  # one line per reason, its numbers as ranges, with the records it concerns
+        said = [(r.name, x) for r in disturbed if r.interference for x in r.interference.reasons]
+        for reason, members in merged([x for _, x in said]):
+            names = list(dict.fromkeys(said[m][0] for m in members))
+            notes.append(
+                f"warning: disturbed, {reason}: {len(names)} of {len(records)} records ("
+                + ", ".join(names[:6])
+                + (" ..." if len(names) > 6 else "")
+                + ")"
+            )
     if unstable:
         notes.append(
             f"warning: {len(unstable)} of {len(records)} records are unstable (their rounds disagree by more"
