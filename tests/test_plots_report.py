@@ -277,3 +277,15 @@ def test_compare_says_when_the_machine_itself_ran_at_another_speed(tmp_path):
     (warning,) = [w for w in compare(load_views([a, slower])).warnings if "canary" in w]
     assert warning.startswith("the canary ran 8% slower in run B than in run A on the same device and threads")
     assert "speedups within about 8% may be the machine's" in warning
+
+
+def test_report_and_plot_write_under_results_never_beside_their_input(tmp_path, in_process):
+    """A committed reference run is read, never written next to: the default is ./results/<its name>."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    run = write_run(reference / "ref.jsonl", fake_device())
+    assert in_process("report", str(run)).returncode == 0
+    assert in_process("plot", str(run)).returncode == 0
+    assert sorted(p.name for p in reference.iterdir()) == ["ref.jsonl"]
+    written = tmp_path / "results" / "ref"
+    assert (written / "report.html").is_file() and (written / "roofline.png").is_file()
