@@ -1,28 +1,31 @@
-"""A/A honesty of `flopbench compare`: does it call an unchanged machine unchanged, and does it catch a real slowdown?
+"""What comparisons can tell on this machine, measured: how often an A/A comparison calls a change that is not there,
+and how large a planted change must be to be caught, for the kinds of comparison flopbench makes.
 
-Each repetition:
-1. two back-to-back runs of the same suite on this machine (`flopbench run`, default settings: 3 rounds), compared
-   at the default threshold (5%): how many workloads were called faster or slower (false alarms; the target is at
-   most 1 in 20), and the exit status of `flopbench compare A B --fail-slower 5%` (the target: 0);
-2. a copy of the second run with one workload's every sample, round median and figure made 15% slower (the planted
-   slowdown): whether it is called slower, and the exit status of the gate on it (the target: 1). Beside it, how many
-   of all the workloads would be caught had the same slowdown been planted in each (the comparison's power here).
+    .venv/bin/python benchmarks/compare_aa.py separate  [--suite quick] [--repeat 3] [--planted 1.30]
+    .venv/bin/python benchmarks/compare_aa.py paired    [--suite quick] [--repeat 20] [--pairs 10] [--rounds 1]
+    .venv/bin/python benchmarks/compare_aa.py processes [--suite quick] [--rounds 4]
 
-    .venv/bin/python benchmarks/compare_aa.py [--suite quick] [--repeat 3] [--rounds 3] [--planted REGEX]
+separate: two back-to-back `flopbench run`s of the suite per repetition, compared as separate runs. It prints the
+within-run spread (the standard deviation of a workload's log round medians inside one run), the between-run offset
+(what two runs differ by beyond that), the verdicts and gate of the A/A pair, and of a copy with one workload planted
+`--planted` times slower; the offset is learnt into this machine's A/A history (`compare` then uses it instead of the
+assumed 5%).
 
-Then the machine's own floor: the spread of a workload's round medians within a run (the median over workloads of
-the standard deviation of their logarithms), and the smallest slowdown a comparison of two such runs can call
-slower at that spread (the threshold, times the reach of a 95% Welch interval of that many rounds a side).
+paired: `flopbench ab SUITE --impl eager,eager` per repetition (an A/A in one process): the gate's exit at 5% per
+repetition (want at most 1 exit 1 in 20), each workload's paired noise (the robust standard deviation of its pairs'
+log ratios) and smallest detectable change (80% power), then for the first three repetitions a slowdown planted in
+each workload in turn: 5% (is it called slower against a 1% threshold?) and 8% (does the 5% gate fail?).
 
-The runs reuse this machine's cached ceilings where there are some and measure none (--no-measure): the roofs do
-not enter a verdict.
+processes: `flopbench ab SUITE --python THIS --python THIS` (an A/A across processes): its paired intervals.
+
+Every figure depends on the host's other tenants: quote each run with the machine's floor (its canary and the
+within-run spread), never the best of several.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import re
 import subprocess
 import sys
 import tempfile
@@ -30,149 +33,234 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flopbench.reading.comparison import compare  # noqa: E402
+from flopbench.reading.comparison import compare, pair_values  # noqa: E402
 from flopbench.reading.view import load_views  # noqa: E402
 from flopbench.results.files import ResultsWriter, read_run  # noqa: E402
-
-SLOWDOWN = 1.15
-THRESHOLD = "5%"
 
 
 def flopbench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flopbench", *args], capture_output=True, text=True, cwd=ROOT)
 
 
-def run_suite(suite: str, out: Path, rounds: int) -> float:
-    started = time.perf_counter()
-    done = flopbench("run", suite, "--no-measure", "--rounds", str(rounds), "--out", str(out), "-q", "--format", "csv")
-    if done.returncode != 0:
-        sys.exit(f"flopbench run failed ({done.returncode}): {done.stderr.strip()}")
-    return time.perf_counter() - started
+def checked(*args: str) -> subprocess.CompletedProcess:
+    done = flopbench(*args)
+    if done.returncode not in (0, 1, 2):
+        sys.exit(f"flopbench {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-400:]}")
+    return done
 
 
-def slowed(path: Path, out: Path, name: str, factor: float = SLOWDOWN) -> None:
-    """A copy of the run at `path` whose workload `name` took `factor` times as long in every sample and round."""
+def slowed(path: Path, out: Path, name: str | None, factor: float) -> None:
+    """A copy of the run at `path` whose workload `name` (every workload: None) took `factor` times as long in every
+    sample and round."""
     run = read_run(path)
     writer = ResultsWriter.create(out, run.header.model_copy(update={"run_id": out.stem}))
     for r in run.records:
-        if r.name == name and r.time_s:
+        if (name is None or r.name == name) and r.time_s:
             rounds = [
                 x.model_copy(update={"time_s": x.time_s * factor, "samples_s": [s * factor for s in x.samples_s]})
                 for x in r.rounds
             ]
-            update = {
-                "rounds": rounds,
-                "time_s": r.time_s * factor,
-                "samples_s": [s * factor for s in r.samples_s],
-                "total_flops_per_s": r.total_flops / (r.time_s * factor),
-                "core_flops_per_s": r.core_flops / (r.time_s * factor),
-            }
-            r = r.model_copy(update=update)
+            r = r.model_copy(update={"rounds": rounds, "time_s": r.time_s * factor})
         writer.record(r)
     writer.close()
 
 
-def round_spread(paths: list[Path]) -> float:
-    """The median over workloads of the standard deviation of the logarithms of their round medians, within a run."""
-    spreads = []
-    for path in paths:
-        for r in read_run(path).records:
-            if r.status == "ok" and len(r.rounds) >= 2:
-                spreads.append(float(np.std(np.log([x.time_s for x in r.rounds]), ddof=1)))
-    return float(np.median(spreads))
+def log_rounds(path: Path) -> dict[str, np.ndarray]:
+    return {
+        r.identity: np.log([x.time_s for x in r.rounds])
+        for r in read_run(path).records
+        if r.status == "ok" and len(r.rounds) >= 2
+    }
 
 
-def gate(base: Path, other: Path) -> int:
-    return flopbench("compare", str(base), str(other), "--fail-slower", THRESHOLD, "-q", "--format", "csv").returncode
+def offsets(a: Path, b: Path) -> tuple[float, float]:
+    """(within-run spread, between-run offset) of two runs of one suite: the median over workloads of the standard
+    deviation of their log round medians, and one run's offset, from the differences of the workloads' mean log
+    times between the runs less what the within-run spread explains (var d = 2 offset^2 + 2 within^2 / rounds)."""
+    ra, rb = log_rounds(a), log_rounds(b)
+    shared = [k for k in ra if k in rb]
+    within = float(np.median([np.std(ra[k], ddof=1) for k in shared] + [np.std(rb[k], ddof=1) for k in shared]))
+    d = np.array([ra[k].mean() - rb[k].mean() for k in shared])
+    rounds = float(np.mean([len(ra[k]) for k in shared]))
+    between = math.sqrt(max(0.0, float(np.mean(d**2)) - 2 * within**2 / rounds) / 2)
+    return within, between
 
 
-def verdicts(base: Path, other: Path) -> dict[str, str]:
-    table = compare(load_views([base, other])).table
-    return dict(zip(table["name"], table["verdict[B]"], strict=True))
+def canary_floor(path: Path) -> str:
+    """The run's canary against the machine's quietest run: the floor its numbers stand on."""
+    speed = load_views([path])[0].trust.speed
+    if speed is None or not (speed.median_s and speed.reference_s):
+        return "canary: no reference"
+    return f"canary {speed.median_s / speed.reference_s - 1:+.1%} from the quietest run"
 
 
-def power(base: Path, other: Path, scratch: Path) -> tuple[int, int]:
-    """How many workloads would be called slower had the slowdown been planted in each (in turn)."""
-    names = [n for n, v in verdicts(base, other).items() if v != "-"]
+def verdict_counts(result) -> str:
+    column = result.table["verdict[B]"]
+    return ", ".join(f"{v} {int((column == v).sum())}" for v in ("faster", "slower", "same", "unsure"))
+
+
+def families_excluding_one(result) -> list[str]:
+    rows = result.summary.dropna(subset=["geomean_low"])
+    return [
+        f"{r.family} {r.geomean_speedup:.3g}x" for r in rows.itertuples() if not r.geomean_low <= 1 <= r.geomean_high
+    ]
+
+
+def separate(args: argparse.Namespace, scratch: Path) -> None:
+    from flopbench.machine.cache import learn_drift, load_drift
+
+    print(f"# Separate runs: `{args.suite}` run twice back to back, 5% threshold, 95% intervals\n")
+    for rep in range(1, args.repeat + 1):
+        a, b, planted = (scratch / f"{x}{rep}.jsonl" for x in ("a", "b", "planted"))
+        for path in (a, b):
+            checked("run", args.suite, "--no-measure", "-q", "--format", "csv", "--out", str(path))
+        views = load_views([a, b])
+        result = compare(views)
+        exit_aa = flopbench("compare", str(a), str(b), "--fail-slower", "5%", "-q", "--format", "csv").returncode
+        name = next(n for n in result.table["name"] if args.target in n)
+        slowed(b, planted, name, args.planted)
+        caught = compare(load_views([a, planted]))
+        planted_verdict = dict(zip(caught.table["name"], caught.table["verdict[B]"]))[name]
+        exit_planted = flopbench("compare", str(a), str(planted), "--fail-slower", "5%", "-q", "--format", "csv")
+        within, between = offsets(a, b)
+        mde = float(np.median(result.table["mde[B]"]))
+        print(f"## repetition {rep} ({canary_floor(a)}; {canary_floor(b)})")
+        print(f"- {result.notes[0]}")
+        print(f"- within-run spread {within:.1%}, between-run offset {between:.1%} a run, median MDE80 {mde:.0%}")
+        print(f"- A/A verdicts: {verdict_counts(result)}; families excluding 1: {families_excluding_one(result) or 0}")
+        print(f"- A/A gate --fail-slower 5%: exit {exit_aa}")
+        print(f"- {name} planted {args.planted - 1:.0%} slower: {planted_verdict}; gate exit {exit_planted.returncode}")
+        device, threads = views[0].header.device, views[0].header.threads
+        if device is not None and threads is not None and args.learn:
+            sd, pairs = learn_drift(device, threads, between)
+            print(f"- learnt: this machine's A/A history is now {sd:.1%} a run over {pairs} pair(s) of runs")
+        elif device is not None and threads is not None:
+            print(f"- this machine's A/A history: {load_drift(device, threads)}")
+        print()
+
+
+def ab(scratch: Path, name: str, *args: str) -> tuple[Path, Path, int, float]:
+    out = scratch / name
+    started = time.perf_counter()
+    done = checked("ab", *args, "-o", str(out), "-q", "--format", "csv", "--no-measure", "--fail-slower", "5%")
+    return out / "A.jsonl", out / "B.jsonl", done.returncode, time.perf_counter() - started
+
+
+def paired_noise(a: Path, b: Path) -> dict[str, tuple[float, float, int]]:
+    """Per workload: the robust standard deviation of its pairs' log ratios (1.4826 MAD), its MDE80, its pairs."""
+    result = compare(load_views([a, b]))
+    mdes = dict(zip(result.table["name"], result.table["mde[B]"]))
+    ra = {r.name: r for r in read_run(a).records if r.status == "ok"}
+    rb = {r.pair_key: r for r in read_run(b).records if r.status == "ok"}
+    found = {}
+    for name, r in ra.items():
+        other = rb.get(r.pair_key)
+        if other is None:
+            continue
+        va, vb = pair_values([r]), pair_values([other])
+        d = np.array([math.log(va[p] / vb[p]) for p in va if p in vb])
+        found[name] = (1.4826 * float(np.median(np.abs(d - np.median(d)))), mdes.get(name, math.nan), len(d))
+    return found
+
+
+def planted_each(a: Path, b: Path, scratch: Path, factor: float, threshold: str) -> tuple[int, int]:
+    """A slowdown of `factor` planted in each workload of side B in turn: how many are called slower (threshold a
+    share: the verdict against it) or fail the gate (threshold 'gate': --fail-slower 5%)."""
+    names = [r.name for r in read_run(b).records if r.status == "ok"]
     caught = 0
     for i, name in enumerate(names):
-        copy = scratch / f"power-{i}.jsonl"
-        slowed(other, copy, name)
-        caught += verdicts(base, copy)[name] == "slower"
+        copy = scratch / f"plant-{i}.jsonl"
+        slowed(b, copy, name, factor)
+        if threshold == "gate":
+            caught += (
+                flopbench("compare", str(a), str(copy), "--fail-slower", "5%", "-q", "--format", "csv").returncode == 1
+            )
+        else:
+            result = compare(load_views([a, copy]), threshold=float(threshold))
+            caught += dict(zip(result.table["name"], result.table["verdict[B]"]))[name] == "slower"
         copy.unlink()
     return caught, len(names)
 
 
+def paired(args: argparse.Namespace, scratch: Path) -> None:
+    exits, noises, mdes = [], [], {}
+    print(
+        f"# Paired A/A in one process: `flopbench ab {args.suite} --impl eager,eager --rounds {args.rounds}"
+        f" --pairs {args.pairs}`, gate --fail-slower 5%\n"
+    )
+    print(
+        "| rep | took | gate exit | median paired noise | median MDE80 | 5% planted: called slower (1%) |"
+        " 8% planted: gate fails |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for rep in range(1, args.repeat + 1):
+        a, b, status, took = ab(
+            scratch,
+            f"aa{rep}",
+            args.suite,
+            "--impl",
+            "eager,eager",
+            "--rounds",
+            str(args.rounds),
+            "--pairs",
+            str(args.pairs),
+        )
+        exits.append(status)
+        noise = paired_noise(a, b)
+        noises.append(float(np.median([n for n, _, _ in noise.values()])))
+        for name, (_, mde, _) in noise.items():
+            mdes.setdefault(name, []).append(mde)
+        five = eight = "-"
+        if rep <= 3:
+            five = "{}/{}".format(*planted_each(a, b, scratch, 1.05, "0.01"))
+            eight = "{}/{}".format(*planted_each(a, b, scratch, 1.08, "gate"))
+        median_mde = float(np.median([m for _, m, _ in noise.values()]))
+        print(f"| {rep} | {took:.0f} s | {status} | {noises[-1]:.1%} | {median_mde:.1%} | {five} | {eight} |")
+    print(f"\nGate exits over {len(exits)} A/A runs: " + ", ".join(f"exit {e}: {exits.count(e)}" for e in (0, 1, 2)))
+    print(f"Median paired noise over the runs: {float(np.median(noises)):.1%}")
+    print("\nMDE80 per workload (median over the runs):")
+    for name, values in sorted(mdes.items()):
+        print(f"- {name}: {float(np.median(values)):.1%}")
+
+
+def processes(args: argparse.Namespace, scratch: Path) -> None:
+    a, b, status, took = ab(
+        scratch, "py", args.suite, "--python", sys.executable, "--python", sys.executable, "--rounds", str(args.rounds)
+    )
+    result = compare(load_views([a, b]))
+    print(
+        f"# Two Pythons (the same one twice), {args.rounds} processes a side, ABBA: {took:.0f} s, gate exit {status}\n"
+    )
+    print(f"{result.notes[0]}\n")
+    for _, r in result.table.iterrows():
+        print(
+            f"- {r['name']}: {r['speedup[B]']:.3g}x ({r['speedup_low[B]']:.3g}-{r['speedup_high[B]']:.3g}),"
+            f" {r['verdict[B]']}, MDE80 {r['mde[B]']:.0%}"
+        )
+    print(f"\nverdicts: {verdict_counts(result)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="quick", help="the suite run twice (quick)")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions (3)")
-    parser.add_argument("--rounds", type=int, default=3, help="flopbench run --rounds (3, its default)")
-    parser.add_argument(
-        "--planted", default=r"^gemm-m512-n512-k512-", help="the workload made slower: the first name matching"
-    )
+    parser.add_argument("kind", choices=["separate", "paired", "processes"])
+    parser.add_argument("--suite", default="quick", help="the suite (quick)")
+    parser.add_argument("--repeat", type=int, help="repetitions (separate: 3; paired: 20)")
+    parser.add_argument("--rounds", type=int, help="ab --rounds (paired: 1; processes: 4)")
+    parser.add_argument("--pairs", type=int, default=10, help="ab --pairs (10)")
+    parser.add_argument("--planted", type=float, default=1.30, help="separate: the planted slowdown (1.30)")
+    parser.add_argument("--target", default="gemm-m512-n512-k512", help="separate: the workload planted (a name part)")
+    parser.add_argument("--no-learn", dest="learn", action="store_false", help="separate: leave the A/A history alone")
     args = parser.parse_args()
-    rows = []
+    args.repeat = args.repeat or (20 if args.kind == "paired" else 3)
+    args.rounds = args.rounds or (4 if args.kind == "processes" else 1)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="compare-aa-") as scratch:
-        scratch = Path(scratch)
-        for rep in range(1, args.repeat + 1):
-            a, b, planted = scratch / f"a{rep}.jsonl", scratch / f"b{rep}.jsonl", scratch / f"planted{rep}.jsonl"
-            took = run_suite(args.suite, a, args.rounds) + run_suite(args.suite, b, args.rounds)
-            aa = verdicts(a, b)
-            alarms = sorted(f"{n} ({v})" for n, v in aa.items() if v in ("faster", "slower"))
-            name = next((n for n in aa if re.search(args.planted, n)), None)
-            if name is None:
-                sys.exit(f"--planted {args.planted!r}: no workload of {args.suite} matches; names: {', '.join(aa)}")
-            slowed(b, planted, name)
-            planted_verdict = verdicts(a, planted)[name]
-            caught, measured = power(a, b, scratch)
-            rows.append(
-                {
-                    "rep": rep,
-                    "workloads": sum(v != "-" for v in aa.values()),
-                    "alarms": alarms,
-                    "same": sum(v == "same" for v in aa.values()),
-                    "unsure": sum(v == "unsure" for v in aa.values()),
-                    "gate_aa": gate(a, b),
-                    "name": name,
-                    "planted": planted_verdict,
-                    "gate_planted": gate(a, planted),
-                    "power": f"{caught}/{measured}",
-                    "took": took,
-                    "spread": round_spread([a, b]),
-                }
-            )
-            print(f"repetition {rep}: two runs in {took:.0f} s", file=sys.stderr)
-    print(f"# A/A comparisons: `{args.suite}` run twice back to back, threshold {THRESHOLD}, 95% intervals\n")
-    print(
-        "| rep | workloads | called faster or slower (A/A) | same | unsure | gate A/A (want 0) |"
-        f" planted: {SLOWDOWN - 1:.0%} slower | gate planted (want 1) | caught if planted in each |"
-    )
-    print("|---:|---:|---|---:|---:|---:|---|---:|---:|")
-    for r in rows:
-        alarms = f"{len(r['alarms'])}: " + ", ".join(r["alarms"]) if r["alarms"] else "0"
-        print(
-            f"| {r['rep']} | {r['workloads']} | {alarms} | {r['same']} | {r['unsure']} | {r['gate_aa']} |"
-            f" {r['name']}: {r['planted']} | {r['gate_planted']} | {r['power']} |"
-        )
-    spread = float(np.median([r["spread"] for r in rows]))
-    t = stats.t.ppf(0.975, 2 * args.rounds - 2)
-    smallest = (1 + float(THRESHOLD[:-1]) / 100) * math.exp(t * spread * math.sqrt(2 / args.rounds)) - 1
-    print(
-        f"\nThe machine's floor: a workload's round medians spread {spread:.1%} within a run (the median over workloads"
-        f" and repetitions of the standard deviation of their logarithms), so with {args.rounds} rounds a side"
-        f" `compare` can call a slowdown from about {smallest:.0%} on (the interval's half-width at that spread, past"
-        f" the {THRESHOLD} threshold)"
-    )
-    ok_aa = all(len(r["alarms"]) * 20 <= r["workloads"] for r in rows) and all(r["gate_aa"] == 0 for r in rows)
-    ok_planted = all(r["planted"] == "slower" and r["gate_planted"] == 1 for r in rows)
-    print(f"\nA/A: at most 1 in 20 called faster or slower and the gate passing, every repetition: {ok_aa}")
-    print(f"Planted {SLOWDOWN - 1:.0%} slowdown called slower and failing the gate, every repetition: {ok_planted}")
+        {"separate": separate, "paired": paired, "processes": processes}[args.kind](args, Path(scratch))
+    print(f"\n({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0
 
 

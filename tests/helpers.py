@@ -20,6 +20,8 @@ from flopbench.measuring.timing import Measurement
 from flopbench.results.schema import Device, Header, Peak, Record, RunSettings
 from flopbench.workloads.ops.conv import SPATIAL
 
+PROJECT = Path(__file__).resolve().parent.parent / "flopbench"  # the package's own modules are never forgotten
+
 # --- the command line ------------------------------------------------------------------------------------------------
 
 
@@ -68,9 +70,9 @@ def cli(*args, cwd=None, check=False, env=None) -> subprocess.CompletedProcess:
         os.environ.clear()
         os.environ.update(environ)
         os.chdir(cwd_before)
-        for name in set(sys.modules) - modules:
+        for name in set(sys.modules) - modules:  # a user's modules, never an installed one (the venv may be here)
             where = getattr(sys.modules[name], "__file__", None) or ""
-            if where.startswith(str(here)):
+            if where.startswith(str(here)) and not where.startswith((sys.prefix, str(PROJECT))):
                 del sys.modules[name]
     result = subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
     if check and result.returncode != 0:

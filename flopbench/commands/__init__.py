@@ -2,6 +2,7 @@
 add_arguments(parser) and main(args) -> exit status."""
 
 from flopbench.commands import (
+    ab,
     calibrate,
     compare,
     count,
@@ -16,4 +17,18 @@ from flopbench.commands import (
     upgrade,
 )
 
-COMMANDS = (count, count_model, profile_model, peak, run, plot, compare, predict, calibrate, report, export, upgrade)
+COMMANDS = (
+    count,
+    count_model,
+    profile_model,
+    peak,
+    run,
+    plot,
+    compare,
+    ab,
+    predict,
+    calibrate,
+    report,
+    export,
+    upgrade,
+)

@@ -92,17 +92,19 @@ def add_format_argument(parser: argparse.ArgumentParser, help: str = TABLE_HELP)
     parser.add_argument("--format", choices=TABLE_FORMATS, default="table", help=help)
 
 
-def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+def add_device_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    """--device, --threads (unless the command has its own), the peaks and --measure."""
     parser.add_argument(
         "--device",
         default="auto",
         help="cpu, cuda, cuda:N, or auto (the default: CUDA when there is one, else the CPU)",
     )
-    parser.add_argument(
-        "--threads",
-        type=positive("--threads", maximum=4096, integer=True),
-        help="torch threads (default: every CPU this process may use)",
-    )
+    if threads:
+        parser.add_argument(
+            "--threads",
+            type=positive("--threads", maximum=4096, integer=True),
+            help="torch threads (default: every CPU this process may use)",
+        )
     parser.add_argument(
         "--peak",
         action="append",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from flopbench.commands.common import add_format_argument, add_out_argument
 from flopbench.errors import FlopbenchError
+from flopbench.reading.intervals import THRESHOLD
 
 if TYPE_CHECKING:
     from flopbench.reading.comparison import Comparison
@@ -52,9 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold",
         type=share("--threshold"),
-        default=0.05,
         metavar="SHARE",
-        help="a speedup within this either way is the same (default 5%%)",
+        help="a speedup within this either way is the same (default 5%%, or --fail-slower's)",
     )
     parser.add_argument(
         "--confidence", type=share("--confidence"), default=0.95, metavar="SHARE", help="of the intervals (95%%)"
@@ -63,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fail-slower",
         type=share("--fail-slower"),
         metavar="SHARE",
-        help="exit 1, a line per workload, when a workload is slower than the baseline with confidence by more than"
-        " this (e.g. 5%%): a gate for CI",
+        help="a gate for CI: exit 1 when a workload is slower than the baseline by more than this (e.g. 5%%) with"
+        " confidence (Holm-corrected over every workload), 2 when that cannot be told (unsure, or the measurements"
+        " could not have detected it), 0 otherwise; a line per workload that decided it",
     )
     parser.add_argument(
         "--best-impl",
@@ -92,21 +93,47 @@ def baseline_index(choice: str | None, paths: list[Path]) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    if len(args.results) < 2:
+        raise FlopbenchError("compare needs at least two results files: the baseline, then the others")
+    return show(
+        args.results,
+        args.format,
+        args.threshold,
+        args.fail_slower,
+        baseline=baseline_index(args.baseline, args.results),
+        level=args.confidence,
+        best_impl=args.best_impl,
+        out=args.out,
+    )
+
+
+def show(
+    paths: list[Path],
+    fmt: str,
+    threshold: float | None,
+    fail_slower: float | None,
+    *,
+    baseline: int = 0,
+    level: float = 0.95,
+    best_impl: bool = False,
+    out: Path | None = None,
+) -> int:
+    """Compare the runs of `paths`, print the comparison in `fmt` (and write its files into `out`), and return the
+    gate's exit status (flopbench ab prints its paired comparison here too)."""
     from flopbench.commands.common import load_views
     from flopbench.reading.comparison import as_json, compare
 
-    if len(args.results) < 2:
-        raise FlopbenchError("compare needs at least two results files: the baseline, then the others")
-    views = [view for view in load_views(args.results) if view.records]
+    views = [view for view in load_views(paths) if view.records]
     runs = {view.header.run_id for view in views}
-    if len(runs) < 2 or len(views) < len(args.results):
+    if len(runs) < 2 or len(views) < len(paths):
         raise FlopbenchError(f"compare needs records from at least two different runs; these files hold {len(runs)}")
+    if threshold is not None and fail_slower is not None and threshold != fail_slower:
+        raise FlopbenchError(
+            f"--threshold {threshold:.0%} and --fail-slower {fail_slower:.0%} would judge the same table by"
+            " two limits; give one (--fail-slower sets the verdicts' threshold too)"
+        )
     result = compare(
-        views,
-        baseline=baseline_index(args.baseline, args.results),
-        threshold=args.threshold,
-        level=args.confidence,
-        best_impl=args.best_impl,
+        views, baseline=baseline, threshold=fail_slower or threshold or THRESHOLD, level=level, best_impl=best_impl
     )
     if result.table.empty:
         raise FlopbenchError(
@@ -115,25 +142,33 @@ def main(args: argparse.Namespace) -> int:
         )
     for warning in result.warnings:
         print(f"flopbench: warning: {warning}", file=sys.stderr)
-    if args.format == "csv":
+    if fmt == "csv":
         result.table.to_csv(sys.stdout, index=False)
-    elif args.format == "json":
+    elif fmt == "json":
         print(json.dumps(as_json(result), indent=1))
     else:
-        print_tables(result, args.format)
-    if args.out:
-        write_files(result, args.out)
-    return gate(result, args.fail_slower)
+        print_tables(result, fmt)
+    if out:
+        write_files(result, out)
+    return gate(result, fail_slower)
 
 
 def gate(result: Comparison, fail_slower: float | None) -> int:
-    """Exit status 1, a line per offending workload, when --fail-slower finds one; 0 otherwise."""
+    """--fail-slower: exit 1 with a line per workload slower with confidence, 2 with a line per workload that leaves the
+    answer open, 0 otherwise (Comparison.gate)."""
     if fail_slower is None:
         return 0
-    offending = result.slower(fail_slower)
-    for line in offending:
-        print(f"flopbench: slower: {line}", file=sys.stderr)
-    return 1 if offending else 0
+    status, lines = result.gate(fail_slower)
+    kind = {1: "slower", 2: "inconclusive"}.get(status, "")
+    for line in lines:
+        print(f"flopbench: {kind}: {line}", file=sys.stderr)
+    if status == 2:
+        print(
+            f"flopbench: the gate cannot tell whether run(s) {', '.join(result.others)} are slower by more than"
+            f" {fail_slower:.0%}: measure again with more rounds, or pair the runs (flopbench ab)",
+            file=sys.stderr,
+        )
+    return status
 
 
 def write_files(result: Comparison, out: Path) -> None:
@@ -177,15 +212,19 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
     labels, base = result.labels, result.baseline
     columns = ["workload", "dtype"] + [f"time {label}" for label in labels]
     for label in result.others:
-        columns += [f"speedup {label}", f"verdict {label}", f"roof ratio {label}"]
+        columns += [f"speedup {label}", f"verdict {label}", f"MDE {label}", f"roof ratio {label}"]
     rows = []
     for _, r in result.table.sort_values(["family", "name"]).iterrows():
         name = r["name"] if r["impl"] == "eager" or r["name"].endswith(r["impl"]) else f"{r['name']} ({r['impl']})"
         row = [name, r["dtype"]] + [seconds(r[f"time_s[{label}]"]) for label in labels]
         for label in result.others:
+            mde = r[f"mde[{label}]"]
             row += [
                 _ratio_text(r, label),
                 r[f"verdict[{label}]"],
+                (f"{mde:.1%}" if mde < 10 else ">1000%") + ("†" if r[f"drift_limited[{label}]"] else "")
+                if mde == mde and mde != float("inf")
+                else "-",
                 f"{r[f'roof_ratio[{label}]']:.3g}x" if r[f"roof_ratio[{label}]"] == r[f"roof_ratio[{label}]"] else "-",
             ]
         rows.append(row)
@@ -193,30 +232,57 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
         f"Per workload (baseline: run {base}; speedup = time {base} / time, {result.level:.0%} interval)",
         columns,
         rows,
-        numeric=[c for c in columns if c.startswith(("time", "roof ratio"))],
-        caption=f"Verdicts against ±{result.threshold:.0%}: faster or slower when the whole interval lies beyond it,"
-        " same when it lies inside, unsure when it straddles a bound. Time: the geometric mean of the workload's"
-        " round medians (the run's own table quotes their median). Intervals: Welch's t on the logarithms of the"
-        " round medians (the samples of a one-round record, marked *). Roof ratio: the speedup the two devices'"
-        " roofs predict at the workload's intensity and working set.",
+        numeric=[c for c in columns if c.startswith(("time", "roof ratio", "MDE"))],
+        caption=" ".join(result.notes)
+        + f" Verdicts against ±{result.threshold:.0%}: faster or slower when the whole interval lies beyond it, same"
+        " when it lies inside, unsure when it straddles a bound or when the row decides nothing (marked *: fewer than"
+        " 2 values a side, no spread, or one round's samples). MDE: the smallest change the row could have detected"
+        " (80% power); † drift-limited: the between-run term dominates, more rounds would not narrow it, pairing the"
+        " runs would (flopbench ab). Time: the geometric mean of the repetitions. Roof ratio: the speedup the two"
+        " devices' roofs predict at the workload's intensity and working set." + _mde_sentence(result),
         fmt=fmt,
         wrap=["workload"],
-        optional=["dtype", *(f"roof ratio {label}" for label in result.others)],
+        optional=[
+            "dtype",
+            *(f"roof ratio {label}" for label in result.others),
+            *(f"MDE {label}" for label in result.others),
+        ],
+    )
+
+
+def _mde_sentence(result: Comparison) -> str:
+    """One sentence when the comparison could not have seen a change as large as its threshold."""
+    import numpy as np
+
+    mdes = [r.mde(result.level) for ratios in result.ratios.values() for r in ratios if r.decides]
+    if not mdes or float(np.median(mdes)) <= result.threshold:
+        return ""
+    paired = all("paired" in note for note in result.notes)
+    return (
+        f" The median row could not have detected a change under {float(np.median(mdes)):.0%}, more than the"
+        f" ±{result.threshold:.0%} threshold: "
+        + (
+            "measure more pairs (--pairs, --rounds)."
+            if paired
+            else "pair the runs (flopbench ab) to see that small a change."
+        )
     )
 
 
 def _ratio_text(r, label: str) -> str:
-    from flopbench.reading.comparison import Ratio
+    from flopbench.reading.intervals import Ratio
 
     ratio = Ratio(r[f"speedup[{label}]"], r[f"speedup_low[{label}]"], r[f"speedup_high[{label}]"], "")
     if ratio.value != ratio.value:
         return "-"
-    return ratio.text() + ("*" if r[f"interval_from[{label}]"] == "samples" else "")
+    if not r[f"decides[{label}]"]:
+        return f"{ratio.value:.3g}x*"
+    return ratio.text()
 
 
 def _families_table(result: Comparison, fmt: str) -> None:
     from flopbench.console import print_table
-    from flopbench.reading.comparison import Ratio
+    from flopbench.reading.comparison import family_text as _family_text
 
     summary = result.summary
     energy = summary["geomean_energy_ratio"].notna().any()
@@ -226,7 +292,7 @@ def _families_table(result: Comparison, fmt: str) -> None:
             r["run"],
             r["family"],
             r["workloads"],
-            Ratio(r["geomean_speedup"], r["geomean_low"], r["geomean_high"], "").text(),
+            _family_text(r["geomean_speedup"], r["geomean_low"], r["geomean_high"]),
             f"{r['roof_ratio']:.3g}x" if r["roof_ratio"] == r["roof_ratio"] else "-",
             f"{r['peak_ratio']:.3g}x" if r["peak_ratio"] == r["peak_ratio"] else "-",
         ]
@@ -247,7 +313,8 @@ def _families_table(result: Comparison, fmt: str) -> None:
         ],
         rows,
         numeric=["workloads", "roof ratio", "peak ratio", "FLOP/J ratio"],
-        caption="Geometric means over the family's workloads, the interval from the workloads resampled (bootstrap)."
+        caption="Geometric means over the family's workloads, with a t interval over their log speedups (plus the run"
+        " offset every workload of two separate runs shares); no interval below 3 workloads."
         " Roof ratio: the geometric mean of the roofs' predicted speedups (bandwidth-bound work follows the"
         " bandwidths, compute-bound work the compute roofs); peak ratio: the compute peaks' alone.",
         fmt=fmt,

@@ -213,3 +213,40 @@ def learn_canary(device: Device, threads: int, field: str, seconds: float) -> bo
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --- the drift between runs ------------------------------------------------------------------------------------------
+
+
+def drift_path() -> Path:
+    return cache_dir() / "drift.json"
+
+
+def load_drift(device: Device, threads: int) -> tuple[float, int] | None:
+    """This machine's A/A history: (one run's offset, the standard deviation of log time between two separate runs
+    of one workload; the pairs of runs it was learnt from), or None where none was measured (benchmarks/compare_aa.py
+    measures it). Kept apart from the ceilings: a machine has a drift whether or not it was measured."""
+    try:
+        entry = json.loads(drift_path().read_text()).get(cache_key(machine_identity(device, threads)))
+        return (float(entry["sd"]), int(entry["pairs"])) if entry else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def learn_drift(device: Device, threads: int, sd: float) -> tuple[float, int]:
+    """Add one A/A pair of runs' offset to this machine's history, which is the root mean square of all of them;
+    returns the history as it now is."""
+    path = drift_path()
+    try:
+        data = json.loads(path.read_text())
+        data = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        data = {}
+    key = cache_key(machine_identity(device, threads))
+    old = load_drift(device, threads) or (0.0, 0)
+    pairs = old[1] + 1
+    new = ((old[0] ** 2 * old[1] + sd**2) / pairs) ** 0.5
+    data[key] = {"sd": new, "pairs": pairs, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+    return new, pairs

@@ -39,7 +39,7 @@ class BusyPolicy:
 class Measured:
     """One round's measurement, what the probes saw around it, and what it took to get it."""
 
-    measurement: Measurement
+    measurement: Measurement  # a PairedMeasurement for a pair (flopbench.measuring.paired)
     observed: Observed
     attempts: list[Attempt] = field(default_factory=list)
     waited_s: float = 0.0
@@ -71,13 +71,23 @@ class Measurer:
     ) -> Measured:
         """One round. lockstep (a collective): every rank measures together, so none waits or retries alone."""
         timer = timer or self.timer
+        if lockstep:
+            return self._policed(lambda: timer.measure(fn), lockstep=True)
+        return self._policed(lambda: timer.measure(fn, max_call_s=max_call_s))
+
+    def measure_pair(self, timer: Any, sides: tuple[Any, Any], max_call_s: float | None) -> Measured:
+        """One round of a pair (flopbench.measuring.paired): both sides in one window, under the policy; the
+        measurement is a PairedMeasurement."""
+        return self._policed(lambda: timer.measure(*sides, max_call_s))
+
+    def _policed(self, take: Callable[[], Any], lockstep: bool = False) -> Measured:
         mode = "warn" if lockstep else self.mode
         waited = self._wait_for_quiet() if mode == "wait" else 0.0
         attempts: list[Attempt] = []
         retries = self.policy.retries if mode == "retry" else 0
         while True:
             with watching(self.probes) as observed:
-                measurement = timer.measure(fn) if lockstep else timer.measure(fn, max_call_s=max_call_s)
+                measurement = take()
             interference = observed.interference
             if interference is None or not interference.busy or len(attempts) >= retries:
                 break

@@ -165,25 +165,25 @@ class Runner:
             for step, index in steps([w.identity for w in workloads], self.settings.rounds):
                 workload = workloads[index]
                 before(workload)
-                state = states.get(index) or states.setdefault(index, self._prepare(workload))
+                state = states.get(index) or states.setdefault(index, self.prepare(workload))
                 self._round(state, step)
                 if step.last:
                     self.kept.drop(workload.identity)
-                    self.on_record(self._finish(states.pop(index)))
+                    self.on_record(self.finish(states.pop(index)))
         except KeyboardInterrupt:
             for state in states.values():  # what was measured is kept, with the rounds it has
                 self.kept.drop(state.workload.identity)
                 if state.rounds or state.ended:
-                    self.on_record(self._finish(state, interrupted=True))
+                    self.on_record(self.finish(state, interrupted=True))
             raise
 
     def run_one(self, workload: Workload) -> Record:
         """One workload, all its rounds, now (ceiling measurement, tests)."""
-        state = self._prepare(workload)
+        state = self.prepare(workload)
         for r in range(self.settings.rounds):
             self._round(state, Step(r, 0, r == self.settings.rounds - 1))
         self.kept.drop(workload.identity)
-        return self._finish(state)
+        return self.finish(state)
 
     def run_callable(self, fn: Callable[[], Any], what: WorkloadPart, counts: Counts, key: str) -> Record:
         """A user's function (flopbench.measure), measured in rounds as a workload is, with the probes around each,
@@ -201,7 +201,7 @@ class Runner:
             except Exception as exc:  # the user's function raised: its error, in one line, on the record
                 outcome = Skip(Cause.RUN_ERROR, first_line(exc))
                 break
-            self._keep_round(taken, Step(r, 0, r == self.settings.rounds - 1), measured)
+            self.keep_round(taken, Step(r, 0, r == self.settings.rounds - 1), measured)
         where = where.model_copy(update={"wall_s": self.clock() - started})
         parts: list[Any] = [what, records.counts_part(counts), where]
         if not taken.rounds:
@@ -224,7 +224,7 @@ class Runner:
 
     # -- the steps --
 
-    def _prepare(self, workload: Workload) -> _State:
+    def prepare(self, workload: Workload) -> _State:
         where = records.where_part(self.device, self.world_size, self.settings.tf32)
         state = _State(workload, self.clock(), where)
         state.predicted_call_s = self.admission.predicted_call_s(workload)
@@ -332,7 +332,7 @@ class Runner:
         if state.ended or (step.round > 0 and self.admission.budget_spent()):
             return  # ended, or the budget is spent: the figure rests on the rounds it has
         workload = state.workload
-        fn = self._built(state, step)
+        fn = self.built(state, step)
         if fn is None:
             return
         collective = workload.spec.collective
@@ -353,9 +353,9 @@ class Runner:
             return
         if self.kept.get(workload.identity) is None:
             self._release()
-        self._keep_round(state, step, measured)
+        self.keep_round(state, step, measured)
 
-    def _built(self, state: _State, step: Step) -> Callable[[], Any] | None:
+    def built(self, state: _State, step: Step) -> Callable[[], Any] | None:
         """The workload's callable: kept from an earlier round, or built now (and kept when it may be)."""
         workload = state.workload
         kept = self.kept.get(workload.identity)
@@ -376,7 +376,8 @@ class Runner:
         return fn
 
     @staticmethod
-    def _keep_round(state: _Rounds, step: Step, measured: Measured) -> None:
+    def keep_round(state: _Rounds, step: Step, measured: Measured, pairs: list[int] | None = None) -> None:
+        """Keep one round's measurement (`pairs`: each sample's pair id in a paired run, flopbench.measuring.paired)."""
         m, observed = measured.measurement, measured.observed
         if observed.gpu_after:
             state.gpu = {"before": observed.gpu_before, "after": observed.gpu_after}
@@ -395,13 +396,14 @@ class Runner:
                 attempts=measured.attempts,
                 joules=energy.joules if energy else None,
                 window_s=energy.seconds if energy else None,
+                pairs=pairs,
             )
         )
         if energy is not None:
             state.readings.append(energy)
         state.recompiles += observed.recompiles
 
-    def _finish(self, state: _State, interrupted: bool = False) -> Record:
+    def finish(self, state: _State, interrupted: bool = False) -> Record:
         """The workload's record: its figures from its rounds, or why it has none."""
         workload, skip = state.workload, state.outcome
         where = state.where.model_copy(update={"wall_s": self.clock() - state.started})

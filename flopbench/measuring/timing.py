@@ -217,12 +217,12 @@ class CpuTimer:
             fn()
         return clock() - start
 
-    def measure(self, fn: Callable[[], Any], max_call_s: float | None = None) -> Measurement:
+    def warm(self, fn: Callable[[], Any], max_call_s: float | None = None) -> float:
+        """Warm-up (caches, allocator, lazy initialization), which also estimates one call's time (returned). A first
+        call over the cap ends it: the workload would blow the run's time budget. It goes on past the warm-up time
+        until WARMUP_CLEAN_CALLS calls in a row took no memory from the OS (a heap growing to the workload's size:
+        flopbench.measuring.memory), for at most WARMUP_FAULT_CAP warm-up times."""
         budget = self.budget
-        # Warm-up (caches, allocator, lazy initialization), which also estimates one call's time. A first call over
-        # the cap ends it: the workload would blow the run's time budget.
-        # It goes on past the warm-up time until WARMUP_CLEAN_CALLS calls in a row took no memory from the OS (a heap
-        # growing to the workload's size: flopbench.measuring.memory), for at most WARMUP_FAULT_CAP warm-up times.
         faults = self.faults()
         first = self._block(fn, 1)
         over_cap(first, max_call_s, lambda: self._block(fn, 1))
@@ -233,14 +233,29 @@ class CpuTimer:
             spent += self._block(fn, 1)
             calls += 1
             clean = 0 if took_memory(self.faults() - faults) else clean + 1
+        return spent / calls
+
+    def block_calls(self, per_call_s: float, samples: int = 20) -> int:
+        """Calls per sample: the clock's cost (about one resolution) under 1e-4 of a block, and a block about
+        1/`samples` of the minimum time: long enough to average out scheduler noise, short enough to give a spread
+        from that many samples (a paired run asks for its pairs). Cold caches: one call per sample, after an
+        eviction."""
+        if self.evict is not None:
+            return 1
+        return _calls_for(max(1e4 * self.resolution_s, self.budget.min_time_s / samples), per_call_s)
+
+    def sample(self, fn: Callable[[], Any], calls: int) -> float:
+        """One sample's per-call time (cold: after an eviction of the caches, outside the timed window)."""
+        if self.evict is not None:
+            self.evict()
+        return self._block(fn, calls) / calls
+
+    def measure(self, fn: Callable[[], Any], max_call_s: float | None = None) -> Measurement:
+        budget = self.budget
+        per_call = self.warm(fn, max_call_s)
         if self.evict is not None:
             return self._cold(fn)
-        per_call = spent / calls
-        # Block size: the clock's cost (about one resolution) must be under 1e-4 of a block, and a block
-        # lasts about 1/20 of the minimum time: long enough to average out scheduler noise, short enough
-        # to give a spread from 20 samples.
-        target = max(1e4 * self.resolution_s, budget.min_time_s / 20)
-        number = _calls_for(target, per_call)
+        number = self.block_calls(per_call)
         samples: list[float] = []
         sampled = 0.0
         faults = self.faults()
@@ -392,9 +407,22 @@ class CudaTimer:
             if (steady and elapsed >= budget.warmup_s) or elapsed >= 10 * budget.warmup_s:
                 return float(np.median(times[-5:]))
 
+    def warm(self, fn: Callable[[], Any], max_call_s: float | None = None) -> float:
+        return self._warmup(fn, max_call_s)
+
+    def block_calls(self, per_call_s: float, samples: int = 0) -> int:
+        """Calls per sample: enough for a sample to last MIN_RESOLUTIONS event resolutions (whatever the samples:
+        more calls would warm the L2 a cold sample wants flushed)."""
+        return _calls_for(MIN_RESOLUTIONS * self.resolution_s, per_call_s)
+
+    def sample(self, fn: Callable[[], Any], calls: int) -> float:
+        """One sample's per-call time, between two events (after an L2 flush, when cold)."""
+        run = fn if calls == 1 else lambda: [fn() for _ in range(calls)]
+        return self._samples(run, 1)[0] / calls
+
     def measure(self, fn: Callable[[], Any], max_call_s: float | None = None) -> Measurement:
         per_call = self._warmup(fn, max_call_s)
-        calls = _calls_for(MIN_RESOLUTIONS * self.resolution_s, per_call)
+        calls = self.block_calls(per_call)
         budget = Budget(**{**vars(self.budget), "max_samples": min(self.budget.max_samples, MAX_CUDA_SAMPLES)})
         if self.use_graph:
             return self._graphed(fn, max(calls, 10), budget)

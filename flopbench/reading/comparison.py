@@ -1,18 +1,16 @@
-"""Comparing runs with confidence: per workload a speedup with an interval and a verdict, per family a geometric
-mean with an interval, the speedup each workload's roofline predicts beside it, and a gate a CI job can use.
+"""Comparing runs with confidence: per workload a speedup with an interval, the smallest change it could have
+detected and a verdict; per family a geometric mean with an interval; the speedup each workload's roofline predicts
+beside it; and a gate a CI job can act on.
 
-The unit of repetition is the round (docs/methodology.md, "Comparing runs"): each of a workload's rounds is measured
-at another moment of the run, in a rotated order, so its median is one draw of what the machine did; the samples of
-one round share its moment and are not independent. A workload's time here is the geometric mean of its round
-medians, and the interval of a speedup is Welch's t interval (scipy.stats.ttest_ind) on the logarithms of the two
-runs' round medians: a ratio of geometric means, exact for log-normal rounds however few (t with the degrees of
-freedom the rounds give: wide at 3 rounds, as it should be). A record of one round (an old file, --rounds 1) falls
-back on its samples, and the row says so: samples of one moment give a narrower interval than rounds would. A run
-flagged disturbed or unstable keeps every round: its spread widens the interval, never hides it.
+How the intervals are made is flopbench.reading.intervals': paired runs (flopbench ab) on the pairs' log ratios,
+separate runs on their round medians with a between-run term, the Drift, whose source every comparison names: this
+machine's A/A history (benchmarks/compare_aa.py learns it), else the two runs' canaries, else an assumed spread. Two
+different machines have nothing to cancel: each run's drift counts.
 
-A verdict per row, against a threshold T (5%): faster when the whole interval lies above 1 + T, slower when it lies
-below 1 / (1 + T), same when it lies inside [1 / (1 + T), 1 + T], unsure otherwise (it straddles a bound). A family's
-geometric mean speedup has an interval from its workloads resampled (scipy.stats.bootstrap).
+The gate (`gate`): Holm's correction over every workload and run, so that judging twenty workloads does not raise
+the chance of a false failure twentyfold; exit 1 for a workload slower than the threshold with that confidence, 2
+when the answer is inconclusive (an unsure row whose estimate is past the threshold, or a row that could not have
+detected a change that large), 0 otherwise.
 """
 
 from __future__ import annotations
@@ -25,39 +23,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from flopbench.reading.intervals import LEVEL, NOTHING, THRESHOLD, Ratio, family, holm, paired, unpaired
+
 if TYPE_CHECKING:
     from flopbench.reading.view import RunView
     from flopbench.results.schema import Record
 
-LEVEL = 0.95  # the intervals' confidence
-THRESHOLD = 0.05  # a speedup within 5% either way is the same
-VERDICTS = ("faster", "slower", "same", "unsure")
+# A run's offset (its standard deviation, on the log of its times) where neither A/A history nor canaries tell: the
+# drift between back-to-back runs on 2-vCPU VMs (docs/methodology.md, "Comparing runs").
+DRIFT_ASSUMED = 0.05
+DRIFT_FLOOR = 0.02  # what the canaries alone may say at least: a canary cannot see a workload's own drift
 
 
 @dataclass(frozen=True)
-class Ratio:
-    """A speedup (base time / other time) with its interval, and what the interval rests on."""
+class Drift:
+    """The between-run term of two separate runs: each run's offset's standard deviation (log scale), and whence."""
 
-    value: float
-    low: float
-    high: float
-    unit: str  # rounds, or samples (one round each side)
-
-    def verdict(self, threshold: float = THRESHOLD) -> str:
-        if self.low > 1 + threshold:
-            return "faster"
-        if self.high < 1 / (1 + threshold):
-            return "slower"
-        if self.low >= 1 / (1 + threshold) and self.high <= 1 + threshold:
-            return "same"
-        return "unsure"
-
-    def slower_than(self, threshold: float) -> bool:
-        """Slower by more than `threshold` with confidence: the whole interval under 1 / (1 + threshold)."""
-        return self.high < 1 / (1 + threshold)
-
-    def text(self) -> str:
-        return f"{self.value:.3g}x ({self.low:.3g}-{self.high:.3g})"
+    sd: float
+    source: str
 
 
 def repetitions(records: list[Record]) -> tuple[list[float], str]:
@@ -75,34 +58,23 @@ def repetitions(records: list[Record]) -> tuple[list[float], str]:
     return [float(np.median([s[i] for s in samples])) for i in range(length)], "samples"
 
 
-def speedup(base: list[float], other: list[float], unit: str = "rounds", level: float = LEVEL) -> Ratio:
-    """base / other as a ratio of geometric means, with Welch's t interval on the logarithms."""
-    from scipy import stats
+def pair_values(records: list[Record]) -> dict[int, float]:
+    """A paired record's value per pair: the median of its samples that carry each pair id (one sample a pair when
+    interleaved in one process; a round's samples when whole processes alternate)."""
+    by_pair: dict[int, list[float]] = {}
+    for record in records:
+        for r in record.rounds:
+            for pair, sample in zip(r.pairs or (), r.samples_s):
+                by_pair.setdefault(pair, []).append(sample)
+    return {pair: float(np.median(values)) for pair, values in by_pair.items()}
 
-    a, b = np.log(np.asarray(base, dtype=float)), np.log(np.asarray(other, dtype=float))
-    value = math.exp(a.mean() - b.mean())
-    if len(a) < 2 or len(b) < 2 or (np.ptp(a) < 1e-12 and np.ptp(b) < 1e-12):  # no spread to speak of
-        return Ratio(value, value, value, unit)
-    low, high = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
-    return Ratio(value, math.exp(low), math.exp(high), unit)
 
-
-def geomean(ratios: list[float], level: float = LEVEL) -> Ratio:
-    """The geometric mean of speedups, with a bootstrap interval from the workloads resampled (BCa from 3 on)."""
-    from scipy import stats
-
-    logs = np.log(np.asarray(ratios, dtype=float))
-    value = math.exp(logs.mean()) if len(logs) else math.nan
-    if len(logs) < 2 or np.ptp(logs) < 1e-12:
-        return Ratio(value, value, value, "workloads")
-    method = "BCa" if len(logs) >= 3 else "percentile"
-    result = stats.bootstrap((logs,), np.mean, confidence_level=level, method=method, random_state=0)
-    low, high = result.confidence_interval
-    if not (math.isfinite(low) and math.isfinite(high)):  # BCa can fail on a degenerate resample: fall back
-        low, high = stats.bootstrap(
-            (logs,), np.mean, confidence_level=level, method="percentile", random_state=0
-        ).confidence_interval
-    return Ratio(value, math.exp(low), math.exp(high), "workloads")
+def relative_resolution(records: list[Record]) -> float:
+    """The timer's resolution over one sample's duration: the least error a sample can have."""
+    found = [
+        (r.timer_resolution_s or 0.0) / ((r.time_s or 1.0) * (r.calls_per_sample or 1)) for r in records if r.time_s
+    ]
+    return max(found, default=0.0)
 
 
 # --- comparing runs --------------------------------------------------------------------------------------------------
@@ -121,13 +93,14 @@ KNOWN_ONLY = {"allocator"}  # settings older files do not record: compared only 
 @dataclass
 class Comparison:
     runs: pd.DataFrame  # label (A, B, ...) -> device, host, threads, torch, file
-    table: pd.DataFrame  # per workload: time_s[X], speedup[X] with _low/_high, verdict[X], roof_ratio[X], ...
+    table: pd.DataFrame  # per workload: time_s[X], speedup[X] with _low/_high, verdict[X], mde[X], roof_ratio[X], ...
     summary: pd.DataFrame  # per run and family: geometric mean speedup with its interval, the roofs' ratio
     warnings: list[str]
     baseline: str = "A"
     threshold: float = THRESHOLD
     level: float = LEVEL
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how each run was compared with the baseline, in words
+    ratios: dict[str, list[Ratio]] = field(default_factory=dict)  # per run, each workload's (the table's order)
 
     @property
     def labels(self) -> list[str]:
@@ -137,29 +110,61 @@ class Comparison:
     def others(self) -> list[str]:
         return [label for label in self.labels if label != self.baseline]
 
-    def slower(self, threshold: float) -> list[str]:
-        """One line per workload slower with confidence by more than `threshold`, in any run against the baseline."""
-        lines = []
-        for label in self.others:
-            for _, r in self.table.iterrows():
-                ratio = Ratio(r[f"speedup[{label}]"], r[f"speedup_low[{label}]"], r[f"speedup_high[{label}]"], "")
-                if ratio.slower_than(threshold):
-                    lines.append(
-                        f"{r['name']} ({r['dtype']}): run {label} is {1 / ratio.value:.3g}x slower than run"
-                        f" {self.baseline} ({1 / ratio.high:.3g}x-{1 / ratio.low:.3g}x at {self.level:.0%}), over"
-                        f" the {threshold:.0%} allowed"
-                    )
-        return lines
+    def gate(self, threshold: float) -> tuple[int, list[str]]:
+        """(exit status, a line per workload that decided it) for --fail-slower `threshold`: 1 when a workload is
+        slower by more than `threshold` with the confidence of the intervals after Holm's correction over every
+        workload and run; else 2 when the answer is inconclusive (an unsure row whose estimate is past it, or a row
+        whose smallest detectable change is above it); else 0."""
+        rows = [(label, i, ratio) for label in self.others for i, ratio in enumerate(self.ratios[label])]
+        rejected = holm([ratio.p_slower(threshold) for _, _, ratio in rows], 1 - self.level)
+        slower = [self._line(label, i, ratio, threshold, "slower") for (label, i, ratio), r in zip(rows, rejected) if r]
+        if slower:
+            return 1, slower
+        unsure = [
+            self._line(label, i, ratio, threshold, "inconclusive")
+            for label, i, ratio in rows
+            if (not ratio.decides and ratio.value < 1 / (1 + threshold)) or ratio.mde(self.level) > threshold
+        ]
+        return (2, unsure) if unsure else (0, [])
+
+    def _line(self, label: str, index: int, ratio: Ratio, threshold: float, kind: str) -> str:
+        row = self.table.iloc[index]
+        what = f"{row['name']} ({row['dtype']}): run {label} is {1 / ratio.value:.3g}x the time of run {self.baseline}"
+        if kind == "slower":
+            return (
+                f"{what} ({self.level:.0%} interval {1 / ratio.high:.3g}x-{1 / ratio.low:.3g}x): over the"
+                f" {threshold:.0%} allowed, with Holm's correction over {sum(len(v) for v in self.ratios.values())}"
+                " comparisons"
+            )
+        if not ratio.decides:
+            return f"{what}: past the {threshold:.0%} allowed, but it decides nothing ({ratio.why})"
+        return (
+            f"{what}: it could not have detected a change under {ratio.mde(self.level):.0%} (the {threshold:.0%}"
+            f" asked){': drift-limited, pair the runs (flopbench ab)' if ratio.drift_limited else ''}"
+        )
 
     def matrix(self) -> pd.DataFrame:
         """Machines x families: each run's geometric mean speedup over the baseline, with its interval, as text."""
         rows = self.summary.copy()
-        rows["text"] = [Ratio(r.geomean_speedup, r.geomean_low, r.geomean_high, "").text() for r in rows.itertuples()]
+        rows["text"] = [family_text(r.geomean_speedup, r.geomean_low, r.geomean_high) for r in rows.itertuples()]
         return rows.pivot(index="run", columns="family", values="text")
+
+
+def family_text(value: float, low: float, high: float) -> str:
+    """A family's geometric mean, with its interval where it has one."""
+    if value != value:
+        return "-"
+    return f"{value:.3g}x" if low != low or low == high else Ratio(value, low, high, "").text()
 
 
 def labels_for(count: int) -> list[str]:
     return [chr(ord("A") + i) if i < 26 else f"R{i}" for i in range(count)]
+
+
+def is_paired(a: RunView, b: RunView) -> bool:
+    """The two sides of one paired A/B run (flopbench ab)."""
+    pa, pb = a.header.pairing, b.header.pairing
+    return pa is not None and pb is not None and pa.session == pb.session and pa.side != pb.side
 
 
 def compare(
@@ -169,14 +174,18 @@ def compare(
     threshold: float = THRESHOLD,
     level: float = LEVEL,
     best_impl: bool = False,
+    drift: Drift | None = None,
 ) -> Comparison:
-    """Join runs by workload identity (op, parameters, dtype, implementation); speedup = baseline time / run time,
-    with intervals and verdicts; with best_impl, each run's fastest implementation of each workload instead."""
+    """Join runs by workload identity (op, parameters, dtype, implementation; the two sides of a paired run by their
+    pair key); speedup = baseline time / run time, with intervals and verdicts; with best_impl, each run's fastest
+    implementation of each workload instead. `drift`: the between-run term of separate runs, where the caller knows
+    it (else drift_between says)."""
     if len(views) < 2:
         raise ValueError("compare needs at least two runs")
     labels = labels_for(len(views))
     base_label = labels[baseline]
-    groups = [_rows(view, best_impl) for view in views]
+    pairs = len(views) == 2 and is_paired(*views)
+    groups = [_rows(view, best_impl, pairs) for view in views]
     common = groups[0].index
     for g in groups[1:]:
         common = common.intersection(g.index)
@@ -192,21 +201,75 @@ def compare(
         ]
         table[f"time_s[{label}]"] = times
         table[f"total_flops_per_s[{label}]"] = base["total_flops"] / pd.Series(times, index=common)
+    notes: list[str] = []
+    ratios: dict[str, list[Ratio]] = {}
     for label, g, view in zip(labels, groups, views):
-        if label != base_label:
-            _speedups(table, label, base, g.loc[common], (views[baseline], view), threshold, level)
+        if label == base_label:
+            continue
+        between = None if pairs else drift or drift_between(views[baseline], view)
+        notes.append(_how(label, base_label, between, view))
+        ratios[label] = _speedups(table, label, base, g.loc[common], (views[baseline], view), between, threshold, level)
     _energy(table, labels, groups, common, base_label)
     table = table.reset_index(drop=True)
     energy = any(column.startswith("energy_ratio[") for column in table.columns)
-    summary = _summary(table, [label for label in labels if label != base_label], level, energy)
+    summary = _summary(table, ratios, views, labels, base_label, drift, pairs, level, energy)
     legend = _legend(views, labels)
-    warnings = _setting_warnings(groups, labels, common, views, base_label)
-    return Comparison(legend, table, summary, warnings, base_label, threshold, level)
+    warnings = _setting_warnings(groups, labels, common, views, base_label, pairs)
+    if best_impl:
+        warnings.append(
+            "--best-impl: each run's fastest implementation is picked on the same noisy measurements it is compared"
+            " on, which favours the run with more implementations (the winner's curse): read small differences as"
+            " unsure"
+        )
+    return Comparison(legend, table, summary, warnings, base_label, threshold, level, notes, ratios)
 
 
-def _rows(view: RunView, best_impl: bool) -> pd.DataFrame:
+def _how(label: str, base: str, drift: Drift | None, view: RunView) -> str:
+    if drift is None:
+        pairing = view.header.pairing
+        how = "interleaved in one process" if pairing and pairing.how == "interleaved" else "alternating processes"
+        return f"Run {label} against run {base}: paired ({how}): each interval from the pairs' log ratios."
+    return (
+        f"Run {label} against run {base}: separate runs: each interval from the round medians plus a between-run"
+        f" term of {drift.sd:.1%} per run ({drift.source})."
+    )
+
+
+def drift_between(a: RunView, b: RunView) -> Drift:
+    """The between-run term of two separate runs, from what is known of their machines: the A/A history cached for
+    this machine (benchmarks/compare_aa.py learns it), else, on one machine, the runs' canaries, else the assumed
+    spread of DRIFT_ASSUMED. Runs on two machines each bring their own drift: the larger counts for both."""
+    history = [_history(view) for view in (a, b)]
+    if a.label == b.label and history[0] is not None:
+        return Drift(history[0][0], f"this machine's A/A history, {history[0][1]} pair(s) of runs")
+    if a.label != b.label:
+        known = [h[0] for h in history if h is not None]
+        sd = max([*known, DRIFT_ASSUMED])
+        return Drift(sd, "two machines: each run's own drift, the larger of their A/A histories and the assumed")
+    canaries = [view.trust.speed.median_s if view.trust.speed else None for view in (a, b)]
+    if canaries[0] and canaries[1]:
+        apart = abs(math.log(canaries[0] / canaries[1]))
+        sd = max(apart / math.sqrt(2), DRIFT_FLOOR)
+        return Drift(sd, f"no A/A history on this machine: the runs' canaries, {math.exp(apart) - 1:.1%} apart")
+    return Drift(
+        DRIFT_ASSUMED,
+        "assumed: no A/A history on this machine and no canaries (benchmarks/compare_aa.py measures it)",
+    )
+
+
+def _history(view: RunView) -> tuple[float, int] | None:
+    """(drift, pairs of runs) of the A/A history of the machine a run was measured on, if any."""
+    from flopbench.machine.cache import load_drift
+
+    header = view.header
+    if header.device is None or header.threads is None:
+        return None
+    return load_drift(header.device, header.threads)
+
+
+def _rows(view: RunView, best_impl: bool, paired_run: bool = False) -> pd.DataFrame:
     """A run's measured workloads by identity (by the identity without the implementation, keeping the fastest
-    implementation of each, with best_impl)."""
+    implementation of each, with best_impl; by the pair key, for a side of a paired run)."""
     from flopbench.reading.analysis import base_identity
 
     frame = view.workloads
@@ -214,17 +277,21 @@ def _rows(view: RunView, best_impl: bool) -> pd.DataFrame:
     if "impl" not in ok:
         ok["impl"] = "eager"
     ok["impl"] = ok["impl"].fillna("eager")
-    if best_impl:
+    if paired_run:
+        ok = ok.set_index("pair_key", drop=False)
+    elif best_impl:
         ok["key"] = ok.apply(base_identity, axis=1)
         ok = ok.sort_values("time_s").drop_duplicates("key").set_index("key")
     else:
-        ok = ok.set_index("identity")
+        ok = ok.set_index("identity", drop=False)
     records: dict[str, list[Record]] = {}
     for record in view.records:
         if record.status == "ok":
             records.setdefault(record.identity, []).append(record)
-    identities = ok["identity"] if best_impl else ok.index
-    ok["repeats"] = [repetitions(records[i]) if i in records else ([], "") for i in identities]
+    found = [records.get(i, []) for i in ok["identity"]]
+    ok["repeats"] = [repetitions(r) if r else ([], "") for r in found]
+    ok["pairs"] = [pair_values(r) for r in found]
+    ok["resolution"] = [relative_resolution(r) for r in found]
     return ok
 
 
@@ -234,23 +301,34 @@ def _speedups(
     base: pd.DataFrame,
     other: pd.DataFrame,
     views: tuple[RunView, RunView],
+    drift: Drift | None,
     threshold: float,
     level: float,
-) -> None:
+) -> list[Ratio]:
     ratios = []
     for key in table.index:
+        resolution = max(base.at[key, "resolution"], other.at[key, "resolution"])
+        if drift is None:  # the two sides of a paired run: neighbours in time
+            mine, theirs = base.at[key, "pairs"], other.at[key, "pairs"]
+            shared = sorted(set(mine) & set(theirs))
+            ratios.append(paired([mine[p] for p in shared], [theirs[p] for p in shared], resolution, level))
+            continue
         (a, unit_a), (b, unit_b) = base.at[key, "repeats"], other.at[key, "repeats"]
         unit = "rounds" if unit_a == unit_b == "rounds" else "samples"
-        ratios.append(speedup(a, b, unit, level) if a and b else Ratio(math.nan, math.nan, math.nan, ""))
+        ratios.append(unpaired(a, b, drift.sd, unit, resolution, level) if a and b else NOTHING)
     table[f"speedup[{label}]"] = [r.value for r in ratios]
     table[f"speedup_low[{label}]"] = [r.low for r in ratios]
     table[f"speedup_high[{label}]"] = [r.high for r in ratios]
     table[f"interval_from[{label}]"] = [r.unit for r in ratios]
+    table[f"mde[{label}]"] = [r.mde(level) for r in ratios]
+    table[f"drift_limited[{label}]"] = [r.drift_limited for r in ratios]
+    table[f"decides[{label}]"] = [r.decides for r in ratios]
     table[f"verdict[{label}]"] = [r.verdict(threshold) if r.value == r.value else "-" for r in ratios]
     roofs = [_roof_ratio(base.loc[key], views) for key in table.index]
     table[f"roof_ratio[{label}]"] = roofs
     table[f"vs_roof[{label}]"] = table[f"speedup[{label}]"] / pd.Series(roofs, index=table.index)
     table[f"peak_ratio[{label}]"] = [_peak_ratio(base.loc[key], views) for key in table.index]
+    return ratios
 
 
 def _roof_ratio(row: pd.Series, views: tuple[RunView, RunView]) -> float:
@@ -282,21 +360,37 @@ def _energy(table: pd.DataFrame, labels: list[str], groups: list[pd.DataFrame], 
             table[f"energy_ratio[{label}]"] = table[f"flops_per_joule[{label}]"] / table[f"flops_per_joule[{base}]"]
 
 
-def _summary(table: pd.DataFrame, others: list[str], level: float, energy: bool) -> pd.DataFrame:
+def _summary(
+    table: pd.DataFrame,
+    ratios: dict[str, list[Ratio]],
+    views: list[RunView],
+    labels: list[str],
+    base: str,
+    drift: Drift | None,
+    pairs: bool,
+    level: float,
+    energy: bool,
+) -> pd.DataFrame:
+    """Per run and family: the geometric mean speedup with a t interval over its workloads (plus the run offset all of
+    them share, for separate runs; none below 3 workloads), the roofs' ratio and the peaks'."""
     rows = []
-    for label in others:
-        for family, group in [("all", table), *table.groupby("family")]:
-            speedups = group[f"speedup[{label}]"].dropna()
-            mean = geomean(list(speedups), level) if len(speedups) else Ratio(math.nan, math.nan, math.nan, "")
+    for label in ratios:
+        between = 0.0
+        if not pairs:
+            between = (drift or drift_between(views[labels.index(base)], views[labels.index(label)])).sd
+        for family_name, group in [("all", table), *table.groupby("family")]:
+            logs = np.log(group[f"speedup[{label}]"].dropna())
+            mean = family(list(logs), between, level)
             roofs = group[f"roof_ratio[{label}]"].dropna()
             rows.append(
                 {
                     "run": label,
-                    "family": family,
-                    "workloads": len(speedups),
+                    "family": family_name,
+                    "workloads": len(logs),
                     "geomean_speedup": mean.value,
-                    "geomean_low": mean.low,
-                    "geomean_high": mean.high,
+                    "geomean_low": mean.low if mean.decides else math.nan,
+                    "geomean_high": mean.high if mean.decides else math.nan,
+                    "mde": mean.mde(level),
                     "roof_ratio": float(np.exp(np.log(roofs).mean())) if len(roofs) else math.nan,
                     "peak_ratio": _geomean(group[f"peak_ratio[{label}]"]),
                     "geomean_energy_ratio": _geomean(group[f"energy_ratio[{label}]"]) if energy else math.nan,
@@ -354,7 +448,7 @@ def _machine_speed_warnings(labels: list[str], views: list[RunView], base: str) 
 
 
 def _setting_warnings(
-    groups: list[pd.DataFrame], labels: list[str], common: Any, views: list[RunView], base: str
+    groups: list[pd.DataFrame], labels: list[str], common: Any, views: list[RunView], base: str, pairs: bool = False
 ) -> list[str]:
     warnings = []
     for what, column in COMPARED_SETTINGS.items():
@@ -377,7 +471,12 @@ def _setting_warnings(
         rows = g.loc[common]
         disturbed = int(rows["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in rows else 0
         unstable = int((rows["stable"] == False).sum()) if "stable" in rows else 0  # noqa: E712 (nullable)
-        if disturbed or unstable:
+        if pairs and disturbed:  # rounds that disagree are what pairing cancels: only a disturbance is news
+            warnings.append(
+                f"run {label}: {disturbed} of the compared workloads were measured while the machine was disturbed;"
+                " both sides of each pair shared it"
+            )
+        elif disturbed or unstable:
             warnings.append(
                 f"run {label}: {disturbed} of the compared workloads were measured while the machine was"
                 f" disturbed and {unstable} are unstable; their rounds are kept, so their intervals are wider"
@@ -395,6 +494,7 @@ def as_json(result: Comparison) -> dict[str, Any]:
         "baseline": result.baseline,
         "confidence": result.level,
         "threshold": result.threshold,
+        "how": result.notes,
         "runs": json.loads(result.runs.to_json(orient="records")),
         "workloads": json.loads(result.table.to_json(orient="records")),
         "summary": json.loads(result.summary.to_json(orient="records")),

@@ -98,6 +98,21 @@ class RunSettings(Line):
     )
 
 
+class Pairing(Line):
+    """One side of a paired A/B run: what varies, and how its measurements were paired with the other side's."""
+
+    session: str = F("", "the A/B run's id: both sides' files carry it")
+    side: Literal["A", "B"] = F("", "which side this file holds")
+    axis: str = F("", "what varies between the sides: impl, dtype, threads, or python (two environments)")
+    value: str = F("", "this side's value of the axis")
+    other: str = F("", "the other side's value")
+    how: Literal["interleaved", "processes"] = F(
+        "",
+        "interleaved: both sides in one process, blocks in ABBA order within each round, each pair a sample of each;"
+        " processes: whole processes alternating ABBA, each pair a round of each",
+    )
+
+
 class RankInfo(Line):
     rank: int = F("", "the rank's number", ge=0)
     host: str = F("", "its host name")
@@ -166,6 +181,7 @@ class Header(Line):
         " run on this machine (canary_run_reference_s) and the interference of a short quiet sample",
         None,
     )
+    pairing: Pairing | None = F("", "one side of a paired A/B run (flopbench ab), or null", None)
 
     @property
     def device_label(self) -> str | None:
@@ -281,6 +297,12 @@ class Round(Line):
     attempts: list[Attempt] = F("", "disturbed measurements of this round, measured again", default_factory=list)
     joules: float | None = F("J", "energy over this round's measurement window (null: no meter)", None, ge=0)
     window_s: float | None = F("s", "that window's length: the timer's whole call, warm-up included", None, ge=0)
+    pairs: list[int] | None = F(
+        "",
+        "a paired run (flopbench ab): the pair each sample belongs to, one id per sample of samples_s; the other"
+        " side's file has the same ids (null: not paired)",
+        None,
+    )
 
 
 
@@ -300,6 +322,12 @@ class WorkloadPart(Part):
         "how it ran: an implementation of flopbench.workloads.impls (docs/results.md lists them); part of its"
         " identity, not of its counts",
         "eager",
+    )
+    pair_key: str | None = F(
+        "",
+        "a paired run (flopbench ab): what joins this record to its counterpart in the other side's file (its"
+        " identity without the varied axis); null: not paired",
+        None,
     )
 
 

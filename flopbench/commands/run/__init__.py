@@ -145,15 +145,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# --- choosing what to run --------------------------------------------------------------------------
-
-
-# --- reporting as it goes, and at the end ----------------------------------------------------------
-
-
-# --- the session: one function for single-device and distributed runs ------------------------------
-
-
 def main(args: argparse.Namespace) -> int:
     workloads, suites = select(args)
     settings = run_settings(args)

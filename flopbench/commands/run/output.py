@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from flopbench.results.schema import Record, RunSettings
     from flopbench.workloads.suite import Suite
 
-# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
-# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
-# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
-
 
 def default_path(machine: Machine, suites: list[Suite]) -> Path:
     import socket

@@ -13,10 +13,6 @@ if TYPE_CHECKING:
     from flopbench.results.schema import RunSettings
     from flopbench.workloads import Workload
 
-# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
-# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
-# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
-
 
 class Progress:
     """A live bar with the current workload and the ETA on a terminal (predicted from each workload's roofline cost,

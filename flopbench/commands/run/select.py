@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 # A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
 # default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
 # rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
-
-# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
-# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
-# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
 ROUND_CAP = 5
 
 
@@ -42,9 +38,9 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
                     f"--dtype {args.dtype}: unknown dtype '{d}'{did_you_mean(d, DTYPES)};"
                     f" expected a comma-separated list of {', '.join(DTYPES)}"
                 )
-        workloads = _with_dtypes(workloads, dtypes, args.dtype)
+        workloads = with_dtypes(workloads, dtypes, args.dtype)
     if args.impl:
-        workloads = _with_impls(workloads, [i.strip() for i in args.impl.split(",")], args.impl)
+        workloads = with_impls(workloads, [i.strip() for i in args.impl.split(",")], args.impl)
     if args.only:
         try:
             pattern = re.compile(args.only)
@@ -59,7 +55,7 @@ def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
     return list(unique.values()), suites
 
 
-def _with_dtypes(workloads: list[Workload], dtypes: list[str], option: str) -> list[Workload]:
+def with_dtypes(workloads: list[Workload], dtypes: list[str], option: str) -> list[Workload]:
     """Every workload in every --dtype its op runs in; the others are left out, and the user told which."""
     from flopbench.errors import SpecError
     from flopbench.workloads.base import check_dtype
@@ -79,7 +75,7 @@ def _with_dtypes(workloads: list[Workload], dtypes: list[str], option: str) -> l
     return kept
 
 
-def _with_impls(workloads: list[Workload], impls: list[str], option: str) -> list[Workload]:
+def with_impls(workloads: list[Workload], impls: list[str], option: str) -> list[Workload]:
     """Every workload under every --impl its op runs under; the others are left out, and the user told which."""
     from flopbench.errors import SpecError
     from flopbench.workloads.base import check_impl

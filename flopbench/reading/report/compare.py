@@ -17,7 +17,7 @@ def compare_blocks(views: list[RunView]) -> list:
     """The runs compared (flopbench.reading.comparison): each family's geometric mean speedup with its interval against
     the roofs' ratio, and in words which workloads beat or miss the speedup their roofline predicts, and why that is
     plausible."""
-    from flopbench.reading.comparison import Ratio, compare
+    from flopbench.reading.comparison import compare, family_text
     from flopbench.reading.plots import draw_comparison
 
     result = compare(views)
@@ -33,7 +33,7 @@ def compare_blocks(views: list[RunView]) -> list:
             r.run,
             r.family,
             r.workloads,
-            Ratio(r.geomean_speedup, r.geomean_low, r.geomean_high, "").text(),
+            family_text(r.geomean_speedup, r.geomean_low, r.geomean_high),
             f"{r.roof_ratio:.3g}x" if r.roof_ratio == r.roof_ratio else "-",
         ]
         for r in result.summary.itertuples()

@@ -1,0 +1,140 @@
+"""The statistics of a comparison (flopbench.reading.intervals), on synthetic data of known truth: each interval's
+coverage with the drift shared machines show injected (a moment's offset shared by neighbours, a run's offset shared
+by its rounds), the rows that must decide nothing, Holm's correction and the smallest detectable change."""
+
+import math
+
+import numpy as np
+import pytest
+
+from flopbench.reading.intervals import Ratio, family, holm, paired, signed_rank_interval, unpaired
+
+DRAWS = 2000
+TRUE = 1.10  # B is 10% faster: time A / time B
+
+
+def _pairs(rng, n, moment=0.05, noise=0.02, heavy=False):
+    """n pairs: each pair's moment offset (the host's state then, up to 5%) shared by its two blocks, each block's own
+    noise (normal, or heavy-tailed as a VM's preempted blocks are)."""
+    shared = rng.normal(0, moment, n)
+    own = rng.standard_t(3, (2, n)) * noise if heavy else rng.normal(0, noise, (2, n))
+    return np.exp(shared + own[0] + math.log(TRUE)), np.exp(shared + own[1])
+
+
+@pytest.mark.parametrize("n, heavy", [(6, False), (10, False), (30, False), (30, True)])
+def test_the_paired_interval_covers_the_truth_93_to_97_percent_despite_the_drift(n, heavy):
+    rng = np.random.default_rng(n + heavy)
+    held = 0
+    for _ in range(DRAWS):
+        a, b = _pairs(rng, n, heavy=heavy)
+        ratio = paired(list(a), list(b))
+        held += ratio.low <= TRUE <= ratio.high
+    assert 0.93 <= held / DRAWS <= 0.97
+
+
+def _separate_runs(rng, rounds, run_offset=0.04, within=0.02):
+    """Two separate runs: each with an offset of its own (its moment, its process layout), its rounds scattered
+    around it."""
+    base = rng.normal(0, run_offset) + rng.normal(0, within, rounds) + math.log(TRUE)
+    other = rng.normal(0, run_offset) + rng.normal(0, within, rounds)
+    return np.exp(base), np.exp(other)
+
+
+@pytest.mark.parametrize("rounds", [3, 8])
+def test_separate_runs_covered_93_to_97_percent_once_the_between_run_term_is_in(rounds):
+    rng = np.random.default_rng(rounds)
+    held = 0
+    for _ in range(DRAWS):
+        a, b = _separate_runs(rng, rounds)
+        ratio = unpaired(list(a), list(b), drift=0.04)
+        held += ratio.low <= TRUE <= ratio.high
+    assert 0.93 <= held / DRAWS <= 0.97
+
+
+@pytest.mark.parametrize("rounds", [3, 8])
+def test_regression_the_old_welch_only_interval_misses_a_run_offset(rounds):
+    """The interval compare gave before (Welch on round medians, nothing between runs) treats a run's rounds as
+    independent draws: with a 4% run offset it misses the truth far more often than 5%, and more so with more rounds
+    (issue 35). Kept to show why the between-run term is there."""
+    rng = np.random.default_rng(100 + rounds)
+    held = 0
+    for _ in range(DRAWS):
+        a, b = _separate_runs(rng, rounds)
+        ratio = unpaired(list(a), list(b), drift=0.0)
+        held += ratio.low <= TRUE <= ratio.high
+    assert held / DRAWS < (0.80 if rounds == 3 else 0.60)
+
+
+def test_more_rounds_do_not_narrow_a_drift_limited_interval():
+    rng = np.random.default_rng(7)
+    few = unpaired(*map(list, _separate_runs(rng, 3)), drift=0.04)
+    many = unpaired(*map(list, _separate_runs(rng, 50)), drift=0.04)
+    assert many.drift_limited and many.mde() > 0.10  # 2 x 4%^2 between runs: no number of rounds gets under it
+    assert math.log(many.high / many.low) > 0.6 * math.log(few.high / few.low)
+
+
+@pytest.mark.parametrize("shared", [0.0, 0.04])
+def test_the_family_t_interval_covers_93_to_97_percent_at_three_workloads(shared):
+    rng = np.random.default_rng(int(shared * 100))
+    held = 0
+    for _ in range(DRAWS):
+        logs = math.log(TRUE) + rng.normal(0, math.sqrt(2) * shared) + rng.normal(0, 0.08, 3)
+        mean = family(list(logs), drift=shared)
+        held += mean.low <= TRUE <= mean.high
+    assert 0.93 <= held / DRAWS <= 0.97
+
+
+def test_below_three_workloads_a_family_has_no_interval():
+    two = family([math.log(1.2), math.log(1.3)])
+    assert not two.decides and two.value == pytest.approx(math.sqrt(1.2 * 1.3)) and two.verdict() == "unsure"
+
+
+@pytest.mark.parametrize(
+    "ratio, why",
+    [
+        (paired([1.0], [2.0]), "fewer than 2 pairs"),
+        (unpaired([1.0], [1.1, 1.2]), "fewer than 2 values"),
+        (unpaired([1.0, 1.0, 1.0], [1.1, 1.1, 1.1]), "no spread"),
+        (paired([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]), "no spread"),
+        (unpaired([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], unit="samples"), "one round"),
+    ],
+)
+def test_rows_with_too_little_to_go_on_are_unsure_whatever_their_estimate(ratio, why):
+    """One value against one, a collapsed interval (timer ticks), or one round's samples: the estimate is shown, the
+    verdict is unsure, the gate cannot count it as slower."""
+    assert not ratio.decides and why in ratio.why
+    assert ratio.verdict(0.05) == "unsure" and not ratio.slower_than(0.05) and ratio.p_slower(0.05) == 1.0
+
+
+def test_the_standard_error_never_falls_under_the_timers_resolution():
+    a, b = [1.0, 1.0 + 1e-9, 1.0], [1.0, 1.0, 1.0 + 1e-9]  # a hair of spread: the interval would be a point
+    floored = unpaired(a, b, resolution=0.01)
+    assert floored.high / floored.low > 1.02
+    pairs = paired(a * 4, b * 4, resolution=0.01)
+    assert pairs.high / pairs.low > 1.005
+
+
+def test_the_signed_rank_interval_matches_its_exact_order_statistics():
+    """12 pairs: 78 Walsh averages; the exact signed-rank distribution puts the 95% bounds at the 14th from each end
+    (P(T <= 13) = 0.0212 <= 0.025 < P(T <= 14) = 0.0261, the tables' critical value 13)."""
+    d = np.arange(1.0, 13.0)
+    centre, low, high = signed_rank_interval(d)
+    walsh = np.sort([(d[i] + d[j]) / 2 for i in range(12) for j in range(i, 12)])
+    assert centre == pytest.approx(6.5)
+    assert (low, high) == (walsh[13], walsh[78 - 14])
+
+
+def test_the_mde_is_the_80_percent_power_point_not_the_50_percent_one():
+    """A t at 9 degrees of freedom: 2.262 reaches the 95% bound, 0.883 more gives 80% power (the 50% point would be
+    the bound alone: the figure compare_aa used to print)."""
+    ratio = Ratio(1.0, 0.95, 1.05, "pairs", se=0.01, df=9)
+    assert ratio.mde() == pytest.approx(math.exp((2.262 + 0.883) * 0.01) - 1, rel=1e-3)
+    assert ratio.mde(power=0.5) == pytest.approx(math.exp(2.262 * 0.01) - 1, rel=1e-3)
+
+
+def test_holm_rejects_step_down_and_controls_the_family():
+    assert holm([0.001, 0.04, 0.03, 0.5], 0.05) == [True, False, False, False]  # 0.03 > 0.05 / 3
+    assert holm([0.001, 0.012, 0.02, 0.5], 0.05) == [True, True, True, False]
+    rng = np.random.default_rng(3)
+    false_families = sum(any(holm(list(rng.uniform(size=20)), 0.05)) for _ in range(DRAWS))
+    assert false_families / DRAWS <= 0.06  # 20 true nulls: a false call in at most ~5% of families, not 64%
