@@ -238,3 +238,23 @@ def test_two_pythons_alternate_whole_processes_and_merge_each_side(tmp_path, sui
         "B-0.jsonl",
         "B-1.jsonl",
     ]
+
+
+def test_sides_share_their_inputs_only_where_the_inputs_are_the_same():
+    """Two builds of one workload differ by where their tensors landed; sides that take the same inputs share one set
+    (an A/A, eager and compile), sides whose inputs differ (two dtypes, a layout) each have their own."""
+    from dataclasses import replace
+
+    from flopbench.measuring.paired import SharedInputs
+    from flopbench.workloads import make_workload
+
+    conv = make_workload("conv2d", dict(batch=1, in_channels=4, out_channels=4, height=8, width=8, kernel=3, padding=1))
+    key = SharedInputs.key
+    assert key(conv) == key(replace(conv, impl="compile")) == key(replace(conv))
+    assert key(conv) != key(replace(conv, impl="channels-last"))
+    assert key(conv) != key(replace(conv, dtype="bfloat16"))
+    shared = SharedInputs("cpu")
+    first, again = shared(conv), shared(replace(conv, impl="compile"))
+    assert first is again and shared(replace(conv, dtype="bfloat16")) is not first
+    shared.drop()
+    assert shared(conv) is not first  # the next round's inputs are new (both sides' again)

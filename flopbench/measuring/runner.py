@@ -148,6 +148,9 @@ class Runner:
         self.admission = Admission(device, roofline, settings, clock, clock())
         self.kept = KeptInputs(lambda: available_memory(device), self._release)
         self.stale: dict[str, str] = {}  # ceiling key -> why it is stale
+        # A workload's full-size inputs: made for it here, or shared with the other side of a pair whose inputs are the
+        # same (flopbench.measuring.paired.SharedInputs: its placement in memory then the same for both sides).
+        self.inputs: Callable[[Workload], tuple[dict[str, Any], Any]] = lambda w: w.inputs_for(device.torch_device)
 
     @property
     def notes(self) -> list[str]:
@@ -281,7 +284,7 @@ class Runner:
         if reason := (memory_skip(workload, self.device, available_memory(self.device)) or None):
             return reason
         try:
-            p, tensors = workload.inputs_for(self.device.torch_device)
+            p, tensors = self.inputs(workload)
             fn = IMPLS[workload.impl].callable(workload.spec, p, tensors)
             compiled = first_call(fn, self.clock, self._sync)
         except Exception as exc:  # torch cannot compile or run it here: skipped, with its reason in one line
@@ -364,7 +367,7 @@ class Runner:
         fn, failure = None, None
         try:
             with self.torch.no_grad():
-                fn = workload.build(self.device.torch_device)
+                fn = IMPLS[workload.impl].callable(workload.spec, *self.inputs(workload))
         except Exception as exc:
             failure = first_line(exc)
         if reason := (self.agree if workload.spec.collective else (lambda f: f))(failure):
