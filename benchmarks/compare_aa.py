@@ -84,14 +84,17 @@ def log_rounds(path: Path) -> dict[str, np.ndarray]:
 
 def offsets(a: Path, b: Path) -> tuple[float, float]:
     """(within-run spread, between-run offset) of two runs of one suite: the median over workloads of the standard
-    deviation of their log round medians, and one run's offset, from the differences of the workloads' mean log
-    times between the runs less what the within-run spread explains (var d = 2 offset^2 + 2 within^2 / rounds)."""
+    deviation of their log round medians, and one run's offset, from the differences d of the workloads' mean log
+    times between the runs (around 0: an A/A) less what the within-run spread explains (var d = 2 offset^2 +
+    2 within^2 / rounds). The spread of d is read robustly (median(d^2) / 0.455, the normal's ratio): one workload a
+    neighbour hit for a whole run must not set the machine's drift."""
     ra, rb = log_rounds(a), log_rounds(b)
     shared = [k for k in ra if k in rb]
     within = float(np.median([np.std(ra[k], ddof=1) for k in shared] + [np.std(rb[k], ddof=1) for k in shared]))
     d = np.array([ra[k].mean() - rb[k].mean() for k in shared])
     rounds = float(np.mean([len(ra[k]) for k in shared]))
-    between = math.sqrt(max(0.0, float(np.mean(d**2)) - 2 * within**2 / rounds) / 2)
+    spread = float(np.median(d**2)) / 0.4549
+    between = math.sqrt(max(0.0, spread - 2 * within**2 / rounds) / 2)
     return within, between
 
 

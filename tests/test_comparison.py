@@ -254,7 +254,8 @@ def test_many_machines_make_a_matrix_and_a_heat_map(pair, tmp_path):
     figure = comparison_matrix(result)
     assert figure is not None and len(figure.axes[0].texts) == len(result.summary)
     out = flopbench("compare", str(a), str(b), str(planted), "--baseline", "B", "--out", str(tmp_path / "cmp"))
-    assert out.returncode == 0, out.stderr and "machines x families" in out.stdout
+    assert out.returncode in (0, 2), out.stderr
+    assert "machines x families" in out.stdout
     assert (tmp_path / "cmp" / "compare_matrix.png").exists()
 
 

@@ -192,7 +192,8 @@ def test_two_runs_onto_one_new_file_cannot_both_succeed(tmp_path, env, suite):
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         for _ in range(2)
     ]
-    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    errors = [p.communicate(timeout=300)[1] for p in procs]  # the pipes read while waiting, never after
+    results = [(p.returncode, err) for p, err in zip(procs, errors)]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
     loser = next(err for code, err in results if code == 2)

@@ -1,11 +1,20 @@
 """Timing logic on fake clocks and a fake GPU: block sizes, stopping rules, statistics, warnings."""
 
 import itertools
+import time
 
 import numpy as np
 import pytest
 
-from flopbench.measuring.timing import WARMUP_FAULT_CAP, Budget, CpuTimer, CudaTimer, Measurement
+from flopbench.measuring.timing import (
+    WARMUP_FAULT_CAP,
+    Budget,
+    CpuTimer,
+    CudaTimer,
+    Evictor,
+    Measurement,
+    measure_clock,
+)
 
 
 class FakeClock:
@@ -283,8 +292,8 @@ def test_cuda_samples_are_capped_for_fast_kernels():
     timer = cuda_timer(gpu)
     timer.budget = Budget(min_time_s=0.2, max_time_s=1.0, warmup_s=0.01, max_samples=10_000)
     m = timer.measure(gpu.fn)
-    assert MAX_CUDA_SAMPLES == 1000 and len(m.samples_s) <= MAX_CUDA_SAMPLES
-    assert len(m.samples_s) >= MAX_CUDA_SAMPLES - timer.batch  # stopped by the cap, not by time
+    assert MAX_CUDA_SAMPLES - timer.batch <= len(m.samples_s) <= MAX_CUDA_SAMPLES  # stopped by the cap, not by time
+    assert sum(m.samples_s) < timer.budget.min_time_s  # the budget's time alone would have gone on
 
 
 def test_the_torch_l2_flush_reads_rather_than_writes():
@@ -301,3 +310,102 @@ def test_the_torch_l2_flush_reads_rather_than_writes():
     before = ops._flush.clone()
     ops.flush_l2()
     assert torch.equal(ops._flush, before) and int(ops._sink) == 1024  # read whole, written nowhere but the sum
+
+
+# --- an asynchronous GPU: work finishes after its launch, events record when the GPU reaches them --------------------
+
+
+class AsyncGpu:
+    """The host queues work and goes on; the GPU runs it in order, later. Each launch costs the host launch_s; a kernel
+    starts when the GPU is free and the launch has happened, so a host slower than its kernels leaves gaps the events
+    see. An event's time is when the GPU reaches it, known to the host only once it synchronized past it (reading it
+    earlier raises, as CUDA's "event not ready" does)."""
+
+    def __init__(self, kernel_s, launch_s=5e-6, flush_s=20e-6):
+        self.kernel_s, self.launch_s, self.flush_s = kernel_s, launch_s, flush_s
+        self.host = 0.0  # the host's clock
+        self.free_at = 0.0  # when the GPU finishes what is queued
+        self.syncs = 0
+
+    def _queue(self, seconds):
+        self.host += self.launch_s
+        self.free_at = max(self.free_at, self.host) + seconds
+
+    def fn(self):
+        self._queue(self.kernel_s)
+
+    def flush_l2(self):
+        self._queue(self.flush_s)
+
+    def event(self):
+        return AsyncEvent(self)
+
+    def synchronize(self):
+        self.syncs += 1
+        self.host = max(self.host, self.free_at)
+
+    def graph(self, fn, calls, flush):
+        raise NotImplementedError
+
+
+class AsyncEvent:
+    def __init__(self, gpu):
+        self.gpu, self.t = gpu, None
+
+    def record(self):
+        self.gpu.host += 1e-7
+        self.t = max(self.gpu.free_at, self.gpu.host)  # the GPU reaches it after the work queued before it
+
+    def elapsed_time(self, end):
+        for event in (self, end):
+            if event.t is None or self.gpu.host < event.t:
+                raise RuntimeError("CUDA error: device not ready (an event read before the GPU reached it)")
+        return (end.t - self.t) * 1e3
+
+
+def async_timer(gpu):
+    return CudaTimer(gpu, Budget(min_time_s=0.05, max_time_s=1.0, warmup_s=0.01), clock=lambda: gpu.host)
+
+
+def test_on_an_asynchronous_gpu_the_events_time_the_kernels_not_their_launches():
+    gpu = AsyncGpu(kernel_s=1e-3)
+    m = async_timer(gpu).measure(gpu.fn)
+    assert m.median_s == pytest.approx(1e-3, rel=1e-3)  # the host queued each in 5 us; the GPU took 1 ms
+    assert gpu.syncs < len(m.samples_s)  # events read after a synchronization per batch, not per sample
+
+
+def test_on_an_asynchronous_gpu_a_launch_bound_kernel_shows_its_launch_gaps():
+    """A 1 us kernel launched every 5 us, 10 calls a sample: the flush before the start event (20 us) keeps the GPU
+    busy while the host queues the first three, which then run back to back; the other seven each wait for their
+    launch. By hand: the start event at 25 us (the flush's launch, 5 us, and the flush), the last kernel launched at
+    55.1 us and done at 56.1 us: 31.1 us for 10 calls, 3.11 us a call, which the events see and a host timer would
+    not tell apart from the kernel: what --cuda-graph exists to remove."""
+    gpu = AsyncGpu(kernel_s=1e-6, launch_s=5e-6)
+    m = async_timer(gpu).measure(gpu.fn)
+    assert m.calls_per_sample == 10 and m.median_s == pytest.approx(3.11e-6, rel=1e-3)
+
+
+def test_a_timer_that_reads_its_events_before_synchronizing_fails_on_an_asynchronous_gpu(monkeypatch):
+    """The guard the real timer passes: the same measurement with the synchronization taken out raises."""
+    gpu = AsyncGpu(kernel_s=1e-3)
+    timer = async_timer(gpu)
+    monkeypatch.setattr(gpu, "synchronize", lambda: None)
+    with pytest.raises(RuntimeError, match="device not ready"):
+        timer.measure(gpu.fn)
+
+
+def test_the_evictor_writes_every_line_of_twice_the_last_level_cache():
+    evict = Evictor(32 * 2**20)
+    assert evict.bytes == 64 * 2**20 and evict._buffer.numel() * 4 == evict.bytes
+    evict()
+    evict()
+    assert bool((evict._buffer == 2.0).all())  # each call wrote every element (a new value each time)
+    assert Evictor(1 * 2**20).bytes == 16 * 2**20  # never under 2 x 8 MiB: an unknown or tiny LLC is not trusted
+
+
+def test_the_clock_resolution_is_its_smallest_step_and_ignores_reads_that_did_not_move():
+    ticks = iter([0.0, 1e-6, 5.0, 5.0] * 1000)  # pairs of reads: one step of 1 us, one that did not move
+    assert measure_clock(lambda: next(ticks), reads=1000) == pytest.approx(1e-6)
+    assert measure_clock(lambda: 0.0, reads=10) == 1e-9  # a clock that never moves: the floor, never zero
+    real = measure_clock(time.perf_counter)
+    assert 0 < real < 1e-4

@@ -212,3 +212,18 @@ def test_conv_transpose_reference_agrees_with_pytorch(groups, stride, dilation, 
     except SpecError:
         return  # padding leaves no output
     assert check_output(workload, "cpu").ok
+
+
+def test_same_padding_with_an_even_kernel_counts_the_padded_copy_pytorch_makes():
+    """kernel 2, padding "same": 1 in total per dimension, at the end, so PyTorch convolves a zero-padded copy of the
+    input: 1x3x9x9 written and read instead of the 1x3x8x8 input (float32)."""
+    w = make_workload(
+        "conv2d", dict(batch=1, in_channels=3, out_channels=4, height=8, width=8, kernel=2, padding="same", bias=False)
+    )
+    compulsory = (3 * 8 * 8 + 4 * 3 * 2 * 2 + 4 * 8 * 8) * 4
+    assert w.counts.bytes == compulsory
+    assert w.counts.eager_bytes == compulsory + (2 * 3 * 9 * 9 - 3 * 8 * 8) * 4
+    odd = make_workload(
+        "conv2d", dict(batch=1, in_channels=3, out_channels=4, height=8, width=8, kernel=3, padding="same")
+    )
+    assert odd.counts.eager_bytes is None  # symmetric padding: no copy

@@ -35,6 +35,7 @@ class Context:
     backend: str
     timeout_s: float
     control: Any  # the gloo process group for barriers and gathers
+    store: Any = None  # the launcher's key-value store: where each rank marks the step it reached (None: unknown)
 
     @classmethod
     def init(cls, backend: str | None, timeout_s: float, device_type: str) -> Context:
@@ -57,7 +58,29 @@ class Context:
             backend,
             timeout_s,
             control,
+            _default_store(),
         )
+
+    def reached(self, step: int) -> None:
+        """Mark in the store that this rank reached `step` of the schedule (read by behind() when a rank is lost)."""
+        if self.store is not None:
+            self.store.set(f"flopbench/step/{self.rank}", str(step))
+
+    def behind(self, step: int) -> str:
+        """Which ranks had not reached `step` when this rank met an error there: the ones that died or hung, in words
+        ('' when the store cannot tell)."""
+        if self.store is None:
+            return ""
+        lost = []
+        for rank in range(self.world_size):
+            key = f"flopbench/step/{rank}"
+            try:
+                reached = int(self.store.get(key)) if self.store.check([key]) else -1
+            except Exception:  # noqa: BLE001 - a store that cannot answer names nobody
+                return ""
+            if reached < step:
+                lost.append(f"rank {rank} ({'never started' if reached < 0 else f'stopped at step {reached + 1}'})")
+        return ", ".join(lost)
 
     def barrier(self) -> None:
         """All ranks here, or an error naming the ones that are not (gloo's monitored barrier)."""
@@ -160,8 +183,29 @@ def run_ranks(
     """Every workload on every rank, in the runner's schedule of rounds, each step started together (the runner's
     on_record is emit_to_rank0's)."""
 
+    count = 0
+
     def step(workload: Any) -> None:
+        nonlocal count
         before(workload)
+        count += 1
+        context.reached(count)
         context.barrier()
 
-    runner.run(workloads, before=step)
+    try:
+        runner.run(workloads, before=step)
+    except RuntimeError as exc:  # a collective or barrier broke: name the ranks that did not get here
+        lost = context.behind(count)
+        if lost:
+            raise RuntimeError(f"{lost} did not reach step {count}: {exc}") from exc
+        raise
+
+
+def _default_store() -> Any:
+    """The store torchrun's rendezvous made (torch keeps it behind a private name: if it moves, ranks go unnamed)."""
+    try:
+        from torch.distributed import distributed_c10d
+
+        return distributed_c10d._get_default_store()
+    except Exception:  # noqa: BLE001 - naming a lost rank is a courtesy, never a reason to fail
+        return None

@@ -32,7 +32,6 @@ from flopbench.units import seconds
 from flopbench.workloads.models.counter import RULES, ZERO, LayerCounts, count_layers
 
 LAYER, CALL = "flopbench.layer::", "flopbench.call::"
-BACKWARD = "(backward pass)"
 OUTSIDE = "(outside any layer)"
 TOO_SHORT = 1.25  # profiled ops beyond this multiple of the plain step: the profiler's cost dominates, and it is said
 

@@ -167,11 +167,27 @@ class Conv(Op):
         out_numel = b * cout * math.prod(out)
         in_numel = b * cin * math.prod(p[name] for name in SPATIAL[self.ndim])
         weights = cout * (cin // g) * math.prod(p["kernel"]) + (cout if p["bias"] else 0)
+        size = formulas.DTYPE_BYTES[dtype]
+        compulsory = (in_numel + weights + out_numel) * size
         return Counts(
             flops=flops,
             elementwise_flops=formulas.elementwise_flops("bias", out_numel) if p["bias"] else 0,
-            bytes=(in_numel + weights + out_numel) * formulas.DTYPE_BYTES[dtype],
+            bytes=compulsory,
+            eager_bytes=self._padded_copy(p, in_numel, compulsory, size),
         )
+
+    def _padded_copy(self, p, in_numel: int, compulsory: int, size: int) -> int | None:
+        """padding="same" with an odd total padding (an even kernel): PyTorch pads the input into a zero-padded copy
+        first (one more at the end), then convolves that: the copy is written and read instead of the input, traffic
+        the compulsory bytes leave out (docs/flops.md). None: no copy."""
+        if p["padding"] != "same":
+            return None
+        pads = padding_pairs("same", p["kernel"], p["dilation"])
+        if all(before == after for before, after in pads):
+            return None
+        sizes = [p[name] + before + after for name, (before, after) in zip(SPATIAL[self.ndim], pads)]
+        padded = p["batch"] * p["in_channels"] * math.prod(sizes)
+        return compulsory + (2 * padded - in_numel) * size
 
     def inputs(self, p, dtype, device, generator):
         from flopbench.workloads.check import randn, weight
