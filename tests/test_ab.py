@@ -202,6 +202,9 @@ def test_ctrl_c_keeps_the_pairs_measured_and_resume_finishes_them(in_process, su
         assert len({r.pair_key for r in records if r.status == "ok"}) == 2
     other = in_process("ab", str(suite), "--dtype", "float32,bfloat16", "--resume", "ab", *FAST)
     assert_one_line_error(other, "--resume ab: it holds another A/B run")
+    suite.write_text(SUITE.replace("m = 64", "m = 32"))
+    changed = in_process("ab", str(suite), "--impl", "eager,eager", "--resume", "ab", *FAST)
+    assert_one_line_error(changed, "--resume ab: it measured other suites (tiny, or another version of them)")
 
 
 def test_two_pythons_alternate_whole_processes_and_merge_each_side(tmp_path, suite):

@@ -165,7 +165,13 @@ def gate(result: Comparison, fail_slower: float | None) -> int:
     if status == 2:
         print(
             f"flopbench: the gate cannot tell whether run(s) {', '.join(result.others)} are slower by more than"
-            f" {fail_slower:.0%}: measure again with more rounds, or pair the runs (flopbench ab)",
+            f" {fail_slower:.0%}: "
+            + (
+                "measure more pairs (flopbench ab --rounds, --pairs)"
+                if result.paired
+                else "measure again with more rounds, or pair the runs (flopbench ab): drift between separate runs"
+                " hides changes this small"
+            ),
             file=sys.stderr,
         )
     return status
@@ -257,7 +263,7 @@ def _mde_sentence(result: Comparison) -> str:
     mdes = [r.mde(result.level) for ratios in result.ratios.values() for r in ratios if r.decides]
     if not mdes or float(np.median(mdes)) <= result.threshold:
         return ""
-    paired = all("paired" in note for note in result.notes)
+    paired = result.paired
     return (
         f" The median row could not have detected a change under {float(np.median(mdes)):.0%}, more than the"
         f" ±{result.threshold:.0%} threshold: "

@@ -101,6 +101,7 @@ class Comparison:
     level: float = LEVEL
     notes: list[str] = field(default_factory=list)  # how each run was compared with the baseline, in words
     ratios: dict[str, list[Ratio]] = field(default_factory=dict)  # per run, each workload's (the table's order)
+    paired: bool = False  # the two sides of one paired run (flopbench ab)
 
     @property
     def labels(self) -> list[str]:
@@ -140,7 +141,7 @@ class Comparison:
             return f"{what}: past the {threshold:.0%} allowed, but it decides nothing ({ratio.why})"
         return (
             f"{what}: it could not have detected a change under {ratio.mde(self.level):.0%} (the {threshold:.0%}"
-            f" asked){': drift-limited, pair the runs (flopbench ab)' if ratio.drift_limited else ''}"
+            f" asked){': drift-limited' if ratio.drift_limited else ''}"
         )
 
     def matrix(self) -> pd.DataFrame:
@@ -221,7 +222,7 @@ def compare(
             " on, which favours the run with more implementations (the winner's curse): read small differences as"
             " unsure"
         )
-    return Comparison(legend, table, summary, warnings, base_label, threshold, level, notes, ratios)
+    return Comparison(legend, table, summary, warnings, base_label, threshold, level, notes, ratios, pairs)
 
 
 def _how(label: str, base: str, drift: Drift | None, view: RunView) -> str:
@@ -471,17 +472,19 @@ def _setting_warnings(
         rows = g.loc[common]
         disturbed = int(rows["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in rows else 0
         unstable = int((rows["stable"] == False).sum()) if "stable" in rows else 0  # noqa: E712 (nullable)
-        if pairs and disturbed:  # rounds that disagree are what pairing cancels: only a disturbance is news
-            warnings.append(
-                f"run {label}: {disturbed} of the compared workloads were measured while the machine was disturbed;"
-                " both sides of each pair shared it"
-            )
+        if pairs:  # rounds that disagree are what pairing cancels: only a disturbance is news
+            if disturbed:
+                warnings.append(
+                    f"run {label}: {disturbed} of the compared workloads were measured while the machine was"
+                    " disturbed; both sides of each pair shared it"
+                )
         elif disturbed or unstable:
             warnings.append(
                 f"run {label}: {disturbed} of the compared workloads were measured while the machine was"
                 f" disturbed and {unstable} are unstable; their rounds are kept, so their intervals are wider"
             )
-    warnings += _machine_speed_warnings(labels, views, base)
+    if not pairs:  # the two sides of a pair shared the machine's speed of each moment
+        warnings += _machine_speed_warnings(labels, views, base)
     dropped = sum(len(g) for g in groups) - len(groups) * len(common)
     if dropped:
         warnings.append(f"{dropped} measured records have no counterpart in every run and are left out")

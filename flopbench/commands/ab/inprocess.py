@@ -144,7 +144,7 @@ def open_sides(
 
     paths = (directory / "A.jsonl", directory / "B.jsonl")
     if args.resume:
-        return resume_sides(paths, axis)
+        return resume_sides(paths, axis, suites)
     session = uuid.uuid4().hex[:12]
     writers = []
     for index, (machine, side_settings_, value) in enumerate(zip(sides, settings, axis.values)):
@@ -163,7 +163,9 @@ def open_sides(
     return (writers[0], writers[1]), set()
 
 
-def resume_sides(paths: tuple[Path, Path], axis: Axis) -> tuple[tuple[ResultsWriter, ResultsWriter], set[str]]:
+def resume_sides(
+    paths: tuple[Path, Path], axis: Axis, suites: list[Any]
+) -> tuple[tuple[ResultsWriter, ResultsWriter], set[str]]:
     from flopbench.results.files import ResultsWriter
 
     opened = []
@@ -180,6 +182,12 @@ def resume_sides(paths: tuple[Path, Path], axis: Axis) -> tuple[tuple[ResultsWri
                 raise FlopbenchError(
                     f"--resume {path.parent}: it holds another A/B run ({pairing.axis if pairing else 'not paired'}"
                     f" {pairing.value if pairing else ''}); resume with the same sides, or start a new one with --out"
+                )
+            if [s.sha256 for s in run.header.suites] != [s.sha256 for s in suites]:
+                names = ", ".join(s.name for s in run.header.suites)
+                raise FlopbenchError(
+                    f"--resume {path.parent}: it measured other suites ({names}, or another version of them); resume"
+                    " with the same suites, or start a new A/B run with --out"
                 )
     except BaseException:
         for writer, _ in opened:
@@ -295,8 +303,5 @@ def pair_line(a: Record, b: Record, axis: Axis) -> str:
     va, vb = pair_values([a]), pair_values([b])
     shared = sorted(set(va) & set(vb))
     ratio = paired([va[p] for p in shared], [vb[p] for p in shared])
-    return (
-        f"{name}: A {seconds(a.time_s)}, B {seconds(b.time_s)}: speedup {ratio.text()} over {len(shared)} pairs"
-        if ratio.decides
-        else f"{name}: A {seconds(a.time_s)}, B {seconds(b.time_s)}: speedup {ratio.value:.3g}x ({ratio.why})"
-    )
+    times = f"{name}: A {seconds(a.time_s)}, B {seconds(b.time_s)}, speedup"
+    return f"{times} {ratio.text()}" if ratio.decides else f"{times} {ratio.value:.3g}x ({ratio.why})"
