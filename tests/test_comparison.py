@@ -290,3 +290,82 @@ def test_best_impl_compares_each_runs_fastest_implementation(tmp_path):
     assert n > 0 and plain.table["speedup[B]"].tolist() == pytest.approx([1.0] * n)
     best = compare(load_views([a, b]), best_impl=True)
     assert best.table["speedup[B]"].tolist() == pytest.approx([2.0] * len(best.table))
+
+
+# --- known answers ---------------------------------------------------------------------------------------------------
+
+
+def _rounds_record(name, times, rank=0, samples=None):
+    from flopbench.results.schema import Round
+    from tests.helpers import record
+
+    rounds = [
+        Round(round=i, position=i, time_s=t, samples_s=samples or [t, t], calls_per_sample=1) for i, t in enumerate(times)
+    ]
+    return record(name, time_s=float(np.median(times)), rounds=rounds, rank=rank)
+
+
+def test_a_workloads_repetitions_fold_its_ranks_by_their_median_round_by_round():
+    """Three ranks at 1, 2 and 10 ms: each round's value is the median, 2 ms (their mean would be 4.3 ms)."""
+    ranks = [_rounds_record("a", [t, t, t], rank=r) for r, t in enumerate((1e-3, 2e-3, 10e-3))]
+    assert repetitions(ranks) == ([2e-3, 2e-3, 2e-3], "rounds")
+
+
+def test_the_time_columns_are_the_geometric_means_of_the_rounds(tmp_path):
+    """Rounds of 1, 1 and 4 ms: the time the speedup divides is their geometric mean, 4^(1/3) = 1.587 ms (their
+    median, 1 ms, is the run's own figure): time A / time B is the speedup shown."""
+    from flopbench.results.files import ResultsWriter
+    from tests.helpers import header
+
+    paths = []
+    for label, times in (("a", [1e-3, 1e-3, 4e-3]), ("b", [1e-3, 1e-3, 1e-3 + 1e-6])):
+        path = tmp_path / f"{label}.jsonl"
+        writer = ResultsWriter.create(path, header(run_id=label))
+        writer.record(_rounds_record("w", times))
+        writer.close()
+        paths.append(path)
+    result = compare(load_views(paths))
+    row = result.table.iloc[0]
+    assert row["time_s[A]"] == pytest.approx(4 ** (1 / 3) * 1e-3)
+    assert row["speedup[B]"] == pytest.approx(row["time_s[A]"] / row["time_s[B]"])
+
+
+def test_a_paired_records_value_per_pair_is_the_median_of_its_samples_with_that_id():
+    from flopbench.reading.comparison import pair_values
+    from flopbench.results.schema import Round
+    from tests.helpers import record
+
+    rounds = [
+        Round(round=0, position=0, time_s=2.0, samples_s=[1.0, 2.0, 9.0, 4.0], calls_per_sample=1, pairs=[0, 0, 0, 1]),
+        Round(round=1, position=0, time_s=3.0, samples_s=[3.0, 5.0], calls_per_sample=1, pairs=[2, 2]),
+    ]
+    assert pair_values([record("w", rounds=rounds)]) == {0: 2.0, 1: 4.0, 2: 4.0}
+
+
+def test_the_relative_resolution_is_the_timer_tick_over_one_sample():
+    from flopbench.reading.comparison import relative_resolution
+    from tests.helpers import record
+
+    one = record("w", time_s=1e-6, timer_resolution_s=1e-7, calls_per_sample=10)  # a sample of 10 us: 1%
+    other = record("v", time_s=1e-3, timer_resolution_s=1e-7, calls_per_sample=1)
+    assert relative_resolution([one, other]) == pytest.approx(0.01)
+
+
+def test_the_canaries_set_the_drift_apart_by_their_ratio_over_root_two(pair, tmp_path, monkeypatch):
+    """Canaries 10% apart: one run's offset is log(1.1) / sqrt 2 = 6.7%; 1% apart: the floor of 2%."""
+    from flopbench.reading import comparison
+
+    monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    a, b, _, _ = pair
+    views = load_views([a, b])
+
+    class Speed:
+        def __init__(self, median_s):
+            self.median_s = median_s
+
+    for ratio, expected in ((1.1, math.log(1.1) / math.sqrt(2)), (1.01, comparison.DRIFT_FLOOR)):
+        speeds = {id(views[0]): Speed(1e-3), id(views[1]): Speed(1e-3 * ratio)}
+        trust = property(lambda self, s=speeds: type("Trust", (), {"speed": s[id(self)]}))
+        monkeypatch.setattr(type(views[0]), "trust", trust)
+        drift = drift_between(*views)
+        assert drift.sd == pytest.approx(expected) and "canaries" in drift.source

@@ -138,3 +138,116 @@ def test_holm_rejects_step_down_and_controls_the_family():
     rng = np.random.default_rng(3)
     false_families = sum(any(holm(list(rng.uniform(size=20)), 0.05)) for _ in range(DRAWS))
     assert false_families / DRAWS <= 0.06  # 20 true nulls: a false call in at most ~5% of families, not 64%
+
+
+# --- known answers: every branch and bound by hand ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "low, high, verdict",
+    [
+        (1.05, 1.20, "unsure"),  # the whole interval must lie *beyond* 1 + T: touching it is not faster
+        (1.0500001, 1.20, "faster"),
+        (0.80, 1 / 1.05, "unsure"),  # nor touching 1 / (1 + T) slower
+        (0.80, 1 / 1.05 - 1e-9, "slower"),
+        (1 / 1.05, 1.05, "same"),  # inside, bounds included
+        (1 / 1.05 - 1e-9, 1.0, "unsure"),
+        (1.0, 1.05 + 1e-9, "unsure"),
+    ],
+)
+def test_every_verdict_at_its_bounds(low, high, verdict):
+    assert Ratio((low * high) ** 0.5, low, high, "pairs").verdict(0.05) == verdict
+    assert Ratio(math.nan, low, high, "pairs").verdict(0.05) == "unsure"
+
+
+def test_a_different_threshold_moves_every_bound():
+    ratio = Ratio(1.08, 1.06, 1.10, "pairs")
+    assert ratio.verdict(0.05) == "faster" and ratio.verdict(0.07) == "unsure" and ratio.verdict(0.11) == "same"
+    slow = Ratio(0.93, 0.91, 0.95, "pairs")
+    assert slow.verdict(0.05) == "slower" and slow.verdict(0.10) == "same"
+    assert slow.slower_than(0.05) and not slow.slower_than(0.06)  # 0.95 < 1/1.05 = 0.952, not < 1/1.06 = 0.943
+
+
+def test_the_one_sided_p_value_of_slower_than_the_threshold_by_hand():
+    """log 0.9 = -0.10536, the bound log(1 / 1.05) = -0.04879: z = -2.8285 at se 0.02, P = 0.00234 (normal tables)."""
+    ratio = Ratio(0.9, 0.86, 0.94, "pairs", se=0.02, df=math.inf)
+    assert ratio.p_slower(0.05) == pytest.approx(0.002339, rel=2e-3)
+    assert Ratio(1 / 1.05, 0.9, 1.0, "pairs", se=0.02, df=math.inf).p_slower(0.05) == pytest.approx(0.5)
+    assert Ratio(0.9, 0.86, 0.94, "pairs", se=math.nan).p_slower(0.05) == 1.0  # no standard error: never sure
+
+
+def test_welch_with_unequal_round_counts_matches_scipy():
+    """Five rounds against two, unequal spreads: Welch's interval (not the pooled one) on the logarithms, the same
+    as scipy's ttest_ind(equal_var=False); a between-run term of 0 adds nothing."""
+    from scipy import stats
+
+    a = [1.00, 1.10, 0.95, 1.30, 1.02]
+    b = [0.80, 0.81]
+    ratio = unpaired(a, b)
+    ci = stats.ttest_ind(np.log(a), np.log(b), equal_var=False).confidence_interval(0.95)
+    assert (math.log(ratio.low), math.log(ratio.high)) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    assert ratio.value == pytest.approx(math.exp(np.mean(np.log(a)) - np.mean(np.log(b))))
+    pooled = stats.ttest_ind(np.log(a), np.log(b), equal_var=True).confidence_interval(0.95)
+    assert abs(pooled.high - ci.high) > 0.01  # the two differ here: the test can tell them apart
+
+
+def test_the_between_run_term_by_hand():
+    """a = [1, 2, 4], b = [1, 1, 1] (log a: mean ln 2, variance 0.4805/3 on its mean; b none), drift 0.1: se^2 =
+    0.16017 + 2 x 0.01, Satterthwaite df = 2 x (0.18017 / 0.16017)^2 = 2.5307, and the share between runs 0.111."""
+    from scipy import stats
+
+    ratio = unpaired([1.0, 2.0, 4.0], [1.0, 1.0, 1.0], drift=0.1)
+    welch = np.var(np.log([1.0, 2.0, 4.0]), ddof=1) / 3
+    se = math.sqrt(welch + 0.02)
+    df = 2 * (se**4 / welch**2)
+    reach = stats.t.ppf(0.975, df) * se
+    assert ratio.value == pytest.approx(2.0)
+    assert (ratio.low, ratio.high) == pytest.approx((2 * math.exp(-reach), 2 * math.exp(reach)))
+    assert ratio.se == pytest.approx(se) and ratio.df == pytest.approx(df) and df == pytest.approx(2.5307, rel=1e-3)
+    assert ratio.drift_share == pytest.approx(0.02 / (welch + 0.02)) and not ratio.drift_limited
+
+
+def test_the_family_interval_by_hand():
+    """Log speedups 0.1, 0.2, 0.3: mean 0.2, standard error 0.1 / sqrt 3, t(0.975, 2) = 4.3027."""
+    mean = family([0.1, 0.2, 0.3])
+    reach = 4.302653 * 0.1 / math.sqrt(3)
+    assert (mean.value, mean.low, mean.high) == pytest.approx(
+        (math.exp(0.2), math.exp(0.2 - reach), math.exp(0.2 + reach)), rel=1e-6
+    )
+    assert mean.unit == "workloads" and mean.decides
+    shared = family([0.1, 0.2, 0.3], drift=0.05)  # + 2 x 0.05^2 every workload shares
+    assert shared.se == pytest.approx(math.sqrt(0.01 / 3 + 0.005))
+    assert family([math.nan, 0.1, 0.2, 0.3]).value == pytest.approx(mean.value)  # a missing speedup is left out
+    assert not family([]).decides and family([0.2, 0.2, 0.2]).why == "no spread between workloads"
+
+
+def test_the_paired_t_interval_below_ten_pairs_by_hand():
+    """Five pairs whose log ratios are 0.01 .. 0.05: mean 0.03, sd 0.01581, t(0.975, 4) = 2.7764."""
+    d = np.array([0.01, 0.02, 0.03, 0.04, 0.05])
+    ratio = paired(list(np.exp(d)), [1.0] * 5)
+    reach = 2.776445 * np.std(d, ddof=1) / math.sqrt(5)
+    assert (ratio.value, ratio.low, ratio.high) == pytest.approx(
+        (math.exp(0.03), math.exp(0.03 - reach), math.exp(0.03 + reach)), rel=1e-6
+    )
+    assert ratio.df == 4 and ratio.unit == "pairs"
+
+
+def test_from_ten_pairs_the_paired_interval_is_the_signed_rank_one():
+    d = np.linspace(-0.02, 0.07, 12)
+    ratio = paired(list(np.exp(d)), [1.0] * 12)
+    centre, low, high = signed_rank_interval(d)
+    assert (math.log(ratio.value), math.log(ratio.low), math.log(ratio.high)) == pytest.approx((centre, low, high))
+    assert ratio.df == math.inf
+    assert ratio.se == pytest.approx((high - low) / (2 * 1.959964), rel=1e-6)
+
+
+def test_the_signed_rank_interval_beyond_300_pairs_uses_the_normal_approximation():
+    """400 pairs: the critical rank from the normal approximation, N/2 - 1.96 sd(T), about 80200 / 2 - 1.96 x 4623."""
+    rng = np.random.default_rng(5)
+    d = rng.normal(0.01, 0.03, 400)
+    centre, low, high = signed_rank_interval(d)
+    i, j = np.triu_indices(400)
+    walsh = np.sort((d[i] + d[j]) / 2)
+    sd = math.sqrt(400 * 401 * 801 / 24)
+    c = int(math.floor(len(walsh) / 2 - 1.959964 * sd))
+    assert (low, high) == (walsh[c - 1], walsh[len(walsh) - c]) and centre == pytest.approx(np.median(walsh))

@@ -100,6 +100,16 @@ def test_the_wheel_runs_from_another_directory(installed):
     assert "1 measured, 0 skipped, 0 failed" in run.stdout
     header = json.loads((elsewhere / "run.jsonl").read_text().splitlines()[0])
     assert header["suites"][0]["name"] == "quick" and header["suites"][0]["path"].startswith(str(venv))
+    atlas = subprocess.run(  # the shipped references travel in the wheel, and compare reads them from there
+        [str(venv / "bin" / "flopbench"), "compare", "run.jsonl", "--against", "all", "--format", "markdown"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=300,
+    )
+    assert atlas.returncode == 0, atlas.stderr
+    assert "| cpu-amd-epyc-zen3-2vcpu-vm | matmul | 1 |" in atlas.stdout
 
 
 def test_the_sdist_carries_the_package_data(installed):
@@ -111,5 +121,6 @@ def test_the_sdist_carries_the_package_data(installed):
         "flopbench/suites/quick.toml",
         "flopbench/machine/peaks.toml",
         "flopbench/results/results.schema.json",
+        "flopbench/atlas/cpu-amd-epyc-zen3-2vcpu-vm.jsonl.gz",
     ):
         assert any(name.endswith(needed) for name in names), needed

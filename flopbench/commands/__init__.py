@@ -3,6 +3,7 @@ add_arguments(parser) and main(args) -> exit status."""
 
 from flopbench.commands import (
     ab,
+    atlas,
     calibrate,
     compare,
     count,
@@ -26,6 +27,7 @@ COMMANDS = (
     plot,
     compare,
     ab,
+    atlas,
     predict,
     calibrate,
     report,

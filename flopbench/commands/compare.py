@@ -45,7 +45,11 @@ def share(option: str):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "results", nargs="+", type=Path, metavar="RESULTS", help="results files; the first is the baseline"
+        "results",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS",
+        help="results files; the first is the baseline (one file with --against)",
     )
     parser.add_argument(
         "--baseline", metavar="RUN", help="the baseline: a run's letter (A, B, ...) or file (default: A)"
@@ -72,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compare each run's fastest implementation of each workload (op, parameters, dtype) instead",
     )
+    parser.add_argument(
+        "--against",
+        metavar="NAME|all",
+        help="where one run stands: compare it with the reference machines shipped with flopbench (flopbench atlas"
+        " lists them), per family, with the speedups their roofs predict and a score",
+    )
     add_out_argument(parser, "also write compare.csv, compare_summary.csv and the figures into this directory")
     add_format_argument(parser)
 
@@ -93,6 +103,13 @@ def baseline_index(choice: str | None, paths: list[Path]) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.against is not None:
+        if len(args.results) != 1:
+            raise FlopbenchError(
+                f"--against {args.against} compares one run with the atlas; give one results file, not"
+                f" {len(args.results)}"
+            )
+        return against(args.results[0], args.against, args.format, args.out)
     if len(args.results) < 2:
         raise FlopbenchError("compare needs at least two results files: the baseline, then the others")
     return show(
@@ -326,3 +343,70 @@ def _families_table(result: Comparison, fmt: str) -> None:
         fmt=fmt,
         optional=["peak ratio", "FLOP/J ratio"],
     )
+
+
+def against(path: Path, names: str, fmt: str, out: Path | None) -> int:
+    """One run against reference machines of the atlas: per reference and family its speedup with an interval and
+    the roofs' ratio, the workloads furthest from their roofs in words, and its score."""
+    from flopbench.commands.common import load_views
+    from flopbench.console import print_table, print_text
+    from flopbench.reading.atlas import find, score, standing
+    from flopbench.reading.comparison import family_text
+
+    (view,) = load_views([path])
+    if not view.records:
+        raise FlopbenchError(f"{path}: no records to compare; run a suite first")
+    refs = find(names)
+    result = standing(view, refs)
+    if result.rows.empty:
+        raise FlopbenchError(
+            f"{path}: no workload in common with {names}; run the default suite (flopbench run default) to compare"
+        )
+    if fmt == "json":
+        print(result.rows.to_json(orient="records", indent=1))
+        return 0
+    rows = [
+        [r.reference, r.family, r.workloads, family_text(r.speedup, r.low, r.high), _times(r.roof_ratio)]
+        for r in result.rows.itertuples()
+    ]
+    print_table(
+        f"Where {path.name} stands: its speedup over each reference machine, per family",
+        ["reference", "family", "workloads", "speedup (95%)", "roof ratio"],
+        rows,
+        numeric=["workloads", "roof ratio"],
+        caption="Speedup: the geometric mean over the workloads both runs measured of time there / time here, with a"
+        " t interval that includes the drift between two machines' runs. Roof ratio: the speedup the two machines'"
+        " roofs predict (memory-bound work follows the bandwidths, compute-bound work the compute ceilings).",
+        fmt=fmt,
+        wrap=["reference"],
+    )
+    for text in result.words:
+        print_text(text, fmt)
+    ranked = score(view, refs if any(r.name == "cpu-amd-epyc-zen3-2vcpu-vm" for r in refs) else None)
+    if ranked is not None:
+        print_table(
+            f"Score against {ranked.baseline}",
+            ["family", "score", "95% interval", "workloads"],
+            [
+                [r.family, f"{r.score:.0f}", "-" if r.low != r.low else f"{r.low:.0f}-{r.high:.0f}", r.workloads]
+                for r in ranked.rows.itertuples()
+            ],
+            numeric=["score", "workloads"],
+            caption=ranked.method,
+            fmt=fmt,
+        )
+    for note in dict.fromkeys(result.notes):
+        print(f"flopbench: {note}", file=sys.stderr)
+    if out:
+        from flopbench.outputs import output_dir
+        from flopbench.reading.plots import draw_standing, save
+
+        output_dir(out, "--out")
+        result.rows.to_csv(out / "standing.csv", index=False)
+        written = [out / "standing.csv", *save(draw_standing(result, path.stem), out).values()]
+        print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def _times(value: float) -> str:
+    return f"{value:.3g}x" if value == value else "-"

@@ -241,9 +241,10 @@ def drift_between(a: RunView, b: RunView) -> Drift:
     this machine (benchmarks/compare_aa.py learns it), else, on one machine, the runs' canaries, else the assumed
     spread of DRIFT_ASSUMED. Runs on two machines each bring their own drift: the larger counts for both."""
     history = [_history(view) for view in (a, b)]
-    if a.label == b.label and history[0] is not None:
+    same = same_machine(a.header, b.header)
+    if same and history[0] is not None:
         return Drift(history[0][0], f"this machine's A/A history, {history[0][1]} pair(s) of runs")
-    if a.label != b.label:
+    if not same:
         known = [h[0] for h in history if h is not None]
         sd = max([*known, DRIFT_ASSUMED])
         return Drift(sd, "two machines: each run's own drift, the larger of their A/A histories and the assumed")
@@ -256,6 +257,19 @@ def drift_between(a: RunView, b: RunView) -> Drift:
         DRIFT_ASSUMED,
         "assumed: no A/A history on this machine and no canaries (benchmarks/compare_aa.py measures it)",
     )
+
+
+MACHINE_FACTS = {"cpu": ("vendor", "family", "model", "isa", "logical_cpus"), "cuda": ("uuid", "multiprocessors")}
+
+
+def same_machine(a: Any, b: Any) -> bool:
+    """Whether two runs' headers describe one machine: the same device and the facts that tell machines apart (a CPU's
+    vendor, family, model, ISA and CPUs; a GPU's UUID), and the same threads. A label ("cpu (AMD EPYC)") does not:
+    a Zen 3 and a Zen 5 VM share it."""
+    da, db = a.device, b.device
+    if da is None or db is None or da.type != db.type or da.name != db.name or a.threads != b.threads:
+        return False
+    return all(da.facts.get(key) == db.facts.get(key) for key in MACHINE_FACTS.get(da.type, ()))
 
 
 def _history(view: RunView) -> tuple[float, int] | None:
@@ -437,7 +451,7 @@ def _machine_speed_warnings(labels: list[str], views: list[RunView], base: str) 
     warnings = []
     for label, view in zip(labels, views):
         a, b = canary(first), canary(view)
-        same = view.label == first.label
+        same = same_machine(view.header, first.header)
         if label != base and a and b and same and abs(b / a - 1) > RUN_SLOW:
             warnings.append(
                 f"the canary ran {abs(b / a - 1):.0%} {'slower' if b > a else 'faster'} in run {label} than in"

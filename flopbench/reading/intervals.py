@@ -201,11 +201,11 @@ def family(logs: Sequence[float], drift: float = 0.0, level: float = LEVEL) -> R
     mean = float(values.mean())
     if k < 3:
         return _undecided(mean, "workloads", "fewer than 3 workloads: no interval")
-    welch = float(values.var(ddof=1)) / k
     between = 2 * drift**2
-    se = math.sqrt(welch + between)
-    if se == 0:
+    if np.ptp(values) < 1e-12 and between == 0:
         return _undecided(mean, "workloads", "no spread between workloads")
+    welch = float(values.var(ddof=1)) / k
+    se = math.sqrt(welch + between)
     df = (k - 1) * (se**4 / welch**2) if welch > 0 else math.inf
     value, low, high = _interval(mean, se, df, level)
     return Ratio(value, low, high, "workloads", se, df, True, between / (welch + between))

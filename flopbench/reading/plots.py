@@ -612,6 +612,56 @@ def comparison_matrix(result) -> Figure | None:
 
 
 @styled
+def standing_matrix(rows: Any, name: str) -> Figure | None:
+    """Where a run stands (flopbench.reading.atlas.standing): every reference machine's speed relative to the run, per
+    family (the inverse of the run's speedup over it), coloured on a log scale, the run's own row (1.00x) outlined."""
+    if rows.empty:
+        return None
+    families = ["all", *sorted(set(rows["family"]) - {"all"})]
+    overall = rows[rows["family"] == "all"].set_index("reference")["speedup"]
+    machines = sorted(set(rows["reference"]), key=lambda ref: overall.get(ref, 1.0))
+    labels = [f"this run: {name}", *machines]
+    values = np.full((len(labels), len(families)), np.nan)
+    values[0, :] = 0.0
+    for r in rows.itertuples():
+        values[labels.index(r.reference), families.index(r.family)] = -math.log2(r.speedup)
+    fig = _figure(figsize=(1.5 * len(families) + 4, 0.6 * len(labels) + 2))
+    ax = fig.subplots()
+    limit = max(np.nanmax(np.abs(values)), 0.1)
+    image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    for i in range(len(labels)):
+        for j in range(len(families)):
+            if values[i, j] == values[i, j]:
+                weight = "bold" if i == 0 else "normal"
+                ink = "white" if abs(values[i, j]) > 0.6 * limit else "black"  # legible on the darkest cells
+                ax.text(
+                    j,
+                    i,
+                    f"{2 ** values[i, j]:.2f}x",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    fontweight=weight,
+                    color=ink,
+                )
+    ax.add_patch(Rectangle((-0.5, -0.5), len(families), 1, fill=False, edgecolor="black", linewidth=2.5))
+    ax.set_xticks(range(len(families)), families)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.get_yticklabels()[0].set_fontweight("bold")
+    ax.grid(False)
+    fig.colorbar(image, ax=ax, label="log2 speed relative to this run")
+    ax.set_title("Each reference machine's speed relative to this run (geometric mean per family; >1x: faster)")
+    return fig
+
+
+def draw_standing(result: Any, name: str) -> list[Drawn]:
+    """The standing figure of a run against the atlas (flopbench.reading.atlas), if it has something to draw."""
+    figure = standing_matrix(result.rows, name)
+    caption = "Each reference machine's speed relative to this run, per family; this run's row outlined."
+    return [Drawn("standing", figure, caption, "standing")] if figure is not None else []
+
+
+@styled
 def spread(view: RunView) -> Figure | None:
     """Per workload of a distributed run: every rank's achieved FLOP/s, the range between the slowest and the
     fastest, and which rank is slowest."""

@@ -195,6 +195,13 @@ def read_run(path: str | Path) -> Run:
         data = path.read_bytes()
     except OSError as exc:
         raise FlopbenchError(f"{path}: cannot read results ({exc.strerror})") from None
+    if path.suffix == ".gz":  # a compressed results file (the shipped atlas: flopbench.reading.atlas)
+        import gzip
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise FlopbenchError(f"{path}: not a readable gzip file ({exc})") from None
     first = data.split(b"\n", 1)[0]
     try:
         head = parse_json(first.decode("utf-8-sig"))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flopbench.errors import FlopbenchError
-from flopbench.reading.report.compare import compare_blocks
+from flopbench.reading.report.compare import compare_blocks, standing_blocks
 from flopbench.reading.report.document import Figure, to_html, to_markdown
 from flopbench.reading.report.run import run_blocks, trust
 from flopbench.reading.view import load_views
@@ -28,7 +28,7 @@ def write_report(
     views = [view for view in load_views(paths, on_note) if view.records]
     if not views:
         raise FlopbenchError(f"{', '.join(map(str, paths))}: no records to report; run a suite first")
-    blocks = [(view, run_blocks(view)) for view in views]
+    blocks = [(view, [*run_blocks(view), *standing_blocks(view)]) for view in views]
     if len({view.header.run_id for view in views}) > 1:
         blocks.append((views[0], compare_blocks(views)))
     output_dir(out, "--out")

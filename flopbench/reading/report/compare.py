@@ -92,3 +92,46 @@ def _why_off_roof(row: pd.Series, a: RunView, b: RunView) -> str:
             " other: the kernel or library, not the roof, differs"
         )
     return ""
+
+
+def standing_blocks(view: RunView) -> list:
+    """Where this machine stands (flopbench.reading.atlas): the run against every shipped reference machine of its
+    kind (CPU against CPUs, GPU against GPUs), per family with the roofs' ratio, the words, the score and the figure.
+    Nothing when the atlas has no other machine of its kind."""
+    from flopbench.reading.atlas import references, score, standing
+    from flopbench.reading.comparison import family_text
+    from flopbench.reading.plots import draw_standing
+
+    device = view.header.device
+    refs = [r for r in references() if r.header.device and device and r.header.device.type == device.type]
+    result = standing(view, refs)
+    if result.rows.empty:
+        return []
+    rows = [
+        [r.reference, r.family, r.workloads, family_text(r.speedup, r.low, r.high), f"{r.roof_ratio:.3g}x"]
+        for r in result.rows.itertuples()
+    ]
+    blocks: list = [
+        Heading(2, "Where this machine stands"),
+        Para(
+            "This run's speedup over each reference machine shipped with flopbench (`flopbench atlas`), per family:"
+            " the geometric mean over the workloads both measured, with a 95% interval that includes the drift"
+            " between two machines' runs, beside the speedup the two machines' roofs predict."
+        ),
+        Table(["reference", "family", "workloads", "speedup (95%)", "roof ratio"], rows),
+        *(Para(text) for text in result.words),
+    ]
+    ranked = score(view, refs)
+    if ranked is not None:
+        overall = ranked.rows[ranked.rows["family"] == "all"].iloc[0]
+        blocks.append(
+            Para(
+                f"Score {overall['score']:.0f} ({overall['low']:.0f}-{overall['high']:.0f}) overall against"
+                f" {ranked.baseline}: "
+                + ", ".join(f"{r.family} {r.score:.0f}" for r in ranked.rows.itertuples() if r.family != "all")
+                + f". {ranked.method[0].upper()}{ranked.method[1:]}."
+            )
+        )
+    blocks += [Figure(d) for d in draw_standing(result, view.path.stem)]
+    blocks += [Para(f"Note: {note}.") for note in dict.fromkeys(result.notes)]
+    return blocks

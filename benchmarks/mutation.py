@@ -1,0 +1,138 @@
+"""Mutation testing of the modules that hold flopbench's numbers: does a wrong formula fail a test?
+
+mutmut (3.x) changes one thing at a time in these modules (an operator, a constant, a comparison, a returned
+value, a string) and runs the tests that call the changed function; a mutant the tests do not notice *survived*.
+Every survivor is either a test to write or a change that cannot be seen (an equivalent mutant), and the script
+prints each survivor's diff so that it can be judged.
+
+    .venv/bin/python benchmarks/mutation.py [--module intervals] [--keep DIR]
+
+It works on a copy of the tracked files (never the checkout), needs mutmut (`.venv/bin/pip install mutmut`), and
+takes tens of minutes on 2 cores: it is not part of `make test`. Run it before resolving an issue that touches these
+modules. Survivors are run a second time one by one before they are reported (a batch run can misreport one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The modules that hold the numbers, and the tests that judge them.
+MODULES = {
+    "intervals": ("flopbench/reading/intervals.py", ["tests/test_intervals.py", "tests/test_comparison.py"]),
+    "comparison": ("flopbench/reading/comparison.py", ["tests/test_comparison.py", "tests/test_intervals.py"]),
+    "summary": ("flopbench/measuring/summary.py", ["tests/test_trust.py", "tests/test_runner.py"]),
+    "roofline": ("flopbench/machine/roofline.py", ["tests/test_roofline.py", "tests/test_runner.py"]),
+    "timing": ("flopbench/measuring/timing.py", ["tests/test_timing.py"]),
+    "files": ("flopbench/results/files.py", ["tests/test_results.py"]),
+}
+
+
+def copy_tree(scratch: Path) -> None:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if name.startswith(("flopbench/", "tests/")) or name == "pyproject.toml":
+            target = scratch / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target)
+
+
+def configure(scratch: Path, modules: list[str]) -> None:
+    paths = [MODULES[m][0] for m in modules]
+    tests = sorted({t for m in modules for t in MODULES[m][1]})
+    with open(scratch / "pyproject.toml", "a") as f:
+        f.write(
+            "\n[tool.mutmut]\n"
+            'source_paths = ["flopbench"]\n'
+            f"only_mutate = {paths!r}\n"
+            f"pytest_add_cli_args_test_selection = {tests!r}\n"
+            'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider"]\n'
+        )
+
+
+def mutmut(scratch: Path, *args: str, log: Path | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "mutmut", *args], cwd=scratch, capture_output=True, text=True, errors="replace"
+    )
+    if log is not None:
+        log.write_text(done.stdout + done.stderr)
+    return done.stdout
+
+
+def statuses(scratch: Path) -> dict[str, str]:
+    found = {}
+    for line in mutmut(scratch, "results", "--all", "true").splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name:
+            found[name] = status
+    return found
+
+
+def module_of(mutant: str) -> str:
+    dotted = mutant.split(".x")[0] if ".x" in mutant else mutant
+    return dotted.rsplit(".", 1)[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", action="append", choices=sorted(MODULES), help="only these (default: all)")
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it (mutmut browse there)")
+    args = parser.parse_args()
+    import importlib.util
+
+    if importlib.util.find_spec("mutmut") is None:
+        sys.exit("mutmut is not installed: .venv/bin/pip install mutmut")
+    modules = args.module or sorted(MODULES)
+    scratch = args.keep or Path(tempfile.mkdtemp(prefix="flopbench-mutation-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    copy_tree(scratch)
+    configure(scratch, modules)
+    mutmut(scratch, "run", log=scratch / "mutmut-run.log")
+    first = statuses(scratch)
+    survivors = [name for name, status in first.items() if status == "survived"]
+    if survivors:  # once more, one by one: a survivor must survive twice
+        mutmut(scratch, "run", *survivors, log=scratch / "mutmut-rerun.log")
+    final = statuses(scratch)
+    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for name, status in final.items():
+        counts[module_of(name)][status] += 1
+    print(f"# Mutation testing ({time.perf_counter() - started:.0f} s, mutmut, {scratch})\n")
+    print("| module | mutants | killed | survived | timeout | no tests | survived share |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    total = collections.Counter()
+    for module in sorted(counts):
+        c = counts[module]
+        total.update(c)
+        n = sum(c.values())
+        print(
+            f"| {module} | {n} | {c['killed']} | {c['survived']} | {c['timeout']} | {c['no tests']} |"
+            f" {c['survived'] / n:.1%} |"
+        )
+    n = sum(total.values())
+    print(
+        f"| all | {n} | {total['killed']} | {total['survived']} | {total['timeout']} | {total['no tests']} |"
+        f" {total['survived'] / max(n, 1):.1%} |"
+    )
+    flipped = sum(1 for name in survivors if final.get(name) != "survived")
+    print(f"\n{flipped} of {len(survivors)} first-pass survivors were killed when run again alone.\n")
+    print("## Survivors\n")
+    for name, status in sorted(final.items()):
+        if status == "survived":
+            diff = [line for line in mutmut(scratch, "show", name).splitlines() if line.startswith(("-", "+"))]
+            print(f"- {name}: " + " / ".join(line.strip() for line in diff if not line.startswith(("---", "+++"))))
+    if args.keep is None:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""flopbench atlas: the reference runs shipped with flopbench (flopbench.reading.atlas), listed; `atlas add RESULTS`
+checks a default-suite run and adds it under the name its machine's facts give."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+from pathlib import Path
+
+from flopbench.commands.common import add_format_argument
+from flopbench.errors import FlopbenchError
+
+NAME = "atlas"
+HELP = "the reference machines shipped with flopbench: list them, or add a run of the default suite as one"
+DESCRIPTION = (
+    "List the reference runs flopbench ships (machine, CPU facts or GPU, threads, torch, BLAS, suite, date, how quiet"
+    " it was); compare a run against them with `flopbench compare RUN --against all`. `flopbench atlas add RESULTS`"
+    " checks that a run of the default suite finished on a quiet enough machine, names it from the machine's own facts,"
+    " and adds it (in a source checkout) with its report under results/reference/."
+)
+IMPORTS = ("numpy", "pandas")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=["list", "add"], default="list", help="list (default) or add")
+    parser.add_argument("results", nargs="?", type=Path, metavar="RESULTS", help="add: the run to add")
+    add_format_argument(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.action == "add":
+        if args.results is None:
+            raise FlopbenchError("flopbench atlas add RESULTS: give the results file of a `flopbench run default`")
+        return add(args.results)
+    if args.results is not None:
+        raise FlopbenchError(f"flopbench atlas {args.results}: to add a run, say `flopbench atlas add {args.results}`")
+    return show(args.format)
+
+
+def show(fmt: str) -> int:
+    from flopbench.console import print_table
+    from flopbench.reading.atlas import BASELINE, references
+
+    rows = [reference.describe() for reference in references()]
+    if not rows:
+        raise FlopbenchError("no reference runs are shipped with this flopbench (flopbench/atlas is empty)")
+    columns = list(rows[0])
+    print_table(
+        "Reference machines (flopbench compare RUN --against NAME|all)",
+        columns,
+        [[row[c] for c in columns] for row in rows],
+        fmt=fmt,
+        wrap=["facts", "device", "blas"],
+        optional=["device", "blas", "date", "suite", "torch"],
+        caption=f"Names come from each run's recorded facts. Scores are against {BASELINE}.",
+    )
+    return 0
+
+
+def add(path: Path) -> int:
+    """Check `path` (a finished, quiet enough default-suite run), then copy it into the atlas under its facts' name
+    and write its report beside the other references' (results/reference/<name>/)."""
+    from flopbench.console import info
+    from flopbench.reading.atlas import ATLAS, SUFFIX, admit
+    from flopbench.reading.report import write_report
+    from flopbench.results.files import read_run
+
+    run = read_run(path)
+    name, problems = admit(run)
+    if problems:
+        raise FlopbenchError(f"{path}: not a reference: " + "; ".join(problems))
+    if not ATLAS.is_dir() or "site-packages" in ATLAS.parts:
+        raise FlopbenchError(
+            f"{ATLAS}: references are added in a source checkout of flopbench (this one is installed); clone it and"
+            " run flopbench atlas add there"
+        )
+    target = ATLAS / f"{name}{SUFFIX}"
+    replaced = target.exists()
+    target.write_bytes(gzip.compress(path.read_bytes(), 9, mtime=0))
+    report_dir = Path("results") / "reference" / name
+    md, page = write_report([path], report_dir, on_note=lambda note: print(f"flopbench: {note}", file=sys.stderr))
+    info(f"{'replaced' if replaced else 'added'} {target} ({target.stat().st_size // 1024} KiB); its report: {page}")
+    return 0

@@ -1,0 +1,180 @@
+"""The atlas (flopbench.reading.atlas): references named from their own facts, a run placed against them (against
+itself: the same; against another machine: what an independent computation from the two files gives), the score, the
+checks a reference must pass, and the commands."""
+
+import gzip
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flopbench.reading import atlas
+from flopbench.reading.atlas import Reference, admit, machine_name, references, score, standing
+from flopbench.reading.intervals import Ratio
+from flopbench.reading.view import load_view
+from flopbench.results.files import read_run
+from tests.helpers import assert_one_line_error, header
+
+ZEN3 = "cpu-amd-epyc-zen3-2vcpu-vm"
+
+
+def _cpu_header(vendor, family, model, isa, name="AMD EPYC", logical=2, threads=2, vm=True):
+    from flopbench.results.schema import Device, Peak
+
+    facts = dict(vendor=vendor, family=family, model=model, isa=isa, model_name=name, logical_cpus=logical)
+    facts["virtual_machine"] = vm
+    device = Device("cpu", None, name, facts, {}, Peak(None, "unknown", "none"))
+    return header(device=device, threads=threads)
+
+
+@pytest.mark.parametrize(
+    "facts, name",
+    [
+        (("AuthenticAMD", 25, 1, "avx2 fma"), "cpu-amd-epyc-zen3-2vcpu-vm"),
+        (("AuthenticAMD", 25, 17, "avx2 fma avx512f avx512_bf16"), "cpu-amd-epyc-zen4-2vcpu-vm"),  # this VM's kind
+        (("AuthenticAMD", 26, 2, "avx2 avx512f"), "cpu-amd-epyc-zen5-2vcpu-vm"),
+        (("GenuineIntel", 6, 143, "avx2 avx512f amx_bf16", "Intel(R) Xeon(R) Platinum"), "cpu-intel-xeon-amx-2vcpu-vm"),
+        (("GenuineIntel", 6, 85, "avx2 avx512f", "Intel(R) Xeon(R) Gold"), "cpu-intel-xeon-avx512-2vcpu-vm"),
+    ],
+)
+def test_a_machine_is_named_from_its_own_facts(facts, name):
+    assert machine_name(_cpu_header(*facts)) == name
+
+
+def test_fewer_threads_than_cpus_and_bare_metal_say_so():
+    assert machine_name(_cpu_header("AuthenticAMD", 25, 1, "avx2", threads=1)) == "cpu-amd-epyc-zen3-1thread-vm"
+    assert machine_name(_cpu_header("AuthenticAMD", 26, 2, "avx512f", logical=16, threads=16, vm=False)) == (
+        "cpu-amd-epyc-zen5-16cpu"
+    )
+    from tests.helpers import GPU
+
+    assert machine_name(header(device=GPU)) == "cuda-nvidia-h100-80gb-hbm3"
+
+
+def test_every_shipped_reference_is_named_from_its_facts_and_is_a_default_run():
+    shipped = references()
+    assert {r.name for r in shipped} >= {ZEN3, "cpu-amd-epyc-zen5-2vcpu-vm", "cpu-intel-xeon-amx-2vcpu-vm"}
+    for reference in shipped:
+        assert reference.path.name == f"{machine_name(reference.header)}.jsonl.gz"
+        assert [s.name for s in reference.header.suites] == ["default"]
+        name, problems = admit(reference.run)
+        assert name == reference.name and problems == []
+
+
+def _copy_as_another_run(reference, tmp_path):
+    """The reference's file with another run id: the same machine and numbers, measured 'again'."""
+    from flopbench.results.files import ResultsWriter
+
+    path = tmp_path / "again.jsonl"
+    run = reference.run
+    writer = ResultsWriter.create(path, run.header.model_copy(update={"run_id": "again"}))
+    for record in run.records:
+        writer.record(record)
+    writer.close()
+    return path
+
+
+def test_a_reference_against_itself_is_the_same_in_every_family(tmp_path):
+    (zen3,) = [r for r in references() if r.name == ZEN3]
+    result = standing(load_view(_copy_as_another_run(zen3, tmp_path)), [zen3])
+    assert len(result.rows) >= 4
+    for r in result.rows.itertuples():
+        assert r.speedup == pytest.approx(1.0)
+        assert Ratio(r.speedup, r.low, r.high, "workloads").verdict() in ("same", "unsure")
+
+
+def _time(record):
+    """A workload's time as a comparison divides it: the geometric mean of its round medians, or of its samples where
+    it has one round (the Zen 5 reference is a schema 2 file: its records have samples, no rounds)."""
+    values = [r.time_s for r in record.rounds] if len(record.rounds) > 1 else record.samples_s
+    return math.exp(np.mean(np.log(values)))
+
+
+def test_against_another_machine_the_family_speedups_are_what_the_two_files_give():
+    """Per family, the geometric mean over the workloads both measured of time there / time here, computed here from
+    the raw records of the two files."""
+    refs = {r.name: r for r in references()}
+    here, there = refs["cpu-amd-epyc-zen5-2vcpu-vm"], refs[ZEN3]
+    result = standing(here.view, [there]).rows.set_index("family")
+    ours = {r.identity: r for r in here.run.records if r.status == "ok"}
+    theirs = {r.identity: r for r in there.run.records if r.status == "ok"}
+    ratios = pd.DataFrame(
+        [
+            {"family": ours[i].family, "log": math.log(_time(theirs[i]) / _time(ours[i]))}
+            for i in ours
+            if i in theirs
+        ]
+    )
+    expected = ratios.groupby("family")["log"].mean().map(math.exp)
+    for family, value in expected.items():
+        assert result.loc[family, "speedup"] == pytest.approx(value, rel=1e-9)
+        assert result.loc[family, "workloads"] == (ratios["family"] == family).sum()
+    assert result.loc["all", "speedup"] == pytest.approx(math.exp(ratios["log"].mean()), rel=1e-9)
+
+
+def test_the_score_is_100_times_the_geometric_mean_over_the_baseline():
+    refs = {r.name: r for r in references()}
+    ranked = score(refs["cpu-amd-epyc-zen5-2vcpu-vm"].view, list(refs.values()))
+    rows = standing(refs["cpu-amd-epyc-zen5-2vcpu-vm"].view, [refs[ZEN3]]).rows.set_index("family")
+    overall = ranked.rows.set_index("family").loc["all"]
+    assert ranked.baseline == ZEN3 and overall["score"] == pytest.approx(100 * rows.loc["all", "speedup"])
+    assert overall["low"] < overall["score"] < overall["high"]
+    assert "geometric mean" in ranked.method and ZEN3 in ranked.method
+    assert score(refs[ZEN3].view, list(refs.values())) is None  # the baseline has no score against itself
+
+
+def test_a_run_that_cannot_be_a_reference_says_why(tmp_path):
+    (zen3,) = [r for r in references() if r.name == ZEN3]
+    run = zen3.run
+    run.footers.clear()
+    _, problems = admit(run)
+    assert any("did not finish" in p for p in problems)
+    disturbed = [r.model_copy(update={"disturbed": True}) for r in zen3.run.records]
+    run2 = read_run(zen3.path)
+    run2.records[:] = disturbed
+    assert any("disturbed machine" in p for p in admit(run2)[1])
+
+
+def test_compressed_results_read_as_plain_ones(tmp_path):
+    (zen3,) = [r for r in references() if r.name == ZEN3]
+    plain = tmp_path / "plain.jsonl"
+    plain.write_bytes(gzip.decompress(zen3.path.read_bytes()))
+    assert len(read_run(plain).records) == len(zen3.run.records)
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(b"not gzip")
+    with pytest.raises(Exception, match="not a readable gzip file"):
+        read_run(broken)
+
+
+def test_compare_against_the_atlas_and_its_errors(in_process, tmp_path):
+    (zen5,) = [r for r in references() if r.name == "cpu-amd-epyc-zen5-2vcpu-vm"]
+    run = tmp_path / "zen5.jsonl"
+    run.write_bytes(gzip.decompress(zen5.path.read_bytes()))
+    done = in_process("compare", str(run), "--against", "all", "--format", "markdown", "-o", "standing")
+    assert done.returncode == 0, done.stderr
+    assert f"| {ZEN3} | all | 31 |" in done.stdout and "Score against" in done.stdout
+    assert "Against cpu-amd-epyc-zen3-2vcpu-vm: attention" in done.stdout
+    assert (tmp_path / "standing" / "standing.png").exists()
+    assert_one_line_error(in_process("compare", str(run), "--against", "zen9"), "--against zen9", "not in the atlas")
+    assert_one_line_error(in_process("compare", str(run), str(run), "--against", "all"), "give one results file")
+    listed = in_process("atlas", "--format", "csv")
+    assert listed.returncode == 0 and ZEN3 in listed.stdout
+
+
+def test_atlas_add_checks_then_adds_under_the_facts_name(in_process, tmp_path, monkeypatch):
+    monkeypatch.setattr(atlas, "ATLAS", tmp_path / "atlas")
+    (tmp_path / "atlas").mkdir()
+    (zen3,) = [r for r in references() if r.name == ZEN3]
+    good = tmp_path / "zen3.jsonl"
+    good.write_bytes(gzip.decompress(zen3.path.read_bytes()))
+    added = in_process("atlas", "add", str(good))
+    assert added.returncode == 0, added.stderr
+    assert (tmp_path / "atlas" / f"{ZEN3}.jsonl.gz").exists()
+    assert (tmp_path / "results" / "reference" / ZEN3 / "report.md").exists()
+    unfinished = tmp_path / "cut.jsonl"
+    unfinished.write_text("\n".join(good.read_text().splitlines()[:-1]) + "\n")  # no footer
+    assert_one_line_error(in_process("atlas", "add", str(unfinished)), "not a reference", "did not finish")
+    assert isinstance(Reference(tmp_path / "atlas" / f"{ZEN3}.jsonl.gz").name, str)
+    shutil.rmtree(tmp_path / "atlas")
