@@ -101,11 +101,7 @@ def test_against_another_machine_the_family_speedups_are_what_the_two_files_give
     ours = {r.identity: r for r in here.run.records if r.status == "ok"}
     theirs = {r.identity: r for r in there.run.records if r.status == "ok"}
     ratios = pd.DataFrame(
-        [
-            {"family": ours[i].family, "log": math.log(_time(theirs[i]) / _time(ours[i]))}
-            for i in ours
-            if i in theirs
-        ]
+        [{"family": ours[i].family, "log": math.log(_time(theirs[i]) / _time(ours[i]))} for i in ours if i in theirs]
     )
     expected = ratios.groupby("family")["log"].mean().map(math.exp)
     for family, value in expected.items():

@@ -300,7 +300,8 @@ def _rounds_record(name, times, rank=0, samples=None):
     from tests.helpers import record
 
     rounds = [
-        Round(round=i, position=i, time_s=t, samples_s=samples or [t, t], calls_per_sample=1) for i, t in enumerate(times)
+        Round(round=i, position=i, time_s=t, samples_s=samples or [t, t], calls_per_sample=1)
+        for i, t in enumerate(times)
     ]
     return record(name, time_s=float(np.median(times)), rounds=rounds, rank=rank)
 

@@ -140,7 +140,7 @@ def test_holm_rejects_step_down_and_controls_the_family():
     assert false_families / DRAWS <= 0.06  # 20 true nulls: a false call in at most ~5% of families, not 64%
 
 
-# --- known answers: every branch and bound by hand ---------------------------------------------------------------------
+# --- known answers: every branch and bound by hand -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,7 @@ class Reference:
         isa = str(facts.get("isa") or "").split()
         widest = next((label for flag, label in WIDEST if flag in isa), "-")
         cpu = (
-            f"{VENDORS.get(facts.get('vendor'), facts.get('vendor', ''))} family {facts.get('family')} model"
+            f"{VENDORS.get(str(facts.get('vendor')), facts.get('vendor', ''))} family {facts.get('family')} model"
             f" {facts.get('model')}, {widest}"
             if device and device.type == "cpu"
             else (device.name if device else "-")
