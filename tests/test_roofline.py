@@ -261,3 +261,25 @@ def test_the_runner_places_each_record_at_its_level():
         cache="cold",
     ).run_one(make_workload("elementwise", {"kind": "add", "numel": 1 << 18}))
     assert cold.level == MEMORY and cold.bandwidth_bytes_per_s == 30e9
+
+
+def test_a_clock_measured_while_other_work_shares_the_cpus_reads_it_per_cpu_second(tmp_path, monkeypatch):
+    """A chain on its CPU 70% of the time (the rest: another process's turn): its rate per CPU-second is the clock,
+    not the wall-clock rate 30% lower; and the clock says the CPUs were shared. The thread's CPU clock is a fake one
+    the fake chain moves: no test may depend on how busy the machine running it is."""
+    from flopbench.machine import clock
+
+    cpu = [0.0]
+
+    class SharedChain:
+        def chain_seconds(self, iterations):
+            seconds = iterations * clock.ADDS / 3e9  # a 3 GHz core's time for the adds alone...
+            cpu[0] += seconds
+            return seconds / 0.7  # ...on its CPU only 70% of the wall time
+
+    monkeypatch.setattr(clock.time, "thread_time", lambda: cpu[0])
+    monkeypatch.setattr(clock, "library", lambda cache: (SharedChain(), "a fake chain"))
+    rate, share = clock._all_cores(SharedChain(), 1000, 1)
+    assert share == pytest.approx(0.7) and rate == pytest.approx(3e9)
+    found = clock.measure(1, tmp_path)
+    assert found.hz == pytest.approx(3e9) and "other work shared the CPUs" in found.how and "70%" in found.how

@@ -8,6 +8,7 @@ from flopbench.commands import (
     compare,
     count,
     count_model,
+    explain,
     export,
     peak,
     plot,
@@ -21,6 +22,7 @@ from flopbench.commands import (
 COMMANDS = (
     count,
     count_model,
+    explain,
     profile_model,
     peak,
     run,

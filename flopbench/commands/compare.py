@@ -233,9 +233,11 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
     from flopbench.units import seconds
 
     labels, base = result.labels, result.baseline
+    memory = any(column.startswith("memory_ratio[") for column in result.table.columns)
     columns = ["workload", "dtype"] + [f"time {label}" for label in labels]
     for label in result.others:
         columns += [f"speedup {label}", f"verdict {label}", f"MDE {label}", f"roof ratio {label}"]
+        columns += [f"memory {label}"] if memory else []
     rows = []
     for _, r in result.table.sort_values(["family", "name"]).iterrows():
         name = r["name"] if r["impl"] == "eager" or r["name"].endswith(r["impl"]) else f"{r['name']} ({r['impl']})"
@@ -250,6 +252,9 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
                 else "-",
                 f"{r[f'roof_ratio[{label}]']:.3g}x" if r[f"roof_ratio[{label}]"] == r[f"roof_ratio[{label}]"] else "-",
             ]
+            if memory:
+                ratio = r[f"memory_ratio[{label}]"]
+                row.append(f"{ratio:.3g}x" if ratio == ratio else "-")
         rows.append(row)
     print_table(
         f"Per workload (baseline: run {base}; speedup = time {base} / time, {result.level:.0%} interval)",
@@ -262,11 +267,14 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
         " 2 values a side, no spread, or one round's samples). MDE: the smallest change the row could have detected"
         " (80% power); † drift-limited: the between-run term dominates, more rounds would not narrow it, pairing the"
         " runs would (flopbench ab). Time: the geometric mean of the repetitions. Roof ratio: the speedup the two"
-        " devices' roofs predict at the workload's intensity and working set." + _mde_sentence(result),
+        " devices' roofs predict at the workload's intensity and working set."
+        + (" Memory: the peak memory of one call, this run's over the baseline's." if memory else "")
+        + _mde_sentence(result),
         fmt=fmt,
         wrap=["workload"],
         optional=[
             "dtype",
+            *(f"memory {label}" for label in result.others),
             *(f"roof ratio {label}" for label in result.others),
             *(f"MDE {label}" for label in result.others),
         ],

@@ -33,7 +33,16 @@ from flopbench.measuring.probes import CompileProbe, EnergyProbe, GpuStateProbe,
 from flopbench.measuring.schedule import KeptInputs, Step, steps
 from flopbench.measuring.summary import energy_part, summarize
 from flopbench.measuring.timing import Budget, CallTooSlow, CpuTimer, CudaTimer, Evictor, Measurement, TorchCuda
-from flopbench.results.schema import ImplFigures, OutcomePart, Record, Round, RunSettings, WorkloadPart
+from flopbench.results.schema import (
+    ImplFigures,
+    LedgerPart,
+    MemoryPart,
+    OutcomePart,
+    Record,
+    Round,
+    RunSettings,
+    WorkloadPart,
+)
 from flopbench.workloads import Counts, Workload
 from flopbench.workloads.impls import IMPLS
 
@@ -95,6 +104,7 @@ class _State(_Rounds):
     impl: dict[str, Any] = field(default_factory=dict)  # flopbench.results.schema.ImplFigures' fields
     compiled: bool = False  # a compiled implementation: compiled once, before its rounds
     predicted_call_s: float | None = None
+    footprint: Any = None  # one call's memory (flopbench.measuring.footprint), or why it was not measured
 
     @property
     def ended(self) -> bool:
@@ -326,6 +336,35 @@ class Runner:
             self._sync()
             return self.meter.stop(token)
 
+    def _ledger(self, workload: Workload, placement: Any, time_s: float, gpu: dict[str, Any]) -> LedgerPart | None:
+        """Where the FLOP/s went (flopbench.measuring.ledger), for a placed record."""
+        from flopbench.measuring.ledger import largest_loss, ledger
+
+        if placement is None:
+            return None
+        steps, note = ledger(
+            workload.counts,
+            placement,
+            self.roofline,
+            self.device,
+            time_s,
+            work=workload.spec.parallel_work(workload.p, self.device.type),
+            threads=self.torch.get_num_threads(),
+            gpu_state=gpu,
+        )
+        return LedgerPart(ledger=steps, ledger_note=note, largest_loss=largest_loss(steps))
+
+    def footprint(self, fn: Callable[[], Any]) -> Any:
+        """One more call, outside the timed samples, with its memory measured (flopbench.measuring.footprint); what a
+        failure to measure it was, in words (the record's memory_source then says why)."""
+        from flopbench.measuring.footprint import measure_footprint
+
+        try:
+            with self.torch.no_grad():
+                return measure_footprint(fn, self.device.type, self.device.torch_device)
+        except Exception as exc:  # noqa: BLE001 - the memory is a detail: its absence costs the timing nothing
+            return f"not measured: {first_line(exc)}"
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device.torch_device)
@@ -350,6 +389,8 @@ class Runner:
             state.outcome = Skip(Cause.RUN_ERROR, first_line(exc))
         if measured is not None and self.energy_apart and not collective:
             measured.observed.energy = self._energy_window(fn, measured.measurement.median_s)
+        if measured is not None and state.footprint is None and not collective:
+            state.footprint = self.footprint(fn)
         del fn
         if measured is None:
             self.kept.drop(workload.identity)
@@ -447,6 +488,7 @@ class Runner:
         )
         warnings = [*summary.warnings, *derived.warnings]
         placement = derived.parts[0] if op.placed else None
+        losses = self._ledger(workload, placement, summary.time_s, state.gpu)
         if placement is not None and (stale := self.roofline.stale(placement)):  # type: ignore[arg-type]
             warnings.append(stale[1])
             self.stale.setdefault(stale[0], f"{workload.name}: {stale[1]}")
@@ -464,6 +506,8 @@ class Runner:
             impl,
             energy,
             summary.trust,
+            memory_part(state.footprint, warnings),
+            losses,
             profile,
             outcome=outcome,
             warnings=warnings,
@@ -508,3 +552,16 @@ class Runner:
             self.torch.cuda.empty_cache()
         else:
             release()
+
+
+def memory_part(footprint: Any, warnings: list[str]) -> MemoryPart:
+    """The record's memory fields from a Footprint (its note, if any, added to `warnings`), or why there are none."""
+    from flopbench.measuring.footprint import Footprint
+
+    if not isinstance(footprint, Footprint):
+        return MemoryPart(memory_source=footprint or None)
+    if note := footprint.note():
+        warnings.append(note)
+    return MemoryPart(
+        peak_memory_bytes=footprint.peak_bytes, output_bytes=footprint.output_bytes, memory_source=footprint.source
+    )

@@ -463,6 +463,7 @@ def _impl_row(r: pd.Series, eager_s: float) -> dict[str, Any]:
         "compile_s": compile_s,
         "compile_cache": r.get("compile_cache"),
         "break_even_calls": break_even,
+        "peak_memory_bytes": r.get("peak_memory_bytes"),
         "why": _impl_why(r, eager_s),
     }
 
@@ -479,3 +480,27 @@ def _impl_why(r: pd.Series, eager_s: float) -> str:
     if isinstance(backend, str):
         return f"SDPA ran its {backend} kernel"
     return ""
+
+
+def model_memory(view: RunView) -> pd.DataFrame:
+    """Per model workload: its FLOPs, parameters, peak memory of one call (a forward pass, or a training step: its
+    kept activations and gradients) and time, side by side (reference/004: FLOPs alone do not judge a model)."""
+    ok = view.workloads[view.workloads["status"] == "ok"] if len(view.workloads) else view.workloads
+    if ok.empty or "op" not in ok:
+        return pd.DataFrame()
+    models = ok[ok["op"] == "model"]
+    rows = []
+    for _, r in models.iterrows():
+        parameters = r.get("parameters")
+        rows.append(
+            {
+                "name": r["name"],
+                "dtype": r["dtype"],
+                "train": bool(r.get("train")),
+                "total_flops": r["total_flops"],
+                "parameters": parameters,
+                "peak_memory_bytes": r.get("peak_memory_bytes"),
+                "time_s": r["time_s"],
+            }
+        )
+    return pd.DataFrame(rows)

@@ -211,6 +211,7 @@ def compare(
         notes.append(_how(label, base_label, between, view))
         ratios[label] = _speedups(table, label, base, g.loc[common], (views[baseline], view), between, threshold, level)
     _energy(table, labels, groups, common, base_label)
+    _memory(table, labels, groups, common, base_label)
     table = table.reset_index(drop=True)
     energy = any(column.startswith("energy_ratio[") for column in table.columns)
     summary = _summary(table, ratios, views, labels, base_label, drift, pairs, level, energy)
@@ -373,6 +374,18 @@ def _energy(table: pd.DataFrame, labels: list[str], groups: list[pd.DataFrame], 
     for label in labels:
         if label != base:
             table[f"energy_ratio[{label}]"] = table[f"flops_per_joule[{label}]"] / table[f"flops_per_joule[{base}]"]
+
+
+def _memory(table: pd.DataFrame, labels: list[str], groups: list[pd.DataFrame], common: Any, base: str) -> None:
+    """Each run's peak memory of one call and its ratio to the baseline's, where every run measured it."""
+    if not all("peak_memory_bytes" in g.columns and g.loc[common, "peak_memory_bytes"].notna().any() for g in groups):
+        return
+    for label, g in zip(labels, groups):
+        table[f"peak_memory_bytes[{label}]"] = g.loc[common, "peak_memory_bytes"].values
+    for label in labels:
+        if label != base:
+            ratio = table[f"peak_memory_bytes[{label}]"] / table[f"peak_memory_bytes[{base}]"]
+            table[f"memory_ratio[{label}]"] = ratio.where(table[f"peak_memory_bytes[{base}]"] > 0)
 
 
 def _summary(

@@ -389,6 +389,99 @@ def flops_vs_latency(view: RunView, label: int = 6) -> Figure | None:
     return fig
 
 
+LOSS_COLORS = {
+    "clock": "tab:purple",
+    "kernel": "tab:blue",
+    "memory": "tab:orange",
+    "overhead": "tab:gray",
+    "parallelism": "tab:green",
+    "residual": "tab:red",
+}
+
+
+@styled
+def losses(view: RunView) -> Figure | None:
+    """Each workload's ledger (flopbench.measuring.ledger) as a waterfall on a log axis: from its peak (1) down to the
+    share of it achieved, one segment per loss, coloured by kind; a factor over 1 (a step above was too pessimistic)
+    is drawn hatched, back towards the peak."""
+    records = [r for r in view.records if r.status == "ok" and r.ledger and r.utilization]
+    if not records:
+        return None
+    records.sort(key=lambda r: (r.family, -(r.utilization or 0.0)))
+    fig = _figure(figsize=(11, max(3.5, 0.34 * len(records) + 1.8)))
+    ax = fig.subplots()
+    for y, record in enumerate(records):
+        level = 1.0
+        for step in record.ledger or ():
+            if step.factor is None or step.name == "peak" or step.factor == 1.0:
+                continue
+            after = level * step.factor
+            left, right = sorted((level, after))
+            gain = step.factor > 1
+            ax.barh(
+                y,
+                right - left,
+                left=left,
+                color=LOSS_COLORS.get(step.name, "0.5"),
+                hatch="//" if gain else None,
+                alpha=0.45 if gain else 0.9,
+                edgecolor="white",
+                height=0.7,
+            )
+            level = after
+        ax.plot([record.utilization or 0.0], [y], "k|", markersize=10)
+    ax.set_xscale("log")
+    lowest = min(
+        min((r.utilization or 1.0) for r in records),
+        *(math.prod(s.factor for s in r.ledger or () if s.factor is not None and s.factor < 1) for r in records),
+    )
+    ax.set_xlim(lowest / 1.5, 1.5)
+    ax.set_yticks(range(len(records)), [r.name for r in records], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("Share of the peak (log): each segment is one loss, the tick the share achieved")
+    handles = [Rectangle((0, 0), 1, 1, color=color, label=name) for name, color in LOSS_COLORS.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), title="loss")
+    ax.set_title(_title(view, "Where the FLOP/s went: from the peak to the time measured"))
+    ax.grid(axis="y", visible=False)
+    return fig
+
+
+@styled
+def memory(view: RunView, label: int = 6) -> Figure | None:
+    """Time against peak memory per call (flopbench.measuring.footprint): memory as an axis of its own beside FLOPs;
+    the workloads that allocate most beyond their output are named."""
+    ok = view.measured
+    if ok.empty or "peak_memory_bytes" not in ok:
+        return None
+    ok = ok[ok["peak_memory_bytes"].fillna(0) > 0]
+    if len(ok) < 3:
+        return None
+    fig = _figure(figsize=(10, 7))
+    ax = fig.subplots()
+    _points(ax, ok, "peak_memory_bytes", "time_s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    output = ok["output_bytes"].where(ok["output_bytes"] > 0) if "output_bytes" in ok else None
+    if output is not None and output.notna().any():
+        ratio = ok["peak_memory_bytes"] / output
+        named = ok.assign(ratio=ratio).nlargest(label, "ratio")
+        _labels(
+            ax,
+            [
+                (r["peak_memory_bytes"], r["time_s"], f"{r['name']} ({r['ratio']:.1f}x its output)")
+                for _, r in named.iterrows()
+            ],
+            others=(ok["peak_memory_bytes"], ok["time_s"]),
+        )
+    ax.xaxis.set_major_formatter(EngFormatter(unit="B"))
+    ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
+    ax.set_xlabel("Peak memory of one call beyond its inputs (outputs and workspace)")
+    ax.set_ylabel("Median time per call")
+    ax.set_title(_title(view, "Memory against latency: what each call holds, beside what it costs in time"))
+    _point_legends(ax, ok, [], loc="upper left")
+    return fig
+
+
 def _labels(ax, labels: list[tuple[float, float, str]], others: tuple[Any, Any] | None = None) -> None:
     """Points named beside them, moved apart until no two labels (and no label and point) overlap (adjustText), each
     joined to its point by a thin line."""
@@ -962,6 +1055,8 @@ def _profiled_models(view: RunView) -> list[tuple[str, Any]]:
 FIGURES = (
     FigureSpec("roofline", roofline, "Roofline: each workload at its arithmetic intensity and achieved FLOP/s."),
     FigureSpec("flops_vs_latency", flops_vs_latency, "FLOPs against latency, with the line each peak would give."),
+    FigureSpec("losses", losses, "Where each workload's FLOP/s went, loss by loss, from its peak to its time."),
+    FigureSpec("memory", memory, "Time against the peak memory of one call, the largest workspaces named."),
     FigureSpec("sweeps", sweeps, "Achieved FLOP/s against problem size for each swept suite entry."),
     FigureSpec("utilization", utilization, "Per workload: % of peak and % of the roofline bound."),
     FigureSpec(

@@ -465,6 +465,7 @@ class ModelFields(Part):
         None,
     )
     profile: LayerProfile | None = F("", "models measured with --per-layer: how their time splits", None)
+    parameters: int | None = F("", "models: their parameters (weights and biases), counted layer by layer", None, ge=0)
 
 
 class ImplFigures(Part):
@@ -497,6 +498,40 @@ class EnergyPart(Part):
     joules_per_byte: float | None = F("J/B", "joules_per_call / bytes", None, ge=0)
 
 
+class LedgerStep(Line):
+    """One step of a record's loss ledger (flopbench.measuring.ledger): the ideal time once this constraint is added,
+    and the factor it costs (the previous step's time over this one's)."""
+
+    name: str = F("", "peak, clock, kernel, memory, overhead, parallelism or residual")
+    factor: float | None = F("1", "the previous ideal time over this one (under 1: a loss); null: unknown here", None)
+    ideal_s: float = F("s", "the ideal time with this constraint (the measured time, for the residual)", ge=0)
+    source: str = F("", "measured, derived, spec, user, or unknown")
+    detail: str = F("", "what the step rests on, or why it is unknown", "")
+
+
+class LedgerPart(Part):
+    """Where the FLOP/s went between the peak and the measured time (flopbench.measuring.ledger): the factors multiply
+    to achieved / peak."""
+
+    ledger: list[LedgerStep] | None = F("", "the chain of ideal times from the peak to the measured time", None)
+    ledger_note: str | None = F("", "why a placed record has no ledger", None)
+    largest_loss: str | None = F("", "the step with the smallest factor, where one is under 1", None)
+
+
+class MemoryPart(Part):
+    """One call's memory footprint (flopbench.measuring.footprint), measured once outside the timed samples."""
+
+    peak_memory_bytes: int | None = F(
+        "B",
+        "the peak of what one call allocated beyond the memory allocated before it (its outputs and workspace; a"
+        " training step's kept activations and gradients); null: not measured",
+        None,
+        ge=0,
+    )
+    output_bytes: int | None = F("B", "the bytes of the tensors one call returned", None, ge=0)
+    memory_source: str | None = F("", "how the peak was measured, or why it was not", None)
+
+
 class TrustPart(Part):
     """What the machine was doing while it was measured."""
 
@@ -518,6 +553,8 @@ class _RecordLine(Part):
 class Record(
     Line,
     TrustPart,
+    MemoryPart,
+    LedgerPart,
     EnergyPart,
     ImplFigures,
     ModelFields,

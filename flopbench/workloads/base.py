@@ -173,6 +173,11 @@ class Op:
         """A record part known before timing (a model's layers and FLOP conventions), or None."""
         return None
 
+    def parallel_work(self, p: Mapping[str, Any], device_type: str) -> Any:
+        """Its parallel work (flopbench.measuring.ledger.Work): how many independent units it splits into on a
+        `device_type` device, with the assumption stated; None where no model of it is given (the ledger says so)."""
+        return None
+
     def working_set(self, p: Mapping[str, Any], dtype: str, impl: str = "eager") -> int | None:
         """The distinct bytes one call touches under implementation `impl`, where more than its compulsory bytes
         (None: those): a fusion chain run eager touches its intermediates too."""

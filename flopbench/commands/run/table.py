@@ -88,11 +88,24 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
     caption = (
         f"time: the median of the rounds' medians; ±: the samples' IQR over it. Peaks: {', '.join(peaks) or 'none'};"
         f" bandwidth roofs: {', '.join(levels) or 'none'} (where each comes from: flopbench peak). % roof: against the"
-        f" roof of the memory level each working set lives in."
+        f" roof of the memory level each working set lives in. Largest loss: the step of its ledger that costs most"
+        f" (flopbench explain RESULTS shows every step)."
     )
     print_table(
         f"{machine.device.label}, {count(machine.threads, 'thread')}",
-        ["workload", "dtype", "time", "±", "achieved", "bandwidth", "% peak", "% roof", "bound", "notes"],
+        [
+            "workload",
+            "dtype",
+            "time",
+            "±",
+            "achieved",
+            "bandwidth",
+            "% peak",
+            "% roof",
+            "bound",
+            "largest loss",
+            "notes",
+        ],
         [_summary_row(r) for r in records],
         numeric=["time", "±", "achieved", "bandwidth", "% peak", "% roof"],
         caption=caption,
@@ -101,7 +114,7 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
         notes="notes",
         merge_notes=True,
         wrap=["workload"],
-        optional=["±", "bandwidth", "% roof", "dtype"],
+        optional=["±", "largest loss", "bandwidth", "% roof", "dtype"],
     )
     counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
     text = f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed. Results: {path}"
@@ -116,11 +129,12 @@ def _summary_row(r: Record) -> list[object]:
 
     name = r.name + (f" @{r.rank}" if r.world_size > 1 else "")
     if r.status != "ok" or not r.time_s:
-        return [name, r.dtype, "-", "-", "-", "-", "-", "-", "-", [f"{r.status}: {r.reason}"]]
+        return [name, r.dtype, "-", "-", "-", "-", "-", "-", "-", "-", [f"{r.status}: {r.reason}"]]
     spread = f"{(r.time_iqr_s or 0) / r.time_s:.0%}"
     if r.message_bytes is not None:
         notes = [f"bus bandwidth {si(r.busbw_bytes_per_s, 'B/s')}", *r.warnings]
-        return [name, r.dtype, seconds(r.time_s), spread, "-", si(r.algbw_bytes_per_s, "B/s"), "-", "-", "-", notes]
+        busbw = si(r.algbw_bytes_per_s, "B/s")
+        return [name, r.dtype, seconds(r.time_s), spread, "-", busbw, "-", "-", "-", "-", notes]
     bound = f"{r.bound} ({r.level})" if r.bound and r.level and r.level != "DRAM" else r.bound or "-"
     return [
         name,
@@ -132,5 +146,6 @@ def _summary_row(r: Record) -> list[object]:
         pct(r.utilization),
         pct(r.roofline_efficiency),
         bound,
+        r.largest_loss or "-",
         list(r.warnings),
     ]

@@ -144,6 +144,7 @@ def _impl_blocks(view: RunView) -> list:
             if r.compile_s == r.compile_s
             else "-",
             f"{r.break_even_calls:,.0f}" if r.break_even_calls == r.break_even_calls else "-",
+            _bytes(r.peak_memory_bytes),
             r.why,
         ]
         for r in table.itertuples()
@@ -153,9 +154,10 @@ def _impl_blocks(view: RunView) -> list:
         " belong to the op), a different time (it belongs to the implementation). Speedup is eager's time over this"
         " one's; a compiled implementation's first call (compilation included) is its compile time, never a sample;"
         " break-even is the number of calls after which compiling has paid for itself (compile time over the time"
-        " saved per call)."
+        " saved per call); peak memory is what one call holds beyond its inputs (its outputs and workspace)."
     )
-    columns = ["workload", "impl", "time", "achieved", "% roofline", "speedup", "compile", "break-even", "why"]
+    columns = ["workload", "impl", "time", "achieved", "% roofline", "speedup", "compile", "break-even", "peak memory"]
+    columns.append("why")
     return [Heading(2, "Same FLOPs, different latency"), Para(text), Table(columns, rows)]
 
 
@@ -324,6 +326,8 @@ def run_blocks(view: RunView) -> list:
     if s:
         blocks += _study_blocks(s)
     blocks += _energy_blocks(view)
+    blocks += _ledger_blocks(view)
+    blocks += _model_memory_blocks(view)
     blocks += _mfu_blocks(view)
     blocks += _predictor_blocks(view)
     blocks += _layer_blocks(view, {d.name: d for d in drawn})
@@ -382,6 +386,59 @@ def _energy_blocks(view: RunView) -> list:
         )
     notes = sorted({str(n) for n in run["energy_note"].dropna()}) if "energy_note" in run else []
     return blocks + [Para(text + "".join(f" Note: {n}." for n in notes))]
+
+
+def _bytes(value: Any) -> str:
+    return si(float(value), "B") if value is not None and value == value else "-"
+
+
+def _ledger_blocks(view: RunView) -> list:
+    """Where the FLOP/s went, in words, for the run's worst and best workloads (flopbench.reading.losses)."""
+    from flopbench.reading.losses import in_words, worst_and_best
+
+    chosen = worst_and_best(view)
+    if not chosen:
+        return []
+    return [
+        Heading(2, "Where the FLOP/s went"),
+        Para(
+            "Each placed workload carries a ledger: ideal times from the peak, adding one constraint at a time (the"
+            " clock it ran at, the best kernel measured here, the roof of the memory level its data lives in, the"
+            " per-call floor, its parallel work on the device's units), ending at the measured time. The factors"
+            " multiply to the share of the peak achieved; the residual is what the kernel itself leaves. The run's"
+            " lowest and highest (`flopbench explain RESULTS WORKLOAD` for any other):"
+        ),
+        *(Para(in_words(record)) for record in chosen),
+    ]
+
+
+def _model_memory_blocks(view: RunView) -> list:
+    """Each model's FLOPs, parameters, peak memory and time side by side (flopbench.reading.analysis.model_memory)."""
+    from flopbench.reading.analysis import model_memory
+
+    table = model_memory(view)
+    if table.empty:
+        return []
+    rows = [
+        [
+            r.name,
+            "training step" if r.train else "forward",
+            si(r.total_flops, "FLOP"),
+            f"{r.parameters / 1e6:.3g} M" if r.parameters == r.parameters and r.parameters is not None else "-",
+            _bytes(r.peak_memory_bytes),
+            seconds(r.time_s),
+        ]
+        for r in table.itertuples()
+    ]
+    return [
+        Heading(2, "Models: FLOPs, parameters, memory and time"),
+        Table(["model", "step", "FLOPs", "parameters", "peak memory", "time"], rows),
+        Para(
+            "FLOPs alone do not judge a model: its parameters, the memory one call holds beyond its inputs (a forward"
+            " pass: the activations of a layer or two; a training step: every activation kept for the backward and"
+            " the gradients) and its measured time come beside them."
+        ),
+    ]
 
 
 def _mfu_blocks(view: RunView) -> list:

@@ -71,6 +71,15 @@ class Attention(Op):
     def _shape(self, p):
         return tuple(p[k] for k in ("batch", "heads", "kv_heads", "seq_len", "kv_seq_len", "head_dim", "head_dim_v"))
 
+    def parallel_work(self, p, device_type):
+        """Query blocks per head: batch x heads x ceil(seq_len / block), the way flash-style kernels split it (128
+        queries a block on a GPU, 64 on a CPU): a short sequence with few heads keeps few SMs busy (decode)."""
+        from flopbench.workloads.parallel import Work
+
+        block = 128 if device_type == "cuda" else 64
+        blocks = p["batch"] * p["heads"] * -(-p["seq_len"] // block)
+        return Work(blocks, f"query blocks of {block}", f"batch x heads x query blocks of {block} assumed")
+
     def counts(self, p, dtype):
         b, h, hkv, lq, lk, d, dv = self._shape(p)
         causal, align = p["causal"], p["causal_alignment"]

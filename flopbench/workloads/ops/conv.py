@@ -189,6 +189,24 @@ class Conv(Op):
         padded = p["batch"] * p["in_channels"] * math.prod(sizes)
         return compulsory + (2 * padded - in_numel) * size
 
+    def parallel_work(self, p, device_type):
+        """As an implicit GEMM: (batch x output pixels) x out_channels per group, in output tiles of the GEMM's size
+        (flopbench.workloads.ops.matmul.TILE)."""
+        from flopbench.workloads.ops.matmul import TILE
+        from flopbench.workloads.parallel import tile_work
+
+        tile = TILE[device_type]
+        pixels = p["batch"] * math.prod(conv_out_size(p, self.ndim))
+        return tile_work(
+            pixels,
+            p["out_channels"] // p["groups"],
+            p["groups"],
+            tile,
+            f"{tile}x{tile} implicit-GEMM tiles",
+            f"an implicit GEMM of (batch x output pixels) by output channels per group, {tile}x{tile} tiles assumed",
+            device_type == "cuda",
+        )
+
     def inputs(self, p, dtype, device, generator):
         from flopbench.workloads.check import randn, weight
 
@@ -242,6 +260,9 @@ class _ConvVariant(Op):
 
     def counts(self, p, dtype):
         return self.conv.counts(self.as_conv(p), dtype)
+
+    def parallel_work(self, p, device_type):
+        return self.conv.parallel_work(self.as_conv(p), device_type)
 
     def inputs(self, p, dtype, device, generator):
         return self.conv.inputs(self.as_conv(p), dtype, device, generator)

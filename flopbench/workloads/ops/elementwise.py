@@ -39,6 +39,25 @@ def kernels() -> dict[str, Callable[[dict[str, Any]], Any]]:
     }
 
 
+# Elements per unit of parallel work (flopbench.measuring.ledger): PyTorch's CPU grain size (at::internal::GRAIN_SIZE,
+# below which a loop is not split), a GPU block of 256 threads x 4 elements.
+CHUNK = {"cpu": 32768, "cuda": 1024}
+
+
+def chunks(numel: int, device_type: str) -> Any:
+    from flopbench.workloads.parallel import Work
+
+    size = CHUNK[device_type]
+    return Work(max(1, -(-numel // size)), f"chunks of {size} elements", f"{size} elements per unit assumed")
+
+
+def rows_work(rows: int) -> Any:
+    """A row-wise kernel (softmax, a norm): one row a unit."""
+    from flopbench.workloads.parallel import Work
+
+    return Work(rows, "rows", "one row a unit of work")
+
+
 class Elementwise(Op):
     name = "elementwise"
     example = dict(kind="triad", numel=5000)
@@ -51,6 +70,9 @@ class Elementwise(Op):
         Choice("kind", choices=formulas.ELEMENTWISE_KINDS),
         Int("numel", short="n"),
     )
+
+    def parallel_work(self, p, device_type):
+        return chunks(p["numel"], device_type)
 
     def counts(self, p, dtype):
         n = p["numel"]
@@ -101,6 +123,9 @@ class Softmax(Op):
     doc = "Softmax over the last dimension of a rows x cols matrix: 5 FLOPs per element."
     params = (Int("rows", short="r"), Int("cols", short="c"))
 
+    def parallel_work(self, p, device_type):
+        return rows_work(p["rows"])
+
     def counts(self, p, dtype):
         n = p["rows"] * p["cols"]
         return Counts(
@@ -142,6 +167,9 @@ class LayerNorm(Op):
     )
     params = (Int("rows", short="r"), Int("cols", short="c"))
     eps = 1e-5
+
+    def parallel_work(self, p, device_type):
+        return rows_work(p["rows"])
 
     def counts(self, p, dtype):
         rows, cols = p["rows"], p["cols"]

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from flopbench.workloads import reference as ref
 
 
+# The output tile a GEMM's work is counted in (flopbench.measuring.ledger): an assumption, stated where it is used.
+TILE = {"cuda": 128, "cpu": 64}
+
+
 class Matmul(Op):
     name = "matmul"
     example = dict(m=33, n=17, k=40, batch=2)
@@ -52,6 +56,15 @@ class Matmul(Op):
                 f"{kernel} on CUDA needs m > 16 and k and n multiples of 16 (got m={p['m']}, k={p['k']},"
                 f" n={p['n']}); round them up",
             )
+
+    def parallel_work(self, p, device_type):
+        """Output tiles: 128 x 128 on a GPU (a CUTLASS / cuBLAS-sized block per SM), 64 x 64 on a CPU (a BLAS
+        block per core)."""
+        from flopbench.workloads.parallel import tile_work
+
+        tile = TILE[device_type]
+        what, assumption = f"{tile}x{tile} output tiles", f"{tile}x{tile} tiles assumed"
+        return tile_work(p["m"], p["n"], p["batch"], tile, what, assumption, padded=device_type == "cuda")
 
     def counts(self, p, dtype):
         b, m, n, k = p["batch"], p["m"], p["n"], p["k"]

@@ -147,6 +147,7 @@ class Model(Op):
             layers_source="flopbench run",
             flop_convention=formulas.FLOP_CONVENTIONS["flopbench"],
             convention_flops=convention_flops(p),
+            parameters=layer_counts(dict(p)).parameters,
         )
 
     def profile(self, p, dtype, device, roofline, key):

@@ -1,0 +1,162 @@
+"""Where every FLOP/s went: a loss ledger per placed record (docs/methodology.md, "The loss ledger").
+
+A chain of ideal times, each adding one constraint to the one before, ending at the measured time:
+
+    peak        FLOPs / the peak (its source: spec, derived, user)
+    clock       ... at the clock the device ran at (CPU: the sustained clock against the one behind the peak; GPU:
+                the SM clock read during the measurement against the datasheet's boost clock)
+    kernel      ... at the best kernel this machine reaches for the dtype (the measured ceiling)
+    memory      ... no faster than the roof of the memory level its working set lives in
+    overhead    ... plus the per-call floor (launch, dispatch, Python: a fixed cost each call pays before its work, so
+                it adds, where the roofline's placement only asks whether it dominates)
+    parallelism ... its compute part spread over the op's own parallel work units on the device's units (tiles or
+                rows against cores or SMs: tile and wave quantization), never below the memory and overhead times
+                (a memory-bound op whose cores idle is not charged twice: the shared bandwidth already is)
+    residual    the measured time: what the kernel itself leaves on the table
+
+Each factor is the ratio of two consecutive ideal times (1: nothing lost there; under 1: a loss; over 1: the step
+above was too pessimistic, e.g. a boost clock above the peak's), so the factors multiply exactly to achieved / peak.
+A factor that cannot be known here is None, with the reason, and its step's time stays the one before: never a
+silent 1.0.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flopbench.results.schema import LedgerStep
+from flopbench.workloads.parallel import Work, wave_efficiency
+
+if TYPE_CHECKING:
+    from flopbench.machine.roofline import Placement, Roofline
+    from flopbench.results.schema import Device
+    from flopbench.workloads.base import Counts
+
+STEPS = ("clock", "kernel", "memory", "overhead", "parallelism", "residual")
+
+
+def device_lanes(device: Device, threads: int | None) -> tuple[int | None, str]:
+    """The device's parallel units: a GPU's SMs, a CPU's cores the run may use."""
+    facts = device.facts
+    if device.type == "cuda":
+        sms = facts.get("multiprocessors")
+        return (int(sms), f"{sms} SMs") if sms else (None, "the GPU's SM count is unknown")
+    cores = facts.get("peak_cores") or threads or facts.get("physical_cores")
+    return (int(cores), f"{cores} core{'s' * (int(cores) > 1)}") if cores else (None, "the core count is unknown")
+
+
+def clock_factor(device: Device, gpu_state: dict[str, Any] | None) -> tuple[float | None, str, str]:
+    """(factor, provenance, why): the clock the device ran at over the clock behind its peak."""
+    facts = device.facts
+    if device.type == "cuda":
+        after = (gpu_state or {}).get("after") or {}
+        sm, top = after.get("sm_clock_mhz"), after.get("max_sm_clock_mhz")
+        if sm and top:
+            return sm / top, "measured", f"SM clock {sm} MHz during the measurement, boost {top} MHz"
+        return None, "unknown", "no SM clock was read during the measurement (NVML)"
+    source = str(facts.get("frequency_source") or "")
+    hz = float(facts.get("frequency_hz") or 0.0)
+    if source.startswith("sustained clock measured"):
+        busy = " (measured while other work shared the CPUs)" if "shared the CPUs" in source else ""
+        return 1.0, "measured", f"the peak is derived from the sustained clock measured here, {hz / 1e9:.2f} GHz{busy}"
+    if source.startswith("maximum frequency from cpufreq"):
+        return (
+            None,
+            "unknown",
+            (
+                f"the peak uses the maximum clock cpufreq gives ({hz / 1e9:.2f} GHz); the clock the cores ran at is not"
+                " read"
+            ),
+        )
+    return (
+        None,
+        "unknown",
+        (
+            f"the peak rests on a nominal clock ({source or 'unknown'}); the clock the cores sustained is not measured"
+            " (flopbench peak --measure)"
+        ),
+    )
+
+
+def ledger(
+    counts: Counts,
+    placement: Placement,
+    roofline: Roofline,
+    device: Device,
+    time_s: float,
+    *,
+    work: Work | None = None,
+    threads: int | None = None,
+    gpu_state: dict[str, Any] | None = None,
+) -> tuple[list[LedgerStep] | None, str | None]:
+    """(the chain of steps, None) for a placed record, or (None, why there is none)."""
+    peak = placement.peak_flops_per_s
+    flops = counts.total_flops
+    if not peak or not flops:
+        return None, "no peak for its dtype" if not peak else "no FLOPs"
+    steps: list[LedgerStep] = []
+    ideal = flops / peak
+    steps.append(LedgerStep(name="peak", factor=1.0, ideal_s=ideal, source=placement.peak_source or "", detail=""))
+
+    def add(name: str, after: float | None, source: str, detail: str) -> None:
+        nonlocal ideal
+        if after is None or not after > 0:
+            steps.append(LedgerStep(name=name, factor=None, ideal_s=ideal, source="unknown", detail=detail))
+            return
+        steps.append(LedgerStep(name=name, factor=ideal / after, ideal_s=after, source=source, detail=detail))
+        ideal = after
+
+    factor, source, why = clock_factor(device, gpu_state)
+    add("clock", ideal / factor if factor else None, source, why)
+    ceiling = placement.ceiling_flops_per_s
+    compute_s = flops / ceiling if ceiling else ideal
+    add(
+        "kernel",
+        compute_s if ceiling else None,
+        "measured",
+        f"the best {placement.peak_key} kernel measured here: {ceiling / 1e9:.4g} GFLOP/s"
+        if ceiling
+        else f"no {placement.peak_key} compute ceiling measured (flopbench peak --measure)",
+    )
+    bandwidth = placement.bandwidth_bytes_per_s
+    memory_s = counts.bytes / bandwidth if bandwidth and counts.bytes else 0.0
+    add(
+        "memory",
+        max(ideal, memory_s) if bandwidth else None,
+        placement.bandwidth_source or "measured",
+        f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
+        if bandwidth
+        else "no bandwidth roof for the level its data lives in",
+    )
+    floor = roofline.overhead_s or 0.0
+    add(
+        "overhead",
+        ideal + floor if roofline.overhead_s else None,
+        "measured",
+        f"the per-call floor measured here: {floor * 1e6:.3g} µs"
+        if roofline.overhead_s
+        else "no per-call floor measured",
+    )
+    lanes, lanes_text = device_lanes(device, threads)
+    if work is None or lanes is None:
+        add("parallelism", None, "unknown", lanes_text if work is not None else "the op has no parallel-work model")
+    else:
+        efficiency = work.tile_efficiency * wave_efficiency(work.units, lanes)
+        spread = max(compute_s / efficiency, memory_s) + floor
+        add(
+            "parallelism",
+            max(ideal, spread),
+            "derived",
+            f"{work.units} {work.what} on {lanes_text}: {efficiency:.0%} busy ({work.assumption})",
+        )
+    add("residual", time_s, "measured", "the measured time: what the kernel leaves on the table")
+    return steps, None
+
+
+def largest_loss(steps: list[LedgerStep] | None) -> str | None:
+    """The name of the step with the smallest factor (the largest loss), or None."""
+    known = [s for s in steps or () if s.factor is not None and s.name != "peak"]
+    if not known:
+        return None
+    worst = min(known, key=lambda s: s.factor or 1.0)
+    return worst.name if worst.factor is not None and worst.factor < 1 else None
