@@ -60,8 +60,8 @@ def main(args: argparse.Namespace) -> int:
     if not matches:
         names = [r.name for r in view.records]
         raise FlopbenchError(
-            f"{args.workload}: no such workload in {args.results}{did_you_mean(args.workload, names)}; flopbench explain"
-            f" {args.results} lists them"
+            f"{args.workload}: no such workload in {args.results}{did_you_mean(args.workload, names)};"
+            f" flopbench explain {args.results} lists them"
         )
     record = matches[0]
     if not record.ledger:
