@@ -370,3 +370,142 @@ def test_the_canaries_set_the_drift_apart_by_their_ratio_over_root_two(pair, tmp
         monkeypatch.setattr(type(views[0]), "trust", trust)
         drift = drift_between(*views)
         assert drift.sd == pytest.approx(expected) and "canaries" in drift.source
+
+
+# --- every part of a comparison, read back -------------------------------------------------------------------------
+
+
+def _rewritten(path, out, **record_update):
+    """The run at `path`, its records updated with `record_update` (the same for each), under another run id."""
+    from flopbench.results.files import ResultsWriter, read_run
+
+    run = read_run(path)
+    header_update = record_update.pop("header", {})
+    writer = ResultsWriter.create(out, run.header.model_copy(update={"run_id": out.stem, **header_update}))
+    for record in run.records:
+        writer.record(record.model_copy(update=record_update))
+    writer.close()
+    return out
+
+
+def test_every_setting_that_differs_is_named_with_each_runs_value(tmp_path):
+    a = write_run(tmp_path / "a.jsonl", fake_device(), threads=2, torch_version="2.5.0", allocator="kept")
+    b = _rewritten(
+        write_run(tmp_path / "b0.jsonl", fake_device(), threads=4, torch_version="2.6.0", allocator="returned"),
+        tmp_path / "b.jsonl",
+        tf32=True,
+    )
+    warnings = compare(load_views([a, b])).warnings
+    assert "the runs differ in torch version: A: 2.5.0; B: 2.6.0" in warnings
+    assert "the runs differ in threads: A: 2; B: 4" in warnings
+    assert "the runs differ in TF32: A: False; B: True" in warnings
+    assert any(w.startswith("the runs differ in what the C allocator did with freed memory") for w in warnings)
+    assert not any("device count" in w for w in warnings)
+
+
+def test_disturbed_and_unstable_records_are_counted_per_run(tmp_path):
+    plain = write_run(tmp_path / "plain.jsonl", fake_device())
+    a = _with_rounds(plain, tmp_path / "a.jsonl", seed=1)
+    b = _rewritten(
+        _with_rounds(plain, tmp_path / "b0.jsonl", seed=2), tmp_path / "b.jsonl", disturbed=True, stable=False
+    )
+    warnings = compare(load_views([a, b])).warnings
+    n = len(read_run_records(b))
+    assert (
+        f"run B: {n} of the compared workloads were measured while the machine was disturbed and {n} are unstable;"
+        " their rounds are kept, so their intervals are wider"
+    ) in warnings
+    assert not any(w.startswith("run A:") for w in warnings)
+
+
+def read_run_records(path):
+    from flopbench.results.files import read_run
+
+    return read_run(path).records
+
+
+def test_a_faster_machine_for_the_whole_run_is_said_with_its_canary(pair, monkeypatch):
+    from flopbench.reading.comparison import Comparison
+
+    a, b, _, _ = pair
+    views = load_views([a, b])
+
+    class Speed:
+        def __init__(self, median_s):
+            self.median_s = median_s
+
+    speeds = {id(views[0]): Speed(1e-3), id(views[1]): Speed(1.2e-3)}
+    monkeypatch.setattr(type(views[0]), "trust", property(lambda self: type("T", (), {"speed": speeds[id(self)]})))
+    result: Comparison = compare(views)
+    assert (
+        "the canary ran 20% slower in run B than in run A on the same device and threads: the machine itself was"
+        " slower, so speedups within about 20% may be the machine's, not the workload's"
+    ) in result.warnings
+    speeds[id(views[1])] = Speed(1.01e-3)  # within RUN_SLOW: nothing to say
+    assert not any("canary ran" in w for w in compare(views).warnings)
+
+
+def test_energy_per_flop_is_compared_where_every_run_was_metered(tmp_path):
+    plain = write_run(tmp_path / "plain.jsonl", fake_device())
+    a = _rewritten(plain, tmp_path / "a.jsonl", flops_per_joule=2e9)
+    b = _rewritten(plain, tmp_path / "b.jsonl", flops_per_joule=3e9)
+    result = compare(load_views([a, b]))
+    assert (result.table["flops_per_joule[A]"] == 2e9).all() and (result.table["energy_ratio[B]"] == 1.5).all()
+    assert result.summary["geomean_energy_ratio"].tolist() == pytest.approx([1.5] * len(result.summary))
+    unmetered = compare(load_views([plain, b]))
+    assert "energy_ratio[B]" not in unmetered.table.columns
+    assert unmetered.summary["geomean_energy_ratio"].isna().all()
+
+
+def test_the_runs_legend_and_the_json_carry_every_run(pair):
+    a, b, _, _ = pair
+    result = compare(load_views([a, b]))
+    legend = result.runs.set_index("run")
+    assert list(legend.index) == ["A", "B"] and legend.loc["B", "file"] == str(b)
+    assert legend.loc["A", "run_id"] == "a" and legend.loc["A", "threads"] == 2 and legend.loc["A", "devices"] == 1
+    assert legend.loc["A", "host"] == "testhost" and legend.loc["A", "torch"] == "2.5.0"
+    data = as_json_of(result)
+    assert data["baseline"] == "A" and data["threshold"] == 0.05 and data["confidence"] == 0.95
+    assert data["how"] == result.notes and data["warnings"] == result.warnings
+    assert [r["run"] for r in data["runs"]] == ["A", "B"] and len(data["workloads"]) == len(result.table)
+    assert data["summary"][0]["family"] == "all"
+
+
+def as_json_of(result):
+    from flopbench.reading.comparison import as_json
+
+    return as_json(result)
+
+
+def test_the_peaks_ratio_and_the_roofs_ratio_of_two_devices(tmp_path):
+    a = write_run(tmp_path / "a.jsonl", fake_device(float32=100e9, bandwidth=10e9))
+    b = write_run(tmp_path / "b.jsonl", fake_device("Big CPU", float32=250e9, bandwidth=40e9))
+    result = compare(load_views([a, b]))
+    f32 = result.table[result.table["dtype"] == "float32"]
+    assert f32["peak_ratio[B]"].tolist() == pytest.approx([2.5] * len(f32))
+    all_row = result.summary[result.summary["family"] == "all"].iloc[0]
+    assert all_row["roof_ratio"] == pytest.approx(math.exp(np.log(result.table["roof_ratio[B]"]).mean()))
+
+
+def test_labels_and_pairing_and_how_each_run_was_compared(tmp_path):
+    from flopbench.reading.comparison import is_paired, labels_for
+    from flopbench.results.schema import Pairing
+
+    assert labels_for(28)[24:] == ["Y", "Z", "R26", "R27"]
+    plain = write_run(tmp_path / "plain.jsonl", fake_device())
+
+    def side(name, session, letter, how="interleaved"):
+        pairing = Pairing(session=session, side=letter, axis="impl", value="x", other="y", how=how)
+        return _rewritten(plain, tmp_path / f"{name}.jsonl", header={"pairing": pairing})
+
+    a, b = side("a", "s", "A"), side("b", "s", "B")
+    views = load_views([a, b, side("c", "t", "B"), side("d", "s", "A"), plain])
+    assert is_paired(views[0], views[1]) and not is_paired(views[0], views[2]) and not is_paired(views[0], views[3])
+    assert not is_paired(views[0], views[4])
+    processes = load_views([side("e", "u", "A", "processes"), side("f", "u", "B", "processes")])
+    assert compare(processes).notes == [
+        "Run B against run A: paired (alternating processes): each interval from the pairs' log ratios."
+    ]
+    assert compare(load_views([a, b])).notes[0].startswith("Run B against run A: paired (interleaved in one process)")
+    separate = compare(load_views([plain, a]))
+    assert separate.notes[0].startswith("Run B against run A: separate runs: each interval from the round medians plus")

@@ -90,20 +90,61 @@ def test_below_three_workloads_a_family_has_no_interval():
 
 
 @pytest.mark.parametrize(
-    "ratio, why",
+    "make, why, value",
     [
-        (paired([1.0], [2.0]), "fewer than 2 pairs"),
-        (unpaired([1.0], [1.1, 1.2]), "fewer than 2 values"),
-        (unpaired([1.0, 1.0, 1.0], [1.1, 1.1, 1.1]), "no spread"),
-        (paired([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]), "no spread"),
-        (unpaired([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], unit="samples"), "one round"),
+        (lambda: paired([1.0], [2.0]), "fewer than 2 pairs", 0.5),
+        (lambda: paired([], []), "fewer than 2 pairs", math.nan),
+        (lambda: unpaired([1.0], [1.1, 1.2]), "fewer than 2 values on a side", 1 / math.sqrt(1.1 * 1.2)),
+        (lambda: unpaired([1.0, 1.0, 1.0], [1.1, 1.1, 1.1]), "no spread on either side (timer ticks)", 1 / 1.1),
+        (lambda: paired([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]), "no spread between pairs (timer ticks)", 0.5),
+        (
+            lambda: unpaired([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], unit="samples"),
+            "one round a side: its samples are one moment's, not independent draws",
+            math.exp(np.mean(np.log([1.0, 1.1, 0.9])) - np.mean(np.log([2.0, 2.1, 1.9]))),
+        ),
     ],
 )
-def test_rows_with_too_little_to_go_on_are_unsure_whatever_their_estimate(ratio, why):
-    """One value against one, a collapsed interval (timer ticks), or one round's samples: the estimate is shown, the
-    verdict is unsure, the gate cannot count it as slower."""
-    assert not ratio.decides and why in ratio.why
+def test_rows_with_too_little_to_go_on_are_unsure_whatever_their_estimate(make, why, value):
+    """One value against one, a collapsed interval (timer ticks), or one round's samples: the estimate is shown (a
+    point, its interval collapsed onto it), the verdict is unsure, the gate cannot count it as slower. Each made inside
+    the test, never at collection: a mutation tester must see the call."""
+    ratio = make()
+    assert not ratio.decides and ratio.why == why
+    if value == value:
+        assert ratio.value == pytest.approx(value)
+        assert ratio.unit in ("pairs", "rounds", "samples")
     assert ratio.verdict(0.05) == "unsure" and not ratio.slower_than(0.05) and ratio.p_slower(0.05) == 1.0
+
+
+def test_the_unit_of_each_interval_is_named():
+    assert paired([1.0, 1.1, 1.2], [1.0, 1.0, 1.05]).unit == "pairs"
+    assert unpaired([1.0, 1.1, 1.2], [1.0, 1.0, 1.05]).unit == "rounds"
+    assert unpaired([1.0, 1.1], [1.0, 1.05], unit="samples").unit == "samples"
+    assert paired([1.0] * 4 + [1.1] * 8, [1.0] * 12).unit == "pairs"  # the signed-rank branch too
+    assert paired([1.0, 1.1, 1.2], [1.0, 1.0, 1.05]).why == "" and paired([1.0, 1.1], [1.0, 1.0]).decides
+
+
+def test_one_side_without_spread_still_decides():
+    """Rounds of 1.0, 1.2 and 1.5 against a constant side: Welch's interval rests on the side that varies."""
+    ratio = unpaired([1.0, 1.2, 1.5], [1.0, 1.0, 1.0])
+    assert ratio.decides and ratio.low < ratio.value < ratio.high
+    assert ratio.df == pytest.approx(2.0)
+
+
+def test_the_resolution_floor_by_hand():
+    """Values without spread beside a 1% timer resolution: each side's variance is floored at 0.01^2, so se^2 =
+    0.0001/3 + 0.0001/3, with (0.0001/3)^2 x 2 / (2 x (0.0001/3)^2 / 2) = 4 degrees of freedom; paired, the floor is
+    sqrt 2 x 0.01 / sqrt n."""
+    a, b = [1.0, 1.0 + 1e-9, 1.0], [1.0, 1.0, 1.0 + 1e-9]
+    floored = unpaired(a, b, resolution=0.01)
+    assert floored.se == pytest.approx(math.sqrt(2 * 0.0001 / 3), rel=1e-6) and floored.df == pytest.approx(4.0)
+    pairs = paired(a, b, resolution=0.01)
+    assert pairs.se == pytest.approx(math.sqrt(2) * 0.01 / math.sqrt(3), rel=1e-6) and pairs.df == 2
+    many = paired(a * 4, b * 4, resolution=0.01)  # 12 pairs: the signed-rank interval, widened to the floor
+    z = 1.959964
+    assert many.se == pytest.approx(math.sqrt(2) * 0.01 / math.sqrt(12), rel=1e-6)
+    assert math.log(many.high) - math.log(many.value) == pytest.approx(z * many.se, rel=1e-6)
+    assert math.log(many.value) - math.log(many.low) == pytest.approx(z * many.se, rel=1e-6)
 
 
 def test_the_standard_error_never_falls_under_the_timers_resolution():
@@ -251,3 +292,17 @@ def test_the_signed_rank_interval_beyond_300_pairs_uses_the_normal_approximation
     sd = math.sqrt(400 * 401 * 801 / 24)
     c = int(math.floor(len(walsh) / 2 - 1.959964 * sd))
     assert (low, high) == (walsh[c - 1], walsh[len(walsh) - c]) and centre == pytest.approx(np.median(walsh))
+
+
+def test_ten_pairs_switch_to_the_signed_rank_interval_and_the_level_is_honoured():
+    d = np.linspace(-0.02, 0.05, 10)
+    ten, nine = paired(list(np.exp(d)), [1.0] * 10), paired(list(np.exp(d[:9])), [1.0] * 9)
+    assert ten.df == math.inf and nine.df == 8
+    narrow, wide = paired(list(np.exp(d)), [1.0] * 10, level=0.80), paired(list(np.exp(d)), [1.0] * 10, level=0.99)
+    assert narrow.high - narrow.low < ten.high - ten.low < wide.high - wide.low
+    t_narrow = paired(list(np.exp(d[:9])), [1.0] * 9, level=0.80)
+    assert t_narrow.high - t_narrow.low < nine.high - nine.low
+    sep80, sep95 = unpaired([1.0, 1.2, 1.1], [1.0, 1.05, 0.9], level=0.8), unpaired([1.0, 1.2, 1.1], [1.0, 1.05, 0.9])
+    assert sep80.high - sep80.low < sep95.high - sep95.low
+    fam80, fam95 = family([0.1, 0.2, 0.4], level=0.8), family([0.1, 0.2, 0.4])
+    assert fam80.high - fam80.low < fam95.high - fam95.low

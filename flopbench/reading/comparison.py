@@ -293,8 +293,9 @@ def _rows(view: RunView, best_impl: bool, paired_run: bool = False) -> pd.DataFr
     if "impl" not in ok:
         ok["impl"] = "eager"
     ok["impl"] = ok["impl"].fillna("eager")
-    if paired_run:
-        ok = ok.set_index("pair_key", drop=False)
+    if paired_run:  # a record without a pair key (written by hand, or merged) pairs by its identity
+        key = ok["pair_key"].fillna(ok["identity"]) if "pair_key" in ok else ok["identity"]
+        ok = ok.assign(pair_key=key).set_index("pair_key", drop=False)
     elif best_impl:
         ok["key"] = ok.apply(base_identity, axis=1)
         ok = ok.sort_values("time_s").drop_duplicates("key").set_index("key")
