@@ -154,6 +154,12 @@ class PairRunner:
         self.shared = SharedInputs(runners[0].device.torch_device)
         for runner in runners:
             runner.inputs = self.shared
+            runner.make = self._make
+
+    def _make(self, workload: Workload) -> Callable[[], Any]:
+        from flopbench.workloads.impls import IMPLS
+
+        return IMPLS[workload.impl].callable(workload.spec, *self.shared(workload))
 
     def run(
         self, pairs: Iterable[tuple[Workload, Workload, str]], before: Callable[[Workload], None] = lambda w: None

@@ -161,6 +161,7 @@ class Runner:
         # A workload's full-size inputs: made for it here, or shared with the other side of a pair whose inputs are the
         # same (flopbench.measuring.paired.SharedInputs: its placement in memory then the same for both sides).
         self.inputs: Callable[[Workload], tuple[dict[str, Any], Any]] = lambda w: w.inputs_for(device.torch_device)
+        self.make: Callable[[Workload], Callable[[], Any]] = lambda w: w.build(device.torch_device)  # its callable
 
     @property
     def notes(self) -> list[str]:
@@ -408,7 +409,7 @@ class Runner:
         fn, failure = None, None
         try:
             with self.torch.no_grad():
-                fn = IMPLS[workload.impl].callable(workload.spec, *self.inputs(workload))
+                fn = self.make(workload)
         except Exception as exc:
             failure = first_line(exc)
         if reason := (self.agree if workload.spec.collective else (lambda f: f))(failure):

@@ -14,10 +14,10 @@ gzip-compressed results files), so that one run on one machine can say where tha
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,11 +85,9 @@ class Reference:
 
     path: Path
 
-    @cached_property
+    @property
     def run(self) -> Run:
-        from flopbench.results.files import read_run
-
-        return read_run(self.path)
+        return _read(self.path, self.path.stat().st_mtime_ns)
 
     @property
     def header(self) -> Header:
@@ -99,11 +97,9 @@ class Reference:
     def name(self) -> str:
         return machine_name(self.header)
 
-    @cached_property
+    @property
     def view(self) -> RunView:
-        from flopbench.reading.view import view_of
-
-        return view_of(self.run)
+        return _view(self.path, self.path.stat().st_mtime_ns)
 
     def describe(self) -> dict[str, Any]:
         """What a listing shows: the machine, its facts, the software, the suite, the date and how quiet it was."""
@@ -130,6 +126,21 @@ class Reference:
             "date": (header.started_at or "")[:10],
             "disturbed": f"{disturbed}/{len(records)}",
         }
+
+
+@functools.lru_cache(maxsize=32)
+def _read(path: Path, mtime_ns: int) -> Run:
+    """A reference's run, read once per process (a report compares every run with every reference)."""
+    from flopbench.results.files import read_run
+
+    return read_run(path)
+
+
+@functools.lru_cache(maxsize=32)
+def _view(path: Path, mtime_ns: int) -> RunView:
+    from flopbench.reading.view import view_of
+
+    return view_of(_read(path, mtime_ns))
 
 
 def references(atlas: Path = ATLAS) -> list[Reference]:
