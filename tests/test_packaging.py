@@ -100,8 +100,22 @@ def test_the_wheel_runs_from_another_directory(installed):
     assert "1 measured, 0 skipped, 0 failed" in run.stdout
     header = json.loads((elsewhere / "run.jsonl").read_text().splitlines()[0])
     assert header["suites"][0]["name"] == "quick" and header["suites"][0]["path"].startswith(str(venv))
+    square = [str(venv / "bin" / "flopbench"), "run", "default", "--only", "^square-m128-n128-k128-float32$"]
+    square += [
+        "--device",
+        "cpu",
+        "--rounds",
+        "1",
+        "--min-time",
+        "0.01",
+        "--bandwidth",
+        "1e10",
+        "--out",
+        "default.jsonl",
+    ]
+    assert subprocess.run(square, capture_output=True, cwd=elsewhere, env=env, timeout=300).returncode == 0
     atlas = subprocess.run(  # the shipped references travel in the wheel, and compare reads them from there
-        [str(venv / "bin" / "flopbench"), "compare", "run.jsonl", "--against", "all", "--format", "markdown"],
+        [str(venv / "bin" / "flopbench"), "compare", "default.jsonl", "--against", "all", "--format", "markdown"],
         capture_output=True,
         text=True,
         cwd=elsewhere,

@@ -114,13 +114,15 @@ def test_report_holds_the_device_the_tables_the_figures_and_the_study(results, r
         "flops_vs_latency.png",
         "predictors.png",
         "roofline.png",
+        "standing.png",  # its workloads that the shipped references measured too: where this machine stands
         "sweeps.png",
         "utilization.png",
     ]
     assert "## How well do FLOPs predict latency? Five predictors" in md and "| fitted |" in md
+    assert "## Where this machine stands" in md and "| cpu-amd-epyc-zen3-2vcpu-vm | all |" in md
     assert all((out / f).exists() for f in figures)
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5  # self-contained
+    assert page.count("data:image/png;base64,") == 6  # self-contained
     assert "<strong>" in page and "How far do FLOPs predict latency?" in page
 
 

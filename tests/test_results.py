@@ -248,11 +248,12 @@ def _tables(markdown: str) -> list[str]:
 
 def _rendered_tables(path: Path) -> list[str]:
     """The tables of a run's report as write_report renders them (the figures are drawn, not saved: not compared)."""
-    from flopbench.reading.report import run_blocks
+    from flopbench.reading.report import run_blocks, standing_blocks
     from flopbench.reading.report.document import to_markdown
     from flopbench.reading.view import load_view
 
-    return _tables(to_markdown(run_blocks(load_view(path)), path.parent, figures=False))
+    view = load_view(path)
+    return _tables(to_markdown([*run_blocks(view), *standing_blocks(view)], path.parent, figures=False))
 
 
 @pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.jsonl")), ids=lambda p: p.stem.split("_")[-1])

@@ -371,6 +371,15 @@ def cache_sizes(device: Device, threads: int | None = None) -> list[Level]:
     return levels
 
 
+def level_time_s(traffic: float, placement: Placement) -> float | None:
+    """The least time a call's bytes take at the roof of the level its placement judged them against (None: that
+    level has no roof)."""
+    bandwidth = placement.bandwidth_bytes_per_s
+    if not bandwidth:
+        return None
+    return traffic / bandwidth if traffic else 0.0
+
+
 @dataclass(frozen=True)
 class Placed:
     """A workload's placement (a typed record part) and the warnings that go with it."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flopbench.machine.roofline import level_time_s
 from flopbench.results.schema import LedgerStep
 from flopbench.workloads.parallel import Work, wave_efficiency
 
@@ -119,7 +120,7 @@ def ledger(
         else f"no {placement.peak_key} compute ceiling measured (flopbench peak --measure)",
     )
     bandwidth = placement.bandwidth_bytes_per_s
-    memory_s = counts.bytes / bandwidth if bandwidth and counts.bytes else 0.0
+    memory_s = level_time_s(counts.bytes, placement) or 0.0
     add(
         "memory",
         max(ideal, memory_s) if bandwidth else None,

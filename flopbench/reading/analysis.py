@@ -492,6 +492,8 @@ def model_memory(view: RunView) -> pd.DataFrame:
     rows = []
     for _, r in models.iterrows():
         parameters = r.get("parameters")
+        if parameters is None or parameters != parameters:  # a file from before records kept them: counted again
+            parameters = _parameters(r["params"])
         rows.append(
             {
                 "name": r["name"],
@@ -504,3 +506,13 @@ def model_memory(view: RunView) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _parameters(params: dict[str, Any]) -> int | None:
+    """A model workload's parameters, counted from its parameters (on the meta device: nothing is allocated)."""
+    from flopbench.workloads.ops.model import layer_counts
+
+    try:
+        return int(layer_counts(dict(params)).parameters)
+    except Exception:  # noqa: BLE001 - a model this flopbench no longer knows: its parameters are unknown
+        return None

@@ -14,7 +14,7 @@ from flopbench.reading.report.document import Figure, to_html, to_markdown
 from flopbench.reading.report.run import run_blocks, trust
 from flopbench.reading.view import load_views
 
-__all__ = ["compare_blocks", "run_blocks", "trust", "write_report"]
+__all__ = ["compare_blocks", "run_blocks", "standing_blocks", "trust", "write_report"]
 
 
 def write_report(
