@@ -168,7 +168,7 @@ def test_atlas_add_checks_then_adds_under_the_facts_name(in_process, tmp_path, m
     added = in_process("atlas", "add", str(good))
     assert added.returncode == 0, added.stderr
     assert (tmp_path / "atlas" / f"{ZEN3}.jsonl.gz").exists()
-    assert (tmp_path / "results" / "reference" / ZEN3 / "report.md").exists()
+    assert (tmp_path / "results" / "reference" / "zen3" / "report.md").exists()
     unfinished = tmp_path / "cut.jsonl"
     unfinished.write_text("\n".join(good.read_text().splitlines()[:-1]) + "\n")  # no footer
     assert_one_line_error(in_process("atlas", "add", str(unfinished)), "not a reference", "did not finish")

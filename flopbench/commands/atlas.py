@@ -78,7 +78,7 @@ def add(path: Path) -> int:
     target = ATLAS / f"{name}{SUFFIX}"
     replaced = target.exists()
     target.write_bytes(gzip.compress(path.read_bytes(), 9, mtime=0))
-    report_dir = Path("results") / "reference" / name
+    report_dir = Path("results") / "reference" / path.stem  # beside the other references' reports
     md, page = write_report([path], report_dir, on_note=lambda note: print(f"flopbench: {note}", file=sys.stderr))
     info(f"{'replaced' if replaced else 'added'} {target} ({target.stat().st_size // 1024} KiB); its report: {page}")
     return 0
