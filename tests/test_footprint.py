@@ -106,6 +106,19 @@ def test_the_note_needs_both_a_ratio_and_a_size():
     assert "with no output" in Footprint(8 << 20, 0, CPU_SOURCE).note()
 
 
+def test_the_note_measures_the_need_against_the_estimate_admission_used():
+    """Admitted on 5 MiB of inputs and outputs (4 MiB in, 1 MiB out); the call peaked at 10 MiB beyond its inputs, so
+    it needed 4 + 10 = 14 MiB: 2.8x. A call whose peak is its output needs no more than it was admitted on."""
+    from flopbench.measuring.admission import memory_estimate
+
+    note = Footprint(10 << 20, 1 << 20, CPU_SOURCE).note(admitted_bytes=5 << 20)
+    assert "it needed 2.8x the 5.24 MB of inputs and outputs it was admitted on" in note
+    assert "admitted" not in Footprint(10 << 20, 1 << 20, CPU_SOURCE).note()
+    assert Footprint(1 << 20, 1 << 20, CPU_SOURCE).note(admitted_bytes=5 << 20) is None
+    workload = make_workload("attention", dict(batch=1, heads=2, seq_len=512, head_dim=64), impl="sdpa-math")
+    assert memory_estimate(workload) == workload.counts.bytes  # the one estimate admission and the note share
+
+
 def test_a_run_records_each_workloads_memory(tmp_path, in_process):
     suite = tmp_path / "m.toml"
     suite.write_text(

@@ -115,9 +115,16 @@ def unsupported(workload: Workload, device: Device) -> str:
     return ""
 
 
+def memory_estimate(workload: Workload) -> int:
+    """The memory a workload is admitted on: its compulsory bytes, inputs and outputs (what the counts know before
+    anything is allocated). A call that needs more (a workspace: attention's score matrix) says so in its record
+    (flopbench.measuring.footprint.Footprint.note), measured against this same estimate."""
+    return workload.counts.bytes
+
+
 def memory_skip(workload: Workload, device: Device, free: int | None) -> Skip | None:
     """Its inputs and outputs would not fit beside what else is on the device (flopbench.machine.device.too_big)."""
-    reason = too_big(workload.counts.bytes, free, device.torch_device, "for inputs and outputs")
+    reason = too_big(memory_estimate(workload), free, device.torch_device, "for inputs and outputs")
     return Skip(Cause.MEMORY, reason) if reason else None
 
 

@@ -35,8 +35,11 @@ class Footprint:
     output_bytes: int
     source: str
 
-    def note(self) -> str | None:
-        """A warning when the call allocates well beyond its output (its workspace), else None."""
+    def note(self, admitted_bytes: int | None = None) -> str | None:
+        """A warning when the call allocates well beyond its output (its workspace), else None. With
+        `admitted_bytes` (the inputs and outputs the admission check reserved, flopbench.measuring.admission
+        .memory_estimate), it also says by how much the call's need (its inputs, taken as the admitted bytes less the
+        output, plus its peak) exceeded what it was admitted on."""
         if self.peak_bytes < WORKSPACE_NOTE * self.output_bytes or self.peak_bytes - self.output_bytes < (
             WORKSPACE_MIN_BYTES
         ):
@@ -44,10 +47,18 @@ class Footprint:
         from flopbench.units import si
 
         what = f"{self.peak_bytes / self.output_bytes:.1f}x its output" if self.output_bytes else "with no output"
-        return (
+        note = (
             f"memory: one call allocates {what} ({si(self.peak_bytes, 'B')} at its peak, beyond its inputs):"
             " a workspace or intermediates the output does not show"
         )
+        if admitted_bytes:
+            needed = max(admitted_bytes - self.output_bytes, 0) + self.peak_bytes
+            if needed > admitted_bytes:
+                note += (
+                    f"; it needed {needed / admitted_bytes:.1f}x the {si(admitted_bytes, 'B')} of inputs and outputs"
+                    " it was admitted on, so a larger size of it can be admitted and not fit"
+                )
+        return note
 
 
 def output_bytes(value: Any) -> int:

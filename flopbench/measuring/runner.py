@@ -25,7 +25,7 @@ from flopbench.errors import first_line
 from flopbench.machine.device import Device, Nvml, available_memory
 from flopbench.machine.roofline import Roofline
 from flopbench.measuring import records
-from flopbench.measuring.admission import Admission, Cause, Skip, memory_skip
+from flopbench.measuring.admission import Admission, Cause, Skip, memory_estimate, memory_skip
 from flopbench.measuring.energy import MIN_INTERVALS, Reading, make_meter
 from flopbench.measuring.memory import keep_freed_memory, release
 from flopbench.measuring.policy import BusyPolicy, Measured, Measurer
@@ -507,7 +507,7 @@ class Runner:
             impl,
             energy,
             summary.trust,
-            memory_part(state.footprint, warnings),
+            memory_part(state.footprint, warnings, memory_estimate(state.workload)),
             losses,
             profile,
             outcome=outcome,
@@ -555,13 +555,14 @@ class Runner:
             release()
 
 
-def memory_part(footprint: Any, warnings: list[str]) -> MemoryPart:
-    """The record's memory fields from a Footprint (its note, if any, added to `warnings`), or why there are none."""
+def memory_part(footprint: Any, warnings: list[str], admitted_bytes: int | None = None) -> MemoryPart:
+    """The record's memory fields from a Footprint (its note, if any, added to `warnings`; against the bytes the
+    workload was admitted on, where given), or why there are none."""
     from flopbench.measuring.footprint import Footprint
 
     if not isinstance(footprint, Footprint):
         return MemoryPart(memory_source=footprint or None)
-    if note := footprint.note():
+    if note := footprint.note(admitted_bytes):
         warnings.append(note)
     return MemoryPart(
         peak_memory_bytes=footprint.peak_bytes, output_bytes=footprint.output_bytes, memory_source=footprint.source
