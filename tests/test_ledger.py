@@ -135,6 +135,7 @@ def test_every_placed_record_of_a_run_has_a_ledger_that_multiplies_out(tmp_path,
     suite.write_text(
         'name = "s"\n[[workload]]\nop = "matmul"\nm = 96\nn = 96\nk = 96\n'
         '[[workload]]\nop = "elementwise"\nkind = "relu"\nnumel = 100000\n'
+        '[[workload]]\nop = "elementwise"\nkind = "copy"\nnumel = 100000\n'
     )
     done = in_process("run", str(suite), "--rounds", "1", "--min-time", "0.002", "--bandwidth", "2e10", "-o", "r.jsonl")
     assert done.returncode == 0, done.stderr
@@ -144,7 +145,14 @@ def test_every_placed_record_of_a_run_has_a_ledger_that_multiplies_out(tmp_path,
     for record in read_run(tmp_path / "r.jsonl").records:
         assert record.ledger, record.ledger_note
         product = math.prod(s.factor for s in record.ledger if s.factor is not None)
-        assert product == pytest.approx(record.utilization, rel=1e-9)
+        if record.total_flops:
+            assert product == pytest.approx(record.utilization, rel=1e-9)
+        else:  # a copy: from its bytes at its level's roof to the measured time
+            assert not record.utilization and product == pytest.approx(record.roofline_efficiency, rel=1e-9)
+            unknown = [(s.name, s.factor) for s in record.ledger[1:4]]
+            assert unknown == [("clock", None), ("kernel", None), ("memory", None)]
+            assert all("no arithmetic" in s.detail for s in record.ledger[:4])
+            assert "of its" in in_process("explain", "r.jsonl", record.name).stdout
     explained = in_process("explain", "r.jsonl", "--format", "csv")
     assert explained.returncode == 0 and "parallelism" in explained.stdout.splitlines()[0]
     one = in_process("explain", "r.jsonl", names[1])

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from flopbench.commands.common import load_views
     from flopbench.console import print_table, print_text
-    from flopbench.reading.losses import STEP_NAMES, in_words, ledger_rows
+    from flopbench.reading.losses import STEP_NAMES, in_words, ledger_rows, share
 
     (view,) = load_views([args.results])
     if args.workload is None:
@@ -69,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
     from flopbench.units import seconds
 
     print_table(
-        f"{record.name} ({record.dtype}): {record.utilization:.1%} of its {record.peak_key} peak",
+        f"{record.name} ({record.dtype}): "
+        + (f"{record.utilization:.1%} of its {record.peak_key} peak" if record.total_flops else share(record)),
         ["step", "factor", "ideal time", "source", "what it rests on"],
         [[s.name, _factor(s.factor), seconds(s.ideal_s), s.source, s.detail] for s in record.ledger],
         numeric=["factor", "ideal time"],

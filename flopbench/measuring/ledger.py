@@ -90,14 +90,14 @@ def ledger(
     threads: int | None = None,
     gpu_state: dict[str, Any] | None = None,
 ) -> tuple[list[LedgerStep] | None, str | None]:
-    """(the chain of steps, None) for a placed record, or (None, why there is none)."""
+    """(the chain of steps, None) for a placed record, or (None, why there is none). Work without arithmetic (a copy)
+    starts from its bytes at the roof of its memory level instead of a peak: its factors multiply to its roofline
+    efficiency (achieved bandwidth / that roof)."""
     peak = placement.peak_flops_per_s
     flops = counts.total_flops
-    if not peak or not flops:
-        return None, "no peak for its dtype" if not peak else "no FLOPs"
+    bandwidth = placement.bandwidth_bytes_per_s
+    memory_s = level_time_s(counts.bytes, placement) or 0.0
     steps: list[LedgerStep] = []
-    ideal = flops / peak
-    steps.append(LedgerStep(name="peak", factor=1.0, ideal_s=ideal, source=placement.peak_source or "", detail=""))
 
     def add(name: str, after: float | None, source: str, detail: str) -> None:
         nonlocal ideal
@@ -107,28 +107,48 @@ def ledger(
         steps.append(LedgerStep(name=name, factor=ideal / after, ideal_s=after, source=source, detail=detail))
         ideal = after
 
-    factor, source, why = clock_factor(device, gpu_state)
-    add("clock", ideal / factor if factor else None, source, why)
-    ceiling = placement.ceiling_flops_per_s
-    compute_s = flops / ceiling if ceiling else ideal
-    add(
-        "kernel",
-        compute_s if ceiling else None,
-        "measured",
-        f"the best {placement.peak_key} kernel measured here: {ceiling / 1e9:.4g} GFLOP/s"
-        if ceiling
-        else f"no {placement.peak_key} compute ceiling measured (flopbench peak --measure)",
-    )
-    bandwidth = placement.bandwidth_bytes_per_s
-    memory_s = level_time_s(counts.bytes, placement) or 0.0
-    add(
-        "memory",
-        max(ideal, memory_s) if bandwidth else None,
-        placement.bandwidth_source or "measured",
-        f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
-        if bandwidth
-        else "no bandwidth roof for the level its data lives in",
-    )
+    if not flops:
+        if not memory_s:
+            return None, "no FLOPs, and no bandwidth roof for the level its data lives in"
+        ideal = memory_s
+        roof = f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
+        steps.append(
+            LedgerStep(
+                name="peak",
+                factor=1.0,
+                ideal_s=ideal,
+                source=placement.bandwidth_source or "measured",
+                detail=f"no arithmetic: its bytes at the roof of the level its data lives in ({roof})",
+            )
+        )
+        for name in ("clock", "kernel", "memory"):
+            add(name, None, "unknown", "no arithmetic: the ideal above is already its memory level's roof")
+        compute_s = 0.0
+    else:
+        if not peak:
+            return None, "no peak for its dtype"
+        ideal = flops / peak
+        steps.append(LedgerStep(name="peak", factor=1.0, ideal_s=ideal, source=placement.peak_source or "", detail=""))
+        factor, source, why = clock_factor(device, gpu_state)
+        add("clock", ideal / factor if factor else None, source, why)
+        ceiling = placement.ceiling_flops_per_s
+        compute_s = flops / ceiling if ceiling else ideal
+        add(
+            "kernel",
+            compute_s if ceiling else None,
+            "measured",
+            f"the best {placement.peak_key} kernel measured here: {ceiling / 1e9:.4g} GFLOP/s"
+            if ceiling
+            else f"no {placement.peak_key} compute ceiling measured (flopbench peak --measure)",
+        )
+        add(
+            "memory",
+            max(ideal, memory_s) if bandwidth else None,
+            placement.bandwidth_source or "measured",
+            f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
+            if bandwidth
+            else "no bandwidth roof for the level its data lives in",
+        )
     floor = roofline.overhead_s or 0.0
     add(
         "overhead",

@@ -36,6 +36,14 @@ def ledger_rows(view: RunView) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def share(record: Record) -> str:
+    """What a record's ledger multiplies out to, in words: '5.4% of peak', or for work without arithmetic (a copy)
+    '62% of its L3 roof'."""
+    if not record.total_flops and record.roofline_efficiency is not None:
+        return f"{record.roofline_efficiency:.1%} of its {record.level or 'memory'} roof"
+    return f"{record.utilization or 0.0:.1%} of peak"
+
+
 def in_words(record: Record) -> str:
     """'mobilenetv2-dw-144: 5.4% of peak: memory (L3) 0.41, overhead 0.90, parallelism 0.95, residual 0.78.'"""
     if not record.ledger:
@@ -48,7 +56,7 @@ def in_words(record: Record) -> str:
         parts.append(f"{label} {step.factor:.2f}")
     unknown = [step.name for step in record.ledger if step.factor is None]
     tail = f" (unknown here: {', '.join(unknown)})" if unknown else ""
-    return f"{record.name}: {record.utilization:.1%} of peak: " + ", ".join(parts) + tail + "."
+    return f"{record.name}: {share(record)}: " + ", ".join(parts) + tail + "."
 
 
 def worst_and_best(view: RunView, count: int = 2) -> list[Any]:

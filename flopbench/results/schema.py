@@ -511,7 +511,7 @@ class LedgerStep(Line):
 
 class LedgerPart(Part):
     """Where the FLOP/s went between the peak and the measured time (flopbench.measuring.ledger): the factors multiply
-    to achieved / peak."""
+    to achieved / peak (for work without arithmetic, a copy: to achieved bandwidth / its level's roof)."""
 
     ledger: list[LedgerStep] | None = F("", "the chain of ideal times from the peak to the measured time", None)
     ledger_note: str | None = F("", "why a placed record has no ledger", None)
