@@ -5,8 +5,10 @@
    resident set (VmHWM, reset through /proc/self/clear_refs) of a fresh process making the same call, and the analytic
    size.
 2. Models: resnet50, vit_b_16 and gpt2_small (a shorter context), forward pass and training step: parameters, FLOPs,
-   time and peak memory; the training step's extra memory beside what autograd keeps for the backward (every saved
-   tensor's storage, counted once, through torch.autograd.graph.saved_tensors_hooks) plus the gradients.
+   time and peak memory; beside them what autograd keeps for the backward (every saved tensor's storage, counted
+   once, through torch.autograd.graph.saved_tensors_hooks) and the gradients' bytes.
+3. gpt2_small by hand: its kept activations, gradients and the training step's peak counted from the architecture
+   (gpt2_by_hand), against the measured figures.
 
     .venv/bin/python benchmarks/memory_footprint.py
 """
@@ -89,21 +91,50 @@ def kernels() -> None:
         )
 
 
-def saved_bytes(step) -> int:
+def saved_bytes(step, parameters) -> int:
     """What autograd keeps for the backward during one forward of a training step: every saved tensor's storage,
-    counted once (a storage saved by two ops is one allocation)."""
+    counted once (a storage saved by two ops is one allocation), the parameters' own storages left out (they existed
+    before the step: a weight saved for the backward allocates nothing)."""
     import torch
 
+    owned = {p.untyped_storage().data_ptr() for p in parameters}
     storages: dict[int, int] = {}
 
     def pack(tensor):
         storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
+        if storage.data_ptr() not in owned:
+            storages[storage.data_ptr()] = storage.nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         step()
     return sum(storages.values())
+
+
+def gpt2_by_hand(tokens: int, batch: int, dim: int = 768, layers: int = 12, vocab: int = 50257) -> tuple[int, int, int]:
+    """(kept activations, gradients, the training step's peak), in bytes, counted by hand for flopbench's GPT-2 small
+    (flopbench/workloads/models/language.py; float32, no dropout, SDPA's flash path on a CPU, which keeps q, k, v, its
+    output and a log-sum-exp rather than the score matrix). With e = tokens x batch x dim elements:
+
+    - each block keeps 17 e: ln_1's input (e), c_attn's input (e), q, k, v (one 3e storage), the attention output (e),
+      c_proj's input (the transposed copy, e), ln_2's input (e), the MLP's input (e), GELU's input (4e), the second
+      linear's input (4e); then ln_f's and lm_head's inputs (2e). Per-row statistics (mean, rstd, log-sum-exp) are
+      under 1% and left out.
+    - gradients: every parameter once (the tied embedding / lm_head weight is one parameter).
+    - the peak: the larger of two moments. The start of the backward: the kept activations, the logits (tokens x
+      vocab) and lm_head's weight gradient (vocab x dim). The end of the backward, when every gradient exists and the
+      activations are gone: the tied weight's second gradient (the embedding's, vocab x dim) and the out-of-place sum
+      that accumulates it into the first (vocab x dim again).
+    """
+    e = tokens * batch * dim
+    activations = 4 * (17 * e * layers + 2 * e)
+    block_parameters = (dim * 3 * dim + 3 * dim) + (dim * dim + dim) + (dim * 4 * dim + 4 * dim) + (4 * dim * dim + dim)
+    block_parameters += 4 * dim  # two layer norms, weight and bias
+    parameters = vocab * dim + 1024 * dim + layers * block_parameters + 2 * dim
+    gradients = 4 * parameters
+    start = activations + 4 * tokens * batch * vocab + 4 * vocab * dim
+    end = gradients + 2 * 4 * vocab * dim
+    return activations, gradients, max(start, end)
 
 
 def models() -> None:
@@ -120,9 +151,10 @@ def models() -> None:
     print("\n# Models (CPU, float32)\n")
     print(
         "| model | parameters | FLOPs fwd / step | time fwd / step | peak fwd | peak step | step - fwd |"
-        " saved for backward + gradients | ratio |"
+        " kept activations (autograd's saved tensors, parameters left out) | gradients |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    measured = {}
     for name, params in cases:
         figures = {}
         for train in (False, True):
@@ -139,14 +171,28 @@ def models() -> None:
         (fwd, forward, t_fwd), (stp, step, t_step) = figures[False], figures[True]
         parameters = fwd.spec.record_fields(fwd.p, fwd.dtype).parameters
         step_fn = stp.build("cpu")
-        kept = saved_bytes(step_fn) + parameters * 4
+        # the training step closes over its model's parameter list (flopbench.workloads.ops.model: Model.timed)
+        (owned,) = [c.cell_contents for c in step_fn.__closure__ or () if isinstance(c.cell_contents, list)]
+        kept = saved_bytes(step_fn, owned)
         extra = step.peak_bytes - forward.peak_bytes
+        measured[name] = (parameters, kept, step.peak_bytes)
         print(
             f"| {name} {params.get('batch')}x | {parameters / 1e6:.1f} M | {fwd.counts.total_flops / 1e9:.1f} /"
             f" {stp.counts.total_flops / 1e9:.1f} GFLOP | {t_fwd * 1e3:.0f} / {t_step * 1e3:.0f} ms |"
             f" {forward.peak_bytes / MiB:.0f} MiB | {step.peak_bytes / MiB:.0f} MiB | {extra / MiB:.0f} MiB |"
-            f" {kept / MiB:.0f} MiB | {extra / kept:.2f} |"
+            f" {kept / MiB:.0f} MiB | {parameters * 4 / MiB:.0f} MiB |"
         )
+    parameters, kept, peak = measured["gpt2_small"]
+    activations, gradients, hand_peak = gpt2_by_hand(tokens=256, batch=1)
+    print("\n# gpt2_small (1 x 256 tokens), by hand (gpt2_by_hand: where each byte comes from)\n")
+    print("| figure | by hand | measured | measured / hand |")
+    print("|---|---:|---:|---:|")
+    for what, hand, found in (
+        ("parameters' bytes", gradients, parameters * 4),
+        ("kept activations (autograd's saved tensors)", activations, kept),
+        ("training step's peak (flopbench)", hand_peak, peak),
+    ):
+        print(f"| {what} | {hand / MiB:.1f} MiB | {found / MiB:.1f} MiB | {found / hand:.3f} |")
 
 
 def main() -> int:

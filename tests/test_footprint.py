@@ -99,6 +99,31 @@ def test_sdpas_math_path_holds_the_score_matrix_and_flash_does_not():
     assert note is not None and note.startswith("memory: one call allocates") and "x its output" in note
 
 
+def test_what_a_call_frees_of_the_previous_calls_counts():
+    """Each call frees the previous call's 4 MiB buffer, allocates its own, then a 1 MiB scratch it frees: beyond the
+    memory before it, it never holds more than the scratch. A profiler that missed the free of the earlier buffer would
+    read 5 MiB."""
+    import torch
+
+    kept = {}
+
+    def call():
+        kept.pop("buffer", None)
+        kept["buffer"] = torch.empty(1 << 20)  # 4 MiB of float32
+        scratch = torch.empty(1 << 18)  # 1 MiB
+        del scratch
+
+    found = cpu_footprint(call)
+    assert found.peak_bytes == 1 << 20 and found.output_bytes == 0
+
+
+def test_a_training_step_ends_without_gradients_so_its_peak_is_all_its_own():
+    step = make_workload("model", dict(model="keras_mlp_small", batch=4, train=True)).build("cpu")
+    step()
+    (parameters,) = [c.cell_contents for c in step.__closure__ if isinstance(c.cell_contents, list)]
+    assert parameters and all(parameter.grad is None for parameter in parameters)
+
+
 def test_the_note_needs_both_a_ratio_and_a_size():
     assert Footprint(3 << 20, 1 << 20, CPU_SOURCE).note() is not None  # 3x and 2 MiB more
     assert Footprint(1 << 20, 1 << 19, CPU_SOURCE).note() is None  # 2x but only 512 KiB more

@@ -95,24 +95,38 @@ def preallocated_bytes(before: Any, after: Any) -> int:
     return sum(t.untyped_storage().nbytes() for t in _tensors(after) if t.untyped_storage().data_ptr() in seen)
 
 
+MEASURED_CALL = "flopbench::measured_call"
+
+
 def cpu_footprint(fn: Callable[[], Any]) -> Footprint:
-    """One call under torch.profiler with profile_memory: the peak of the running sum of its CPU allocation events,
-    plus the outputs it writes into buffers of its own (preallocated_bytes)."""
+    """Two calls under one torch.profiler session with profile_memory: the peak of the running sum of the allocation
+    events during the second call, over the sum at its start, plus the outputs it writes into buffers of its own
+    (preallocated_bytes). The profiler knows the size of a block only if it saw it allocated, so a free of memory
+    allocated before the session is not seen: the first call allocates, under the profiler, whatever the measured call
+    frees of the previous call's (a training step's gradients), and the measured call's frees count as they do on
+    CUDA."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity, profile, record_function
 
     from flopbench.console import silenced_stderr
 
-    before = fn()
     with silenced_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        out = fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events = [e for e in events if e.device_type() == torch.autograd.DeviceType.CPU]
-    running = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
+        before = fn()
+        with record_function(MEASURED_CALL):
+            out = fn()
+    events = prof.profiler.kineto_results.events()
+    (call,) = [e for e in events if e.name() == MEASURED_CALL]
+    memory = [e for e in events if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
+    running = 0
+    start = peak = None
+    for event in sorted(memory, key=lambda e: e.start_ns()):
+        if start is None and event.start_ns() >= call.start_ns():
+            start = peak = running
         running += event.nbytes()
-        peak = max(peak, running)
-    return Footprint(peak + preallocated_bytes(before, out), output_bytes(out), CPU_SOURCE)
+        if start is not None and event.start_ns() <= call.end_ns():
+            peak = max(peak, running)
+    grown = (peak - start) if start is not None and peak is not None else 0
+    return Footprint(max(grown, 0) + preallocated_bytes(before, out), output_bytes(out), CPU_SOURCE)
 
 
 class CudaMemory(Protocol):

@@ -202,11 +202,13 @@ class Model(Op):
         parameters = list(model.parameters())
 
         def step():
-
+            # Every step starts and ends without gradients (as a loop that zeroes them with set_to_none does, the
+            # freeing moved to the step's end): what a step holds at its peak beyond the model and its input is then
+            # all its own, activations and gradients (flopbench.measuring.footprint), on a CPU and on CUDA alike.
             with torch.enable_grad():
-                for parameter in parameters:
-                    parameter.grad = None
                 model(x).float().sum().backward()
+            for parameter in parameters:
+                parameter.grad = None
 
         return step
 
