@@ -60,8 +60,9 @@ def show(fmt: str) -> int:
 
 def add(path: Path) -> int:
     """Check `path` (a finished, quiet enough default-suite run), then copy it into the atlas under its facts' name
-    and write its report beside the other references' (results/reference/<name>/)."""
+    and write its report beside the other references' (results/reference/<its file's stem>/)."""
     from flopbench.console import info
+    from flopbench.machine.cache import empty_cache
     from flopbench.reading.atlas import ATLAS, SUFFIX, admit
     from flopbench.reading.report import write_report
     from flopbench.results.files import read_run
@@ -79,6 +80,7 @@ def add(path: Path) -> int:
     replaced = target.exists()
     target.write_bytes(gzip.compress(path.read_bytes(), 9, mtime=0))
     report_dir = Path("results") / "reference" / path.stem  # beside the other references' reports
-    md, page = write_report([path], report_dir, on_note=lambda note: print(f"flopbench: {note}", file=sys.stderr))
+    with empty_cache():  # committed beside the reference: not this machine's drift history
+        md, page = write_report([path], report_dir, on_note=lambda note: print(f"flopbench: {note}", file=sys.stderr))
     info(f"{'replaced' if replaced else 'added'} {target} ({target.stat().st_size // 1024} KiB); its report: {page}")
     return 0

@@ -10,11 +10,13 @@ in $FLOPBENCH_CACHE_DIR, default ~/.cache/flopbench.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +125,22 @@ def merged(old: CacheEntry | None, new: CacheEntry) -> CacheEntry:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("FLOPBENCH_CACHE_DIR") or Path.home() / ".cache" / "flopbench")
+
+
+@contextlib.contextmanager
+def empty_cache() -> Iterator[None]:
+    """An empty cache in place of this machine's while the block runs: for what is committed and read elsewhere (a
+    reference's report), which must not depend on what one machine has learned (its A/A drift history)."""
+    previous = os.environ.get("FLOPBENCH_CACHE_DIR")
+    with tempfile.TemporaryDirectory() as empty:
+        os.environ["FLOPBENCH_CACHE_DIR"] = empty
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("FLOPBENCH_CACHE_DIR", None)
+            else:
+                os.environ["FLOPBENCH_CACHE_DIR"] = previous
 
 
 def cache_path() -> Path:

@@ -79,6 +79,21 @@ def clock_factor(device: Device, gpu_state: dict[str, Any] | None) -> tuple[floa
     )
 
 
+class _Chain:
+    """The steps so far and the ideal time they end at; each added step costs the previous time over its own."""
+
+    def __init__(self, name: str, ideal_s: float, source: str, detail: str):
+        self.ideal = ideal_s
+        self.steps = [LedgerStep(name=name, factor=1.0, ideal_s=ideal_s, source=source, detail=detail)]
+
+    def add(self, name: str, after: float | None, source: str, detail: str) -> None:
+        if after is None or not after > 0:  # unknown here: no factor, the time stays the one before
+            self.steps.append(LedgerStep(name=name, factor=None, ideal_s=self.ideal, source="unknown", detail=detail))
+            return
+        self.steps.append(LedgerStep(name=name, factor=self.ideal / after, ideal_s=after, source=source, detail=detail))
+        self.ideal = after
+
+
 def ledger(
     counts: Counts,
     placement: Placement,
@@ -93,66 +108,19 @@ def ledger(
     """(the chain of steps, None) for a placed record, or (None, why there is none). Work without arithmetic (a copy)
     starts from its bytes at the roof of its memory level instead of a peak: its factors multiply to its roofline
     efficiency (achieved bandwidth / that roof)."""
-    peak = placement.peak_flops_per_s
-    flops = counts.total_flops
-    bandwidth = placement.bandwidth_bytes_per_s
     memory_s = level_time_s(counts.bytes, placement) or 0.0
-    steps: list[LedgerStep] = []
-
-    def add(name: str, after: float | None, source: str, detail: str) -> None:
-        nonlocal ideal
-        if after is None or not after > 0:
-            steps.append(LedgerStep(name=name, factor=None, ideal_s=ideal, source="unknown", detail=detail))
-            return
-        steps.append(LedgerStep(name=name, factor=ideal / after, ideal_s=after, source=source, detail=detail))
-        ideal = after
-
-    if not flops:
-        if not memory_s:
-            return None, "no FLOPs, and no bandwidth roof for the level its data lives in"
-        ideal = memory_s
-        roof = f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
-        steps.append(
-            LedgerStep(
-                name="peak",
-                factor=1.0,
-                ideal_s=ideal,
-                source=placement.bandwidth_source or "measured",
-                detail=f"no arithmetic: its bytes at the roof of the level its data lives in ({roof})",
-            )
-        )
-        for name in ("clock", "kernel", "memory"):
-            add(name, None, "unknown", "no arithmetic: the ideal above is already its memory level's roof")
-        compute_s = 0.0
-    else:
-        if not peak:
+    if counts.total_flops:
+        if not placement.peak_flops_per_s:
             return None, "no peak for its dtype"
-        ideal = flops / peak
-        steps.append(LedgerStep(name="peak", factor=1.0, ideal_s=ideal, source=placement.peak_source or "", detail=""))
-        factor, source, why = clock_factor(device, gpu_state)
-        add("clock", ideal / factor if factor else None, source, why)
-        ceiling = placement.ceiling_flops_per_s
-        compute_s = flops / ceiling if ceiling else ideal
-        add(
-            "kernel",
-            compute_s if ceiling else None,
-            "measured",
-            f"the best {placement.peak_key} kernel measured here: {ceiling / 1e9:.4g} GFLOP/s"
-            if ceiling
-            else f"no {placement.peak_key} compute ceiling measured (flopbench peak --measure)",
-        )
-        add(
-            "memory",
-            max(ideal, memory_s) if bandwidth else None,
-            placement.bandwidth_source or "measured",
-            f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
-            if bandwidth
-            else "no bandwidth roof for the level its data lives in",
-        )
+        chain, compute_s = _arithmetic(counts, placement, device, gpu_state, memory_s)
+    elif memory_s:
+        chain, compute_s = _traffic(counts, placement, memory_s), 0.0
+    else:
+        return None, "no FLOPs, and no bandwidth roof for the level its data lives in"
     floor = roofline.overhead_s or 0.0
-    add(
+    chain.add(
         "overhead",
-        ideal + floor if roofline.overhead_s else None,
+        chain.ideal + floor if roofline.overhead_s else None,
         "measured",
         f"the per-call floor measured here: {floor * 1e6:.3g} µs"
         if roofline.overhead_s
@@ -160,18 +128,65 @@ def ledger(
     )
     lanes, lanes_text = device_lanes(device, threads)
     if work is None or lanes is None:
-        add("parallelism", None, "unknown", lanes_text if work is not None else "the op has no parallel-work model")
+        chain.add(
+            "parallelism", None, "unknown", lanes_text if work is not None else "the op has no parallel-work model"
+        )
     else:
         efficiency = work.tile_efficiency * wave_efficiency(work.units, lanes)
         spread = max(compute_s / efficiency, memory_s) + floor
-        add(
+        chain.add(
             "parallelism",
-            max(ideal, spread),
+            max(chain.ideal, spread),
             "derived",
             f"{work.units} {work.what} on {lanes_text}: {efficiency:.0%} busy ({work.assumption})",
         )
-    add("residual", time_s, "measured", "the measured time: what the kernel leaves on the table")
-    return steps, None
+    chain.add("residual", time_s, "measured", "the measured time: what the kernel leaves on the table")
+    return chain.steps, None
+
+
+def _arithmetic(
+    counts: Counts, placement: Placement, device: Device, gpu_state: dict[str, Any] | None, memory_s: float
+) -> tuple[_Chain, float]:
+    """The peak, clock, kernel and memory steps of work with arithmetic, and its compute time at the ceiling."""
+    flops, peak = counts.total_flops, placement.peak_flops_per_s or 0.0
+    chain = _Chain("peak", flops / peak, placement.peak_source or "", "")
+    factor, source, why = clock_factor(device, gpu_state)
+    chain.add("clock", chain.ideal / factor if factor else None, source, why)
+    ceiling = placement.ceiling_flops_per_s
+    compute_s = flops / ceiling if ceiling else chain.ideal
+    chain.add(
+        "kernel",
+        compute_s if ceiling else None,
+        "measured",
+        f"the best {placement.peak_key} kernel measured here: {ceiling / 1e9:.4g} GFLOP/s"
+        if ceiling
+        else f"no {placement.peak_key} compute ceiling measured (flopbench peak --measure)",
+    )
+    bandwidth = placement.bandwidth_bytes_per_s
+    chain.add(
+        "memory",
+        max(chain.ideal, memory_s) if bandwidth else None,
+        placement.bandwidth_source or "measured",
+        f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
+        if bandwidth
+        else "no bandwidth roof for the level its data lives in",
+    )
+    return chain, compute_s
+
+
+def _traffic(counts: Counts, placement: Placement, memory_s: float) -> _Chain:
+    """The first steps of work without arithmetic: its bytes at its level's roof; no clock, kernel or memory step."""
+    bandwidth = placement.bandwidth_bytes_per_s or 0.0
+    roof = f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
+    chain = _Chain(
+        "peak",
+        memory_s,
+        placement.bandwidth_source or "measured",
+        f"no arithmetic: its bytes at the roof of the level its data lives in ({roof})",
+    )
+    for name in ("clock", "kernel", "memory"):
+        chain.add(name, None, "unknown", "no arithmetic: the ideal above is already its memory level's roof")
+    return chain
 
 
 def largest_loss(steps: list[LedgerStep] | None) -> str | None:
