@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # flopbench from this checkout, installed or not
 
-from flopbench import __version__  # noqa: E402
+from flopbench.version import __version__  # noqa: E402
 
 
 @dataclass

@@ -39,10 +39,10 @@ MODULES = {
 def copy_tree(scratch: Path) -> None:
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
-        if name.startswith(("flopbench/", "tests/")) or name == "pyproject.toml":
+        if not name.startswith(("results/", ".ci/")) or name.endswith(".jsonl"):  # the tests read docs, suites, runs
             target = scratch / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target)
+            shutil.copy2(ROOT / name, target, follow_symlinks=False)  # suites/ is a link into flopbench/
 
 
 def configure(scratch: Path, modules: list[str]) -> None:
@@ -52,6 +52,7 @@ def configure(scratch: Path, modules: list[str]) -> None:
         f.write(
             "\n[tool.mutmut]\n"
             'source_paths = ["flopbench"]\n'
+            'also_copy = ["docs", "suites", "results", "benchmarks", "README.md", "Makefile"]\n'
             f"only_mutate = {paths!r}\n"
             f"pytest_add_cli_args_test_selection = {tests!r}\n"
             'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider"]\n'
@@ -98,6 +99,12 @@ def main() -> int:
     configure(scratch, modules)
     mutmut(scratch, "run", log=scratch / "mutmut-run.log")
     first = statuses(scratch)
+    if not first:
+        log = (scratch / "mutmut-run.log").read_text().strip().splitlines()
+        sys.exit(
+            f"mutmut made no mutants or could not run the tests; the last line of {scratch}/mutmut-run.log: "
+            + (log[-1] if log else "(empty)")
+        )
     survivors = [name for name, status in first.items() if status == "survived"]
     if survivors:  # once more, one by one: a survivor must survive twice
         mutmut(scratch, "run", *survivors, log=scratch / "mutmut-rerun.log")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-# No imports here: `python -m flopbench` runs this before flopbench/__main__.py can hold Ctrl-C (see
-# cli.interrupts_deferred), and an interrupt inside `typing`'s import was a traceback.
-__version__ = "0.2.0"
+# One import, of a module that is one string: `python -m flopbench` runs this before flopbench/__main__.py can hold
+# Ctrl-C (see cli.interrupts_deferred), and an interrupt inside `typing`'s import was a traceback.
+from flopbench.version import __version__
 
 __all__ = ["__version__", "load_results", "measure"]
 

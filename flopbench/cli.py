@@ -49,8 +49,8 @@ def interrupts_deferred(held: list[int] | None = None) -> Iterator[None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from flopbench import __version__
     from flopbench.commands import COMMANDS
+    from flopbench.version import __version__
 
     parser = _Parser(
         prog="flopbench", description="Exact FLOPs, achieved FLOP/s and roofline placement of deep-learning workloads."

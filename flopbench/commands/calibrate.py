@@ -25,11 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from flopbench import __version__
     from flopbench.commands.predict import one_device
     from flopbench.console import info
     from flopbench.reading.predict import calibration, leave_one_out
     from flopbench.results.files import read_run
+    from flopbench.version import __version__
 
     source = one_device(args.results, "calibrate")
     evaluation = leave_one_out(source)

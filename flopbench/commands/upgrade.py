@@ -26,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def upgrade(path: Path) -> str:
     """Rewrite one file; returns what was done, in words."""
-    from flopbench import __version__
     from flopbench.results.files import ResultsWriter, read_run
     from flopbench.results.schema import SCHEMA_VERSION, Record
+    from flopbench.version import __version__
 
     run = read_run(path)
     if run.kind != "flopbench":

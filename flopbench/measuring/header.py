@@ -31,9 +31,9 @@ def make_header(
 ) -> Header:
     """The header of a run on `machine`: the environment (host, OS, Python, torch, BLAS, CUDA), the device with its
     peaks, the ceilings, the suites with their hashes and the settings."""
-    from flopbench import __version__
     from flopbench.machine.environment import environment
     from flopbench.measuring.memory import allocator
+    from flopbench.version import __version__
 
     return Header(
         run_id=uuid.uuid4().hex[:12],

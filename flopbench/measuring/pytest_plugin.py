@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from flopbench import __version__
+from flopbench.version import __version__
 
 if TYPE_CHECKING:
     from flopbench.machine.resolve import Machine
