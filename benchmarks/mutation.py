@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import shutil
 import subprocess
 import sys
@@ -59,9 +60,20 @@ def configure(scratch: Path, modules: list[str]) -> None:
         )
 
 
+# mutmut forks each mutant's test run from a process that has run the tests once: an OpenMP or MKL thread pool made
+# there deadlocks the child's first parallel region (the children sleep until mutmut's timeout and read as "caught").
+# One thread each keeps the forks safe.
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def mutmut(scratch: Path, *args: str, log: Path | None = None) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "mutmut", *args], cwd=scratch, capture_output=True, text=True, errors="replace"
+        [sys.executable, "-m", "mutmut", *args],
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env={**os.environ, **SINGLE_THREADED},
     )
     if log is not None:
         log.write_text(done.stdout + done.stderr)
