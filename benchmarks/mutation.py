@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = {
     "intervals": ("flopbench/reading/intervals.py", ["tests/test_intervals.py", "tests/test_comparison.py"]),
     "comparison": ("flopbench/reading/comparison.py", ["tests/test_comparison.py", "tests/test_intervals.py"]),
-    "summary": ("flopbench/measuring/summary.py", ["tests/test_trust.py", "tests/test_runner.py"]),
+    "summary": (
+        "flopbench/measuring/summary.py",
+        ["tests/test_summary.py", "tests/test_trust.py", "tests/test_runner.py"],
+    ),
     "roofline": ("flopbench/machine/roofline.py", ["tests/test_roofline.py", "tests/test_runner.py"]),
     "timing": ("flopbench/measuring/timing.py", ["tests/test_timing.py"]),
     "files": ("flopbench/results/files.py", ["tests/test_results.py"]),
@@ -38,8 +41,12 @@ MODULES = {
 
 
 def copy_tree(scratch: Path) -> None:
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    """The working tree as git sees it (tracked files and new ones it does not ignore): new tests count too."""
+    listed = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    files = subprocess.run(listed, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
+        if not (ROOT / name).exists() and not (ROOT / name).is_symlink():
+            continue  # deleted in the working tree
         if not name.startswith(("results/", ".ci/")) or name.endswith(".jsonl"):  # the tests read docs, suites, runs
             target = scratch / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +118,7 @@ def main() -> int:
     configure(scratch, modules)
     mutmut(scratch, "run", log=scratch / "mutmut-run.log")
     first = statuses(scratch)
-    if not first:
+    if not first or all(status == "not checked" for status in first.values()):
         log = (scratch / "mutmut-run.log").read_text().strip().splitlines()
         sys.exit(
             f"mutmut made no mutants or could not run the tests; the last line of {scratch}/mutmut-run.log: "

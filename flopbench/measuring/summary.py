@@ -111,7 +111,7 @@ def trust_part(rounds: Sequence[Round]) -> tuple[TrustPart, list[str]]:
         return TrustPart(disturbed=True, interference=worst), [f"{reason}{share}" for reason in worst.reasons]
     watched: list[Interference] = [r.interference for r in rounds if r.interference is not None]
     busiest = max(watched, key=lambda i: i.other_cpus or 0) if watched else None
-    return TrustPart(disturbed=False, interference=busiest), []
+    return TrustPart(interference=busiest), []  # not disturbed: the field's default
 
 
 def energy_part(readings: Sequence[Reading], time_s: float, flops: float, traffic: float, reason: str) -> EnergyPart:
@@ -119,8 +119,9 @@ def energy_part(readings: Sequence[Reading], time_s: float, flops: float, traffi
     `unknown` with the reason where no round was metered."""
     metered = [r for r in readings if r.joules is not None]
     if not metered:
-        note = next((r.note for r in readings if r.note), reason)
-        return EnergyPart(**per_call(Reading(None, 0.0, "unknown", note), time_s, 0, 0))
+        return EnergyPart(
+            energy_source="unknown", energy_note=next((r.note for r in readings if r.note), reason) or None
+        )
     combined = Reading(
         sum(r.joules or 0.0 for r in metered),
         sum(r.seconds for r in metered),
