@@ -509,3 +509,96 @@ def test_labels_and_pairing_and_how_each_run_was_compared(tmp_path):
     assert compare(load_views([a, b])).notes[0].startswith("Run B against run A: paired (interleaved in one process)")
     separate = compare(load_views([plain, a]))
     assert separate.notes[0].startswith("Run B against run A: separate runs: each interval from the round medians plus")
+
+
+def _some_rewritten(path, out, names, **record_update):
+    """The run at `path` under another run id, the records named in `names` updated with `record_update`."""
+    from flopbench.results.files import ResultsWriter, read_run
+
+    run = read_run(path)
+    writer = ResultsWriter.create(out, run.header.model_copy(update={"run_id": out.stem}))
+    for record in run.records:
+        writer.record(record.model_copy(update=record_update) if record.name in names else record)
+    writer.close()
+    return out
+
+
+def test_each_runs_peak_memory_and_its_ratio_to_the_baseline(tmp_path):
+    plain = write_run(tmp_path / "plain.jsonl", fake_device())
+    names = [r.name for r in read_run_records(plain)]
+    a = _rewritten(plain, tmp_path / "a.jsonl", peak_memory_bytes=1000)
+    b = _some_rewritten(
+        _rewritten(plain, tmp_path / "b0.jsonl", peak_memory_bytes=3000),
+        tmp_path / "b.jsonl",
+        names[:1],
+        peak_memory_bytes=0,
+    )
+    table = compare(load_views([a, b])).table
+    assert list(table["peak_memory_bytes[A]"]) == [1000] * len(names)
+    assert list(table["peak_memory_bytes[B]"]) == [0] + [3000] * (len(names) - 1)
+    assert list(table["memory_ratio[B]"].iloc[1:]) == [3.0] * (len(names) - 1)  # B over A, the baseline
+    assert "memory_ratio[A]" not in table
+    zero_base = compare(load_views([b, a])).table  # now b (labelled A) is the baseline: its zero divides nothing
+    assert math.isnan(zero_base["memory_ratio[B]"].iloc[0])
+    assert zero_base["memory_ratio[B]"].iloc[1] == pytest.approx(1000 / 3000)
+    unmeasured = compare(load_views([plain, a])).table  # one run measured no memory: no memory columns at all
+    assert not any(column.startswith(("peak_memory_bytes", "memory_ratio")) for column in unmeasured.columns)
+
+
+def test_runs_of_other_dtypes_are_said_and_records_without_a_counterpart_counted(tmp_path):
+    plain = write_run(tmp_path / "plain.jsonl", fake_device())
+    names = [r.name for r in read_run_records(plain)]
+    records = read_run_records(plain)
+    other = plain
+    for i, record in enumerate(records[:2]):  # two workloads measured in bfloat16 instead
+        update = dict(dtype="bfloat16", name=record.name + "-bfloat16", identity=record.identity + "-bfloat16")
+        other = _some_rewritten(other, tmp_path / f"b{i}.jsonl", [record.name], **update)
+    result = compare(load_views([plain, other]))
+    assert len(result.table) == len(names) - 2  # the same workload in the same dtype only
+    assert (
+        "the runs measured different dtypes: A: float32; B: bfloat16, float32"
+        " (only the same workload in the same dtype is compared)"
+    ) in result.warnings
+    assert "4 measured records have no counterpart in every run and are left out" in result.warnings
+    same = compare(load_views([plain, _rewritten(plain, tmp_path / "c.jsonl")])).warnings
+    assert not any("dtypes" in w or "no counterpart" in w for w in same)
+
+
+def _gated(result, *ratios, threshold=0.05):
+    """The gate of `result` over crafted ratios, one per row of a table cut to their number."""
+    import dataclasses
+
+    one = dataclasses.replace(result, table=result.table.iloc[: len(ratios)], ratios={"B": list(ratios)})
+    return one.gate(threshold)
+
+
+def test_the_gate_by_hand_at_its_edges(tmp_path):
+    """5% allowed, 95% intervals. A decided row at 1.0 with se 0.005 (df 20) can detect 1.5%: nothing to say, even
+    alone (Holm's alpha is 1 - level, never above 1). An undecided row (with a spread: one round's samples) exactly at
+    1 / 1.05 is not past the threshold; just under it, it is inconclusive; so is a decided row whose smallest detectable
+    change is over 5% (se 0.05)."""
+    from flopbench.reading.intervals import Ratio
+
+    result = compare(
+        load_views([write_run(tmp_path / "a.jsonl", fake_device()), write_run(tmp_path / "b.jsonl", fake_device())])
+    )
+    fine = Ratio(1.0, 0.99, 1.01, "pairs", se=0.005, df=20)
+    assert fine.mde(0.95) == pytest.approx(math.exp((2.086 + 0.860) * 0.005) - 1, rel=1e-3)
+    assert _gated(result, fine) == (0, [])
+    edge = Ratio(1 / 1.05, 0.94, 0.96, "samples", se=0.005, df=20, decides=False, why="one round's samples")
+    assert _gated(result, edge)[0] == 0  # at the threshold, not past it
+    past = Ratio(1 / 1.06, 0.93, 0.95, "samples", se=0.005, df=20, decides=False, why="one round's samples")
+    status, lines = _gated(result, past)
+    name = result.table.iloc[0]["name"]
+    assert status == 2 and lines == [
+        f"{name} (float32): run B is 1.06x the time of run A: past the 5% allowed, but it decides nothing"
+        " (one round's samples)"
+    ]
+    blind = Ratio(1.0, 0.9, 1.1, "rounds", se=0.05, df=4)
+    status, lines = _gated(result, fine, blind)
+    assert status == 2 and len(lines) == 1 and "could not have detected a change under" in lines[0]
+    slow = Ratio(1 / 1.2, 1 / 1.25, 1 / 1.15, "pairs", se=0.01, df=20)
+    status, lines = _gated(result, slow, blind)  # a sure slowdown outranks the inconclusive row
+    assert (
+        status == 1 and len(lines) == 1 and "over the 5% allowed, with Holm's correction over 2 comparisons" in lines[0]
+    )
