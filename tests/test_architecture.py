@@ -55,8 +55,8 @@ def test_the_check_sees_a_division_by_a_bandwidth():
 # --- the house: packages whose imports point down ------------------------------------------------------------------
 
 # Each package's floor: a module may import its own package and the floors below, never above. The base modules
-# (errors, units, console, fields, outputs, formulas, version) import only each other; the measuring and reading halves share a
-# floor and never import each other (reading reads results files; it never measures).
+# (errors, units, console, fields, outputs, formulas, version) import only each other; the measuring and reading
+# halves share a floor and never import each other (reading reads results files; it never measures).
 BASE = {"errors", "units", "console", "fields", "outputs", "formulas", "version"}
 FLOORS = {"base": 0, "machine": 1, "results": 2, "workloads": 3, "measuring": 4, "reading": 4, "commands": 5, "top": 6}
 MAX_TOP_MODULES = 10
