@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-# One import, of a module that is one string: `python -m flopbench` runs this before flopbench/__main__.py can hold
-# Ctrl-C (see cli.interrupts_deferred), and an interrupt inside `typing`'s import was a traceback.
-from flopbench.version import __version__
+# No imports here: `python -m flopbench` runs this before flopbench/__main__.py can hold Ctrl-C (see
+# cli.interrupts_deferred), and an interrupt inside `typing`'s import was a traceback. The version lives on the ground
+# floor (flopbench/version.py), where the packages below this one read it.
 
 __all__ = ["__version__", "load_results", "measure"]
 
 
 def __getattr__(name: str) -> object:
-    """`flopbench.load_results` and `flopbench.measure`, imported when first used: `import flopbench` stays instant
-    (and torch-free)."""
+    """`flopbench.__version__`, `flopbench.load_results` and `flopbench.measure`, imported when first used: `import
+    flopbench` stays instant (and torch-free)."""
+    if name == "__version__":
+        from flopbench.version import __version__
+
+        return __version__
     if name == "load_results":
         from flopbench.results.files import load_results
 
