@@ -9,7 +9,7 @@ import pytest
 from flopbench.machine.roofline import Roofline
 from flopbench.measuring import records
 from flopbench.measuring.ledger import largest_loss, ledger
-from flopbench.results.schema import Device, Peak
+from flopbench.results.schema import Device, LedgerStep, Peak
 from flopbench.workloads import make_workload
 from flopbench.workloads.parallel import tile_work, wave_efficiency
 
@@ -161,3 +161,11 @@ def test_every_placed_record_of_a_run_has_a_ledger_that_multiplies_out(tmp_path,
 
     typo = names[1] + "x"
     assert_one_line_error(in_process("explain", "r.jsonl", typo), f"{typo}: no such workload", "did you mean")
+
+
+def test_a_loss_under_one_percent_is_not_named():
+    def step(name, factor):
+        return LedgerStep(name=name, factor=factor, ideal_s=1.0, source="measured")
+
+    assert largest_loss([step("peak", 1.0), step("overhead", 0.9999), step("residual", 1.09)]) is None
+    assert largest_loss([step("peak", 1.0), step("overhead", 0.985), step("residual", 0.995)]) == "overhead"

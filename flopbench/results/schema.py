@@ -515,7 +515,7 @@ class LedgerPart(Part):
 
     ledger: list[LedgerStep] | None = F("", "the chain of ideal times from the peak to the measured time", None)
     ledger_note: str | None = F("", "why a placed record has no ledger", None)
-    largest_loss: str | None = F("", "the step with the smallest factor, where one is under 1", None)
+    largest_loss: str | None = F("", "the step with the smallest factor, where one loses at least 1% (flopbench.measuring.ledger.NAMED_LOSS)", None)
 
 
 class MemoryPart(Part):
