@@ -34,8 +34,14 @@ MODULES = {
         "flopbench/measuring/summary.py",
         ["tests/test_summary.py", "tests/test_trust.py", "tests/test_runner.py"],
     ),
-    "roofline": ("flopbench/machine/roofline.py", ["tests/test_roofline.py", "tests/test_runner.py"]),
-    "timing": ("flopbench/measuring/timing.py", ["tests/test_timing.py"]),
+    "roofline": (
+        "flopbench/machine/roofline.py",
+        ["tests/test_roofline.py", "tests/test_runner.py", "tests/test_trust.py", "tests/test_ledger.py"],
+    ),
+    "timing": (
+        "flopbench/measuring/timing.py",
+        ["tests/test_timing.py", "tests/test_cuda_path.py", "tests/test_trust.py", "tests/test_memory.py"],
+    ),
     "files": ("flopbench/results/files.py", ["tests/test_results.py"]),
 }
 

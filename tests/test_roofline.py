@@ -37,6 +37,33 @@ def test_private_caches_hold_what_the_threads_reach_and_a_shared_one_whole():
     assert not any(level.roof.known for level in two)  # sizes from the OS; roofs only when measured
 
 
+def test_cache_sizes_by_hand_notes_and_all():
+    """Four private L2s reached by 2 threads; with no thread count, all four; a shared L3 whole; a missing, zero or
+    non-integer size is no level; an old file's last-level cache alone is one LLC level."""
+    facts = {"l1_bytes": 0, "l2_bytes": 512 * KIB, "l2_instances": 4, "l3_bytes": 32 * MIB, "l3_instances": 1}
+    two = cache_sizes(device(facts=facts), threads=2)
+    assert [(level.name, level.capacity_bytes, level.note) for level in two] == [
+        ("L2", MIB, "524 kB per instance (2 of 4 instances), from the OS"),
+        ("L3", 32 * MIB, "33.6 MB per instance (shared), from the OS"),
+    ]
+    assert [level.roof.detail for level in two] == [
+        "L2 is not measured (flopbench peak --measure)",
+        "L3 is not measured (flopbench peak --measure)",
+    ]
+    assert all(level.ceiling is None and level.roof.source == "unknown" for level in two)
+    assert [level.capacity_bytes for level in cache_sizes(device(facts=facts))] == [2 * MIB, 32 * MIB]
+    assert cache_sizes(device(facts={**facts, "l2_bytes": "512K"}), threads=2)[0].name == "L3"
+    no_count = cache_sizes(device(facts={"l2_bytes": 256 * KIB}), threads=8)
+    assert [(level.capacity_bytes, level.note) for level in no_count] == [
+        (256 * KIB, "262 kB per instance (shared), from the OS")
+    ]  # an unknown instance count is one instance
+    (llc,) = cache_sizes(device(facts={"llc_bytes": 16 * MIB}), threads=2)
+    assert (llc.name, llc.capacity_bytes, llc.note) == ("LLC", 16 * MIB, "16.8 MB, the last-level cache, from the OS")
+    assert llc.roof.detail == "the last-level cache is not measured" and llc.roof.source == "unknown"
+    assert cache_sizes(device(facts={"l3_bytes": 8 * MIB, "llc_bytes": 16 * MIB}))[0].name == "L3"  # named levels win
+    assert cache_sizes(device(facts={})) == []
+
+
 def measured_levels(l2=80e9, l3=120e9, l3_plateau=16 * MIB):
     return (
         Level("L2", MIB, Peak(None, "unknown", "x"), Peak(l2, "measured", "sweep")),
