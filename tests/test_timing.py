@@ -409,3 +409,28 @@ def test_the_clock_resolution_is_its_smallest_step_and_ignores_reads_that_did_no
     assert measure_clock(lambda: 0.0, reads=10) == 1e-9  # a clock that never moves: the floor, never zero
     real = measure_clock(time.perf_counter)
     assert 0 < real < 1e-4
+
+
+def test_a_runs_settings_give_its_budget_field_by_field():
+    from tests.helpers import settings
+
+    budget = Budget.of(
+        settings(min_time_s=0.3, max_time_s=2.0, warmup_s=0.05, min_samples=7, target_rel_iqr=0.02, max_samples=99)
+    )
+    assert budget == Budget(0.3, 2.0, 0.05, 7, 0.02, 99)
+    assert Budget.of(settings(target_rel_iqr=None)).target_rel_iqr == Budget.target_rel_iqr  # unset: the default
+
+
+def test_the_budget_stops_at_its_limits_and_at_a_tight_spread():
+    budget = Budget(min_time_s=1.0, max_time_s=2.0, min_samples=5, target_rel_iqr=0.05, max_samples=8)
+    assert budget.done([1.0] * 8, 0.1)  # max_samples, however short
+    assert not budget.done([1.0] * 7, 0.1)
+    assert budget.done([1.0, 5.0, 9.0], 2.0)  # max_time_s with 3 samples, however spread
+    assert not budget.done([1.0, 5.0], 2.5)  # ... but never under 3
+    assert not budget.done([1.0] * 5, 0.99)  # under min_time_s
+    assert not budget.done([1.0] * 4, 1.5)  # under min_samples
+    tight = [1.0, 1.0, 1.02, 1.04, 1.05]  # IQR 0.04 over median 1.02: 3.9%
+    assert budget.done(tight, 1.5)
+    assert not budget.done([1.0, 1.0, 1.1, 1.2, 1.3], 1.5)  # IQR 0.2 over 1.1
+    quarter = Budget(min_time_s=1.0, max_time_s=2.0, min_samples=5, target_rel_iqr=0.25)
+    assert quarter.done([4.0, 4.0, 4.0, 5.0, 5.0], 1.5)  # IQR exactly a quarter of the median: enough
