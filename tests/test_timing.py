@@ -434,3 +434,37 @@ def test_the_budget_stops_at_its_limits_and_at_a_tight_spread():
     assert not budget.done([1.0, 1.0, 1.1, 1.2, 1.3], 1.5)  # IQR 0.2 over 1.1
     quarter = Budget(min_time_s=1.0, max_time_s=2.0, min_samples=5, target_rel_iqr=0.25)
     assert quarter.done([4.0, 4.0, 4.0, 5.0, 5.0], 1.5)  # IQR exactly a quarter of the median: enough
+
+
+def test_a_call_over_the_cap_is_timed_again_unless_it_was_far_over():
+    """Cap 1 s, grace 4x: a first call of 1.0 s is within it; 2 s is timed again (a cold first call) and judged by the
+    second; 5 s is over the grace and judged at once. The error carries both figures."""
+    from flopbench.measuring.timing import FIRST_CALL_GRACE, CallTooSlow, over_cap
+
+    assert FIRST_CALL_GRACE == 4.0
+    again_calls = []
+
+    def again(seconds):
+        def time_it():
+            again_calls.append(seconds)
+            return seconds
+
+        return time_it
+
+    over_cap(1.0, 1.0, again(9.0))  # at the cap: fine, never timed again
+    over_cap(50.0, None, again(9.0))  # no cap
+    over_cap(2.0, 1.0, again(0.5))  # the first call was cold: the second is under
+    assert again_calls == [0.5]
+    with pytest.raises(CallTooSlow) as slow:
+        over_cap(2.0, 1.0, again(1.5))
+    assert (slow.value.seconds, slow.value.cap_s) == (1.5, 1.0) and str(slow.value) == (
+        "one call took 1.5 s, over the 1 s cap"
+    )
+    over_cap(2.0, 1.0, again(1.0))  # exactly at the cap the second time: fine
+    with pytest.raises(CallTooSlow) as far:
+        over_cap(5.0, 1.0, again(0.1))  # over 4x: not timed again
+    assert far.value.seconds == 5.0 and again_calls[-1] == 1.0
+    with pytest.raises(CallTooSlow):
+        over_cap(4.5, 1.0, again(0.1))  # just over the grace
+    over_cap(4.0, 1.0, again(0.1))  # at the grace: timed again, and the second is under
+    assert again_calls[-1] == 0.1
