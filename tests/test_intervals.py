@@ -306,3 +306,26 @@ def test_ten_pairs_switch_to_the_signed_rank_interval_and_the_level_is_honoured(
     assert sep80.high - sep80.low < sep95.high - sep95.low
     fam80, fam95 = family([0.1, 0.2, 0.4], level=0.8), family([0.1, 0.2, 0.4])
     assert fam80.high - fam80.low < fam95.high - fam95.low
+
+
+def test_a_family_by_hand_its_unit_its_reasons_and_its_drift_share():
+    """Logs 0, 0.1, 0.2 (speedups 1, e^0.1, e^0.2): mean 0.1, variance 0.01, so the workloads' term is 0.01 / 3; a
+    drift of 0.1 a run adds 2 x 0.01 = 0.02, five sixths of the whole. Fewer than 3 workloads, or 3 that agree
+    exactly with no drift, decide nothing and say why; a family with nothing finite in it is NOTHING."""
+    from flopbench.reading.intervals import NOTHING, family
+
+    spread = family([0.0, 0.1, 0.2], drift=0.1)
+    assert spread.unit == "workloads" and spread.decides and spread.value == pytest.approx(math.exp(0.1))
+    assert spread.se == pytest.approx(math.sqrt(0.01 / 3 + 0.02))
+    assert spread.drift_share == pytest.approx(0.02 / (0.01 / 3 + 0.02))
+    assert family([0.0, 0.1, 0.2]).drift_share == 0.0
+    two = family([0.1, 0.3, math.nan])
+    assert (two.value, two.low, two.high) == pytest.approx((math.exp(0.2),) * 3)
+    assert (two.unit, two.decides, two.why) == ("workloads", False, "fewer than 3 workloads: no interval")
+    flat = family([0.1, 0.1, 0.1])
+    assert (flat.unit, flat.decides, flat.why) == ("workloads", False, "no spread between workloads")
+    assert family([0.1, 0.1, 0.1], drift=0.05).decides  # the run offset alone gives it an interval
+    assert family([1, 1, 1]).value == pytest.approx(math.e)  # integers are logs too
+    assert family([math.nan]) is NOTHING and family([]) is NOTHING
+    one = family([0.5])
+    assert one.why == "fewer than 3 workloads: no interval" and one.value == pytest.approx(math.exp(0.5))
