@@ -329,3 +329,23 @@ def test_a_family_by_hand_its_unit_its_reasons_and_its_drift_share():
     assert family([math.nan]) is NOTHING and family([]) is NOTHING
     one = family([0.5])
     assert one.why == "fewer than 3 workloads: no interval" and one.value == pytest.approx(math.exp(0.5))
+
+
+def test_the_edges_of_mde_p_slower_holm_and_slower_than():
+    """What has no standard error or degrees of freedom can detect nothing (an infinite MDE) and is sure of nothing
+    (p = 1); one degree of freedom is still an interval; Holm rejects at its bound exactly; an interval that ends
+    exactly at the threshold is not past it."""
+    from flopbench.reading.intervals import Ratio, holm
+
+    assert Ratio(1.0, 0.9, 1.1, "pairs", se=math.nan, df=5).mde() == math.inf
+    assert Ratio(1.0, 0.9, 1.1, "pairs", se=0.01, df=math.nan).mde() == math.inf
+    assert Ratio(1.0, 0.9, 1.1, "pairs", se=0.01, df=0).mde() == math.inf
+    assert Ratio(1.0, 0.9, 1.1, "pairs", se=0.01, df=-1).mde() == math.inf
+    assert math.isfinite(Ratio(1.0, 0.9, 1.1, "pairs", se=0.01, df=1).mde())
+    assert Ratio(0.5, 0.4, 0.6, "pairs", se=0.0, df=5).p_slower(0.05) == 1.0
+    assert Ratio(0.5, 0.4, 0.6, "pairs", se=math.nan, df=5).p_slower(0.05) == 1.0
+    assert holm([0.05], 0.05) == [True] and holm([0.025, 0.05], 0.05) == [True, True]
+    assert holm([0.0500001], 0.05) == [False]
+    edge = 1 / 1.05
+    assert not Ratio(0.9, 0.85, edge, "pairs", se=0.01, df=9).slower_than(0.05)
+    assert Ratio(0.9, 0.85, edge * 0.999, "pairs", se=0.01, df=9).slower_than(0.05)
