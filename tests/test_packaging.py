@@ -62,66 +62,26 @@ def test_the_wheel_runs_from_another_directory(installed):
         check=True,
     ).stdout
     assert where.startswith(str(venv)), where  # the wheel's flopbench, not the checkout's
-    count = subprocess.run(
-        [str(venv / "bin" / "flopbench"), "count", "quick", "--format", "json"],
-        capture_output=True,
-        text=True,
-        cwd=elsewhere,
-        timeout=120,
-    )
+    env = {"FLOPBENCH_CACHE_DIR": str(tmp / "cache"), "PATH": "/usr/bin:/bin"}
+
+    def installed_cli(*args: str, **options) -> subprocess.CompletedProcess:
+        """The wheel's flopbench, run from another directory."""
+        command = [str(venv / "bin" / "flopbench"), *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=elsewhere, timeout=300, **options)
+
+    quick = ("--device", "cpu", "--rounds", "1", "--min-time", "0.01", "--bandwidth", "1e10")
+    count = installed_cli("count", "quick", "--format", "json")
     assert count.returncode == 0, count.stderr
     assert "gemv" in {row["name"] for row in json.loads(count.stdout)}
-    env = {"FLOPBENCH_CACHE_DIR": str(tmp / "cache"), "PATH": "/usr/bin:/bin"}
-    run = subprocess.run(
-        [
-            str(venv / "bin" / "flopbench"),
-            "run",
-            "quick",
-            "--only",
-            "^gemv$",
-            "--device",
-            "cpu",
-            "--rounds",
-            "1",
-            "--min-time",
-            "0.01",
-            "--bandwidth",
-            "1e10",
-            "--out",
-            "run.jsonl",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=elsewhere,
-        env=env,
-        timeout=300,
-    )
+    run = installed_cli("run", "quick", "--only", "^gemv$", *quick, "--out", "run.jsonl", env=env)
     assert run.returncode == 0, run.stderr
     assert "1 measured, 0 skipped, 0 failed" in run.stdout
     header = json.loads((elsewhere / "run.jsonl").read_text().splitlines()[0])
     assert header["suites"][0]["name"] == "quick" and header["suites"][0]["path"].startswith(str(venv))
-    square = [str(venv / "bin" / "flopbench"), "run", "default", "--only", "^square-m128-n128-k128-float32$"]
-    square += [
-        "--device",
-        "cpu",
-        "--rounds",
-        "1",
-        "--min-time",
-        "0.01",
-        "--bandwidth",
-        "1e10",
-        "--out",
-        "default.jsonl",
-    ]
-    assert subprocess.run(square, capture_output=True, cwd=elsewhere, env=env, timeout=300).returncode == 0
-    atlas = subprocess.run(  # the shipped references travel in the wheel, and compare reads them from there
-        [str(venv / "bin" / "flopbench"), "compare", "default.jsonl", "--against", "all", "--format", "markdown"],
-        capture_output=True,
-        text=True,
-        cwd=elsewhere,
-        env=env,
-        timeout=300,
-    )
+    square = ("run", "default", "--only", "^square-m128-n128-k128-float32$", *quick, "--out", "default.jsonl")
+    assert installed_cli(*square, env=env).returncode == 0
+    # the shipped references travel in the wheel, and compare reads them from there
+    atlas = installed_cli("compare", "default.jsonl", "--against", "all", "--format", "markdown", env=env)
     assert atlas.returncode == 0, atlas.stderr
     assert "| cpu-amd-epyc-zen3-2vcpu-vm | matmul | 1 |" in atlas.stdout
 
