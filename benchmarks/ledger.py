@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flopbench.reading.losses import STEP_NAMES  # noqa: E402
+from flopbench.reading.losses import STEP_NAMES, achieved_share  # noqa: E402
 from flopbench.results.files import read_run  # noqa: E402
 
 
@@ -39,8 +39,7 @@ def ledgers(path: Path) -> None:
     for record in placed:
         if record.ledger:
             product = math.prod(s.factor for s in record.ledger if s.factor is not None)
-            share = record.utilization if record.total_flops else record.roofline_efficiency
-            worst = max(worst, abs(product / share - 1))
+            worst = max(worst, abs(product / achieved_share(record) - 1))
     print(f"# Ledgers of {path.name}\n")
     print(
         f"{len(placed) - len(missing)} of {len(placed)} placed records have a ledger"
@@ -54,7 +53,7 @@ def ledgers(path: Path) -> None:
             continue
         factors = {s.name: s.factor for s in record.ledger}
         cells = " | ".join("-" if factors.get(n) is None else f"{factors[n]:.2f}" for n in STEP_NAMES)
-        share = f"{record.utilization:.1%}" if record.total_flops else f"({record.roofline_efficiency:.1%} roof)"
+        share = f"{achieved_share(record):.1%}" + ("" if record.total_flops else " roof")
         print(f"| {record.name} | {share} | {cells} | {record.largest_loss or '-'} |")
 
 

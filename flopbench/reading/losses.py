@@ -36,12 +36,19 @@ def ledger_rows(view: RunView) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def achieved_share(record: Record) -> float:
+    """What a record's ledger multiplies out to: achieved / peak, or for work without arithmetic (a copy) its achieved
+    bandwidth over its level's roof (flopbench.measuring.ledger)."""
+    if not record.total_flops:
+        return record.roofline_efficiency or 0.0
+    return record.utilization or 0.0
+
+
 def share(record: Record) -> str:
-    """What a record's ledger multiplies out to, in words: '5.4% of peak', or for work without arithmetic (a copy)
-    '62% of its L3 roof'."""
-    if not record.total_flops and record.roofline_efficiency is not None:
-        return f"{record.roofline_efficiency:.1%} of its {record.level or 'memory'} roof"
-    return f"{record.utilization or 0.0:.1%} of peak"
+    """achieved_share in words: '5.4% of peak', or for a copy '62% of its L3 roof'."""
+    if not record.total_flops:
+        return f"{achieved_share(record):.1%} of its {record.level or 'memory'} roof"
+    return f"{achieved_share(record):.1%} of peak"
 
 
 def in_words(record: Record) -> str:
