@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from flopbench.reading.intervals import LEVEL, NOTHING, THRESHOLD, Ratio, family, holm, paired, unpaired
+from flopbench.reading.intervals import LEVEL, THRESHOLD, Ratio, family, holm, paired, unpaired
 
 if TYPE_CHECKING:
     from flopbench.reading.view import RunView
@@ -118,20 +118,22 @@ class Comparison:
         whose smallest detectable change is above it); else 0."""
         rows = [(label, i, ratio) for label in self.others for i, ratio in enumerate(self.ratios[label])]
         rejected = holm([ratio.p_slower(threshold) for _, _, ratio in rows], 1 - self.level)
-        slower = [self._line(label, i, ratio, threshold, "slower") for (label, i, ratio), r in zip(rows, rejected) if r]
+        slower = [
+            self._line(label, i, ratio, threshold, slower=True) for (label, i, ratio), r in zip(rows, rejected) if r
+        ]
         if slower:
             return 1, slower
         unsure = [
-            self._line(label, i, ratio, threshold, "inconclusive")
+            self._line(label, i, ratio, threshold, slower=False)
             for label, i, ratio in rows
             if (not ratio.decides and ratio.value < 1 / (1 + threshold)) or ratio.mde(self.level) > threshold
         ]
         return (2, unsure) if unsure else (0, [])
 
-    def _line(self, label: str, index: int, ratio: Ratio, threshold: float, kind: str) -> str:
+    def _line(self, label: str, index: int, ratio: Ratio, threshold: float, slower: bool) -> str:
         row = self.table.iloc[index]
         what = f"{row['name']} ({row['dtype']}): run {label} is {1 / ratio.value:.3g}x the time of run {self.baseline}"
-        if kind == "slower":
+        if slower:
             return (
                 f"{what} ({self.level:.0%} interval {1 / ratio.high:.3g}x-{1 / ratio.low:.3g}x): over the"
                 f" {threshold:.0%} allowed, with Holm's correction over {sum(len(v) for v in self.ratios.values())}"
@@ -241,14 +243,13 @@ def drift_between(a: RunView, b: RunView) -> Drift:
     """The between-run term of two separate runs, from what is known of their machines: the A/A history cached for
     this machine (benchmarks/compare_aa.py learns it), else, on one machine, the runs' canaries, else the assumed
     spread of DRIFT_ASSUMED. Runs on two machines each bring their own drift: the larger counts for both."""
-    history = [_history(view) for view in (a, b)]
-    same = same_machine(a.header, b.header)
-    if same and history[0] is not None:
-        return Drift(history[0][0], f"this machine's A/A history, {history[0][1]} pair(s) of runs")
-    if not same:
-        known = [h[0] for h in history if h is not None]
+    if not same_machine(a.header, b.header):
+        known = [h[0] for h in (_history(a), _history(b)) if h is not None]
         sd = max([*known, DRIFT_ASSUMED])
         return Drift(sd, "two machines: each run's own drift, the larger of their A/A histories and the assumed")
+    history = _history(a)  # one machine, one history
+    if history is not None:
+        return Drift(history[0], f"this machine's A/A history, {history[1]} pair(s) of runs")
     canaries = [view.trust.speed.median_s if view.trust.speed else None for view in (a, b)]
     if canaries[0] and canaries[1]:
         apart = abs(math.log(canaries[0] / canaries[1]))
@@ -289,13 +290,9 @@ def _rows(view: RunView, best_impl: bool, paired_run: bool = False) -> pd.DataFr
     from flopbench.reading.analysis import base_identity
 
     frame = view.workloads
-    ok = frame[frame["status"] == "ok"].copy()
-    if "impl" not in ok:
-        ok["impl"] = "eager"
-    ok["impl"] = ok["impl"].fillna("eager")
+    ok = frame[frame["status"] == "ok"].copy()  # every record has an impl ("eager" by default) and a pair key column
     if paired_run:  # a record without a pair key (written by hand, or merged) pairs by its identity
-        key = ok["pair_key"].fillna(ok["identity"]) if "pair_key" in ok else ok["identity"]
-        ok = ok.assign(pair_key=key).set_index("pair_key", drop=False)
+        ok = ok.assign(pair_key=ok["pair_key"].fillna(ok["identity"])).set_index("pair_key", drop=False)
     elif best_impl:
         ok["key"] = ok.apply(base_identity, axis=1)
         ok = ok.sort_values("time_s").drop_duplicates("key").set_index("key")
@@ -305,8 +302,8 @@ def _rows(view: RunView, best_impl: bool, paired_run: bool = False) -> pd.DataFr
     for record in view.records:
         if record.status == "ok":
             records.setdefault(record.identity, []).append(record)
-    found = [records.get(i, []) for i in ok["identity"]]
-    ok["repeats"] = [repetitions(r) if r else ([], "") for r in found]
+    found = [records[i] for i in ok["identity"]]  # the rows are these records (a distributed run's folded)
+    ok["repeats"] = [repetitions(r) for r in found]
     ok["pairs"] = [pair_values(r) for r in found]
     ok["resolution"] = [relative_resolution(r) for r in found]
     return ok
@@ -332,7 +329,7 @@ def _speedups(
             continue
         (a, unit_a), (b, unit_b) = base.at[key, "repeats"], other.at[key, "repeats"]
         unit = "rounds" if unit_a == unit_b == "rounds" else "samples"
-        ratios.append(unpaired(a, b, drift.sd, unit, resolution, level) if a and b else NOTHING)
+        ratios.append(unpaired(a, b, drift.sd, unit, resolution, level))
     table[f"speedup[{label}]"] = [r.value for r in ratios]
     table[f"speedup_low[{label}]"] = [r.low for r in ratios]
     table[f"speedup_high[{label}]"] = [r.high for r in ratios]
@@ -355,13 +352,19 @@ def _roof_ratio(row: pd.Series, views: tuple[RunView, RunView]) -> float:
     flops, traffic = float(row["total_flops"]), float(row["bytes"])
     working_set = row.get("working_set_bytes")
     working_set = float(working_set) if working_set == working_set and working_set is not None else traffic
-    key = row.get("peak_key") or row["dtype"]
+    key = _peak_key(row)
     times = [view.roofline.cache_time_s(flops, traffic, working_set, key) for view in views]
     return times[0] / times[1] if all(times) else math.nan  # type: ignore[operator]
 
 
+def _peak_key(row: pd.Series) -> str:
+    """The peak that judges a row: its own, else its dtype's (a frame's missing value is NaN, which is truthy)."""
+    key = row.get("peak_key")
+    return key if isinstance(key, str) and key else str(row["dtype"])
+
+
 def _peak_ratio(row: pd.Series, views: tuple[RunView, RunView]) -> float:
-    key = row.get("peak_key") or row["dtype"]
+    key = _peak_key(row)
     peaks = [view.roofline.roof(key).peak.value for view in views]
     return peaks[1] / peaks[0] if all(peaks) else math.nan  # type: ignore[operator]
 
