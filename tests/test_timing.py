@@ -468,3 +468,238 @@ def test_a_call_over_the_cap_is_timed_again_unless_it_was_far_over():
         over_cap(4.5, 1.0, again(0.1))  # just over the grace
     over_cap(4.0, 1.0, again(0.1))  # at the grace: timed again, and the second is under
     assert again_calls[-1] == 0.1
+
+
+# --- known answers for each stopping rule (issue 41): durations in powers of two, so that every sum is exact -------
+
+U = 2.0**-10  # about a millisecond, exact in binary
+
+
+class Script:
+    """A workload whose calls take the given durations in turn (the last one from then on) and take `faults` page
+    faults each (in turn, the last from then on), on a FakeClock: its calls are counted."""
+
+    def __init__(self, clock, durations, faults=(0,)):
+        self.clock, self.durations, self.fault_script = clock, list(durations), list(faults)
+        self.calls = self.faults = 0
+
+    def __call__(self):
+        i = self.calls
+        self.clock.now += self.durations[min(i, len(self.durations) - 1)]
+        self.faults += self.fault_script[min(i, len(self.fault_script) - 1)]
+        self.calls += 1
+
+
+def scripted_cpu(durations, faults=(0,), evict=None, **budget):
+    clock = FakeClock()
+    fn = Script(clock, durations, faults)
+    timer = CpuTimer(Budget(**budget), clock=clock, resolution_s=1e-9, faults=lambda: fn.faults, evict=evict)
+    return timer, fn, clock
+
+
+def test_the_cpu_warm_up_returns_its_mean_call_and_stops_at_the_warm_up_time_exactly():
+    """Warm-up 8u: a first call of 4u and two of 2u reach it exactly (three clean calls too): 8u over 3 calls."""
+    timer, fn, _ = scripted_cpu([4 * U, 2 * U], warmup_s=8 * U)
+    assert timer.warm(fn) == 8 * U / 3 and fn.calls == 3
+
+
+@pytest.mark.parametrize(
+    "faults, calls",
+    [
+        ((0,), 3),  # clean from the first: three calls in a row
+        ((1 << 20, 0), 4),  # the first took memory: three clean ones after it
+        ((0, 1 << 20, 0), 5),  # a clean call, one that took memory: the count starts again
+        ((1 << 20,), 10),  # always taking memory: until WARMUP_FAULT_CAP warm-up times (10 calls of 1u)
+    ],
+)
+def test_the_cpu_warm_up_waits_for_three_clean_calls_in_a_row_up_to_its_cap(faults, calls):
+    timer, fn, _ = scripted_cpu([U], faults, warmup_s=U)
+    assert timer.warm(fn) == U and fn.calls == calls
+
+
+def test_a_cpu_first_call_over_the_cap_is_timed_again_once_and_judged_by_the_second():
+    from flopbench.measuring.timing import CallTooSlow
+
+    timer, fn, _ = scripted_cpu([2.0, 0.6], warmup_s=U)
+    timer.warm(fn, max_call_s=1.0)  # 2 s, then 0.6 s: a cold first call
+    assert fn.calls == 2  # the first and the second timed alone: 2 s is past the warm-up's cap of time already
+    timer, fn, _ = scripted_cpu([2.0, 1.5], warmup_s=U)
+    with pytest.raises(CallTooSlow, match="one call took 1.5 s"):
+        timer.measure(fn, max_call_s=1.0)
+    assert fn.calls == 2
+    timer, fn, _ = scripted_cpu([5.0], warmup_s=U)
+    with pytest.raises(CallTooSlow, match="one call took 5 s"):
+        timer.measure(fn, max_call_s=1.0)  # far over: never timed again
+    assert fn.calls == 1
+
+
+def test_warm_cpu_samples_count_their_own_faults_and_name_their_timer():
+    timer, fn, _ = scripted_cpu([U], faults=(3,), warmup_s=U, min_time_s=32 * U)
+    m = timer.measure(fn)
+    assert (m.timer, m.resolution_s, m.page_faults_per_call) == ("perf_counter", 1e-9, 3.0)
+
+
+def evicting(clock, seconds, faults_each, counter):
+    def evict():
+        clock.now += seconds
+        counter.faults += faults_each
+
+    return evict
+
+
+def cold_cpu(sample_s, evict_s, evict_faults=0, call_faults=0, **budget):
+    timer, fn, clock = scripted_cpu([sample_s], faults=(call_faults,), warmup_s=sample_s, **budget)
+    timer.evict = evicting(clock, evict_s, evict_faults, fn)
+    return timer, fn
+
+
+def test_cold_samples_stop_at_the_budget_and_leave_the_evictions_faults_out():
+    """Calls of 1/4 u, 16 u of samples wanted: 64 samples, each after an eviction of 4u that took 500 page faults
+    (not the call's: its own 3 are what a call costs)."""
+    timer, fn = cold_cpu(U / 4, 4 * U, evict_faults=500, call_faults=3, min_time_s=16 * U, min_samples=5)
+    m = timer.measure(fn)
+    assert len(m.samples_s) == 64 and m.samples_s[0] == U / 4 and m.calls_per_sample == 1
+    assert m.page_faults_per_call == 3.0
+    assert (m.timer, m.resolution_s) == ("perf_counter", 1e-9)
+    assert m.notes == ("cold: the caches were evicted before each timed call",)
+
+
+def test_cold_samples_stop_at_the_wall_time_once_there_are_enough():
+    """Evictions of 1/8 s make the wall time, not the samples, the limit: past max_time_s of wall time it stops, with
+    at least three samples (and at least min_samples); at exactly max_time_s it goes on."""
+    timer, fn = cold_cpu(U, 0.2, min_time_s=10.0, max_time_s=0.5, min_samples=2)
+    assert len(timer.measure(fn).samples_s) == 3  # 3 x 0.2 s of evictions > 0.5 s
+    timer, fn = cold_cpu(U, 0.2, min_time_s=10.0, max_time_s=0.5, min_samples=4)
+    assert len(timer.measure(fn).samples_s) == 4
+    exact = 3 * (2.0**-3 + U)  # the wall time of three evictions and samples, exactly
+    timer, fn = cold_cpu(U, 2.0**-3, min_time_s=10.0, max_time_s=exact, min_samples=2)
+    assert len(timer.measure(fn).samples_s) == 4  # not past the limit at 3: one more
+
+
+class ScriptedGpu(FakeGpu):
+    """A FakeGpu whose graph replays take scripted times: the calls' graph `pairs` in turn, the flushes' graph
+    `alone` in turn (each list's last value from then on); no flush may run outside a graph once graphs exist."""
+
+    def __init__(self, pairs, alone):
+        super().__init__(kernel_s=U)
+        self.scripts = {"pairs": list(pairs), "alone": list(alone)}
+        self.replays = {"pairs": 0, "alone": 0}
+
+    def flush_l2(self):
+        assert not self.graphs, "a graph sample flushed outside its graph"
+        super().flush_l2()
+
+    def graph(self, fn, calls, flush):
+        self.graphs += 1
+        kind = "pairs" if fn is not None else "alone"
+
+        def replay():
+            script, i = self.scripts[kind], self.replays[kind]
+            self.now += script[min(i, len(script) - 1)]
+            self.replays[kind] += 1
+
+        return replay
+
+
+def graphed(gpu, **budget):
+    timer = cuda_timer(gpu, use_graph=True)
+    timer.budget = Budget(**{"min_time_s": 0.05, "max_time_s": 1.0, "warmup_s": U, **budget})
+    return timer
+
+
+def test_graph_samples_no_longer_than_the_flushes_alone_are_dropped_and_counted():
+    """Flushes alone 8u a replay; the pairs' replays 8u (dropped: not longer), 4u (dropped), then 18u (kept: 10u
+    of work over 10 calls, 1u a call). 32u of samples wanted: four kept replays of 10 calls' 10u each."""
+    gpu = ScriptedGpu(pairs=[8 * U, 4 * U] + [18 * U] * 100, alone=[8 * U])
+    m = graphed(gpu, min_time_s=32 * U, min_samples=3).measure(gpu.fn)
+    assert m.calls_per_sample == 10 and m.samples_s == (U,) * 8  # the batch of 10 replays: 8 kept
+    assert m.notes == ("2 graph samples no longer than the flushes alone: dropped",)
+    assert (m.timer, m.resolution_s) == ("cuda_graph", timer_resolution()) and m.warnings() == list(m.notes)
+    assert gpu.replays == {"pairs": 10, "alone": 10}
+
+
+def timer_resolution():
+    from flopbench.measuring.timing import TorchCuda
+
+    return TorchCuda.EVENT_RESOLUTION_S
+
+
+def test_graph_samples_count_their_calls_time_toward_the_budget():
+    """1u a call, 10 calls a replay, 40u wanted: 4 replays' worth, reached inside the first batch of 10."""
+    gpu = ScriptedGpu(pairs=[9 * U], alone=[8 * U])  # 1u of work over 10 calls: 0.1u a call
+    m = graphed(gpu, min_time_s=4 * U, min_samples=3).measure(gpu.fn)
+    assert len(m.samples_s) == 10 and m.samples_s[0] == pytest.approx(U / 10)
+    gpu = ScriptedGpu(pairs=[9 * U], alone=[8 * U])
+    m = graphed(gpu, min_time_s=12 * U, min_samples=3).measure(gpu.fn)
+    assert len(m.samples_s) == 20  # 10u a batch: a second batch reaches 12u
+
+
+def test_a_graph_that_never_outlasts_its_flushes_stops_after_the_budgets_samples_and_says_why():
+    gpu = ScriptedGpu(pairs=[8 * U], alone=[8 * U])
+    with pytest.raises(RuntimeError, match="^under a CUDA graph the calls took no measurable time beside the L2"):
+        graphed(gpu, max_samples=20).measure(gpu.fn)
+    assert gpu.replays["pairs"] == 30  # dropped 10, 20 (not yet past 20), 30: stop
+
+
+def steady_gpu(kernel_times, start=1.0):
+    """A FakeGpu whose successive kernels take `kernel_times` in turn (the last from then on), no flush time; its wall
+    clock starts at `start` (a warm-up measures from when it began, not from zero)."""
+    gpu = FakeGpu(kernel_s=U, flush_s=0.0)
+    calls = {"n": 0}
+
+    def fn():
+        gpu.now += kernel_times[min(calls["n"], len(kernel_times) - 1)]
+        calls["n"] += 1
+
+    gpu.now = start
+    timer = cuda_timer(gpu)
+    timer.clock.now = start
+    return gpu, timer, fn, calls
+
+
+def test_the_cuda_warm_up_returns_once_two_windows_of_five_agree_and_its_time_has_passed():
+    """A first call of 8u, a window of five 4u calls, one of five 2u, then one whose median is 2u + 1/16u (3% from
+    the 2u before it: steady). With the warm-up time exactly what that took, it returns that median after 16 calls;
+    a quarter u more, and two more windows of 2.25u (the first 9% from 2u + 1/16u, the second agreeing)."""
+    third = [2 * U, 2 * U, 2 * U + U / 16, 2 * U + U / 8, 2 * U + U / 4]
+    times = [8 * U] + [4 * U] * 5 + [2 * U] * 5 + third
+    elapsed = sum(times)
+    _, timer, fn, calls = steady_gpu(times)
+    timer.budget = Budget(warmup_s=elapsed)
+    assert timer.warm(fn) == 2 * U + U / 16 and calls["n"] == 16  # the third window's median
+    _, timer, fn, calls = steady_gpu(times)
+    timer.budget = Budget(warmup_s=elapsed + U / 4)  # not yet its time
+    assert timer.warm(fn) == 2 * U + U / 4 and calls["n"] == 26
+
+
+def test_the_cuda_warm_up_stops_at_ten_warm_up_times_unsteady():
+    """Windows alternating 1u and 4u never agree; warm-up 3u: at 30u of warm-up (5u, 5 x 1u, 5 x 4u) it stops
+    with the last window's median. Steady from then on, so a later stop reads 2u."""
+    times = [5 * U] + [U] * 5 + [4 * U] * 5 + [2 * U]
+    _, timer, fn, calls = steady_gpu(times)
+    timer.budget = Budget(warmup_s=3 * U)
+    assert timer.warm(fn) == 4 * U and calls["n"] == 11
+
+
+def test_a_cuda_first_call_over_the_cap_is_timed_again_and_judged_by_the_second():
+    from flopbench.measuring.timing import CallTooSlow
+
+    _, timer, fn, calls = steady_gpu([2.0, 0.6])
+    timer.budget = Budget(warmup_s=U)
+    timer.warm(fn, max_call_s=1.0)
+    assert calls["n"] > 2
+    _, timer, fn, calls = steady_gpu([2.0, 1.5])
+    with pytest.raises(CallTooSlow, match="one call took 1.5 s"):
+        timer.measure(fn, max_call_s=1.0)
+    assert calls["n"] == 2
+
+
+def test_cuda_samples_count_toward_the_budget_and_single_calls_carry_no_note():
+    """1u calls (over 20 event resolutions: one call a sample), 32u wanted: batches of 10 until 40 samples."""
+    gpu = FakeGpu(kernel_s=U, flush_s=0.0)
+    timer = cuda_timer(gpu)
+    timer.budget = Budget(min_time_s=32 * U, warmup_s=U)
+    m = timer.measure(gpu.fn)
+    assert (len(m.samples_s), m.calls_per_sample, m.notes) == (40, 1, ())
+    tiny = FakeGpu(kernel_s=2e-6)  # 5 calls reach 20 event resolutions; a graph takes at least 10
+    assert cuda_timer(tiny, use_graph=True).measure(tiny.fn).calls_per_sample == 10
