@@ -292,7 +292,8 @@ class ResultsWriteError(FlopbenchError):
 
     def __init__(self, path: Path, strerror: str, intact: int):
         self.path, self.strerror, self.intact = path, strerror, intact
-        super().__init__(f"cannot write {path}: {strerror}; {intact} record{'s' * (intact != 1)} in it are intact")
+        whole = f"{intact} record is" if intact == 1 else f"{intact} records are"
+        super().__init__(f"cannot write {path}: {strerror}; {whole} intact in it")
 
 
 def _lock(fd: int, path: Path) -> None:
