@@ -596,9 +596,20 @@ def test_the_gate_by_hand_at_its_edges(tmp_path):
     ]
     blind = Ratio(1.0, 0.9, 1.1, "rounds", se=0.05, df=4)
     status, lines = _gated(result, fine, blind)
-    assert status == 2 and len(lines) == 1 and "could not have detected a change under" in lines[0]
+    second = result.table.iloc[1]["name"]
+    assert blind.mde(0.95) == pytest.approx(math.exp((2.776 + 0.941) * 0.05) - 1, rel=1e-3)  # 20.4%
+    assert status == 2 and lines == [
+        f"{second} (float32): run B is 1x the time of run A: it could not have detected a change under 20% (the 5%"
+        " asked)"
+    ]
+    drifting = Ratio(1.0, 0.9, 1.1, "rounds", se=0.05, df=4, drift_share=0.8)  # mostly the between-run term
+    assert _gated(result, drifting)[1] == [
+        f"{name} (float32): run B is 1x the time of run A: it could not have detected a change under 20% (the 5%"
+        " asked): drift-limited"
+    ]
     slow = Ratio(1 / 1.2, 1 / 1.25, 1 / 1.15, "pairs", se=0.01, df=20)
     status, lines = _gated(result, slow, blind)  # a sure slowdown outranks the inconclusive row
-    assert (
-        status == 1 and len(lines) == 1 and "over the 5% allowed, with Holm's correction over 2 comparisons" in lines[0]
-    )
+    assert status == 1 and lines == [
+        f"{name} (float32): run B is 1.2x the time of run A (95% interval 1.15x-1.25x): over the 5% allowed, with"
+        " Holm's correction over 2 comparisons"
+    ]

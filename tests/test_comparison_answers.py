@@ -360,3 +360,171 @@ def test_two_gpus_are_one_machine_by_their_uuid():
     twin = Device("cuda", 0, "NVIDIA H100", {"uuid": "GPU-2", "multiprocessors": 132}, {}, Peak(3e12, "spec", ""))
     assert same_machine(header(device=gpu), header(device=gpu))
     assert not same_machine(header(device=gpu), header(device=twin))
+
+
+# --- the smaller rules, each by hand ---------------------------------------------------------------------------------
+
+
+def test_the_table_is_numbered_from_0_and_starts_with_what_each_workload_is(two_machines):
+    table = compare(load_views(two_machines)).table
+    assert list(table.index) == [0, 1, 2, 3]  # the join's keys are not a column of their own
+    assert list(table.columns[:7]) == [
+        "name",
+        "family",
+        "dtype",
+        "impl",
+        "total_flops",
+        "time_s[A]",
+        "total_flops_per_s[A]",
+    ]
+
+
+def test_a_run_with_no_records_is_refused_by_name(tmp_path):
+    full = run_file(tmp_path / "a.jsonl", cpu(), 1, [record("w", rounds=rounds([MS, MS]))])
+    empty = run_file(tmp_path / "b.jsonl", cpu(), 1, [])
+    with pytest.raises(ValueError) as caught:
+        compare(load_views([full, empty]))
+    assert str(caught.value) == f"compare needs records in every run; none in {empty}"
+
+
+def test_the_sides_of_a_paired_run_join_by_their_pair_key_and_their_family_has_no_between_run_term(tmp_path):
+    """Three workloads measured eager on side A and compiled on side B: their identities differ (the implementation is
+    part of one), their pair keys do not. Each speedup is the paired interval of pairs 0-3; the family's interval is
+    the t interval over the three log speedups with no between-run term (pairing cancelled it), at the level asked."""
+    times = {  # per workload, side -> its four pairs' times (ms)
+        "w1": {"A": [1.0, 1.1, 0.9, 1.05], "B": [0.5, 0.56, 0.44, 0.52]},
+        "w2": {"A": [2.0, 2.1, 1.9, 2.2], "B": [1.0, 1.1, 0.9, 1.0]},
+        "w3": {"A": [1.0, 1.0, 1.1, 1.2], "B": [0.8, 0.85, 0.9, 1.0]},
+    }
+    files = []
+    for side, impl in (("A", "eager"), ("B", "compiled")):
+        pairing = Pairing(session="s", side=side, axis="impl", value=impl, other="x", how="interleaved")
+        records = [
+            record(
+                name,
+                time_s=MS,
+                impl=impl,
+                identity=f"{name}|{impl}",
+                pair_key=name,
+                rounds=rounds([t * MS for t in sides[side]], [0, 1, 2, 3]),
+            )
+            for name, sides in times.items()
+        ]
+        files.append(run_file(tmp_path / f"{side}.jsonl", cpu(), 1, records, pairing=pairing))
+    result = compare(load_views(files), level=0.9)
+    assert result.paired and list(result.table["name"]) == ["w1", "w2", "w3"]
+    logs = []
+    for sides, (_, row) in zip(times.values(), result.table.iterrows()):
+        resolution = 1e-9 / (min(sides["B"]) * MS)
+        expected = paired([t * MS for t in sides["A"]], [t * MS for t in sides["B"]], resolution, 0.9)
+        assert (row["speedup[B]"], row["speedup_low[B]"], row["speedup_high[B]"]) == pytest.approx(
+            (expected.value, expected.low, expected.high)
+        )
+        logs.append(math.log(expected.value))
+    summary = result.summary.set_index("family").loc["all"]
+    mean = family(logs, 0.0, 0.9)
+    assert (summary["geomean_speedup"], summary["geomean_low"], summary["geomean_high"]) == pytest.approx(
+        (mean.value, mean.low, mean.high)
+    )
+    assert summary["workloads"] == 3 and mean.drift_share == 0.0
+
+
+def test_a_device_without_known_roofs_or_peaks_has_no_ratios_and_no_numpy_noise(tmp_path):
+    import warnings
+
+    unknown = Device("cpu", None, "Test CPU", FACTS, {}, Peak(None, "unknown", "not measured"))
+    one = [record("w", rounds=rounds([MS, 1.1 * MS]))]
+    a = run_file(tmp_path / "a.jsonl", cpu(), 1, one)
+    writer = ResultsWriter.create(tmp_path / "b.jsonl", header(run_id="b", device=unknown, threads=2))
+    writer.record(one[0])
+    writer.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a mean of nothing is NaN, said quietly
+        result = compare(load_views([a, tmp_path / "b.jsonl"]))
+    row, summary = result.table.iloc[0], result.summary.iloc[0]
+    assert math.isnan(row["roof_ratio[B]"]) and math.isnan(row["peak_ratio[B]"])
+    assert math.isnan(summary["roof_ratio"]) and math.isnan(summary["peak_ratio"])
+
+
+def test_a_setting_a_run_holds_two_values_of_or_none_is_listed_as_it_is(tmp_path):
+    both = [record("w", rounds=rounds([MS, MS]), tf32=False), record("v", rounds=rounds([MS, MS]), tf32=True)]
+    a = run_file(tmp_path / "a.jsonl", cpu(), 1, both)
+    b = run_file(tmp_path / "b.jsonl", cpu(), 1, [r.model_copy(update={"tf32": True}) for r in both])
+    assert compare(load_views([a, b])).warnings == ["the runs differ in TF32: A: False, True; B: True"]
+    writer = ResultsWriter.create(tmp_path / "c.jsonl", header(run_id="c", device=cpu(), threads=None))
+    for r in both:
+        writer.record(r)
+    writer.close()
+    warnings = compare(load_views([a, tmp_path / "c.jsonl"])).warnings
+    assert warnings[0] == "the runs differ in threads: A: 2; B: -"
+
+
+def test_memory_ratios_need_a_baseline_that_used_some(tmp_path):
+    def run(name, peaks):
+        records = [record(w, rounds=rounds([MS, MS]), peak_memory_bytes=p) for w, p in zip(("w", "v", "u"), peaks)]
+        return run_file(tmp_path / f"{name}.jsonl", cpu(), 1, records)
+
+    table = compare(load_views([run("a", [1, 0, 4096]), run("b", [3, 8, 1024])])).table.set_index("name")
+    assert table["peak_memory_bytes[A]"].to_dict() == {"w": 1, "v": 0, "u": 4096}
+    assert table.loc["w", "memory_ratio[B]"] == 3.0 and table.loc["u", "memory_ratio[B]"] == 0.25
+    assert math.isnan(table.loc["v", "memory_ratio[B]"])  # nothing to divide by
+
+
+def test_a_workload_s_repetitions_are_its_round_medians_from_two_rounds_else_its_samples():
+    from flopbench.reading.comparison import repetitions
+
+    two = record("w", rounds=rounds([1.0 * MS, 3.0 * MS]))
+    assert repetitions([two]) == ([1.0 * MS, 3.0 * MS], "rounds")
+    ranks = [two, record("w", rounds=rounds([2.0 * MS, 5.0 * MS]), rank=1, world_size=2)]
+    assert repetitions(ranks) == ([1.5 * MS, 4.0 * MS], "rounds")  # each round's median over the ranks
+    one = record("w", time_s=2 * MS, rounds=rounds([2 * MS]), samples_s=[1 * MS, 2 * MS, 4 * MS])
+    assert repetitions([one]) == ([1 * MS, 2 * MS, 4 * MS], "samples")
+    bare = record("w", time_s=2 * MS, rounds=[], samples_s=[])  # only its median: one value
+    assert repetitions([bare]) == ([2 * MS], "samples")
+
+
+def test_the_timer_s_share_of_a_sample_is_the_largest_over_the_records():
+    from flopbench.reading.comparison import relative_resolution
+
+    blocks = record("w", time_s=1e-3, timer_resolution_s=1e-6, calls_per_sample=10)  # 1e-6 / 1e-2
+    single = record("w", time_s=1e-4, timer_resolution_s=2e-6, calls_per_sample=None)  # 2e-6 / 1e-4: one call
+    untimed = record("w", time_s=1e-3, timer_resolution_s=None, calls_per_sample=1)
+    failed = untimed.model_copy(update={"status": "error", "time_s": None, "timer_resolution_s": 1.0})
+    assert relative_resolution([blocks]) == pytest.approx(1e-4)
+    assert relative_resolution([blocks, single, untimed, failed]) == pytest.approx(0.02)
+    assert relative_resolution([untimed]) == 0.0 and relative_resolution([]) == 0.0
+
+
+@pytest.mark.parametrize(
+    "value, low, high, text",
+    [
+        (math.nan, math.nan, math.nan, "-"),
+        (1.5, math.nan, math.nan, "1.5x"),  # no interval (fewer than 3 workloads)
+        (1.5, 1.5, 1.5, "1.5x"),  # a point: nothing to show
+        (1.5, 1.25, 1.75, "1.5x (1.25-1.75)"),
+    ],
+)
+def test_a_family_s_text_is_its_mean_with_an_interval_where_it_has_one(value, low, high, text):
+    from flopbench.reading.comparison import family_text
+
+    assert family_text(value, low, high) == text
+
+
+def test_a_device_kind_with_no_machine_facts_is_one_machine_by_name_and_threads():
+    mps = Device("mps", 0, "Apple M3", {}, {}, Peak(None, "unknown", ""))
+    assert same_machine(header(device=mps), header(device=mps))
+    assert not same_machine(header(device=mps), header(device=mps, threads=8))
+
+
+def test_a_run_that_does_not_say_its_threads_has_no_history_to_look_up(tmp_path, monkeypatch):
+    from flopbench.machine import cache
+    from flopbench.reading.comparison import _history
+
+    looked = []
+    monkeypatch.setattr(cache, "load_drift", lambda device, threads: looked.append(threads) or (0.02, 3))
+    one = [record("w", rounds=rounds([MS, MS]))]
+    writer = ResultsWriter.create(tmp_path / "n.jsonl", header(device=cpu(), threads=None))
+    writer.record(one[0])
+    writer.close()
+    assert _history(load_views([tmp_path / "n.jsonl"])[0]) is None and looked == []
+    assert _history(load_views([run_file(tmp_path / "t.jsonl", cpu(), 1, one)])[0]) == (0.02, 3) and looked == [2]

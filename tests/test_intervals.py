@@ -349,3 +349,85 @@ def test_the_edges_of_mde_p_slower_holm_and_slower_than():
     edge = 1 / 1.05
     assert not Ratio(0.9, 0.85, edge, "pairs", se=0.01, df=9).slower_than(0.05)
     assert Ratio(0.9, 0.85, edge * 0.999, "pairs", se=0.01, df=9).slower_than(0.05)
+
+
+# --- the signed-rank bounds and the small cases, by hand (issue 41) --------------------------------------------------
+
+# The two-sided 5% critical values of the Wilcoxon signed-rank statistic T (the largest t with P(T <= t) <= 0.025), as
+# printed in the tables; the interval's bounds are the (t + 1)-th Walsh average from each end.
+CRITICAL = {6: 0, 7: 2, 8: 3, 9: 5, 10: 8, 11: 10, 12: 13, 13: 17, 14: 21, 15: 25, 20: 52, 25: 89, 30: 137}
+
+
+def _walsh(d):
+    i, j = np.triu_indices(len(d))
+    return np.sort((d[i] + d[j]) / 2)
+
+
+@pytest.mark.parametrize("n", sorted(CRITICAL))
+def test_the_signed_rank_bounds_sit_at_the_tables_critical_values(n):
+    d = np.random.default_rng(n).normal(0.02, 0.05, n)  # continuous: no two Walsh averages tie
+    walsh = _walsh(d)
+    centre, low, high = signed_rank_interval(d)
+    t = CRITICAL[n]
+    assert (low, high) == (walsh[t], walsh[len(walsh) - 1 - t]) and centre == np.median(walsh)
+
+
+def test_below_six_pairs_no_rank_interval_exists_and_the_whole_range_is_given():
+    d = np.array([0.3, -0.1, 0.05, 0.2, 0.12])  # P(T = 0) = 1/32 > 0.025
+    walsh = _walsh(d)
+    assert signed_rank_interval(d)[1:] == (walsh[0], walsh[-1])
+
+
+def test_a_tail_the_distribution_reaches_exactly_takes_the_rank_beyond_it():
+    """4 pairs: the 16 sign patterns give P(T <= 1) = 2/16 = 1/8. At level 0.75 (1/8 in each tail) T <= 1 is in the
+    tail, so the bounds are the 2nd Walsh average from each end (c = 2: P(T <= c - 1) <= tail < P(T <= c))."""
+    d = np.array([0.01, 0.07, -0.02, 0.04])
+    walsh = _walsh(d)
+    assert signed_rank_interval(d, level=0.75)[1:] == (walsh[1], walsh[-2])
+
+
+def test_300_pairs_are_still_counted_exactly():
+    """At 300 pairs the exact count puts the 95% bound at the 19629th Walsh average (counted with integers: P(T <=
+    19628) <= 0.025 < P(T <= 19629)); the normal approximation, used from 301 pairs, would say the 19627th."""
+    d = np.random.default_rng(300).normal(0.0, 0.05, 300)
+    walsh = _walsh(d)
+    low, high = signed_rank_interval(d)[1:]
+    assert (low, high) == (walsh[19628], walsh[len(walsh) - 19629])
+
+
+def test_welch_with_two_values_a_side_by_hand():
+    """Logs 0.1, 0.3 against 0, 0.1: means 0.2 and 0.05, variances 0.02 and 0.005 (over 1 degree of freedom each), so
+    se^2 = 0.01 + 0.0025 and Welch's df = 0.0125^2 / (0.01^2 + 0.0025^2) = 1.4706."""
+    from scipy import stats
+
+    ratio = unpaired(list(np.exp([0.1, 0.3])), list(np.exp([0.0, 0.1])))
+    se, df = math.sqrt(0.0125), 0.0125**2 / (0.01**2 + 0.0025**2)
+    reach = stats.t.ppf(0.975, df) * se
+    assert ratio.decides and ratio.why == "" and ratio.unit == "rounds"
+    assert (ratio.se, ratio.df) == pytest.approx((se, df))
+    assert (ratio.value, ratio.low, ratio.high) == pytest.approx(
+        (math.exp(0.15), math.exp(0.15 - reach), math.exp(0.15 + reach))
+    )
+
+
+def test_one_side_without_spread_still_decides_on_the_other_s():
+    ratio = unpaired([1.0, 1.0, 1.0], [1.0, 1.1, 1.2])
+    lb = np.log([1.0, 1.1, 1.2])
+    assert ratio.decides and ratio.se == pytest.approx(math.sqrt(lb.var(ddof=1) / 3))
+    flat = unpaired([1.0, 1.0], [2.0, 2.0])
+    assert not flat.decides and flat.why == "no spread on either side (timer ticks)" and flat.value == 0.5
+
+
+def test_samples_of_one_round_say_why_they_decide_nothing():
+    ratio = unpaired([1.0, 1.1, 1.2], [1.0, 1.05, 0.9], unit="samples")
+    assert not ratio.decides and ratio.why == "one round a side: its samples are one moment's, not independent draws"
+
+
+def test_nothing_to_compare_is_nan_said_quietly():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a mean of nothing is NaN, not a numpy warning on a user's terminal
+        none, one_side = paired([], []), unpaired([], [1.0, 2.0])
+    assert math.isnan(none.value) and none.why == "fewer than 2 pairs"
+    assert math.isnan(one_side.value) and one_side.why == "fewer than 2 values on a side"

@@ -185,6 +185,8 @@ def compare(
     it (else drift_between says)."""
     if len(views) < 2:
         raise ValueError("compare needs at least two runs")
+    if empty := [str(view.path) for view in views if not view.records]:
+        raise ValueError(f"compare needs records in every run; none in {', '.join(empty)}")
     labels = labels_for(len(views))
     base_label = labels[baseline]
     pairs = len(views) == 2 and is_paired(*views)
@@ -198,10 +200,7 @@ def compare(
     for label, g in zip(labels, groups):
         # The time a speedup divides, so that time A / time B is the speedup shown: the geometric mean of the
         # repetitions (round medians), where the run's own table quotes their median.
-        times = [
-            _geomean(pd.Series(repeats)) if repeats else time
-            for (repeats, _), time in zip(g.loc[common, "repeats"], g.loc[common, "time_s"])
-        ]
+        times = [_geomean(pd.Series(repeats)) for repeats, _ in g.loc[common, "repeats"]]  # a measured record has some
         table[f"time_s[{label}]"] = times
         table[f"total_flops_per_s[{label}]"] = base["total_flops"] / pd.Series(times, index=common)
     notes: list[str] = []
@@ -284,7 +283,7 @@ def _history(view: RunView) -> tuple[float, int] | None:
     return load_drift(header.device, header.threads)
 
 
-def _rows(view: RunView, best_impl: bool, paired_run: bool = False) -> pd.DataFrame:
+def _rows(view: RunView, best_impl: bool, paired_run: bool) -> pd.DataFrame:
     """A run's measured workloads by identity (by the identity without the implementation, keeping the fastest
     implementation of each, with best_impl; by the pair key, for a side of a paired run)."""
     from flopbench.reading.analysis import base_identity
@@ -407,13 +406,10 @@ def _summary(
     them share, for separate runs; none below 3 workloads), the roofs' ratio and the peaks'."""
     rows = []
     for label in ratios:
-        between = 0.0
-        if not pairs:
-            between = (drift or drift_between(views[labels.index(base)], views[labels.index(label)])).sd
+        between = 0.0 if pairs else (drift or drift_between(views[labels.index(base)], views[labels.index(label)])).sd
         for family_name, group in [("all", table), *table.groupby("family")]:
             logs = np.log(group[f"speedup[{label}]"].dropna())
             mean = family(list(logs), between, level)
-            roofs = group[f"roof_ratio[{label}]"].dropna()
             rows.append(
                 {
                     "run": label,
@@ -423,7 +419,7 @@ def _summary(
                     "geomean_low": mean.low if mean.decides else math.nan,
                     "geomean_high": mean.high if mean.decides else math.nan,
                     "mde": mean.mde(level),
-                    "roof_ratio": float(np.exp(np.log(roofs).mean())) if len(roofs) else math.nan,
+                    "roof_ratio": _geomean(group[f"roof_ratio[{label}]"]),
                     "peak_ratio": _geomean(group[f"peak_ratio[{label}]"]),
                     "geomean_energy_ratio": _geomean(group[f"energy_ratio[{label}]"]) if energy else math.nan,
                 }
@@ -447,7 +443,7 @@ def _legend(views: list[RunView], labels: list[str]) -> pd.DataFrame:
                 "host": view.header.host,
                 "threads": view.header.threads,
                 "torch": view.header.torch,
-                "devices": int(g["world_size"].fillna(1).max()) if "world_size" in g and len(g) else 1,
+                "devices": int(g["world_size"].max()),  # every record has its world size
                 "run_id": view.header.run_id,
                 "file": str(view.path),
             }
@@ -480,11 +476,11 @@ def _machine_speed_warnings(labels: list[str], views: list[RunView], base: str) 
 
 
 def _setting_warnings(
-    groups: list[pd.DataFrame], labels: list[str], common: Any, views: list[RunView], base: str, pairs: bool = False
+    groups: list[pd.DataFrame], labels: list[str], common: Any, views: list[RunView], base: str, pairs: bool
 ) -> list[str]:
     warnings = []
     for what, column in COMPARED_SETTINGS.items():
-        values = [sorted(set(map(str, g[column].dropna()))) if column in g else [] for g in groups]
+        values = [sorted(set(map(str, g[column].dropna()))) for g in groups]  # every row has each setting's column
         if column in KNOWN_ONLY and not all(values):
             continue
         if len({tuple(v) for v in values}) > 1:
@@ -501,8 +497,8 @@ def _setting_warnings(
         )
     for label, g in zip(labels, groups):
         rows = g.loc[common]
-        disturbed = int(rows["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in rows else 0
-        unstable = int((rows["stable"] == False).sum()) if "stable" in rows else 0  # noqa: E712 (nullable)
+        disturbed = int(rows["disturbed"].sum())  # a record's disturbed is a bool; its stable may be null
+        unstable = int((rows["stable"] == False).sum())  # noqa: E712 (nullable)
         if pairs:  # rounds that disagree are what pairing cancels: only a disturbance is news
             if disturbed:
                 warnings.append(
