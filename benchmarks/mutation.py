@@ -2,10 +2,13 @@
 
 mutmut (3.x) changes one thing at a time in these modules (an operator, a constant, a comparison, a returned
 value, a string) and runs the tests that call the changed function; a mutant the tests do not notice *survived*.
-Every survivor is either a test to write or a change that cannot be seen (an equivalent mutant), and the script
-prints each survivor's diff so that it can be judged.
+Every survivor is either a test to write or a change that cannot be seen (an equivalent mutant). The equivalent ones,
+judged by hand, are written down with the reason in benchmarks/mutation_equivalents.toml; the script prints killed,
+equivalent and survived per module, and the diff of every survivor still unexplained.
 
-    .venv/bin/python benchmarks/mutation.py [--module intervals] [--keep DIR]
+    .venv/bin/python benchmarks/mutation.py [--module intervals] [--keep DIR] [--report]
+
+--report prints the table again from the run kept in DIR (after editing the equivalents) without running anything.
 
 It works on a copy of the tracked files (never the checkout), needs mutmut (`.venv/bin/pip install mutmut`), and
 takes tens of minutes on 2 cores: it is not part of `make test`. Run it before resolving an issue that touches these
@@ -115,64 +118,106 @@ def function_of(mutant: str) -> str:
     return f"{module.rsplit('.', 1)[-1]}.{name}"
 
 
+EQUIVALENTS = ROOT / "benchmarks" / "mutation_equivalents.toml"
+
+
+def equivalents() -> dict[tuple[str, str], str]:
+    """(function, the mutant's changed line) -> why no test can tell it from the original, as judged and written down
+    in benchmarks/mutation_equivalents.toml (keyed by text, not by mutmut's numbers, which move when code does)."""
+    import tomllib
+
+    table = tomllib.loads(EQUIVALENTS.read_text())
+    return {(e["function"], change): e["why"] for e in table["equivalent"] for change in e["changes"]}
+
+
+def changed_line(scratch: Path, name: str) -> tuple[str, str]:
+    """A mutant's diff: (the original line, the mutated line), stripped."""
+    diff = [line for line in mutmut(scratch, "show", name).splitlines() if line.startswith(("-", "+"))]
+    diff = [line for line in diff if not line.startswith(("---", "+++"))]
+    old = next((line[1:].strip() for line in diff if line.startswith("-")), "")
+    new = next((line[1:].strip() for line in diff if line.startswith("+")), "")
+    return old, new
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", action="append", choices=sorted(MODULES), help="only these (default: all)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (mutmut browse there)")
+    parser.add_argument("--report", action="store_true", help="only report the run kept in --keep DIR")
     args = parser.parse_args()
+    if args.report and not (args.keep and (args.keep / "mutants").is_dir()):
+        parser.error("--report needs --keep DIR of an earlier run")
     import importlib.util
 
     if importlib.util.find_spec("mutmut") is None:
         sys.exit("mutmut is not installed: .venv/bin/pip install mutmut")
     modules = args.module or sorted(MODULES)
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="flopbench-mutation-"))
-    scratch.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    copy_tree(scratch)
-    configure(scratch, modules)
-    mutmut(scratch, "run", log=scratch / "mutmut-run.log")
-    first = statuses(scratch)
-    if not first or all(status == "not checked" for status in first.values()):
-        log = (scratch / "mutmut-run.log").read_text().strip().splitlines()
-        sys.exit(
-            f"mutmut made no mutants or could not run the tests; the last line of {scratch}/mutmut-run.log: "
-            + (log[-1] if log else "(empty)")
-        )
-    survivors = [name for name, status in first.items() if status == "survived"]
-    if survivors:  # once more, one by one: a survivor must survive twice
-        mutmut(scratch, "run", *survivors, log=scratch / "mutmut-rerun.log")
+    survivors: list[str] = []
+    if not args.report:
+        scratch.mkdir(parents=True, exist_ok=True)
+        copy_tree(scratch)
+        configure(scratch, modules)
+        mutmut(scratch, "run", log=scratch / "mutmut-run.log")
+        first = statuses(scratch)
+        if not first or all(status == "not checked" for status in first.values()):
+            log = (scratch / "mutmut-run.log").read_text().strip().splitlines()
+            sys.exit(
+                f"mutmut made no mutants or could not run the tests; the last line of {scratch}/mutmut-run.log: "
+                + (log[-1] if log else "(empty)")
+            )
+        survivors = [name for name, status in first.items() if status == "survived"]
+        if survivors:  # once more, one by one: a survivor must survive twice
+            mutmut(scratch, "run", *survivors, log=scratch / "mutmut-rerun.log")
     final = statuses(scratch)
+    known = equivalents()
+    diffs = {name: changed_line(scratch, name) for name, status in final.items() if status == "survived"}
+    judged = {name: known.get((function_of(name), new)) for name, (_, new) in diffs.items()}
+    for name, why in judged.items():
+        if why is not None:
+            final[name] = "equivalent"
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for name, status in final.items():
         counts[module_of(name)][status] += 1
     print(f"# Mutation testing ({time.perf_counter() - started:.0f} s, mutmut, {scratch})\n")
-    # A mutant no listed test runs is not caught either: the share that counts is survived and untested together.
-    print("| module | mutants | killed | timeout | survived | no tests | not caught |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    total = collections.Counter()
-    for module in sorted(counts):
-        c = counts[module]
-        total.update(c)
-        n = sum(c.values())
-        print(
-            f"| {module} | {n} | {c['killed']} | {c['timeout']} | {c['survived']} | {c['no tests']} |"
-            f" {(c['survived'] + c['no tests']) / n:.1%} |"
-        )
-    n = sum(total.values())
-    print(
-        f"| all | {n} | {total['killed']} | {total['timeout']} | {total['survived']} | {total['no tests']} |"
-        f" {(total['survived'] + total['no tests']) / max(n, 1):.1%} |"
-    )
-    flipped = sum(1 for name in survivors if final.get(name) != "survived")
-    print(f"\n{flipped} of {len(survivors)} first-pass survivors were killed when run again alone.\n")
-    print("## Survivors\n")
-    for name, status in sorted(final.items()):
-        if status == "survived":
-            diff = [line for line in mutmut(scratch, "show", name).splitlines() if line.startswith(("-", "+"))]
-            print(f"- {name}: " + " / ".join(line.strip() for line in diff if not line.startswith(("---", "+++"))))
+    # A mutant no listed test runs is not caught either. 'survived' is what no test catches and no one has judged
+    # equivalent (benchmarks/mutation_equivalents.toml): each is a test to write.
+    columns = ("killed", "timeout", "equivalent", "survived", "no tests")
+    print("| module | mutants | " + " | ".join(columns) + " | not caught | unexplained |")
+    print("|---|---:|" + "---:|" * len(columns) + "---:|---:|")
+    total: collections.Counter = collections.Counter()
+    for module in [*sorted(counts), "all"]:
+        c = total if module == "all" else counts[module]
+        if module != "all":
+            total.update(c)
+        n = max(sum(c.values()), 1)
+        cells = " | ".join(str(c[k]) for k in columns)
+        missed = c["equivalent"] + c["survived"] + c["no tests"]
+        print(f"| {module} | {n} | {cells} | {missed / n:.1%} | {(c['survived'] + c['no tests']) / n:.1%} |")
+    if survivors:
+        flipped = sum(1 for name in survivors if final.get(name) not in ("survived", "equivalent"))
+        print(f"\n{flipped} of {len(survivors)} first-pass survivors were killed when run again alone.")
+    print("not caught: equivalent, survived and untested mutants over all; unexplained: survived and untested only.\n")
+    for title, wanted in (("Survivors (no test catches them: write one)", "survived"), ("Equivalent", "equivalent")):
+        names = sorted(name for name, status in final.items() if status == wanted)
+        print(f"## {title}: {len(names)}\n")
+        for name in names:
+            old, new = diffs[name]
+            why = f" ({judged[name]})" if judged.get(name) else ""
+            print(f"- {function_of(name)}: `{old}` -> `{new}`{why}")
+        print()
+    used = {(function_of(name), new) for name, (_, new) in diffs.items()}
+    present = {module_of(name) for name in final}
+    stale = [key for key in known if key not in used and key[0].split(".")[0] in present]
+    if stale:
+        print("## Equivalents that matched no survivor (caught now, or the code changed: remove them)\n")
+        for function, change in stale:
+            print(f"- {function}: `{change}`")
+        print()
     untested = collections.Counter(function_of(name) for name, status in final.items() if status == "no tests")
     if untested:
-        print("\n## Functions no listed test calls (mutants)\n")
+        print("## Functions no listed test calls (mutants)\n")
         for function, count in untested.most_common():
             print(f"- {function}: {count}")
     if args.keep is None:

@@ -291,7 +291,7 @@ def _rows(view: RunView, best_impl: bool, paired_run: bool) -> pd.DataFrame:
     frame = view.workloads
     ok = frame[frame["status"] == "ok"].copy()  # every record has an impl ("eager" by default) and a pair key column
     if paired_run:  # a record without a pair key (written by hand, or merged) pairs by its identity
-        ok = ok.assign(pair_key=ok["pair_key"].fillna(ok["identity"])).set_index("pair_key", drop=False)
+        ok = ok.assign(pair_key=ok["pair_key"].fillna(ok["identity"])).set_index("pair_key")
     elif best_impl:
         ok["key"] = ok.apply(base_identity, axis=1)
         ok = ok.sort_values("time_s").drop_duplicates("key").set_index("key")
@@ -481,9 +481,7 @@ def _setting_warnings(
     warnings = []
     for what, column in COMPARED_SETTINGS.items():
         values = [sorted(set(map(str, g[column].dropna()))) for g in groups]  # every row has each setting's column
-        if column in KNOWN_ONLY and not all(values):
-            continue
-        if len({tuple(v) for v in values}) > 1:
+        if len({tuple(v) for v in values}) > 1 and (column not in KNOWN_ONLY or all(values)):
             warnings.append(
                 f"the runs differ in {what}: "
                 + "; ".join(f"{label}: {', '.join(v) or '-'}" for label, v in zip(labels, values))
