@@ -7,6 +7,7 @@ import runpy
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -262,6 +263,52 @@ def test_every_reference_run_loads_and_renders_its_committed_report(tmp_path, pa
     assert run.notes == [] and run.records and run.header.schema_version == schema.SCHEMA_VERSION
     committed = (REFERENCE / path.stem / "report.md").read_text()
     assert _rendered_tables(path) == _tables(committed)
+
+
+PREFIXES = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "m": 1e-3, "µ": 1e-6, "n": 1e-9}
+
+
+def _number(cell: str) -> float:
+    """'13.2 GFLOP' -> 13.2e9, '874 µs' -> 874e-6, '61.4%' -> 61.4."""
+    match = re.fullmatch(r"([0-9.]+)\s*([kMGTPmµn]?)(?:FLOP/s|FLOP|s|%)?", cell.strip())
+    assert match, cell
+    return float(match[1]) * (1.0 if cell.endswith("%") else PREFIXES[match[2]])
+
+
+@pytest.mark.parametrize("path", sorted(REFERENCE.glob("*.jsonl")), ids=lambda p: p.stem.split("_")[-1])
+def test_every_reference_report_s_numbers_agree_with_its_raw_records(path):
+    """Not the code's earlier output: each workload row's FLOPs, time, achieved rate and share of the peak, recomputed
+    here from the records the report was made from (the median over ranks where a run had several), to the three
+    significant figures the report prints."""
+    run = read_run(path)
+    peaks = {key: peak.value for key, peak in run.header.device.peaks.items()}
+    by_row: dict = {}
+    for r in run.records:
+        if r.status == "ok":
+            by_row.setdefault((r.name, r.dtype), []).append(r)
+    checked = 0
+    header = None
+    for line in (REFERENCE / path.stem / "report.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| workload |"):
+            header = cells if cells[2:4] == ["FLOPs (all)", "time (median)"] else None
+            continue
+        if not line.startswith("|"):
+            header = None  # the table ended
+        if header is None or cells[2] == "-" or set(line) <= set("|- :"):
+            continue
+        row = dict(zip(header, cells))
+        records = by_row[(row["workload"], row["dtype"])]  # a distributed run's ranks: each figure their median
+        flops, times = records[0].total_flops, [r.time_s for r in records]
+        assert _number(row["FLOPs (all)"]) == pytest.approx(flops, rel=5e-3), row
+        assert _number(row["time (median)"]) == pytest.approx(np.median(times), rel=5e-3), row
+        assert _number(row["achieved"]) == pytest.approx(np.median([flops / t for t in times]), rel=5e-3), row
+        peak = peaks.get(records[0].peak_key or records[0].dtype)
+        if peak:
+            share = np.median([100 * flops / t / peak for t in times])
+            assert _number(row["% peak"]) == pytest.approx(share, abs=0.051), row
+        checked += 1
+    assert checked >= 10  # every reference report has its workload tables
 
 
 def test_old_files_render_the_same_tables_after_migration_and_upgrade(tmp_path):
