@@ -312,6 +312,133 @@ def test_the_torch_l2_flush_reads_rather_than_writes():
     assert torch.equal(ops._flush, before) and int(ops._sink) == 1024  # read whole, written nowhere but the sum
 
 
+class RecordingTorch:
+    """torch as TorchCuda calls it, every call written down in order: the CUDA path's own calls (the flush buffer's
+    size, the events, the side stream of graph capture) checked on a machine without a GPU."""
+
+    int32 = "int32"
+
+    def __init__(self, l2_bytes):
+        import contextlib
+        import types
+
+        self.calls = []
+        log = self.calls.append
+
+        class Stream:
+            def __init__(self, name):
+                self.name = name
+
+            def wait_stream(self, other):
+                log(("wait", self.name, other.name))
+
+        class Graph:
+            def replay(self):
+                log(("replay",))
+
+        @contextlib.contextmanager
+        def on(stream):
+            log(("on", stream.name))
+            yield
+            log(("off", stream.name))
+
+        @contextlib.contextmanager
+        def capture(graph):
+            log(("capture",))
+            yield
+            log(("captured",))
+
+        props = types.SimpleNamespace(**({} if l2_bytes is None else {"L2_cache_size": l2_bytes}))
+        self.cuda = types.SimpleNamespace(
+            get_device_properties=lambda device: log(("properties", device)) or props,
+            Event=lambda **kwargs: log(("event", kwargs)) or "event",
+            synchronize=lambda device: log(("synchronize", device)),
+            Stream=lambda device: log(("stream", device)) or Stream("side"),
+            current_stream=lambda device: Stream("current"),
+            stream=on,
+            CUDAGraph=lambda: log(("graph",)) or Graph(),
+            graph=capture,
+        )
+
+    def device(self, name):
+        return f"device {name}"
+
+    def ones(self, n, dtype, device):
+        self.calls.append(("ones", n, dtype, device))
+        return "buffer"
+
+    def zeros(self, shape, dtype, device):
+        self.calls.append(("zeros", shape, dtype, device))
+        return "sink"
+
+    def sum(self, tensor, dim, dtype, out):
+        self.calls.append(("sum", tensor, dim, dtype, out))
+
+
+@pytest.mark.parametrize(
+    "l2, flush_bytes",
+    [(40 * 2**20, 80 * 2**20), (16 * 2**20, 64 * 2**20), (None, 100 * 2**20), (0, 100 * 2**20)],
+)
+def test_the_cuda_flush_buffer_is_twice_the_l2_and_at_least_64_mib(monkeypatch, l2, flush_bytes):
+    """Twice the L2 (an H100's 50 MiB: 100 MiB), never under 64 MiB; a device that does not say its L2 is taken to
+    have 50 MiB (the largest of its time)."""
+    import sys
+
+    from flopbench.measuring.timing import TorchCuda
+
+    fake = RecordingTorch(l2)
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    ops = TorchCuda("cuda:1")
+    assert ops.flush_bytes == flush_bytes and ops.device == "device cuda:1"
+    assert fake.calls == [
+        ("properties", "device cuda:1"),
+        ("ones", flush_bytes // 4, "int32", "device cuda:1"),
+        ("zeros", (), "int32", "device cuda:1"),
+    ]
+    fake.calls.clear()
+    assert ops.event() == "event"
+    ops.synchronize()
+    ops.flush_l2()
+    assert fake.calls == [
+        ("event", {"enable_timing": True}),
+        ("synchronize", "device cuda:1"),
+        ("sum", "buffer", 0, "int32", "sink"),  # read into one value: nothing dirty left behind
+    ]
+
+
+@pytest.mark.parametrize(
+    "flush, fn, parts", [(True, True, ["flush", "fn"]), (False, True, ["fn"]), (True, False, ["flush"])]
+)
+def test_a_cuda_graph_warms_up_three_times_on_a_side_stream_then_captures_the_calls(monkeypatch, flush, fn, parts):
+    """CUDA graph capture wants its warm-up on a side stream that waits for the current one (and is waited for):
+    three rounds of the parts there, then `calls` rounds captured; what comes back replays the graph."""
+    import sys
+
+    from flopbench.measuring.timing import TorchCuda
+
+    fake = RecordingTorch(40 * 2**20)
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    ops = TorchCuda("cuda:0")
+    fake.calls.clear()
+    ops.flush_l2 = lambda: fake.calls.append(("flush",))
+    replay = ops.graph((lambda: fake.calls.append(("fn",))) if fn else None, calls=2, flush=flush)
+    work = [(part,) for part in parts]
+    assert fake.calls == [
+        ("stream", "device cuda:0"),
+        ("wait", "side", "current"),
+        ("on", "side"),
+        *work * 3,
+        ("off", "side"),
+        ("wait", "current", "side"),
+        ("graph",),
+        ("capture",),
+        *work * 2,
+        ("captured",),
+    ]
+    replay()
+    assert fake.calls[-1] == ("replay",)
+
+
 # --- an asynchronous GPU: work finishes after its launch, events record when the GPU reaches them --------------------
 
 
