@@ -84,6 +84,16 @@ def test_creating_where_a_directory_is_names_a_file_to_give(tmp_path):
     assert str(caught.value) == f"{tmp_path} is a directory; give a file name, e.g. --out {tmp_path / 'run.jsonl'}"
 
 
+def test_creating_under_a_file_names_the_file_in_the_way(tmp_path):
+    (tmp_path / "notes.txt").write_text("")
+    path = tmp_path / "notes.txt" / "r.jsonl"
+    with pytest.raises(FlopbenchError) as caught:
+        ResultsWriter.create(path, header())
+    assert str(caught.value) == (
+        f"--out {path.parent}: {path.parent} is a file, where a directory must be; remove it or choose another --out"
+    )
+
+
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EPERM, errno.EROFS])
 @pytest.mark.parametrize("creating", [True, False])
 def test_a_place_that_cannot_be_written_names_what_is_not_writable(tmp_path, monkeypatch, code, creating):
@@ -531,6 +541,7 @@ def test_each_row_carries_the_header_s_fields_and_its_own_where_it_has_them(tmp_
     assert (first["host"], second["host"]) == ("node7", "box")  # a record's own host wins; a missing one does not
     assert first["m"] == 8 and first["shape"] == (2, 3) and first["param_name"] == "clash" and first["name"] == "a"
     assert first["params"] == {"m": 8, "name": "clash", "shape": [2, 3]}
+    assert "type" not in frame.columns  # every row is a record: the line's type says nothing
 
 
 def test_a_run_without_a_device_has_no_device_columns_filled(tmp_path):

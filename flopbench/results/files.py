@@ -337,7 +337,7 @@ class ResultsWriter:
         path = Path(path)
         if path.is_dir():
             raise FlopbenchError(f"{path} is a directory; give a file name, e.g. --out {path / 'run.jsonl'}")
-        output_dir(path.parent, "--out")
+        output_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except OSError as exc:
