@@ -830,3 +830,34 @@ def test_cuda_samples_count_toward_the_budget_and_single_calls_carry_no_note():
     assert (len(m.samples_s), m.calls_per_sample, m.notes) == (40, 1, ())
     tiny = FakeGpu(kernel_s=2e-6)  # 5 calls reach 20 event resolutions; a graph takes at least 10
     assert cuda_timer(tiny, use_graph=True).measure(tiny.fn).calls_per_sample == 10
+
+
+# --- one sample at a time: what an interleaved A/B run asks for (flopbench.measuring.paired) -------------------------
+
+
+def test_one_cpu_sample_is_a_block_s_mean_call_after_an_eviction_outside_it():
+    evictions = []
+    clock = FakeClock()
+    fn = Script(clock, [U, 3 * U])
+
+    def evict():  # costs 100u of wall time, none of it in the sample
+        evictions.append(fn.calls)
+        clock.now += 100 * U
+
+    timer = CpuTimer(Budget(), clock=clock, resolution_s=1e-9, evict=evict)
+    assert timer.sample(fn, 4) == (U + 3 * U * 3) / 4 and fn.calls == 4 and evictions == [0]
+    warm = CpuTimer(Budget(), clock=clock, resolution_s=1e-9)
+    assert warm.sample(fn, 2) == 3 * U and fn.calls == 6
+
+
+@pytest.mark.parametrize("cold, flushes", [(True, 1), (False, 0)])
+def test_one_cuda_sample_is_its_calls_between_two_events_over_their_number(cold, flushes):
+    """Three calls of a 1 ms kernel whose data stays in the L2 (0.25 ms from the second call): (1 + 2 x 0.25) / 3
+    ms per call; the flush (when cold) comes before the start event and is not in the sample; one call is that call."""
+    gpu = FakeGpu(kernel_s=1e-3, warm_s=0.25e-3)
+    timer = cuda_timer(gpu, cold=cold)
+    first = 1e-3 if cold else 0.25e-3  # warm: the data is in the L2 from the call before
+    gpu.l2_warm = True
+    assert timer.sample(gpu.fn, 3) == pytest.approx((first + 2 * 0.25e-3) / 3, rel=1e-12)
+    assert gpu.flushes == flushes and gpu.syncs >= 1
+    assert timer.sample(gpu.fn, 1) == pytest.approx(first, rel=1e-12)
