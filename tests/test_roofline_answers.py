@@ -256,6 +256,12 @@ def test_the_cache_aware_time_reads_the_levels_measured_value_and_the_floor():
     assert roofs.cache_time_s(6e9, 4e8, 512 * KIB, "float32") == pytest.approx(6e9 / 120e9)  # compute: longer
     assert roofs.cache_time_s(1, 1, 512 * KIB, "float32") == pytest.approx(1e-4)  # the floor
     assert Roofline.build(device(bandwidth=None, peaks={})).cache_time_s(1, 1, None, "float32") is None
+    assert roofs.cache_time_s(4e9, 0, 512 * KIB, "bfloat16") == pytest.approx(4e9 / 400e9)  # never measured: its peak
+
+
+def test_a_source_that_is_none_of_the_three_is_refused():
+    with pytest.raises(ValueError, match=r"^unknown roof source 'spec': judge, peak or measured$"):
+        machine().bound(1e9, 1e9, "float32", source="spec")  # type: ignore[arg-type]
 
 
 def test_the_bound_on_the_dram_roofline_with_a_tie_to_compute():
@@ -347,6 +353,9 @@ def test_new_ceilings_replace_the_old_and_keep_the_peaks():
     assert roofs.compute["int8"].peak == Peak(None, "unknown", "no int8 peak known")
     assert roofs.memory.ceiling == Peak(8e9, "measured", "stream")  # untouched
     assert "bandwidth" not in roofs.compute
-    fresh = machine().with_ceilings({"bandwidth": Peak(9e9, "measured", "again")})
+    fresh = machine().with_ceilings(
+        {"bandwidth": Peak(9e9, "measured", "again"), "float32": Peak(90e9, "measured", "")}
+    )
     assert fresh.memory.ceiling == Peak(9e9, "measured", "again") and fresh.memory.peak.value == 10e9
+    assert "bandwidth" not in fresh.compute and fresh.compute["float32"].ceiling.value == 90e9  # read past it
     assert [level.name for level in fresh.levels] == ["L2", "L3", MEMORY]

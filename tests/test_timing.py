@@ -530,6 +530,18 @@ def test_the_evictor_writes_every_line_of_twice_the_last_level_cache():
     assert Evictor(1 * 2**20).bytes == 16 * 2**20  # never under 2 x 8 MiB: an unknown or tiny LLC is not trusted
 
 
+def test_the_evictor_s_buffer_is_its_bytes_whatever_torch_s_default_dtype():
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # a user's program may have set it
+    try:
+        evict = Evictor(16 * 2**20)
+    finally:
+        torch.set_default_dtype(before)
+    assert evict._buffer.numel() * evict._buffer.element_size() == evict.bytes == 32 * 2**20
+
+
 def test_the_clock_resolution_is_its_smallest_step_and_ignores_reads_that_did_not_move():
     ticks = iter([0.0, 1e-6, 5.0, 5.0] * 1000)  # pairs of reads: one step of 1 us, one that did not move
     assert measure_clock(lambda: next(ticks), reads=1000) == pytest.approx(1e-6)
@@ -819,6 +831,9 @@ def test_a_cuda_first_call_over_the_cap_is_timed_again_and_judged_by_the_second(
     with pytest.raises(CallTooSlow, match="one call took 1.5 s"):
         timer.measure(fn, max_call_s=1.0)
     assert calls["n"] == 2
+    _, timer, fn, calls = steady_gpu([2.0, 1.5])
+    with pytest.raises(CallTooSlow, match="one call took 1.5 s"):
+        timer.warm(fn, max_call_s=1.0)  # the warm-up alone (a paired run's) honours the cap too
 
 
 def test_cuda_samples_count_toward_the_budget_and_single_calls_carry_no_note():
@@ -861,3 +876,36 @@ def test_one_cuda_sample_is_its_calls_between_two_events_over_their_number(cold,
     assert timer.sample(gpu.fn, 3) == pytest.approx((first + 2 * 0.25e-3) / 3, rel=1e-12)
     assert gpu.flushes == flushes and gpu.syncs >= 1
     assert timer.sample(gpu.fn, 1) == pytest.approx(first, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "first, window, last",
+    [
+        # the newest window (3 of 5 at 17/16u: median 17/16u) is 6.25% off the one before: not steady
+        (U, [U] * 5, [U + U / 16] * 3 + [U] * 2),
+        # the older window is the five calls before the newest five, not six (the first call, 2u, is not in it)
+        (2 * U, [U, U, U, 2 * U, 2 * U], [1.5 * U] * 5),
+        # ... nor four of them (its fifth, 1u, is)
+        (U, [U, U, 2 * U, 2 * U, U], [1.5 * U] * 5),
+    ],
+)
+def test_the_cuda_warm_up_compares_exactly_the_last_two_windows_of_five(first, window, last):
+    """Two windows of five 50% or 6.25% apart are not steady, so the warm-up goes on for one more window (that one
+    agreeing): 16 calls, not 11, and the newest window's median."""
+    settle = [last[0] if last[0] != U else U + U / 16] * 5
+    times = [first, *window, *last, *settle]
+    _, timer, fn, calls = steady_gpu(times)
+    timer.budget = Budget(warmup_s=4 * U)  # past by the 11th call, and 10 of them far off: steadiness decides
+    assert timer.warm(fn) == float(np.median(settle)) and calls["n"] == 16
+
+
+def test_the_cuda_warm_up_stops_at_eleven_calls_when_the_two_windows_agree():
+    _, timer, fn, calls = steady_gpu([U] * 11 + [4 * U])
+    timer.budget = Budget(warmup_s=4 * U)
+    assert timer.warm(fn) == U and calls["n"] == 11
+
+
+def test_graph_samples_that_all_outlast_the_flushes_carry_no_note():
+    gpu = ScriptedGpu(pairs=[18 * U], alone=[8 * U])
+    m = graphed(gpu, min_time_s=32 * U, min_samples=3).measure(gpu.fn)
+    assert m.samples_s == (U,) * 10 and m.notes == () and m.warnings() == []

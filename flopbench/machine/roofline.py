@@ -35,6 +35,8 @@ ABOVE_PEAK = 1.02  # tolerance before "faster than the roof" is called out
 STALE_CEILING = 1.05  # a record that beats a measured ceiling by more than 5% says the ceiling is stale
 OVERHEAD_SHARE = 0.5  # a call whose per-call floor is more than half of its time is overhead-bound
 MEMORY = "DRAM"  # the name of the last level: main memory (DRAM, HBM, GDDR)
+# Which value of a roof a prediction reads: the rule (judge), the peak first, or the measured ceiling first.
+Source = Literal["judge", "peak", "measured"]
 # Why a figure can beat its peak, by the peak's source (a measured ceiling going stale is STALE_CEILING's).
 ABOVE_PEAK_WHY = {
     "spec": "the datasheet table is wrong for this device",
@@ -233,7 +235,7 @@ class Roofline:
                 return level
         return self.memory
 
-    def least_time_s(self, total_flops: float, traffic: float, key: str, source: str = "judge") -> float | None:
+    def least_time_s(self, total_flops: float, traffic: float, key: str, source: Source = "judge") -> float | None:
         """The least time a call can take on the DRAM roofline: FLOPs over the compute roof or bytes over the
         bandwidth roof, whichever is longer (None when neither roof is known). source: which value of each roof:
         `judge` (the rule), `peak` (the device's peaks, the measured value where no peak is known) or `measured` (the
@@ -243,7 +245,7 @@ class Roofline:
         return _longest(total_flops, traffic, compute, bandwidth)
 
     def cache_time_s(
-        self, total_flops: float, traffic: float, working_set: float | None, key: str, source: str = "measured"
+        self, total_flops: float, traffic: float, working_set: float | None, key: str, source: Source = "measured"
     ) -> float | None:
         """The least time on the cache-aware roofline: the roof of the level the working set lives in, and never
         under the per-call floor."""
@@ -252,7 +254,7 @@ class Roofline:
         seconds = _longest(total_flops, traffic, compute, _pick(level.peak, level.ceiling, source))
         return max(seconds or 0.0, self.overhead_s or 0.0) or None
 
-    def bound(self, total_flops: float, traffic: float, key: str, source: str = "judge") -> str | None:
+    def bound(self, total_flops: float, traffic: float, key: str, source: Source = "judge") -> str | None:
         """memory or compute on the DRAM roofline (None without both roofs)."""
         compute = _pick(self.roof(key).peak, self.roof(key).ceiling, source)
         bandwidth = _pick(self.memory.peak, self.memory.ceiling, source)
@@ -330,14 +332,16 @@ def ridge(compute: Peak, bandwidth: Peak) -> float | None:
     return compute.value / bandwidth.value if compute.value and bandwidth.value else None
 
 
-def _pick(peak: Peak, ceiling: Peak | None, source: str) -> Peak:
+def _pick(peak: Peak, ceiling: Peak | None, source: Source) -> Peak:
     """One roof's value by source: the rule (judge), the peak first, or the measured ceiling first."""
     measured = ceiling if ceiling is not None and ceiling.known else None
+    if source == "judge":
+        return judge(peak, ceiling)
     if source == "peak":
         return peak if peak.known else measured or peak
     if source == "measured":
         return measured or peak
-    return judge(peak, ceiling)
+    raise ValueError(f"unknown roof source {source!r}: judge, peak or measured")
 
 
 def _longest(total_flops: float, traffic: float, compute: Peak, bandwidth: Peak) -> float | None:
