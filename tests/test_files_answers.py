@@ -9,7 +9,6 @@ import errno
 import gzip
 import json
 import os
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +22,6 @@ from flopbench.results.files import (
     ResultsWriter,
     export_csv,
     frame_of,
-    load_results,
     migrate,
     print_notes,
     read_run,
@@ -580,14 +578,3 @@ def test_notes_are_printed_one_warning_line_each(tmp_path, capsys):
     run = schema.Run(tmp_path, header(), [], ["first", "second"])
     print_notes(run)
     assert capsys.readouterr().err == "flopbench: warning: first\nflopbench: warning: second\n"
-
-
-def test_a_library_user_gets_a_reader_s_notes_as_warnings_pointing_at_their_own_call(tmp_path):
-    path = written(tmp_path / "r.jsonl", header(), "garbage", record("a"))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        load_results(path)
-    assert [str(w.message) for w in caught] == [
-        f"{path}:2: not JSON (Expecting value: line 1 column 1 (char 0)); skipped"
-    ]
-    assert caught[0].filename == __file__ and caught[0].category is UserWarning

@@ -233,7 +233,7 @@ def warn_note(note: str) -> None:
     """What a reader repaired or skipped, as a Python warning: a library's default (the CLI prints a line instead)."""
     import warnings
 
-    warnings.warn(note, stacklevel=3)
+    warnings.warn(note, stacklevel=3)  # pragma: no mutate (tests/test_python_api.py: no stack level holds in mutmut)
 
 
 def load_results(paths: str | Path | Iterable[str | Path], on_note: Callable[[str], None] = warn_note) -> pd.DataFrame:
