@@ -252,6 +252,19 @@ def test_resuming_a_whole_last_line_without_its_newline_adds_the_newline_and_kee
     assert [r.name for r in read_run(path).records] == ["a", "b"] and read_run(path).notes == []
 
 
+def test_a_resumed_writer_names_its_file_when_a_write_fails(tmp_path, monkeypatch):
+    path = written(tmp_path / "r.jsonl", header(), record("a"))
+    writer, _, _ = ResultsWriter.resume(path)
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(ResultsWriteError) as caught:
+        writer.record(record("b"))
+    assert str(caught.value) == f"cannot write {path}: No space left on device; 1 record is intact in it"
+
+
 def test_resuming_a_file_that_ends_in_a_newline_changes_nothing(tmp_path):
     path = written(tmp_path / "r.jsonl", header(), record("a"), record("b"))
     before = path.read_bytes()
@@ -563,6 +576,17 @@ def test_the_csv_writes_lists_tuples_and_tables_as_json_and_leaves_text_as_it_is
         'a,"[2, 3]","[0.5, 0.25]","{""m"": 8}",3,0.5',
     ]
     assert frame.loc[0, "shape"] == (2, 3)  # the caller's frame is not changed
+
+
+def test_the_csv_turns_only_tables_and_lists_into_json_and_anything_json_cannot_hold_into_text(tmp_path):
+    frame = pd.DataFrame({"mixed": pd.Series(["text", [1, 2], {"where": Path("/runs/a")}], dtype=object)})
+    export_csv(frame, tmp_path / "m.csv")
+    assert (tmp_path / "m.csv").read_text().splitlines() == [
+        "mixed",
+        "text",  # a string in a column of objects stays itself
+        '"[1, 2]"',
+        '"{""where"": ""/runs/a""}"',  # a path (not JSON) as its text
+    ]
 
 
 def test_a_csv_that_cannot_be_written_is_one_line_naming_the_file(tmp_path):

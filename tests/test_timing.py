@@ -344,7 +344,7 @@ class RecordingTorch:
 
         @contextlib.contextmanager
         def capture(graph):
-            log(("capture",))
+            log(("capture", type(graph).__name__))
             yield
             log(("captured",))
 
@@ -354,7 +354,7 @@ class RecordingTorch:
             Event=lambda **kwargs: log(("event", kwargs)) or "event",
             synchronize=lambda device: log(("synchronize", device)),
             Stream=lambda device: log(("stream", device)) or Stream("side"),
-            current_stream=lambda device: Stream("current"),
+            current_stream=lambda device: Stream(f"current on {device}"),
             stream=on,
             CUDAGraph=lambda: log(("graph",)) or Graph(),
             graph=capture,
@@ -364,6 +364,7 @@ class RecordingTorch:
         return f"device {name}"
 
     def ones(self, n, dtype, device):
+        assert type(n) is int, "torch.ones takes a whole number of elements"
         self.calls.append(("ones", n, dtype, device))
         return "buffer"
 
@@ -425,13 +426,13 @@ def test_a_cuda_graph_warms_up_three_times_on_a_side_stream_then_captures_the_ca
     work = [(part,) for part in parts]
     assert fake.calls == [
         ("stream", "device cuda:0"),
-        ("wait", "side", "current"),
+        ("wait", "side", "current on device cuda:0"),
         ("on", "side"),
         *work * 3,
         ("off", "side"),
-        ("wait", "current", "side"),
+        ("wait", "current on device cuda:0", "side"),
         ("graph",),
-        ("capture",),
+        ("capture", "Graph"),
         *work * 2,
         ("captured",),
     ]
@@ -876,6 +877,7 @@ def test_one_cuda_sample_is_its_calls_between_two_events_over_their_number(cold,
     assert timer.sample(gpu.fn, 3) == pytest.approx((first + 2 * 0.25e-3) / 3, rel=1e-12)
     assert gpu.flushes == flushes and gpu.syncs >= 1
     assert timer.sample(gpu.fn, 1) == pytest.approx(first, rel=1e-12)
+    assert timer.sample(gpu.fn, 2) == pytest.approx((first + 0.25e-3) / 2, rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def _describe(value: Any) -> str:
         bool: "a boolean",
         int: "a number",
         float: "a number",
-    }.get(type(value), type(value).__name__)
+    }[type(value)]  # what JSON holds besides an object (which every caller tells apart first)
 
 
 # --- readers ---------------------------------------------------------------------------------------
@@ -407,8 +407,7 @@ class ResultsWriter:
 
 
 def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    return os.pread(fd, size, 0) if size else b""
+    return os.pread(fd, os.fstat(fd).st_size, 0)
 
 
 def resume_command(argv: list[str], path: Path) -> str:
@@ -424,7 +423,7 @@ def resume_command(argv: list[str], path: Path) -> str:
         if arg.startswith(("--out=", "--resume=")):
             continue
         args.append(arg)
-    program = "flopbench" if Path(argv[0]).name in ("flopbench", "__main__.py", "-m") else Path(argv[0]).name
+    program = "flopbench" if Path(argv[0]).name in ("__main__.py", "-m") else Path(argv[0]).name  # python -m flopbench
     return " ".join([program, *args, "--resume", str(path)])
 
 
