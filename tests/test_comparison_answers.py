@@ -385,6 +385,10 @@ def test_a_run_with_no_records_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError) as caught:
         compare(load_views([full, empty]))
     assert str(caught.value) == f"compare needs records in every run; none in {empty}"
+    other = run_file(tmp_path / "c.jsonl", cpu(), 1, [])
+    with pytest.raises(ValueError) as caught:
+        compare(load_views([empty, full, other]))
+    assert str(caught.value) == f"compare needs records in every run; none in {empty}, {other}"
 
 
 def test_the_sides_of_a_paired_run_join_by_their_pair_key_and_their_family_has_no_between_run_term(tmp_path):

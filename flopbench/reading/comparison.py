@@ -428,8 +428,7 @@ def _summary(
 
 
 def _geomean(values: pd.Series) -> float:
-    values = values.dropna()
-    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
+    return float(np.exp(np.log(values.dropna()).mean()))  # pandas: the mean of nothing is NaN, said quietly
 
 
 def _legend(views: list[RunView], labels: list[str]) -> pd.DataFrame:
