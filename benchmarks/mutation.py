@@ -119,6 +119,7 @@ def function_of(mutant: str) -> str:
 
 
 EQUIVALENTS = ROOT / "benchmarks" / "mutation_equivalents.toml"
+COLUMNS = ("killed", "timeout", "equivalent", "survived", "no tests")
 
 
 def equivalents() -> dict[tuple[str, str], str]:
@@ -178,12 +179,12 @@ def main() -> int:
         if why is not None:
             final[name] = "equivalent"
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for name, status in final.items():
-        counts[module_of(name)][status] += 1
+    for name, status in final.items():  # a run stopped early leaves mutants "not checked": not run, said so
+        counts[module_of(name)][status if status in COLUMNS else "not run"] += 1
     print(f"# Mutation testing ({time.perf_counter() - started:.0f} s, mutmut, {scratch})\n")
     # A mutant no listed test runs is not caught either. 'survived' is what no test catches and no one has judged
     # equivalent (benchmarks/mutation_equivalents.toml): each is a test to write.
-    columns = ("killed", "timeout", "equivalent", "survived", "no tests")
+    columns = (*COLUMNS, "not run") if any(c["not run"] for c in counts.values()) else COLUMNS
     print("| module | mutants | " + " | ".join(columns) + " | not caught | unexplained |")
     print("|---|---:|" + "---:|" * len(columns) + "---:|---:|")
     total: collections.Counter = collections.Counter()
@@ -194,11 +195,15 @@ def main() -> int:
         n = max(sum(c.values()), 1)
         cells = " | ".join(str(c[k]) for k in columns)
         missed = c["equivalent"] + c["survived"] + c["no tests"]
-        print(f"| {module} | {n} | {cells} | {missed / n:.1%} | {(c['survived'] + c['no tests']) / n:.1%} |")
+        n_run = max(n - c["not run"], 1)  # the shares are of the mutants that ran
+        print(f"| {module} | {n} | {cells} | {missed / n_run:.1%} | {(c['survived'] + c['no tests']) / n_run:.1%} |")
     if survivors:
         flipped = sum(1 for name in survivors if final.get(name) not in ("survived", "equivalent"))
         print(f"\n{flipped} of {len(survivors)} first-pass survivors were killed when run again alone.")
-    print("not caught: equivalent, survived and untested mutants over all; unexplained: survived and untested only.\n")
+    print(
+        "not caught: equivalent, survived and untested mutants over those that ran; unexplained: survived and untested"
+        " only.\n"
+    )
     for title, wanted in (("Survivors (no test catches them: write one)", "survived"), ("Equivalent", "equivalent")):
         names = sorted(name for name, status in final.items() if status == wanted)
         print(f"## {title}: {len(names)}\n")
