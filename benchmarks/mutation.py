@@ -44,7 +44,10 @@ MODULES = {
         "flopbench/machine/roofline.py",
         ["tests/test_roofline.py", "tests/test_roofline_answers.py", "tests/test_trust.py", "tests/test_ledger.py"],
     ),
-    "timing": ("flopbench/measuring/timing.py", ["tests/test_timing.py", "tests/test_memory.py"]),
+    "timing": (
+        "flopbench/measuring/timing.py",
+        ["tests/test_timing.py", "tests/test_memory.py", "tests/test_summary.py"],
+    ),
     "files": ("flopbench/results/files.py", ["tests/test_results.py", "tests/test_files_answers.py"]),
 }
 

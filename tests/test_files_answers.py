@@ -162,7 +162,8 @@ def test_a_new_file_is_the_header_then_one_line_per_write_and_counts_only_record
     writer.mark(footer)
     assert writer.records == 2
     writer.close()
-    writer.close()  # twice is harmless
+    writer.close()  # twice is harmless: the second closes nothing (stdout's descriptor least of all)
+    os.fstat(1)
     expected = [head, a, Resume(command=["flopbench"]), b, footer]
     assert path.read_text() == "".join(line.model_dump_json() + "\n" for line in expected)
     assert path.stat().st_mode & 0o777 == 0o644 & ~_umask()
@@ -602,3 +603,14 @@ def test_notes_are_printed_one_warning_line_each(tmp_path, capsys):
     run = schema.Run(tmp_path, header(), [], ["first", "second"])
     print_notes(run)
     assert capsys.readouterr().err == "flopbench: warning: first\nflopbench: warning: second\n"
+
+
+def test_a_broken_line_in_a_file_cut_short_is_still_a_broken_line(tmp_path):
+    path = written(tmp_path / "r.jsonl", header(), "{oops", record("a"))
+    path.write_bytes(path.read_bytes() + b'{"type": "rec')  # and the run was killed while writing the next
+    run = read_run(path)
+    assert run.notes == [
+        f"{path}:2: not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1)); skipped",
+        f"{path}:4: the last line is incomplete (the run was interrupted); ignored",
+    ]
+    assert [r.name for r in run.records] == ["a"]

@@ -149,8 +149,7 @@ class JsonLinesReader:
 def _split_lines(path: Path, data: bytes) -> Iterator[tuple[int, Any, str | None]]:
     """(line number, parsed object, None) for each non-blank line, or (number, None, note) for one that is not JSON.
     A cut last line (a run killed while writing it) is told apart from a corrupt one in the middle."""
-    chunks = data.split(b"\n")
-    cut = not data.endswith(b"\n")  # the last chunk is a partial line (or empty when the file ends with \n)
+    chunks = data.split(b"\n")  # the last chunk is empty when the file ends with \n: else a line cut short
     for index, chunk in enumerate(chunks):
         number = index + 1
         last = index == len(chunks) - 1
@@ -164,7 +163,7 @@ def _split_lines(path: Path, data: bytes) -> Iterator[tuple[int, Any, str | None
         try:
             yield number, parse_json(text), None
         except ValueError as exc:
-            if last and cut:
+            if last:
                 yield number, None, f"{path}:{number}: the last line is incomplete (the run was interrupted); ignored"
             else:
                 why = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
@@ -207,8 +206,7 @@ def read_run(path: str | Path) -> Run:
         head = parse_json(first.decode("utf-8-sig"))
     except ValueError:  # UnicodeDecodeError is a ValueError too
         head = None
-    readers = _readers()
-    reader = next((r for r in readers if r.accepts(path, head)), readers[0])
+    reader = next(r for r in _readers() if r.accepts(path, head))  # the last accepts whatever the others decline
     return reader.read(path, data)
 
 
