@@ -956,3 +956,10 @@ def test_the_warm_up_counts_only_the_faults_of_its_own_calls():
     fn = Script(clock, [4 * U, 2 * U])
     timer = CpuTimer(Budget(warmup_s=8 * U), clock=clock, resolution_s=1e-9, faults=lambda: 1000 + fn.faults)
     assert timer.warm(fn) == 8 * U / 3 and fn.calls == 3
+
+
+def test_a_sample_of_exactly_twenty_resolutions_is_long_enough():
+    res = 2.0**-20
+    at = Measurement((20 * res,) * 5, 1, "perf_counter", res)
+    under = Measurement((10 * res,) * 5, 2, "perf_counter", res / 0.99)  # 20 x a slightly coarser tick: under it
+    assert at.warnings() == [] and under.warnings()[0].startswith("timer resolution: a sample lasts")
