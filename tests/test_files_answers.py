@@ -442,10 +442,11 @@ def test_a_parser_error_with_no_words_is_named_by_its_type(tmp_path, monkeypatch
     assert read_run(path).notes == [f"{path}:2: not JSON (ValueError); skipped"]
 
 
-def test_bytes_that_are_not_utf8_are_named_by_their_position(tmp_path):
+def test_bytes_that_are_not_utf8_are_named_by_their_position_and_the_lines_after_them_read(tmp_path):
     path = written(tmp_path / "r.jsonl", header())
-    path.write_bytes(path.read_bytes() + b'{"a\xe9": 1}\n')
-    assert read_run(path).notes == [f"{path}:2: not UTF-8 text (byte 3); skipped"]
+    path.write_bytes(path.read_bytes() + b'{"a\xe9": 1}\n' + (record("b").model_dump_json() + "\n").encode())
+    run = read_run(path)
+    assert run.notes == [f"{path}:2: not UTF-8 text (byte 3); skipped"] and [r.name for r in run.records] == ["b"]
 
 
 def test_a_bom_before_the_header_is_read_as_the_start_of_the_file(tmp_path):
