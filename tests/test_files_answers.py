@@ -38,6 +38,11 @@ def written(path: Path, *lines) -> Path:
     return path
 
 
+def disk_full(fd, data):
+    """os.write on a full disk."""
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -201,10 +206,7 @@ def test_a_failed_write_says_how_many_records_are_intact(tmp_path, monkeypatch, 
     for i in range(intact):
         writer.record(record(f"r{i}"))
 
-    def full(fd, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "write", full)
+    monkeypatch.setattr(os, "write", disk_full)
     with pytest.raises(ResultsWriteError) as caught:
         writer.record(record("lost"))
     assert str(caught.value) == f"cannot write {path}: No space left on device; {words} intact in it"
@@ -257,10 +259,7 @@ def test_a_resumed_writer_names_its_file_when_a_write_fails(tmp_path, monkeypatc
     path = written(tmp_path / "r.jsonl", header(), record("a"))
     writer, _, _ = ResultsWriter.resume(path)
 
-    def full(fd, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "write", full)
+    monkeypatch.setattr(os, "write", disk_full)
     with pytest.raises(ResultsWriteError) as caught:
         writer.record(record("b"))
     assert str(caught.value) == f"cannot write {path}: No space left on device; 1 record is intact in it"
