@@ -57,9 +57,8 @@ def measured(name, times, flops=10**9, **fields):
 
 
 def run_file(path, dev, scale, records, **fields):
-    writer = ResultsWriter.create(
-        path, header(run_id=path.stem, device=dev, threads=2, roofline=roofs(dev, scale), **fields)
-    )
+    settings = {"run_id": path.stem, "device": dev, "threads": 2, "roofline": roofs(dev, scale), **fields}
+    writer = ResultsWriter.create(path, header(**settings))
     for r in records:
         writer.record(r)
     writer.close()
@@ -439,12 +438,10 @@ def test_a_device_without_known_roofs_or_peaks_has_no_ratios_and_no_numpy_noise(
     unknown = Device("cpu", None, "Test CPU", FACTS, {}, Peak(None, "unknown", "not measured"))
     one = [record("w", rounds=rounds([MS, 1.1 * MS]))]
     a = run_file(tmp_path / "a.jsonl", cpu(), 1, one)
-    writer = ResultsWriter.create(tmp_path / "b.jsonl", header(run_id="b", device=unknown, threads=2))
-    writer.record(one[0])
-    writer.close()
+    b = run_file(tmp_path / "b.jsonl", unknown, 1, one, roofline=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a mean of nothing is NaN, said quietly
-        result = compare(load_views([a, tmp_path / "b.jsonl"]))
+        result = compare(load_views([a, b]))
     row, summary = result.table.iloc[0], result.summary.iloc[0]
     assert math.isnan(row["roof_ratio[B]"]) and math.isnan(row["peak_ratio[B]"])
     assert math.isnan(summary["roof_ratio"]) and math.isnan(summary["peak_ratio"])
@@ -455,11 +452,8 @@ def test_a_setting_a_run_holds_two_values_of_or_none_is_listed_as_it_is(tmp_path
     a = run_file(tmp_path / "a.jsonl", cpu(), 1, both)
     b = run_file(tmp_path / "b.jsonl", cpu(), 1, [r.model_copy(update={"tf32": True}) for r in both])
     assert compare(load_views([a, b])).warnings == ["the runs differ in TF32: A: False, True; B: True"]
-    writer = ResultsWriter.create(tmp_path / "c.jsonl", header(run_id="c", device=cpu(), threads=None))
-    for r in both:
-        writer.record(r)
-    writer.close()
-    warnings = compare(load_views([a, tmp_path / "c.jsonl"])).warnings
+    c = run_file(tmp_path / "c.jsonl", cpu(), 1, both, threads=None)
+    warnings = compare(load_views([a, c])).warnings
     assert warnings[0] == "the runs differ in threads: A: 2; B: -"
 
 
@@ -527,8 +521,6 @@ def test_a_run_that_does_not_say_its_threads_has_no_history_to_look_up(tmp_path,
     looked = []
     monkeypatch.setattr(cache, "load_drift", lambda device, threads: looked.append(threads) or (0.02, 3))
     one = [record("w", rounds=rounds([MS, MS]))]
-    writer = ResultsWriter.create(tmp_path / "n.jsonl", header(device=cpu(), threads=None))
-    writer.record(one[0])
-    writer.close()
-    assert _history(load_views([tmp_path / "n.jsonl"])[0]) is None and looked == []
+    unsaid = run_file(tmp_path / "n.jsonl", cpu(), 1, one, threads=None)
+    assert _history(load_views([unsaid])[0]) is None and looked == []
     assert _history(load_views([run_file(tmp_path / "t.jsonl", cpu(), 1, one)])[0]) == (0.02, 3) and looked == [2]
