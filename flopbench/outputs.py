@@ -55,3 +55,26 @@ def write_text(path: Path, text: str, option: str = "--out") -> None:
         path.write_text(text)
     except OSError as exc:
         raise FlopbenchError(f"{option} {path}: cannot write it ({exc.strerror}); choose another {option}") from None
+
+
+NAME_MAX = 64  # characters a name from a file may take in a file name (a whole name stays under the OS's 255 bytes)
+_said: set[str] = set()  # names already warned about in this process
+
+
+def file_name_part(text: str, what: str) -> str:
+    """`text` from a file or the machine (a suite's name, a host, a device's name, an A/B axis value) as one safe
+    component of a file name: letters, digits and . _ + - only (anything else a '-'), no leading dot or dash (so never
+    '..' nor a hidden file), at most NAME_MAX characters, never empty ('unnamed'). So a default path built from it
+    stays where the command put it: `name = "../../x"` in a suite cannot walk out of results/. A name it had to change
+    is said once, in a warning naming `what` it is."""
+    import re
+
+    from flopbench.console import warn
+
+    clean = re.sub(r"[^A-Za-z0-9._+-]+", "-", text)
+    clean = re.sub(r"-{2,}", "-", clean).lstrip(".-")[:NAME_MAX].rstrip(".-") or "unnamed"
+    if clean != text and text not in _said:
+        _said.add(text)
+        shown = text if len(text) <= NAME_MAX else text[:NAME_MAX] + "..."
+        warn(f"{what} {shown!r} is not a safe file name: the default path uses {clean!r} instead")
+    return clean

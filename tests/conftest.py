@@ -1,11 +1,20 @@
 import os
 import subprocess
 
-import matplotlib
-import pytest
-from hypothesis import settings
+# The terminal the tests were started from never reaches what they read: a user's `make test` at an 80-column terminal
+# exports COLUMNS (and may force colour), which every CLI the tests run in this process or in a child would inherit,
+# and a table's folding with it. Tests about the terminal set these themselves (tests/test_terminal.py,
+# tests/test_output.py). Done at import, before any test module builds an environment from os.environ.
+TERMINAL_VARIABLES = ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE")
+TERMINAL_VARIABLES += ("TTY_INTERACTIVE",)
+for _name in TERMINAL_VARIABLES:
+    os.environ.pop(_name, None)
 
-from flopbench.workloads import OPS
+import matplotlib  # noqa: E402 (after the environment is pinned)
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from flopbench.workloads import OPS  # noqa: E402
 
 matplotlib.use("Agg")  # tests draw figures without a screen
 

@@ -132,3 +132,44 @@ def test_the_check_sees_a_cut_number():
     assert NUMBER.fullmatch("166 GFLOP/s") and NUMBER.fullmatch("86.3%") and NUMBER.fullmatch("1.16 ms")
     table = "┃ time ┃\n┡━━━━━━┩\n│ 1.16 │\n│ ms   │\n└──────┘"
     assert _cells(table, "time") == ["1.16", "ms"]  # a folded number is two cells, and one of them no number
+
+
+# Tests that read the CLI's output, which once failed when `make test` ran at a real terminal (its width leaked into
+# every table they read): run again here inside a pseudo-terminal of each width, as a user's `make test` runs them.
+READ_THE_CLI = (
+    "tests/test_models.py::test_count_per_layer_for_a_suite_model",
+    "tests/test_predict.py::test_predict_json_contract",
+    "tests/test_run_cli.py::test_peak_table_names_every_source",
+)
+
+
+@pytest.mark.parametrize("columns", [80, 100])  # before the fix: one failed at 80 columns, all three at 100
+def test_the_suite_passes_at_a_real_terminal(columns, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    main, child = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "LINES": "40", "TERM": "xterm-256color"}
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "t")]
+    try:
+        process = subprocess.Popen([*args, *READ_THE_CLI], cwd=root, env=env, stdin=child, stdout=child, stderr=child)
+        os.close(child)
+        output = bytearray()
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal's other end closed: the child is done
+                break
+            if not chunk:
+                break
+            output += chunk
+        code = process.wait(timeout=300)
+    finally:
+        os.close(main)
+    text = output.decode(errors="replace")
+    assert code == 0, text[-3000:]
+    assert f"{len(READ_THE_CLI)} passed" in text

@@ -87,9 +87,12 @@ def out_dir(args: argparse.Namespace, axis: Axis) -> Path:
         return Path(args.resume)
     if args.out:
         return Path(args.out)
+    from flopbench.outputs import file_name_part
+
     values = "-vs-".join(Path(v).parent.parent.name or v if axis.name == "python" else v for v in axis.values)
-    slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"{axis.name}-{values}").strip("-")
-    return Path("results") / f"ab_{time.strftime('%Y%m%d-%H%M%S')}_{socket.gethostname()}_{slug}"
+    slug = file_name_part(re.sub(r"[^A-Za-z0-9.]+", "-", f"{axis.name}-{values}").strip("-"), "the A/B axis")
+    host = file_name_part(socket.gethostname(), "the host name")
+    return Path("results") / f"ab_{time.strftime('%Y%m%d-%H%M%S')}_{host}_{slug}"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -23,11 +23,16 @@ if TYPE_CHECKING:
 
 
 def default_path(machine: Machine, suites: list[Suite]) -> Path:
+    """results/<time>_<host>_<device>_<suites>.jsonl, every part a safe file name (flopbench.outputs.file_name_part)."""
     import socket
 
+    from flopbench.outputs import file_name_part
+
     slug = re.sub(r"[^a-z0-9]+", "-", f"{machine.device.torch_device} {machine.device.name}".lower()).strip("-")
-    names = "+".join(s.name for s in suites)
-    return Path("results") / f"{time.strftime('%Y%m%d-%H%M%S')}_{socket.gethostname()}_{slug}_{names}.jsonl"
+    host = file_name_part(socket.gethostname(), "the host name")
+    names = "+".join(file_name_part(s.name, "the suite name") for s in suites)
+    when = time.strftime("%Y%m%d-%H%M%S")
+    return Path("results") / f"{when}_{host}_{file_name_part(slug, 'the device name')}_{names}.jsonl"
 
 
 @dataclass
