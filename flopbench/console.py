@@ -132,15 +132,19 @@ def print_table(
     if title:  # above the table, as wide as the terminal (a table's own title wraps at the table's width)
         out.print(escape(title), style="italic")
     table = Table()
+    widths = _fold_widths(columns, cells, wrap, out.width)
     for index, name in enumerate(columns):
         folds = name in wrap
         widest = max([len(name), *(len(row[index]) for row in cells)])
+        if name in widths:  # folded here, at the names' own separators, never mid-token where a separator will do
+            cells = [[*row[:index], fold(row[index], widths[name]), *row[index + 1 :]] for row in cells]
         table.add_column(
             name,
             justify="right" if name in numeric else "left",
             no_wrap=not folds,
             overflow="fold" if folds else "ellipsis",
-            min_width=min(widest, WRAP_MIN) if folds else widest,
+            min_width=widths.get(name, min(widest, WRAP_MIN)) if folds else widest,
+            max_width=widths.get(name),
             style=(styles or {}).get(name),
         )
     for row in cells:
@@ -158,6 +162,50 @@ def print_table(
 
 
 WRAP_MIN = 12  # the narrowest a folding column (a name) gets
+SEPARATORS = "-_/ :=+"  # where a folded name may break: after one of these (never inside a number: no . or ,)
+
+
+def fold(text: str, width: int) -> str:
+    """`text` in lines of at most `width`: broken at spaces first; a word longer than a line after one of its own
+    separators (SEPARATORS: a workload name's '-'), and cut only where none is in reach. Existing line breaks stay."""
+    import re
+
+    if width <= 0:
+        return text
+    marks = re.escape(SEPARATORS.replace(" ", ""))
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            pieces = [word] if len(word) <= width else re.findall(rf"[^{marks}]+[{marks}]*|[{marks}]+", word)
+            for index, piece in enumerate(pieces):
+                gap = " " if line and index == 0 else ""
+                if line and len(line) + len(gap) + len(piece) > width:
+                    lines.append(line)
+                    line, gap = "", ""
+                while len(piece) > width:
+                    lines.append(piece[:width])
+                    piece = piece[width:]
+                line += gap + piece
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _fold_widths(columns: list[str], cells: list[list[str]], wrap: Sequence[str], available: int) -> dict[str, int]:
+    """The width of each folding column where the table does not fit whole: what the other columns leave, shared among
+    the folding ones by their widest cells, never under WRAP_MIN (or their widest) nor over their widest."""
+    widest = {name: max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(columns)}
+    folding = [name for name in columns if name in wrap]
+    fixed = sum(widest[name] for name in columns if name not in folding) + 3 * len(columns) + 1
+    spare = available - fixed
+    if not folding or spare >= sum(widest[name] for name in folding):
+        return {}
+    total = sum(widest[name] for name in folding)
+    found = {}
+    for name in folding:
+        share = spare * widest[name] // total
+        found[name] = max(min(widest[name], WRAP_MIN), min(widest[name], share))
+    return found
 
 
 def _cell(cell: Cell) -> Any:

@@ -173,3 +173,32 @@ def test_the_suite_passes_at_a_real_terminal(columns, tmp_path):
     text = output.decode(errors="replace")
     assert code == 0, text[-3000:]
     assert f"{len(READ_THE_CLI)} passed" in text
+
+
+def test_names_fold_at_their_own_separators(runs, tmp_path):
+    """At 80 columns a long workload name folds after its '-', never mid-token (issue 51)."""
+    where = runs[0]
+    args, _ = commands(runs)["run"]
+    narrow = render(args, 80, where, tmp_path)
+    cells = _cells(narrow, "workload")
+    name = "a-workload-with-a-rather-long-name-to-see-how-a-narrow-terminal-folds-it"
+    start = next(i for i, cell in enumerate(cells) if name.startswith(cell) and len(cell) > 1)
+    pieces, joined = [], ""
+    for cell in cells[start:]:
+        pieces.append(cell)
+        joined += cell
+        if joined == name:
+            break
+    assert joined == name, cells
+    assert len(pieces) > 1 and all(piece.endswith("-") for piece in pieces[:-1]), pieces
+
+
+def test_fold_by_known_answers():
+    from flopbench.console import fold
+
+    assert fold("gemm-m256-n256-k512-float32", 19) == "gemm-m256-n256-\nk512-float32"
+    assert fold("attention-l128-nocausal", 15) == "attention-l128-\nnocausal"
+    assert fold("abcdefghijklmnopqrstuvwxyz", 10) == "abcdefghij\nklmnopqrst\nuvwxyz"  # no separator: cut
+    assert fold("speedup 1.25x (1.2-1.3)", 12) == "speedup\n1.25x\n(1.2-1.3)"  # never inside 1.25
+    assert fold("short", 10) == "short"
+    assert fold("a\nb-c", 10) == "a\nb-c"

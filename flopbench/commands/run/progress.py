@@ -29,8 +29,10 @@ class Progress:
         }  # + building and checking
         self.total_s = sum(self.cost.values()) * settings.rounds
         self.records = len(workloads)
+        self.steps = len(workloads) * settings.rounds  # rounds x workloads: the work the count says is done
         self.live = sys.stderr.isatty() and not quiet()
-        self.count = 0
+        self.count = 0  # records done
+        self.stepped = 0  # steps done (a workload's round)
         self.current: Workload | None = None
 
     def __enter__(self) -> Progress:
@@ -48,22 +50,31 @@ class Progress:
                 console=console(stderr=True),
             )
             self.bar.start()
-            self.task = self.bar.add_task("", total=self.total_s, done=f"0/{self.records}")
+            self.task = self.bar.add_task("", total=self.total_s, done=self._done_text())
         return self
+
+    def _done_text(self) -> str:
+        return f"{self.stepped}/{self.steps}"
+
+    def more(self, steps: int, workload: Workload) -> None:
+        """The schedule added `steps` rounds (a workload short of its precision gets another round)."""
+        self.steps += steps
+        self.total_s += steps * self.cost.get(workload.identity, 0.0)
 
     def step(self, workload: Workload) -> None:
         """A step of the schedule begins: the previous one is done."""
+        if self.current is not None:
+            self.stepped += 1
         if self.live:
             if self.current is not None:
                 self.bar.advance(self.task, self.cost[self.current.identity])
-            self.bar.update(self.task, description=workload.name)
+            self.bar.update(self.task, description=workload.name, done=self._done_text())
         self.current = workload
 
     def done(self, text: str) -> None:
         self.count += 1
         if self.live:
             self.bar.console.print(text)
-            self.bar.update(self.task, done=f"{self.count}/{self.records}")
         else:
             info(f"[{self.count}/{self.records}] {text.strip()}")
 

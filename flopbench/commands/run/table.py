@@ -91,6 +91,8 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
         f" roof of the memory level each working set lives in. Largest loss: the step of its ledger that costs most"
         f" (flopbench explain RESULTS shows every step)."
     )
+    if any(r.status == "ok" and r.time_s and not r.total_flops_per_s for r in records):
+        caption += " A copy has no arithmetic: its achieved figure is its bandwidth, judged by % roof."
     print_table(
         f"{machine.device.label}, {count(machine.threads, 'thread')}",
         [
@@ -136,14 +138,15 @@ def _summary_row(r: Record) -> list[object]:
         busbw = si(r.algbw_bytes_per_s, "B/s")
         return [name, r.dtype, seconds(r.time_s), spread, "-", busbw, "-", "-", "-", "-", notes]
     bound = f"{r.bound} ({r.level})" if r.bound and r.level and r.level != "DRAM" else r.bound or "-"
+    copy = not r.total_flops_per_s  # no arithmetic (a copy): its figure is its bandwidth, against its memory roof
     return [
         name,
         r.dtype,
         seconds(r.time_s),
         spread,
-        si(r.total_flops_per_s, "FLOP/s"),
+        si(r.bytes_per_s, "B/s") if copy else si(r.total_flops_per_s, "FLOP/s"),
         si(r.bytes_per_s, "B/s"),
-        pct(r.utilization),
+        "-" if copy else pct(r.utilization),
         pct(r.roofline_efficiency),
         bound,
         r.largest_loss or "-",
