@@ -1,20 +1,21 @@
 """What comparisons can tell on this machine, measured: how often an A/A comparison calls a change that is not there,
 and how large a planted change must be to be caught, for the kinds of comparison flopbench makes.
 
-    .venv/bin/python benchmarks/compare_aa.py separate  [--suite quick] [--repeat 3] [--planted 1.30]
-    .venv/bin/python benchmarks/compare_aa.py paired    [--suite quick] [--repeat 20] [--pairs 10] [--rounds 1]
+    .venv/bin/python benchmarks/compare_aa.py separate  [--suite quick] [--repeat 10] [--planted 1.30]
+    .venv/bin/python benchmarks/compare_aa.py paired    [--suite quick] [--repeat 10]
     .venv/bin/python benchmarks/compare_aa.py processes [--suite quick] [--rounds 4]
 
 separate: two back-to-back `flopbench run`s of the suite per repetition, compared as separate runs. It prints the
 within-run spread (the standard deviation of a workload's log round medians inside one run), the between-run offset
-(what two runs differ by beyond that), the verdicts and gate of the A/A pair, and of a copy with one workload planted
-`--planted` times slower; the offset is learnt into this machine's A/A history (`compare` then uses it instead of the
-assumed 5%).
+(what two runs differ by beyond that: flopbench.reading.comparison.run_offset), the verdicts and gate of the A/A pair
+(want no exit 1 in 10), and of a copy with one workload planted `--planted` times slower; the offset is learnt into
+this machine's A/A history (`compare` uses it, with its pairs as degrees of freedom, once it rests on 3).
 
-paired: `flopbench ab SUITE --impl eager,eager` per repetition (an A/A in one process): the gate's exit at 5% per
-repetition (want at most 1 exit 1 in 20), each workload's paired noise (the robust standard deviation of its pairs'
-log ratios) and smallest detectable change (80% power), then for the first three repetitions a slowdown planted in
-each workload in turn: 5% (is it called slower against a 1% threshold?) and 8% (does the 5% gate fail?).
+paired: `flopbench ab SUITE --impl eager,eager --fail-slower 5%` per repetition in its default budget (an A/A in one
+process; rows short of the precision the gate needs get more rounds): the gate's exit (want 0 exit 1, at least 8 of 10
+exit 0), how long it took, each workload's rounds and the gate's catch point (its MDE column); then for the first three
+repetitions a 5% slowdown planted in each workload in turn, judged at --fail-slower 2% (is it called slower, and does
+the gate fail naming it?).
 
 processes: `flopbench ab SUITE --python THIS --python THIS` (an A/A across processes): its paired intervals.
 
@@ -25,7 +26,6 @@ within-run spread), never the best of several.
 from __future__ import annotations
 
 import argparse
-import math
 import subprocess
 import sys
 import tempfile
@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flopbench.reading.comparison import compare, pair_values  # noqa: E402
+from flopbench.reading.comparison import compare, run_offset  # noqa: E402
 from flopbench.reading.view import load_views  # noqa: E402
 from flopbench.results.files import ResultsWriter, read_run  # noqa: E402
 
@@ -84,18 +84,14 @@ def log_rounds(path: Path) -> dict[str, np.ndarray]:
 
 def offsets(a: Path, b: Path) -> tuple[float, float]:
     """(within-run spread, between-run offset) of two runs of one suite: the median over workloads of the standard
-    deviation of their log round medians, and one run's offset, from the differences d of the workloads' mean log
-    times between the runs (around 0: an A/A) less what the within-run spread explains (var d = 2 offset^2 +
-    2 within^2 / rounds). The spread of d is read robustly (median(d^2) / 0.455, the normal's ratio): one workload a
-    neighbour hit for a whole run must not set the machine's drift."""
+    deviation of their log round medians, and one run's offset (flopbench.reading.comparison.run_offset: the
+    workloads' differences of mean log time, less what the rounds' scatter explains, read robustly)."""
     ra, rb = log_rounds(a), log_rounds(b)
+    rounds = min(len(v) for v in (*ra.values(), *rb.values()))
     shared = [k for k in ra if k in rb]
     within = float(np.median([np.std(ra[k], ddof=1) for k in shared] + [np.std(rb[k], ddof=1) for k in shared]))
-    d = np.array([ra[k].mean() - rb[k].mean() for k in shared])
-    rounds = float(np.mean([len(ra[k]) for k in shared]))
-    spread = float(np.median(d**2)) / 0.4549
-    between = math.sqrt(max(0.0, spread - 2 * within**2 / rounds) / 2)
-    return within, between
+    first = [ra[k][:rounds] for k in shared], [rb[k][:rounds] for k in shared]  # as many rounds for every workload
+    return within, run_offset(*first)
 
 
 def canary_floor(path: Path) -> str:
@@ -135,10 +131,10 @@ def separate(args: argparse.Namespace, scratch: Path) -> None:
         planted_verdict = dict(zip(caught.table["name"], caught.table["verdict[B]"]))[name]
         exit_planted = flopbench("compare", str(a), str(planted), "--fail-slower", "5%", "-q", "--format", "csv")
         within, between = offsets(a, b)
-        mde = float(np.median(result.table["mde[B]"]))
+        mde = float(np.median(result.table["mde[B]"]))  # the gate's catch point at 5%
         print(f"## repetition {rep} ({canary_floor(a)}; {canary_floor(b)})")
         print(f"- {result.notes[0]}")
-        print(f"- within-run spread {within:.1%}, between-run offset {between:.1%} a run, median MDE80 {mde:.0%}")
+        print(f"- within-run spread {within:.1%}, between-run offset {between:.1%} a run, median catch point {mde:.0%}")
         print(f"- A/A verdicts: {verdict_counts(result)}; families excluding 1: {families_excluding_one(result) or 0}")
         print(f"- A/A gate --fail-slower 5%: exit {exit_aa}")
         print(f"- {name} planted {args.planted - 1:.0%} slower: {planted_verdict}; gate exit {exit_planted.returncode}")
@@ -158,80 +154,49 @@ def ab(scratch: Path, name: str, *args: str) -> tuple[Path, Path, int, float]:
     return out / "A.jsonl", out / "B.jsonl", done.returncode, time.perf_counter() - started
 
 
-def paired_noise(a: Path, b: Path) -> dict[str, tuple[float, float, int]]:
-    """Per workload: the robust standard deviation of its pairs' log ratios (1.4826 MAD), its MDE80, its pairs."""
-    result = compare(load_views([a, b]))
-    mdes = dict(zip(result.table["name"], result.table["mde[B]"]))
-    ra = {r.name: r for r in read_run(a).records if r.status == "ok"}
-    rb = {r.pair_key: r for r in read_run(b).records if r.status == "ok"}
-    found = {}
-    for name, r in ra.items():
-        other = rb.get(r.pair_key)
-        if other is None:
-            continue
-        va, vb = pair_values([r]), pair_values([other])
-        d = np.array([math.log(va[p] / vb[p]) for p in va if p in vb])
-        found[name] = (1.4826 * float(np.median(np.abs(d - np.median(d)))), mdes.get(name, math.nan), len(d))
-    return found
-
-
-def planted_each(a: Path, b: Path, scratch: Path, factor: float, threshold: str) -> tuple[int, int]:
-    """A slowdown of `factor` planted in each workload of side B in turn: how many are called slower (threshold a
-    share: the verdict against it) or fail the gate (threshold 'gate': --fail-slower 5%)."""
+def planted_each(a: Path, b: Path, scratch: Path, factor: float, threshold: float) -> tuple[int, int, int]:
+    """A slowdown of `factor` planted in each workload of side B in turn, judged at --fail-slower `threshold`: (how
+    many are called slower by their verdict, how many fail the gate naming that workload, how many workloads)."""
     names = [r.name for r in read_run(b).records if r.status == "ok"]
-    caught = 0
+    called = failed = 0
     for i, name in enumerate(names):
         copy = scratch / f"plant-{i}.jsonl"
         slowed(b, copy, name, factor)
-        if threshold == "gate":  # failed for this workload: a slower line names it (not another's false alarm)
-            done = flopbench("compare", str(a), str(copy), "--fail-slower", "5%", "-q", "--format", "csv")
-            caught += done.returncode == 1 and f"slower: {name} (" in done.stderr
-        else:
-            result = compare(load_views([a, copy]), threshold=float(threshold))
-            caught += dict(zip(result.table["name"], result.table["verdict[B]"]))[name] == "slower"
+        result = compare(load_views([a, copy]), threshold=threshold)
+        called += dict(zip(result.table["name"], result.table["verdict[B]"]))[name] == "slower"
+        status, lines = result.gate(threshold)
+        failed += status == 1 and any(line.startswith(f"{name} (") for line in lines)
         copy.unlink()
-    return caught, len(names)
+    return called, failed, len(names)
 
 
 def paired(args: argparse.Namespace, scratch: Path) -> None:
-    exits, noises, mdes = [], [], {}
+    exits, took_s = [], []
     print(
-        f"# Paired A/A in one process: `flopbench ab {args.suite} --impl eager,eager --rounds {args.rounds}"
-        f" --pairs {args.pairs}`, gate --fail-slower 5%\n"
+        f"# Paired A/A in one process: `flopbench ab {args.suite} --impl eager,eager --fail-slower 5%`,"
+        " its default budget\n"
     )
     print(
-        "| rep | took | gate exit | median paired noise | median MDE80 | 5% planted: called slower (1%) |"
-        " 8% planted: gate fails |"
+        "| rep | took | gate exit | rounds (min-median-max) | median catch point |"
+        " 5% planted, at 2%: called / gate fails |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|")
     for rep in range(1, args.repeat + 1):
-        a, b, status, took = ab(
-            scratch,
-            f"aa{rep}",
-            args.suite,
-            "--impl",
-            "eager,eager",
-            "--rounds",
-            str(args.rounds),
-            "--pairs",
-            str(args.pairs),
-        )
+        a, b, status, took = ab(scratch, f"aa{rep}", args.suite, "--impl", "eager,eager")
         exits.append(status)
-        noise = paired_noise(a, b)
-        noises.append(float(np.median([n for n, _, _ in noise.values()])))
-        for name, (_, mde, _) in noise.items():
-            mdes.setdefault(name, []).append(mde)
-        five = eight = "-"
+        took_s.append(took)
+        result = compare(load_views([a, b]), threshold=0.05)
+        rounds = [len(r.rounds) for r in read_run(a).records if r.status == "ok"]
+        planted = "-"
         if rep <= 3:
-            five = "{}/{}".format(*planted_each(a, b, scratch, 1.05, "0.01"))
-            eight = "{}/{}".format(*planted_each(a, b, scratch, 1.08, "gate"))
-        median_mde = float(np.median([m for _, m, _ in noise.values()]))
-        print(f"| {rep} | {took:.0f} s | {status} | {noises[-1]:.1%} | {median_mde:.1%} | {five} | {eight} |")
+            called, failed, count = planted_each(a, b, scratch, 1.05, 0.02)
+            planted = f"{called}/{count} / {failed}/{count}"
+        print(
+            f"| {rep} | {took:.0f} s | {status} | {min(rounds)}-{int(np.median(rounds))}-{max(rounds)} |"
+            f" {float(np.median(result.table['mde[B]'])):.1%} | {planted} |"
+        )
     print(f"\nGate exits over {len(exits)} A/A runs: " + ", ".join(f"exit {e}: {exits.count(e)}" for e in (0, 1, 2)))
-    print(f"Median paired noise over the runs: {float(np.median(noises)):.1%}")
-    print("\nMDE80 per workload (median over the runs):")
-    for name, values in sorted(mdes.items()):
-        print(f"- {name}: {float(np.median(values)):.1%}")
+    print(f"Time per run: {min(took_s):.0f}-{max(took_s):.0f} s (median {float(np.median(took_s)):.0f} s)")
 
 
 def processes(args: argparse.Namespace, scratch: Path) -> None:
@@ -255,15 +220,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=["separate", "paired", "processes"])
     parser.add_argument("--suite", default="quick", help="the suite (quick)")
-    parser.add_argument("--repeat", type=int, help="repetitions (separate: 3; paired: 20)")
-    parser.add_argument("--rounds", type=int, help="ab --rounds (paired: 1; processes: 4)")
-    parser.add_argument("--pairs", type=int, default=10, help="ab --pairs (10)")
+    parser.add_argument("--repeat", type=int, default=10, help="repetitions (10)")
+    parser.add_argument("--rounds", type=int, default=4, help="processes: ab --rounds (4)")
     parser.add_argument("--planted", type=float, default=1.30, help="separate: the planted slowdown (1.30)")
     parser.add_argument("--target", default="gemm-m512-n512-k512", help="separate: the workload planted (a name part)")
     parser.add_argument("--no-learn", dest="learn", action="store_false", help="separate: leave the A/A history alone")
     args = parser.parse_args()
-    args.repeat = args.repeat or (20 if args.kind == "paired" else 3)
-    args.rounds = args.rounds or (4 if args.kind == "processes" else 1)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="compare-aa-") as scratch:
         {"separate": separate, "paired": paired, "processes": processes}[args.kind](args, Path(scratch))

@@ -45,18 +45,24 @@ def test_blocks_alternate_abba_with_an_untimed_call_after_each_switch():
     timed = [entry for entry in log if entry.startswith(("sample", "call", "enter"))]
     blocks = [timed[i : i + 3] for i in range(2, len(timed), 3)]  # after the two warm-ups' enters
     order = [block[2].split()[1] for block in blocks]
-    assert order == ["A", "B", "B", "A", "A", "B"]  # 3 pairs: the budget's 3 samples a side
+    # The budget's 3 samples a side, rounded up to a whole ABBA: a round ends only after a BA pair, so that an effect
+    # of coming first falls on each side equally within the round.
+    assert order == ["A", "B", "B", "A", "A", "B", "B", "A"]
     assert all(block == [f"enter {s}", f"call {s}", f"sample {s}"] for block, s in zip(blocks, order))
-    assert measured.pairs == (0, 1, 2) and len(measured.a.samples_s) == len(measured.b.samples_s) == 3
+    assert measured.pairs == (0, 1, 2, 3) and len(measured.a.samples_s) == len(measured.b.samples_s) == 4
     assert measured.a.calls_per_sample == 4
+    log.clear()
     again = timer.measure(_side(log, "A"), _side(log, "B"))
-    assert again.pairs == (3, 4, 5)  # a workload's pair ids never repeat across its rounds
+    assert again.pairs == (4, 5, 6, 7)  # a workload's pair ids never repeat across its rounds
+    timed = [entry for entry in log if entry.startswith("sample")]
+    assert [entry.split()[1] for entry in timed] == ["B", "A", "A", "B", "B", "A", "A", "B"]  # B starts round 2
 
 
 def test_pairs_stop_at_the_cap_even_when_the_budget_wants_more():
     log = []
     timers = (LogTimer(log, "A", min_samples=50), LogTimer(log, "B", min_samples=50))
-    assert len(PairedTimer(timers, max_pairs=5).measure(_side(log, "A"), _side(log, "B")).pairs) == 5
+    assert len(PairedTimer(timers, max_pairs=6).measure(_side(log, "A"), _side(log, "B")).pairs) == 6
+    assert len(PairedTimer(timers, max_pairs=5).measure(_side(log, "A"), _side(log, "B")).pairs) == 6  # whole ABBAs
     assert len(PairedTimer(timers, max_pairs=1).measure(_side(log, "A"), _side(log, "B")).pairs) == 2  # at least 2
 
 
@@ -114,7 +120,7 @@ def suite(tmp_path):
     return path
 
 
-FAST = ("--min-time", "0.002", "--pairs", "4", "--rounds", "2", "--no-measure")
+FAST = ("--min-time", "0.002", "--pairs", "4", "--rounds", "2", "--max-rounds", "2", "--no-measure")
 
 
 def test_an_aa_run_in_one_process_writes_two_paired_files_that_compare_reads(in_process, suite, tmp_path):
@@ -133,7 +139,7 @@ def test_an_aa_run_in_one_process_writes_two_paired_files_that_compare_reads(in_
         assert len(ids) == len(set(ids)) == 8  # 2 rounds x 4 pairs, each id once (a retried round's ids are spent)
     data = json.loads(done.stdout)
     assert "paired (interleaved in one process)" in data["how"][0]
-    assert {row["interval_from[B]"] for row in data["workloads"]} == {"pairs"}
+    assert {row["interval_from[B]"] for row in data["workloads"]} == {"rounds"}
     assert "compare them again with: flopbench compare" in done.stderr
     for command in (("report", str(a), str(b), "-o", "rep"), ("export", str(a), "--to", "csv", "-o", "a.csv")):
         assert in_process(*command).returncode == 0

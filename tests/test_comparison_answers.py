@@ -114,7 +114,10 @@ def test_every_column_of_two_separate_runs_by_hand(two_machines):
         assert row["impl"] == "eager"
         expected = unpaired(A[name], b_times, drift, unit, resolution.get(name, 1e-9 / (min(b_times) * 1.0)), 0.9)
         got = [row[f"{k}[B]"] for k in ("speedup", "speedup_low", "speedup_high", "mde")]
-        assert got == pytest.approx([expected.value, expected.low, expected.high, expected.mde(0.9)], rel=1e-6)
+        # The gate's catch point at the verdicts' 5%, over its 5 comparisons: 4 rows and run B's geometric mean.
+        assert len(result.tests()) == 5
+        catch = expected.mde(0.05, 5, 0.9)
+        assert got == pytest.approx([expected.value, expected.low, expected.high, catch], rel=1e-6)
         assert row["interval_from[B]"] == unit
         assert (row["decides[B]"], row["drift_limited[B]"]) == (expected.decides, expected.drift_limited)
         assert row["verdict[B]"] == expected.verdict(0.05)
@@ -134,21 +137,26 @@ def test_the_family_summary_by_hand(two_machines):
     speedups = result.table.set_index("name")["speedup[B]"]
     summary = result.summary.set_index("family")
     assert list(summary.index) == ["all", "conv", "matmul"] and set(summary["run"]) == {"B"}
+    ratios = dict(zip(result.table["name"], result.ratios["B"]))
     for name, members, roof, peak in (
         ("all", ["g1", "g2", "g3", "c1"], geomean([4, 4, 2, 2]), geomean([4, 2, 2, 2])),
         ("matmul", ["g1", "g2", "g3"], geomean([4, 4, 2]), geomean([4, 2, 2])),
         ("conv", ["c1"], 2.0, 2.0),
     ):
-        mean = family(list(np.log(speedups[members])), 0.05, 0.9)
+        mean = family([ratios[m] for m in members], 0.05, 0.9)
+        decided = [m for m in members if m != "g3"]  # g3 decides nothing (one round's samples): left out of the mean
         row = summary.loc[name]
-        assert row["workloads"] == len(members)
-        assert row["geomean_speedup"] == pytest.approx(geomean(speedups[members]))
+        assert row["workloads"] == len(decided)
+        assert row["geomean_speedup"] == pytest.approx(geomean(speedups[decided]))
+        assert (row["spread_low"], row["spread_high"]) == pytest.approx(
+            (min(speedups[members]), max(speedups[members]))
+        )
         assert (row["roof_ratio"], row["peak_ratio"]) == pytest.approx((roof, peak))
-        assert row["mde"] == pytest.approx(mean.mde(0.9))
-        if len(members) >= 3:
-            assert (row["geomean_low"], row["geomean_high"]) == pytest.approx((mean.low, mean.high))
-        else:  # one workload: its mean, no interval
-            assert math.isnan(row["geomean_low"]) and math.isnan(row["geomean_high"])
+        assert (row["geomean_low"], row["geomean_high"]) == pytest.approx((mean.low, mean.high))
+        if name == "all":  # the gate's catch point for the geometric mean it judges
+            assert row["mde"] == pytest.approx(mean.mde(0.05, 5, 0.9))
+        else:
+            assert math.isnan(row["mde"])
     assert math.isnan(summary.loc["all", "geomean_energy_ratio"])  # neither run was metered
 
 
@@ -164,7 +172,7 @@ def test_how_the_runs_were_compared_and_what_was_left_out(two_machines):
     assert legend.loc["A", "devices"] == 1 and legend.loc["B", "device"].startswith("cpu")
     given = compare(load_views(two_machines), drift=Drift(0.01, "given"))
     assert "term of 1.0% per run (given)" in given.notes[0]
-    mean = family(list(np.log(given.table["speedup[B]"])), 0.01)
+    mean = family(given.ratios["B"], 0.01)
     assert given.summary.set_index("family").loc["all", "geomean_high"] == pytest.approx(mean.high)
 
 
@@ -194,20 +202,20 @@ def test_a_paired_run_compares_the_pairs_both_sides_have(tmp_path):
         files.append(run_file(tmp_path / f"{side}.jsonl", cpu(), 1, [shared, apart], pairing=pairing))
     result = compare(load_views(files), level=0.9)
     assert result.paired and result.notes == [
-        "Run B against run A: paired (interleaved in one process): each interval from the pairs' log ratios."
+        "Run B against run A: paired (interleaved in one process): each interval from the pairs' log ratios, each"
+        " round's estimate the unit that repeats."
     ]
     row, lone = result.table.iloc[0], result.table.iloc[1]
-    expected = paired(
-        [times_a[p] * MS for p in (1, 2, 3)], [times_b[p] * MS for p in (1, 2, 3)], 1e-9 / (0.5 * MS), 0.9
+    expected = paired(  # each pair was a round of its own here (A's rounds 1-3)
+        [times_a[p] * MS for p in (1, 2, 3)], [times_b[p] * MS for p in (1, 2, 3)], [1, 2, 3], 1e-9 / (0.5 * MS), 0.9
     )
     assert (row["speedup[B]"], row["speedup_low[B]"], row["speedup_high[B]"]) == pytest.approx(
         (expected.value, expected.low, expected.high)
     )
-    assert row["interval_from[B]"] == "pairs"
+    assert row["interval_from[B]"] == "rounds"
     assert math.isnan(lone["speedup[B]"]) and lone["verdict[B]"] == "-"
     # The family's interval has no between-run term: pairing cancelled it.
-    logs = list(np.log(result.table["speedup[B]"].dropna()))
-    assert result.summary.iloc[0]["mde"] == pytest.approx(family(logs, 0.0, 0.9).mde(0.9))
+    assert result.summary.iloc[0]["geomean_high"] == pytest.approx(family([expected], 0.0, 0.9).high)
 
 
 def test_disturbed_sides_of_a_pair_are_said_once_and_instability_is_not(tmp_path):
@@ -287,6 +295,11 @@ def test_the_drift_from_the_canaries_in_words_and_only_with_both(tmp_path, monke
     assert drift == Drift(
         pytest.approx(math.log(1.1) / math.sqrt(2)), "no A/A history on this machine: the runs' canaries, 10.0% apart"
     )
+    close = drift_between(*views_with_canaries(tmp_path, monkeypatch, [1e-3, 1.02e-3]))
+    assert close == Drift(
+        0.05,
+        "assumed: no A/A history on this machine; the canaries, 2.0% apart, say no more than that",
+    )
     for one_missing in ([1e-3, None], [None, 1e-3]):
         views = views_with_canaries(tmp_path, monkeypatch, one_missing)
         assert drift_between(*views) == Drift(
@@ -298,10 +311,12 @@ def test_one_machines_history_wins_and_two_machines_take_the_larger(tmp_path, mo
     from flopbench.machine.cache import learn_drift
 
     views = views_with_canaries(tmp_path, monkeypatch, [1e-3, 1.5e-3])
-    learn_drift(views[0].header.device, 2, 0.03)
-    assert drift_between(*views) == Drift(0.03, "this machine's A/A history, 1 pair(s) of runs")
+    for _ in range(3):
+        learn_drift(views[0].header.device, 2, 0.03)
+    assert drift_between(*views) == Drift(pytest.approx(0.03), "this machine's A/A history, 3 pairs of runs", 3.0)
     other = views_with_canaries(tmp_path, monkeypatch, [1e-3, 1e-3], [cpu(), cpu("Other CPU")])
-    learn_drift(other[1].header.device, 2, 0.08)
+    for _ in range(3):
+        learn_drift(other[1].header.device, 2, 0.08)
     assert drift_between(*other) == Drift(
         0.08, "two machines: each run's own drift, the larger of their A/A histories and the assumed"
     )
@@ -393,7 +408,7 @@ def test_a_run_with_no_records_is_refused_by_name(tmp_path):
 def test_the_sides_of_a_paired_run_join_by_their_pair_key_and_their_family_has_no_between_run_term(tmp_path):
     """Three workloads measured eager on side A and compiled on side B: their identities differ (the implementation is
     part of one), their pair keys do not. Each speedup is the paired interval of pairs 0-3; the family's interval is
-    the t interval over the three log speedups with no between-run term (pairing cancelled it), at the level asked."""
+    their measurement's (fixed effect) with no between-run term (pairing cancelled it), at the level asked."""
     times = {  # per workload, side -> its four pairs' times (ms)
         "w1": {"A": [1.0, 1.1, 0.9, 1.05], "B": [0.5, 0.56, 0.44, 0.52]},
         "w2": {"A": [2.0, 2.1, 1.9, 2.2], "B": [1.0, 1.1, 0.9, 1.0]},
@@ -416,16 +431,16 @@ def test_the_sides_of_a_paired_run_join_by_their_pair_key_and_their_family_has_n
         files.append(run_file(tmp_path / f"{side}.jsonl", cpu(), 1, records, pairing=pairing))
     result = compare(load_views(files), level=0.9)
     assert result.paired and list(result.table["name"]) == ["w1", "w2", "w3"]
-    logs = []
+    found = []
     for sides, (_, row) in zip(times.values(), result.table.iterrows()):
         resolution = 1e-9 / (min(sides["B"]) * MS)
-        expected = paired([t * MS for t in sides["A"]], [t * MS for t in sides["B"]], resolution, 0.9)
+        expected = paired([t * MS for t in sides["A"]], [t * MS for t in sides["B"]], [0, 1, 2, 3], resolution, 0.9)
         assert (row["speedup[B]"], row["speedup_low[B]"], row["speedup_high[B]"]) == pytest.approx(
             (expected.value, expected.low, expected.high)
         )
-        logs.append(math.log(expected.value))
+        found.append(expected)
     summary = result.summary.set_index("family").loc["all"]
-    mean = family(logs, 0.0, 0.9)
+    mean = family(found, 0.0, 0.9)
     assert (summary["geomean_speedup"], summary["geomean_low"], summary["geomean_high"]) == pytest.approx(
         (mean.value, mean.low, mean.high)
     )

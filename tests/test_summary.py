@@ -4,6 +4,9 @@ for the record, and energy is the metered rounds' average power times the median
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from flopbench.measuring.energy import Reading
@@ -60,10 +63,13 @@ def test_the_figure_is_the_median_of_round_medians_and_their_span_flags_it():
     summary = summarize(rounds, [_measured(1.0), _measured(1.2), _measured(1.1)], planned_rounds=3)
     assert summary.time_s == 1.1
     assert summary.timing.round_spread == pytest.approx(0.2 / 1.1)
-    assert summary.timing.stable is False
+    assert summary.timing.stable is False  # 1.0, 1.2, 1.1: known to +-25% (t(2) 4.303 x 0.0913 / sqrt 3)
+    assert summary.timing.time_precision == pytest.approx(
+        math.exp(4.302653 * np.std(np.log([1.0, 1.2, 1.1]), ddof=1) / math.sqrt(3)) - 1
+    )
     assert summary.timing.timed_s == pytest.approx(3.3)  # every round's timed seconds
     assert summary.timing.samples_s == [] and len(summary.timing.rounds) == 3  # each sample kept once, in its round
-    assert any(w.startswith("unstable: its 3 rounds span") for w in summary.warnings)
+    assert any(w.startswith("unstable: its 3 rounds leave it known to ±25%") for w in summary.warnings)
     assert not any(w.startswith("fewer rounds") for w in summary.warnings)
 
 
@@ -81,10 +87,14 @@ def test_the_timed_seconds_are_each_rounds_own():
 
 
 def test_rounds_within_the_limit_are_stable_and_say_nothing():
-    rounds = [_round(0, 1.0), _round(1, 1.04)]
-    summary = summarize(rounds, [_measured(1.0), _measured(1.04)], planned_rounds=2)
-    assert summary.timing.stable is True and summary.timing.round_spread == pytest.approx(0.04 / 1.02)
+    """1.0, 1.01 and 1.005: known to about +-1.2%, well within 10%; two rounds 4% apart are not (t(1) is 12.7)."""
+    rounds = [_round(0, 1.0), _round(1, 1.01), _round(2, 1.005)]
+    summary = summarize(rounds, [_measured(1.0), _measured(1.01), _measured(1.005)], planned_rounds=3)
+    assert summary.timing.stable is True and summary.timing.round_spread == pytest.approx(0.01 / 1.005)
+    assert summary.timing.time_precision < 0.015
     assert summary.warnings == []
+    two = summarize([_round(0, 1.0), _round(1, 1.04)], [_measured(1.0), _measured(1.04)], planned_rounds=2)
+    assert two.timing.stable is False
 
 
 def test_one_round_has_no_spread_and_no_verdict():

@@ -184,12 +184,19 @@ def gate(result: Comparison, fail_slower: float | None) -> int:
             f"flopbench: the gate cannot tell whether run(s) {', '.join(result.others)} are slower by more than"
             f" {fail_slower:.0%}: "
             + (
-                "measure more pairs (flopbench ab --rounds, --pairs)"
+                "measure longer (flopbench ab --max-time: rounds go to the rows still open)"
                 if result.paired
                 else "measure again with more rounds, or pair the runs (flopbench ab): drift between separate runs"
                 " hides changes this small"
             ),
             file=sys.stderr,
+        )
+    elif status == 0:
+        from flopbench.console import info
+
+        info(
+            f"flopbench: not slower by {fail_slower:.0%}: every workload's and the geometric mean's one-sided"
+            f" {result.level:.0%} upper bound on the slowdown is under it"
         )
     return status
 
@@ -256,17 +263,27 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
                 ratio = r[f"memory_ratio[{label}]"]
                 row.append(f"{ratio:.3g}x" if ratio == ratio else "-")
         rows.append(row)
+    speedup = (
+        "speedup: the pairs' estimate (each round's Hodges-Lehmann centre of log time A - log time B, averaged over"
+        " the rounds); time: each side's geometric mean of its rounds"
+        if result.paired
+        else f"speedup = time {base} / time, each the geometric mean of its run's round medians"
+    )
+    comparisons = len(result.tests())
     print_table(
-        f"Per workload (baseline: run {base}; speedup = time {base} / time, {result.level:.0%} interval)",
+        f"Per workload (baseline: run {base}; {result.level:.0%} intervals)",
         columns,
         rows,
         numeric=[c for c in columns if c.startswith(("time", "roof ratio", "MDE"))],
-        caption=" ".join(result.notes)
+        caption=f"{speedup[0].upper()}{speedup[1:]}. "
+        + " ".join(result.notes)
         + f" Verdicts against ±{result.threshold:.0%}: faster or slower when the whole interval lies beyond it, same"
         " when it lies inside, unsure when it straddles a bound or when the row decides nothing (marked *: fewer than"
-        " 2 values a side, no spread, or one round's samples). MDE: the smallest change the row could have detected"
-        " (80% power); † drift-limited: the between-run term dominates, more rounds would not narrow it, pairing the"
-        " runs would (flopbench ab). Time: the geometric mean of the repetitions. Roof ratio: the speedup the two"
+        " 2 values a side, one round, no spread, or one round's samples). MDE: the slowdown the gate"
+        f" (--fail-slower {result.threshold:.0%}) fails on 80% of the time, testing at one-sided"
+        f" {1 - result.level:.0%} / {comparisons} (Holm's correction over the workloads and geometric means);"
+        " † drift-limited: the between-run term dominates, more rounds would not narrow it, pairing the"
+        " runs would (flopbench ab). Roof ratio: the speedup the two"
         " devices' roofs predict at the workload's intensity and working set."
         + (" Memory: the peak memory of one call, this run's over the baseline's." if memory else "")
         + _mde_sentence(result),
@@ -282,19 +299,18 @@ def _workloads_table(result: Comparison, fmt: str) -> None:
 
 
 def _mde_sentence(result: Comparison) -> str:
-    """One sentence when the comparison could not have seen a change as large as its threshold."""
+    """One sentence when the median row could not be shown within the threshold even were it unchanged."""
     import numpy as np
 
-    mdes = [r.mde(result.level) for ratios in result.ratios.values() for r in ratios if r.decides]
-    if not mdes or float(np.median(mdes)) <= result.threshold:
+    reach = [r.attainable(result.level) for ratios in result.ratios.values() for r in ratios if r.decides]
+    if not reach or float(np.median(reach)) <= result.threshold:
         return ""
-    paired = result.paired
     return (
-        f" The median row could not have detected a change under {float(np.median(mdes)):.0%}, more than the"
-        f" ±{result.threshold:.0%} threshold: "
+        f" The median row, were it unchanged, could be shown within {float(np.median(reach)):.0%} at best (80% of the"
+        f" time), more than the ±{result.threshold:.0%} threshold: "
         + (
-            "measure more pairs (--pairs, --rounds)."
-            if paired
+            "measure more rounds (flopbench ab --max-time)."
+            if result.paired
             else "pair the runs (flopbench ab) to see that small a change."
         )
     )
@@ -324,6 +340,7 @@ def _families_table(result: Comparison, fmt: str) -> None:
             r["family"],
             r["workloads"],
             _family_text(r["geomean_speedup"], r["geomean_low"], r["geomean_high"]),
+            _spread_text(r["spread_low"], r["spread_high"]),
             f"{r['roof_ratio']:.3g}x" if r["roof_ratio"] == r["roof_ratio"] else "-",
             f"{r['peak_ratio']:.3g}x" if r["peak_ratio"] == r["peak_ratio"] else "-",
         ]
@@ -338,19 +355,27 @@ def _families_table(result: Comparison, fmt: str) -> None:
             "family",
             "workloads",
             "geomean speedup",
+            "spread",
             "roof ratio",
             "peak ratio",
             *(["FLOP/J ratio"] if energy else []),
         ],
         rows,
         numeric=["workloads", "roof ratio", "peak ratio", "FLOP/J ratio"],
-        caption="Geometric means over the family's workloads, with a t interval over their log speedups (plus the run"
-        " offset every workload of two separate runs shares); no interval below 3 workloads."
+        caption="Geometric means over the family's workloads. Their interval is the error of the measurement: the"
+        " workloads' own errors (plus the run offset every workload of two separate runs shares), not how much the"
+        " workloads differ, which is their spread: the least and greatest workload speedup."
         " Roof ratio: the geometric mean of the roofs' predicted speedups (bandwidth-bound work follows the"
         " bandwidths, compute-bound work the compute roofs); peak ratio: the compute peaks' alone.",
         fmt=fmt,
-        optional=["peak ratio", "FLOP/J ratio"],
+        optional=["peak ratio", "FLOP/J ratio", "spread"],
     )
+
+
+def _spread_text(least: float, most: float) -> str:
+    if least != least:
+        return "-"
+    return f"{least:.3g}x" if least == most else f"{least:.3g}-{most:.3g}x"
 
 
 def against(path: Path, names: str, fmt: str, out: Path | None) -> int:

@@ -4,7 +4,10 @@ pair shares the machine's state of the moment and the drift between moments canc
 Within each round the two sides run in short blocks in ABBA order (A B, B A, A B, ...): each block is one sample of
 one side, and the two blocks of a pair (A then B, or B then A) are the pair. One untimed call follows each switch of
 side (a side's settings entered, its caches and threads warm again), and the order alternates so that whatever one
-side leaves behind for the next (a warm cache, a thread pool's state) falls on each side equally.
+side leaves behind for the next (a warm cache, a thread pool's state) falls on each side equally: a round ends only
+after a whole ABBA (an even number of pairs), and rounds alternate which side starts, so that an effect of coming
+first cancels within every round. Each round builds its own inputs (flopbench.measuring.runner.Runner.keep_inputs
+off): a round is one build, the unit that repeats (flopbench.reading.intervals.paired).
 
 PairedTimer times a pair of callables on any timer that offers warm / block_calls / sample (CpuTimer, CudaTimer);
 PairRunner runs a list of workload pairs in rounds with two Runners, one per side, and emits two ordinary records per
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from flopbench.errors import first_line
 from flopbench.measuring.admission import Cause, Skip
 from flopbench.measuring.policy import Measured
-from flopbench.measuring.schedule import steps
+from flopbench.measuring.schedule import Schedule
 from flopbench.measuring.timing import CallTooSlow, Measurement
 
 if TYPE_CHECKING:
@@ -64,8 +67,9 @@ class PairedTimer:
     e.g. warm and cold caches), until both sides' budgets are met or `max_pairs` pairs are taken (at least 2)."""
 
     def __init__(self, timers: tuple[Any, Any], max_pairs: int = DEFAULT_PAIRS):
-        self.timers, self.max_pairs = timers, max(2, max_pairs)
+        self.timers, self.max_pairs = timers, max(2, max_pairs + max_pairs % 2)  # whole ABBAs: an even count
         self.first_pair = 0  # the id of the next pair: ids are unique across a workload's rounds
+        self.rounds = 0  # rounds measured: the next one starts with B when it is odd
 
     def measure(self, a: Side, b: Side, max_call_s: float | None = None) -> PairedMeasurement:
         sides = (a, b)
@@ -77,8 +81,9 @@ class PairedTimer:
         samples: tuple[list[float], list[float]] = ([], [])
         sampled = [0.0, 0.0]
         pairs: list[int] = []
-        while len(pairs) < self.max_pairs and not (len(pairs) >= 2 and self._done(samples, sampled)):
-            order = (0, 1) if len(pairs) % 2 == 0 else (1, 0)
+        start = self.rounds % 2
+        while len(pairs) < self.max_pairs and not (len(pairs) % 2 == 0 and pairs and self._done(samples, sampled)):
+            order = (0, 1) if (len(pairs) + start) % 2 == 0 else (1, 0)
             for i in order:
                 side, timer = sides[i], self.timers[i]
                 side.enter()
@@ -88,6 +93,7 @@ class PairedTimer:
                 sampled[i] += seconds * calls[i]
             pairs.append(self.first_pair + len(pairs))
         self.first_pair += len(pairs)
+        self.rounds += 1
         a_m, b_m = (
             Measurement(tuple(samples[i]), calls[i], self.timers[i].name, self.timers[i].resolution_s) for i in (0, 1)
         )
@@ -136,7 +142,11 @@ class PairRunner:
     """Runs workload pairs in rounds (the order rotated, as Runner.run does), each side prepared, built and recorded by
     its own Runner (`runners`: its device, roofline and settings), each round measured as a pair by `measurer` (whose
     probes watch both sides' window together). `enter`: each side's settings (threads, TF32), entered before each of
-    its blocks. `on_pair` receives the pair's two records (A's, B's) when its last round is measured."""
+    its blocks. `on_pair` receives the pair's two records (A's, B's) when its last round is measured.
+
+    With `more`, a pair gets further rounds after its planned ones, up to `max_rounds`, while `time_left()`, for as
+    long as `more(A's rounds, B's rounds)` asks (flopbench ab: until its comparison is as precise as the gate needs;
+    flopbench.measuring.schedule.Schedule). Every round builds its own inputs: a round is one build."""
 
     def __init__(
         self,
@@ -148,13 +158,18 @@ class PairRunner:
         rounds: int,
         max_pairs: int = DEFAULT_PAIRS,
         enter: tuple[Callable[[], None], Callable[[], None]] = (_nothing, _nothing),
+        max_rounds: int | None = None,
+        more: Callable[[list[Any], list[Any]], bool] | None = None,
+        time_left: Callable[[], bool] = lambda: True,
     ):
         self.runners, self.measurer, self.timers, self.on_pair = runners, measurer, timers, on_pair
         self.rounds, self.max_pairs, self.enter = rounds, max_pairs, enter
+        self.max_rounds, self.more, self.time_left = max_rounds, more, time_left
         self.shared = SharedInputs(runners[0].device.torch_device)
         for runner in runners:
             runner.inputs = self.shared
             runner.make = self._make
+            runner.keep_inputs = False
 
     def _make(self, workload: Workload) -> Callable[[], Any]:
         from flopbench.workloads.impls import IMPLS
@@ -166,19 +181,31 @@ class PairRunner:
     ) -> None:
         pairs = list(pairs)
         taken: dict[int, _Pair] = {}
+
+        def more(index: int) -> bool:
+            states = taken[index].states
+            if self.more is None or any(state.ended for state in states):
+                return False
+            return self.more(states[0].rounds, states[1].rounds)
+
+        schedule = Schedule(
+            [key for _, _, key in pairs], self.rounds, self.max_rounds, more if self.more else None, self.time_left
+        )
         try:
-            for step, index in steps([key for _, _, key in pairs], self.rounds):
+            for step, index in schedule:
                 a, b, key = pairs[index]
                 before(a)
                 pair = taken.get(index) or taken.setdefault(index, self._prepare(a, b, key))
                 self._round(pair, step)
-                if step.last:
+                if schedule.ends(step, index):
                     self._emit(taken.pop(index))
         except KeyboardInterrupt:
             for pair in taken.values():  # what was measured is kept, with the rounds it has
                 if any(state.rounds or state.ended for state in pair.states):
                     self._emit(pair, interrupted=True)
             raise
+        for pair in list(taken.values()):  # asked for another round when the time ran out
+            self._emit(pair)
 
     def _prepare(self, a: Workload, b: Workload, key: str) -> _Pair:
         states = []

@@ -30,7 +30,7 @@ from flopbench.measuring.energy import MIN_INTERVALS, Reading, make_meter
 from flopbench.measuring.memory import keep_freed_memory, release
 from flopbench.measuring.policy import BusyPolicy, Measured, Measurer
 from flopbench.measuring.probes import CompileProbe, EnergyProbe, GpuStateProbe, InterferenceProbe
-from flopbench.measuring.schedule import KeptInputs, Step, steps
+from flopbench.measuring.schedule import KeptInputs, Schedule, Step
 from flopbench.measuring.summary import energy_part, summarize
 from flopbench.measuring.timing import Budget, CallTooSlow, CpuTimer, CudaTimer, Evictor, Measurement, TorchCuda
 from flopbench.results.schema import (
@@ -43,6 +43,7 @@ from flopbench.results.schema import (
     RunSettings,
     WorkloadPart,
 )
+from flopbench.results.trust import precision, unstable
 from flopbench.workloads import Counts, Workload
 from flopbench.workloads.impls import IMPLS
 
@@ -157,6 +158,7 @@ class Runner:
         self.measurer = Measurer(timer or make_timer(device, settings), probes, policy, monitor, clock)
         self.admission = Admission(device, roofline, settings, clock, clock())
         self.kept = KeptInputs(lambda: available_memory(device), self._release)
+        self.keep_inputs = True  # a workload's inputs kept between its rounds where memory allows (a pair: never)
         self.stale: dict[str, str] = {}  # ceiling key -> why it is stale
         # A workload's full-size inputs: made for it here, or shared with the other side of a pair whose inputs are the
         # same (flopbench.measuring.paired.SharedInputs: its placement in memory then the same for both sides).
@@ -171,17 +173,19 @@ class Runner:
     # -- the schedule --
 
     def run(self, workloads: Iterable[Workload], before: Callable[[Workload], None] = lambda w: None) -> None:
-        """Every workload once per round, the order rotated; records leave at each workload's last step (or at once
+        """Every workload once per round, the order rotated, and with a target precision more rounds for those not
+        yet within it (flopbench.measuring.schedule.Schedule); records leave at each workload's last step (or at once
         when the run is interrupted, with the rounds they have)."""
         workloads = list(workloads)
         states: dict[int, _State] = {}
+        schedule = self.schedule([w.identity for w in workloads], lambda index: states[index])
         try:
-            for step, index in steps([w.identity for w in workloads], self.settings.rounds):
+            for step, index in schedule:
                 workload = workloads[index]
                 before(workload)
                 state = states.get(index) or states.setdefault(index, self.prepare(workload))
                 self._round(state, step)
-                if step.last:
+                if schedule.ends(step, index):
                     self.kept.drop(workload.identity)
                     self.on_record(self.finish(states.pop(index)))
         except KeyboardInterrupt:
@@ -190,6 +194,29 @@ class Runner:
                 if state.rounds or state.ended:
                     self.on_record(self.finish(state, interrupted=True))
             raise
+        for state in states.values():  # asked for another round when the time ran out
+            self.kept.drop(state.workload.identity)
+            self.on_record(self.finish(state))
+
+    def schedule(self, identities: list[str], state: Callable[[int], _Rounds]) -> Schedule:
+        """The run's rounds: the planned ones, then (with a target precision) more for the workloads whose figure is
+        not yet known to within it (flopbench.results.trust.precision), up to max_rounds, within the time budget."""
+        settings = self.settings
+        target = settings.target_precision
+
+        def more(index: int) -> bool:
+            taken = state(index)
+            if getattr(taken, "ended", False) or not taken.rounds:
+                return False
+            return unstable(precision([r.time_s for r in taken.rounds]), target or 0.0)
+
+        return Schedule(
+            identities,
+            settings.rounds,
+            settings.max_rounds,
+            more if target else None,
+            lambda: not self.admission.budget_spent(),
+        )
 
     def run_one(self, workload: Workload) -> Record:
         """One workload, all its rounds, now (ceiling measurement, tests)."""
@@ -416,7 +443,8 @@ class Runner:
             state.outcome = Skip(Cause.BUILD_ERROR, reason)
             return None
         assert fn is not None
-        if not workload.spec.collective and not step.last and self.kept.may_keep(workload.counts.bytes):
+        keep = self.keep_inputs and not workload.spec.collective and not step.last
+        if keep and self.kept.may_keep(workload.counts.bytes):
             self.kept.keep(workload.identity, fn, workload.counts.bytes)
         return fn
 

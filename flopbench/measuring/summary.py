@@ -1,9 +1,9 @@
 """A workload's figures from its rounds, as pure functions: the timing summary, the trust summary and the energy.
 
 Its time is the median of its round medians, so a disturbance of a few seconds moves one round, never the figure;
-its spread (IQR, CV) is that of the samples of every round pooled; rounds whose medians span more than
-UNSTABLE_SPREAD (flopbench.results.trust) of the figure flag it unstable. Nothing here times, reads the machine or
-imports torch.
+its spread (IQR, CV) is that of the samples of every round pooled; its precision is how well its rounds pin it
+(flopbench.results.trust.precision), and a figure known to no better than UNSTABLE_PRECISION is unstable. Nothing
+here times, reads the machine or imports torch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flopbench.machine.device import throttle_warnings
 from flopbench.measuring.energy import Reading, per_call
 from flopbench.measuring.timing import Measurement
 from flopbench.results.schema import EnergyPart, Interference, Round, TimingPart, TrustPart
-from flopbench.results.trust import unstable, unstable_text
+from flopbench.results.trust import precision, unstable, unstable_text
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,10 @@ def summarize(
     figure = statistics.median(medians)
     warnings = all_samples.warnings()
     spread = (max(medians) - min(medians)) / figure if len(rounds) > 1 else None
-    if spread is not None and unstable(spread):
-        warnings.append(unstable_text(len(rounds), spread))
+    known = precision(medians)
+    if unstable(known):
+        assert known is not None
+        warnings.append(unstable_text(len(rounds), known))
     timing = timing_part(
         all_samples,
         figure,
@@ -90,7 +92,8 @@ def summarize(
         rounds=list(rounds),
         samples_s=[],  # each sample is kept once, in its round
         round_spread=spread,
-        stable=None if spread is None else not unstable(spread),
+        time_precision=known,
+        stable=None if known is None else not unstable(known),
     )
     trust, trust_warnings = trust_part(rounds)
     warnings += trust_warnings

@@ -1,16 +1,20 @@
-"""Comparing runs with confidence: per workload a speedup with an interval, the smallest change it could have
-detected and a verdict; per family a geometric mean with an interval; the speedup each workload's roofline predicts
-beside it; and a gate a CI job can act on.
+"""Comparing runs with confidence: per workload a speedup with an interval, the slowdown its gate would catch and a
+verdict; per family a geometric mean with the interval of its measurement (and the workloads' spread beside it); the
+speedup each workload's roofline predicts beside it; and a gate a CI job can act on.
 
 How the intervals are made is flopbench.reading.intervals': paired runs (flopbench ab) on the pairs' log ratios,
-separate runs on their round medians with a between-run term, the Drift, whose source every comparison names: this
-machine's A/A history (benchmarks/compare_aa.py learns it), else the two runs' canaries, else an assumed spread. Two
-different machines have nothing to cancel: each run's drift counts.
+clustered by round; separate runs on their round medians with a between-run term, the Drift, whose source every
+comparison names: this machine's A/A history (benchmarks/compare_aa.py learns it; its pairs of runs are its degrees
+of freedom), else the assumed spread (or the runs' canaries where they say more). Two different machines have
+nothing to cancel: each run's drift counts.
 
-The gate (`gate`): Holm's correction over every workload and run, so that judging twenty workloads does not raise
-the chance of a false failure twentyfold; exit 1 for a workload slower than the threshold with that confidence, 2
-when the answer is inconclusive (an unsure row whose estimate is past the threshold, or a row that could not have
-detected a change that large), 0 otherwise.
+The gate (`gate`), for --fail-slower T, has three answers, each meaning what it says:
+- 1: some workload, or a run's geometric mean over its workloads, is slower than T with confidence (one-sided, Holm's
+  correction over every workload, run and geometric mean, so that judging twenty workloads does not raise the
+  chance of a false failure twentyfold);
+- 0: every workload and every geometric mean is shown not slower by T: its one-sided upper bound on the slowdown is
+  under T (an intersection-union test: each must pass on its own, so no correction is needed);
+- 2: neither: a line per row that left it open, with what would decide it.
 """
 
 from __future__ import annotations
@@ -23,24 +27,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from flopbench.reading.intervals import LEVEL, THRESHOLD, Ratio, family, holm, paired, unpaired
+from flopbench.reading.intervals import LEVEL, THRESHOLD, Ratio, family, holm, paired, quantile, spread, unpaired
 
 if TYPE_CHECKING:
     from flopbench.reading.view import RunView
     from flopbench.results.schema import Record
 
-# A run's offset (its standard deviation, on the log of its times) where neither A/A history nor canaries tell: the
-# drift between back-to-back runs on 2-vCPU VMs (docs/methodology.md, "Comparing runs").
+# A run's offset (its standard deviation, on the log of its times) where no A/A history tells: the drift between
+# back-to-back runs on 2-vCPU VMs (docs/methodology.md, "Comparing runs"). The canaries may say more, never less: a
+# canary cannot see a workload's own drift.
 DRIFT_ASSUMED = 0.05
-DRIFT_FLOOR = 0.02  # what the canaries alone may say at least: a canary cannot see a workload's own drift
+MIN_HISTORY_PAIRS = 3  # an A/A history rests on at least this many pairs of runs before it replaces the assumption
 
 
 @dataclass(frozen=True)
 class Drift:
-    """The between-run term of two separate runs: each run's offset's standard deviation (log scale), and whence."""
+    """The between-run term of two separate runs: each run's offset's standard deviation (log scale), its degrees of
+    freedom (the A/A pairs of runs it was learnt from; infinite where it is taken as known), and whence."""
 
     sd: float
     source: str
+    df: float = math.inf
 
 
 def repetitions(records: list[Record]) -> tuple[list[float], str]:
@@ -58,15 +65,27 @@ def repetitions(records: list[Record]) -> tuple[list[float], str]:
     return [float(np.median([s[i] for s in samples])) for i in range(length)], "samples"
 
 
-def pair_values(records: list[Record]) -> dict[int, float]:
-    """A paired record's value per pair: the median of its samples that carry each pair id (one sample a pair when
-    interleaved in one process; a round's samples when whole processes alternate)."""
+def pair_values(records: list[Record]) -> dict[int, tuple[int, float]]:
+    """A paired record's (round, value) per pair: the median of its samples that carry each pair id (one sample a pair
+    when interleaved in one process; a round's samples when whole processes alternate), and the round it was in."""
+    return round_pairs([r for record in records for r in record.rounds])
+
+
+def round_pairs(rounds: list[Any]) -> dict[int, tuple[int, float]]:
+    """pair_values of rounds (flopbench.results.schema.Round) as they are measured, before a record holds them."""
     by_pair: dict[int, list[float]] = {}
-    for record in records:
-        for r in record.rounds:
-            for pair, sample in zip(r.pairs or (), r.samples_s):
-                by_pair.setdefault(pair, []).append(sample)
-    return {pair: float(np.median(values)) for pair, values in by_pair.items()}
+    where: dict[int, int] = {}
+    for r in rounds:
+        for pair, sample in zip(r.pairs or (), r.samples_s):
+            by_pair.setdefault(pair, []).append(sample)
+            where.setdefault(pair, r.round)
+    return {pair: (where[pair], float(np.median(values))) for pair, values in by_pair.items()}
+
+
+def paired_ratio(mine: dict[int, tuple[int, float]], theirs: dict[int, tuple[int, float]], **more: Any) -> Ratio:
+    """The paired speedup of two sides' pair values (pair_values): the pairs both have, clustered by round."""
+    shared = sorted(set(mine) & set(theirs))
+    return paired([mine[p][1] for p in shared], [theirs[p][1] for p in shared], [mine[p][0] for p in shared], **more)
 
 
 def relative_resolution(records: list[Record]) -> float:
@@ -86,15 +105,16 @@ COMPARED_SETTINGS = {
     "TF32": "tf32",
     "device count (each run's ranks folded into their median)": "world_size",
     "what the C allocator did with freed memory (flopbench.measuring.memory)": "allocator",
+    "BLAS library": "blas",
 }
-KNOWN_ONLY = {"allocator"}  # settings older files do not record: compared only where every run has one
+KNOWN_ONLY = {"allocator", "blas"}  # settings older files do not record: compared only where every run has one
 
 
 @dataclass
 class Comparison:
     runs: pd.DataFrame  # label (A, B, ...) -> device, host, threads, torch, file
     table: pd.DataFrame  # per workload: time_s[X], speedup[X] with _low/_high, verdict[X], mde[X], roof_ratio[X], ...
-    summary: pd.DataFrame  # per run and family: geometric mean speedup with its interval, the roofs' ratio
+    summary: pd.DataFrame  # per run and family: geometric mean speedup with its interval and spread, the roofs' ratio
     warnings: list[str]
     baseline: str = "A"
     threshold: float = THRESHOLD
@@ -102,6 +122,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)  # how each run was compared with the baseline, in words
     ratios: dict[str, list[Ratio]] = field(default_factory=dict)  # per run, each workload's (the table's order)
     paired: bool = False  # the two sides of one paired run (flopbench ab)
+    means: dict[str, Ratio] = field(default_factory=dict)  # per run, the geometric mean over all its workloads
 
     @property
     def labels(self) -> list[str]:
@@ -111,39 +132,74 @@ class Comparison:
     def others(self) -> list[str]:
         return [label for label in self.labels if label != self.baseline]
 
+    def tests(self) -> list[tuple[str, int | None, Ratio]]:
+        """What the gate judges: every workload of every run against the baseline, and each run's geometric mean
+        over its workloads where it has two or more ((run, row index or None for the mean, ratio))."""
+        rows: list[tuple[str, int | None, Ratio]] = []
+        for label in self.others:
+            rows += [(label, i, ratio) for i, ratio in enumerate(self.ratios[label])]
+            if sum(ratio.decides for ratio in self.ratios[label]) >= 2 and label in self.means:
+                rows.append((label, None, self.means[label]))
+        return rows
+
     def gate(self, threshold: float) -> tuple[int, list[str]]:
-        """(exit status, a line per workload that decided it) for --fail-slower `threshold`: 1 when a workload is
-        slower by more than `threshold` with the confidence of the intervals after Holm's correction over every
-        workload and run; else 2 when the answer is inconclusive (an unsure row whose estimate is past it, or a row
-        whose smallest detectable change is above it); else 0."""
-        rows = [(label, i, ratio) for label in self.others for i, ratio in enumerate(self.ratios[label])]
+        """(exit status, a line per row that decided it) for --fail-slower `threshold`: 1 when a workload or a run's
+        geometric mean is slower by more than `threshold` with confidence (one-sided, Holm's correction over them
+        all); 0 when every one of them is shown not slower by `threshold` (its one-sided upper bound on the slowdown
+        under it); 2 otherwise, a line for each row that left it open and what would decide it."""
+        rows = self.tests()
         rejected = holm([ratio.p_slower(threshold) for _, _, ratio in rows], 1 - self.level)
         slower = [
-            self._line(label, i, ratio, threshold, slower=True) for (label, i, ratio), r in zip(rows, rejected) if r
+            self._line(label, i, ratio, threshold, len(rows)) for (label, i, ratio), r in zip(rows, rejected) if r
         ]
         if slower:
             return 1, slower
-        unsure = [
-            self._line(label, i, ratio, threshold, slower=False)
+        level = self.level  # one-sided: each row's own test, at the gate's error
+        open_rows = [
+            self._open(label, i, ratio, threshold, len(rows), level)
             for label, i, ratio in rows
-            if (not ratio.decides and ratio.value < 1 / (1 + threshold)) or ratio.mde(self.level) > threshold
+            if not ratio.upper_slowdown(level) < threshold
         ]
-        return (2, unsure) if unsure else (0, [])
+        return (2, open_rows) if open_rows else (0, [])
 
-    def _line(self, label: str, index: int, ratio: Ratio, threshold: float, slower: bool) -> str:
+    def _what(self, label: str, index: int | None, ratio: Ratio) -> str:
+        times = f"{1 / ratio.value:.3g}x the time of run {self.baseline}"
+        if index is None:
+            workloads = sum(r.decides for r in self.ratios[label])
+            return f"the geometric mean of run {label}'s {workloads} workloads is {times}"
         row = self.table.iloc[index]
-        what = f"{row['name']} ({row['dtype']}): run {label} is {1 / ratio.value:.3g}x the time of run {self.baseline}"
-        if slower:
-            return (
-                f"{what} ({self.level:.0%} interval {1 / ratio.high:.3g}x-{1 / ratio.low:.3g}x): over the"
-                f" {threshold:.0%} allowed, with Holm's correction over {sum(len(v) for v in self.ratios.values())}"
-                " comparisons"
-            )
-        if not ratio.decides:
-            return f"{what}: past the {threshold:.0%} allowed, but it decides nothing ({ratio.why})"
+        return f"{row['name']} ({row['dtype']}): run {label} is {times}"
+
+    def _line(self, label: str, index: int | None, ratio: Ratio, threshold: float, comparisons: int) -> str:
         return (
-            f"{what}: it could not have detected a change under {ratio.mde(self.level):.0%} (the {threshold:.0%}"
-            f" asked){': drift-limited' if ratio.drift_limited else ''}"
+            f"{self._what(label, index, ratio)} ({self.level:.0%} interval {1 / ratio.high:.3g}x-{1 / ratio.low:.3g}x):"
+            f" over the {threshold:.0%} allowed, with Holm's correction over {comparisons} comparisons"
+        )
+
+    def _open(
+        self, label: str, index: int | None, ratio: Ratio, threshold: float, comparisons: int, level: float
+    ) -> str:
+        """Why a row leaves the gate open, and what would decide it."""
+        what = self._what(label, index, ratio) if ratio.value == ratio.value else f"row {index} of run {label}"
+        if not ratio.decides:
+            return f"{what}: it decides nothing ({ratio.why})"
+        if ratio.drift_limited:
+            return (
+                f"{what}: up to {ratio.upper_slowdown(level):.1%} slower, past the {threshold:.0%} allowed;"
+                " drift-limited: the drift between separate runs hides a change this small, and more rounds would not"
+                " tell; pair the runs (flopbench ab)"
+            )
+        if ratio.value < 1 / (1 + threshold):
+            return (
+                f"{what}: past the {threshold:.0%} allowed, but not with confidence after Holm's correction over"
+                f" {comparisons} comparisons (it catches {ratio.mde(threshold, comparisons, self.level):.0%} slower 80%"
+                " of the time): more rounds would tell"
+            )
+        need = rounds_to_pass(ratio, threshold, level)
+        more = f"about {need} rounds would tell" if need else "more rounds would tell"
+        return (
+            f"{what}: up to {ratio.upper_slowdown(level):.1%} slower ({level:.0%} one-sided bound), past the"
+            f" {threshold:.0%} allowed: {more}"
         )
 
     def matrix(self) -> pd.DataFrame:
@@ -151,6 +207,17 @@ class Comparison:
         rows = self.summary.copy()
         rows["text"] = [family_text(r.geomean_speedup, r.geomean_low, r.geomean_high) for r in rows.itertuples()]
         return rows.pivot(index="run", columns="family", values="text")
+
+
+def rounds_to_pass(ratio: Ratio, threshold: float, level: float = LEVEL) -> int | None:
+    """About how many rounds (or pairs, or processes: its repeats) a row would need for its upper bound on the
+    slowdown to fall under `threshold`, were its estimate to stay as it is (its standard error shrinking as 1/sqrt of
+    them); None where its estimate is itself past the threshold or it has no repeats to scale."""
+    room = math.log(ratio.value) + math.log(1 + threshold)
+    if room <= 0 or not ratio.repeats or not ratio.se == ratio.se:
+        return None
+    wanted = room / quantile(level, math.inf)
+    return max(ratio.repeats + 1, math.ceil(ratio.repeats * (ratio.se / wanted) ** 2))
 
 
 def family_text(value: float, low: float, high: float) -> str:
@@ -205,17 +272,20 @@ def compare(
         table[f"total_flops_per_s[{label}]"] = base["total_flops"] / pd.Series(times, index=common)
     notes: list[str] = []
     ratios: dict[str, list[Ratio]] = {}
+    drifts: dict[str, Drift | None] = {}
     for label, g, view in zip(labels, groups, views):
         if label == base_label:
             continue
-        between = None if pairs else drift or drift_between(views[baseline], view)
-        notes.append(_how(label, base_label, between, view))
-        ratios[label] = _speedups(table, label, base, g.loc[common], (views[baseline], view), between, threshold, level)
+        drifts[label] = None if pairs else drift or drift_between(views[baseline], view)
+        notes.append(_how(label, base_label, drifts[label], view))
+        ratios[label] = _speedups(
+            table, label, base, g.loc[common], (views[baseline], view), drifts[label], threshold, level
+        )
     _energy(table, labels, groups, common, base_label)
     _memory(table, labels, groups, common, base_label)
     table = table.reset_index(drop=True)
     energy = any(column.startswith("energy_ratio[") for column in table.columns)
-    summary = _summary(table, ratios, views, labels, base_label, drift, pairs, level, energy)
+    summary, means = _summary(table, ratios, drifts, level, energy)
     legend = _legend(views, labels)
     warnings = _setting_warnings(groups, labels, common, views, base_label, pairs)
     if best_impl:
@@ -224,40 +294,74 @@ def compare(
             " on, which favours the run with more implementations (the winner's curse): read small differences as"
             " unsure"
         )
-    return Comparison(legend, table, summary, warnings, base_label, threshold, level, notes, ratios, pairs)
+    result = Comparison(legend, table, summary, warnings, base_label, threshold, level, notes, ratios, pairs, means)
+    comparisons = len(result.tests())
+    for label, found in ratios.items():  # the gate's catch point: the slowdown it fails on 80% of the time
+        table[f"mde[{label}]"] = [r.mde(threshold, comparisons, level) for r in found]
+    summary["mde"] = [
+        means[r.run].mde(threshold, comparisons, level) if r.family == "all" else math.nan for r in summary.itertuples()
+    ]
+    return result
 
 
 def _how(label: str, base: str, drift: Drift | None, view: RunView) -> str:
     if drift is None:
         pairing = view.header.pairing
         how = "interleaved in one process" if pairing and pairing.how == "interleaved" else "alternating processes"
-        return f"Run {label} against run {base}: paired ({how}): each interval from the pairs' log ratios."
+        unit = "each round's" if pairing and pairing.how == "interleaved" else "each pair's"
+        return (
+            f"Run {label} against run {base}: paired ({how}): each interval from the pairs' log ratios, {unit}"
+            " estimate the unit that repeats."
+        )
+    known = "" if math.isinf(drift.df) else f", itself known to {drift.df:.0f} degrees of freedom"
     return (
         f"Run {label} against run {base}: separate runs: each interval from the round medians plus a between-run"
-        f" term of {drift.sd:.1%} per run ({drift.source})."
+        f" term of {drift.sd:.1%} per run ({drift.source}{known})."
     )
 
 
 def drift_between(a: RunView, b: RunView) -> Drift:
     """The between-run term of two separate runs, from what is known of their machines: the A/A history cached for
-    this machine (benchmarks/compare_aa.py learns it), else, on one machine, the runs' canaries, else the assumed
-    spread of DRIFT_ASSUMED. Runs on two machines each bring their own drift: the larger counts for both."""
+    this machine (benchmarks/compare_aa.py learns it) once it rests on MIN_HISTORY_PAIRS pairs of runs, with those as
+    its degrees of freedom; else the assumed spread of DRIFT_ASSUMED, or more where the runs' canaries differ by more.
+    Runs on two machines each bring their own drift: the larger of their histories and the assumed counts for both."""
     if not same_machine(a.header, b.header):
-        known = [h[0] for h in (_history(a), _history(b)) if h is not None]
+        known = [h[0] for h in (_history(a), _history(b)) if h is not None and h[1] >= MIN_HISTORY_PAIRS]
         sd = max([*known, DRIFT_ASSUMED])
         return Drift(sd, "two machines: each run's own drift, the larger of their A/A histories and the assumed")
     history = _history(a)  # one machine, one history
-    if history is not None:
-        return Drift(history[0], f"this machine's A/A history, {history[1]} pair(s) of runs")
+    if history is not None and history[1] >= MIN_HISTORY_PAIRS:
+        return Drift(history[0], f"this machine's A/A history, {history[1]} pairs of runs", float(history[1]))
+    short = (
+        f"this machine's A/A history rests on {history[1]} pair(s) of runs, under the {MIN_HISTORY_PAIRS} it needs"
+        if history is not None
+        else "no A/A history on this machine"
+    )
     canaries = [view.trust.speed.median_s if view.trust.speed else None for view in (a, b)]
     if canaries[0] and canaries[1]:
         apart = abs(math.log(canaries[0] / canaries[1]))
-        sd = max(apart / math.sqrt(2), DRIFT_FLOOR)
-        return Drift(sd, f"no A/A history on this machine: the runs' canaries, {math.exp(apart) - 1:.1%} apart")
-    return Drift(
-        DRIFT_ASSUMED,
-        "assumed: no A/A history on this machine and no canaries (benchmarks/compare_aa.py measures it)",
-    )
+        if apart / math.sqrt(2) > DRIFT_ASSUMED:
+            return Drift(apart / math.sqrt(2), f"{short}: the runs' canaries, {math.exp(apart) - 1:.1%} apart")
+        return Drift(
+            DRIFT_ASSUMED, f"assumed: {short}; the canaries, {math.exp(apart) - 1:.1%} apart, say no more than that"
+        )
+    return Drift(DRIFT_ASSUMED, f"assumed: {short} and no canaries (benchmarks/compare_aa.py measures it)")
+
+
+def run_offset(a: Any, b: Any) -> float:
+    """One run's offset, as one A/A pair of separate runs shows it: `a` and `b` are the two runs' log round medians,
+    one row per workload (the same workloads, in order). The workloads' differences d of mean log time carry twice
+    the offset (shared by every workload of a run, and each workload's own) plus what the rounds' scatter explains
+    (2 x within^2 / rounds): the offset^2 is (median(d)^2 + the robust variance of d - that) / 2. Read robustly (the
+    median, the MAD) so that one workload a neighbour hit for a whole run does not set the machine's drift; one such
+    pair is one draw of it (the A/A history's degrees of freedom count the pairs)."""
+    la, lb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rounds = la.shape[1]
+    within = float(np.mean([*la.var(axis=1, ddof=1), *lb.var(axis=1, ddof=1)]))
+    d = la.mean(axis=1) - lb.mean(axis=1)
+    centre = float(np.median(d))
+    scatter = (1.4826 * float(np.median(np.abs(d - centre)))) ** 2
+    return math.sqrt(max(0.0, centre**2 + scatter - 2 * within / rounds) / 2)
 
 
 MACHINE_FACTS = {"cpu": ("vendor", "family", "model", "isa", "logical_cpus"), "cuda": ("uuid", "multiprocessors")}
@@ -322,18 +426,17 @@ def _speedups(
     for key in table.index:
         resolution = max(base.at[key, "resolution"], other.at[key, "resolution"])
         if drift is None:  # the two sides of a paired run: neighbours in time
-            mine, theirs = base.at[key, "pairs"], other.at[key, "pairs"]
-            shared = sorted(set(mine) & set(theirs))
-            ratios.append(paired([mine[p] for p in shared], [theirs[p] for p in shared], resolution, level))
+            ratios.append(
+                paired_ratio(base.at[key, "pairs"], other.at[key, "pairs"], resolution=resolution, level=level)
+            )
             continue
         (a, unit_a), (b, unit_b) = base.at[key, "repeats"], other.at[key, "repeats"]
         unit = "rounds" if unit_a == unit_b == "rounds" else "samples"
-        ratios.append(unpaired(a, b, drift.sd, unit, resolution, level))
+        ratios.append(unpaired(a, b, drift.sd, unit, resolution, level, drift.df))
     table[f"speedup[{label}]"] = [r.value for r in ratios]
     table[f"speedup_low[{label}]"] = [r.low for r in ratios]
     table[f"speedup_high[{label}]"] = [r.high for r in ratios]
     table[f"interval_from[{label}]"] = [r.unit for r in ratios]
-    table[f"mde[{label}]"] = [r.mde(level) for r in ratios]
     table[f"drift_limited[{label}]"] = [r.drift_limited for r in ratios]
     table[f"decides[{label}]"] = [r.decides for r in ratios]
     table[f"verdict[{label}]"] = [r.verdict(threshold) if r.value == r.value else "-" for r in ratios]
@@ -394,37 +497,40 @@ def _memory(table: pd.DataFrame, labels: list[str], groups: list[pd.DataFrame], 
 def _summary(
     table: pd.DataFrame,
     ratios: dict[str, list[Ratio]],
-    views: list[RunView],
-    labels: list[str],
-    base: str,
-    drift: Drift | None,
-    pairs: bool,
+    drifts: dict[str, Drift | None],
     level: float,
     energy: bool,
-) -> pd.DataFrame:
-    """Per run and family: the geometric mean speedup with a t interval over its workloads (plus the run offset all of
-    them share, for separate runs; none below 3 workloads), the roofs' ratio and the peaks'."""
-    rows = []
-    for label in ratios:
-        between = 0.0 if pairs else (drift or drift_between(views[labels.index(base)], views[labels.index(label)])).sd
+) -> tuple[pd.DataFrame, dict[str, Ratio]]:
+    """Per run and family: the geometric mean speedup with the interval of its measurement (the workloads' errors,
+    plus the run offset every workload of two separate runs shares), the workloads' spread beside it, the roofs'
+    ratio and the peaks'; and per run its geometric mean over every workload (the gate's)."""
+    rows, means = [], {}
+    for label, found in ratios.items():
+        drift = drifts.get(label)
+        between, between_df = (drift.sd, drift.df) if drift is not None else (0.0, math.inf)
         for family_name, group in [("all", table), *table.groupby("family")]:
-            logs = np.log(group[f"speedup[{label}]"].dropna())
-            mean = family(list(logs), between, level)
+            members = [found[i] for i in group.index]
+            mean = family(members, between, level, between_df)
+            if family_name == "all":
+                means[label] = mean
+            least, most = spread(members)
+            counted = [r for r in members if r.value == r.value and (r.decides or not mean.decides)]
             rows.append(
                 {
                     "run": label,
                     "family": family_name,
-                    "workloads": len(logs),
+                    "workloads": len(counted),  # those its mean is over: the ones that decide, where any does
                     "geomean_speedup": mean.value,
                     "geomean_low": mean.low if mean.decides else math.nan,
                     "geomean_high": mean.high if mean.decides else math.nan,
-                    "mde": mean.mde(level),
+                    "spread_low": least,
+                    "spread_high": most,
                     "roof_ratio": _geomean(group[f"roof_ratio[{label}]"]),
                     "peak_ratio": _geomean(group[f"peak_ratio[{label}]"]),
                     "geomean_energy_ratio": _geomean(group[f"energy_ratio[{label}]"]) if energy else math.nan,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), means
 
 
 def _geomean(values: pd.Series) -> float:

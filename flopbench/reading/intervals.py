@@ -1,20 +1,29 @@
-"""The statistics of a comparison, as pure functions of the measurements: a speedup with its interval, the smallest
-change it could have detected, and the p-value a gate corrects for the many workloads it judges.
+"""The statistics of a comparison, as pure functions of the measurements: a speedup with its interval, the bounds a
+gate decides on, the slowdown the gate would catch, and the p-value it corrects for the many workloads it judges.
 
 Every speedup is a ratio of geometric means (time A over time B), worked on logarithms, and its interval fits how
 the data was taken (docs/methodology.md, "Comparing runs"):
 
-- paired: A and B measured alternately, close in time (flopbench ab): per pair d = log(time A) - log(time B), and an
-  interval on the centre of d (signed-rank from RANK_PAIRS pairs on, a t interval below). Neighbours share the
-  machine's state of the moment, so its drift cancels.
+- paired: A and B measured alternately, close in time (flopbench ab): per pair d = log(time A) - log(time B). The
+  pairs of one round share its build (inputs, output buffers, their place in memory) and moment, so a round is the
+  unit that repeats: an estimate per round (the Hodges-Lehmann centre of its pairs) and a t interval across rounds.
+  One round alone decides nothing.
 - separate runs: Welch's t on the logarithms of the two runs' round medians, plus a between-run term: each run has an
   offset of its own (its moment, its process layout) of standard deviation `drift` (Drift, learnt from the machine's
-  A/A history, or its canaries), which no number of rounds inside one run can see. A row whose between-run term
-  dominates is drift-limited.
+  A/A history, or assumed), which no number of rounds inside one run can see. The drift is itself an estimate: its
+  degrees of freedom (the A/A pairs it rests on) enter Welch-Satterthwaite. A row whose between-run term dominates is
+  drift-limited.
+- a family (a suite's geometric mean): the mean of its workloads' log speedups, whose error is their measurement
+  errors (fixed effect: sqrt(sum se^2) / k) plus the drift all of them share; how much the workloads differ is their
+  spread, reported beside it, never the interval.
 
-A row decides nothing (its verdict is unsure, and it never fails a gate) when a side has fewer than two values, when
-its values have no spread (timer ticks: the interval would collapse to a point), or when all it has is one round's
-samples, which are not independent draws. The standard error is never under the timer's resolution.
+A row decides nothing (its verdict is unsure, and it never passes a gate) when a side has fewer than two values, when
+its values have no spread (timer ticks: the interval would collapse to a point), or when all it has is one round,
+whose samples (or pairs) are not independent draws. The standard error is never under the timer's resolution.
+
+The gate (flopbench.reading.comparison.Comparison.gate) reads three figures of a Ratio: `p_slower` (is it slower than
+T with confidence), `upper_slowdown` (the one-sided bound on how much slower it can be: under T, it is shown not
+slower by T) and `mde` (the slowdown it would catch 80% of the time, after Holm's correction).
 """
 
 from __future__ import annotations
@@ -27,8 +36,14 @@ import numpy as np
 
 LEVEL = 0.95  # the intervals' confidence
 THRESHOLD = 0.05  # a speedup within 5% either way is the same
-POWER = 0.80  # the smallest detectable change: what a comparison would call with this probability
-VERDICTS = ("faster", "slower", "same", "unsure")
+POWER = 0.80  # the gate's catch point: the slowdown it fails on with this probability
+
+
+def quantile(p: float, df: float) -> float:
+    """Student's t quantile (the normal's at infinite degrees of freedom)."""
+    from scipy import stats
+
+    return float(stats.norm.ppf(p) if math.isinf(df) else stats.t.ppf(p, df))
 
 
 @dataclass(frozen=True)
@@ -38,12 +53,13 @@ class Ratio:
     value: float
     low: float
     high: float
-    unit: str  # pairs, rounds, samples (one round each side: not independent), or workloads (a family)
+    unit: str  # rounds (paired: pairs clustered by round), pairs, rounds, samples, or workloads (a family)
     se: float = math.nan  # the standard error of log(value)
     df: float = math.nan  # its degrees of freedom
     decides: bool = True  # False: too little to go on (see the module's doc); unsure whatever its interval
     drift_share: float = 0.0  # the share of its variance that is the between-run term (separate runs)
     why: str = ""  # why it decides nothing, in words
+    repeats: int = 0  # the independent units it rests on (rounds, or pairs where each pair is its own)
 
     def verdict(self, threshold: float = THRESHOLD) -> str:
         if not self.decides or self.value != self.value:
@@ -61,23 +77,43 @@ class Ratio:
         """Its interval is mostly the between-run term: more rounds would not narrow it; pairing would."""
         return self.drift_share > 0.5
 
-    def mde(self, level: float = LEVEL, power: float = POWER) -> float:
-        """The smallest change (as a share, 0.05 = 5%) a two-sided test at `level` would detect with `power`."""
-        if not (self.se == self.se and self.df == self.df) or self.df <= 0:
-            return math.inf
-        from scipy import stats
+    @property
+    def _known(self) -> bool:
+        return self.decides and self.se == self.se and self.se > 0 and self.df == self.df and self.df > 0
 
-        reach = stats.t.ppf(1 - (1 - level) / 2, self.df) + stats.t.ppf(power, self.df)
-        return math.exp(reach * self.se) - 1
+    def upper_slowdown(self, level: float = LEVEL) -> float:
+        """The one-sided `level` upper bound on B's slowdown (time B / time A - 1; negative: B is faster by at least
+        that): under a threshold T, B is shown not slower than A by T. Infinite where the row decides nothing."""
+        if not self._known:
+            return math.inf
+        return math.exp(quantile(level, self.df) * self.se - math.log(self.value)) - 1
+
+    def mde(self, threshold: float, comparisons: int = 1, level: float = LEVEL, power: float = POWER) -> float:
+        """The gate's catch point: the true slowdown at which `--fail-slower threshold` fails this row with probability
+        `power`, testing it at one-sided (1 - level) / comparisons (Holm's first step, the strictest). Infinite where
+        the row decides nothing."""
+        if not self._known:
+            return math.inf
+        alpha = (1 - level) / max(comparisons, 1)
+        reach = quantile(1 - alpha, self.df) + quantile(power, self.df)
+        return (1 + threshold) * math.exp(reach * self.se) - 1
+
+    def attainable(self, level: float = LEVEL, power: float = POWER) -> float:
+        """The smallest threshold this row, were it unchanged, would be shown within (exit 0) with probability
+        `power`: what its precision can promise. Infinite where the row decides nothing."""
+        if not self._known:
+            return math.inf
+        return math.exp((quantile(level, self.df) + quantile(power, self.df)) * self.se) - 1
 
     def p_slower(self, threshold: float) -> float:
         """The p-value of 'B is slower than A by more than `threshold`' (one-sided; small: sure of it)."""
-        if not self.decides or not (self.se == self.se and self.se > 0):
+        if not self._known:
             return 1.0
         from scipy import stats
 
         bound = math.log(1 / (1 + threshold))
-        return float(stats.t.cdf((math.log(self.value) - bound) / self.se, self.df))
+        z = (math.log(self.value) - bound) / self.se
+        return float(stats.norm.cdf(z) if math.isinf(self.df) else stats.t.cdf(z, self.df))
 
     def slower_than(self, threshold: float) -> bool:
         """Slower by more than `threshold` with confidence: the whole interval under 1 / (1 + threshold)."""
@@ -91,9 +127,7 @@ NOTHING = Ratio(math.nan, math.nan, math.nan, "", decides=False, why="no measure
 
 
 def _interval(mean: float, se: float, df: float, level: float) -> tuple[float, float, float]:
-    from scipy import stats
-
-    reach = stats.t.ppf(1 - (1 - level) / 2, df) * se
+    reach = quantile(1 - (1 - level) / 2, df) * se
     return math.exp(mean), math.exp(mean - reach), math.exp(mean + reach)
 
 
@@ -102,37 +136,67 @@ def _undecided(mean: float, unit: str, why: str) -> Ratio:
     return Ratio(value, value, value, unit, decides=False, why=why)
 
 
-RANK_PAIRS = 10  # from this many pairs on, the paired interval is the signed-rank one (robust to a stray block)
+RANK_PAIRS = 10  # from this many pairs on, the pairs' interval is the signed-rank one (robust to a stray block)
 EXACT_RANKS = 300  # up to this many pairs the signed-rank distribution is counted exactly, beyond it approximated
 
 
-def paired(a: Sequence[float], b: Sequence[float], resolution: float = 0.0, level: float = LEVEL) -> Ratio:
+def paired(
+    a: Sequence[float],
+    b: Sequence[float],
+    rounds: Sequence[int] | None = None,
+    resolution: float = 0.0,
+    level: float = LEVEL,
+) -> Ratio:
     """Speedup of paired times (a[i] and b[i] measured back to back), from the pairs' log ratios d = log a - log b.
 
-    From RANK_PAIRS pairs on (blocks interleaved in one process): the Hodges-Lehmann estimate (the median of the
-    pairwise means of d) with the Wilcoxon signed-rank interval. The pairs' ratios are heavy-tailed (a block the host
-    preempted is 10-30% off: on a 2-vCPU VM the standard deviation of d was 2-8x its MAD), which a t interval pays for
-    in width; the rank interval only assumes d symmetric about its centre, which pairing makes so (the noises of two
-    blocks of one moment are alike). Fewer pairs (whole processes alternating: each a round's median, near normal):
-    a paired t interval. `resolution`: the timer's relative resolution per value, the floor of each value's error."""
+    `rounds`: the round of each pair. Pairs of one round share its build (inputs, output buffers, their place in
+    memory) and moment: an offset of their own, which no number of pairs in that round can see. So the round is the
+    unit that repeats: an estimate per round (the Hodges-Lehmann centre of its pairs), their mean, and a t interval on
+    R - 1 degrees of freedom across the R rounds. The rounds' estimates are independent and near normal (each a centre
+    of several pairs), so that interval holds its level whatever the offsets are (simulated: 94-96% at offsets of 0 to
+    2% over 3 rounds of 10 pairs; pooling the pairs as independent fell to 74% at 1%); a floor under it from the pairs'
+    own spread would only over-cover (99% with no offset). One round decides nothing.
+
+    Without `rounds`, every pair is independent (whole processes alternating, each pair one value, or a simulation):
+    from RANK_PAIRS pairs on, the Hodges-Lehmann estimate with the Wilcoxon signed-rank interval (the pairs' ratios
+    are heavy-tailed: a block the host preempted is 10-30% off, which a t interval pays for in width; the rank
+    interval only assumes d symmetric about its centre, which pairing makes so); fewer pairs, a t interval.
+    `resolution`: the timer's relative resolution per value, the floor of each value's error."""
     d = np.log(np.asarray(a, dtype=float)) - np.log(np.asarray(b, dtype=float))
     n = len(d)
+    unit = "pairs" if rounds is None else "rounds"
     if n < 2:
-        return _undecided(float(d.mean()) if n else math.nan, "pairs", "fewer than 2 pairs")
+        return _undecided(float(d.mean()) if n else math.nan, unit, "fewer than 2 pairs")
     if np.ptp(d) < 1e-12:
-        return _undecided(float(d.mean()), "pairs", "no spread between pairs (timer ticks)")
+        return _undecided(float(d.mean()), unit, "no spread between pairs (timer ticks)")
     floor = math.sqrt(2) * resolution / math.sqrt(n)
-    if n < RANK_PAIRS:
-        se = max(float(d.std(ddof=1)) / math.sqrt(n), floor)
-        value, low, high = _interval(float(d.mean()), se, n - 1, level)
-        return Ratio(value, low, high, "pairs", se, n - 1)
-    centre, low_d, high_d = signed_rank_interval(d, level)
-    from scipy import stats
+    if rounds is None:  # independent pairs: their own interval
+        if n < RANK_PAIRS:
+            se = max(float(d.std(ddof=1)) / math.sqrt(n), floor)
+            value, low, high = _interval(float(d.mean()), se, n - 1, level)
+            return Ratio(value, low, high, unit, se, n - 1, repeats=n)
+        centre, low_d, high_d = signed_rank_interval(d, level)
+        se = max((high_d - low_d) / (2 * quantile(1 - (1 - level) / 2, math.inf)), floor)
+        value, low, high = _interval(centre, se, math.inf, level)
+        return Ratio(value, low, high, unit, se, math.inf, repeats=n)
+    labels = np.asarray(rounds)
+    estimates = np.array([_centre(d[labels == label]) for label in np.unique(labels)])
+    count = len(estimates)
+    if count < 2:
+        return _undecided(
+            float(d.mean()), unit, "one round: its pairs share one build and moment (rounds are what repeats)"
+        )
+    se = max(float(estimates.std(ddof=1)) / math.sqrt(count), floor)
+    if se == 0:
+        return _undecided(float(estimates.mean()), unit, "no spread between rounds (timer ticks)")
+    value, low, high = _interval(float(estimates.mean()), se, count - 1, level)
+    return Ratio(value, low, high, unit, se, count - 1, repeats=count)
 
-    z = float(stats.norm.ppf(1 - (1 - level) / 2))
-    se = max((high_d - low_d) / (2 * z), floor)  # the interval's reach as a standard error (for the MDE and the gate)
-    low_d, high_d = min(low_d, centre - z * se), max(high_d, centre + z * se)
-    return Ratio(math.exp(centre), math.exp(low_d), math.exp(high_d), "pairs", se, math.inf)
+
+def _centre(d: np.ndarray) -> float:
+    """The Hodges-Lehmann centre of one round's pairs (their value, for one pair)."""
+    i, j = np.triu_indices(len(d))
+    return float(np.median((d[i] + d[j]) / 2))
 
 
 def signed_rank_interval(d: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
@@ -166,10 +230,12 @@ def unpaired(
     unit: str = "rounds",
     resolution: float = 0.0,
     level: float = LEVEL,
+    drift_df: float = math.inf,
 ) -> Ratio:
     """Speedup of two separate runs' repetitions (round medians): Welch's t on the logarithms, plus the between-run
-    term 2 x drift^2 (each run's own offset), its degrees of freedom by Welch-Satterthwaite (the drift counts as
-    known). Samples of one round (unit 'samples') are shown but decide nothing."""
+    term 2 x drift^2 (each run's own offset), its degrees of freedom by Welch-Satterthwaite with the drift's own
+    (`drift_df`: the A/A pairs of runs it was learnt from; infinite for a drift taken as known). Samples of one round
+    (unit 'samples') are shown but decide nothing."""
     la, lb = np.log(np.asarray(a, dtype=float)), np.log(np.asarray(b, dtype=float))
     mean = float(la.mean() - lb.mean()) if len(la) and len(lb) else math.nan
     if len(la) < 2 or len(lb) < 2:
@@ -178,37 +244,52 @@ def unpaired(
         return _undecided(mean, unit, "no spread on either side (timer ticks)")
     va = max(float(la.var(ddof=1)), resolution**2) / len(la)
     vb = max(float(lb.var(ddof=1)), resolution**2) / len(lb)
-    welch = va + vb
-    df = welch**2 / (va**2 / (len(la) - 1) + vb**2 / (len(lb) - 1))
     between = 2 * drift**2
-    se = math.sqrt(welch + between)
-    df = df * (se**4 / welch**2)  # Satterthwaite: the known between-run term adds variance, not uncertainty about it
-    value, low, high = _interval(mean, se, df, level)
+    total = va + vb + between
+    df = satterthwaite([(va, len(la) - 1), (vb, len(lb) - 1), (between, drift_df)])
+    value, low, high = _interval(mean, math.sqrt(total), df, level)
     decides = unit != "samples"
     why = "" if decides else "one round a side: its samples are one moment's, not independent draws"
-    return Ratio(value, low, high, unit, se, df, decides, between / (welch + between), why)
+    repeats = min(len(la), len(lb))
+    return Ratio(value, low, high, unit, math.sqrt(total), df, decides, between / total, why, repeats)
 
 
-def family(logs: Sequence[float], drift: float = 0.0, level: float = LEVEL) -> Ratio:
-    """The geometric mean of workloads' speedups (given as their logarithms), with a t interval over the workloads,
-    plus the run offset every workload of a pair of separate runs shares (2 x drift^2); below 3 workloads, the mean
-    alone."""
-    values = np.asarray(logs, dtype=float)
-    values = values[np.isfinite(values)]
-    k = len(values)
-    if k == 0:
+def satterthwaite(terms: Sequence[tuple[float, float]]) -> float:
+    """The degrees of freedom of a sum of variances, each (variance, its degrees of freedom): (sum v)^2 / sum(v^2/df),
+    a known term (infinite df) adding variance but no uncertainty about it."""
+    total = sum(v for v, _ in terms)
+    uncertain = sum(v**2 / df for v, df in terms if v > 0 and not math.isinf(df))
+    return total**2 / uncertain if uncertain > 0 else math.inf
+
+
+def family(ratios: Sequence[Ratio], drift: float = 0.0, level: float = LEVEL, drift_df: float = math.inf) -> Ratio:
+    """The geometric mean of workloads' speedups with its interval: the mean of their log speedups, whose standard error
+    is their measurement errors' (fixed effect: sqrt(sum se^2) / k, degrees of freedom by Welch-Satterthwaite) plus
+    the run offset every workload of a pair of separate runs (or machines) shares (2 x drift^2). Rows that decide
+    nothing are left out of it (all of them: the mean alone, deciding nothing). How much the workloads differ (their
+    spread) is not measurement error, and is not in it: `spread` reports it."""
+    known = [r for r in ratios if r.decides and r.value == r.value and r.value > 0 and r.se == r.se]
+    values = [r.value for r in ratios if r.value == r.value and r.value > 0]
+    if not values:
         return NOTHING
-    mean = float(values.mean())
-    if k < 3:
-        return _undecided(mean, "workloads", "fewer than 3 workloads: no interval")
+    if not known:
+        return _undecided(float(np.mean(np.log(values))), "workloads", "no workload decides")
+    k = len(known)
+    mean = float(np.mean([math.log(r.value) for r in known]))
+    terms = [(r.se**2 / k**2, r.df) for r in known]
     between = 2 * drift**2
-    if np.ptp(values) < 1e-12 and between == 0:
-        return _undecided(mean, "workloads", "no spread between workloads")
-    welch = float(values.var(ddof=1)) / k
-    se = math.sqrt(welch + between)
-    df = (k - 1) * (se**4 / welch**2) if welch > 0 else math.inf
-    value, low, high = _interval(mean, se, df, level)
-    return Ratio(value, low, high, "workloads", se, df, True, between / (welch + between))
+    terms.append((between, drift_df))
+    total = sum(v for v, _ in terms)
+    df = satterthwaite(terms)
+    value, low, high = _interval(mean, math.sqrt(total), df, level)
+    repeats = min(r.repeats for r in known)  # the rounds its least-measured workload rests on: more shrink it all
+    return Ratio(value, low, high, "workloads", math.sqrt(total), df, True, between / total, repeats=repeats)
+
+
+def spread(ratios: Sequence[Ratio]) -> tuple[float, float]:
+    """(least, greatest) speedup among the workloads: how much they differ, beside a family's interval."""
+    values = [r.value for r in ratios if r.value == r.value and r.value > 0]
+    return (min(values), max(values)) if values else (math.nan, math.nan)
 
 
 def holm(p_values: Sequence[float], alpha: float) -> list[bool]:

@@ -224,6 +224,7 @@ HEADER_COLUMNS = {
     "threads": "threads",
     "started_at": "run_started_at",
     "allocator": "allocator",
+    "blas": "blas",
 }
 
 

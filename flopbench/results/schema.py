@@ -90,6 +90,14 @@ class RunSettings(Line):
         "s", "a workload whose single call takes longer is skipped (and a sweep stops growing)", None, gt=0
     )
     time_budget_s: float | None = F("s", "the run's time budget: workloads that would not fit are skipped", None, gt=0)
+    target_precision: float | None = F(
+        "1",
+        "after its planned rounds, a workload gets more (up to max_rounds, within the time budget) until its figure"
+        " is known to within this share (its time_precision); null: the planned rounds only",
+        None,
+        gt=0,
+    )
+    max_rounds: int | None = F("", "the most rounds a workload gets when rounds are added (target_precision)", None, ge=1)
     per_layer: bool = F("", "model workloads were also profiled layer by layer (--per-layer)", False)
     cache: Literal["warm", "cold"] = F(
         "",
@@ -421,7 +429,19 @@ class TimingPart(Part):
         "", "every round's samples and interference; time_s is the median of their medians", default_factory=list
     )
     round_spread: float | None = F("1", "(slowest - fastest round median) / time_s", None, ge=0)
-    stable: bool | None = F("", "the rounds agree within the stability threshold (null with one round)", None)
+    time_precision: float | None = F(
+        "1",
+        "how well the rounds pin time_s: the half-width of its 95% interval from the round medians (t on their logs),"
+        " as a share (0.05: within about 5%); null with one round",
+        None,
+        ge=0,
+    )
+    stable: bool | None = F(
+        "",
+        "the figure is known well enough: time_precision within the stability threshold (files before"
+        " time_precision: the rounds' spread within 5%); null with one round",
+        None,
+    )
 
 
 

@@ -9,7 +9,9 @@ trust, counted from its records, is flopbench.reading.trust's.)
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +25,11 @@ CANARY_SLOWDOWN = 0.15  # the canary ran more than 15% slower than the baseline 
 # interference says how): for normal noise 5 IQRs are about 6.7 standard deviations, so a quiet machine is not called
 # slow by chance.
 CANARY_NOISE_MULTIPLE = 5
-# A figure is unstable when its rounds' medians span more than this share of it.
-UNSTABLE_SPREAD = 0.05
+# A figure is unstable when its rounds leave it known to no better than this share (the half-width of its 95% interval,
+# from its rounds: flopbench.results.trust.precision). More rounds narrow it, so a record measured longer is less
+# often unstable; a run can measure until its figures are within a target (flopbench run --target-precision).
+UNSTABLE_PRECISION = 0.10
+PRECISION_LEVEL = 0.95
 # A whole run is slow when its canaries ran a median of more than 5% slower than the machine's quietest run: a drift
 # too small for one window's canary to be sure of (its threshold is 15%), but the median of a run's windows is.
 RUN_SLOW = 0.05
@@ -119,13 +124,29 @@ def said_by_trust(warning: str) -> bool:
     return kind in TRUST_KINDS or any(text in warning for text in old)
 
 
-def unstable(spread: float | None) -> bool:
-    """Whether rounds spanning `spread` of the figure make it unstable (None: one round, no verdict)."""
-    return spread is not None and spread > UNSTABLE_SPREAD
+def precision(times_s: Sequence[float], level: float = PRECISION_LEVEL) -> float | None:
+    """How well a workload's rounds pin its figure: the half-width of the `level` t interval of their mean log time,
+    t(R-1) x s / sqrt(R) of the logs of the R round medians, as a share (0.05: within about 5%). The figure is their
+    median, which for a few rounds is near their mean; None with one round (no spread to go on)."""
+    logs = [math.log(t) for t in times_s if t and t > 0]
+    if len(logs) < 2:
+        return None
+    from scipy import stats
+
+    reach = float(stats.t.ppf(1 - (1 - level) / 2, len(logs) - 1)) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(reach) - 1
 
 
-def unstable_text(rounds: int, spread: float) -> str:
-    return f"unstable: its {rounds} rounds span {percent(spread)} of the median (more than {UNSTABLE_SPREAD:.0%})"
+def unstable(precision: float | None, target: float = UNSTABLE_PRECISION) -> bool:
+    """Whether a figure known to within `precision` (None: one round, no verdict) is unstable."""
+    return precision is not None and precision > target
+
+
+def unstable_text(rounds: int, precision: float) -> str:
+    return (
+        f"unstable: its {rounds} rounds leave it known to ±{percent(precision)} ({PRECISION_LEVEL:.0%} interval),"
+        f" more than ±{UNSTABLE_PRECISION:.0%}"
+    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ import argparse
 import time
 from pathlib import Path
 
-from flopbench.commands.ab.axis import DEFAULT_PROCESS_PAIRS, DEFAULT_ROUNDS, Axis, axis_of
+from flopbench.commands.ab.axis import (
+    DEFAULT_MAX_ROUNDS,
+    DEFAULT_MAX_TIME_S,
+    DEFAULT_PROCESS_PAIRS,
+    DEFAULT_ROUNDS,
+    Axis,
+    axis_of,
+)
 from flopbench.commands.common import add_device_arguments, add_format_argument, add_out_argument, positive
 from flopbench.commands.compare import share
 from flopbench.errors import FlopbenchError
@@ -22,9 +29,10 @@ HELP = "A/B on one machine, the two sides alternating (ABBA): paired intervals t
 DESCRIPTION = (
     "Measure the suites twice, once per side, the sides alternating close in time so that each pair shares the"
     " machine's state: in one process (--impl, --dtype, --threads, --cache, --tf32: each A,B) in blocks ABBA within"
-    " each round, or two Python environments (--python A --python B) in whole processes ABBA. Writes one results"
-    " file per side and prints the paired comparison (speedup = time A / time B). Ctrl-C stops cleanly; --resume"
-    " DIR continues."
+    " each round, or two Python environments (--python A --python B) in whole processes ABBA. The workloads whose"
+    " comparison is not yet precise enough for the threshold get more rounds, within --max-rounds and --max-time."
+    " Writes one results file per side and prints the paired comparison. Ctrl-C stops cleanly; --resume DIR"
+    " continues."
 )
 IMPORTS = ("numpy", "pandas", "torch", "scipy.stats")
 
@@ -56,8 +64,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rounds",
         type=positive("--rounds", maximum=100, integer=True),
-        help=f"rounds per workload, the order rotated (default {DEFAULT_ROUNDS}); with --python, processes per side"
-        f" (default {DEFAULT_PROCESS_PAIRS})",
+        help=f"rounds every workload gets, the order rotated (default {DEFAULT_ROUNDS}); with --python, processes per"
+        f" side (default {DEFAULT_PROCESS_PAIRS})",
+    )
+    parser.add_argument(
+        "--max-rounds",
+        type=positive("--max-rounds", maximum=1000, integer=True),
+        help=f"then more rounds (or processes) for the workloads whose comparison cannot yet be told within the"
+        f" threshold, up to this many each (default {DEFAULT_MAX_ROUNDS}; --max-rounds equal to --rounds: none)",
+    )
+    parser.add_argument(
+        "--max-time",
+        type=positive("--max-time", maximum=7 * 86400),
+        metavar="S",
+        help=f"no more rounds are added after this many seconds (default {DEFAULT_MAX_TIME_S:.0f})",
     )
     parser.add_argument(
         "--pairs",

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 from flopbench.errors import FlopbenchError, did_you_mean
 
 AXES = ("impl", "dtype", "threads", "cache", "tf32")
-DEFAULT_ROUNDS = 3  # in one process: rounds of ABBA blocks per workload
-DEFAULT_PROCESS_PAIRS = 4  # two Pythons: processes per side, alternating ABBA
+# In one process: rounds of ABBA blocks every workload gets (a round is one build, the unit that repeats: five give
+# its interval four degrees of freedom), then more for the rows not yet precise enough for the gate, up to
+# DEFAULT_MAX_ROUNDS each, until DEFAULT_MAX_TIME_S has passed (flopbench.commands.ab.precision).
+DEFAULT_ROUNDS = 5
+DEFAULT_PROCESS_PAIRS = 4  # two Pythons: processes per side, alternating ABBA, before more are added
+DEFAULT_MAX_ROUNDS = 20
+DEFAULT_MAX_TIME_S = 600.0
 
 
 @dataclass(frozen=True)

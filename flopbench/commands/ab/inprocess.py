@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flopbench.commands.ab.axis import DEFAULT_ROUNDS
+from flopbench.commands.ab.axis import DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TIME_S, DEFAULT_ROUNDS
 from flopbench.commands.common import resolve_machine
 from flopbench.commands.run.progress import Progress
 from flopbench.commands.run.select import run_settings, select, with_dtypes, with_impls
@@ -104,13 +104,15 @@ def run_inprocess(args: argparse.Namespace, axis: Axis, directory: Path) -> tupl
     from flopbench.measuring.runner import torch_settings
 
     base = base_args(args, rounds=args.rounds or DEFAULT_ROUNDS)
+    max_rounds = max(base.rounds, args.max_rounds or DEFAULT_MAX_ROUNDS)
     workloads, suites = select(base)
     pairs = pairs_of(workloads, axis)
     sides = machines(args, axis)
     device_type = sides[0].device.type
     settings = run_settings(base)
     cap = args.max_call_s or DEFAULT_MAX_CALL_S.get(device_type)
-    settings = settings.model_copy(update={"max_call_s": cap, "cache": "cold" if device_type == "cuda" else "warm"})
+    cache = "cold" if device_type == "cuda" else "warm"
+    settings = settings.model_copy(update={"max_call_s": cap, "cache": cache, "max_rounds": max_rounds})
     per_side = (
         side_settings(settings, axis, axis.values[0], device_type),
         side_settings(settings, axis, axis.values[1], device_type),
@@ -120,7 +122,8 @@ def run_inprocess(args: argparse.Namespace, axis: Axis, directory: Path) -> tupl
         writers, done = open_sides(args, axis, directory, sides, suites, per_side, watch.quiet_check)
         todo = [p for p in pairs if p[2] not in done]
         info(
-            f"flopbench: {len(todo)} workloads x {base.rounds} rounds, {axis.name} {axis.values[0]} (A) against"
+            f"flopbench: {len(todo)} workloads x {base.rounds} rounds (up to {max_rounds} for those not yet precise"
+            f" enough for {threshold(args):.0%}), {axis.name} {axis.values[0]} (A) against"
             f" {axis.values[1]} (B), alternating ABBA on {sides[0].device.label} -> {directory}"
             + (" (A/A: the same side twice, to see the noise)" if axis.same else "")
         )
@@ -208,6 +211,7 @@ def measure_pairs(
 ) -> bool:
     """Run the pairs, each pair's two records written as it is done, and a footer in each file; whether Ctrl-C
     stopped it."""
+    from flopbench.commands.ab.precision import Precision
     from flopbench.commands.run.notes import footer
     from flopbench.measuring.paired import PairRunner
     from flopbench.results.files import ResultsWriteError
@@ -224,6 +228,7 @@ def measure_pairs(
     started, interrupted = time.perf_counter(), False
     runners = tuple(_runner(machine, s, watch) for machine, s in zip(sides, settings))
     measurer, timers = _measurer(sides[0], settings[0], watch), tuple(r.measurer.timer for r in runners)
+    precision = Precision(threshold(args), settings[0].rounds, len(todo), args.max_time or DEFAULT_MAX_TIME_S)
     pair_runner = PairRunner(
         (runners[0], runners[1]),
         measurer,
@@ -232,6 +237,9 @@ def measure_pairs(
         rounds=settings[0].rounds,
         max_pairs=args.pairs,
         enter=_enters(axis, sides),
+        max_rounds=settings[0].max_rounds,
+        more=precision.more,
+        time_left=precision.time_left,
     )
     try:
         with progress:
@@ -290,18 +298,22 @@ def _nothing() -> None:
     return None
 
 
+def threshold(args: argparse.Namespace) -> float:
+    """The threshold the rows must be told within: the gate's, else the verdicts', else 5%."""
+    from flopbench.reading.intervals import THRESHOLD
+
+    return args.fail_slower or args.threshold or THRESHOLD
+
+
 def pair_line(a: Record, b: Record, axis: Axis) -> str:
     """One pair's progress line: both sides' times and the paired speedup with its interval."""
-    from flopbench.reading.comparison import pair_values
-    from flopbench.reading.intervals import paired
+    from flopbench.reading.comparison import pair_values, paired_ratio
     from flopbench.units import seconds
 
     name = a.name
     if a.status != "ok" or b.status != "ok":
         failed = a if a.status != "ok" else b
         return f"{name}: {failed.status}: {failed.reason}"
-    va, vb = pair_values([a]), pair_values([b])
-    shared = sorted(set(va) & set(vb))
-    ratio = paired([va[p] for p in shared], [vb[p] for p in shared])
+    ratio = paired_ratio(pair_values([a]), pair_values([b]))
     times = f"{name}: A {seconds(a.time_s)}, B {seconds(b.time_s)}, speedup"
     return f"{times} {ratio.text()}" if ratio.decides else f"{times} {ratio.value:.3g}x ({ratio.why})"

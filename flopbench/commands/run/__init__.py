@@ -10,11 +10,17 @@ import argparse
 from pathlib import Path
 
 from flopbench.commands.common import add_device_arguments, add_format_argument, add_out_argument, positive
-from flopbench.commands.run.select import run_settings, select
+from flopbench.commands.compare import share
+from flopbench.commands.run.select import (
+    DEFAULT_MAX_ROUNDS,
+    DEFAULT_ROUNDS,
+    DEFAULT_TARGET_PRECISION,
+    run_settings,
+    select,
+)
 from flopbench.commands.run.session import run_distributed, run_session
 from flopbench.errors import FlopbenchError
 
-DEFAULT_ROUNDS = 3  # see docs/methodology.md: a transient disturbance then moves one round, not the figure
 DEFAULT_ON_BUSY = "retry"  # see docs/methodology.md: the best figures within the time budget on a shared VM
 
 NAME = "run"
@@ -78,9 +84,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     trust.add_argument(
         "--rounds",
         type=positive("--rounds", maximum=100, integer=True),
-        default=DEFAULT_ROUNDS,
-        help=f"measure every workload once per round, the order rotated; its figure is the median"
-        f" over rounds, and rounds that disagree flag it unstable (default {DEFAULT_ROUNDS})",
+        help=f"measure every workload once per round, the order rotated; its figure is the median over rounds."
+        f" Given, exactly this many (unless --target-precision); by default {DEFAULT_ROUNDS}, then more (up to"
+        f" --max-rounds) for a workload whose figure is not yet within ±{DEFAULT_TARGET_PRECISION:.0%}",
+    )
+    trust.add_argument(
+        "--target-precision",
+        type=share("--target-precision"),
+        metavar="SHARE",
+        help="after its rounds, measure a workload in more rounds until its figure is known to within this share"
+        f" (the half-width of its 95%% interval from its rounds), up to --max-rounds (default"
+        f" {DEFAULT_TARGET_PRECISION:.0%} when --rounds is not given)",
+    )
+    trust.add_argument(
+        "--max-rounds",
+        type=positive("--max-rounds", maximum=1000, integer=True),
+        help=f"the most rounds a workload gets for its precision (default {DEFAULT_MAX_ROUNDS})",
     )
     trust.add_argument(
         "--on-busy",

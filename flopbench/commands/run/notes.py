@@ -66,7 +66,7 @@ def skipped_for_time(records: list[Record]) -> list[Record]:
 
 def trust_notes(records: list[Record], runner: Any) -> list[str]:
     """What a reader of the run's figures must know about the machine, in a few sentences."""
-    from flopbench.results.trust import UNSTABLE_SPREAD, run_speed
+    from flopbench.results.trust import UNSTABLE_PRECISION, run_speed
     from flopbench.units import merged
 
     notes = list(runner.notes)
@@ -84,8 +84,8 @@ def trust_notes(records: list[Record], runner: Any) -> list[str]:
             )
     if unstable:
         notes.append(
-            f"warning: {len(unstable)} of {len(records)} records are unstable (their rounds disagree by more"
-            f" than {UNSTABLE_SPREAD:.0%}): "
+            f"warning: {len(unstable)} of {len(records)} records are unstable (their rounds leave them known to no"
+            f" better than ±{UNSTABLE_PRECISION:.0%}; more rounds would narrow it: --target-precision, --max-rounds): "
             + ", ".join(r.name for r in unstable[:8])
             + (" ..." if len(unstable) > 8 else "")
         )

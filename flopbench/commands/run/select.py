@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flopbench.commands.common import warn
 from flopbench.errors import FlopbenchError, did_you_mean
@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 # default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
 # rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
 ROUND_CAP = 5
+DEFAULT_ROUNDS = 3  # see docs/methodology.md: a transient disturbance then moves one round, not the figure
+# By default a workload whose rounds leave its figure known to no better than this gets more rounds, up to
+# DEFAULT_MAX_ROUNDS (flopbench.results.trust.precision; docs/methodology.md, "How far a figure can be trusted").
+DEFAULT_TARGET_PRECISION = 0.10
+DEFAULT_MAX_ROUNDS = 8
 
 
 def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
@@ -137,6 +142,25 @@ def _strip_dtype(name: str) -> str:
     return name
 
 
+def rounds_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's rounds: --rounds N alone is exactly N; by default DEFAULT_ROUNDS, then more (up to --max-rounds) for
+    the workloads whose figure is not yet within the target precision. A distributed run keeps its planned rounds:
+    its ranks measure each round in step."""
+    rounds = getattr(args, "rounds", None) or DEFAULT_ROUNDS
+    target = getattr(args, "target_precision", None)
+    if target is None and getattr(args, "rounds", None) is None:
+        target = DEFAULT_TARGET_PRECISION
+    if getattr(args, "distributed", False):
+        target = None
+    if target is None:
+        return {"rounds": rounds}
+    return {
+        "rounds": rounds,
+        "target_precision": target,
+        "max_rounds": max(rounds, args.max_rounds or DEFAULT_MAX_ROUNDS),
+    }
+
+
 def run_settings(args: argparse.Namespace) -> RunSettings:
     """The run's one settings object: what the runner reads and the header records."""
     from flopbench.results.schema import RunSettings
@@ -154,7 +178,7 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         only=args.only,
         train=args.train,
         large=args.large,
-        rounds=args.rounds,
+        **rounds_of(args),
         on_busy=args.on_busy,
         max_call_s=args.max_call_s,
         time_budget_s=args.time_budget,

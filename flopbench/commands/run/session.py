@@ -74,7 +74,7 @@ def run_session(
         here = [w for w in workloads if w.runs_on(machine.device.type)]
         todo = [w for w in here if not output or w.identity not in output.done]
         if output is not None:
-            announce(args, machine, output, todo, len(workloads) - len(here), watch, context)
+            announce(settings, machine, output, todo, len(workloads) - len(here), watch, context)
         runner, interrupted = measure(args, machine, settings, todo, output, watch, context)
     if not lead or output is None:
         return 0
@@ -82,7 +82,7 @@ def run_session(
 
 
 def announce(
-    args: argparse.Namespace,
+    settings: RunSettings,
     machine: Machine,
     output: Output,
     todo: list[Workload],
@@ -91,8 +91,13 @@ def announce(
     context: Context | None,
 ) -> None:
     ranks_text = f" on {context.world_size} ranks ({context.backend})" if context else ""
+    more = (
+        f" (up to {settings.max_rounds} for those not yet within ±{settings.target_precision:.0%})"
+        if settings.target_precision
+        else ""
+    )
     info(
-        f"flopbench: {len(todo)} workloads x {args.rounds} round{'s' * (args.rounds > 1)} on"
+        f"flopbench: {len(todo)} workloads x {count(settings.rounds, 'round')}{more} on"
         f" {machine.device.label}, {count(machine.threads, 'thread')}{ranks_text} -> {output.path}"
         + (f" ({elsewhere} are for other devices)" if elsewhere else "")
     )

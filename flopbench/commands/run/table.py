@@ -58,6 +58,7 @@ SUMMARY_FIELDS = (
     "disturbed",
     "stable",
     "round_spread",
+    "time_precision",
     "warnings",
 )
 
@@ -78,6 +79,7 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
             writer.writerows({**row, "warnings": "; ".join(row["warnings"])} for row in data)
         return
     roofline = machine.roofline
+    from flopbench.results.trust import UNSTABLE_PRECISION
     from flopbench.units import si
 
     def roof(text: str, peak: Any, unit: str) -> str:
@@ -86,7 +88,9 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
     peaks = [roof(k, roofline.roof(k).roof, "FLOP/s") for k in sorted({r.peak_key for r in records if r.peak_key})]
     levels = [roof(level.name, level.roof, "B/s") for level in roofline.levels if level.roof.known]
     caption = (
-        f"time: the median of the rounds' medians; ±: the samples' IQR over it. Peaks: {', '.join(peaks) or 'none'};"
+        f"time: the median of the rounds' medians; ±: how well its rounds pin it (the half-width of its 95% interval;"
+        f" a record known to no better than ±{UNSTABLE_PRECISION:.0%} is unstable)."
+        f" Peaks: {', '.join(peaks) or 'none'};"
         f" bandwidth roofs: {', '.join(levels) or 'none'} (where each comes from: flopbench peak). % roof: against the"
         f" roof of the memory level each working set lives in. Largest loss: the step of its ledger that costs most"
         f" (flopbench explain RESULTS shows every step)."
@@ -116,7 +120,7 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
         notes="notes",
         merge_notes=True,
         wrap=["workload"],
-        optional=["±", "largest loss", "bandwidth", "% roof", "dtype"],
+        optional=["largest loss", "bandwidth", "dtype", "% roof", "±"],
     )
     counts = {s: sum(r.status == s for r in records) for s in ("ok", "skipped", "failed")}
     text = f"{counts['ok']} measured, {counts['skipped']} skipped, {counts['failed']} failed. Results: {path}"
@@ -124,7 +128,7 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
 
 
 def _summary_row(r: Record) -> list[object]:
-    from flopbench.units import seconds, si
+    from flopbench.units import percent, seconds, si
 
     def pct(value: float | None) -> str:
         return f"{value:.1%}" if value is not None else "-"
@@ -132,7 +136,7 @@ def _summary_row(r: Record) -> list[object]:
     name = r.name + (f" @{r.rank}" if r.world_size > 1 else "")
     if r.status != "ok" or not r.time_s:
         return [name, r.dtype, "-", "-", "-", "-", "-", "-", "-", "-", [f"{r.status}: {r.reason}"]]
-    spread = f"{(r.time_iqr_s or 0) / r.time_s:.0%}"
+    spread = f"{percent(r.time_precision)}" if r.time_precision is not None else "-"
     if r.message_bytes is not None:
         notes = [f"bus bandwidth {si(r.busbw_bytes_per_s, 'B/s')}", *r.warnings]
         busbw = si(r.algbw_bytes_per_s, "B/s")

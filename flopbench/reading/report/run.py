@@ -15,7 +15,7 @@ from flopbench.reading.plots import Drawn, draw_figures, layer_figure_name
 from flopbench.reading.report.document import Figure, Heading, Para, Table
 from flopbench.reading.view import RunView, collective_rows
 from flopbench.results.schema import Header, Record
-from flopbench.results.trust import UNSTABLE_SPREAD, disturbances_of, said_by_trust
+from flopbench.results.trust import UNSTABLE_PRECISION, disturbances_of, said_by_trust
 from flopbench.units import count, percent, seconds, si
 
 
@@ -212,10 +212,16 @@ def trust_blocks(view: RunView) -> list:
     settings, trust_ = view.header.settings, view.trust
     text = []
     if settings is not None and settings.rounds > 1:
+        more = (
+            f", then more (up to {settings.max_rounds}) for those not yet within ±{settings.target_precision:.0%}"
+            if settings.target_precision and settings.max_rounds
+            else ""
+        )
         text.append(
-            f"Each workload was measured in {settings.rounds} rounds, the order rotated from round to round;"
-            f" its time is the median of its round medians, and rounds that span more than {UNSTABLE_SPREAD:.0%}"
-            f" flag it unstable. Disturbed measurements: --on-busy {settings.on_busy}."
+            f"Each workload was measured in {settings.rounds} rounds{more}, the order rotated from round to round;"
+            f" its time is the median of its round medians, known to within its ± (the half-width of its 95% interval"
+            f" from its rounds); one known to no better than ±{UNSTABLE_PRECISION:.0%} is unstable."
+            f" Disturbed measurements: --on-busy {settings.on_busy}."
         )
     quiet = trust_.quiet_check
     if quiet.get("canary_baseline_s"):
