@@ -162,6 +162,8 @@ def test_two_implementations_pair_by_the_suite_workload(in_process, tmp_path):
 
     (ra,), (rb,) = read_run(tmp_path / "ab" / "A.jsonl").records, read_run(tmp_path / "ab" / "B.jsonl").records
     assert ra.pair_key == rb.pair_key and (ra.impl, rb.impl) == ("eager", "channels-last") and ra.op == "conv2d"
+    assert (ra.call_form, rb.call_form) == ("returns", "returns")  # both sides: the call that returns its output
+    assert "both sides time the call as its users write it" in done.stderr
 
 
 @pytest.mark.parametrize(

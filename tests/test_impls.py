@@ -279,3 +279,53 @@ def test_device_unavailability_is_known_before_a_call():
     assert impls.IMPLS["onednn"].unavailable(OPS["matmul"], "cuda", "float32")
     assert impls.IMPLS["compile"].unavailable(OPS["matmul"], "cpu", "float32") is None
     assert device().type == "cpu"
+
+
+# --- the call each implementation times (issue 47: like forms) -------------------------------------------------------
+
+
+def test_a_compiled_implementation_times_the_call_that_returns_its_output(fake):
+    """torch.compile of a call into a preallocated output adds a copy into it: a compiled function is timed in the form
+    its users write, which returns a new output; eager keeps its call into the buffer unless asked (an A/B of
+    implementations asks both sides), and each record says which form it timed."""
+    import dataclasses
+
+    compiled = make_workload("matmul", {"m": 8, "n": 8, "k": 8}, impl="compile")
+    eager = make_workload("matmul", {"m": 8, "n": 8, "k": 8})
+    assert compiled.call_form == "returns" and eager.call_form == "out"
+    asked = dataclasses.replace(eager, returning=True)
+    assert asked.call_form == "returns" and asked.identity == eager.identity  # the same measurement, another form
+    p, tensors = eager.inputs_for("cpu")
+    out = tensors["out"]
+    assert impls.IMPLS["eager"].callable(eager.spec, p, tensors)() is out  # into the preallocated buffer
+    fresh = impls.IMPLS["eager"].callable(eager.spec, p, tensors, returning=True)()
+    assert fresh is not out and fresh.data_ptr() != out.data_ptr()
+    assert impls.IMPLS["compile"].callable(compiled.spec, p, tensors)() is not out
+    add = make_workload("elementwise", {"kind": "relu", "numel": 64})
+    p, tensors = add.inputs_for("cpu")
+    assert impls.IMPLS["eager"].callable(add.spec, p, tensors, returning=True)() is not tensors["out"]
+    assert make_workload("softmax", {"rows": 4, "cols": 8}).call_form == "returns"  # no buffer: one form only
+
+
+def test_records_say_their_call_form_and_compare_names_a_difference(fake, tmp_path):
+    import dataclasses
+
+    from flopbench.reading.comparison import compare
+    from flopbench.reading.view import load_views
+    from flopbench.results.files import ResultsWriter, read_run
+    from tests.fakes import fake_device, write_run
+
+    r = runner(timer=CountingTimer(2e-3), clock=fake.clock, rounds=2)
+    w = make_workload("matmul", {"m": 16, "n": 16, "k": 16})
+    assert r.run_one(w).call_form == "out"
+    assert r.run_one(dataclasses.replace(w, returning=True)).call_form == "returns"
+    paths = []
+    for name, form in (("a", "out"), ("b", "returns")):
+        run = read_run(write_run(tmp_path / f"plain-{name}.jsonl", fake_device()))
+        writer = ResultsWriter.create(tmp_path / f"{name}.jsonl", run.header)
+        for record in run.records:
+            writer.record(record.model_copy(update={"call_form": form}))
+        writer.close()
+        paths.append(tmp_path / f"{name}.jsonl")
+    warnings = compare(load_views(paths)).warnings
+    assert any(w.startswith("the runs differ in the timed call's form") and "A: out; B: returns" in w for w in warnings)

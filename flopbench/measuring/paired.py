@@ -174,7 +174,7 @@ class PairRunner:
     def _make(self, workload: Workload) -> Callable[[], Any]:
         from flopbench.workloads.impls import IMPLS
 
-        return IMPLS[workload.impl].callable(workload.spec, *self.shared(workload))
+        return IMPLS[workload.impl].callable(workload.spec, *self.shared(workload), returning=workload.returning)
 
     def run(
         self, pairs: Iterable[tuple[Workload, Workload, str]], before: Callable[[Workload], None] = lambda w: None

@@ -323,7 +323,7 @@ class Runner:
             return reason
         try:
             p, tensors = self.inputs(workload)
-            fn = IMPLS[workload.impl].callable(workload.spec, p, tensors)
+            fn = IMPLS[workload.impl].callable(workload.spec, p, tensors, returning=workload.returning)
             compiled = first_call(fn, self.clock, self._sync)
         except Exception as exc:  # torch cannot compile or run it here: skipped, with its reason in one line
             return Skip(Cause.UNSUPPORTED, f"{workload.impl}: {first_line(exc)}")
@@ -479,6 +479,7 @@ class Runner:
     def finish(self, state: _State, interrupted: bool = False) -> Record:
         """The workload's record: its figures from its rounds, or why it has none."""
         workload, skip = state.workload, state.outcome
+        state.impl.setdefault("call_form", workload.call_form)
         where = state.where.model_copy(update={"wall_s": self.clock() - state.started})
         error, tolerance = state.check
         outcome = OutcomePart(

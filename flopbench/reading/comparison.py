@@ -106,8 +106,10 @@ COMPARED_SETTINGS = {
     "device count (each run's ranks folded into their median)": "world_size",
     "what the C allocator did with freed memory (flopbench.measuring.memory)": "allocator",
     "BLAS library": "blas",
+    "the timed call's form (out: into a preallocated output; returns: a new output each call)": "call_form",
 }
-KNOWN_ONLY = {"allocator", "blas"}  # settings older files do not record: compared only where every run has one
+# Settings older files do not record: compared only where every run has one.
+KNOWN_ONLY = {"allocator", "blas", "call_form"}
 
 
 @dataclass

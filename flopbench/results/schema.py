@@ -501,6 +501,13 @@ class ImplFigures(Part):
     attention_backend: str | None = F(
         "", "attention: the scaled_dot_product_attention kernel that ran (flash, efficient, cudnn, math)", None
     )
+    call_form: Literal["out", "returns"] | None = F(
+        "",
+        "what its timed call was: out (it wrote into a preallocated output, eager's default where the op has one) or"
+        " returns (a new output each call, as a compiled function, and both sides of an A/B of implementations, run"
+        " it); null: not recorded",
+        None,
+    )
 
 
 class EnergyPart(Part):

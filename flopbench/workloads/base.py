@@ -131,6 +131,13 @@ class Op:
         forward = self.forward
         return lambda: forward(p, t)
 
+    def returning(self, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any]:
+        """The timed call as its users write it, returning a new output: an op whose forward writes into a
+        preallocated output (`out`, OUTPUT_BUFFERS) gives its allocating form here; the rest are that already. A
+        compiled implementation times this form (compiling an out= call adds a copy into the buffer), and an A/B of
+        two implementations runs it on both sides (flopbench ab --impl)."""
+        return self.timed(p, t)
+
     def reference(self, p: Mapping[str, Any], t: Tensors) -> torch.Tensor:
         """The same result from the op's definition (flopbench.workloads.reference), never the timed
         kernel, in float64 on the CPU: t holds float64 copies of the inputs."""
@@ -311,6 +318,7 @@ class Workload:
     swept: tuple[str, ...] = ()  # that entry's sweep axes, tied keys joined by "=" ("m=n=k", "dtype")
     large: bool = False  # a big configuration: run only when asked (flopbench run --large)
     impl: str = "eager"  # how it runs (flopbench.workloads.impls): part of its identity, not of its counts
+    returning: bool = False  # timed as a call that returns a new output, whatever its implementation (Op.returning)
 
     @property
     def spec(self) -> Op:
@@ -357,7 +365,12 @@ class Workload:
         """A zero-argument function that runs the op, under its implementation, on preallocated random inputs on
         `device` (a compiled implementation compiles at its first call)."""
         p, tensors = self.inputs_for(device, seed)
-        return IMPLS[self.impl].callable(self.spec, p, tensors)
+        return IMPLS[self.impl].callable(self.spec, p, tensors, returning=self.returning)
+
+    @property
+    def call_form(self) -> str:
+        """'returns' (a new output each call) or 'out' (into a preallocated output): Impl.form."""
+        return IMPLS[self.impl].form(self.spec, self.returning)
 
     def tf32_applies(self, device_type: str, tf32: bool) -> bool:
         """TF32 only changes float32 contractions on CUDA."""

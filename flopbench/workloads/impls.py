@@ -40,6 +40,8 @@ class Op(Protocol):
 
     def timed(self, p: dict[str, Any], t: Tensors) -> Callable[[], Any]: ...
 
+    def returning(self, p: dict[str, Any], t: Tensors) -> Callable[[], Any]: ...
+
     def forward(self, p: dict[str, Any], t: Tensors) -> Any: ...
 
 
@@ -62,6 +64,21 @@ class Impl:
         """It holds scaled_dot_product_attention to one backend (which kernel runs is then its choice, not torch's)."""
         return False
 
+    @property
+    def returns(self) -> bool:
+        """Its users call it as a function that returns its output (a compiled function does), so it times the op's
+        returning form (Op.returning) rather than its call into a preallocated output."""
+        return False
+
+    def form(self, op: Op, returning: bool = False) -> str:
+        """What its timed call is, for an op: 'returns' (a new output each call) or 'out' (into a preallocated output:
+        only ops whose forward writes into one have that form). `returning`: asked of it (an A/B of implementations
+        runs both sides so)."""
+        from flopbench.workloads.base import Op as BaseOp
+
+        has_out = getattr(type(op), "returning", None) is not BaseOp.returning
+        return "out" if has_out and not (returning or self.returns) else "returns"
+
     def unavailable(self, op: Op, device_type: str, dtype: str) -> str | None:
         """Why torch cannot run it for this op here, in one line (None: it can, as far as is known before a call)."""
         if self.devices and device_type not in self.devices:
@@ -76,15 +93,19 @@ class Impl:
         """The call as it runs it."""
         return fn
 
-    def callable(self, op: Op, p: dict[str, Any], tensors: Tensors, timed: bool = True) -> Callable[[], Any]:
+    def callable(
+        self, op: Op, p: dict[str, Any], tensors: Tensors, timed: bool = True, returning: bool = False
+    ) -> Callable[[], Any]:
         """The op's call under this implementation on `tensors` (already prepared): the timed function (a training
-        step for a model with train = true), or the forward pass the output check compares (timed=False). A compiled
-        implementation is compiled lazily: its first call compiles."""
+        step for a model with train = true; its returning form where this implementation returns its output, or
+        `returning` asks it), or the forward pass the output check compares (timed=False). A compiled implementation
+        is compiled lazily: its first call compiles."""
         own = op.form(self.name, p, tensors)
         if own is None and self.own_form:
             raise ValueError(f"{self.name}: {op.name} has no form of its call for it")
-        fn = own or (op.timed(p, tensors) if timed else (lambda: op.forward(p, tensors)))
-        return self.wrap(fn)
+        if own is None and timed:
+            own = op.returning(p, tensors) if returning or self.returns else op.timed(p, tensors)
+        return self.wrap(own or (lambda: op.forward(p, tensors)))
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,10 @@ class Compiled(Impl):
 
     @property
     def compiled(self) -> bool:
+        return True
+
+    @property
+    def returns(self) -> bool:
         return True
 
     def wrap(self, fn: Callable[[], Any]) -> Callable[[], Any]:

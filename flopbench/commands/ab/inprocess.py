@@ -44,11 +44,15 @@ def base_args(args: argparse.Namespace, **more: Any) -> argparse.Namespace:
 
 
 def side_workloads(workloads: list[Workload], axis: Axis, value: str) -> dict[str, Workload]:
-    """Each suite workload as this side runs it, by its pair key (its identity in the suite: the same on both sides)."""
+    """Each suite workload as this side runs it, by its pair key (its identity in the suite: the same on both sides).
+    Two implementations are compared on the call their users write: a function that returns its output, on both sides
+    (a compiled function does; eager's call into a preallocated output would favour it)."""
+    import dataclasses
+
     found: dict[str, Workload] = {}
     for w in workloads:
         if axis.name == "impl":
-            made = with_impls([w], [value], f"{value}")
+            made = [dataclasses.replace(x, returning=True) for x in with_impls([w], [value], f"{value}")]
         elif axis.name == "dtype":
             made = with_dtypes([w], [value], f"{value}")
         else:
@@ -126,6 +130,11 @@ def run_inprocess(args: argparse.Namespace, axis: Axis, directory: Path) -> tupl
             f" enough for {threshold(args):.0%}), {axis.name} {axis.values[0]} (A) against"
             f" {axis.values[1]} (B), alternating ABBA on {sides[0].device.label} -> {directory}"
             + (" (A/A: the same side twice, to see the noise)" if axis.same else "")
+            + (
+                "; both sides time the call as its users write it, a function that returns its output"
+                if axis.name == "impl"
+                else ""
+            )
         )
         interrupted = measure_pairs(args, axis, sides, per_side, todo, writers, watch)
     return (writers[0].path, writers[1].path), interrupted

@@ -39,6 +39,28 @@ def kernels() -> dict[str, Callable[[dict[str, Any]], Any]]:
     }
 
 
+@functools.cache
+def returning_kernels() -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """Each kind as its users write it: a call that returns a new tensor (flopbench.workloads.base.Op.returning)."""
+    import torch
+    import torch.nn.functional as F
+
+    return {
+        "copy": lambda t: t["a"].clone(),
+        "add": lambda t: torch.add(t["a"], t["b"]),
+        "sub": lambda t: torch.sub(t["a"], t["b"]),
+        "mul": lambda t: torch.mul(t["a"], t["b"]),
+        "div": lambda t: torch.div(t["a"], t["b"]),
+        "triad": lambda t: torch.add(t["a"], t["b"], alpha=TRIAD_SCALAR),
+        "relu": lambda t: torch.relu(t["a"]),
+        "exp": lambda t: torch.exp(t["a"]),
+        "tanh": lambda t: torch.tanh(t["a"]),
+        "sigmoid": lambda t: torch.sigmoid(t["a"]),
+        "silu": lambda t: F.silu(t["a"]),
+        "gelu": lambda t: F.gelu(t["a"]),
+    }
+
+
 # Elements per unit of parallel work (flopbench.measuring.ledger): PyTorch's CPU grain size (at::internal::GRAIN_SIZE,
 # below which a loop is not split), a GPU block of 256 threads x 4 elements.
 CHUNK = {"cpu": 32768, "cuda": 1024}
@@ -98,6 +120,10 @@ class Elementwise(Op):
 
     def forward(self, p, t):
         return kernels()[p["kind"]](t)
+
+    def returning(self, p, t):
+        kernel = returning_kernels()[p["kind"]]
+        return lambda: kernel(t)
 
     def reference(self, p, t):
         from flopbench.workloads import reference as ref

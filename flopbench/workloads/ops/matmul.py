@@ -103,19 +103,28 @@ class Matmul(Op):
         }
 
     def forward(self, p, t):
+        return self._call(t, t["out"])
+
+    def returning(self, p, t):
+        return lambda: self._call(t, None)
+
+    @staticmethod
+    def _call(t, out):
+        """The product, into `out` (a preallocated output) or, with out None, into a new tensor."""
         import torch
 
         a, b = t["a"], t["b"]
+        more = {} if out is None else {"out": out}
         if a.dtype == torch.int8:
-            return torch._int_mm(a, b, out=t["out"])
+            return torch._int_mm(a, b, **more)
         if a.dtype == torch.float8_e4m3fn:
             # use_fast_accum=False, torch's default: partial sums promoted to fp32 as they go, the accurate mode (and
             # the one inference and training gradients use); fast accumulation keeps them in the tensor cores'
             # narrower accumulator a while longer: faster on Hopper, less exact. docs/flops.md, "Low precision".
             return torch._scaled_mm(
-                a, b, t["scale"], t["scale"], out_dtype=torch.bfloat16, out=t["out"], use_fast_accum=False
+                a, b, t["scale"], t["scale"], out_dtype=torch.bfloat16, use_fast_accum=False, **more
             )
-        return torch.matmul(a, b, out=t["out"])
+        return torch.matmul(a, b, **more)
 
     def reference(self, p, t):
         import torch
