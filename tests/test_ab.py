@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from flopbench.commands.ab.processes import schedule
+from flopbench.commands.ab.processes import sides
 from flopbench.measuring.paired import PairedTimer, Side, merge_rounds
 from flopbench.measuring.timing import Budget
 from tests.helpers import assert_one_line_error, flopbench
@@ -67,7 +67,7 @@ def test_pairs_stop_at_the_cap_even_when_the_budget_wants_more():
 
 
 def test_processes_of_two_pythons_alternate_abba():
-    assert schedule(3) == [(0, "A"), (0, "B"), (1, "B"), (1, "A"), (2, "A"), (2, "B")]
+    assert [sides(k) for k in range(3)] == ["AB", "BA", "AB"]
 
 
 def test_merged_rounds_are_summarised_and_placed_again_from_every_process(tmp_path):
@@ -227,6 +227,8 @@ def test_two_pythons_alternate_whole_processes_and_merge_each_side(tmp_path, sui
         sys.executable,
         "--rounds",
         "2",
+        "--max-rounds",
+        "2",
         "--min-time",
         "0.002",
         "--no-measure",
@@ -236,7 +238,7 @@ def test_two_pythons_alternate_whole_processes_and_merge_each_side(tmp_path, sui
         timeout=300,
     )
     assert done.returncode in (0, 2), done.stderr  # 2 pairs of processes may well be inconclusive
-    assert "[4/4] side A, process 2 of 2" in done.stderr and "alternating processes" in done.stdout
+    assert "side A, process 2 of 2" in done.stderr and "alternating processes" in done.stdout
     from flopbench.results.files import read_run
 
     a = read_run(tmp_path / "ab" / "A.jsonl")
@@ -249,6 +251,42 @@ def test_two_pythons_alternate_whole_processes_and_merge_each_side(tmp_path, sui
         "B-0.jsonl",
         "B-1.jsonl",
     ]
+
+
+def test_more_pairs_of_processes_run_only_the_workloads_still_open(tmp_path, monkeypatch):
+    """After the planned pairs, another pair runs (ABBA going on) with --only the workloads whose comparison is still
+    short of the threshold, until none is, or --max-rounds pairs, or --max-time."""
+    import argparse
+
+    from flopbench.commands.ab import processes
+    from flopbench.commands.ab.axis import Axis
+
+    ran, still = [], [["gemm-a", "relu"], ["relu"], []]
+    monkeypatch.setattr(processes, "check_python", lambda python: "flopbench x, torch y")
+    monkeypatch.setattr(processes, "select", lambda args: ([], []))
+    monkeypatch.setattr(processes, "merge_sides", lambda *a: (tmp_path / "A.jsonl", tmp_path / "B.jsonl"))
+    monkeypatch.setattr(processes, "open_rows", lambda *a: still.pop(0))
+    monkeypatch.setattr(processes, "run_one", lambda args, axis, d, k, side, only, what: ran.append((k, side, only)))
+    args = argparse.Namespace(
+        rounds=2, max_rounds=10, max_time=None, fail_slower=None, threshold=None, suites=["s"], quick=False
+    )
+    processes.run_processes(args, Axis("python", ("a", "b")), tmp_path)
+    assert [(k, side) for k, side, _ in ran] == [
+        (0, "A"),
+        (0, "B"),
+        (1, "B"),
+        (1, "A"),
+        (2, "A"),
+        (2, "B"),
+        (3, "B"),
+        (3, "A"),
+    ]
+    assert [only for k, _, only in ran if k == 2] == ["^(?:gemm\\-a|relu)$"] * 2
+    assert [only for k, _, only in ran if k == 3] == ["^(?:relu)$"] * 2
+    ran.clear()
+    still[:] = [["relu"]] * 10
+    processes.run_processes(argparse.Namespace(**{**vars(args), "max_rounds": 3}), Axis("python", ("a", "b")), tmp_path)
+    assert max(k for k, _, _ in ran) == 2  # --max-rounds 3: pairs 0, 1 and 2
 
 
 def test_sides_share_their_inputs_only_where_the_inputs_are_the_same():

@@ -2,11 +2,14 @@
 processes that alternate A B B A A B ... (as asv's continuous does): each process runs the suites for one round
 (`flopbench run --rounds 1`, the environment's own flopbench), and the k-th process of each side is the k-th pair.
 Each side's rounds are merged into one results file (flopbench.measuring.paired.merge_rounds), every sample tagged with
-its pair id. The processes' own files stay in DIR/processes: --resume skips those that finished."""
+its pair id. After the planned pairs, more pairs run the workloads whose comparison cannot yet be told within the
+threshold (--only those), up to --max-rounds pairs and --max-time. The processes' own files stay in DIR/processes:
+--resume skips those that finished."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flopbench.commands.ab.axis import DEFAULT_PROCESS_PAIRS
+from flopbench.commands.ab.axis import DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TIME_S, DEFAULT_PROCESS_PAIRS
 from flopbench.commands.ab.inprocess import base_args
 from flopbench.commands.run.select import select
 from flopbench.console import info
@@ -59,20 +62,22 @@ def check_python(option: str) -> str:
     return f"flopbench {words[-2]}, torch {words[-1]}"
 
 
-def child_command(args: argparse.Namespace, python: str, path: Path) -> list[str]:
+def child_command(args: argparse.Namespace, python: str, path: Path, only: str | None = None) -> list[str]:
+    """The process's `flopbench run`; `only`: the workloads still open (a regular expression of their names)."""
     command = [python, "-m", "flopbench", "run", *args.suites, "--rounds", "1", "--out", str(path), "--format", "json"]
     for name, flag in PASSED.items():
-        if getattr(args, name, None) is not None:
-            command += [flag, str(getattr(args, name))]
+        value = only if name == "only" and only else getattr(args, name, None)
+        if value is not None:
+            command += [flag, str(value)]
     for peak in args.peak:
         command += ["--peak", peak]
     command += [flag for name, flag in FLAGS.items() if getattr(args, name, False)]
     return command
 
 
-def schedule(pairs: int) -> list[tuple[int, str]]:
-    """(pair, side) in the order the processes run: A B, B A, A B, ..."""
-    return [(k, side) for k in range(pairs) for side in ("AB" if k % 2 == 0 else "BA")]
+def sides(pair: int) -> str:
+    """The order of pair `pair`'s two processes: A B, B A, A B, ... (ABBA)."""
+    return "AB" if pair % 2 == 0 else "BA"
 
 
 def finished(path: Path) -> bool:
@@ -89,41 +94,74 @@ def finished(path: Path) -> bool:
 
 
 def run_processes(args: argparse.Namespace, axis: Axis, directory: Path) -> tuple[tuple[Path, Path], bool]:
-    """The processes, alternating; then both sides' files merged from the pairs both sides finished."""
+    """The processes, alternating: the planned pairs, then more for the workloads still open; both sides' files
+    merged from the pairs both sides finished."""
+    from flopbench.commands.ab.inprocess import threshold
+
     versions = [check_python(python) for python in axis.values]
     workloads, _ = select(base_args(args))
     parts = directory / "processes"
     parts.mkdir(parents=True, exist_ok=True)
     pairs = args.rounds or DEFAULT_PROCESS_PAIRS
-    order = schedule(pairs)
+    most = max(pairs, args.max_rounds or DEFAULT_MAX_ROUNDS)
+    deadline = time.perf_counter() + (args.max_time or DEFAULT_MAX_TIME_S)
     info(
-        f"flopbench: {len(workloads)} workloads, {pairs} processes per side alternating ABBA -> {directory}\n"
+        f"flopbench: {len(workloads)} workloads, {pairs} processes per side alternating ABBA (up to {most} for the"
+        f" workloads not yet precise enough for {threshold(args):.0%}) -> {directory}\n"
         f"  A: {axis.values[0]} ({versions[0]})\n  B: {axis.values[1]} ({versions[1]})"
         + ("\n  (A/A: the same Python twice, to see the noise)" if axis.same else "")
     )
-    interrupted = False
+    interrupted, k, only = False, 0, None
     try:
-        for step, (k, side) in enumerate(order, 1):
-            path = parts / f"{side}-{k}.jsonl"
-            if finished(path):
-                continue
-            path.unlink(missing_ok=True)
-            python = axis.values["AB".index(side)]
-            started = time.perf_counter()
-            done = subprocess.run(child_command(args, python, path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if done.returncode:
-                last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-                raise FlopbenchError(
-                    f"side {side}'s process {k + 1} ({python}) failed (exit {done.returncode}): {last}; what was"
-                    f" measured is in {parts}; continue with --resume {directory}"
-                )
-            info(
-                f"[{step}/{len(order)}] side {side}, process {k + 1} of {pairs}: {time.perf_counter() - started:.1f} s"
-            )
+        while k < pairs or (k < most and time.perf_counter() < deadline):
+            if k >= pairs:
+                still = open_rows(directory, axis, workloads, k, threshold(args))
+                if not still:
+                    break
+                info(f"flopbench: after {k} pairs, {len(still)} workloads need more: {', '.join(still[:6])}")
+                only = "^(?:" + "|".join(re.escape(name) for name in still) + ")$"
+            for side in sides(k):
+                run_one(args, axis, directory, k, side, only, f"process {k + 1} of {pairs if k < pairs else most}")
+            k += 1
     except KeyboardInterrupt:
         interrupted = True
-    paths = merge_sides(directory, axis, workloads, pairs)
+    paths = merge_sides(directory, axis, workloads, k)
     return paths, interrupted
+
+
+def run_one(
+    args: argparse.Namespace, axis: Axis, directory: Path, k: int, side: str, only: str | None, what: str
+) -> None:
+    """Side `side`'s process of pair `k` (skipped when a resumed run finished it)."""
+    parts = directory / "processes"
+    path = parts / f"{side}-{k}.jsonl"
+    if finished(path):
+        return
+    path.unlink(missing_ok=True)
+    python = axis.values["AB".index(side)]
+    started = time.perf_counter()
+    done = subprocess.run(child_command(args, python, path, only), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if done.returncode:
+        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise FlopbenchError(
+            f"side {side}'s process {k + 1} ({python}) failed (exit {done.returncode}): {last}; what was"
+            f" measured is in {parts}; continue with --resume {directory}"
+        )
+    info(f"side {side}, {what}: {time.perf_counter() - started:.1f} s")
+
+
+def open_rows(directory: Path, axis: Axis, workloads: list[Any], pairs: int, limit: float) -> list[str]:
+    """The workloads whose paired comparison over the first `pairs` pairs could not yet be told within `limit`
+    (flopbench.reading.intervals.Ratio.attainable: its precision alone decides, never which way it leans)."""
+    from flopbench.reading.comparison import compare
+    from flopbench.reading.view import load_views
+
+    paths = merge_sides(directory, axis, workloads, pairs)
+    if not all(path.is_file() for path in paths):
+        return []
+    result = compare(load_views(list(paths)))
+    ratios = result.ratios["B"]
+    return [name for name, ratio in zip(result.table["name"], ratios) if not ratio.attainable() <= limit]
 
 
 def merge_sides(directory: Path, axis: Axis, workloads: list[Any], pairs: int) -> tuple[Path, Path]:
