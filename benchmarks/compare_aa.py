@@ -224,11 +224,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4, help="processes: ab --rounds (4)")
     parser.add_argument("--planted", type=float, default=1.30, help="separate: the planted slowdown (1.30)")
     parser.add_argument("--target", default="gemm-m512-n512-k512", help="separate: the workload planted (a name part)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="write the runs into DIR and keep them")
     parser.add_argument("--no-learn", dest="learn", action="store_false", help="separate: leave the A/A history alone")
     args = parser.parse_args()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="compare-aa-") as scratch:
-        {"separate": separate, "paired": paired, "processes": processes}[args.kind](args, Path(scratch))
+    kind = {"separate": separate, "paired": paired, "processes": processes}[args.kind]
+    if args.keep:  # the runs stay there, to be read again
+        args.keep.mkdir(parents=True, exist_ok=True)
+        kind(args, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="compare-aa-") as scratch:
+            kind(args, Path(scratch))
     print(f"\n({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0
 

@@ -25,3 +25,8 @@ def __getattr__(name: str) -> object:
 
         return measure
     raise AttributeError(f"module 'flopbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """What a notebook's completion offers: the lazy names too."""
+    return sorted([*globals(), *__all__])

@@ -36,8 +36,9 @@ def quiet() -> bool:
 
 
 def info(text: str) -> None:
-    """A progress or information line on stderr, unless --quiet."""
+    """A progress or information line on stderr, unless --quiet (after what stdout holds, so the two stay in order)."""
     if not _quiet:
+        sys.stdout.flush()
         print(text, file=sys.stderr, flush=True)
 
 
@@ -61,7 +62,8 @@ def silenced_stderr() -> Iterator[None]:
 
 
 def warn(text: str) -> None:
-    """A warning on stderr: always printed, --quiet or not."""
+    """A warning on stderr: always printed, --quiet or not (after what stdout holds, so the two stay in order)."""
+    sys.stdout.flush()
     print(f"flopbench: warning: {text}", file=sys.stderr, flush=True)
 
 
@@ -135,7 +137,7 @@ def print_table(
     widths = _fold_widths(columns, cells, wrap, out.width)
     for index, name in enumerate(columns):
         folds = name in wrap
-        widest = max([len(name), *(len(row[index]) for row in cells)])
+        widest = max([len(name), *(_width(row[index]) for row in cells)])
         if name in widths:  # folded here, at the names' own separators, never mid-token where a separator will do
             cells = [[*row[:index], fold(row[index], widths[name]), *row[index + 1 :]] for row in cells]
         table.add_column(
@@ -194,18 +196,26 @@ def fold(text: str, width: int) -> str:
 def _fold_widths(columns: list[str], cells: list[list[str]], wrap: Sequence[str], available: int) -> dict[str, int]:
     """The width of each folding column where the table does not fit whole: what the other columns leave, shared among
     the folding ones by their widest cells, never under WRAP_MIN (or their widest) nor over their widest."""
-    widest = {name: max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(columns)}
+    widest = {name: max([len(name), *(_width(row[i]) for row in cells)]) for i, name in enumerate(columns)}
     folding = [name for name in columns if name in wrap]
     fixed = sum(widest[name] for name in columns if name not in folding) + 3 * len(columns) + 1
     spare = available - fixed
     if not folding or spare >= sum(widest[name] for name in folding):
         return {}
     total = sum(widest[name] for name in folding)
-    found = {}
-    for name in folding:
-        share = spare * widest[name] // total
-        found[name] = max(min(widest[name], WRAP_MIN), min(widest[name], share))
+    least = {name: min(widest[name], WRAP_MIN) for name in folding}
+    found = {name: max(least[name], min(widest[name], spare * widest[name] // total)) for name in folding}
+    for name in sorted(folding, key=lambda n: found[n] - least[n], reverse=True):  # the floors took more than
+        excess = sum(found.values()) - spare  # their share: the widest give it back, down to their own floor
+        if excess <= 0:
+            break
+        found[name] -= min(excess, found[name] - least[name])
     return found
+
+
+def _width(text: str) -> int:
+    """The columns a cell takes: its longest line (a cell may hold several)."""
+    return max(map(len, text.split("\n")))
 
 
 def _cell(cell: Cell) -> Any:
@@ -296,7 +306,7 @@ def _fit(
     def needed() -> int:
         widths = []
         for index, name in enumerate(columns):
-            widest = max([len(name), *(len(row[index]) for row in cells)])
+            widest = max([len(name), *(_width(row[index]) for row in cells)])
             widths.append(min(widest, WRAP_MIN) if name in folding else widest)
         return sum(widths) + 3 * len(columns) + 1  # a space either side of each cell, a rule between and around
 

@@ -19,7 +19,6 @@ DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8"
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 LOW_PRECISION_DTYPES = ("float8", "int8")
 # What a low-precision product writes: int8 accumulates into int32; float8 is scaled into bfloat16.
-LOW_PRECISION_OUTPUT = {"int8": "int32", "float8": "bfloat16"}
 LOW_PRECISION_OUTPUT_BYTES = {"int8": 4, "float8": 2}
 
 # The keys a device has peaks for: FLOP/s per dtype (OP/s for int8), and TF32 for float32 contractions on tensor

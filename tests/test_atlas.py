@@ -4,6 +4,7 @@ checks a reference must pass, and the commands."""
 
 import gzip
 import math
+import os
 import shutil
 
 import numpy as np
@@ -41,6 +42,25 @@ def _cpu_header(vendor, family, model, isa, name="AMD EPYC", logical=2, threads=
 )
 def test_a_machine_is_named_from_its_own_facts(facts, name):
     assert machine_name(_cpu_header(*facts)) == name
+
+
+@pytest.mark.parametrize(
+    "model, isa, kind",
+    [
+        (0x11, "avx2 fma", "zen4"),  # a Genoa whose hypervisor hides AVX-512: its model says Zen 4
+        (0x01, "avx2 fma avx512f", "zen3"),  # Milan, whatever a flag says
+        (0x21, "avx2", "zen3"),
+        (0x61, "avx2", "zen4"),
+        (0xA0, "avx2", "zen4"),
+        (0x90, "avx2 avx512f", "zen4"),  # a model in no range: the flags decide
+        (0x90, "avx2", "zen3"),
+    ],
+)
+def test_zen_3_and_zen_4_are_told_apart_by_model_range_first(model, isa, kind):
+    from flopbench.reading.atlas import cpu_kind
+
+    facts = dict(vendor="AuthenticAMD", family=25, model=model, isa=isa, model_name="AMD EPYC")
+    assert cpu_kind(facts) == f"amd-epyc-{kind}"
 
 
 def test_fewer_threads_than_cpus_and_bare_metal_say_so():
@@ -113,14 +133,15 @@ def test_against_another_machine_the_family_speedups_are_what_the_two_files_give
 def test_the_score_is_100_times_the_geometric_mean_over_the_baseline():
     refs = {r.name: r for r in references()}
     ranked = score(refs["cpu-amd-epyc-zen4-2vcpu-vm"].view, list(refs.values()))
-    rows = standing(refs["cpu-amd-epyc-zen4-2vcpu-vm"].view, [refs[ZEN3]]).rows.set_index("family")
-    overall = ranked.rows.set_index("family").loc["all"]
-    assert ranked.baseline == ZEN3 and overall["score"] == pytest.approx(100 * rows.loc["all", "speedup"])
+    table = standing(refs["cpu-amd-epyc-zen4-2vcpu-vm"].view, [refs[ZEN3]]).comparisons[ZEN3].table
+    native = table[table["dtype"] == "float32"]["speedup[B]"]  # Zen 3 emulates bfloat16: apart
+    overall = ranked.rows.set_index("scope").loc["all"]
+    assert ranked.baseline == ZEN3 and overall["score"] == pytest.approx(100 * np.exp(np.log(native).mean()))
     assert overall["low"] < overall["score"] < overall["high"]
     assert "geometric mean" in ranked.method and ZEN3 in ranked.method
     assert score(refs[ZEN3].view, list(refs.values())) is None  # the baseline has no score against itself
     # A reference of one round per workload (an older file) has no measurement error to give: its score stands alone.
-    old = score(refs["cpu-amd-epyc-zen5-2vcpu-vm"].view, list(refs.values())).rows.set_index("family").loc["all"]
+    old = score(refs["cpu-amd-epyc-zen5-2vcpu-vm"].view, list(refs.values())).rows.set_index("scope").loc["all"]
     assert old["score"] > 0 and math.isnan(old["low"]) and math.isnan(old["high"])
 
 
@@ -153,7 +174,7 @@ def test_compare_against_the_atlas_and_its_errors(in_process, tmp_path):
     run.write_bytes(gzip.decompress(zen5.path.read_bytes()))
     done = in_process("compare", str(run), "--against", "all", "--format", "markdown", "-o", "standing")
     assert done.returncode == 0, done.stderr
-    assert f"| {ZEN3} | all | 31 |" in done.stdout and "Score against" in done.stdout
+    assert f"| {ZEN3} | 3.66x |" in done.stdout and "Score against" in done.stdout  # references x families
     assert "Against cpu-amd-epyc-zen3-2vcpu-vm: attention" in done.stdout
     assert (tmp_path / "standing" / "standing.png").exists()
     assert_one_line_error(in_process("compare", str(run), "--against", "zen9"), "--against zen9", "not in the atlas")
@@ -177,3 +198,84 @@ def test_atlas_add_checks_then_adds_under_the_facts_name(in_process, tmp_path, m
     assert_one_line_error(in_process("atlas", "add", str(unfinished)), "not a reference", "did not finish")
     assert isinstance(Reference(tmp_path / "atlas" / f"{ZEN3}.jsonl.gz").name, str)
     shutil.rmtree(tmp_path / "atlas")
+
+
+# --- like with like (issue 52) --------------------------------------------------------------------------------------
+
+
+def test_scores_per_dtype_keep_an_emulated_dtype_apart():
+    """Zen 4 against the Zen 3 baseline: Zen 3 has no bfloat16 arithmetic (converted to float32), Zen 4 has: the three
+    bfloat16 GEMMs (94-339x faster) are scored apart and named, never folded into 'all', which is the float32
+    workloads' score (it read 320 (204-502) with them folded in and the workloads' spread as its interval)."""
+    refs = {r.name: r for r in references()}
+    ranked = score(refs["cpu-amd-epyc-zen4-2vcpu-vm"].view, list(refs.values()))
+    rows = ranked.rows.set_index("scope")
+    assert list(rows.index) == ["all", "bfloat16", "float32"]
+    assert rows.loc["bfloat16", "emulated"] == ZEN3 and rows.loc["bfloat16", "workloads"] == 3
+    assert rows.loc["all", "emulated"] == "" and rows.loc["all", "workloads"] == rows.loc["float32", "workloads"]
+    assert rows.loc["all", "score"] == pytest.approx(rows.loc["float32", "score"])
+    assert rows.loc["bfloat16", "score"] > 50 * rows.loc["all", "score"]
+    all_ = rows.loc["all"]
+    assert all_["low"] < all_["score"] < all_["high"] and all_["high"] / all_["low"] < 1.5  # the measurement's
+    assert all_["spread_high"] / all_["spread_low"] > 5  # how much the workloads differ, beside it
+    assert "bfloat16 is scored apart (emulated on cpu-amd-epyc-zen3-2vcpu-vm)" in ranked.method
+    assert "Threads: 2 there, 2 here" in ranked.method
+
+
+def test_roof_ratios_come_from_levels_both_machines_measured():
+    """Zen 3's reference has a DRAM roof only; Zen 4's has L2 and L3: keras-mnist and the depthwise convolution live in
+    Zen 4's caches, so their predicted ratio is the common DRAM level's (3.4x), not Zen 4's L2 against Zen 3's DRAM
+    (9.7x and 5.9x before), and they are left out of the sentence on the workloads furthest from their roofs."""
+    from flopbench.machine.roofline import Roofline
+
+    refs = {r.name: r for r in references()}
+    result = standing(refs["cpu-amd-epyc-zen4-2vcpu-vm"].view, [refs[ZEN3]])
+    table = result.comparisons[ZEN3].table.set_index("name")
+    for name in ("keras-mnist", "mobilenetv2-dw-56"):
+        assert not table.loc[name, "roof_like[B]"]
+        assert table.loc[name, "roof_ratio[B]"] == pytest.approx(3.37, rel=0.01)
+    (words,) = result.words
+    assert "keras-mnist" not in words and "mobilenetv2-dw-56" not in words
+    assert "live in a cache level only one run measured" in words
+    zen4 = refs["cpu-amd-epyc-zen4-2vcpu-vm"].view.roofline
+    zen3 = refs[ZEN3].view.roofline
+    shared = zen4.shared_with(zen3)
+    assert isinstance(shared, Roofline) and not any(level.roof.known for level in shared.caches)
+    assert shared.memory == zen4.memory and shared.overhead_s is None  # Zen 3 measured no per-call floor
+    assert zen4.shared_with(zen4) == zen4
+
+
+def test_a_reference_says_its_age_and_what_it_lacks_and_this_machines_kind_is_renewed(monkeypatch):
+    import datetime as dt
+
+    from flopbench.reading.atlas import aged
+
+    refs = {r.name: r for r in references()}
+    old, new = refs["cpu-amd-epyc-zen5-2vcpu-vm"], refs["cpu-amd-epyc-zen4-2vcpu-vm"]
+    assert {"cache roofs", "ledgers", "memory footprints", "rounds"} <= set(old.lacks())
+    assert "cache roofs" not in new.lacks() and "ledgers" not in new.lacks()
+    assert old.age_days(dt.datetime(2026, 12, 2, 7, 57, 34, tzinfo=dt.timezone.utc)) == 10
+    listed = old.describe()
+    assert listed["lacks"].startswith("cache roofs") and listed["age"].endswith(" d")
+    zen3 = refs[ZEN3]
+    assert aged(list(refs.values()), zen3.header.device, 2) is zen3  # a machine of its kind renews it
+    assert aged(list(refs.values()), zen3.header.device, 1) is None  # one thread: another reference's kind
+
+
+def test_against_in_json_carries_the_notes_and_the_score(in_process, tmp_path):
+    import json
+
+    (intel,) = [r for r in references() if r.name == "cpu-intel-xeon-amx-1thread-vm"]
+    run = tmp_path / "intel.jsonl"
+    run.write_bytes(gzip.decompress(intel.path.read_bytes()))
+    done = in_process("compare", str(run), "--against", "all", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert any("the runs differ in threads" in note for note in data["notes"])  # 1 thread against 2: said
+    assert data["score"]["baseline"] == ZEN3 and {r["scope"] for r in data["score"]["rows"]} >= {"all", "float32"}
+    assert any("threads" in note for note in data["score"]["notes"])
+    assert data["words"] and data["standing"]
+    from tests.helpers import cli
+
+    table = cli("compare", str(run), "--against", "all", cwd=tmp_path, env={**os.environ, "COLUMNS": "80"})
+    assert "Score against cpu-amd-epyc-zen3-2vcpu-vm (the runs differ in threads" in table.stdout.replace("\n", " ")

@@ -41,3 +41,9 @@ def test_a_library_user_gets_a_reader_s_notes_as_warnings_pointing_at_their_own_
         f"{path}:2: not JSON (Expecting value: line 1 column 1 (char 0)); skipped"
     ]
     assert caught[0].filename == __file__ and caught[0].category is UserWarning
+
+
+def test_the_package_lists_its_lazy_names_for_completion():
+    import flopbench
+
+    assert {"measure", "load_results", "__version__"} <= set(dir(flopbench))

@@ -42,7 +42,8 @@ def show(fmt: str) -> int:
     from flopbench.console import print_table
     from flopbench.reading.atlas import BASELINE, references
 
-    rows = [reference.describe() for reference in references()]
+    refs = references()
+    rows = [reference.describe() for reference in refs]
     if not rows:
         raise FlopbenchError("no reference runs are shipped with this flopbench (flopbench/atlas is empty)")
     columns = list(rows[0])
@@ -51,11 +52,32 @@ def show(fmt: str) -> int:
         columns,
         [[row[c] for c in columns] for row in rows],
         fmt=fmt,
-        wrap=["facts", "device", "blas"],
-        optional=["device", "blas", "date", "suite", "torch"],
-        caption=f"Names come from each run's recorded facts. Scores are against {BASELINE}.",
+        wrap=["facts", "device", "blas", "lacks"],
+        optional=["device", "blas", "suite", "disturbed", "torch", "date"],
+        caption=f"Names come from each run's recorded facts (family and model first, the ISA flags second). Scores"
+        f" are against {BASELINE}. Lacks: what a reference measured by this flopbench holds and that older one does"
+        " not; comparisons against it do without (the common DRAM roof, the nominal clock). A reference is renewed"
+        " on a machine of its kind: flopbench run default, then flopbench atlas add RESULTS in a source checkout"
+        " (docs/guide.md, 'The atlas').",
     )
+    renew_note(refs)
     return 0
+
+
+def renew_note(refs: list) -> None:
+    """When this machine is the kind of a reference that lacks what a run here would record, say how to renew it."""
+    from flopbench.console import info
+    from flopbench.machine.device import describe
+    from flopbench.machine.resolve import default_threads
+    from flopbench.reading.atlas import aged
+
+    device = describe("auto")
+    old = aged(refs, device, default_threads() if device.type == "cpu" else None)
+    if old is not None:
+        info(
+            f"flopbench: this machine is the kind of {old.name}, a reference that lacks {', '.join(old.lacks())}:"
+            " renew it here with `flopbench run default`, then `flopbench atlas add RESULTS` (in a source checkout)"
+        )
 
 
 def add(path: Path) -> int:

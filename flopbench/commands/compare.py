@@ -379,12 +379,12 @@ def _spread_text(least: float, most: float) -> str:
 
 
 def against(path: Path, names: str, fmt: str, out: Path | None) -> int:
-    """One run against reference machines of the atlas: per reference and family its speedup with an interval and
-    the roofs' ratio, the workloads furthest from their roofs in words, and its score."""
+    """One run against reference machines of the atlas: references x families, its speedup over each with the
+    interval of the measurement, the roofs' ratios beside them, the workloads furthest from their roofs in words, and
+    its scores against the baseline reference per dtype (JSON: all of it, the notes too)."""
     from flopbench.commands.common import load_views
-    from flopbench.console import print_table, print_text
+    from flopbench.console import print_text
     from flopbench.reading.atlas import find, score, standing
-    from flopbench.reading.comparison import family_text
 
     (view,) = load_views([path])
     if not view.records:
@@ -395,41 +395,29 @@ def against(path: Path, names: str, fmt: str, out: Path | None) -> int:
         raise FlopbenchError(
             f"{path}: no workload in common with {names}; run the default suite (flopbench run default) to compare"
         )
+    ranked = score(view, refs if any(r.name == "cpu-amd-epyc-zen3-2vcpu-vm" for r in refs) else None)
+    notes = list(dict.fromkeys(result.notes))
     if fmt == "json":
-        print(result.rows.to_json(orient="records", indent=1))
+        data = {
+            "standing": json.loads(result.rows.to_json(orient="records")),
+            "words": result.words,
+            "notes": notes,
+            "score": None
+            if ranked is None
+            else {
+                "baseline": ranked.baseline,
+                "method": ranked.method,
+                "notes": ranked.notes,
+                "rows": json.loads(ranked.rows.to_json(orient="records")),
+            },
+        }
+        print(json.dumps(data, indent=1))
         return 0
-    rows = [
-        [r.reference, r.family, r.workloads, family_text(r.speedup, r.low, r.high), _times(r.roof_ratio)]
-        for r in result.rows.itertuples()
-    ]
-    print_table(
-        f"Where {path.name} stands: its speedup over each reference machine, per family",
-        ["reference", "family", "workloads", "speedup (95%)", "roof ratio"],
-        rows,
-        numeric=["workloads", "roof ratio"],
-        caption="Speedup: the geometric mean over the workloads both runs measured of time there / time here, with a"
-        " t interval that includes the drift between two machines' runs. Roof ratio: the speedup the two machines'"
-        " roofs predict (memory-bound work follows the bandwidths, compute-bound work the compute ceilings).",
-        fmt=fmt,
-        wrap=["reference"],
-    )
+    _standing_matrices(path, result, notes, fmt)
     for text in result.words:
         print_text(text, fmt)
-    ranked = score(view, refs if any(r.name == "cpu-amd-epyc-zen3-2vcpu-vm" for r in refs) else None)
     if ranked is not None:
-        print_table(
-            f"Score against {ranked.baseline}",
-            ["family", "score", "95% interval", "workloads"],
-            [
-                [r.family, f"{r.score:.0f}", "-" if r.low != r.low else f"{r.low:.0f}-{r.high:.0f}", r.workloads]
-                for r in ranked.rows.itertuples()
-            ],
-            numeric=["score", "workloads"],
-            caption=ranked.method,
-            fmt=fmt,
-        )
-    for note in dict.fromkeys(result.notes):
-        print(f"flopbench: {note}", file=sys.stderr)
+        _score_table(ranked, fmt)
     if out:
         from flopbench.outputs import output_dir
         from flopbench.reading.plots import draw_standing, save
@@ -439,6 +427,72 @@ def against(path: Path, names: str, fmt: str, out: Path | None) -> int:
         written = [out / "standing.csv", *save(draw_standing(result, path.stem), out).values()]
         print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def _standing_matrices(path: Path, result, notes: list[str], fmt: str) -> None:
+    """References x families: the speedup with its interval under it, then the roofs' predicted ratio; what differs
+    between the runs (threads, torch, BLAS) in the first one's caption."""
+    from flopbench.console import print_table
+    from flopbench.reading.comparison import family_text
+
+    rows = result.rows
+    families = list(dict.fromkeys(rows["family"]))
+    refs = list(dict.fromkeys(rows["reference"]))
+    cells = {(r.reference, r.family): r for r in rows.itertuples()}
+    separator = "\n" if fmt == "table" else " "
+
+    def speed(r) -> str:  # the bounds to two figures, under the value: five families fit 80 columns
+        if r.low != r.low or fmt != "table":
+            return family_text(r.speedup, r.low, r.high)
+        return f"{r.speedup:.3g}x{separator}{r.low:.2g}-{r.high:.2g}"
+
+    for title, cell in (
+        (f"Where {path.name} stands: its speedup over each reference machine (95% interval)", speed),
+        ("What the two machines' roofs predict for the same workloads (their ratio)", lambda r: _times(r.roof_ratio)),
+    ):
+        print_table(
+            title,
+            ["reference", *families],
+            [[ref, *(cell(cells[ref, f]) if (ref, f) in cells else "-" for f in families)] for ref in refs],
+            numeric=families,
+            caption=("Matched: " + "; ".join(notes) + ".")
+            if cell is speed and notes
+            else None
+            if cell is speed
+            else "Speedup: the geometric mean over the workloads both runs measured of time there / time here; its"
+            " interval is the measurement's (the workloads' errors plus the drift between two machines' runs), not"
+            " how much the workloads differ. Roofs' ratio: memory-bound work follows the bandwidths of the levels"
+            " both machines measured, compute-bound work the compute ceilings.",
+            fmt=fmt,
+            wrap=["reference"],
+        )
+
+
+def _score_table(ranked, fmt: str) -> None:
+    from flopbench.console import print_table
+
+    def bounds(low: float, high: float) -> str:
+        return "-" if low != low else f"{low:.0f}-{high:.0f}"
+
+    print_table(
+        f"Score against {ranked.baseline}" + (f" ({'; '.join(ranked.notes)})" if ranked.notes else ""),
+        ["scope", "score", "95% interval", "spread", "workloads", "note"],
+        [
+            [
+                r.scope,
+                f"{r.score:.0f}",
+                bounds(r.low, r.high),
+                f"{r.spread_low:.0f}-{r.spread_high:.0f}",
+                r.workloads,
+                f"emulated on {r.emulated}: apart from all" if r.emulated else "",
+            ]
+            for r in ranked.rows.itertuples()
+        ],
+        numeric=["score", "workloads"],
+        caption=ranked.method,
+        fmt=fmt,
+        notes="note",
+    )
 
 
 def _times(value: float) -> str:

@@ -288,6 +288,19 @@ def cpu_flops_per_cycle(uarch: dict[str, Any] | None, flags: set[str]) -> tuple[
     return rates, how
 
 
+def emulated_dtypes(device: Device) -> set[str]:
+    """The floating dtypes a CPU has no arithmetic of its own for (converted to float32 on the way: at best the
+    float32 rate), from its recorded facts as the peaks are derived (cpu_flops_per_cycle): a Zen 3's bfloat16 and
+    float16, a Zen 4's float16. None on a GPU (its datasheet's rates are its own)."""
+    if device.type != "cpu":
+        return set()
+    facts = device.facts
+    flags = set(str(facts.get("isa") or "").split())
+    uarch = _match_uarch(str(facts.get("vendor") or ""), facts.get("family"), facts.get("model"))
+    rates, _ = cpu_flops_per_cycle(uarch, flags)
+    return {key for key in ("bfloat16", "float16") if key not in rates}
+
+
 @functools.cache
 def _cpu_info() -> dict[str, Any]:
     import cpuinfo

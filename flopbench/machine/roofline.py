@@ -197,6 +197,20 @@ class Roofline:
         caches.sort(key=lambda level: level.capacity_bytes or 0)
         return cls(compute, (*caches, memory), overhead_s, tuple(sweep))
 
+    def shared_with(self, other: Roofline) -> Roofline:
+        """These roofs as far as `other` measured them too: a cache level whose roof either does not know gives way
+        to the next level out (its roof dropped, its size kept), and the per-call floor counts only where both have
+        one. Two machines' predictions are then made from like roofs: an older run with a DRAM roof alone is not
+        set against another's L2 (flopbench.reading.comparison: the roofs' ratio)."""
+        known = {level.name for level in other.caches if level.roof.known}
+        unknown = Peak(None, "unknown", "not measured on both machines")
+        caches = tuple(
+            level if level.name in known or not level.roof.known else replace(level, peak=unknown, ceiling=None)
+            for level in self.caches
+        )
+        floor = self.overhead_s if other.overhead_s else None
+        return replace(self, levels=(*caches, self.memory), overhead_s=floor)
+
     def with_ceilings(self, ceilings: Mapping[str, Peak]) -> Roofline:
         compute = dict(self.compute)
         for key, ceiling in ceilings.items():

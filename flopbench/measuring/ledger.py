@@ -33,9 +33,6 @@ if TYPE_CHECKING:
     from flopbench.results.schema import Device
     from flopbench.workloads.base import Counts
 
-STEPS = ("clock", "kernel", "memory", "overhead", "parallelism", "residual")
-
-
 def device_lanes(device: Device, threads: int | None) -> tuple[int | None, str]:
     """The device's parallel units: a GPU's SMs, a CPU's cores the run may use."""
     facts = device.facts

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flopbench.measuring.probes import InterferenceProbe, Observed, watching
+from flopbench.measuring.probes import Observed, Probe, watching
 from flopbench.measuring.timing import Measurement
 from flopbench.results.schema import Attempt, Interference
 
@@ -51,7 +51,7 @@ class Measurer:
     def __init__(
         self,
         timer: Any,
-        probes: list[Any],
+        probes: list[Probe],
         policy: BusyPolicy,
         monitor: Any = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -119,6 +119,3 @@ class Measurer:
                 f" ({'; '.join(interference.reasons)}): the rest is measured once each, flagged"
             )
 
-
-def interference_probe(probes: list[Any]) -> InterferenceProbe | None:
-    return next((p for p in probes if isinstance(p, InterferenceProbe)), None)

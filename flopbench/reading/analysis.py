@@ -181,10 +181,6 @@ def _col(rows: pd.DataFrame, name: str) -> pd.Series:
     return rows[name] if name in rows else pd.Series(np.nan, index=rows.index)
 
 
-def _first(value):
-    return value[0] if isinstance(value, (tuple, list)) else value
-
-
 def contrasts(view: RunView) -> list[Contrast]:
     """The named contrasts the run's workloads allow, each pairing the closest matching workloads."""
     ok = view.measured

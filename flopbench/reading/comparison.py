@@ -444,6 +444,7 @@ def _speedups(
     table[f"verdict[{label}]"] = [r.verdict(threshold) if r.value == r.value else "-" for r in ratios]
     roofs = [_roof_ratio(base.loc[key], views) for key in table.index]
     table[f"roof_ratio[{label}]"] = roofs
+    table[f"roof_like[{label}]"] = [_like_levels(base.loc[key], views) for key in table.index]
     table[f"vs_roof[{label}]"] = table[f"speedup[{label}]"] / pd.Series(roofs, index=table.index)
     table[f"peak_ratio[{label}]"] = [_peak_ratio(base.loc[key], views) for key in table.index]
     return ratios
@@ -452,13 +453,32 @@ def _speedups(
 def _roof_ratio(row: pd.Series, views: tuple[RunView, RunView]) -> float:
     """The speedup the two devices' roofs predict for this workload: its least time on the baseline's cache-aware
     roofline of measured ceilings over its least time on the other's (bandwidth-bound work follows the bandwidths of
-    the levels its data lives in, compute-bound work the compute roofs)."""
+    the levels its data lives in, compute-bound work the compute roofs), each roofline as far as the other run
+    measured it too (Roofline.shared_with: like levels, and the per-call floor only where both have it)."""
     flops, traffic = float(row["total_flops"]), float(row["bytes"])
-    working_set = row.get("working_set_bytes")
-    working_set = float(working_set) if working_set == working_set and working_set is not None else traffic
+    working_set = _working_set(row)
     key = _peak_key(row)
-    times = [view.roofline.cache_time_s(flops, traffic, working_set, key) for view in views]
+    a, b = views[0].roofline, views[1].roofline
+    times = [
+        roofs.cache_time_s(flops, traffic, working_set, key) for roofs in (a.shared_with(b), b.shared_with(a))
+    ]
     return times[0] / times[1] if all(times) else math.nan  # type: ignore[operator]
+
+
+def _working_set(row: pd.Series) -> float:
+    working_set = row.get("working_set_bytes")
+    return float(working_set) if working_set == working_set and working_set is not None else float(row["bytes"])
+
+
+def _like_levels(row: pd.Series, views: tuple[RunView, RunView]) -> bool:
+    """Whether the roofs' prediction for this workload rests on the levels its data lives in on both machines:
+    neither run had to fall back to a coarser level the other measured (an older run without cache roofs)."""
+    a, b = views[0].roofline, views[1].roofline
+    working_set = _working_set(row)
+    return all(
+        own.level_for(working_set).name == own.shared_with(other).level_for(working_set).name
+        for own, other in ((a, b), (b, a))
+    )
 
 
 def _peak_key(row: pd.Series) -> str:

@@ -1126,8 +1126,3 @@ def save(drawn: list[Drawn], out: Path, fmt: str = "png", prefix: str = "") -> d
         item.figure.savefig(path, bbox_inches="tight", dpi=SAVE_DPI)
         written[item.name] = path
     return written
-
-
-def save_figures(view: RunView, out: Path, fmt: str = "png", prefix: str = "") -> dict[str, Path]:
-    """Every figure of one run, written to out/<prefix><name>.<fmt>; returns name -> path."""
-    return save(draw_figures(view), out, fmt, prefix)

@@ -277,9 +277,9 @@ def _runner(machine: Machine, settings: RunSettings, watch: Any) -> Any:
 def _measurer(machine: Machine, settings: RunSettings, watch: Any) -> Any:
     """The pairs' measurer: the machine watched around each pair's window, under the run's busy policy (no energy)."""
     from flopbench.measuring.policy import BusyPolicy, Measurer
-    from flopbench.measuring.probes import CompileProbe, InterferenceProbe
+    from flopbench.measuring.probes import CompileProbe, InterferenceProbe, Probe
 
-    probes = [InterferenceProbe(watch.monitor), CompileProbe()]
+    probes: list[Probe] = [InterferenceProbe(watch.monitor), CompileProbe()]
     return Measurer(None, probes, BusyPolicy(settings.on_busy), watch.monitor)
 
 
