@@ -3,7 +3,7 @@
 - docs/results.md and the shipped JSON Schema (flopbench/results/results.schema.json), from the results schema, with
   the implementations a record's `impl` names;
 - the op and figure lists in docs/guide.md, from the registries;
-- README.md's quickstart: the three commands run on this machine at 80 columns, and the roofline of that run
+- README.md's quickstart: its commands run on this machine at 80 columns, and the roofline of that run
   (docs/quickstart-roofline.png). This one measures (a few minutes); the others are instant;
 - the committed reference runs' reports (results/reference/<run>/), rendered again by this version.
 
@@ -28,7 +28,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = (
     ["count", "matmul", "m=4096", "n=4096", "k=4096"],
-    ["peak"],
     ["run", "quick", "--report"],
 )
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -159,9 +159,11 @@ def open_rows(directory: Path, axis: Axis, workloads: list[Any], pairs: int, lim
     paths = merge_sides(directory, axis, workloads, pairs)
     if not all(path.is_file() for path in paths):
         return []
+    from flopbench.commands.ab.precision import rows_power
+
     result = compare(load_views(list(paths)))
-    ratios = result.ratios["B"]
-    return [name for name, ratio in zip(result.table["name"], ratios) if not ratio.attainable() <= limit]
+    ratios, power = result.ratios["B"], rows_power(len(result.tests()))
+    return [name for name, ratio in zip(result.table["name"], ratios) if not ratio.attainable(power=power) <= limit]
 
 
 def merge_sides(directory: Path, axis: Axis, workloads: list[Any], pairs: int) -> tuple[Path, Path]:
