@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flopbench.units import si
 
 # The units a field may have; "" is a label or a structure, "1" a dimensionless ratio.
-UNITS = ("", "1", "s", "FLOP", "MAC", "B", "FLOP/B", "FLOP/s", "B/s", "J", "W", "FLOP/J", "J/B", "Hz", "CPU")
+UNITS = ("", "1", "s", "1/s", "FLOP", "MAC", "B", "FLOP/B", "FLOP/s", "B/s", "J", "W", "FLOP/J", "J/B", "Hz", "CPU")
 
 
 def F(unit: str, doc: str, default: Any = ..., **kwargs: Any) -> Any:  # noqa: N802 (reads like a declaration)

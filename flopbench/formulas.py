@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8": 1, "int8": 1}
 # Every op runs in these; float8 (e4m3) and int8 only where an op says so (matmul: torch._scaled_mm, torch._int_mm).
@@ -280,3 +281,81 @@ def attention_by_hand(batch: int, heads: int, seq_len: int, head_dim: int) -> tu
     elementwise = attention_elementwise_flops(b, h, length, length, False)
     compulsory = 4 * b * h * length * d
     return core, elementwise, compulsory, compulsory + 6 * b * h * length * length, compulsory + 3 * b * h * length**2
+
+
+# --- generation: a decoder's prefill and decode steps with a KV cache (docs/flops.md, "Generation") -------------------
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """A decoder's shape (flopbench.workloads.models.generation): gpt2 (fused QKV with biases, GELU MLP, learned
+    positions, LM head tied to the embedding) or llama (no biases, SwiGLU MLP, rotary positions, its own LM head)."""
+
+    style: str
+    vocab: int
+    dim: int
+    layers: int
+    heads: int
+    kv_heads: int
+    hidden: int
+    context: int = 1024  # positions it may hold (GPT-2's learned position table has this many rows)
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def layer_macs(self) -> int:
+        """Multiply-accumulates of one layer's projections per token: QKV, the output projection, the MLP."""
+        mlp = (2 if self.style == "gpt2" else 3) * self.dim * self.hidden
+        return self.dim * (self.dim + 2 * self.kv_dim) + self.dim * self.dim + mlp
+
+    def parameters(self) -> int:
+        """Every weight: embeddings (and GPT-2's learned positions), each layer's projections, biases and norms,
+        the final norm, and an LM head of its own (GPT-2's is the embedding, counted once)."""
+        gpt2 = self.style == "gpt2"
+        biases = (self.dim + 2 * self.kv_dim) + self.dim + (self.hidden + self.dim) if gpt2 else 0
+        norms = (4 if gpt2 else 2) * self.dim  # LayerNorm: weight and bias; RMSNorm: weight
+        per_layer = self.layer_macs + biases + norms
+        embedding = self.vocab * self.dim + (self.context * self.dim if gpt2 else 0)
+        head = 0 if gpt2 else self.vocab * self.dim
+        return embedding + self.layers * per_layer + (2 if gpt2 else 1) * self.dim + head
+
+    def weights_read(self, batch: int, tokens: int) -> int:
+        """Parameters one call reads: all but the embedding tables, of which it reads only its tokens' rows (and
+        their positions' rows); GPT-2's tied LM head reads the embedding whole."""
+        rows = batch * tokens * self.dim * (2 if self.style == "gpt2" else 1)
+        tables = self.vocab * self.dim + (self.context * self.dim if self.style == "gpt2" else 0)
+        head = self.vocab * self.dim if self.style == "gpt2" else 0  # tied: read again as the LM head
+        return self.parameters() - tables + rows + head
+
+
+def generation_flops(shape: Decoder, batch: int, tokens: int, position: int) -> int:
+    """Core FLOPs of one call of `tokens` tokens per sequence whose cache holds `position` already: the projections
+    (2 x tokens x layer_macs per layer), attention over the cache (causal within a prompt; a decode step's one query
+    sees all position + 1 keys: 4 x head_dim FLOPs per pair and head), and the LM head at the last position only."""
+    linear = 2 * batch * tokens * shape.layers * shape.layer_macs
+    attention = shape.layers * attention_flops(
+        batch, shape.heads, tokens, position + tokens, shape.head_dim, causal=tokens > 1, alignment="bottom_right"
+    )
+    return linear + attention + 2 * batch * shape.dim * shape.vocab
+
+
+def kv_cache_bytes(shape: Decoder, batch: int, positions: int, dtype: str) -> int:
+    """Keys and values of `positions` positions, every layer and sequence: 2 x layers x batch x kv_heads x head_dim x
+    positions elements."""
+    return 2 * shape.layers * batch * shape.kv_dim * positions * DTYPE_BYTES[dtype]
+
+
+def generation_bytes(shape: Decoder, batch: int, tokens: int, position: int, dtype: str, cache_dtype: str) -> int:
+    """Compulsory traffic of one call: the weights it reads once, the cache it reads (the `position` cached
+    positions) and writes (its tokens' keys and values), its token ids in (int64) and the last position's logits
+    out."""
+    size = DTYPE_BYTES[dtype]
+    weights = shape.weights_read(batch, tokens) * size
+    cache = kv_cache_bytes(shape, batch, position + tokens, cache_dtype)
+    return weights + cache + batch * tokens * 8 + batch * shape.vocab * size

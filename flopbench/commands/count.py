@@ -224,6 +224,11 @@ def main(args: argparse.Namespace) -> int:
             wrap=["name"],
             optional=["dtype", "FLOP/byte"],
         )
+        from flopbench.console import print_text
+
+        for w in workloads:
+            for line in w.spec.derivation(w.p, w.dtype):
+                print_text(f"{w.name}: {line}", args.format)
         if args.per_layer:
             models = [w for w in workloads if w.op == "model"]
             from flopbench.workloads.models import MODELS

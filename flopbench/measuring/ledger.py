@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from flopbench.results.schema import Device
     from flopbench.workloads.base import Counts
 
+
 def device_lanes(device: Device, threads: int | None) -> tuple[int | None, str]:
     """The device's parallel units: a GPU's SMs, a CPU's cores the run may use."""
     facts = device.facts

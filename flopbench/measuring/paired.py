@@ -321,6 +321,8 @@ def merge_rounds(
         op=op,
         working_set=op.working_set(workload.p, workload.dtype, workload.impl),
         cache=settings.cache if settings else "warm",
+        params=workload.p,
+        dtype=workload.dtype,
     )
     update: dict[str, Any] = {}
     for part in (summary.timing, summary.trust, *derived.parts):

@@ -118,4 +118,3 @@ class Measurer:
                 f"the machine stayed busy through {self.policy.persistent} measurements in a row despite {what}"
                 f" ({'; '.join(interference.reasons)}): the rest is measured once each, flagged"
             )
-

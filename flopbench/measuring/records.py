@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flopbench.fields import Part
 from flopbench.machine.roofline import Placement, RatesPart
@@ -79,6 +79,8 @@ def derive(
     world_size: int = 1,
     working_set: int | None = None,
     cache: str = "warm",
+    params: Mapping[str, Any] | None = None,
+    dtype: str | None = None,
 ) -> Derived:
     """The placement of a measured time (for ops that are placed; the rates alone for the others) and the op's
     figures (op None: a callable the pytest plugin times, placed like any op)."""
@@ -98,7 +100,8 @@ def derive(
             )
         ]
         warnings, placement = [], None
-    figures = op.figures(counts, Judged(time_s, world_size, placement)) if op is not None else None
+    judged = Judged(time_s, world_size, placement, params, dtype)
+    figures = op.figures(counts, judged) if op is not None else None
     if figures is not None:
         parts.append(figures)
     return Derived(parts, warnings)

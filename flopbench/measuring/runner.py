@@ -515,6 +515,8 @@ class Runner:
             world_size=self.world_size,
             working_set=op.working_set(workload.p, workload.dtype, workload.impl),
             cache=settings.cache,
+            params=workload.p,
+            dtype=workload.dtype,
         )
         warnings = [*summary.warnings, *derived.warnings]
         placement = derived.parts[0] if op.placed else None

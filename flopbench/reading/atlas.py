@@ -165,8 +165,10 @@ def _has_cache_roofs(run: Run) -> bool:
 
 def _has_measured_clock(run: Run) -> bool:
     facts = run.header.device.facts if run.header.device else {}
-    return "measured" in str(facts.get("frequency_source") or "") or run.header.device is not None and (
-        run.header.device.type == "cuda"
+    return (
+        "measured" in str(facts.get("frequency_source") or "")
+        or run.header.device is not None
+        and (run.header.device.type == "cuda")
     )
 
 
@@ -369,8 +371,7 @@ def score(view: RunView, refs: list[Reference] | None = None, baseline: str = BA
         f" here), over the workloads both runs measured in that dtype; 'all' combines the {', '.join(native)}"
         f" workloads ({len(groups[0][1])}), native on both machines"
         + (
-            "; "
-            + ", ".join(f"{d} is scored apart (emulated on {' and '.join(emulated[d])})" for d in apart)
+            "; " + ", ".join(f"{d} is scored apart (emulated on {' and '.join(emulated[d])})" for d in apart)
             if apart
             else ""
         )

@@ -459,9 +459,7 @@ def _roof_ratio(row: pd.Series, views: tuple[RunView, RunView]) -> float:
     working_set = _working_set(row)
     key = _peak_key(row)
     a, b = views[0].roofline, views[1].roofline
-    times = [
-        roofs.cache_time_s(flops, traffic, working_set, key) for roofs in (a.shared_with(b), b.shared_with(a))
-    ]
+    times = [roofs.cache_time_s(flops, traffic, working_set, key) for roofs in (a.shared_with(b), b.shared_with(a))]
     return times[0] / times[1] if all(times) else math.nan  # type: ignore[operator]
 
 

@@ -176,6 +176,10 @@ class Op:
         collective's bus bandwidth); None for most ops."""
         return None
 
+    def derivation(self, p: Mapping[str, Any], dtype: str) -> list[str]:
+        """How its counts come about, term by term, for `flopbench count` (most ops: docs/flops.md says it)."""
+        return []
+
     def record_fields(self, p: Mapping[str, Any], dtype: str) -> Part | None:
         """A record part known before timing (a model's layers and FLOP conventions), or None."""
         return None
@@ -254,6 +258,8 @@ class Judged:
     time_s: float
     world_size: int = 1
     placement: Placement | None = None
+    params: Mapping[str, Any] | None = None  # the workload's parameters and dtype, where it is a workload
+    dtype: str | None = None
 
 
 # --- the registry ----------------------------------------------------------------------------
