@@ -41,9 +41,9 @@ def test_a_decode_step_counts_what_pytorchs_counter_counts(model, kv_heads, batc
 
 @pytest.mark.parametrize("model", ["llama", "gpt2"])
 def test_a_prefill_counts_the_causal_pairs_where_pytorch_counts_the_square(model):
-    """A prompt of 12 tokens attends causally: flopbench counts the 78 unmasked pairs of each head, PyTorch's counter the
-    144 of the full square; the difference is the masked pairs' two products, 4 x layers x batch x heads x head_dim x
-    66."""
+    """A prompt of 12 tokens attends causally: flopbench counts the 78 unmasked pairs of each head, PyTorch's counter
+    the 144 of the full square; the difference is the masked pairs' two products, 4 x layers x batch x heads x
+    head_dim x 66."""
     w = _workload(model=model, phase="prefill", batch=2, prompt=12)
     s = shape(w.p)
     masked = 4 * s.layers * 2 * s.heads * s.head_dim * (12 * 12 - 12 * 13 // 2)
