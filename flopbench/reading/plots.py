@@ -389,6 +389,74 @@ def flops_vs_latency(view: RunView, label: int = 6) -> Figure | None:
     return fig
 
 
+def generation(view: RunView) -> Figure | None:
+    """Time per token against FLOPs per token, prefill and decode together, with the line the peak would give: a
+    prefill sits near it (FLOPs predict it); a decode step far above (its bytes, not its FLOPs, set its time)."""
+    from flopbench.reading import generation as gen
+
+    result = gen.study(view)
+    if result is None:
+        return None
+    fig = _figure(figsize=(9, 6.5))
+    ax = fig.subplots()
+    rows = result.rows
+    flops = [r["flops_per_token"] for r in rows]
+    x = np.geomspace(min(flops) / 3, max(flops) * 3, 50)
+    for dtype in sorted({r["dtype"] for r in rows}):
+        peak = view.roofline.roof(dtype).roof.value
+        if peak:
+            ax.plot(
+                x, x / peak, "-", color=ROOF_COLORS.get(dtype, "tab:gray"), lw=1.2, label=f"FLOPs at the {dtype} roof"
+            )
+    for phase, marker in (("prefill", "s"), ("decode", "o")):
+        mine = [r for r in rows if r["phase"] == phase]
+        if not mine:
+            continue
+        scatter = ax.scatter(
+            [r["flops_per_token"] for r in mine],
+            [r["time_per_token_s"] for r in mine],
+            c=[math.log2(r["batch"]) for r in mine],
+            cmap="viridis",
+            marker=marker,
+            s=60,
+            edgecolors="black",
+            label=phase,
+            vmin=0,
+            vmax=max(math.log2(r["batch"]) for r in rows) or 1,
+        )
+    memory = view.roofline.memory.roof.value
+    if memory:  # what the roofline predicts for each: the longer of its bytes and its FLOPs over the roofs
+        predicted = []
+        for r in rows:
+            peak = view.roofline.roof(r["dtype"]).roof.value or math.inf
+            call_s = max(r["bytes"] / memory, r["core_flops"] / peak)
+            predicted.append((r["flops_per_token"], call_s / (r["batch"] * r["tokens"])))
+        xs, ys = zip(*predicted)
+        ax.scatter(xs, ys, marker="_", s=160, color="tab:red", label="the roofline's time (bytes or FLOPs)")
+    for r in rows:
+        if r["phase"] == "prefill" or r["batch"] in (1, max(q["batch"] for q in rows)):
+            ax.annotate(
+                f"{r['model']} {r['phase']} b{r['batch']}",
+                (r["flops_per_token"], r["time_per_token_s"]),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+    bar = fig.colorbar(scatter, ax=ax, label="batch")
+    ticks = [float(t) for t in range(int(max(math.log2(r["batch"]) for r in rows)) + 1)]  # the batches: 1, 2, 4, ...
+    bar.set_ticks(ticks)
+    bar.set_ticklabels([f"{2**t:.0f}" for t in ticks])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter(unit="FLOP"))
+    ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
+    ax.set_xlabel("core FLOPs per token")
+    ax.set_ylabel("time per token (a decode step: TPOT / batch; a prefill: TTFT / prompt tokens)")
+    ax.set_title(_title(view, "Generation: where FLOPs stop predicting time (distance above the line)"))
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
 LOSS_COLORS = {
     "clock": "tab:purple",
     "kernel": "tab:blue",
@@ -1058,6 +1126,12 @@ FIGURES = (
     FigureSpec("losses", losses, "Where each workload's FLOP/s went, loss by loss, from its peak to its time."),
     FigureSpec("memory", memory, "Time against the peak memory of one call, the largest workspaces named."),
     FigureSpec("sweeps", sweeps, "Achieved FLOP/s against problem size for each swept suite entry."),
+    FigureSpec(
+        "generation",
+        generation,
+        "Generation: time per token against FLOPs per token, prefill (squares) and decode (circles, by batch), under"
+        " the line FLOPs at the roof would give.",
+    ),
     FigureSpec("utilization", utilization, "Per workload: % of peak and % of the roofline bound."),
     FigureSpec(
         "predictors",

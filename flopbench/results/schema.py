@@ -462,14 +462,14 @@ class ModelFigures(Part):
     mfu: float | None = F("1", "models: core_flops_per_s / peak_flops_per_s (model FLOP utilization)", None, ge=0)
 
 
-class GenerationFigures(Part):
-    """Generation (op generate): a prefill's or a decode step's figures as serving reports them."""
+class GenerationFigures(ModelFigures):
+    """Generation (op generate): a prefill's or a decode step's figures as serving reports them (its MFU is the
+    model's field)."""
 
     phase: str | None = F("", "generation: prefill (the prompt: its time is the time to first token) or decode", None)
     tokens_per_s: float | None = F(
         "1/s", "generation: batch x tokens of the call / time_s (a decode step: batch / time per output token)", None
     )
-    mfu: float | None = F("1", "generation: core_flops_per_s / peak_flops_per_s", None, ge=0)
     mbu: float | None = F(
         "1",
         "generation: (the weights and KV cache one call reads, and what it writes) / time_s / the DRAM bandwidth"
@@ -479,7 +479,6 @@ class GenerationFigures(Part):
         ge=0,
     )
     kv_cache_bytes: int | None = F("B", "generation: the KV cache after the call (its positions, every layer)", None)
-    parameters: int | None = F("", "generation: the decoder's parameters (a tied LM head counted once)", None)
 
 
 class ModelFields(Part):
@@ -605,7 +604,7 @@ class Record(
     EnergyPart,
     ImplFigures,
     ModelFields,
-    ModelFigures,
+    GenerationFigures,
     CollectiveFigures,
     Placement,
     TimingPart,

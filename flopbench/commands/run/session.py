@@ -15,7 +15,7 @@ from flopbench.commands.common import resolve_machine, warn
 from flopbench.commands.run.notes import footer, learn_quiet_canary, trust_notes
 from flopbench.commands.run.output import Output, open_lead_output
 from flopbench.commands.run.progress import Progress
-from flopbench.commands.run.table import line, summary
+from flopbench.commands.run.table import generation_summary, line, summary
 from flopbench.console import info
 from flopbench.errors import FlopbenchError, first_line
 from flopbench.units import count
@@ -189,6 +189,7 @@ def conclude(
     if output.records:
         learn_quiet_canary(output.records, machine, watch.monitor)
         summary(output.records, machine, output.path, args.format)
+        generation_summary(output.path, args.format)
         for note in trust_notes(output.records, runner):
             if note.startswith("warning: "):
                 print(f"flopbench: {note}", file=sys.stderr)

@@ -127,6 +127,31 @@ def summary(records: list[Record], machine: Machine, path: Path, fmt: str = "tab
     console().print(text) if fmt == "table" else print(text)
 
 
+def generation_summary(path: Path, fmt: str = "table") -> None:
+    """After a run with generation records: TTFT, TPOT, tokens/s, MFU and MBU, the crossover batch and how far FLOPs
+    are from predicting a decode step (flopbench.reading.generation); nothing otherwise, or in json and csv."""
+    if fmt in ("json", "csv"):
+        return
+    from flopbench.console import print_table, print_text
+    from flopbench.reading import generation
+    from flopbench.reading.view import load_views
+
+    result = generation.study(load_views([path])[0])
+    if result is None:
+        return
+    print_table(
+        "Generation: prefill and decode",
+        generation.SUMMARY_COLUMNS,
+        generation.summary_cells(result),
+        numeric=generation.SUMMARY_COLUMNS[2:],
+        caption=generation.CAPTION,
+        fmt=fmt,
+        optional=["best tokens/s", "TPOT +/1k pos", "dtype"],
+    )
+    for text in generation.sentences(result):
+        print_text(text, fmt)
+
+
 def _summary_row(r: Record) -> list[object]:
     from flopbench.units import percent, seconds, si
 

@@ -331,6 +331,7 @@ def run_blocks(view: RunView) -> list:
     s = study(view)
     if s:
         blocks += _study_blocks(s)
+    blocks += _generation_blocks(view)
     blocks += _energy_blocks(view)
     blocks += _ledger_blocks(view)
     blocks += _model_memory_blocks(view)
@@ -338,6 +339,22 @@ def run_blocks(view: RunView) -> list:
     blocks += _predictor_blocks(view)
     blocks += _layer_blocks(view, {d.name: d for d in drawn})
     return blocks
+
+
+def _generation_blocks(view: RunView) -> list:
+    """Generation as serving reports it: TTFT, TPOT, tokens/s, MFU and MBU per phase, the crossover batch, and how far
+    FLOPs are from predicting a decode step (flopbench.reading.generation)."""
+    from flopbench.reading import generation
+
+    result = generation.study(view)
+    if result is None:
+        return []
+    return [
+        Heading(2, "Generation: prefill and decode"),
+        Para(generation.CAPTION),
+        Table(generation.SUMMARY_COLUMNS, generation.summary_cells(result)),
+        *(Para(text) for text in generation.sentences(result)),
+    ]
 
 
 def _run_blocks(view: RunView) -> list:

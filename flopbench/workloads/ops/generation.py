@@ -156,7 +156,7 @@ class Generate(Op):
         from flopbench.results.schema import GenerationFigures
 
         p, dtype = judged.params, judged.dtype
-        if p is None or dtype is None:
+        if p is None or dtype is None:  # a callable's record: no workload to read
             return None
         placement = judged.placement
         peak = placement.peak_flops_per_s if placement else None
@@ -169,8 +169,12 @@ class Generate(Op):
             mfu=counts.flops / judged.time_s / peak if peak else None,
             mbu=counts.bytes / judged.time_s / roof if roof else None,
             kv_cache_bytes=formulas.kv_cache_bytes(s, p["batch"], position + tokens, cache_dtype(dict(p), dtype)),
-            parameters=s.parameters(),
         )
+
+    def record_fields(self, p, dtype):
+        from flopbench.results.schema import ModelFields
+
+        return ModelFields(parameters=shape(dict(p)).parameters())
 
     def derivation(self, p, dtype):
         """The counts term by term (docs/flops.md, "Generation")."""
