@@ -119,3 +119,113 @@ def test_the_count_command_shows_the_derivation(in_process):
     assert "13.8 GFLOP" in text and "202,375,168 MACs" in text and "1,025 query-key pairs" in text
     assert "per token 2 x 6.61 G = 13.2 GFLOP" in text
     assert math.isclose(13_751_549_952 / 1e9, 13.75, rel_tol=1e-3)
+
+
+# --- read as serving reports it (flopbench.reading.generation) ------------------------------------------------------
+
+
+class _View:
+    """What the study reads of a run: its records and its roofline."""
+
+    def __init__(self, records, roofline):
+        self.records, self.roofline = records, roofline
+
+
+def _records(times: dict[int, float], prefill_s: float = 0.02):
+    """What the study reads of generate records of the CPU-sized llama: a prefill and decode steps at 256 cached
+    positions, by batch."""
+    from types import SimpleNamespace
+
+    base = {"model": "llama", "prompt": 256}
+    calls = [({**base, "phase": "prefill", "batch": 1}, prefill_s)]
+    calls += [({**base, "phase": "decode", "batch": batch}, seconds) for batch, seconds in times.items()]
+    found = []
+    for keys, seconds in calls:
+        w = make_workload("generate", keys)
+        found.append(
+            SimpleNamespace(
+                name=w.name,
+                op="generate",
+                status="ok",
+                params=w.p,
+                dtype="float32",
+                time_s=seconds,
+                time_precision=0.01,
+                core_flops=w.counts.flops,
+                bytes=w.counts.bytes,
+                mfu=None,
+                mbu=None,
+                bound=None,
+                kv_cache_bytes=None,
+            )
+        )
+    return found
+
+
+def test_the_crossover_batch_predicted_from_the_ridge_and_measured_from_the_knee():
+    """Decode steps that take max(8 ms, 0.5 ms x B): the knee is at B = 16 (t(1) / (t(64) / 64) = 8 / 0.5). The
+    roofline's: the least batch whose FLOPs per byte reach the ridge (100 GFLOP/s / 10 GB/s = 10 FLOP/B)."""
+    from flopbench.machine.roofline import Roofline
+    from flopbench.reading import generation
+    from tests.fakes import fake_device
+
+    times = {b: max(8e-3, 0.5e-3 * b) for b in (1, 2, 4, 8, 16, 32, 64)}
+    view = _View(_records(times), Roofline.build(fake_device(float32=100e9, bandwidth=10e9)))
+    result = generation.study(view)
+    (crossover,) = result.crossovers
+    assert crossover.measured == pytest.approx(16.0) and crossover.ridge == pytest.approx(10.0)
+    base = dict(model="llama", phase="decode", prompt=256)
+    below = make_workload("generate", {**base, "batch": int(crossover.predicted) - 1}).counts
+    at = make_workload("generate", {**base, "batch": int(crossover.predicted)}).counts
+    assert below.flops / below.bytes < 10 <= at.flops / at.bytes
+    (row,) = generation.summary_rows(result)
+    assert row["ttft_s"] == 0.02 and row["tpot_s"] == 8e-3 and row["tokens_per_s"] == pytest.approx(125.0)
+    assert row["best_tokens_per_s"] == pytest.approx(64 / 32e-3)
+    one = next(p for p in result.predictions if p["batch"] == 1)
+    assert one["roofline_s"] == pytest.approx(
+        at.bytes * 0 + make_workload("generate", {**base, "batch": 1}).counts.bytes / 10e9
+    )
+    assert one["flops_factor"] > 10 * one["roofline_factor"]  # FLOPs explain a decode step far worse than its bytes
+    words = " ".join(generation.sentences(result))
+    assert "16.0 as measured" in words and "by the roofline" in words
+
+
+def test_a_generation_run_prints_and_reports_the_serving_figures(in_process, tmp_path):
+    suite = tmp_path / "g.toml"
+    sizes = 'model = "llama"\nd_model = 64\nlayers = 2\nheads = 4\nkv_heads = 2\nd_ff = 96\nvocab = 128\nprompt = 8\n'
+    suite.write_text(
+        'name = "g"\n[[workload]]\nop = "generate"\nphase = "prefill"\n'
+        + sizes
+        + '[[workload]]\nop = "generate"\nphase = "decode"\n'
+        + sizes
+        + "[workload.sweep]\nbatch = [1, 2, 4]\n"
+    )
+    done = in_process(
+        "run",
+        str(suite),
+        "--device",
+        "cpu",
+        "--rounds",
+        "1",
+        "--min-time",
+        "0.005",
+        "--bandwidth",
+        "1e10",
+        "--no-measure",
+        "--report",
+        "-o",
+        "g.jsonl",
+        "--format",
+        "markdown",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Generation: prefill and decode" in done.stdout and "TTFT" in done.stdout and "MBU" in done.stdout
+    assert "decode turns compute-bound at a batch of about" in done.stdout
+    report = (tmp_path / "g" / "report.md").read_text()
+    assert "## Generation: prefill and decode" in report and (tmp_path / "g" / "generation.png").stat().st_size > 10_000
+    from flopbench.results import read_run
+
+    records = read_run(tmp_path / "g.jsonl").records
+    decode = next(r for r in records if r.params["phase"] == "decode" and r.params["batch"] == 2)
+    assert decode.phase == "decode" and decode.tokens_per_s == pytest.approx(2 / decode.time_s)
+    assert decode.mbu == pytest.approx(decode.bytes / decode.time_s / 1e10) and decode.parameters > 0
