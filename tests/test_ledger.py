@@ -169,3 +169,19 @@ def test_a_loss_under_one_percent_is_not_named():
 
     assert largest_loss([step("peak", 1.0), step("overhead", 0.9999), step("residual", 1.09)]) is None
     assert largest_loss([step("peak", 1.0), step("overhead", 0.985), step("residual", 0.995)]) == "overhead"
+
+
+def test_a_gpu_clock_is_judged_against_the_clock_the_datasheets_rates_assume():
+    """An H100 SXM's 989 TFLOP/s bfloat16 are 132 SMs x 4096 FLOP/clock at 1830 MHz, not at NVML's 1980 MHz boost: a
+    GPU at 1830 MHz ran its datasheet's clock (factor 1, where against the boost 8% fell on the clock step)."""
+    from dataclasses import replace
+
+    w = make_workload("matmul", dict(m=4096, n=4096, k=4096), dtype="bfloat16")
+    rated = replace(gpu(), facts={**gpu().facts, "rates_clock_mhz": 1830})
+    state = {"after": {"sm_clock_mhz": 1830, "max_sm_clock_mhz": 1980}}
+    clock = {s.name: s for s in _ledger(w, rated, 1e-3, gpu_state=state)[1]}["clock"]
+    assert clock.factor == pytest.approx(1.0) and "the 1830 MHz the datasheet's rates assume" in clock.detail
+    from flopbench.machine.device import match_gpu_spec
+
+    assert match_gpu_spec("NVIDIA H100 80GB HBM3")["rates_clock_mhz"] == 1830
+    assert 132 * 4096 * 1830e6 == pytest.approx(989.4e12, rel=1e-3)  # the dense bfloat16 rate, less the sparsity

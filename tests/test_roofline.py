@@ -310,3 +310,28 @@ def test_a_clock_measured_while_other_work_shares_the_cpus_reads_it_per_cpu_seco
     assert share == pytest.approx(0.7) and rate == pytest.approx(3e9)
     found = clock.measure(1, tmp_path)
     assert found.hz == pytest.approx(3e9) and "other work shared the CPUs" in found.how and "70%" in found.how
+
+
+def test_a_clock_the_probe_reads_at_5x_the_nominal_is_refused(tmp_path, monkeypatch):
+    """A core that folds the chain's adds (several a cycle: Golden Cove's immediate adds) reads several times its
+    clock: outside 0.5-2x the nominal clock, the reading is refused with the reason, and the nominal clock stays."""
+    from flopbench.machine import clock
+
+    cpu = [0.0]
+
+    class FoldingChain:
+        def chain_seconds(self, iterations):
+            seconds = iterations * clock.ADDS / (5 * 2.45e9)  # five adds a cycle at 2.45 GHz
+            cpu[0] += seconds
+            return seconds
+
+    monkeypatch.setattr(clock.time, "thread_time", lambda: cpu[0])
+    monkeypatch.setattr(clock, "library", lambda cache: (FoldingChain(), "a fake chain"))
+    found = clock.measure(1, tmp_path, nominal_hz=2.45e9)
+    assert found.hz is None
+    assert found.how == (
+        "the clock probe read 12.2 GHz, 5x the nominal 2.45 GHz (outside 0.5-2x): not believed; the nominal clock stays"
+    )
+    fine = clock.measure(1, tmp_path, nominal_hz=12.25e9 / 1.5)  # within 2x of it: believed
+    assert fine.hz == pytest.approx(12.25e9)
+    assert "%1" in clock.source() and "$1" not in clock.source()  # register to register, never an immediate

@@ -2,10 +2,13 @@
 
 A VM without cpufreq reports only a nominal clock (/proc/cpuinfo's, or the model name's base clock), and its cores
 boost above it: a derived peak from it is too low, and real GEMMs read "above the peak". So flopbench times a
-dependent chain of integer adds, one per cycle on every x86-64 and AArch64 core (an add's latency is one cycle), on
-every core it may use at once, and reads the clock off it: cycles = adds. The chain is a few lines of C compiled at
-first use with the machine's C compiler (torch.compile needs one too) and kept in the cache directory; where no
-compiler is found, the nominal clock stays, and the peak says so.
+dependent chain of register-to-register integer adds (one cycle of latency each on x86-64 and AArch64 cores) on
+every core it may use at once, and reads the clock off it: cycles = adds. The adds take their step from a register
+the compiler cannot know: an add of a small immediate is what Intel's Golden Cove cores (Alder Lake on, and the
+Sapphire/Emerald/Granite Rapids cores) fold at rename, several a cycle, which would read several times the clock. A
+clock outside 0.5-2x the nominal one is refused with the reason, and the nominal clock stays. The chain is a few lines
+of C compiled at first use with the machine's C compiler (torch.compile needs one too) and kept in the cache
+directory; where no compiler is found, the nominal clock stays, and the peak says so.
 """
 
 from __future__ import annotations
@@ -27,24 +30,28 @@ REPEATS = 3  # the clock is the best of this many all-core measurements
 MEASURE_S = 0.2  # seconds of adds per thread and repeat
 SHARED = 0.9  # a chain on its CPU less than this share of the wall time shared it with other work (said in `how`)
 
-_ASM = {
-    "x86_64": '"addq $1, %0\\n\\t"',
-    "amd64": '"addq $1, %0\\n\\t"',
-    "aarch64": '"add %0, %0, #1\\n\\t"',
-    "arm64": '"add %0, %0, #1\\n\\t"',
+_ASM = {  # register + register: no renamer folds these (an immediate add of 1 is folded on Golden Cove)
+    "x86_64": '"addq %1, %0\\n\\t"',
+    "amd64": '"addq %1, %0\\n\\t"',
+    "aarch64": '"add %0, %0, %1\\n\\t"',
+    "arm64": '"add %0, %0, %1\\n\\t"',
 }
+BOUNDS = (0.5, 2.0)  # a measured clock this far from the nominal one (its ratio) is not believed
 
 SOURCE = """
 #include <stdint.h>
 #include <time.h>
 
-/* Seconds for `iterations` x ADDS dependent adds: each add waits for the one before, one per cycle. */
+/* Seconds for `iterations` x ADDS dependent adds: each add waits for the one before, one per cycle. The step is read
+   through a volatile, so the compiler cannot know it and no core can treat it as an immediate. */
+volatile uint64_t step = 1;
+
 double chain_seconds(long iterations) {{
     struct timespec start, end;
-    uint64_t x = 0;
+    uint64_t x = 0, s = step;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (long i = 0; i < iterations; i++) {{
-        __asm__ volatile({adds} : "+r"(x));
+        __asm__ volatile({adds} : "+r"(x) : "r"(s));
     }}
     clock_gettime(CLOCK_MONOTONIC, &end);
     return (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) * 1e-9 + (double)(x & 0) ;
@@ -126,9 +133,10 @@ def _all_cores(lib: ctypes.CDLL, iterations: int, threads: int) -> tuple[float, 
     return statistics.median(rates), min(shares)
 
 
-def measure(threads: int, cache: Path) -> Clock:
+def measure(threads: int, cache: Path, nominal_hz: float | None = None) -> Clock:
     """The sustained clock with `threads` cores busy: each thread runs the chain at once (ctypes lets go of the GIL),
-    the median thread's rate is a repeat's clock, the best repeat is the figure."""
+    the median thread's rate is a repeat's clock, the best repeat is the figure; refused, with the reason, when it is
+    outside BOUNDS of `nominal_hz` (a core that ran the adds faster than one a cycle, or a probe gone wrong)."""
     lib, how = library(cache)
     if lib is None:
         return Clock(None, how)
@@ -139,6 +147,12 @@ def measure(threads: int, cache: Path) -> Clock:
         rate, share = _all_cores(lib, iterations, threads)
         best, shared = max(best, rate), min(shared, share)
         time.sleep(0.01)
+    if nominal_hz and not BOUNDS[0] <= best / nominal_hz <= BOUNDS[1]:
+        return Clock(
+            None,
+            f"the clock probe read {best / 1e9:.3g} GHz, {best / nominal_hz:.2g}x the nominal {nominal_hz / 1e9:.3g} GHz"
+            f" (outside {BOUNDS[0]:g}-{BOUNDS[1]:g}x): not believed; the nominal clock stays",
+        )
     how = f"sustained clock measured: a dependent chain of adds on {threads} core{'s' * (threads > 1)} at once ({how})"
     if shared < SHARED:
         how += (

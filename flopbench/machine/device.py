@@ -607,6 +607,7 @@ def describe_cuda(index: int) -> Device:
     spec = match_gpu_spec(name)
     peaks, bandwidth = spec_peaks(spec) if spec else ({}, UNKNOWN_BANDWIDTH)
     facts["spec"] = spec["name"] if spec else None
+    facts["rates_clock_mhz"] = spec.get("rates_clock_mhz") if spec else None  # the clock the datasheet's rates assume
     # Keys the datasheet leaves out (fp64 of an L4, say) come from units x rate x clock.
     for key, peak in derived_gpu_peaks(capability, props.multi_processor_count, nvml.max_sm_clock_hz()).items():
         peaks.setdefault(key, peak)

@@ -137,7 +137,7 @@ def _measured(
         from flopbench.machine import clock as clocks
 
         info("  the sustained clock (no clock range from the OS)")
-        clock = clocks.measure(threads, cache.cache_dir())
+        clock = clocks.measure(threads, cache.cache_dir(), found.facts.get("nominal_frequency_hz"))
         found = described(clock)
     entry = cache.merged(refused, measure(found, threads))
     if clock is not None:

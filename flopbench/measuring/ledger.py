@@ -50,6 +50,14 @@ def clock_factor(device: Device, gpu_state: dict[str, Any] | None) -> tuple[floa
     if device.type == "cuda":
         after = (gpu_state or {}).get("after") or {}
         sm, top = after.get("sm_clock_mhz"), after.get("max_sm_clock_mhz")
+        rated = facts.get("rates_clock_mhz")  # the clock the datasheet's rates assume, where the table knows it
+        if sm and rated:
+            return (
+                sm / rated,
+                "measured",
+                f"SM clock {sm} MHz during the measurement, against the {rated} MHz the datasheet's rates assume"
+                f" (boost {top or '?'} MHz)",
+            )
         if sm and top:
             return sm / top, "measured", f"SM clock {sm} MHz during the measurement, boost {top} MHz"
         return None, "unknown", "no SM clock was read during the measurement (NVML)"

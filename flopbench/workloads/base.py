@@ -131,6 +131,9 @@ class Op:
         forward = self.forward
         return lambda: forward(p, t)
 
+    # Its forward writes into a preallocated output (`out`): it has a returning form of its own (Op.returning).
+    writes_output: ClassVar[bool] = False
+
     def returning(self, p: Mapping[str, Any], t: Tensors) -> Callable[[], Any]:
         """The timed call as its users write it, returning a new output: an op whose forward writes into a
         preallocated output (`out`, OUTPUT_BUFFERS) gives its allocating form here; the rest are that already. A

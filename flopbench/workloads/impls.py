@@ -74,10 +74,8 @@ class Impl:
         """What its timed call is, for an op: 'returns' (a new output each call) or 'out' (into a preallocated output:
         only ops whose forward writes into one have that form). `returning`: asked of it (an A/B of implementations
         runs both sides so)."""
-        from flopbench.workloads.base import Op as BaseOp
-
-        has_out = getattr(type(op), "returning", None) is not BaseOp.returning
-        return "out" if has_out and not (returning or self.returns) else "returns"
+        writes = getattr(op, "writes_output", False)
+        return "out" if writes and not (returning or self.returns) else "returns"
 
     def unavailable(self, op: Op, device_type: str, dtype: str) -> str | None:
         """Why torch cannot run it for this op here, in one line (None: it can, as far as is known before a call)."""

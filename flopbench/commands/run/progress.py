@@ -65,6 +65,8 @@ class Progress:
         """A step of the schedule begins: the previous one is done."""
         if self.current is not None:
             self.stepped += 1
+        if self.stepped >= self.steps:  # rounds the schedule added (a figure not yet precise enough)
+            self.more(1, workload)
         if self.live:
             if self.current is not None:
                 self.bar.advance(self.task, self.cost[self.current.identity])

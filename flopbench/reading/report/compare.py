@@ -123,12 +123,18 @@ def standing_blocks(view: RunView) -> list:
     ]
     ranked = score(view, refs)
     if ranked is not None:
-        overall = ranked.rows[ranked.rows["family"] == "all"].iloc[0]
+        overall = ranked.rows[ranked.rows["scope"] == "all"].iloc[0]
+        interval = f" ({overall['low']:.0f}-{overall['high']:.0f})" if overall["low"] == overall["low"] else ""
+        parts = [
+            f"{r.scope} {r.score:.0f}" + (f" (emulated on {r.emulated})" if r.emulated else "")
+            for r in ranked.rows.itertuples()
+            if r.scope != "all"
+        ]
+        differ = f" ({'; '.join(ranked.notes)})" if ranked.notes else ""
         blocks.append(
             Para(
-                f"Score {overall['score']:.0f} ({overall['low']:.0f}-{overall['high']:.0f}) overall against"
-                f" {ranked.baseline}: "
-                + ", ".join(f"{r.family} {r.score:.0f}" for r in ranked.rows.itertuples() if r.family != "all")
+                f"Score {overall['score']:.0f}{interval} overall against {ranked.baseline}{differ}: "
+                + ", ".join(parts)
                 + f". {ranked.method[0].upper()}{ranked.method[1:]}."
             )
         )

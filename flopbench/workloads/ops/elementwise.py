@@ -118,6 +118,8 @@ class Elementwise(Op):
         tensors["out"] = torch.empty(n, dtype=dtype, device=device)
         return tensors
 
+    writes_output = True
+
     def forward(self, p, t):
         return kernels()[p["kind"]](t)
 

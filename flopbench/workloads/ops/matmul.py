@@ -102,6 +102,8 @@ class Matmul(Op):
             "out": torch.empty((*lead, m, n), dtype=dtype, device=device),
         }
 
+    writes_output = True
+
     def forward(self, p, t):
         return self._call(t, t["out"])
 
