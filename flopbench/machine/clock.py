@@ -150,8 +150,9 @@ def measure(threads: int, cache: Path, nominal_hz: float | None = None) -> Clock
     if nominal_hz and not BOUNDS[0] <= best / nominal_hz <= BOUNDS[1]:
         return Clock(
             None,
-            f"the clock probe read {best / 1e9:.3g} GHz, {best / nominal_hz:.2g}x the nominal {nominal_hz / 1e9:.3g} GHz"
-            f" (outside {BOUNDS[0]:g}-{BOUNDS[1]:g}x): not believed; the nominal clock stays",
+            f"the clock probe read {best / 1e9:.3g} GHz, {best / nominal_hz:.2g}x the nominal"
+            f" {nominal_hz / 1e9:.3g} GHz (outside {BOUNDS[0]:g}-{BOUNDS[1]:g}x): not believed; the nominal clock"
+            " stays",
         )
     how = f"sustained clock measured: a dependent chain of adds on {threads} core{'s' * (threads > 1)} at once ({how})"
     if shared < SHARED:
