@@ -47,8 +47,8 @@ def test_the_factors_multiply_to_the_share_of_the_peak_achieved():
     assert note is None and [s.name for s in steps] == [
         "peak",
         "clock",
-        "kernel",
         "memory",
+        "kernel",
         "overhead",
         "parallelism",
         "residual",
@@ -150,7 +150,7 @@ def test_every_placed_record_of_a_run_has_a_ledger_that_multiplies_out(tmp_path,
         else:  # a copy: from its bytes at its level's roof to the measured time
             assert not record.utilization and product == pytest.approx(record.roofline_efficiency, rel=1e-9)
             unknown = [(s.name, s.factor) for s in record.ledger[1:4]]
-            assert unknown == [("clock", None), ("kernel", None), ("memory", None)]
+            assert unknown == [("clock", None), ("memory", None), ("kernel", None)]
             assert all("no arithmetic" in s.detail for s in record.ledger[:4])
             assert "of its" in in_process("explain", "r.jsonl", record.name).stdout
     explained = in_process("explain", "r.jsonl", "--format", "csv")
@@ -185,3 +185,21 @@ def test_a_gpu_clock_is_judged_against_the_clock_the_datasheets_rates_assume():
 
     assert match_gpu_spec("NVIDIA H100 80GB HBM3")["rates_clock_mhz"] == 1830
     assert 132 * 4096 * 1830e6 == pytest.approx(989.4e12, rel=1e-3)  # the dense bfloat16 rate, less the sparsity
+
+
+def test_a_memory_bound_record_loses_to_its_memory_level_never_to_its_kernel():
+    """The roofline's bound comes first (issue 48): a stream add whose bytes at the DRAM roof take longer than its FLOPs
+    at the compute ceiling has a kernel factor of exactly 1 (it read 0.92 before: the best GEMM's ceiling over the
+    peak, charged to a kernel that moves bytes); a compute-bound GEMM keeps its kernel loss and a memory factor of 1."""
+    ceilings = {"float32": Peak(184e9, "measured", "gemm"), "bandwidth": Peak(50e9, "measured", "stream")}
+    add = make_workload("elementwise", dict(kind="add", numel=1 << 22))
+    _, steps, _ = _ledger(add, cpu(), 2e-3, ceilings)
+    by = {s.name: s for s in steps}
+    assert by["kernel"].factor == 1.0 and "memory binds" in by["kernel"].detail
+    assert by["memory"].factor == pytest.approx(
+        (1 << 22) / 200e9 / ((3 << 22) * 4 / 50e9)
+    )  # FLOPs at the peak over bytes
+    gemm = make_workload("matmul", dict(m=512, n=512, k=512))
+    _, steps, _ = _ledger(gemm, cpu(), 2e-3, ceilings)
+    by = {s.name: s for s in steps}
+    assert by["memory"].factor == 1.0 and by["kernel"].factor == pytest.approx(184 / 200)

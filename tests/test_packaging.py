@@ -83,7 +83,7 @@ def test_the_wheel_runs_from_another_directory(installed):
     # the shipped references travel in the wheel, and compare reads them from there
     atlas = installed_cli("compare", "default.jsonl", "--against", "all", "--format", "markdown", env=env)
     assert atlas.returncode == 0, atlas.stderr
-    assert "| cpu-amd-epyc-zen3-2vcpu-vm | matmul | 1 |" in atlas.stdout
+    assert "| reference | all | matmul |" in atlas.stdout and "| cpu-amd-epyc-zen3-2vcpu-vm |" in atlas.stdout
 
 
 def test_the_sdist_carries_the_package_data(installed):

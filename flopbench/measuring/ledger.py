@@ -153,21 +153,15 @@ def ledger(
 def _arithmetic(
     counts: Counts, placement: Placement, device: Device, gpu_state: dict[str, Any] | None, memory_s: float
 ) -> tuple[_Chain, float]:
-    """The peak, clock, kernel and memory steps of work with arithmetic, and its compute time at the ceiling."""
+    """The peak, clock, memory and kernel steps of work with arithmetic, and its compute time at the ceiling. The
+    roofline's bound comes before the kernel: memory charges what the level's roof costs beyond the clocked peak, and
+    the kernel only what the best kernel measured here leaves where compute binds (a memory-bound record keeps a kernel
+    factor of 1: its time is its bytes', whatever the kernel could do)."""
     flops, peak = counts.total_flops, placement.peak_flops_per_s or 0.0
     chain = _Chain("peak", flops / peak, placement.peak_source or "", "")
     factor, source, why = clock_factor(device, gpu_state)
     chain.add("clock", chain.ideal / factor if factor else None, source, why)
-    ceiling = placement.ceiling_flops_per_s
-    compute_s = flops / ceiling if ceiling else chain.ideal
-    chain.add(
-        "kernel",
-        compute_s if ceiling else None,
-        "measured",
-        f"the best {placement.peak_key} kernel measured here: {ceiling / 1e9:.4g} GFLOP/s"
-        if ceiling
-        else f"no {placement.peak_key} compute ceiling measured (flopbench peak --measure)",
-    )
+    clocked = chain.ideal  # its FLOPs at the clocked peak: its compute time where no ceiling is measured
     bandwidth = placement.bandwidth_bytes_per_s
     chain.add(
         "memory",
@@ -176,6 +170,17 @@ def _arithmetic(
         f"{placement.level}: {counts.bytes / 1e6:.3g} MB at {bandwidth / 1e9:.3g} GB/s"
         if bandwidth
         else "no bandwidth roof for the level its data lives in",
+    )
+    ceiling = placement.ceiling_flops_per_s
+    compute_s = flops / ceiling if ceiling else clocked
+    binds = "memory binds: its bytes set its time, not the kernel" if memory_s >= compute_s else ""
+    chain.add(
+        "kernel",
+        max(chain.ideal, compute_s) if ceiling else None,
+        "measured",
+        (binds or f"the best {placement.peak_key} kernel measured here: {ceiling / 1e9:.4g} GFLOP/s")
+        if ceiling
+        else f"no {placement.peak_key} compute ceiling measured (flopbench peak --measure)",
     )
     return chain, compute_s
 
@@ -190,7 +195,7 @@ def _traffic(counts: Counts, placement: Placement, memory_s: float) -> _Chain:
         placement.bandwidth_source or "measured",
         f"no arithmetic: its bytes at the roof of the level its data lives in ({roof})",
     )
-    for name in ("clock", "kernel", "memory"):
+    for name in ("clock", "memory", "kernel"):
         chain.add(name, None, "unknown", "no arithmetic: the ideal above is already its memory level's roof")
     return chain
 

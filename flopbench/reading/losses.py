@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from flopbench.reading.view import RunView
     from flopbench.results.schema import Record
 
-STEP_NAMES = ("clock", "kernel", "memory", "overhead", "parallelism", "residual")
+STEP_NAMES = ("clock", "memory", "kernel", "overhead", "parallelism", "residual")  # the chain's order
 
 
 def ledger_rows(view: RunView) -> pd.DataFrame:

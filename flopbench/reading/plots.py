@@ -459,8 +459,8 @@ def generation(view: RunView) -> Figure | None:
 
 LOSS_COLORS = {
     "clock": "tab:purple",
-    "kernel": "tab:blue",
     "memory": "tab:orange",
+    "kernel": "tab:blue",
     "overhead": "tab:gray",
     "parallelism": "tab:green",
     "residual": "tab:red",
