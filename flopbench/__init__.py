@@ -6,12 +6,12 @@ from __future__ import annotations
 # cli.interrupts_deferred), and an interrupt inside `typing`'s import was a traceback. The version lives on the ground
 # floor (flopbench/version.py), where the packages below this one read it.
 
-__all__ = ["__version__", "load_results", "measure"]
+__all__ = ["__version__", "ab", "load_results", "measure"]
 
 
 def __getattr__(name: str) -> object:
-    """`flopbench.__version__`, `flopbench.load_results` and `flopbench.measure`, imported when first used: `import
-    flopbench` stays instant (and torch-free)."""
+    """`flopbench.__version__`, `flopbench.load_results`, `flopbench.measure` and `flopbench.ab`, imported when first
+    used: `import flopbench` stays instant (and torch-free)."""
     if name == "__version__":
         from flopbench.version import __version__
 
@@ -24,6 +24,10 @@ def __getattr__(name: str) -> object:
         from flopbench.measuring.api import measure
 
         return measure
+    if name == "ab":
+        from flopbench.python import ab
+
+        return ab
     raise AttributeError(f"module 'flopbench' has no attribute {name!r}")
 
 

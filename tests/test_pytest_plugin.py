@@ -271,3 +271,36 @@ def test_csv_export(tmp_path):
     import pandas as pd
 
     assert len(pd.read_csv(out)) == len(load_results(run))
+
+
+def test_the_flopbench_ab_fixture_asserts_b_is_not_slower_than_a(pytester, cache):
+    """A test asserts that B is not slower than A by 5% with the `flopbench_ab` fixture (flopbench.ab): the same
+    function twice (an A/A) is shown not slower, a function doing twice the work is slower with confidence."""
+    pytester.makepyfile("""
+        import torch
+
+        x = torch.randn(96, 96)
+
+
+        def once():
+            return x @ x
+
+
+        def twice():
+            x @ x
+            return x @ x
+
+
+        def test_aa(flopbench_ab):
+            result = flopbench_ab(once, once, flops=2 * 96**3, min_time_s=0.01, max_rounds=12, max_time_s=20)
+            assert result.status in (0, 2) and result.rounds >= 5, result.text()
+            assert result.a.name == "once (A)" and result.b.name == "once (B)"
+
+
+        def test_twice_is_slower(flopbench_ab):
+            result = flopbench_ab(once, twice, flops=2 * 96**3, min_time_s=0.01, max_rounds=8, max_time_s=20)
+            assert result.status == 1 and not result.not_slower and result.speedup < 0.75, result.text()
+            assert result.lines and "over the 5% allowed" in result.lines[0]
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

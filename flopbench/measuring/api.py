@@ -87,3 +87,64 @@ def _machine(device: str, threads: int | None) -> Any:
     from flopbench.machine.resolve import resolve
 
     return resolve(device, threads)
+
+
+def measure_pair(
+    fn_a: Callable[[], Any],
+    fn_b: Callable[[], Any],
+    *,
+    flops: int,
+    bytes: int = 0,  # noqa: A002 (the name the counts use everywhere)
+    elementwise_flops: int = 0,
+    dtype: str = "float32",
+    device: str = "auto",
+    threads: int | None = None,
+    rounds: int = 5,
+    max_rounds: int = 20,
+    pairs: int = 10,
+    min_time_s: float = 0.2,
+    more: Callable[[list[Any], list[Any]], bool] | None = None,
+    time_left: Callable[[], bool] = lambda: True,
+    names: tuple[str, str] = ("A", "B"),
+) -> tuple[Record, Record]:
+    """Two functions of the same work measured alternately in ABBA blocks (flopbench.measuring.paired), `rounds`
+    rounds, then more while `more(A's rounds, B's rounds)` asks (up to `max_rounds`, while `time_left()`): each side's
+    record, their samples tagged with their pair ids, as flopbench ab writes them. The machine is resolved as
+    flopbench.measure resolves it."""
+    from flopbench.errors import first_line
+    from flopbench.measuring.admission import Cause, Skip
+    from flopbench.measuring.interference import make_monitor
+    from flopbench.measuring.paired import PairedTimer, Side
+    from flopbench.measuring.policy import BusyPolicy, Measured, Measurer
+    from flopbench.measuring.probes import CompileProbe, InterferenceProbe, Probe
+    from flopbench.measuring.runner import RoundsTaken, Runner, make_timer, torch_settings
+    from flopbench.measuring.schedule import Step
+    from flopbench.results.schema import RunSettings
+
+    described = [describe_call(fn, flops, bytes, elementwise_flops, dtype, n) for fn, n in zip((fn_a, fn_b), names)]
+    whats, counts = [what for what, _ in described], described[0][1]
+    machine = _machine(device, threads)
+    settings = RunSettings(min_time_s=min_time_s, max_time_s=5 * min_time_s, rounds=rounds, on_busy="retry")
+    with torch_settings(machine.device.type, machine.threads, False):
+        monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s)
+        monitor.start_run()
+        runner = Runner(machine.device, machine.roofline, settings, lambda record: None, monitor=monitor)
+        probes: list[Probe] = [InterferenceProbe(monitor), CompileProbe()]
+        measurer = Measurer(None, probes, BusyPolicy("retry"), monitor)
+        timer = PairedTimer((make_timer(machine.device, settings), make_timer(machine.device, settings)), pairs)
+        taken, outcome, started = (RoundsTaken(), RoundsTaken()), None, runner.clock()
+        for r in range(max(rounds, max_rounds)):
+            if r >= rounds and (more is None or not time_left() or not more(taken[0].rounds, taken[1].rounds)):
+                break
+            try:
+                measured = measurer.measure_pair(timer, (Side(fn_a), Side(fn_b)), None)
+            except Exception as exc:  # either function raised: its error, in one line, on both records
+                outcome = Skip(Cause.RUN_ERROR, first_line(exc))
+                break
+            paired: Any = measured.measurement
+            for side, m in zip(taken, (paired.a, paired.b)):
+                one = Measured(m, measured.observed, measured.attempts, measured.waited_s)
+                runner.keep_round(side, Step(r, 0, False), one, pairs=list(paired.pairs))
+        made = [runner.callable_record(side, what, counts, dtype, outcome, started) for side, what in zip(taken, whats)]
+    key = f"ab:{names[0]}|{names[1]}"
+    return made[0].model_copy(update={"pair_key": key}), made[1].model_copy(update={"pair_key": key})

@@ -83,7 +83,7 @@ def make_timer(device: Device, settings: RunSettings) -> Any:
 
 
 @dataclass(kw_only=True)
-class _Rounds:
+class RoundsTaken:
     """What the rounds of one measured thing took: their samples, energy, GPU state, recompilations."""
 
     rounds: list[Round] = field(default_factory=list)
@@ -94,7 +94,7 @@ class _Rounds:
 
 
 @dataclass
-class _State(_Rounds):
+class _State(RoundsTaken):
     """A workload while its rounds are measured."""
 
     workload: Workload
@@ -198,7 +198,7 @@ class Runner:
             self.kept.drop(state.workload.identity)
             self.on_record(self.finish(state))
 
-    def schedule(self, identities: list[str], state: Callable[[int], _Rounds]) -> Schedule:
+    def schedule(self, identities: list[str], state: Callable[[int], RoundsTaken]) -> Schedule:
         """The run's rounds: the planned ones, then (with a target precision) more for the workloads whose figure is
         not yet known to within it (flopbench.results.trust.precision), up to max_rounds, within the time budget."""
         settings = self.settings
@@ -230,8 +230,7 @@ class Runner:
         """A user's function (flopbench.measure), measured in rounds as a workload is, with the probes around each,
         and placed by the counts it declares; there is nothing to check its output against. A call over
         --max-call-s, or one that raises, ends it with the reason, as a workload's would."""
-        started, taken = self.clock(), _Rounds()
-        where = records.where_part(self.device, self.world_size, self.settings.tf32)
+        started, taken = self.clock(), RoundsTaken()
         outcome: Skip | None = None
         for r in range(self.settings.rounds):
             try:
@@ -243,13 +242,22 @@ class Runner:
                 outcome = Skip(Cause.RUN_ERROR, first_line(exc))
                 break
             self.keep_round(taken, Step(r, 0, r == self.settings.rounds - 1), measured)
+        return self.callable_record(taken, what, counts, key, outcome, started)
+
+    def callable_record(
+        self, taken: RoundsTaken, what: WorkloadPart, counts: Counts, key: str, outcome: Skip | None, started: float
+    ) -> Record:
+        """The record of a user's function from the rounds `taken` (or why it has none): flopbench.measure's, and
+        each side's of a paired comparison of two functions (flopbench.measuring.api.measure_pair)."""
+        where = records.where_part(self.device, self.world_size, self.settings.tf32)
         where = where.model_copy(update={"wall_s": self.clock() - started})
         parts: list[Any] = [what, records.counts_part(counts), where]
         if not taken.rounds:
             skip = outcome or Skip(Cause.RUN_ERROR, "no round was measured")
             ended = OutcomePart(status=skip.status, reason=skip.reason, cause=skip.cause.value)
             return records.build(*parts, outcome=ended)
-        summary = summarize(taken.rounds, taken.measurements, self.settings.rounds, outcome.reason if outcome else "")
+        planned = max(self.settings.rounds, len(taken.rounds))
+        summary = summarize(taken.rounds, taken.measurements, planned, outcome.reason if outcome else "")
         derived = records.derive(counts, key, summary.time_s, self.roofline, cache=self.settings.cache)
         reason = getattr(self.meter, "reason", "")
         energy = energy_part(taken.readings, summary.time_s, counts.total_flops, counts.bytes, reason)
@@ -449,7 +457,7 @@ class Runner:
         return fn
 
     @staticmethod
-    def keep_round(state: _Rounds, step: Step, measured: Measured, pairs: list[int] | None = None) -> None:
+    def keep_round(state: RoundsTaken, step: Step, measured: Measured, pairs: list[int] | None = None) -> None:
         """Keep one round's measurement (`pairs`: each sample's pair id in a paired run, flopbench.measuring.paired)."""
         m, observed = measured.measurement, measured.observed
         if observed.gpu_after:
