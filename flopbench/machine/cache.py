@@ -87,9 +87,9 @@ def ceiling_decision(
             f" {cached.disturbed_runs} measurement(s) in a row: they are used, flagged (flopbench peak"
             f" --measure on a quiet machine refreshes them)"
         )
-    if cached is not None:
+    if cached is not None and (cached.ceilings or cached.levels):
         return "use", None
-    if measure_if_needed and not bandwidth_known:
+    if measure_if_needed and not bandwidth_known:  # nothing cached, or the sustained clock alone
         return "measure", None
     return "none", None
 

@@ -86,7 +86,7 @@ def _machine(device: str, threads: int | None) -> Any:
     from here: `flopbench peak --measure` measures them)."""
     from flopbench.machine.resolve import resolve
 
-    return resolve(device, threads)
+    return resolve(device, threads, measure_clock=True)
 
 
 def measure_pair(

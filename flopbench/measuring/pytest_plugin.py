@@ -51,14 +51,15 @@ def suites_option(config) -> list[str]:
 
 @functools.cache
 def _machine(device: str) -> Machine:
-    """The machine the benchmarks are judged against: its cached ceilings (never measured from a test session), at
-    the threads torch runs with here on a CPU."""
+    """The machine the benchmarks are judged against: its cached ceilings (never measured from a test session) and
+    its sustained clock (measured once where none is cached, as `flopbench run` does: the same peak), at the threads
+    torch runs with here on a CPU."""
     import torch
 
     from flopbench.machine.resolve import default_threads, resolve
 
     threads = torch.get_num_threads() if device.startswith("cpu") or device == "auto" else default_threads()
-    return resolve(device, threads)
+    return resolve(device, threads, measure_clock=True)
 
 
 def _device_option(config) -> str:
