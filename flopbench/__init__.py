@@ -25,7 +25,7 @@ def __getattr__(name: str) -> object:
 
         return measure
     if name == "ab":
-        from flopbench.python import ab
+        from flopbench.commands.ab.functions import ab
 
         return ab
     raise AttributeError(f"module 'flopbench' has no attribute {name!r}")

@@ -88,13 +88,17 @@ def test_merged_rounds_are_summarised_and_placed_again_from_every_process(tmp_pa
 
         one = Round(round=0, position=0, time_s=seconds, samples_s=[seconds] * 3, calls_per_sample=1)
         taken.append((pair, record.model_copy(update={"rounds": [one]})))
-    merged = merge_rounds(taken, w, roofline, RunSettings(min_time_s=0.2, max_time_s=1.0), "cpu")
+    merged = merge_rounds(taken, w, roofline, RunSettings(min_time_s=0.2, max_time_s=1.0), device, 2)
     assert [r.pairs for r in merged.rounds] == [[0, 0, 0], [1, 1, 1], [2, 2, 2]]
     assert [r.round for r in merged.rounds] == [0, 1, 2]
     assert merged.time_s == pytest.approx(2e-3) and merged.total_flops_per_s == pytest.approx(
         w.counts.total_flops / 2e-3
     )
     assert any(warning.startswith("unstable:") for warning in merged.warnings)  # 1 to 3 ms: the rounds disagree
+    # The ledger is the merged figure's: its residual step ends at the merged time (each process's record had its own).
+    assert merged.ledger is not None and merged.ledger[-1].name == "residual"
+    assert merged.ledger[-1].ideal_s == pytest.approx(merged.time_s)
+    assert merged.energy_source == "unknown"  # no round was metered
 
 
 SUITE = """
@@ -178,11 +182,57 @@ def test_two_implementations_pair_by_the_suite_workload(in_process, tmp_path):
         (("--python", "/no/python", "--python", sys.executable), ("--python /no/python: no such program",)),
         (("--python", "/bin/true", "--python", "/bin/true"), ("--python /bin/true",)),
         (("--tf32", "off,on"), ("TF32 is a CUDA setting",)),
+        (("--matmul-precision", "highest,low"), ("--matmul-precision highest,low", "unknown value 'low'")),
+        (("--cache", "warm,cold", "--matmul-precision", "highest,high"), ("--cache and --matmul-precision",)),
         (("--impl", "eager,eager", "--resume", "nowhere"), ("--resume nowhere: no A/B run there",)),
     ],
 )
 def test_bad_input_is_one_line(in_process, suite, args, fragments):
     assert_one_line_error(in_process("ab", str(suite), *args, *FAST), *fragments)
+
+
+def test_an_axis_is_a_kind_whose_side_values_set_each_sides_session(suite, tmp_path):
+    """--matmul-precision highest,medium: each side's settings say its precision (its header records it), the cache
+    default stays the session's (warm on a CPU), and what enters a side sets torch's precision for its blocks."""
+    import argparse
+
+    import torch
+
+    from flopbench.cli import build_parser
+    from flopbench.commands.ab.axis import MatmulPrecision, axis_of
+    from flopbench.commands.ab.inprocess import selection_and_settings, side_session
+    from flopbench.machine.resolve import Machine
+    from tests.fakes import fake_device
+
+    args = build_parser().parse_args(["ab", str(suite), "--matmul-precision", "highest,medium"])
+    axis = axis_of(args)
+    assert isinstance(axis, MatmulPrecision) and axis.values == ("highest", "medium") and not axis.same
+    _, settings = selection_and_settings(args)
+    machine = Machine(fake_device(), 2, {}, None)
+    sides = [side_session(machine, settings, axis, value) for value in axis.values]
+    assert [s.settings.matmul_precision for s in sides] == ["highest", "medium"]
+    assert [s.settings.cache for s in sides] == ["warm", "warm"]
+    was = torch.get_float32_matmul_precision()
+    try:
+        axis.enter(machine, "medium")()
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(was)
+    # An axis the option does not name is no axis; two named are refused (test_bad_input_is_one_line).
+    assert not MatmulPrecision.given(argparse.Namespace(matmul_precision=None))
+
+
+def test_the_session_sets_the_matmul_precision_it_is_given_and_restores_torchs():
+    import torch
+
+    from flopbench.measuring.runner import torch_settings
+
+    was = torch.get_float32_matmul_precision()
+    with torch_settings("cpu", torch.get_num_threads(), False, "medium"):
+        assert torch.get_float32_matmul_precision() == "medium"
+    assert torch.get_float32_matmul_precision() == was
+    with torch_settings("cpu", torch.get_num_threads(), False):
+        assert torch.get_float32_matmul_precision() == was  # none given: left as torch had it
 
 
 def test_ctrl_c_keeps_the_pairs_measured_and_resume_finishes_them(in_process, suite, tmp_path, monkeypatch):
@@ -259,18 +309,19 @@ def test_more_pairs_of_processes_run_only_the_workloads_still_open(tmp_path, mon
     import argparse
 
     from flopbench.commands.ab import processes
-    from flopbench.commands.ab.axis import Axis
+    from flopbench.commands.ab.axis import Python
 
     ran, still = [], [["gemm-a", "relu"], ["relu"], []]
     monkeypatch.setattr(processes, "check_python", lambda python: "flopbench x, torch y")
-    monkeypatch.setattr(processes, "select", lambda args: ([], []))
+    monkeypatch.setattr(processes, "selection_and_settings", lambda args: (None, None))
+    monkeypatch.setattr("flopbench.workloads.selection.select", lambda selection: ([], []))
     monkeypatch.setattr(processes, "merge_sides", lambda *a: (tmp_path / "A.jsonl", tmp_path / "B.jsonl"))
     monkeypatch.setattr(processes, "open_rows", lambda *a: still.pop(0))
     monkeypatch.setattr(processes, "run_one", lambda args, axis, d, k, side, only, what: ran.append((k, side, only)))
     args = argparse.Namespace(
         rounds=2, max_rounds=10, max_time=None, fail_slower=None, threshold=None, suites=["s"], quick=False
     )
-    processes.run_processes(args, Axis("python", ("a", "b")), tmp_path)
+    processes.run_processes(args, Python(("a", "b")), tmp_path)
     assert [(k, side) for k, side, _ in ran] == [
         (0, "A"),
         (0, "B"),
@@ -285,7 +336,7 @@ def test_more_pairs_of_processes_run_only_the_workloads_still_open(tmp_path, mon
     assert [only for k, _, only in ran if k == 3] == ["^(?:relu)$"] * 2
     ran.clear()
     still[:] = [["relu"]] * 10
-    processes.run_processes(argparse.Namespace(**{**vars(args), "max_rounds": 3}), Axis("python", ("a", "b")), tmp_path)
+    processes.run_processes(argparse.Namespace(**{**vars(args), "max_rounds": 3}), Python(("a", "b")), tmp_path)
     assert max(k for k, _, _ in ran) == 2  # --max-rounds 3: pairs 0, 1 and 2
 
 

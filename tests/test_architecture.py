@@ -272,3 +272,34 @@ def test_a_drawn_figure_carries_its_caption(tmp_path):
     drawn = draw_figures(load_view(write_run(tmp_path / "a.jsonl", fake_device())))
     assert [d.name for d in drawn] == ["roofline", "flops_vs_latency", "sweeps", "utilization", "predictors"]
     assert all(d.caption for d in drawn)
+
+
+# --- one measuring session (issue 49) ---------------------------------------------------------------------------------
+
+MEASURING_INSIDES = {
+    f"flopbench.measuring.{m}" for m in ("runner", "policy", "probes", "energy", "admission", "timing")
+}
+
+
+def test_commands_drive_the_session_and_never_the_measuring_insides():
+    """A command translates its options and drives flopbench.measuring.session; it builds no Runner, Measurer or
+    probe, and imports none of the modules that would let it (the runner, the policy, the probes, the energy meter,
+    admission, the timers). `flopbench ab` takes nothing from `flopbench run`'s package."""
+    found = []
+    for path in sorted((PACKAGE / "commands").rglob("*.py")):
+        module = _module_name(path)
+        for line, imported, names in _imports(path):
+            targets = {imported, *(f"{imported}.{name}" for name in names)}
+            if targets & MEASURING_INSIDES:
+                found.append(f"{module}:{line} imports {imported}")
+            if module.startswith("flopbench.commands.ab") and imported.startswith("flopbench.commands.run"):
+                found.append(f"{module}:{line} imports {imported}")
+    assert found == []
+    builders = [
+        f"{path.relative_to(PACKAGE)}:{n.lineno}"
+        for path in _modules()
+        if path.name not in ("runner.py", "session.py")
+        for n in ast.walk(ast.parse(path.read_text()))
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("Runner", "Measurer")
+    ]
+    assert builders == []

@@ -244,19 +244,19 @@ def test_a_suite_sweeps_implementations_like_any_key(tmp_path):
 
 
 def test_run_impl_expands_each_workload_where_its_op_runs_under_it(capsys):
-    from argparse import Namespace
+    from dataclasses import replace
 
-    from flopbench.commands.run.select import select
+    from flopbench.workloads.selection import Selection, select
 
-    args = Namespace(suites=["quick"], large=False, train=False, dtype=None, impl="eager,sdpa-flash", only=None)
-    workloads, _ = select(args)
+    selection = Selection(("quick",), impl="eager,sdpa-flash")
+    workloads, _ = select(selection)
     attention = [w for w in workloads if w.op == "attention"]
     assert {w.impl for w in attention} == {"eager", "sdpa-flash"}
     assert {w.impl for w in workloads if w.op == "matmul"} == {"eager"}
     err = capsys.readouterr().err
     assert "--impl eager,sdpa-flash:" in err and "left out" in err and "as sdpa-flash (matmul does not run" in err
     with pytest.raises(FlopbenchError, match="unknown implementation 'flash'"):
-        select(Namespace(**{**vars(args), "impl": "flash"}))
+        select(replace(selection, impl="flash"))
 
 
 # --- one real compile ------------------------------------------------------------------------------------------------

@@ -440,7 +440,8 @@ def test_a_busy_entry_is_refused_then_kept_if_the_machine_stays_busy():
 
 
 def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_footer():
-    from flopbench.commands.run.notes import footer, trust_notes
+    from flopbench.commands.run.notes import trust_notes
+    from flopbench.measuring.session import footer
 
     slow = QUIET.model_copy(update={"canary_slowdown": 0.08, "canary_threshold": 0.15})
     workloads = [mm(8), mm(12), mm(16)]
@@ -448,7 +449,7 @@ def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_
     monitor.baseline_s, monitor.run_reference_s = 2.0e-3, 2.0e-3  # the quietest earlier run: 2 ms
     run(r, timer, workloads)
     assert not any(x.disturbed for x in records)  # each window alone is under the canary's 15%
-    end = footer(records, r, wall_s=1.0, interrupted=False)
+    end = footer(records, [r], wall_s=1.0, interrupted=False)
     assert end.median_canary_slowdown == pytest.approx(0.08) and end.max_canary_slowdown == pytest.approx(0.08)
     (note,) = [n for n in trust_notes(records, r) if "canary" in n]
     assert note.startswith("warning: the canary's median over the run's 9 measurements was 2.16 ms, +8.0% from")
@@ -457,18 +458,23 @@ def test_a_run_whose_canaries_ran_slow_throughout_says_so_at_the_end_and_in_its_
     monitor.baseline_s, monitor.run_reference_s = 2.0e-3, 2.0e-3
     run(r, timer, workloads)
     assert not [n for n in trust_notes(records, r) if "canary" in n]
-    assert footer(records, r, wall_s=1.0, interrupted=False).median_canary_slowdown == pytest.approx(0.01)
+    assert footer(records, [r], wall_s=1.0, interrupted=False).median_canary_slowdown == pytest.approx(0.01)
 
 
 def test_a_run_teaches_the_cache_its_median_canary_when_it_is_the_quietest_yet(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from flopbench.commands.run.notes import learn_quiet_canary
+    from flopbench.measuring.session import Session
 
     monkeypatch.setenv("FLOPBENCH_CACHE_DIR", str(tmp_path))
     cpu = device()
     machine = SimpleNamespace(device=cpu, threads=1)
     monitor = SimpleNamespace(baseline_s=3.0e-3)
+
+    def learn_quiet_canary(records, machine, monitor):  # a session's lesson, as a run's end teaches it
+        session = Session.__new__(Session)
+        session.machine, session.watch = machine, SimpleNamespace(monitor=monitor)
+        session.learn(records)
 
     def records(*slowdowns):
         rounds = [SimpleNamespace(interference=SimpleNamespace(canary_slowdown=x)) for x in slowdowns]

@@ -1,5 +1,6 @@
-"""What `peak` and `run` share: option checking, choosing the device and thread count, user-given peaks, and the
-measured ceilings (cached per machine, measured when asked or when a roofline would otherwise have no bandwidth)."""
+"""What the commands share: option checking, choosing the device and thread count, user-given peaks, and the machine
+they judge against (its measured ceilings cached per machine, measured when asked or when a roofline would otherwise
+have no bandwidth)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""flopbench plot: roofline, FLOPs-versus-latency, sweep and utilization figures of result files."""
+"""flopbench plot: every registered figure (flopbench.reading.plots.FIGURES) a results file has data for."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 from flopbench.commands.common import add_figure_format_argument, add_out_argument
 
 NAME = "plot"
-HELP = "draw the roofline, FLOPs-versus-latency, sweep and utilization figures of result files"
+HELP = "draw the figures of result files: roofline, FLOPs against latency, losses, sweeps, ..."
 DESCRIPTION = (
-    "Draw, for each run: the roofline (achieved FLOP/s against intensity under the device's roofs), FLOPs"
-    " against latency, achieved FLOP/s of every sweep, and utilization per workload."
+    "Draw, for each run, every figure it has data for: the roofline (achieved FLOP/s against intensity under the"
+    " device's roofs), FLOPs against latency, where the FLOP/s went, memory, sweeps, generation, utilization,"
+    " the latency predictors, energy and implementations (docs/guide.md shows each)."
 )
 # Imported whole before the command runs (see cli.interrupts_deferred).
 IMPORTS = ("numpy", "pandas", "matplotlib.figure")

@@ -65,19 +65,15 @@ def measure(
     timer synchronizes; the function's arguments live where the caller put them. Returns the run's record: `time_s`
     (the median of the rounds' medians), `time_iqr_s`, `total_flops_per_s`, `utilization` with `peak_source`, `bound`
     and `level`, `roofline_efficiency`, `warnings` (a disturbed or unstable measurement says so)."""
-    from flopbench.measuring.interference import make_monitor
-    from flopbench.measuring.runner import Runner, torch_settings
+    from flopbench.measuring.session import Session
     from flopbench.results.schema import RunSettings
 
     what, counts = describe_call(fn, flops, bytes, elementwise_flops, dtype, name)
-    machine = _machine(device, threads)
     settings = RunSettings(min_time_s=min_time_s, max_time_s=5 * min_time_s, rounds=rounds, on_busy="warn")
+    session = Session(_machine(device, threads), settings, "warm", capped=False)
     call = functools.partial(fn, *args, **kwargs)
-    with torch_settings(machine.device.type, machine.threads, False):
-        monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s)
-        monitor.start_run()
-        runner = Runner(machine.device, machine.roofline, settings, lambda record: None, monitor=monitor)
-        return runner.run_callable(call, what, counts, dtype)
+    with session.running():
+        return session.runner(lambda record: None).run_callable(call, what, counts, dtype)
 
 
 @functools.cache
@@ -113,25 +109,20 @@ def measure_pair(
     flopbench.measure resolves it."""
     from flopbench.errors import first_line
     from flopbench.measuring.admission import Cause, Skip
-    from flopbench.measuring.interference import make_monitor
-    from flopbench.measuring.paired import PairedTimer, Side
-    from flopbench.measuring.policy import BusyPolicy, Measured, Measurer
-    from flopbench.measuring.probes import CompileProbe, InterferenceProbe, Probe
-    from flopbench.measuring.runner import RoundsTaken, Runner, make_timer, torch_settings
+    from flopbench.measuring.paired import Side
+    from flopbench.measuring.policy import Measured
+    from flopbench.measuring.runner import RoundsTaken
     from flopbench.measuring.schedule import Step
+    from flopbench.measuring.session import Session
     from flopbench.results.schema import RunSettings
 
     described = [describe_call(fn, flops, bytes, elementwise_flops, dtype, n) for fn, n in zip((fn_a, fn_b), names)]
     whats, counts = [what for what, _ in described], described[0][1]
-    machine = _machine(device, threads)
     settings = RunSettings(min_time_s=min_time_s, max_time_s=5 * min_time_s, rounds=rounds, on_busy="retry")
-    with torch_settings(machine.device.type, machine.threads, False):
-        monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s)
-        monitor.start_run()
-        runner = Runner(machine.device, machine.roofline, settings, lambda record: None, monitor=monitor)
-        probes: list[Probe] = [InterferenceProbe(monitor), CompileProbe()]
-        measurer = Measurer(None, probes, BusyPolicy("retry"), monitor)
-        timer = PairedTimer((make_timer(machine.device, settings), make_timer(machine.device, settings)), pairs)
+    session = Session(_machine(device, threads), settings, "warm", capped=False)
+    with session.running():
+        runner = session.runner(lambda record: None, energy=False)
+        measurer, timer = session.paired(pairs)
         taken, outcome, started = (RoundsTaken(), RoundsTaken()), None, runner.clock()
         for r in range(max(rounds, max_rounds)):
             if r >= rounds and (more is None or not time_left() or not more(taken[0].rounds, taken[1].rounds)):

@@ -343,22 +343,23 @@ def measure_sweep(
 def measure_now(device: Device, threads: int, max_call_s: float | None = None) -> CacheEntry:
     """Measure this machine's ceilings, watching it: an entry measured while it was busy says so."""
     from flopbench.console import info
-    from flopbench.machine.roofline import Roofline
-    from flopbench.measuring.admission import DEFAULT_MAX_CALL_S
-    from flopbench.measuring.interference import make_monitor
+    from flopbench.machine.resolve import Machine
     from flopbench.measuring.runner import Runner, make_timer, torch_settings
+    from flopbench.measuring.session import Session
 
-    cap = max_call_s or DEFAULT_MAX_CALL_S.get(device.type)
-    with torch_settings(device.type, threads, False):
-        monitor = make_monitor(device, threads)
-        quiet = monitor.start_run()
+    machine = Machine.of(device, threads, None)  # its peaks alone: the ceilings are what is being measured
+    sessions = {
+        tf32: Session(machine, CEILING_SETTINGS.model_copy(update={"max_call_s": max_call_s, "tf32": tf32}), "warm")
+        for tf32 in (False, True)
+    }
+    cap = sessions[False].settings.max_call_s
+    with sessions[False].running() as watch:
+        sessions[True].watch = watch
+        quiet = watch.quiet_check
         runners: dict[bool, Runner] = {}
 
         def time_workload(workload, tf32):
-            settings = CEILING_SETTINGS.model_copy(update={"max_call_s": cap, "tf32": tf32})
-            runner = runners.get(tf32) or runners.setdefault(
-                tf32, Runner(device, Roofline.build(device), settings, lambda record: None, monitor=monitor)
-            )
+            runner = runners.get(tf32) or runners.setdefault(tf32, sessions[tf32].runner(lambda record: None))
             with torch_settings(device.type, threads, tf32):
                 record = runner.run_one(workload)
             if record.status != "ok" or not record.time_s:

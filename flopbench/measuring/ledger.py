@@ -25,13 +25,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flopbench.machine.roofline import level_time_s
-from flopbench.results.schema import LedgerStep
+from flopbench.results.schema import LedgerPart, LedgerStep
 from flopbench.workloads.parallel import Work, wave_efficiency
 
 if TYPE_CHECKING:
     from flopbench.machine.roofline import Placement, Roofline
     from flopbench.results.schema import Device
-    from flopbench.workloads.base import Counts
+    from flopbench.workloads.base import Counts, Workload
 
 
 def device_lanes(device: Device, threads: int | None) -> tuple[int | None, str]:
@@ -203,6 +203,32 @@ def _traffic(counts: Counts, placement: Placement, memory_s: float) -> _Chain:
 # A step that costs less than this share of the time is no loss worth naming (a copy at its roof loses 0.00003 to the
 # per-call floor; "largest loss: overhead" would send its reader after nothing).
 NAMED_LOSS = 0.01
+
+
+def ledger_part(
+    workload: Workload,
+    placement: Placement | None,
+    roofline: Roofline,
+    device: Device,
+    time_s: float,
+    threads: int | None,
+    gpu_state: dict[str, Any] | None = None,
+) -> LedgerPart | None:
+    """A placed record's ledger part: where its FLOP/s went at `time_s` (a measured record's, or a merged one's
+    from all its rounds); None for a record not placed."""
+    if placement is None:
+        return None
+    steps, note = ledger(
+        workload.counts,
+        placement,
+        roofline,
+        device,
+        time_s,
+        work=workload.spec.parallel_work(workload.p, device.type),
+        threads=threads,
+        gpu_state=gpu_state,
+    )
+    return LedgerPart(ledger=steps, ledger_note=note, largest_loss=largest_loss(steps))
 
 
 def largest_loss(steps: list[LedgerStep] | None) -> str | None:

@@ -30,7 +30,7 @@ from flopbench.measuring.timing import CallTooSlow, Measurement
 if TYPE_CHECKING:
     from flopbench.measuring.policy import Measurer
     from flopbench.measuring.runner import Runner
-    from flopbench.results.schema import Record
+    from flopbench.results.schema import Device, Record
     from flopbench.workloads import Workload
 
 DEFAULT_PAIRS = 10  # pairs per workload and round, at most
@@ -282,20 +282,29 @@ RECOMPUTED = (
 
 
 def merge_rounds(
-    taken: list[tuple[int, Record]], workload: Workload, roofline: Any, settings: Any, device_type: str
+    taken: list[tuple[int, Record]],
+    workload: Workload,
+    roofline: Any,
+    settings: Any,
+    device: Device,
+    threads: int | None,
 ) -> Record:
     """One side's record of a workload from the one-round records its processes wrote (`taken`: (pair id, record) in
-    the order measured): every round kept, renumbered, its samples tagged with its pair id; the figures summarised
-    and placed again from all of them, as a run of that many rounds would have them (flopbench.measuring.summary).
-    Records without a figure (skipped, failed) add no round; with no round at all, the first record stands."""
+    the order measured): every round kept, renumbered, its samples tagged with its pair id; the figures summarised,
+    placed, their ledger and energy made again from all of them, as a run of that many rounds would have them
+    (flopbench.measuring.summary, .records, .ledger). Records without a figure (skipped, failed) add no round; with no
+    round at all, the first record stands."""
+    from flopbench.machine.roofline import Placement
     from flopbench.measuring import records
     from flopbench.measuring.admission import peak_key
-    from flopbench.measuring.summary import summarize
+    from flopbench.measuring.energy import Reading
+    from flopbench.measuring.ledger import ledger_part
+    from flopbench.measuring.summary import energy_part, summarize
 
     measured = [(pair, r) for pair, r in taken if r.status == "ok" and r.rounds]
     if not measured:
         return taken[0][1]
-    rounds, measurements, warnings = [], [], []
+    rounds, measurements, readings, warnings = [], [], [], []
     for index, (pair, record) in enumerate(measured):
         for r in record.rounds:
             rounds.append(
@@ -310,12 +319,15 @@ def merge_rounds(
                     page_faults_per_call=r.page_faults_per_call,
                 )
             )
+            readings.append(
+                Reading(r.joules, r.window_s or 0.0, record.energy_source or "unknown", record.energy_note or "")
+            )
         warnings += [w for w in record.warnings if w not in warnings and not w.startswith(RECOMPUTED)]
     summary = summarize(rounds, measurements, len(taken))
-    op = workload.spec
+    op, counts = workload.spec, workload.counts
     derived = records.derive(
-        workload.counts,
-        peak_key(workload, device_type, bool(settings and settings.tf32)),
+        counts,
+        peak_key(workload, device.type, bool(settings and settings.tf32)),
         summary.time_s,
         roofline,
         op=op,
@@ -324,9 +336,15 @@ def merge_rounds(
         params=workload.p,
         dtype=workload.dtype,
     )
-    update: dict[str, Any] = {}
-    for part in (summary.timing, summary.trust, *derived.parts):
-        update.update(part.model_dump())
-    update["warnings"] = [*summary.warnings, *derived.warnings, *warnings]
-    first = measured[0][1]
-    return type(first).model_validate({**first.model_dump(), **update})
+    placement = derived.parts[0] if op.placed and isinstance(derived.parts[0], Placement) else None
+    losses = ledger_part(workload, placement, roofline, device, summary.time_s, threads)
+    energy = energy_part(readings, summary.time_s, counts.total_flops, counts.bytes, measured[0][1].energy_note or "")
+    return records.rebuilt(
+        measured[0][1],
+        summary.timing,
+        summary.trust,
+        *derived.parts,
+        losses,
+        energy,
+        warnings=[*summary.warnings, *derived.warnings, *warnings],
+    )

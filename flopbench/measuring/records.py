@@ -107,6 +107,16 @@ def derive(
     return Derived(parts, warnings)
 
 
+def rebuilt(record: Record, *parts: Part | None, warnings: Sequence[str]) -> Record:
+    """The record with the fields of `parts` made anew and its warnings replaced, validated again: a record whose
+    figures are recomputed from more rounds than it was measured with (flopbench.measuring.paired.merge_rounds)."""
+    update: dict[str, Any] = {}
+    for part in parts:
+        if part is not None:
+            update.update(part.model_dump())
+    return type(record).model_validate({**record.model_dump(), **update, "warnings": list(warnings)})
+
+
 def build(
     *parts: Part | None,
     outcome: OutcomePart,

@@ -52,23 +52,27 @@ ENERGY_WINDOW_S = 0.1
 
 
 @contextlib.contextmanager
-def torch_settings(device_type: str, threads: int, tf32: bool) -> Iterator[None]:
-    """Torch's thread count and TF32 flags as a run needs them, restored afterwards (the caller's world as found).
-    On a CPU, freed memory is kept for the next call from then on, for the rest of the process
-    (flopbench.measuring.memory)."""
+def torch_settings(device_type: str, threads: int, tf32: bool, matmul_precision: str | None = None) -> Iterator[None]:
+    """Torch's thread count, TF32 flags and float32 matmul precision (where given) as a run needs them, restored
+    afterwards (the caller's world as found). On a CPU, freed memory is kept for the next call from then on, for the
+    rest of the process (flopbench.measuring.memory)."""
     import torch
 
     if device_type == "cpu":
         keep_freed_memory()
     saved = (torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    precision = torch.get_float32_matmul_precision()
     torch.set_num_threads(threads)
     if device_type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
+    if matmul_precision is not None:  # after the TF32 flags: on CUDA, `high` is TF32 for matmuls
+        torch.set_float32_matmul_precision(matmul_precision)
     try:
         yield
     finally:
         torch.set_num_threads(saved[0])
+        torch.set_float32_matmul_precision(precision)
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1], saved[2]
 
 
@@ -374,21 +378,9 @@ class Runner:
 
     def _ledger(self, workload: Workload, placement: Any, time_s: float, gpu: dict[str, Any]) -> LedgerPart | None:
         """Where the FLOP/s went (flopbench.measuring.ledger), for a placed record."""
-        from flopbench.measuring.ledger import largest_loss, ledger
+        from flopbench.measuring.ledger import ledger_part
 
-        if placement is None:
-            return None
-        steps, note = ledger(
-            workload.counts,
-            placement,
-            self.roofline,
-            self.device,
-            time_s,
-            work=workload.spec.parallel_work(workload.p, self.device.type),
-            threads=self.torch.get_num_threads(),
-            gpu_state=gpu,
-        )
-        return LedgerPart(ledger=steps, ledger_note=note, largest_loss=largest_loss(steps))
+        return ledger_part(workload, placement, self.roofline, self.device, time_s, self.torch.get_num_threads(), gpu)
 
     def footprint(self, fn: Callable[[], Any]) -> Any:
         """One more call, outside the timed samples, with its memory measured (flopbench.measuring.footprint); what a

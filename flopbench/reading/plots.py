@@ -389,6 +389,18 @@ def flops_vs_latency(view: RunView, label: int = 6) -> Figure | None:
     return fig
 
 
+def _two_and_five(formatter: EngFormatter) -> FuncFormatter:
+    """A log axis's minor tick labelled at 2x and 5x its decade only (as the formatter writes it), the rest blank."""
+
+    def label(value: float, position: int | None) -> str:
+        if value <= 0:
+            return ""
+        leading = round(value / 10 ** math.floor(math.log10(value)), 6)
+        return formatter(value, position) if leading in (2.0, 5.0) else ""
+
+    return FuncFormatter(label)
+
+
 def generation(view: RunView) -> Figure | None:
     """Time per token against FLOPs per token, prefill and decode together, with the line the peak would give: a
     prefill sits near it (FLOPs predict it); a decode step far above (its bytes, not its FLOPs, set its time)."""
@@ -433,13 +445,23 @@ def generation(view: RunView) -> Figure | None:
             predicted.append((r["flops_per_token"], call_s / (r["batch"] * r["tokens"])))
         xs, ys = zip(*predicted)
         ax.scatter(xs, ys, marker="_", s=160, color="tab:red", label="the roofline's time (bytes or FLOPs)")
+    positions: dict[tuple[str, int], list[int]] = {}
+    for r in rows:
+        if r["phase"] == "decode":
+            positions.setdefault((r["model"], r["batch"]), []).append(r["position"])
     for r in rows:
         if r["phase"] == "prefill" or r["batch"] in (1, max(q["batch"] for q in rows)):
+            # Decode steps of one batch at several cache positions: told apart by their position, labels alternating
+            # right and left (their points lie close).
+            same = sorted(positions.get((r["model"], r["batch"]), [])) if r["phase"] == "decode" else []
+            at = f" @{r['position']}" if len(same) > 1 else ""
+            below = len(same) > 1 and same.index(r["position"]) % 2 == 0  # to the left
             ax.annotate(
-                f"{r['model']} {r['phase']} b{r['batch']}",
+                f"{r['model']} {r['phase']} b{r['batch']}{at}",
                 (r["flops_per_token"], r["time_per_token_s"]),
                 fontsize=7,
-                xytext=(4, 4),
+                xytext=(-6, -2) if below else (4, 4),
+                ha="right" if below else "left",
                 textcoords="offset points",
             )
     bar = fig.colorbar(scatter, ax=ax, label="batch")
@@ -450,6 +472,8 @@ def generation(view: RunView) -> Figure | None:
     ax.set_yscale("log")
     ax.xaxis.set_major_formatter(EngFormatter(unit="FLOP"))
     ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
+    for axis, unit in ((ax.xaxis, "FLOP"), (ax.yaxis, "s")):  # minor ticks at 2x and 5x only: 3x and 4x would crowd
+        axis.set_minor_formatter(_two_and_five(EngFormatter(unit=unit)))
     ax.set_xlabel("core FLOPs per token")
     ax.set_ylabel("time per token (a decode step: TPOT / batch; a prefill: TTFT / prompt tokens)")
     ax.set_title(_title(view, "Generation: where FLOPs stop predicting time (distance above the line)"))
@@ -550,6 +574,10 @@ def memory(view: RunView, label: int = 6) -> Figure | None:
     return fig
 
 
+# adjustText's steps at most: the same labels land in the same places on every machine, however busy.
+LABEL_ITERATIONS = 1000
+
+
 def _labels(ax, labels: list[tuple[float, float, str]], others: tuple[Any, Any] | None = None) -> None:
     """Points named beside them, moved apart until no two labels (and no label and point) overlap (adjustText), each
     joined to its point by a thin line."""
@@ -564,6 +592,7 @@ def _labels(ax, labels: list[tuple[float, float, str]], others: tuple[Any, Any] 
             y=None if y is None else list(y),
             ax=ax,
             arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5},
+            iter_lim=LABEL_ITERATIONS,  # never its default of 1 s of wall time: the figure would depend on the load
         )
 
 

@@ -1,4 +1,5 @@
-"""Results files: read through one registry of readers, written by one writer, every line typed (flopbench.results.schema).
+"""Results files: read through one registry of readers, written by one writer, every line typed
+(flopbench.results.schema).
 
 Reading. `read_run(path)` picks the reader for the file (flopbench's JSON Lines, or a pytest-benchmark JSON file)
 and returns a `Run`: the validated header, the valid records, and notes saying what was repaired or skipped. A

@@ -1,5 +1,5 @@
-"""pytest-benchmark JSON files, both ways, on typed runs (flopbench.results.schema); this module never imports the results
-module, which reads through it.
+"""pytest-benchmark JSON files, both ways, on typed runs (flopbench.results.schema). flopbench.results.files reads
+such a file through the reader here; this module never imports files, so the arrow points one way.
 
 - to_pytest_benchmark: a flopbench run as a file `pytest-benchmark compare` reads: each measured workload is a
   benchmark whose stats are computed by pytest-benchmark's own Stats from flopbench's raw samples, and whose
@@ -18,8 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from flopbench.errors import FlopbenchError
-from flopbench.errors import validation_text
+from flopbench.errors import FlopbenchError, validation_text
 from flopbench.results.schema import SCHEMA_VERSION, Header, Run, parse_json, validate_record
 
 # Record fields that live in pytest-benchmark's own places (stats, name) rather than in extra_info.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,8 +30,6 @@ from flopbench.machine.roofline import STALE_CEILING, Placement, Roofline
 from flopbench.results.trust import CANARY_NOISE_MULTIPLE, CANARY_SLOWDOWN
 
 SCHEMA_VERSION = 4
-
-
 
 
 def dump(value: Any) -> Any:
@@ -97,12 +95,21 @@ class RunSettings(Line):
         None,
         gt=0,
     )
-    max_rounds: int | None = F("", "the most rounds a workload gets when rounds are added (target_precision)", None, ge=1)
+    max_rounds: int | None = F(
+        "", "the most rounds a workload gets when rounds are added (target_precision)", None, ge=1
+    )
     per_layer: bool = F("", "model workloads were also profiled layer by layer (--per-layer)", False)
     cache: Literal["warm", "cold"] = F(
         "",
         "warm: calls back to back, data left in the caches; cold: the caches evicted before every timed call",
         "warm",
+    )
+    matmul_precision: Literal["highest", "high", "medium"] | None = F(
+        "",
+        "torch's float32 matmul precision where the run set it (torch.set_float32_matmul_precision; flopbench ab"
+        " --matmul-precision): highest computes in float32, high allows TF32 (or three bfloat16 passes), medium allows"
+        " bfloat16; null: left as torch had it",
+        None,
     )
 
 
@@ -111,7 +118,7 @@ class Pairing(Line):
 
     session: str = F("", "the A/B run's id: both sides' files carry it")
     side: Literal["A", "B"] = F("", "which side this file holds")
-    axis: str = F("", "what varies between the sides: impl, dtype, threads, or python (two environments)")
+    axis: str = F("", "what varies between the sides: one of flopbench ab's axes (impl, dtype, threads, ..., python)")
     value: str = F("", "this side's value of the axis")
     other: str = F("", "the other side's value")
     how: Literal["interleaved", "processes"] = F(
@@ -162,8 +169,8 @@ class Header(Line):
     flopbench_version: str | None = F("", "flopbench version that wrote the file", None)
     allocator: str | None = F(
         "",
-        "what the C allocator did with freed memory while a CPU run timed (flopbench.measuring.memory): kept for the next"
-        " call, or as the environment or system set it; null: not recorded",
+        "what the C allocator did with freed memory while a CPU run timed (flopbench.measuring.memory): kept for the"
+        " next call, or as the environment or system set it; null: not recorded",
         None,
     )
     threads: int | None = F("", "torch threads of the run", None, ge=1)
@@ -174,8 +181,9 @@ class Header(Line):
     ceilings_measured_at: str | None = F("", "when those ceilings were measured (ISO 8601)", None)
     roofline: Roofline | None = F(
         "",
-        "the device's roofs (flopbench.machine.roofline): compute per peak key, bandwidth per memory level, the per-call"
-        " floor, each with its source; null in files before schema 4 (built from device and ceilings when read)",
+        "the device's roofs (flopbench.machine.roofline): compute per peak key, bandwidth per memory level, the"
+        " per-call floor, each with its source; null in files before schema 4 (built from device and ceilings when"
+        " read)",
         None,
     )
     command: list[str] = F("", "the command line", default_factory=list)
@@ -313,7 +321,6 @@ class Round(Line):
     )
 
 
-
 class WorkloadPart(Part):
     """What the workload is."""
 
@@ -380,8 +387,8 @@ class OutcomePart(Part):
     reason: str | None = F("", "why it was skipped or failed", None)
     cause: str | None = F(
         "",
-        "why it was skipped, as a code (flopbench.measuring.admission.Cause): memory, unsupported, max_call_s, sweep_stopped,"
-        " time_budget, interrupted; failed: check_failed, check_error, build_error, run_error",
+        "why it was skipped, as a code (flopbench.measuring.admission.Cause): memory, unsupported, max_call_s,"
+        " sweep_stopped, time_budget, interrupted; failed: check_failed, check_error, build_error, run_error",
         None,
     )
     warnings: list[str] = F(
@@ -401,7 +408,8 @@ class OutcomePart(Part):
 
 
 class TimingPart(Part):
-    """The samples and the figure (flopbench.measuring.summary): the median of round medians, the spread of pooled samples."""
+    """The samples and the figure (flopbench.measuring.summary): the median of round medians, the spread of pooled
+    samples."""
 
     samples_s: list[Annotated[float, Field(gt=0)]] = F(
         "s",
@@ -442,7 +450,6 @@ class TimingPart(Part):
         " time_precision: the rounds' spread within 5%); null with one round",
         None,
     )
-
 
 
 class CollectiveFigures(Part):
@@ -561,7 +568,11 @@ class LedgerPart(Part):
 
     ledger: list[LedgerStep] | None = F("", "the chain of ideal times from the peak to the measured time", None)
     ledger_note: str | None = F("", "why a placed record has no ledger", None)
-    largest_loss: str | None = F("", "the step with the smallest factor, where one loses at least 1% (flopbench.measuring.ledger.NAMED_LOSS)", None)
+    largest_loss: str | None = F(
+        "",
+        "the step with the smallest factor, where one loses at least 1% (flopbench.measuring.ledger.NAMED_LOSS)",
+        None,
+    )
 
 
 class MemoryPart(Part):

@@ -70,7 +70,7 @@ class Op:
     """One kind of workload. Subclasses define the schema, the counts and the PyTorch computation."""
 
     name: str  # a class attribute of most ops; an instance's of the families built by __init__ (convs, collectives)
-    family: str  # matmul, conv, attention, elementwise, model, comm
+    family: str  # matmul, conv, attention, ...: the families are the registered ops' (families())
     doc: str = ""
     params: tuple[Param, ...] = ()
     named_by: ClassVar[str | None] = None  # a key whose value starts generated names instead of the op's name

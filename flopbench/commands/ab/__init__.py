@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 
 from flopbench.commands.ab.axis import (
+    AXES,
     DEFAULT_MAX_ROUNDS,
     DEFAULT_MAX_TIME_S,
     DEFAULT_PROCESS_PAIRS,
     DEFAULT_ROUNDS,
     Axis,
+    add_axis_options,
     axis_of,
 )
 from flopbench.commands.common import add_device_arguments, add_format_argument, add_out_argument, positive
@@ -28,8 +30,10 @@ NAME = "ab"
 HELP = "A/B on one machine, the two sides alternating (ABBA): paired intervals that the machine's drift cannot fool"
 DESCRIPTION = (
     "Measure the suites twice, once per side, the sides alternating close in time so that each pair shares the"
-    " machine's state: in one process (--impl, --dtype, --threads, --cache, --tf32: each A,B) in blocks ABBA within"
-    " each round, or two Python environments (--python A --python B) in whole processes ABBA. The workloads whose"
+    " machine's state: in one process ("
+    + ", ".join(f"--{kind.name}" for kind in AXES.values() if kind.in_process)
+    + ": each A,B) in blocks ABBA within each round, or two Python environments (--python A --python B) in whole"
+    " processes ABBA. The workloads whose"
     " comparison is not yet precise enough for the threshold get more rounds, within --max-rounds and --max-time."
     " Writes one results file per side and prints the paired comparison. Ctrl-C stops cleanly; --resume DIR"
     " continues."
@@ -41,21 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "suites", nargs="+", metavar="SUITE", help="suite files or shipped suite names, or one workload: OP key=value"
     )
-    sides = parser.add_argument_group("the two sides (exactly one; the same value twice measures the noise: A/A)")
-    sides.add_argument("--impl", metavar="A,B", help="two implementations, e.g. eager,compile")
-    sides.add_argument("--dtype", metavar="A,B", help="two dtypes of each shape, e.g. float32,bfloat16")
-    sides.add_argument(
-        "--threads", metavar="A,B", help="two torch thread counts, e.g. 1,2 (one count: both sides' threads)"
-    )
-    sides.add_argument("--cache", metavar="A,B", help="warm and cold caches: warm,cold")
-    sides.add_argument("--tf32", metavar="A,B", help="TF32 off and on for float32 on CUDA: off,on")
-    sides.add_argument(
-        "--python",
-        action="append",
-        metavar="PY",
-        help="give twice: two Python interpreters (two environments: torch versions, builds), each with flopbench"
-        " installed; whole processes alternate ABBA",
-    )
+    add_axis_options(parser)
     add_device_arguments(parser, threads=False)
     parser.add_argument("--only", metavar="REGEX", help="only the workloads whose name matches")
     parser.add_argument("--large", action="store_true", help="also the suite entries marked large = true")
@@ -109,8 +99,7 @@ def out_dir(args: argparse.Namespace, axis: Axis) -> Path:
         return Path(args.out)
     from flopbench.outputs import file_name_part
 
-    values = "-vs-".join(Path(v).parent.parent.name or v if axis.name == "python" else v for v in axis.values)
-    slug = file_name_part(re.sub(r"[^A-Za-z0-9.]+", "-", f"{axis.name}-{values}").strip("-"), "the A/B axis")
+    slug = file_name_part(re.sub(r"[^A-Za-z0-9.]+", "-", f"{axis.name}-{axis.slug()}").strip("-"), "the A/B axis")
     host = file_name_part(socket.gethostname(), "the host name")
     return Path("results") / f"ab_{time.strftime('%Y%m%d-%H%M%S')}_{host}_{slug}"
 
@@ -127,7 +116,7 @@ def main(args: argparse.Namespace) -> int:
     if args.threshold is not None and args.fail_slower is not None and args.threshold != args.fail_slower:
         raise FlopbenchError("--threshold and --fail-slower would judge the same table by two limits; give one")
     directory = out_dir(args, axis)
-    run = run_processes if axis.name == "python" else run_inprocess
+    run = run_inprocess if axis.in_process else run_processes
     paths, interrupted = run(args, axis, directory)
     return conclude(args, axis, paths, interrupted)
 

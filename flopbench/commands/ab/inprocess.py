@@ -1,6 +1,6 @@
 """flopbench ab in one process: each workload of the suites on both sides (two implementations, dtypes, thread counts,
-cache states or TF32 settings), every round in ABBA blocks (flopbench.measuring.paired), each side's records written
-to its own results file as each pair is done."""
+cache states, ...: the axis's kind says what a side's value changes, flopbench.commands.ab.axis), every round in ABBA
+blocks (flopbench.measuring.paired), each side's records written to its own results file as each pair is done."""
 
 from __future__ import annotations
 
@@ -10,56 +10,42 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flopbench.commands.ab.axis import DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TIME_S, DEFAULT_ROUNDS
+from flopbench.commands.ab.axis import AXES, DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TIME_S, DEFAULT_ROUNDS
 from flopbench.commands.common import resolve_machine
-from flopbench.commands.run.progress import Progress
-from flopbench.commands.run.select import run_settings, select, with_dtypes, with_impls
-from flopbench.commands.run.session import watch_machine
+from flopbench.commands.progress import Progress
 from flopbench.console import info
 from flopbench.errors import FlopbenchError
 
 if TYPE_CHECKING:
     from flopbench.commands.ab.axis import Axis
     from flopbench.machine.resolve import Machine
+    from flopbench.measuring.session import Session
     from flopbench.results.files import ResultsWriter
     from flopbench.results.schema import Record, RunSettings
     from flopbench.workloads import Workload
 
 
-def base_args(args: argparse.Namespace, **more: Any) -> argparse.Namespace:
-    """`flopbench run`'s options as this A/B run sets them (its selection before the axis is applied)."""
-    values = {
-        "dtype": None,
-        "impl": None,
-        "train": False,
-        "tf32": False,
-        "cuda_graph": False,
-        "per_layer": False,
-        "time_budget": None,
-        "cache": None,
-        "rounds": args.rounds,
-        **more,
-    }
-    return argparse.Namespace(**{**vars(args), **values})
+def selection_and_settings(args: argparse.Namespace) -> tuple[Any, RunSettings]:
+    """The suites' workloads as both sides start from them (the axis applied after), and the run's settings: the
+    options `flopbench run` shares, read at the boundary (flopbench.commands.options)."""
+    from flopbench.commands.options import run_settings
+    from flopbench.workloads.selection import Selection
+
+    selection = Selection(tuple(args.suites), large=args.large, only=args.only)
+    shared = argparse.Namespace(
+        **{k: v for k, v in vars(args).items() if k not in {a.dest() for a in AXES.values()}}
+    )  # the axis is each side's
+    settings = run_settings(shared)
+    rounds = args.rounds or DEFAULT_ROUNDS
+    most = max(rounds, args.max_rounds or DEFAULT_MAX_ROUNDS)
+    return selection, settings.model_copy(update={"rounds": rounds, "max_rounds": most, "target_precision": None})
 
 
 def side_workloads(workloads: list[Workload], axis: Axis, value: str) -> dict[str, Workload]:
-    """Each suite workload as this side runs it, by its pair key (its identity in the suite: the same on both sides).
-    Two implementations are compared on the call their users write: a function that returns its output, on both sides
-    (a compiled function does; eager's call into a preallocated output would favour it)."""
-    import dataclasses
-
-    found: dict[str, Workload] = {}
-    for w in workloads:
-        if axis.name == "impl":
-            made = [dataclasses.replace(x, returning=True) for x in with_impls([w], [value], f"{value}")]
-        elif axis.name == "dtype":
-            made = with_dtypes([w], [value], f"{value}")
-        else:
-            made = [w]
-        if made:
-            found[w.identity] = made[0]
-    return found
+    """Each suite workload as this side runs it, by its pair key (its identity in the suite: the same on both
+    sides); a workload the side cannot run is left out."""
+    found = {w.identity: axis.workload(w, value) for w in workloads}
+    return {key: w for key, w in found.items() if w is not None}
 
 
 def pairs_of(workloads: list[Workload], axis: Axis) -> list[tuple[Workload, Workload, str]]:
@@ -72,71 +58,53 @@ def pairs_of(workloads: list[Workload], axis: Axis) -> list[tuple[Workload, Work
     return pairs
 
 
-def side_settings(settings: RunSettings, axis: Axis, value: str, device_type: str) -> RunSettings:
-    update: dict[str, Any] = {"cache": settings.cache}
-    if axis.name == "cache":
-        update["cache"] = value
-    elif axis.name == "tf32":
-        if device_type != "cuda":
-            raise FlopbenchError("--tf32 off,on: TF32 is a CUDA setting; this run is on the CPU")
-        update["tf32"] = value == "on"
-    elif axis.name in ("impl", "dtype"):
-        update[axis.name] = value
-    return settings.model_copy(update=update)
+def side_session(machine: Machine, settings: RunSettings, axis: Axis, value: str) -> Session:
+    """One side's session: the run's settings with its value of the axis (its caches, TF32, implementation or dtype);
+    the defaults that depend on the device are the session's."""
+    from flopbench.measuring.session import Session
+
+    update = axis.settings(value, machine.device.type)
+    return Session(machine, settings.model_copy(update=update), update.get("cache"))
 
 
 def machines(args: argparse.Namespace, axis: Axis) -> tuple[Machine, Machine]:
     """The machine as each side sees it: two thread counts are two rooflines (each with its own ceilings)."""
-    if axis.name != "threads":
-        machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
+
+    def resolve(threads: int | None) -> Machine:
+        side = args if threads is None else argparse.Namespace(**{**vars(args), "threads": threads})
+        return resolve_machine(side, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
+
+    counts = [axis.threads(value) for value in axis.values]
+    if counts == [None, None]:
+        machine = resolve(None)
         return machine, machine
-    found = []
-    for value in axis.values:
-        found.append(
-            resolve_machine(
-                argparse.Namespace(**{**vars(args), "threads": int(value)}),
-                measure_if_needed=not args.no_measure,
-                max_call_s=args.max_call_s,
-            )
-        )
-    return found[0], found[1]
+    return resolve(counts[0]), resolve(counts[1])
 
 
 def run_inprocess(args: argparse.Namespace, axis: Axis, directory: Path) -> tuple[tuple[Path, Path], bool]:
     """Both sides in this process; ((A's file, B's file), whether Ctrl-C stopped it)."""
-    from flopbench.measuring.admission import DEFAULT_MAX_CALL_S
-    from flopbench.measuring.runner import torch_settings
+    from flopbench.workloads.selection import select
 
-    base = base_args(args, rounds=args.rounds or DEFAULT_ROUNDS)
-    max_rounds = max(base.rounds, args.max_rounds or DEFAULT_MAX_ROUNDS)
-    workloads, suites = select(base)
+    selection, settings = selection_and_settings(args)
+    workloads, suites = select(selection)
     pairs = pairs_of(workloads, axis)
     sides = machines(args, axis)
-    device_type = sides[0].device.type
-    settings = run_settings(base)
-    cap = args.max_call_s or DEFAULT_MAX_CALL_S.get(device_type)
-    cache = "cold" if device_type == "cuda" else "warm"
-    settings = settings.model_copy(update={"max_call_s": cap, "cache": cache, "max_rounds": max_rounds})
-    per_side = (
-        side_settings(settings, axis, axis.values[0], device_type),
-        side_settings(settings, axis, axis.values[1], device_type),
+    sessions = (
+        side_session(sides[0], settings, axis, axis.values[0]),
+        side_session(sides[1], settings, axis, axis.values[1]),
     )
-    with torch_settings(device_type, max(m.threads for m in sides), per_side[0].tf32):
-        watch = watch_machine(sides[0])
-        writers, done = open_sides(args, axis, directory, sides, suites, per_side, watch.quiet_check)
+    with sessions[0].running(max(m.threads for m in sides)) as watch:
+        sessions[1].watch = watch
+        writers, done = open_sides(args, axis, directory, sessions, suites, watch.quiet_check)
         todo = [p for p in pairs if p[2] not in done]
         info(
-            f"flopbench: {len(todo)} workloads x {base.rounds} rounds (up to {max_rounds} for those not yet precise"
-            f" enough for {threshold(args):.0%}), {axis.name} {axis.values[0]} (A) against"
+            f"flopbench: {len(todo)} workloads x {settings.rounds} rounds (up to {settings.max_rounds} for those not"
+            f" yet precise enough for {threshold(args):.0%}), {axis.name} {axis.values[0]} (A) against"
             f" {axis.values[1]} (B), alternating ABBA on {sides[0].device.label} -> {directory}"
             + (" (A/A: the same side twice, to see the noise)" if axis.same else "")
-            + (
-                "; both sides time the call as its users write it, a function that returns its output"
-                if axis.name == "impl"
-                else ""
-            )
+            + axis.note
         )
-        interrupted = measure_pairs(args, axis, sides, per_side, todo, writers, watch)
+        interrupted = measure_pairs(args, axis, sessions, todo, writers)
     return (writers[0].path, writers[1].path), interrupted
 
 
@@ -144,9 +112,8 @@ def open_sides(
     args: argparse.Namespace,
     axis: Axis,
     directory: Path,
-    sides: tuple[Machine, Machine],
+    sessions: tuple[Session, Session],
     suites: list[Any],
-    settings: tuple[RunSettings, RunSettings],
     quiet_check: dict[str, Any],
 ) -> tuple[tuple[ResultsWriter, ResultsWriter], set[str]]:
     """Both sides' files, new (each header saying which side it is) or resumed (the pairs both hold are done)."""
@@ -159,7 +126,7 @@ def open_sides(
         return resume_sides(paths, axis, suites)
     session = uuid.uuid4().hex[:12]
     writers = []
-    for index, (machine, side_settings_, value) in enumerate(zip(sides, settings, axis.values)):
+    for index, (side, value) in enumerate(zip(sessions, axis.values)):
         pairing = Pairing(
             session=session,
             side="AB"[index],
@@ -169,7 +136,7 @@ def open_sides(
             how="interleaved",
         )
         header = make_header(
-            machine, suites=suites, settings=side_settings_, source="flopbench ab", quiet_check=quiet_check
+            side.machine, suites=suites, settings=side.settings, source="flopbench ab", quiet_check=quiet_check
         )
         writers.append(ResultsWriter.create(paths[index], header.model_copy(update={"pairing": pairing})))
     return (writers[0], writers[1]), set()
@@ -212,21 +179,18 @@ def resume_sides(
 def measure_pairs(
     args: argparse.Namespace,
     axis: Axis,
-    sides: tuple[Machine, Machine],
-    settings: tuple[RunSettings, RunSettings],
+    sessions: tuple[Session, Session],
     todo: list[tuple[Workload, Workload, str]],
     writers: tuple[ResultsWriter, ResultsWriter],
-    watch: Any,
 ) -> bool:
     """Run the pairs, each pair's two records written as it is done, and a footer in each file; whether Ctrl-C
     stopped it."""
     from flopbench.commands.ab.precision import Precision
-    from flopbench.commands.run.notes import footer
-    from flopbench.measuring.paired import PairRunner
+    from flopbench.measuring.session import footer
     from flopbench.results.files import ResultsWriteError
 
     written: tuple[list[Record], list[Record]] = ([], [])
-    progress = Progress([a for a, _, _ in todo], settings[0], sides[0])
+    progress = Progress([a for a, _, _ in todo], sessions[0])
 
     def write(a: Record, b: Record) -> None:
         for writer, kept, record in zip(writers, written, (a, b)):
@@ -235,18 +199,13 @@ def measure_pairs(
         progress.done(pair_line(a, b, axis))
 
     started, interrupted = time.perf_counter(), False
-    runners = tuple(_runner(machine, s, watch) for machine, s in zip(sides, settings))
-    measurer, timers = _measurer(sides[0], settings[0], watch), tuple(r.measurer.timer for r in runners)
-    precision = Precision(threshold(args), settings[0].rounds, len(todo), args.max_time or DEFAULT_MAX_TIME_S)
-    pair_runner = PairRunner(
-        (runners[0], runners[1]),
-        measurer,
-        (timers[0], timers[1]),
+    settings = sessions[0].settings
+    precision = Precision(threshold(args), settings.rounds, len(todo), args.max_time or DEFAULT_MAX_TIME_S)
+    pair_runner = sessions[0].pair_runner(
+        sessions[1],
         write,
-        rounds=settings[0].rounds,
         max_pairs=args.pairs,
-        enter=_enters(axis, sides),
-        max_rounds=settings[0].max_rounds,
+        enter=(axis.enter(sessions[0].machine, axis.values[0]), axis.enter(sessions[1].machine, axis.values[1])),
         more=precision.more,
         time_left=precision.time_left,
     )
@@ -256,55 +215,14 @@ def measure_pairs(
                 pair_runner.run(todo, before=progress.step)
             except KeyboardInterrupt:
                 interrupted = True
-        for writer, kept, runner in zip(writers, written, runners):
-            writer.mark(footer(kept, runner, time.perf_counter() - started, interrupted))
+        for writer, kept, runner in zip(writers, written, pair_runner.runners):
+            writer.mark(footer(kept, [runner], time.perf_counter() - started, interrupted))
     except ResultsWriteError as exc:
         raise FlopbenchError(f"{exc}; continue with --resume {writers[0].path.parent}") from None
     finally:
         for writer in writers:
             writer.close()
     return interrupted
-
-
-def _runner(machine: Machine, settings: RunSettings, watch: Any) -> Any:
-    from flopbench.measuring.energy import NoMeter
-    from flopbench.measuring.runner import Runner
-
-    meter = NoMeter("a paired run: each window holds both sides' calls, so neither side's energy is known")
-    return Runner(machine.device, machine.roofline, settings, lambda record: None, monitor=watch.monitor, meter=meter)
-
-
-def _measurer(machine: Machine, settings: RunSettings, watch: Any) -> Any:
-    """The pairs' measurer: the machine watched around each pair's window, under the run's busy policy (no energy)."""
-    from flopbench.measuring.policy import BusyPolicy, Measurer
-    from flopbench.measuring.probes import CompileProbe, InterferenceProbe, Probe
-
-    probes: list[Probe] = [InterferenceProbe(watch.monitor), CompileProbe()]
-    return Measurer(None, probes, BusyPolicy(settings.on_busy), watch.monitor)
-
-
-def _enters(axis: Axis, sides: tuple[Machine, Machine]) -> tuple[Any, Any]:
-    """What switches to each side's settings: its thread count, or its TF32 flags; nothing for the other axes."""
-    import torch
-
-    def threads(n: int):
-        return lambda: torch.set_num_threads(n)
-
-    def tf32(on: bool):
-        def enter() -> None:
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
-
-        return enter
-
-    if axis.name == "threads":
-        return threads(sides[0].threads), threads(sides[1].threads)
-    if axis.name == "tf32":
-        return tf32(axis.values[0] == "on"), tf32(axis.values[1] == "on")
-    return _nothing, _nothing
-
-
-def _nothing() -> None:
-    return None
 
 
 def threshold(args: argparse.Namespace) -> float:

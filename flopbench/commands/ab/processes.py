@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flopbench.commands.ab.axis import DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TIME_S, DEFAULT_PROCESS_PAIRS
-from flopbench.commands.ab.inprocess import base_args
-from flopbench.commands.run.select import select
+from flopbench.commands.ab.inprocess import selection_and_settings
 from flopbench.console import info
 from flopbench.errors import FlopbenchError
 
@@ -99,7 +98,9 @@ def run_processes(args: argparse.Namespace, axis: Axis, directory: Path) -> tupl
     from flopbench.commands.ab.inprocess import threshold
 
     versions = [check_python(python) for python in axis.values]
-    workloads, _ = select(base_args(args))
+    from flopbench.workloads.selection import select
+
+    workloads, _ = select(selection_and_settings(args)[0])
     parts = directory / "processes"
     parts.mkdir(parents=True, exist_ok=True)
     pairs = args.rounds or DEFAULT_PROCESS_PAIRS
@@ -204,6 +205,12 @@ def write_side(
     for k, run in runs:
         for record in run.records:
             taken.setdefault(record.identity, []).append((k, record))
+    device = header.device
+    if device is None:
+        raise FlopbenchError(
+            f"side {'AB'[index]}'s processes wrote no device in their results ({path.parent}); install the same"
+            " flopbench in both environments"
+        )
     path.unlink(missing_ok=True)
     writer = ResultsWriter.create(path, header)
     try:
@@ -214,8 +221,7 @@ def write_side(
                     f"side {'AB'[index]} measured {records[0][1].name}, which this flopbench does not know (another"
                     " flopbench version?): install the same flopbench in both environments"
                 )
-            device = header.device.type if header.device else "cpu"
-            merged = merge_rounds(records, workload, header.roofline, header.settings, device)
+            merged = merge_rounds(records, workload, header.roofline, header.settings, device, header.threads)
             writer.record(merged.model_copy(update={"pair_key": identity}))
     finally:
         writer.close()

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from flopbench.commands.common import add_device_arguments, add_format_argument, add_out_argument, positive
 from flopbench.commands.compare import share
-from flopbench.commands.run.select import (
+from flopbench.commands.options import (
     DEFAULT_MAX_ROUNDS,
     DEFAULT_ROUNDS,
     DEFAULT_TARGET_PRECISION,
     run_settings,
-    select,
+    selection_of,
 )
 from flopbench.commands.run.session import run_distributed, run_session
 from flopbench.errors import FlopbenchError
@@ -165,7 +165,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    workloads, suites = select(args)
+    from flopbench.workloads.selection import select
+
+    workloads, suites = select(selection_of(args))
     settings = run_settings(args)
     if args.resume and args.out:
         raise FlopbenchError("--resume FILE appends to FILE; give --resume or --out, not both")

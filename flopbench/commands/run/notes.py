@@ -1,71 +1,17 @@
-"""What a run ends with beside its table: the footer of its file, what it teaches the machine's cache about its canary,
-and the trust notes a reader of its figures must know."""
+"""What a run ends with beside its table: the trust notes a reader of its figures must know (its footer and what it
+teaches the machine's cache are its session's: flopbench.measuring.session)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flopbench.console import info
-
 if TYPE_CHECKING:
-    from flopbench.machine.resolve import Machine
-    from flopbench.results.schema import Footer, Record
-
-# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
-# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
-# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
-
-
-def footer(records: list[Record], runner: Any, wall_s: float, interrupted: bool) -> Footer:
-    from flopbench.measuring.header import now_iso
-    from flopbench.results.schema import Footer
-    from flopbench.results.trust import run_speed
-
-    speed = run_speed(records, None)
-    return Footer(
-        finished_at=now_iso(),
-        wall_s=wall_s,
-        records=len(records),
-        interrupted=interrupted,
-        disturbed=sum(r.disturbed for r in records),
-        unstable=sum(r.stable is False for r in records),
-        skipped_for_time=len(skipped_for_time(records)),
-        max_canary_slowdown=speed.max_slowdown if speed else None,
-        median_canary_slowdown=speed.median_slowdown if speed else None,
-        stale_ceilings=list(runner.stale.values()),
-    )
-
-
-def learn_quiet_canary(records: list[Record], machine: Machine, monitor: Any) -> None:
-    """What a run teaches the machine's cache about its canary. Its windows' median canary becomes the quietest run's
-    when it is faster (later runs are called slow against it). A run whose canaries ran a median more than RUN_SLOW
-    faster than their baseline saw the machine quieter than its cached quiet reference: that reference becomes the
-    run's median canary, so later runs judge their windows against it."""
-    from flopbench.machine import cache
-    from flopbench.results.trust import run_speed
-    from flopbench.units import seconds
-
-    speed = run_speed(records, monitor.baseline_s)
-    if speed is None or speed.median_s is None:
-        return
-    cache.learn_canary(machine.device, machine.threads, "run_canary_s", speed.median_s)
-    if speed.fast and cache.learn_canary(machine.device, machine.threads, "canary_s", speed.median_s):
-        info(
-            f"flopbench: this machine's cached quiet canary is now this run's median canary,"
-            f" {seconds(speed.median_s)} (it was taken on a slower machine)"
-        )
-
-
-def skipped_for_time(records: list[Record]) -> list[Record]:
-    """The records skipped for their cost (--max-call-s, --time-budget, a sweep that stopped growing)."""
-    from flopbench.measuring.admission import Cause
-
-    causes = {c.value for c in Cause if c.for_time}
-    return [r for r in records if r.status == "skipped" and r.cause in causes]
+    from flopbench.results.schema import Record
 
 
 def trust_notes(records: list[Record], runner: Any) -> list[str]:
     """What a reader of the run's figures must know about the machine, in a few sentences."""
+    from flopbench.measuring.session import skipped_for_time
     from flopbench.results.trust import UNSTABLE_PRECISION, run_speed
     from flopbench.units import merged
 

@@ -8,13 +8,12 @@ import contextlib
 import os
 import sys
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flopbench.commands.common import resolve_machine, warn
-from flopbench.commands.run.notes import footer, learn_quiet_canary, trust_notes
+from flopbench.commands.progress import Progress
+from flopbench.commands.run.notes import trust_notes
 from flopbench.commands.run.output import Output, open_lead_output
-from flopbench.commands.run.progress import Progress
 from flopbench.commands.run.table import generation_summary, line, summary
 from flopbench.console import info
 from flopbench.errors import FlopbenchError, first_line
@@ -23,32 +22,10 @@ from flopbench.units import count
 if TYPE_CHECKING:
     from flopbench.machine.resolve import Machine
     from flopbench.measuring.distributed import Context
+    from flopbench.measuring.session import Session, Watch
     from flopbench.results.schema import Record, RunSettings
     from flopbench.workloads import Workload
     from flopbench.workloads.suite import Suite
-
-
-@dataclass
-class Watch:
-    """The machine as the run starts: its monitor, what the header records of the quiet check, the first sample."""
-
-    monitor: Any
-    quiet_check: dict[str, Any]
-    at_start: Any  # flopbench.results.schema.Interference
-
-
-def watch_machine(machine: Machine) -> Watch:
-    from flopbench.measuring.interference import make_monitor
-    from flopbench.measuring.policy import QUIET_SAMPLE_S
-    from flopbench.results.schema import dump
-
-    monitor = make_monitor(machine.device, machine.threads, machine.canary_reference_s, machine.canary_run_reference_s)
-    quiet = monitor.start_run()
-    at_start = monitor.sample(QUIET_SAMPLE_S)
-    quiet["interference"] = dump(at_start)
-    if machine.ceilings_disturbed:
-        quiet["ceilings_disturbed"] = machine.ceilings_disturbed
-    return Watch(monitor, quiet, at_start)
 
 
 def run_session(
@@ -59,26 +36,21 @@ def run_session(
     context: Context | None = None,
 ) -> int:
     """Measure `workloads` on this process's device and write them (rank 0 writes every rank's records)."""
-    from flopbench.measuring.admission import DEFAULT_MAX_CALL_S
-    from flopbench.measuring.runner import torch_settings
+    from flopbench.measuring.session import Session
 
-    kind = "cuda" if args.device.startswith("cuda") else "cpu" if args.device == "cpu" else None
     machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
-    max_call_s = args.max_call_s or DEFAULT_MAX_CALL_S.get(kind or machine.device.type)
-    cache = args.cache or ("cold" if machine.device.type == "cuda" else "warm")
-    settings = settings.model_copy(update={"max_call_s": max_call_s, "cache": cache})
+    session = Session(machine, settings, args.cache)
     lead = context is None or context.rank == 0
-    with torch_settings(machine.device.type, machine.threads, settings.tf32):
-        watch = watch_machine(machine)
-        output = open_lead_output(args, machine, suites, settings, watch.quiet_check, context)
+    with session.running() as watch:
+        output = open_lead_output(args, machine, suites, session.settings, watch.quiet_check, context)
         here = [w for w in workloads if w.runs_on(machine.device.type)]
         todo = [w for w in here if not output or w.identity not in output.done]
         if output is not None:
-            announce(settings, machine, output, todo, len(workloads) - len(here), watch, context)
-        runner, interrupted = measure(args, machine, settings, todo, output, watch, context)
+            announce(session.settings, machine, output, todo, len(workloads) - len(here), watch, context)
+        runner, interrupted = measure(session, todo, output, context)
     if not lead or output is None:
         return 0
-    return conclude(args, machine, output, runner, watch, len(todo), interrupted)
+    return conclude(args, session, output, runner, len(todo), interrupted)
 
 
 def announce(
@@ -105,22 +77,14 @@ def announce(
         print(f"flopbench: warning: at the start, {'; '.join(watch.at_start.reasons)}", file=sys.stderr)
 
 
-def measure(
-    args: argparse.Namespace,
-    machine: Machine,
-    settings: RunSettings,
-    todo: list[Workload],
-    output: Output | None,
-    watch: Watch,
-    context: Context | None,
-) -> tuple[Any, bool]:
+def measure(session: Session, todo: list[Workload], output: Output | None, context: Context | None) -> tuple[Any, bool]:
     """Run the workloads, writing each record as it comes, and the footer; (the runner, whether Ctrl-C stopped it)."""
-    from flopbench.measuring.runner import Runner
+    from flopbench.measuring.session import footer
     from flopbench.results.files import ResultsWriteError, resume_command
 
     started = time.perf_counter()
     interrupted = False
-    progress = Progress(todo, settings, machine) if context is None else None
+    progress = Progress(todo, session) if context is None else None
 
     def write(record: Record) -> None:
         if output is not None and output.writer is not None:
@@ -133,40 +97,25 @@ def measure(
 
     try:
         if context is None:
-            runner = Runner(machine.device, machine.roofline, settings, write, monitor=watch.monitor)
+            runner = session.runner(write)
             with progress or contextlib.nullcontext():
                 try:
                     runner.run(todo, before=progress.step if progress else lambda w: None)
                 except KeyboardInterrupt:
                     interrupted = True
         else:
-            runner = _distributed_runner(machine, settings, write, watch, context)
+            from flopbench.measuring.distributed import emit_to_rank0
+
+            runner = session.runner(emit_to_rank0(context, write), context=context)
             _run_ranks(context, runner, todo, output)
         if output and output.writer:
-            output.writer.mark(footer(output.records, runner, time.perf_counter() - started, interrupted))
+            output.writer.mark(footer(output.records, [runner], time.perf_counter() - started, interrupted))
     except ResultsWriteError as exc:
         raise FlopbenchError(f"{exc}; continue with: {resume_command(sys.argv, exc.path)}") from None
     finally:
         if output and output.writer:
             output.writer.close()
     return runner, interrupted
-
-
-def _distributed_runner(machine: Machine, settings: RunSettings, write: Any, watch: Watch, context: Context) -> Any:
-    from flopbench.measuring.distributed import CollectiveTimer, emit_to_rank0
-    from flopbench.measuring.runner import Runner
-    from flopbench.measuring.timing import Budget
-
-    return Runner(
-        machine.device,
-        machine.roofline,
-        settings,
-        emit_to_rank0(context, write),
-        world_size=context.world_size,
-        monitor=watch.monitor,
-        agree=context.agree,
-        collective_timer=CollectiveTimer(context, Budget.of(settings), machine.device.type),
-    )
 
 
 def _run_ranks(context: Context, runner: Any, todo: list[Workload], output: Output | None) -> None:
@@ -180,15 +129,15 @@ def _run_ranks(context: Context, runner: Any, todo: list[Workload], output: Outp
 
 
 def conclude(
-    args: argparse.Namespace, machine: Machine, output: Output, runner: Any, watch: Watch, todo: int, interrupted: bool
+    args: argparse.Namespace, session: Session, output: Output, runner: Any, todo: int, interrupted: bool
 ) -> int:
     """What a finished (or interrupted) run tells: the table, the trust notes, the report; the exit status."""
     from flopbench.results.files import resume_command
 
     assert output.path is not None
     if output.records:
-        learn_quiet_canary(output.records, machine, watch.monitor)
-        summary(output.records, machine, output.path, args.format)
+        session.learn(output.records)
+        summary(output.records, session.machine, output.path, args.format)
         generation_summary(output.path, args.format)
         for note in trust_notes(output.records, runner):
             if note.startswith("warning: "):

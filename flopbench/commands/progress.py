@@ -1,16 +1,14 @@
-"""The progress of a run on a terminal: a live bar with the current workload and the time left."""
+"""The progress of a run (or an A/B run) on a terminal: a live bar with the current workload and the time left."""
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import TYPE_CHECKING
 
 from flopbench.console import info, quiet
 
 if TYPE_CHECKING:
-    from flopbench.machine.resolve import Machine
-    from flopbench.results.schema import RunSettings
+    from flopbench.measuring.session import Session
     from flopbench.workloads import Workload
 
 
@@ -18,15 +16,9 @@ class Progress:
     """A live bar with the current workload and the ETA on a terminal (predicted from each workload's roofline cost,
     corrected by how long the run has really taken); one line per record either way."""
 
-    def __init__(self, workloads: list[Workload], settings: RunSettings, machine: Machine):
-        from flopbench.measuring.admission import Admission, round_cost_s
-        from flopbench.measuring.timing import Budget
-
-        admission = Admission(machine.device, machine.roofline, settings, time.perf_counter, time.perf_counter())
-        budget = Budget.of(settings)
-        self.cost = {
-            w.identity: round_cost_s(admission.predicted_call_s(w), budget) + 0.05 for w in workloads
-        }  # + building and checking
+    def __init__(self, workloads: list[Workload], session: Session):
+        settings = session.settings
+        self.cost = {w.identity: seconds + 0.05 for w, seconds in session.round_costs(workloads)}  # + building
         self.total_s = sum(self.cost.values()) * settings.rounds
         self.records = len(workloads)
         self.steps = len(workloads) * settings.rounds  # rounds x workloads: the work the count says is done

@@ -17,7 +17,7 @@ import pytest
 
 @pytest.fixture
 def flopbench_ab() -> Callable[..., Any]:
-    """flopbench.ab: the paired comparison of two functions of the same work (flopbench.python.ab)."""
-    from flopbench.python import ab
+    """flopbench.ab: the paired comparison of two functions of the same work (flopbench.commands.ab.functions.ab)."""
+    from flopbench.commands.ab.functions import ab
 
     return ab

@@ -1,62 +1,64 @@
-"""Which workloads a run measures: the suites' entries, with --large, --train, --dtype, --impl and --only applied;
-and the run's one settings object from its options."""
+"""Which workloads a run measures: the suites' entries, with large ones, training steps, other dtypes and
+implementations, and a name filter applied (a Selection: typed, whatever asks for it: `flopbench run`, `flopbench ab`,
+a script). A problem with any of it is one FlopbenchError naming the option."""
 
 from __future__ import annotations
 
-import argparse
 import re
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from flopbench.commands.common import warn
+from flopbench.console import warn
 from flopbench.errors import FlopbenchError, did_you_mean
 
 if TYPE_CHECKING:
-    from flopbench.results.schema import RunSettings
     from flopbench.workloads import Workload
     from flopbench.workloads.suite import Suite
 
-# A round samples for at most 5x --min-time (1 s by default): on a noisy 2-vCPU VM (AMD EPYC, 2026-12-02, the
-# default suite), the median of a round's first half of samples was a median 2.0% from its whole round's, while its
-# rounds spanned a median 28%: a longer round buys precision the drift between rounds has already lost.
-ROUND_CAP = 5
-DEFAULT_ROUNDS = 3  # see docs/methodology.md: a transient disturbance then moves one round, not the figure
-# By default a workload whose rounds leave its figure known to no better than this gets more rounds, up to
-# DEFAULT_MAX_ROUNDS (flopbench.results.trust.precision; docs/methodology.md, "How far a figure can be trusted").
-DEFAULT_TARGET_PRECISION = 0.10
-DEFAULT_MAX_ROUNDS = 8
+
+@dataclass(frozen=True)
+class Selection:
+    """What to measure: suite files or names (or one workload, OP key=value ...), and what to do to their entries."""
+
+    suites: tuple[str, ...]
+    large: bool = False  # also the entries marked large = true
+    train: bool = False  # model workloads as training steps
+    dtype: str | None = None  # every workload in these dtypes instead ("float32,bfloat16")
+    impl: str | None = None  # every workload under these implementations instead
+    only: str | None = None  # a regular expression the names must match
 
 
-def select(args: argparse.Namespace) -> tuple[list[Workload], list[Suite]]:
+def select(selection: Selection) -> tuple[list[Workload], list[Suite]]:
+    """The workloads `selection` names, each once, and the suites they come from (a problem: one FlopbenchError)."""
     from flopbench.workloads import DTYPES
     from flopbench.workloads.suite import from_targets
 
-    suites = from_targets(args.suites)
-    workloads = [w for suite in suites for w in suite.workloads if args.large or not w.large]
-    if args.train:
+    suites = from_targets(list(selection.suites))
+    workloads = [w for suite in suites for w in suite.workloads if selection.large or not w.large]
+    if selection.train:
         workloads = [_training(w) for w in workloads]
-    if args.dtype:
-        dtypes = [d.strip() for d in args.dtype.split(",")]
+    if selection.dtype:
+        dtypes = [d.strip() for d in selection.dtype.split(",")]
         for d in dtypes:
             if d not in DTYPES:
                 raise FlopbenchError(
-                    f"--dtype {args.dtype}: unknown dtype '{d}'{did_you_mean(d, DTYPES)};"
+                    f"--dtype {selection.dtype}: unknown dtype '{d}'{did_you_mean(d, DTYPES)};"
                     f" expected a comma-separated list of {', '.join(DTYPES)}"
                 )
-        workloads = with_dtypes(workloads, dtypes, args.dtype)
-    if args.impl:
-        workloads = with_impls(workloads, [i.strip() for i in args.impl.split(",")], args.impl)
-    if args.only:
+        workloads = with_dtypes(workloads, dtypes, selection.dtype)
+    if selection.impl:
+        workloads = with_impls(workloads, [i.strip() for i in selection.impl.split(",")], selection.impl)
+    if selection.only:
         try:
-            pattern = re.compile(args.only)
+            pattern = re.compile(selection.only)
         except re.error as exc:
-            raise FlopbenchError(f"--only {args.only!r}: not a regular expression ({exc})") from None
+            raise FlopbenchError(f"--only {selection.only!r}: not a regular expression ({exc})") from None
         workloads = [w for w in workloads if pattern.search(w.name)]
     unique: dict[str, Workload] = {}
     for w in workloads:
         unique.setdefault(w.identity, w)
     if not unique:
-        raise FlopbenchError(f"no workload of {', '.join(args.suites)} matches --only {args.only!r}")
+        raise FlopbenchError(f"no workload of {', '.join(selection.suites)} matches --only {selection.only!r}")
     return list(unique.values()), suites
 
 
@@ -140,48 +142,3 @@ def _strip_dtype(name: str) -> str:
         if name.endswith(f"-{d}"):
             return name[: -len(d) - 1]
     return name
-
-
-def rounds_of(args: argparse.Namespace) -> dict[str, Any]:
-    """The run's rounds: --rounds N alone is exactly N; by default DEFAULT_ROUNDS, then more (up to --max-rounds) for
-    the workloads whose figure is not yet within the target precision. A distributed run keeps its planned rounds:
-    its ranks measure each round in step."""
-    rounds = getattr(args, "rounds", None) or DEFAULT_ROUNDS
-    target = getattr(args, "target_precision", None)
-    if target is None and getattr(args, "rounds", None) is None:
-        target = DEFAULT_TARGET_PRECISION
-    if getattr(args, "distributed", False):
-        target = None
-    if target is None:
-        return {"rounds": rounds}
-    return {
-        "rounds": rounds,
-        "target_precision": target,
-        "max_rounds": max(rounds, args.max_rounds or DEFAULT_MAX_ROUNDS),
-    }
-
-
-def run_settings(args: argparse.Namespace) -> RunSettings:
-    """The run's one settings object: what the runner reads and the header records."""
-    from flopbench.results.schema import RunSettings
-
-    min_time = args.min_time or (0.05 if args.quick else 0.2)
-    return RunSettings(
-        min_time_s=min_time,
-        max_time_s=ROUND_CAP * min_time,
-        warmup_s=min(0.025, min_time / 4),
-        target_rel_iqr=0.10 if args.quick else 0.05,
-        tf32=args.tf32,
-        cuda_graph=args.cuda_graph,
-        dtype=args.dtype,
-        impl=args.impl,
-        only=args.only,
-        train=args.train,
-        large=args.large,
-        **rounds_of(args),
-        on_busy=args.on_busy,
-        max_call_s=args.max_call_s,
-        time_budget_s=args.time_budget,
-        per_layer=args.per_layer,
-        cache=args.cache or "warm",
-    )
