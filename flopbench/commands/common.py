@@ -148,9 +148,13 @@ def parse_peaks(items: list[str]) -> dict[str, float]:
     return peaks
 
 
-def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_call_s: float | None = None) -> Machine:
+def resolve_machine(
+    args: argparse.Namespace, *, measure_if_needed: bool, max_call_s: float | None = None, measures: bool = False
+) -> Machine:
     """The machine of a command's --device, --threads, --peak, --bandwidth and --measure (flopbench.machine.resolve),
-    its ceilings measured by the runner where they must be."""
+    its ceilings measured by the runner where they must be. A command that `measures` (run, ab) has the sustained
+    clock measured where none is known, even with --no-measure, so that its peaks are flopbench.measure's and the
+    pytest plugin's."""
     import functools
 
     from flopbench.machine.resolve import resolve
@@ -164,4 +168,5 @@ def resolve_machine(args: argparse.Namespace, *, measure_if_needed: bool, max_ca
         measure=functools.partial(measure_now, max_call_s=max_call_s),
         remeasure=args.measure,
         measure_if_needed=measure_if_needed,
+        measure_clock=measures,
     )

@@ -93,8 +93,8 @@ def resolve(
     (`measure_if_needed`), or when the cached ones were measured on a busy machine (they are refused). A CPU without a
     clock range gets its derived peaks from the measured sustained clock (flopbench.machine.clock), cached with the
     ceilings. Without `measure`, no ceiling is measured: the cached ones or none; with `measure_clock` the sustained
-    clock still is, where none is cached (about a second, then cached), so that flopbench.measure and the pytest plugin
-    judge by the peak `flopbench run` judges by."""
+    clock still is, where none is cached (about a second, then cached), so that flopbench.measure, the pytest plugin
+    and `flopbench run` (its --no-measure too) judge by one peak."""
     usable = default_threads()
     threads = threads or usable
     if threads > usable:

@@ -40,6 +40,11 @@ DRIFT_ASSUMED = 0.05
 MIN_HISTORY_PAIRS = 3  # an A/A history rests on at least this many pairs of runs before it replaces the assumption
 
 
+def _holm(comparisons: int, joined: str) -> str:
+    """The correction a gate line names: Holm's over several comparisons; none for one."""
+    return f"{joined} Holm's correction over {comparisons} comparisons" if comparisons > 1 else ""
+
+
 @dataclass(frozen=True)
 class Drift:
     """The between-run term of two separate runs: each run's offset's standard deviation (log scale), its degrees of
@@ -175,7 +180,7 @@ class Comparison:
     def _line(self, label: str, index: int | None, ratio: Ratio, threshold: float, comparisons: int) -> str:
         return (
             f"{self._what(label, index, ratio)} ({self.level:.0%} interval {1 / ratio.high:.3g}x-{1 / ratio.low:.3g}x):"
-            f" over the {threshold:.0%} allowed, with Holm's correction over {comparisons} comparisons"
+            f" over the {threshold:.0%} allowed{_holm(comparisons, ', with')}"
         )
 
     def _open(
@@ -193,9 +198,9 @@ class Comparison:
             )
         if ratio.value < 1 / (1 + threshold):
             return (
-                f"{what}: past the {threshold:.0%} allowed, but not with confidence after Holm's correction over"
-                f" {comparisons} comparisons (it catches {ratio.mde(threshold, comparisons, self.level):.0%} slower 80%"
-                " of the time): more rounds would tell"
+                f"{what}: past the {threshold:.0%} allowed, but not with confidence{_holm(comparisons, ' after')}"
+                f" (it catches {ratio.mde(threshold, comparisons, self.level):.0%} slower 80% of the time): more rounds"
+                " would tell"
             )
         need = rounds_to_pass(ratio, threshold, level)
         more = f"about {need} rounds would tell" if need else "more rounds would tell"

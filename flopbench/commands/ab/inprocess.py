@@ -72,7 +72,7 @@ def machines(args: argparse.Namespace, axis: Axis) -> tuple[Machine, Machine]:
 
     def resolve(threads: int | None) -> Machine:
         side = args if threads is None else argparse.Namespace(**{**vars(args), "threads": threads})
-        return resolve_machine(side, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
+        return resolve_machine(side, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s, measures=True)
 
     counts = [axis.threads(value) for value in axis.values]
     if counts == [None, None]:

@@ -38,7 +38,7 @@ def run_session(
     """Measure `workloads` on this process's device and write them (rank 0 writes every rank's records)."""
     from flopbench.measuring.session import Session
 
-    machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s)
+    machine = resolve_machine(args, measure_if_needed=not args.no_measure, max_call_s=args.max_call_s, measures=True)
     session = Session(machine, settings, args.cache)
     lead = context is None or context.rank == 0
     with session.running() as watch:
