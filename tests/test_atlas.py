@@ -5,6 +5,7 @@ checks a reference must pass, and the commands."""
 import gzip
 import math
 import os
+import re
 import shutil
 
 import numpy as np
@@ -174,7 +175,7 @@ def test_compare_against_the_atlas_and_its_errors(in_process, tmp_path):
     run.write_bytes(gzip.decompress(zen5.path.read_bytes()))
     done = in_process("compare", str(run), "--against", "all", "--format", "markdown", "-o", "standing")
     assert done.returncode == 0, done.stderr
-    assert f"| {ZEN3} | 3.66x |" in done.stdout and "Score against" in done.stdout  # references x families
+    assert re.search(rf"\| {ZEN3} \| [0-9.]+x \|", done.stdout) and "Score against" in done.stdout  # refs x families
     assert "Against cpu-amd-epyc-zen3-2vcpu-vm: attention" in done.stdout
     assert (tmp_path / "standing" / "standing.png").exists()
     assert_one_line_error(in_process("compare", str(run), "--against", "zen9"), "--against zen9", "not in the atlas")
@@ -192,7 +193,16 @@ def test_atlas_add_checks_then_adds_under_the_facts_name(in_process, tmp_path, m
     added = in_process("atlas", "add", str(good))
     assert added.returncode == 0, added.stderr
     assert (tmp_path / "atlas" / f"{ZEN3}.jsonl.gz").exists()
-    assert (tmp_path / "results" / "reference" / "zen3" / "report.md").exists()
+    # Beside the references: the run under its date and name, its report in the folder of that name; an older file
+    # of the same kind goes.
+    stale = tmp_path / "results" / "reference" / f"2020-01-01_{ZEN3}_default.jsonl"
+    stale.write_text("old")
+    (stale.with_suffix("") / "report.md").parent.mkdir(parents=True)
+    added = in_process("atlas", "add", str(good))
+    assert added.returncode == 0, added.stderr
+    (copy,) = (tmp_path / "results" / "reference").glob(f"*_{ZEN3}_default.jsonl")
+    assert copy.read_bytes() == good.read_bytes() and (copy.with_suffix("") / "report.md").exists()
+    assert not stale.exists() and not stale.with_suffix("").exists() and "older reference files removed" in added.stderr
     unfinished = tmp_path / "cut.jsonl"
     unfinished.write_text("\n".join(good.read_text().splitlines()[:-1]) + "\n")  # no footer
     assert_one_line_error(in_process("atlas", "add", str(unfinished)), "not a reference", "did not finish")
@@ -217,31 +227,35 @@ def test_scores_per_dtype_keep_an_emulated_dtype_apart():
     assert rows.loc["bfloat16", "score"] > 50 * rows.loc["all", "score"]
     all_ = rows.loc["all"]
     assert all_["low"] < all_["score"] < all_["high"] and all_["high"] / all_["low"] < 1.5  # the measurement's
-    assert all_["spread_high"] / all_["spread_low"] > 5  # how much the workloads differ, beside it
+    # How much the workloads differ, beside it: far wider than the measurement's interval.
+    assert all_["spread_high"] / all_["spread_low"] > 2 * all_["high"] / all_["low"]
     assert "bfloat16 is scored apart (emulated on cpu-amd-epyc-zen3-2vcpu-vm)" in ranked.method
     assert "Threads: 2 there, 2 here" in ranked.method
 
 
 def test_roof_ratios_come_from_levels_both_machines_measured():
-    """Zen 3's reference has a DRAM roof only; Zen 4's has L2 and L3: keras-mnist and the depthwise convolution live in
-    Zen 4's caches, so their predicted ratio is the common DRAM level's (3.4x), not Zen 4's L2 against Zen 3's DRAM
-    (9.7x and 5.9x before), and they are left out of the sentence on the workloads furthest from their roofs."""
+    """Zen 5's reference has a DRAM roof only; Zen 4's has L2 and L3: keras-mnist and the depthwise convolution live in
+    Zen 4's caches, so their predicted ratio is the common DRAM level's (the two DRAM roofs' ratio), not Zen 4's L2
+    against the other's DRAM (against the Zen 3 reference of 2026-12-02, also DRAM only: 3.37x, where 9.7x and 5.9x
+    were read before), and they are left out of the sentence on the workloads furthest from their roofs."""
     from flopbench.machine.roofline import Roofline
 
     refs = {r.name: r for r in references()}
-    result = standing(refs["cpu-amd-epyc-zen4-2vcpu-vm"].view, [refs[ZEN3]])
-    table = result.comparisons[ZEN3].table.set_index("name")
+    zen5_name = "cpu-amd-epyc-zen5-2vcpu-vm"
+    result = standing(refs["cpu-amd-epyc-zen4-2vcpu-vm"].view, [refs[zen5_name]])
+    table = result.comparisons[zen5_name].table.set_index("name")
+    zen4 = refs["cpu-amd-epyc-zen4-2vcpu-vm"].view.roofline
+    zen5 = refs[zen5_name].view.roofline
+    dram = zen4.memory.roof.value / zen5.memory.roof.value
     for name in ("keras-mnist", "mobilenetv2-dw-56"):
         assert not table.loc[name, "roof_like[B]"]
-        assert table.loc[name, "roof_ratio[B]"] == pytest.approx(3.37, rel=0.01)
+        assert table.loc[name, "roof_ratio[B]"] == pytest.approx(dram, rel=0.01)
     (words,) = result.words
     assert "keras-mnist" not in words and "mobilenetv2-dw-56" not in words
     assert "live in a cache level only one run measured" in words
-    zen4 = refs["cpu-amd-epyc-zen4-2vcpu-vm"].view.roofline
-    zen3 = refs[ZEN3].view.roofline
-    shared = zen4.shared_with(zen3)
+    shared = zen4.shared_with(zen5)
     assert isinstance(shared, Roofline) and not any(level.roof.known for level in shared.caches)
-    assert shared.memory == zen4.memory and shared.overhead_s is None  # Zen 3 measured no per-call floor
+    assert shared.memory == zen4.memory and shared.overhead_s is None  # Zen 5 measured no per-call floor
     assert zen4.shared_with(zen4) == zen4
 
 
@@ -257,9 +271,10 @@ def test_a_reference_says_its_age_and_what_it_lacks_and_this_machines_kind_is_re
     assert old.age_days(dt.datetime(2026, 12, 2, 7, 57, 34, tzinfo=dt.timezone.utc)) == 10
     listed = old.describe()
     assert listed["lacks"].startswith("cache roofs") and listed["age"].endswith(" d")
-    zen3 = refs[ZEN3]
-    assert aged(list(refs.values()), zen3.header.device, 2) is zen3  # a machine of its kind renews it
-    assert aged(list(refs.values()), zen3.header.device, 1) is None  # one thread: another reference's kind
+    assert aged(list(refs.values()), old.header.device, 2) is old  # a machine of its kind renews it
+    assert aged(list(refs.values()), old.header.device, 1) is None  # one thread: another reference's kind
+    zen3 = refs[ZEN3]  # renewed on 2026-12-07: nothing it lacks
+    assert zen3.lacks() == [] and aged(list(refs.values()), zen3.header.device, 2) is None
 
 
 def test_against_in_json_carries_the_notes_and_the_score(in_process, tmp_path):

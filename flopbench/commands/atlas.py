@@ -7,6 +7,7 @@ import argparse
 import gzip
 import sys
 from pathlib import Path
+from typing import Any
 
 from flopbench.commands.common import add_format_argument
 from flopbench.errors import FlopbenchError
@@ -81,8 +82,9 @@ def renew_note(refs: list) -> None:
 
 
 def add(path: Path) -> int:
-    """Check `path` (a finished, quiet enough default-suite run), then copy it into the atlas under its facts' name
-    and write its report beside the other references' (results/reference/<its file's stem>/)."""
+    """Check `path` (a finished, quiet enough default-suite run), then copy it into the atlas under its facts' name,
+    and beside the other references as results/reference/<date>_<name>_<suites>.jsonl with its report in the folder of
+    that name; the older reference files of the same name and suites go (the atlas holds one run of each kind)."""
     from flopbench.console import info
     from flopbench.machine.cache import empty_cache
     from flopbench.reading.atlas import ATLAS, SUFFIX, admit
@@ -101,8 +103,36 @@ def add(path: Path) -> int:
     target = ATLAS / f"{name}{SUFFIX}"
     replaced = target.exists()
     target.write_bytes(gzip.compress(path.read_bytes(), 9, mtime=0))
-    report_dir = Path("results") / "reference" / path.stem  # beside the other references' reports
+    copy, older = _beside_the_references(path, run, name)
     with empty_cache():  # committed beside the reference: not this machine's drift history
-        md, page = write_report([path], report_dir, on_note=lambda note: print(f"flopbench: {note}", file=sys.stderr))
-    info(f"{'replaced' if replaced else 'added'} {target} ({target.stat().st_size // 1024} KiB); its report: {page}")
+        md, page = write_report(
+            [copy], copy.with_suffix(""), on_note=lambda note: print(f"flopbench: {note}", file=sys.stderr)
+        )
+    info(
+        f"{'replaced' if replaced else 'added'} {target} ({target.stat().st_size // 1024} KiB); the run: {copy}; its"
+        f" report: {page}" + (f"; older reference files removed: {', '.join(map(str, older))}" if older else "")
+    )
     return 0
+
+
+def _beside_the_references(path: Path, run: Any, name: str) -> tuple[Path, list[Path]]:
+    """The run copied to results/reference/<date>_<name>_<suites>.jsonl, and the older files of that name and suites
+    (a run file and its report's folder) removed: (the copy, what was removed)."""
+    import shutil
+    import time
+
+    from flopbench.outputs import file_name_part
+
+    folder = Path("results") / "reference"
+    folder.mkdir(parents=True, exist_ok=True)
+    day = (run.header.started_at or "")[:10] or time.strftime("%Y-%m-%d")
+    suites = file_name_part("+".join(s.name for s in run.header.suites) or "run", "the run's suites")
+    day = file_name_part(day, "the run's date")
+    copy = folder / f"{day}_{name}_{suites}.jsonl"
+    older = sorted(p for p in folder.glob(f"*_{name}_{suites}.jsonl") if p != copy)
+    for old in older:
+        old.unlink()
+        shutil.rmtree(old.with_suffix(""), ignore_errors=True)
+    if path.resolve() != copy.resolve():
+        shutil.copyfile(path, copy)
+    return copy, older
